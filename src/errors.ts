@@ -1,0 +1,189 @@
+/**
+ * Every error cowpool throws on purpose is a {@link CowpoolError} with a stable `code`. Callers
+ * should branch on `err.code` (or `instanceof`, which works across two installed copies of cowpool
+ * because each class is branded with a registry symbol). The codes are listed in README.md.
+ *
+ * Messages say what was wrong, by how much, and what to do about it.
+ */
+
+const kBrand = Symbol.for('cowpool.error');
+
+/** Stable codes of every cowpool error class. */
+export const ErrorCodes = {
+  INVALID_ARGUMENT: 'COWPOOL_ERR_INVALID_ARGUMENT',
+  SYSCALL: 'COWPOOL_ERR_SYSCALL',
+  UNSUPPORTED: 'COWPOOL_ERR_UNSUPPORTED',
+  CLOSED: 'COWPOOL_ERR_CLOSED',
+  MALFORMED_MODULE: 'COWPOOL_ERR_MALFORMED_MODULE',
+  NOT_POOLABLE: 'COWPOOL_ERR_NOT_POOLABLE',
+  IMPORT_MISSING: 'COWPOOL_ERR_IMPORT_MISSING',
+  POOL_CLOSED: 'COWPOOL_ERR_POOL_CLOSED',
+  ACQUIRE_TIMEOUT: 'COWPOOL_ERR_ACQUIRE_TIMEOUT',
+  GUEST_TRAP: 'COWPOOL_ERR_GUEST_TRAP',
+  GUEST_TIMEOUT: 'COWPOOL_ERR_GUEST_TIMEOUT',
+  INTERNAL: 'COWPOOL_ERR_INTERNAL',
+} as const;
+
+/** One of the {@link ErrorCodes} values. */
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** Base class of every error cowpool throws on purpose. */
+export class CowpoolError extends Error {
+  /** Stable machine-readable code, e.g. `COWPOOL_ERR_SYSCALL`. */
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+
+  static [Symbol.hasInstance](value: unknown): boolean {
+    if (this === CowpoolError) {
+      return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kBrand] === true;
+    }
+    return Function.prototype[Symbol.hasInstance].call(this, value) || brandedAs(value, this.name);
+  }
+}
+Object.defineProperty(CowpoolError.prototype, kBrand, { value: true });
+
+/** True when `value` is a cowpool error of the class named `name` from any installed copy. */
+function brandedAs(value: unknown, name: string): boolean {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as Record<symbol, unknown>)[kBrand] === true &&
+    (value as Error).name === name
+  );
+}
+
+/** An argument or option was out of range or of the wrong type; the message names it. */
+export class InvalidArgumentError extends CowpoolError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.INVALID_ARGUMENT, message, options);
+  }
+}
+
+/** A system call failed. Carries the call's name and the errno code the kernel returned. */
+export class SyscallError extends CowpoolError {
+  /** The system call, e.g. `ioctl(PAGEMAP_SCAN)` or `mmap`. */
+  readonly syscall: string;
+  /** The errno code, e.g. `EINVAL`. */
+  readonly errno: string;
+  /** The numeric errno value. */
+  readonly errnoNumber: number;
+
+  constructor(syscall: string, errno: string, errnoNumber: number, meaning: string) {
+    super(ErrorCodes.SYSCALL, `${syscall} failed with ${errno}: ${meaning}`);
+    this.syscall = syscall;
+    this.errno = errno;
+    this.errnoNumber = errnoNumber;
+  }
+}
+
+/** This platform, kernel or Node lacks something cowpool needs; `reason` says what and what to do. */
+export class UnsupportedError extends CowpoolError {
+  /** The feature that is missing, e.g. `PAGEMAP_SCAN`. */
+  readonly feature: string;
+  readonly reason: string;
+
+  constructor(feature: string, reason: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.UNSUPPORTED, `${feature} is not available: ${reason}`, options);
+    this.feature = feature;
+    this.reason = reason;
+  }
+}
+
+/** A resource (image, slot, page map, lease) was used after it was closed or released. */
+export class ClosedError extends CowpoolError {
+  constructor(what: string) {
+    super(ErrorCodes.CLOSED, `${what} was used after it was closed`);
+  }
+}
+
+/** A WebAssembly binary could not be decoded; says in which section, at which byte and why. */
+export class MalformedModuleError extends CowpoolError {
+  /** The section being read (`type`, `code`, `data`, …) or `header`. */
+  readonly section: string;
+  /** Byte offset into the module binary. */
+  readonly offset: number;
+  readonly reason: string;
+
+  constructor(section: string, offset: number, reason: string) {
+    super(ErrorCodes.MALFORMED_MODULE, `malformed module: ${reason} (section ${section}, byte offset ${offset})`);
+    this.section = section;
+    this.offset = offset;
+    this.reason = reason;
+  }
+}
+
+/** A valid module that cowpool cannot pool, with the reason and, where one exists, the fix. */
+export class ModuleNotPoolableError extends CowpoolError {
+  readonly reason: string;
+
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.NOT_POOLABLE, `module cannot be pooled: ${reason}`, options);
+    this.reason = reason;
+  }
+}
+
+/** The module imports something the supplied imports object does not provide. */
+export class ImportMissingError extends CowpoolError {
+  readonly module: string;
+  readonly field: string;
+  readonly kind: string;
+
+  constructor(module: string, field: string, kind: string) {
+    super(
+      ErrorCodes.IMPORT_MISSING,
+      `module imports ${kind} "${module}"."${field}" but options.imports does not provide it`,
+    );
+    this.module = module;
+    this.field = field;
+    this.kind = kind;
+  }
+}
+
+/** The pool was closed; no more instances are handed out. */
+export class PoolClosedError extends CowpoolError {
+  constructor(message = 'the pool is closed', options?: { cause?: unknown }) {
+    super(ErrorCodes.POOL_CLOSED, message, options);
+  }
+}
+
+/** Waiting for a free instance took longer than the caller allowed. */
+export class AcquireTimeoutError extends CowpoolError {
+  readonly timeoutMs: number;
+
+  constructor(timeoutMs: number, max: number) {
+    super(
+      ErrorCodes.ACQUIRE_TIMEOUT,
+      `no instance became free within ${timeoutMs} ms (all ${max} in use); raise options.max or the timeout`,
+    );
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** The guest trapped (unreachable, out-of-bounds access, …). The instance is reset before reuse. */
+export class GuestTrapError extends CowpoolError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.GUEST_TRAP, `guest trapped: ${message}`, options);
+  }
+}
+
+/** The guest ran past its deadline and was stopped. */
+export class GuestTimeoutError extends CowpoolError {
+  readonly timeoutMs: number;
+
+  constructor(timeoutMs: number) {
+    super(ErrorCodes.GUEST_TIMEOUT, `guest did not finish within ${timeoutMs} ms and was stopped`);
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** An invariant of cowpool itself was broken: a bug. Please report it with the message. */
+export class InternalError extends CowpoolError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.INTERNAL, `internal error (a cowpool bug): ${message}`, options);
+  }
+}
