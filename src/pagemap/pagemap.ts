@@ -1,0 +1,300 @@
+/**
+ * `PageMap`: the `PAGEMAP_SCAN` ioctl on `/proc/self/pagemap`, as a typed call over an ArrayBuffer
+ * (a `WebAssembly.Memory`'s buffer, say) or a raw address range.
+ *
+ * The kernel walks `[start, end)` and writes runs of pages that match the category filter into a
+ * region buffer. A walk stops for one of three reasons, all reported in {@link ScanResult.stop}:
+ * the range is done; the page budget (`maxPages`) is used up; or the region buffer is full. In the
+ * last case Wasmtime gives up (its PR #14357); here the scan resumes from `walk_end` by default
+ * until the range or the budget is done, so a caller never mistakes "buffer full" for "clean".
+ *
+ * How the kernel selects a page (`pagemap_scan_is_interesting_page`):
+ *
+ *     c = categories(page) ^ categoryInverted
+ *     selected = (c & categoryMask) == categoryMask && (categoryAnyOf == 0 || (c & categoryAnyOf) != 0)
+ *
+ * and each reported run carries `categories(page) & returnMask`; adjacent pages merge into one run
+ * only when those reported bits are equal, so `returnMask: 0` yields the fewest, longest runs.
+ */
+import { ClosedError, InvalidArgumentError } from '../errors.js';
+import { addressOf, errnoName, ioctl, isDetached, PAGE_SIZE, type Address } from '../sys/index.js';
+import { syscallError } from '../sys/errno.js';
+import { ARG_SIZE, Arg, PAGEMAP_SCAN, PM_SCAN_CHECK_WPASYNC, PM_SCAN_WP_MATCHING, REGION_FIELDS } from './abi.js';
+import { ALL_CATEGORIES, categoryNames, type Categories } from './categories.js';
+import { pagemapDescriptor, pagemapSupport } from './support.js';
+import { UnsupportedError } from '../errors.js';
+
+/** What to scan: an ArrayBuffer (offsets relative to its first byte) or a raw range of this process. */
+export type ScanTarget = ArrayBuffer | { address: bigint; length: number };
+
+/** Options of {@link PageMap.scan}. Offsets and lengths are in bytes. */
+export interface ScanOptions {
+  /** Where to start, relative to the target; page-aligned. Default 0. */
+  offset?: number;
+  /** How much to scan; rounded up to whole pages, within the target. Default: to the target's end. */
+  length?: number;
+  /** Bits that must all be set (after inversion) for a page to match. Default 0. */
+  categoryMask?: Categories;
+  /** Bits to invert before matching, to require a bit to be clear. Default 0. */
+  categoryInverted?: Categories;
+  /** Bits of which at least one must be set (after inversion). Default 0 (no condition). */
+  categoryAnyOf?: Categories;
+  /**
+   * Bits to report for each region. Default: every category this kernel supports. Use 0 to merge
+   * all adjacent matching pages into the longest runs.
+   */
+  returnMask?: Categories;
+  /** Stop after this many matching pages (0 or undefined: no limit). */
+  maxPages?: number;
+  /** Write-protect matching pages (`PM_SCAN_WP_MATCHING`); for userfaultfd WP_ASYNC ranges. */
+  writeProtect?: boolean;
+  /** Fail with EPERM if the range is not registered with userfaultfd WP_ASYNC (`PM_SCAN_CHECK_WPASYNC`). */
+  checkWpAsync?: boolean;
+  /** Regions the kernel may return per ioctl. Default 64. */
+  maxRegions?: number;
+  /** When the region buffer fills, continue from `walkEnd` until the range or budget is done. Default true. */
+  resume?: boolean;
+}
+
+/** One run of matching pages, as byte offsets relative to the target. */
+export interface ScanRegion {
+  start: number;
+  end: number;
+  /** The run's categories, masked by `returnMask`. */
+  categories: Categories;
+}
+
+/** Why a scan stopped. */
+export type ScanStop =
+  /** The whole range was walked. */
+  | 'complete'
+  /** `maxPages` matching pages were found; pages from `walkEnd` on were not examined. */
+  | 'max-pages'
+  /** The region buffer filled and `resume` was false; pages from `walkEnd` on were not examined. */
+  | 'max-regions';
+
+/** The outcome of a scan. */
+export interface ScanResult {
+  regions: ScanRegion[];
+  /** Offset (relative to the target) where the walk ended: the range's end when `stop` is `complete`. */
+  walkEnd: number;
+  stop: ScanStop;
+  /** Matching pages found in all regions. */
+  pages: number;
+  /** ioctl calls made (more than one when the scan resumed). */
+  calls: number;
+}
+
+/** Receives each region of {@link PageMap.scanEach}; offsets in bytes relative to the target. */
+export type RegionVisitor = (start: number, end: number, categories: Categories) => void;
+
+/** What {@link PageMap.scanEach} returns besides the visited regions. */
+export interface ScanSummary {
+  walkEnd: number;
+  stop: ScanStop;
+  pages: number;
+  calls: number;
+}
+
+const DEFAULT_MAX_REGIONS = 64;
+
+/**
+ * The `PAGEMAP_SCAN` ioctl over the process's `/proc/self/pagemap` descriptor. Cheap to create;
+ * every instance shares the one descriptor. An instance owns its argument and region buffers, so
+ * scans allocate nothing per call beyond the result (and nothing at all with {@link scanEach}).
+ */
+export class PageMap {
+  readonly #fd: number;
+  readonly #supported: Categories;
+  readonly #arg = new BigUint64Array(ARG_SIZE / 8);
+  readonly #argAddress: Address;
+  #regions: BigUint64Array;
+  #regionsAddress: Address;
+  #closed = false;
+
+  private constructor(fd: number, supported: Categories) {
+    this.#fd = fd;
+    this.#supported = supported;
+    this.#argAddress = addressOf(this.#arg.buffer);
+    this.#regions = new BigUint64Array(DEFAULT_MAX_REGIONS * REGION_FIELDS);
+    this.#regionsAddress = addressOf(this.#regions.buffer);
+  }
+
+  /**
+   * Opens the page map. Throws {@link UnsupportedError} (with the probe's reason) when this kernel
+   * or sandbox has no usable `PAGEMAP_SCAN`; see {@link pagemapSupport} to ask without throwing.
+   */
+  static open(): PageMap {
+    const support = pagemapSupport();
+    if (!support.supported) throw new UnsupportedError('PAGEMAP_SCAN', support.reason ?? 'unknown reason');
+    return new PageMap(pagemapDescriptor(), support.categories);
+  }
+
+  /** Category bits this kernel accepts. */
+  get supportedCategories(): Categories {
+    return this.#supported;
+  }
+
+  /** Scans `target` and returns the matching runs of pages. See {@link ScanOptions}. */
+  scan(target: ScanTarget, options: ScanOptions = {}): ScanResult {
+    const regions: ScanRegion[] = [];
+    const summary = this.scanEach(target, options, (start, end, categories) => {
+      const last = regions[regions.length - 1];
+      // Runs split across two ioctl calls (on resume) are joined, as one call would have reported them.
+      if (last !== undefined && last.end === start && last.categories === categories) last.end = end;
+      else regions.push({ start, end, categories });
+    });
+    return { regions, ...summary };
+  }
+
+  /**
+   * Like {@link scan} but hands each run to `visit` instead of building a list: no allocation per
+   * call. A run that straddles two ioctl calls (after a resume) may be visited as two adjacent runs.
+   */
+  scanEach(target: ScanTarget, options: ScanOptions, visit: RegionVisitor): ScanSummary {
+    if (this.#closed) throw new ClosedError('PageMap');
+    const { base, length: targetLength } = resolveTarget(target);
+    const offset = options.offset ?? 0;
+    checkOffset(offset, targetLength);
+    const end = rangeEnd(offset, options.length, targetLength);
+    const mask = this.#checkCategories('categoryMask', options.categoryMask ?? 0);
+    const inverted = this.#checkCategories('categoryInverted', options.categoryInverted ?? 0);
+    const anyOf = this.#checkCategories('categoryAnyOf', options.categoryAnyOf ?? 0);
+    const returnMask = this.#checkCategories('returnMask', options.returnMask ?? this.#supported);
+    const maxPages = checkCount('maxPages', options.maxPages ?? 0, 0);
+    const maxRegions = checkCount('maxRegions', options.maxRegions ?? DEFAULT_MAX_REGIONS, 1);
+    const resume = options.resume ?? true;
+    const flags = (options.writeProtect ? PM_SCAN_WP_MATCHING : 0) | (options.checkWpAsync ? PM_SCAN_CHECK_WPASYNC : 0);
+    this.#ensureRegionCapacity(maxRegions);
+
+    const arg = this.#arg;
+    const regions = this.#regions;
+    arg[Arg.size] = BigInt(ARG_SIZE);
+    arg[Arg.flags] = BigInt(flags);
+    arg[Arg.end] = base + BigInt(end);
+    arg[Arg.vec] = this.#regionsAddress;
+    arg[Arg.vecLen] = BigInt(maxRegions);
+    arg[Arg.categoryInverted] = BigInt(inverted);
+    arg[Arg.categoryMask] = BigInt(mask);
+    arg[Arg.categoryAnyOf] = BigInt(anyOf);
+    arg[Arg.returnMask] = BigInt(returnMask);
+
+    let cursor = offset;
+    let pages = 0;
+    let calls = 0;
+    for (;;) {
+      if (cursor >= end) return { walkEnd: end, stop: 'complete', pages, calls };
+      if (maxPages !== 0 && pages >= maxPages) return { walkEnd: cursor, stop: 'max-pages', pages, calls };
+      arg[Arg.start] = base + BigInt(cursor);
+      arg[Arg.walkEnd] = 0n;
+      arg[Arg.maxPages] = BigInt(maxPages === 0 ? 0 : maxPages - pages);
+      // SAFETY: arg and regions are this instance's own buffers, sized for ARG_SIZE and maxRegions
+      // regions (ensured above); the kernel writes only walk_end and at most vec_len regions.
+      const count = ioctl(this.#fd, PAGEMAP_SCAN, this.#argAddress);
+      calls++;
+      if (count < 0) throw scanError(-count, flags);
+      for (let i = 0; i < count; i++) {
+        const start = Number(regions[i * REGION_FIELDS]! - base);
+        const stop = Number(regions[i * REGION_FIELDS + 1]! - base);
+        pages += (stop - start) / PAGE_SIZE;
+        visit(start, stop, Number(regions[i * REGION_FIELDS + 2]!));
+      }
+      const walkEnd = Number(arg[Arg.walkEnd]! - base);
+      if (walkEnd >= end) return { walkEnd: end, stop: 'complete', pages, calls };
+      if (count < maxRegions || (maxPages !== 0 && pages >= maxPages)) {
+        return { walkEnd, stop: 'max-pages', pages, calls };
+      }
+      if (!resume) return { walkEnd, stop: 'max-regions', pages, calls };
+      cursor = walkEnd;
+    }
+  }
+
+  /** Stops this instance from scanning. The shared descriptor stays open for the rest of the process. */
+  close(): void {
+    this.#closed = true;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #checkCategories(name: string, bits: Categories): Categories {
+    if (!Number.isInteger(bits) || bits < 0 || (bits & ~ALL_CATEGORIES) !== 0) {
+      throw new InvalidArgumentError(`options.${name}: ${bits} has bits that are not PAGEMAP_SCAN categories`);
+    }
+    const unsupported = bits & ~this.#supported;
+    if (unsupported !== 0) {
+      throw new InvalidArgumentError(
+        `options.${name}: this kernel does not support the categories ${categoryNames(unsupported).join(', ')}`,
+      );
+    }
+    return bits;
+  }
+
+  #ensureRegionCapacity(maxRegions: number): void {
+    if (this.#regions.length >= maxRegions * REGION_FIELDS) return;
+    this.#regions = new BigUint64Array(maxRegions * REGION_FIELDS);
+    this.#regionsAddress = addressOf(this.#regions.buffer);
+  }
+}
+
+function resolveTarget(target: ScanTarget): { base: Address; length: number } {
+  if (target instanceof ArrayBuffer) {
+    if (isDetached(target)) {
+      throw new InvalidArgumentError('the ArrayBuffer is detached (after memory.grow, read memory.buffer again)');
+    }
+    if (target.byteLength === 0) return { base: 0n as Address, length: 0 };
+    return { base: addressOf(target), length: target.byteLength };
+  }
+  if (typeof target !== 'object' || target === null || typeof target.address !== 'bigint') {
+    throw new InvalidArgumentError('target must be an ArrayBuffer or { address: bigint, length: number }');
+  }
+  if (target.address % BigInt(PAGE_SIZE) !== 0n) {
+    throw new InvalidArgumentError(`target.address 0x${target.address.toString(16)} is not page-aligned`);
+  }
+  checkCount('target.length', target.length, 0);
+  return { base: target.address as Address, length: target.length };
+}
+
+function checkOffset(offset: number, targetLength: number): void {
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset % PAGE_SIZE !== 0) {
+    throw new InvalidArgumentError(`options.offset ${offset} is not a non-negative multiple of the ${PAGE_SIZE}-byte page size`);
+  }
+  if (offset > targetLength) {
+    throw new InvalidArgumentError(`options.offset ${offset} is past the end of the ${targetLength}-byte target`);
+  }
+}
+
+function rangeEnd(offset: number, length: number | undefined, targetLength: number): number {
+  const limit = Math.ceil(targetLength / PAGE_SIZE) * PAGE_SIZE;
+  if (length === undefined) return limit;
+  checkCount('options.length', length, 0);
+  const end = Math.ceil((offset + length) / PAGE_SIZE) * PAGE_SIZE;
+  if (offset + length > targetLength) {
+    throw new InvalidArgumentError(
+      `options.offset + options.length = ${offset + length} is past the end of the ${targetLength}-byte target`,
+    );
+  }
+  return Math.min(end, limit);
+}
+
+function checkCount(name: string, value: number, min: number): number {
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new InvalidArgumentError(`${name} must be an integer of at least ${min}, not ${String(value)}`);
+  }
+  return value;
+}
+
+function scanError(errno: number, flags: number) {
+  const name = errnoName(errno);
+  return syscallError('ioctl(PAGEMAP_SCAN)', errno, {
+    EPERM:
+      (flags & PM_SCAN_CHECK_WPASYNC) !== 0
+        ? 'checkWpAsync: part of the range is not registered with userfaultfd WP_ASYNC'
+        : 'the scan was refused (a seccomp filter or sandbox)',
+    EINVAL: 'the kernel rejected the scan arguments (unaligned start, or an unsupported flag)',
+    EFAULT: 'the range or the region buffer is not mapped',
+    ENOTTY: 'this kernel has no PAGEMAP_SCAN ioctl (Linux 6.7 or later is needed)',
+    default: `unexpected ${name}`,
+  });
+}
