@@ -38,7 +38,7 @@ export class CowpoolError extends Error {
     this.name = new.target.name;
   }
 
-  static [Symbol.hasInstance](value: unknown): boolean {
+  static override [Symbol.hasInstance](value: unknown): boolean {
     if (this === CowpoolError) {
       return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kBrand] === true;
     }
