@@ -1,0 +1,158 @@
+/**
+ * `MemoryImage`: the initial contents of one linear memory of one module, built once and shared by
+ * every slot that serves the module.
+ *
+ * Only the page-aligned span that holds non-zero bytes is stored; everything outside it is zero.
+ * The span lives twice: in a sealed memfd, which slots map copy-on-write over their memory so that
+ * untouched pages cost nothing and a discarded page shows the image again; and as bytes in JS memory,
+ * from which dirty pages are restored in place without a page fault.
+ *
+ *     linear memory:  0 ........ start ============ start+length ........ minimum size
+ *                       zeros        image span (memfd)          zeros
+ */
+import { ClosedError, InvalidArgumentError } from '../errors.js';
+import { addSeals, close, ftruncate, memfdCreate, nativeSupport, PAGE_SIZE, pwrite, Seal } from '../sys/index.js';
+
+/** Options of {@link MemoryImage.create}. */
+export interface MemoryImageOptions {
+  /** Put the span in a sealed memfd so slots can map it. Default: when native access is available. */
+  memfd?: boolean;
+  /** A name for the memfd, shown in /proc/PID/maps. */
+  name?: string;
+}
+
+/** The initial contents of a linear memory; see the module comment. */
+export class MemoryImage {
+  /** Offset of the span in linear memory; a multiple of the page size. */
+  readonly start: number;
+  /** The span's bytes; its length is a multiple of the page size (0 when the memory starts all zero). */
+  readonly bytes: Uint8Array;
+  /** The memory's initial size in bytes; the span lies within it. */
+  readonly minimumBytes: number;
+  #fd: number | undefined;
+  /** The creator's reference plus one per slot. */
+  #references = 1;
+  #ownerReleased = false;
+  #closed = false;
+
+  private constructor(start: number, bytes: Uint8Array, minimumBytes: number, fd: number | undefined) {
+    this.start = start;
+    this.bytes = bytes;
+    this.minimumBytes = minimumBytes;
+    this.#fd = fd;
+  }
+
+  /**
+   * Builds an image from the full initial contents of a memory (for instance a snapshot taken after
+   * an initialization function). Only the page-aligned span of non-zero bytes is kept.
+   */
+  static fromContents(contents: Uint8Array, options: MemoryImageOptions = {}): MemoryImage {
+    const { start, end } = nonZeroSpan(contents);
+    return MemoryImage.create({ start, bytes: contents.slice(start, end) }, contents.length, options);
+  }
+
+  /**
+   * Builds an image from a span: `bytes` placed at `start` (page-aligned) in a memory of
+   * `minimumBytes`, zeros elsewhere. `bytes` is padded to whole pages.
+   */
+  static create(span: { start: number; bytes: Uint8Array }, minimumBytes: number, options: MemoryImageOptions = {}): MemoryImage {
+    const { start } = span;
+    if (!Number.isSafeInteger(start) || start < 0 || start % PAGE_SIZE !== 0) {
+      throw new InvalidArgumentError(`image start ${start} is not a multiple of the ${PAGE_SIZE}-byte page size`);
+    }
+    const length = Math.ceil(span.bytes.length / PAGE_SIZE) * PAGE_SIZE;
+    if (start + length > minimumBytes) {
+      throw new InvalidArgumentError(
+        `image span [${start}, ${start + length}) does not fit in the memory's initial ${minimumBytes} bytes`,
+      );
+    }
+    const bytes = new Uint8Array(length);
+    bytes.set(span.bytes);
+    const useMemfd = (options.memfd ?? nativeSupport().available) && length > 0;
+    const fd = useMemfd ? sealedMemfd(options.name ?? 'cowpool-image', bytes) : undefined;
+    return new MemoryImage(start, bytes, minimumBytes, fd);
+  }
+
+  /** Length of the span in bytes. */
+  get length(): number {
+    return this.bytes.length;
+  }
+
+  /** The memfd holding the span, or undefined when the image has no memfd (empty span, or no native access). */
+  get fd(): number | undefined {
+    if (this.#closed) throw new ClosedError('MemoryImage');
+    return this.#fd;
+  }
+
+  /** True once the creator closed the image and every slot released it: the memfd is closed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Records one more user (a slot). Pair with {@link release}. */
+  retain(): this {
+    if (this.#closed) throw new ClosedError('MemoryImage');
+    this.#references++;
+    return this;
+  }
+
+  /** Drops one user; the memfd is closed when no user and no owner remain. */
+  release(): void {
+    if (this.#references === 0) return;
+    if (--this.#references === 0) this.#closeFd();
+  }
+
+  /**
+   * Drops the creator's reference. The memfd is closed once every slot using the image has released
+   * it too; mappings already made stay valid either way (they hold the file).
+   */
+  close(): void {
+    if (this.#ownerReleased) return;
+    this.#ownerReleased = true;
+    this.release();
+  }
+
+  #closeFd(): void {
+    this.#closed = true;
+    if (this.#fd !== undefined) close(this.#fd);
+    this.#fd = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function sealedMemfd(name: string, bytes: Uint8Array): number {
+  const fd = memfdCreate(name);
+  try {
+    ftruncate(fd, bytes.length);
+    pwrite(fd, bytes, 0);
+    // Sealed so that no one, cowpool included, can change the image under live mappings.
+    addSeals(fd, Seal.SHRINK | Seal.GROW | Seal.WRITE | Seal.SEAL);
+    return fd;
+  } catch (err) {
+    close(fd);
+    throw err;
+  }
+}
+
+/** The smallest page-aligned `[start, end)` holding every non-zero byte (`start === end` when none). */
+export function nonZeroSpan(contents: Uint8Array): { start: number; end: number } {
+  let first = -1;
+  let last = -1;
+  // Compare 8 bytes at a time where alignment allows: a 16 MiB snapshot is scanned in a few ms.
+  const words = contents.byteOffset % 8 === 0 ? new BigUint64Array(contents.buffer, contents.byteOffset, contents.length >>> 3) : undefined;
+  const isZeroAt = (i: number) => contents[i] === 0;
+  if (words) {
+    for (let w = 0; w < words.length; w++) if (words[w] !== 0n) { first = w * 8; break; }
+    for (let w = words.length - 1; w >= 0; w--) if (words[w] !== 0n) { last = w * 8 + 7; break; }
+    for (let i = words.length * 8; i < contents.length; i++) if (!isZeroAt(i)) { if (first < 0) first = i; last = i; }
+  } else {
+    for (let i = 0; i < contents.length; i++) if (!isZeroAt(i)) { if (first < 0) first = i; last = i; }
+  }
+  if (first < 0) return { start: 0, end: 0 };
+  const start = Math.floor(first / PAGE_SIZE) * PAGE_SIZE;
+  const end = Math.min(Math.ceil((last + 1) / PAGE_SIZE) * PAGE_SIZE, Math.ceil(contents.length / PAGE_SIZE) * PAGE_SIZE);
+  return { start, end };
+}

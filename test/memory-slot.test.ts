@@ -1,0 +1,281 @@
+// MemoryImage and MemorySlot against real V8 memories and the real kernel: Wasmtime's slot matrix
+// (cow.rs reset_with_pagemap), a differential property test against fresh instances, and the
+// invariants a reset must keep, for every strategy.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { MemoryImage, MemorySlot, chooseStrategy, selfCheck, type ResetStrategy } from '../src/memory/index.ts';
+import { pagemapSupport } from '../src/pagemap/index.ts';
+import { PAGE_SIZE } from '../src/sys/index.ts';
+import { wat } from './support/wat.ts';
+
+const P = PAGE_SIZE;
+const pagemapSkip = pagemapSupport().supported ? false : `PAGEMAP_SCAN unavailable: ${pagemapSupport().reason}`;
+const strategies: { strategy: ResetStrategy; skip: string | false }[] = [
+  { strategy: 'pagemap', skip: pagemapSkip },
+  { strategy: 'madvise', skip: false },
+  { strategy: 'copy', skip: false },
+];
+const KEEP_RESIDENT = [0, P, 10 * P, 1 << 20, 10 << 20];
+
+/** A module that writes to an imported memory, so that writes come from wasm code too. */
+const writer = new WebAssembly.Module(
+  wat(`(module (import "env" "memory" (memory 1))
+    (func (export "fill") (param i32 i32 i32) local.get 0 local.get 2 local.get 1 memory.fill)
+    (func (export "grow") (param i32) (result i32) local.get 0 memory.grow))`),
+);
+function wasmWriter(slot: MemorySlot) {
+  const { exports } = new WebAssembly.Instance(writer, { env: { memory: slot.memory } });
+  return {
+    fill: exports.fill as (address: number, length: number, value: number) => void,
+    grow: exports.grow as (pages: number) => number,
+  };
+}
+
+function assertBytes(actual: Uint8Array, expected: Uint8Array, context: string): void {
+  assert.equal(actual.length, expected.length, `${context}: length`);
+  for (let i = 0; i < actual.length; i++) {
+    if (actual[i] !== expected[i]) {
+      assert.fail(`${context}: byte ${i} (page ${Math.floor(i / P)}) is ${actual[i]}, expected ${expected[i]}`);
+    }
+  }
+}
+
+test('the self-check passes and auto picks pagemap here', () => {
+  assert.deepEqual(selfCheck(), { ok: true });
+  const choice = chooseStrategy();
+  assert.equal(choice.strategy, pagemapSupport().supported ? 'pagemap' : 'madvise');
+});
+
+test('MemoryImage keeps the page-aligned non-zero span, in a sealed memfd', () => {
+  const contents = new Uint8Array(65536);
+  contents[5 * P + 10] = 1;
+  contents[7 * P] = 2;
+  const image = MemoryImage.fromContents(contents);
+  assert.equal(image.start, 5 * P);
+  assert.equal(image.length, 3 * P);
+  assert.equal(image.bytes[10], 1);
+  assert.equal(image.bytes[2 * P], 2);
+  assert.equal(typeof image.fd, 'number');
+  const empty = MemoryImage.fromContents(new Uint8Array(65536));
+  assert.equal(empty.length, 0);
+  assert.equal(empty.fd, undefined);
+  assert.throws(() => MemoryImage.create({ start: 100, bytes: new Uint8Array(1) }, 65536), {
+    code: 'COWPOOL_ERR_INVALID_ARGUMENT',
+  });
+  assert.throws(() => MemoryImage.create({ start: 15 * P, bytes: new Uint8Array(2 * P) }, 65536), /does not fit/);
+  image.close();
+  assert.throws(() => image.fd, { code: 'COWPOOL_ERR_CLOSED' });
+});
+
+// Wasmtime's matrix: a 3-page image at page 3 (image page k filled with k + 1), every write pattern
+// before, inside, after and across the image, for every keepResident budget.
+const WRITE_PATTERNS = [
+  ...Array.from({ length: 9 }, (_, p) => [p]),
+  [0, 1],
+  [1],
+  [2, 3],
+  [3, 4, 5],
+  [0, 1, 2],
+  [0, 3, 6],
+  [2, 3, 4, 5, 6],
+  [4, 5, 6, 7],
+  [4, 5, 8],
+  [15],
+  [0, 15],
+];
+for (const { strategy, skip } of strategies) {
+  test(`${strategy}: Wasmtime's reset matrix over every keepResident`, { skip }, () => {
+    const span = new Uint8Array(3 * P);
+    for (let k = 0; k < 3; k++) span.fill(k + 1, k * P, (k + 1) * P);
+    const image = MemoryImage.create({ start: 3 * P, bytes: span }, 65536);
+    const pristine = new Uint8Array(65536);
+    pristine.set(span, 3 * P);
+    for (const keepResident of KEEP_RESIDENT) {
+      const slot = MemorySlot.create(image, { strategy, keepResident });
+      const wasm = wasmWriter(slot);
+      assertBytes(new Uint8Array(slot.memory.buffer), pristine, `${strategy} keepResident=${keepResident} at start`);
+      for (const [i, pattern] of WRITE_PATTERNS.entries()) {
+        slot.lease();
+        for (const page of pattern) {
+          if (i % 2 === 0) new Uint8Array(slot.memory.buffer).fill(0xff, page * P, (page + 1) * P);
+          else wasm.fill(page * P, P, 0xff);
+        }
+        const report = slot.reset();
+        assert.equal(report.grew, false);
+        assertBytes(
+          new Uint8Array(slot.memory.buffer),
+          pristine,
+          `${strategy} keepResident=${keepResident} after writing pages [${pattern}]`,
+        );
+      }
+      slot.close();
+    }
+    image.close();
+  });
+}
+
+test('pagemap: reads do not dirty, a restored page is found again, the budget is kept', { skip: pagemapSkip }, () => {
+  const image = MemoryImage.create({ start: 0, bytes: new Uint8Array(4 * P).fill(9) }, 65536);
+  const slot = MemorySlot.create(image, { strategy: 'pagemap', keepResident: 4 * P });
+  const view = () => new Uint8Array(slot.memory.buffer);
+
+  slot.lease();
+  let sum = 0;
+  for (let p = 0; p < 16; p++) sum += view()[p * P]!;
+  assert.equal(sum, 4 * 9);
+  assert.equal(slot.reset().dirtyPages, 0, 'reads leave no private page');
+
+  slot.lease();
+  view()[1 * P] = 1;
+  view()[10 * P] = 1;
+  let report = slot.reset();
+  assert.equal(report.strategy, 'pagemap');
+  assert.equal(report.dirtyPages, 2);
+  assert.equal(report.bytesRestored, P);
+  assert.equal(report.bytesZeroed, P);
+  assert.equal(report.bytesDecommitted, 0);
+  assert.equal(report.syscalls, 1, 'one ioctl, no madvise');
+
+  slot.lease();
+  view()[1 * P] = 2;
+  report = slot.reset();
+  assert.equal(view()[1 * P], 9, 'a page restored in place and written again is restored again');
+  assert.equal(report.dirtyPages, 2, 'restored pages stay private: the sticky set');
+
+  slot.lease();
+  for (let p = 0; p < 8; p++) view()[p * P] = 3;
+  report = slot.reset();
+  assert.equal(report.dirtyPages, 4, 'the scan stops at the keepResident budget');
+  assert.ok(report.bytesDecommitted > 0, 'and discards the rest');
+  assertBytes(view().subarray(0, 4 * P), new Uint8Array(4 * P).fill(9), 'image after budget');
+  assertBytes(view().subarray(4 * P), new Uint8Array(65536 - 4 * P), 'zeros after budget');
+  slot.close();
+  image.close();
+});
+
+test('pagemap: the sticky set is decommitted when far larger than what uses write', { skip: pagemapSkip }, () => {
+  const image = MemoryImage.create({ start: 0, bytes: new Uint8Array(P).fill(1) }, 16 * 65536);
+  const slot = MemorySlot.create(image, { strategy: 'pagemap', keepResident: 1 << 20 });
+  const strategiesSeen: string[] = [];
+  const write = (pages: number) => {
+    slot.lease();
+    const view = new Uint8Array(slot.memory.buffer);
+    for (let p = 0; p < pages; p++) view[p * P] = 7;
+    const report = slot.reset();
+    strategiesSeen.push(`${report.strategy}:${report.dirtyPages}`);
+  };
+  write(2); // measures a real write set of 2 pages
+  write(100); // one large use: 100 pages now stay private, 100 > 2 * w + 16
+  write(2); // so this reset decommits everything
+  write(2); // and this scan sees only what the use wrote
+  write(2);
+  assert.deepEqual(strategiesSeen, ['pagemap:2', 'pagemap:100', 'madvise:0', 'pagemap:2', 'pagemap:2']);
+  slot.close();
+});
+
+test('two slots sharing one image do not see each other\'s writes', () => {
+  const image = MemoryImage.create({ start: P, bytes: new Uint8Array(P).fill(5) }, 65536);
+  for (const { strategy, skip } of strategies) {
+    if (skip) continue;
+    const a = MemorySlot.create(image, { strategy });
+    const b = MemorySlot.create(image, { strategy });
+    a.lease();
+    b.lease();
+    new Uint8Array(a.memory.buffer).fill(0xaa, P, 2 * P);
+    new Uint8Array(a.memory.buffer)[0] = 0xaa;
+    assert.equal(new Uint8Array(b.memory.buffer)[P], 5, `${strategy}: b sees the image, not a's write`);
+    assert.equal(new Uint8Array(b.memory.buffer)[0], 0);
+    a.reset();
+    b.reset();
+    a.close();
+    b.close();
+  }
+  assert.equal(image.closed, false, 'the caller still holds the image');
+  image.close();
+});
+
+test('slot states are enforced', () => {
+  const image = MemoryImage.create({ start: 0, bytes: new Uint8Array(0) }, 65536);
+  const slot = MemorySlot.create(image, { strategy: 'copy' });
+  assert.throws(() => slot.reset(), { code: 'COWPOOL_ERR_INTERNAL' });
+  slot.lease();
+  assert.throws(() => slot.lease(), { code: 'COWPOOL_ERR_INTERNAL' });
+  slot.reset();
+  slot.close();
+  assert.equal(slot.state, 'closed');
+  assert.throws(() => slot.lease(), /lease\(\) of a closed slot/);
+  assert.throws(() => MemorySlot.create(image, { strategy: 'fast' as never }), /options.strategy must be/);
+  assert.throws(() => MemorySlot.create(image, { keepResident: -1 }), /options.keepResident/);
+});
+
+/** Random image as data segments, plus a fresh instance of a module declaring them, to compare with. */
+const imageArbitrary = fc
+  .record({
+    pages: fc.integer({ min: 1, max: 3 }),
+    segments: fc.array(
+      fc.record({ at: fc.nat({ max: 3 * 65536 - 1 }), bytes: fc.uint8Array({ minLength: 1, maxLength: 300 }) }),
+      { maxLength: 6 },
+    ),
+  })
+  .map(({ pages, segments }) => ({
+    pages,
+    segments: segments.map((s) => ({ at: s.at % (pages * 65536 - s.bytes.length), bytes: s.bytes })),
+  }));
+const writeArbitrary = fc.array(
+  fc.record({
+    at: fc.nat({ max: 4 * 65536 - 1 }),
+    length: fc.integer({ min: 1, max: 3 * P }),
+    value: fc.integer({ min: 0, max: 255 }),
+    fromWasm: fc.boolean(),
+  }),
+  { maxLength: 12 },
+);
+
+function freshMemory(pages: number, segments: { at: number; bytes: Uint8Array }[]): Uint8Array {
+  const data = segments
+    .map((s) => `(data (i32.const ${s.at}) "${[...s.bytes].map((b) => '\\' + b.toString(16).padStart(2, '0')).join('')}")`)
+    .join('\n');
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(wat(`(module (memory (export "m") ${pages}) ${data})`)));
+  return new Uint8Array((instance.exports.m as WebAssembly.Memory).buffer);
+}
+
+for (const { strategy, skip } of strategies) {
+  test(`${strategy}: after any writes and growth, memory equals a fresh instance's (property)`, { skip }, () => {
+    fc.assert(
+      fc.property(
+        imageArbitrary,
+        fc.array(fc.record({ writes: writeArbitrary, grow: fc.integer({ min: 0, max: 2 }) }), { minLength: 1, maxLength: 4 }),
+        fc.constantFrom(...KEEP_RESIDENT),
+        ({ pages, segments }, uses, keepResident) => {
+          const fresh = freshMemory(pages, segments);
+          const image = MemoryImage.fromContents(fresh);
+          const slot = MemorySlot.create(image, { strategy, keepResident });
+          const wasm = wasmWriter(slot);
+          try {
+            for (const use of uses) {
+              slot.lease();
+              if (use.grow > 0) wasm.grow(use.grow);
+              const size = slot.memory.buffer.byteLength;
+              for (const w of use.writes) {
+                const at = w.at % size;
+                const length = Math.min(w.length, size - at);
+                if (w.fromWasm) wasm.fill(at, length, w.value);
+                else new Uint8Array(slot.memory.buffer).fill(w.value, at, at + length);
+              }
+              const report = slot.reset();
+              const after = new Uint8Array(slot.memory.buffer);
+              assert.equal(report.grew, after.length > fresh.length);
+              assertBytes(after.subarray(0, fresh.length), fresh, `${strategy} keepResident=${keepResident}`);
+              assert.ok(after.subarray(fresh.length).every((b) => b === 0), 'grown pages are zero after reset');
+            }
+          } finally {
+            slot.close();
+            image.close();
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+}
