@@ -24,7 +24,7 @@
  * `leased` (a guest may be using it), `closed`. `lease()` needs `clean`, `reset()` needs `leased`.
  */
 import { ClosedError, InternalError, InvalidArgumentError, UnsupportedError } from '../errors.js';
-import { Category, PageMap, pagemapSupport } from '../pagemap/index.js';
+import { Category, PageMap, pagemapSupport, type RegionVisitor, type ScanOptions } from '../pagemap/index.js';
 import {
   addressOf,
   madviseDontNeed,
@@ -52,6 +52,11 @@ export interface MemorySlotOptions {
   keepResident?: number;
   /** The memory's maximum in 64 KiB pages, as the module declares it (none by default). */
   maximumPages?: number;
+  /**
+   * Let a `pagemap` slot drop its sticky set when it grows far beyond what uses write (see
+   * `sticky.ts`). Default true; false keeps Wasmtime's behaviour, for comparison.
+   */
+  decommitSticky?: boolean;
 }
 
 /** Default `keepResident`: 2 MiB, 512 pages restored in place per use at most. */
@@ -107,8 +112,21 @@ export class MemorySlot {
   #buffer: ArrayBuffer;
   #view: Uint8Array;
   readonly #sticky = new StickyPolicy();
+  readonly #decommitSticky: boolean;
+  readonly #scanOptions: ScanOptions;
+  #scanTarget: { address: bigint; length: number } = { address: 0n, length: 0 };
+  readonly #visit: RegionVisitor = (start, end) => this.#restore(start, end, this.#report!);
+  #report: ResetReport | undefined;
 
-  private constructor(memory: WebAssembly.Memory, image: MemoryImage, strategy: ResetStrategy, keepResident: number) {
+  private constructor(
+    memory: WebAssembly.Memory,
+    image: MemoryImage,
+    strategy: ResetStrategy,
+    keepResident: number,
+    decommitSticky: boolean,
+  ) {
+    this.#decommitSticky = decommitSticky;
+    this.#scanOptions = { ...DIRTY_SCAN, maxPages: Math.floor(keepResident / PAGE_SIZE) };
     this.memory = memory;
     this.image = image;
     this.strategy = strategy;
@@ -133,7 +151,7 @@ export class MemorySlot {
     const descriptor: WebAssembly.MemoryDescriptor = { initial: image.minimumBytes / WASM_PAGE };
     if (options.maximumPages !== undefined) descriptor.maximum = options.maximumPages;
     const memory = new WebAssembly.Memory(descriptor);
-    const slot = new MemorySlot(memory, image.retain(), strategy, keepResident);
+    const slot = new MemorySlot(memory, image.retain(), strategy, keepResident, options.decommitSticky ?? true);
     try {
       slot.#mapImage();
     } catch (err) {
@@ -178,7 +196,7 @@ export class MemorySlot {
       grew: this.#view.length > this.image.minimumBytes,
     };
     if (this.strategy === 'copy') this.#resetByCopy(report);
-    else if (this.strategy === 'madvise' || this.keepResidentPages === 0 || this.#sticky.shouldDecommit()) {
+    else if (this.strategy === 'madvise' || this.keepResidentPages === 0 || (this.#decommitSticky && this.#sticky.shouldDecommit())) {
       this.#decommit(0, report);
       report.strategy = 'madvise';
       this.#sticky.decommitted();
@@ -228,14 +246,12 @@ export class MemorySlot {
   }
 
   #resetByScan(report: ResetReport): void {
-    const base = this.#base!;
     const length = this.#view.length;
+    if (this.#scanTarget.length !== length) this.#scanTarget = { address: this.#base!, length };
     pageMap ??= PageMap.open();
-    const summary = pageMap.scanEach(
-      { address: base, length },
-      { ...DIRTY_SCAN, maxPages: this.keepResidentPages },
-      (start, end) => this.#restore(start, end, report),
-    );
+    this.#report = report;
+    const summary = pageMap.scanEach(this.#scanTarget, this.#scanOptions, this.#visit);
+    this.#report = undefined;
     report.syscalls += summary.calls;
     report.dirtyPages = summary.pages;
     this.#sticky.scanned(summary.pages);

@@ -106,9 +106,12 @@ const DEFAULT_MAX_REGIONS = 64;
 export class PageMap {
   readonly #fd: number;
   readonly #supported: Categories;
-  readonly #arg = new BigUint64Array(ARG_SIZE / 8);
+  // The argument struct and region buffer are read and written as u32 halves through Uint32Arrays,
+  // with addresses as plain numbers (exact below 2^53; user-space addresses are below 2^47), so a
+  // scan makes no BigInt allocations.
+  readonly #arg = new Uint32Array(ARG_SIZE / 4);
   readonly #argAddress: Address;
-  #regions: BigUint64Array;
+  #regions: Uint32Array;
   #regionsAddress: Address;
   #closed = false;
 
@@ -116,7 +119,7 @@ export class PageMap {
     this.#fd = fd;
     this.#supported = supported;
     this.#argAddress = addressOf(this.#arg.buffer);
-    this.#regions = new BigUint64Array(DEFAULT_MAX_REGIONS * REGION_FIELDS);
+    this.#regions = new Uint32Array(DEFAULT_MAX_REGIONS * REGION_FIELDS * 2);
     this.#regionsAddress = addressOf(this.#regions.buffer);
   }
 
@@ -169,15 +172,15 @@ export class PageMap {
 
     const arg = this.#arg;
     const regions = this.#regions;
-    arg[Arg.size] = BigInt(ARG_SIZE);
-    arg[Arg.flags] = BigInt(flags);
-    arg[Arg.end] = base + BigInt(end);
-    arg[Arg.vec] = this.#regionsAddress;
-    arg[Arg.vecLen] = BigInt(maxRegions);
-    arg[Arg.categoryInverted] = BigInt(inverted);
-    arg[Arg.categoryMask] = BigInt(mask);
-    arg[Arg.categoryAnyOf] = BigInt(anyOf);
-    arg[Arg.returnMask] = BigInt(returnMask);
+    setU64(arg, Arg.size, ARG_SIZE);
+    setU64(arg, Arg.flags, flags);
+    setU64(arg, Arg.end, base + end);
+    setU64(arg, Arg.vec, Number(this.#regionsAddress));
+    setU64(arg, Arg.vecLen, maxRegions);
+    setU64(arg, Arg.categoryInverted, inverted);
+    setU64(arg, Arg.categoryMask, mask);
+    setU64(arg, Arg.categoryAnyOf, anyOf);
+    setU64(arg, Arg.returnMask, returnMask);
 
     let cursor = offset;
     let pages = 0;
@@ -185,21 +188,22 @@ export class PageMap {
     for (;;) {
       if (cursor >= end) return { walkEnd: end, stop: 'complete', pages, calls };
       if (maxPages !== 0 && pages >= maxPages) return { walkEnd: cursor, stop: 'max-pages', pages, calls };
-      arg[Arg.start] = base + BigInt(cursor);
-      arg[Arg.walkEnd] = 0n;
-      arg[Arg.maxPages] = BigInt(maxPages === 0 ? 0 : maxPages - pages);
+      setU64(arg, Arg.start, base + cursor);
+      setU64(arg, Arg.walkEnd, 0);
+      setU64(arg, Arg.maxPages, maxPages === 0 ? 0 : maxPages - pages);
       // SAFETY: arg and regions are this instance's own buffers, sized for ARG_SIZE and maxRegions
       // regions (ensured above); the kernel writes only walk_end and at most vec_len regions.
       const count = ioctl(this.#fd, PAGEMAP_SCAN, this.#argAddress);
       calls++;
       if (count < 0) throw scanError(-count, flags);
       for (let i = 0; i < count; i++) {
-        const start = Number(regions[i * REGION_FIELDS]! - base);
-        const stop = Number(regions[i * REGION_FIELDS + 1]! - base);
+        const field = i * REGION_FIELDS;
+        const start = getU64(regions, field) - base;
+        const stop = getU64(regions, field + 1) - base;
         pages += (stop - start) / PAGE_SIZE;
-        visit(start, stop, Number(regions[i * REGION_FIELDS + 2]!));
+        visit(start, stop, getU64(regions, field + 2));
       }
-      const walkEnd = Number(arg[Arg.walkEnd]! - base);
+      const walkEnd = getU64(arg, Arg.walkEnd) - base;
       if (walkEnd >= end) return { walkEnd: end, stop: 'complete', pages, calls };
       if (count < maxRegions || (maxPages !== 0 && pages >= maxPages)) {
         return { walkEnd, stop: 'max-pages', pages, calls };
@@ -232,28 +236,41 @@ export class PageMap {
   }
 
   #ensureRegionCapacity(maxRegions: number): void {
-    if (this.#regions.length >= maxRegions * REGION_FIELDS) return;
-    this.#regions = new BigUint64Array(maxRegions * REGION_FIELDS);
+    if (this.#regions.length >= maxRegions * REGION_FIELDS * 2) return;
+    this.#regions = new Uint32Array(maxRegions * REGION_FIELDS * 2);
     this.#regionsAddress = addressOf(this.#regions.buffer);
   }
 }
 
-function resolveTarget(target: ScanTarget): { base: Address; length: number } {
+/** The target's base address (as a number: user-space addresses are below 2^47) and length. */
+function resolveTarget(target: ScanTarget): { base: number; length: number } {
   if (target instanceof ArrayBuffer) {
     if (isDetached(target)) {
       throw new InvalidArgumentError('the ArrayBuffer is detached (after memory.grow, read memory.buffer again)');
     }
-    if (target.byteLength === 0) return { base: 0n as Address, length: 0 };
-    return { base: addressOf(target), length: target.byteLength };
+    if (target.byteLength === 0) return { base: 0, length: 0 };
+    return { base: Number(addressOf(target)), length: target.byteLength };
   }
   if (typeof target !== 'object' || target === null || typeof target.address !== 'bigint') {
     throw new InvalidArgumentError('target must be an ArrayBuffer or { address: bigint, length: number }');
   }
-  if (target.address % BigInt(PAGE_SIZE) !== 0n) {
+  const base = Number(target.address);
+  if (base % PAGE_SIZE !== 0) {
     throw new InvalidArgumentError(`target.address 0x${target.address.toString(16)} is not page-aligned`);
   }
   checkCount('target.length', target.length, 0);
-  return { base: target.address as Address, length: target.length };
+  return { base, length: target.length };
+}
+
+/** Writes u64 field `index` of a little-endian struct viewed as u32 halves. */
+function setU64(words: Uint32Array, index: number, value: number): void {
+  words[index * 2] = value % 0x1_0000_0000;
+  words[index * 2 + 1] = Math.floor(value / 0x1_0000_0000);
+}
+
+/** Reads u64 field `index` of a little-endian struct viewed as u32 halves. */
+function getU64(words: Uint32Array, index: number): number {
+  return words[index * 2]! + words[index * 2 + 1]! * 0x1_0000_0000;
 }
 
 function checkOffset(offset: number, targetLength: number): void {

@@ -1,0 +1,89 @@
+/**
+ * Timing for the benchmarks: run an operation in batches after a warm-up and report the median time
+ * per operation over the batches (robust to a GC or a noisy neighbour on a 2-core machine) plus the
+ * spread. Benchmarks are a separate program, never tests.
+ */
+
+/** One measured case. */
+export interface Measurement {
+  /** Group, e.g. `reset 1 MiB, 2 dirty pages`. */
+  group: string;
+  /** The contender, e.g. `pagemap` or `new Instance`. */
+  name: string;
+  /** Median nanoseconds per operation over the batches. */
+  nsPerOp: number;
+  /** Fastest and slowest batch, ns per operation. */
+  minNsPerOp: number;
+  maxNsPerOp: number;
+  operations: number;
+  /** Anything else the case wants recorded (dirty pages, bytes, …). */
+  extra?: Record<string, number | string>;
+}
+
+/** Options of {@link measure}. */
+export interface MeasureOptions {
+  /** Operations per batch. */
+  batch?: number;
+  /** Batches measured after the warm-up. */
+  batches?: number;
+  /** Stop early once this many milliseconds were spent measuring. */
+  budgetMs?: number;
+}
+
+/** Times `op` and returns its measurement. */
+export function measure(group: string, name: string, op: () => void, options: MeasureOptions = {}): Measurement {
+  const batch = options.batch ?? 200;
+  const batches = options.batches ?? 25;
+  const budget = options.budgetMs ?? 3000;
+  for (let i = 0; i < batch * 2; i++) op();
+  const perOp: number[] = [];
+  const started = performance.now();
+  for (let b = 0; b < batches; b++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < batch; i++) op();
+    perOp.push(Number(process.hrtime.bigint() - t0) / batch);
+    if (performance.now() - started > budget && perOp.length >= 5) break;
+  }
+  return summarize(group, name, perOp, batch);
+}
+
+/** Like {@link measure} for an async operation. */
+export async function measureAsync(
+  group: string,
+  name: string,
+  op: () => Promise<unknown>,
+  options: MeasureOptions = {},
+): Promise<Measurement> {
+  const batch = options.batch ?? 200;
+  const batches = options.batches ?? 25;
+  const budget = options.budgetMs ?? 3000;
+  for (let i = 0; i < batch * 2; i++) await op();
+  const perOp: number[] = [];
+  const started = performance.now();
+  for (let b = 0; b < batches; b++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < batch; i++) await op();
+    perOp.push(Number(process.hrtime.bigint() - t0) / batch);
+    if (performance.now() - started > budget && perOp.length >= 5) break;
+  }
+  return summarize(group, name, perOp, batch);
+}
+
+function summarize(group: string, name: string, perOp: number[], batch: number): Measurement {
+  const sorted = [...perOp].sort((a, b) => a - b);
+  return {
+    group,
+    name,
+    nsPerOp: sorted[Math.floor(sorted.length / 2)]!,
+    minNsPerOp: sorted[0]!,
+    maxNsPerOp: sorted[sorted.length - 1]!,
+    operations: batch * perOp.length,
+  };
+}
+
+/** `12.3 µs` style. */
+export function formatNs(ns: number): string {
+  if (ns >= 1e6) return `${(ns / 1e6).toFixed(2)} ms`;
+  if (ns >= 1e3) return `${(ns / 1e3).toFixed(2)} µs`;
+  return `${ns.toFixed(0)} ns`;
+}
