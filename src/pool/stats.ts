@@ -1,0 +1,47 @@
+/** The counters of an {@link InstancePool}, as `pool.stats()` returns them. */
+import type { ResetStrategy } from '../memory/index.js';
+
+/** A snapshot of a pool's counters. Counts are since the pool was created. */
+export interface PoolStats {
+  /** Uses that ended (released leases and finished runs), traps included. */
+  uses: number;
+  /** Memory resets by the strategy actually performed (a pagemap slot decommitting counts as madvise). */
+  resets: Record<ResetStrategy, number>;
+  /** Dirty pages the pagemap resets found, summed. */
+  dirtyPages: number;
+  /** Time spent resetting memory, in nanoseconds, summed. */
+  resetNanoseconds: number;
+  /** Instances created for uses by the `reinstantiate` mechanism. */
+  instantiations: number;
+  /** Pooled instances created (slots included), prewarmed ones and replacements counted. */
+  created: number;
+  /** Pooled instances retired because their memory grew (V8 cannot shrink it) or a reset failed. */
+  retirements: number;
+  /** Calls that had to wait for a free instance. */
+  waits: number;
+  /** Pooled instances alive now. */
+  instances: number;
+  /** Of those, idle now. */
+  idle: number;
+  /** Of those, in use now. */
+  leased: number;
+  /** Callers waiting now. */
+  waiting: number;
+}
+
+/** The counters kept while the pool runs (the rest of {@link PoolStats} is computed on demand). */
+export type RunningStats = Omit<PoolStats, 'instances' | 'idle' | 'leased' | 'waiting'>;
+
+/** All counters at zero. */
+export function emptyStats(): RunningStats {
+  return {
+    uses: 0,
+    resets: { pagemap: 0, madvise: 0, copy: 0 },
+    dirtyPages: 0,
+    resetNanoseconds: 0,
+    instantiations: 0,
+    created: 0,
+    retirements: 0,
+    waits: 0,
+  };
+}
