@@ -1,0 +1,59 @@
+// Real toolchain output through the pool: hash-wasm's SHA-256 (C built with clang, from npm), used
+// the way its own JS does, compared with node:crypto, and checked for state leaking between uses.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { InstancePool } from '../src/index.ts';
+
+/** hash-wasm embeds each module as base64 in its bundle; take the bytes out. */
+function hashWasmModule(name: string): Uint8Array {
+  const root = dirname(createRequire(import.meta.url).resolve('hash-wasm/package.json'));
+  const bundle = readFileSync(join(root, 'dist', `${name}.umd.min.js`), 'utf8');
+  const match = new RegExp(`name:"${name}",data:"([A-Za-z0-9+/=]+)"`).exec(bundle);
+  assert.ok(match, `no embedded ${name} module in hash-wasm's bundle`);
+  return new Uint8Array(Buffer.from(match[1]!, 'base64'));
+}
+
+interface Sha256 {
+  memory: WebAssembly.Memory;
+  Hash_GetBuffer(): number;
+  Hash_Init(bits: number): void;
+  Hash_Update(length: number): void;
+  Hash_Final(): void;
+}
+
+function sha256(exports: Sha256, input: Uint8Array, finish = true): string {
+  const at = exports.Hash_GetBuffer();
+  exports.Hash_Init(256);
+  for (let done = 0; done < input.length; done += 16384) {
+    const chunk = input.subarray(done, done + 16384);
+    new Uint8Array(exports.memory.buffer).set(chunk, at);
+    exports.Hash_Update(chunk.length);
+  }
+  if (!finish) return '';
+  exports.Hash_Final();
+  return Buffer.from(exports.memory.buffer, at, 32).toString('hex');
+}
+
+test('hash-wasm SHA-256 through the pool matches node:crypto, use after use', async () => {
+  const bytes = hashWasmModule('sha256');
+  const pool = await InstancePool.create(bytes, { max: 1 });
+  const description = pool.describe();
+  assert.equal(description.mechanism, 'reuse', description.mechanismReason);
+  assert.ok(description.restoredGlobals >= 1, 'the exported __stack_pointer is restored');
+  const inputs = ['', 'abc', 'x'.repeat(100_000), 'cowpool'].map((s) => Buffer.from(s));
+  for (const input of inputs) {
+    const expected = createHash('sha256').update(input).digest('hex');
+    assert.equal(await pool.run((i) => sha256(i.exports as unknown as Sha256, input)), expected);
+    // A use that leaves a hash half done must not influence the next one.
+    await pool.run((i) => sha256(i.exports as unknown as Sha256, Buffer.from('leftover state'), false));
+  }
+  const fresh = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as unknown as Sha256;
+  const freshMemory = Buffer.from(fresh.memory.buffer);
+  const pooledMemory = await pool.run((i) => Buffer.from((i.exports as unknown as Sha256).memory.buffer));
+  assert.ok(pooledMemory.equals(freshMemory), 'pooled memory equals a fresh instance\'s');
+  await pool.close();
+});
