@@ -1,0 +1,272 @@
+/**
+ * `cowpool serve`: an HTTP server where every request runs a WASI command module on a pristine
+ * instance, CGI-style (RFC 3875, as WAGI did): the request line and headers become environment
+ * variables, the body is stdin, and stdout is a CGI response (header block, blank line, body).
+ *
+ * Faults stay inside the request: a trap answers 500 (logged with the guest's stderr), a guest past
+ * its deadline 504, output that is not a CGI response 502, a body over the limit 413. The instance
+ * is reset after every request whatever happened, so nothing one request does is seen by the next.
+ */
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  GuestTimeoutError,
+  GuestTrapError,
+  InvalidArgumentError,
+  PoolClosedError,
+} from '../errors.js';
+import type { ResetStrategy } from '../memory/index.js';
+import { InstancePool, type InstanceHost } from '../pool/index.js';
+import { isWasiCommand, WasiHost, type PreopenOption } from '../wasi/index.js';
+import { cgiEnvironment, MalformedCgiResponseError, parseCgiResponse, SERVER_SOFTWARE } from './cgi.js';
+
+/** Options of {@link serve}. */
+export interface ServeOptions {
+  /** The WASI command module: its bytes, or a path to read. */
+  wasm: Uint8Array | string;
+  /** Interface to listen on. Default `127.0.0.1`. */
+  host?: string;
+  /** Port; 0 (default) picks a free one. */
+  port?: number;
+  /** Most pooled instances. Default 4. */
+  pool?: number;
+  /** Bytes a reset may restore in place per request (see InstancePool). */
+  keepResident?: number;
+  /** Memory reset strategy. Default `auto`. */
+  strategy?: 'auto' | ResetStrategy;
+  /** Deadline of one request's guest, in ms. Default 10 000. */
+  timeout?: number;
+  /** Largest request body accepted, in bytes. Default 1 MiB. */
+  maxBody?: number;
+  /** Extra environment variables for every request. */
+  env?: Record<string, string>;
+  /** Read-only directories granted to the guest. */
+  dirs?: PreopenOption[];
+  /** Receives one access-log line per request, and fault reports. Default: none. */
+  log?: (line: string) => void;
+  /** The program name the guest sees as argv[0]. Default `app.wasm` or the path's base name. */
+  programName?: string;
+}
+
+/** A running server. */
+export interface CowpoolServer {
+  /** `http://host:port/`. */
+  readonly url: string;
+  readonly port: number;
+  readonly pool: InstancePool<WasiHost>;
+  readonly server: Server;
+  /** Stops accepting connections, lets requests in flight finish, then releases the pool. */
+  close(): Promise<void>;
+}
+
+const kDefaults = { host: '127.0.0.1', port: 0, pool: 4, timeout: 10_000, maxBody: 1 << 20 };
+
+/** Starts the server; resolves once it listens. Rejects when the module is not a WASI command. */
+export async function serve(options: ServeOptions): Promise<CowpoolServer> {
+  const bytes = typeof options.wasm === 'string' ? new Uint8Array(await readFile(options.wasm)) : options.wasm;
+  const programName = options.programName ?? (typeof options.wasm === 'string' ? baseName(options.wasm) : 'app.wasm');
+  const timeout = options.timeout ?? kDefaults.timeout;
+  const maxBody = options.maxBody ?? kDefaults.maxBody;
+  const log = options.log;
+  let module: WebAssembly.Module;
+  try {
+    module = new WebAssembly.Module(bytes);
+  } catch (err) {
+    throw new InvalidArgumentError(`${programName} is not a valid WebAssembly module: ${(err as Error).message}`);
+  }
+  const command = isWasiCommand(module);
+  if (!command.ok) throw new InvalidArgumentError(`${programName} is not a WASI command module: ${command.reason}`);
+
+  const pool = await InstancePool.create<WasiHost>(bytes, {
+    max: options.pool ?? kDefaults.pool,
+    min: 1,
+    ...(options.keepResident !== undefined ? { keepResident: options.keepResident } : {}),
+    strategy: options.strategy ?? 'auto',
+    interruptible: Number.isFinite(timeout),
+    imports: (host) => {
+      // One WASI host per pooled instance, built once; each request only swaps its context.
+      const wasi = new WasiHost({ preopens: options.dirs ?? [] });
+      if (host.memory) wasi.bindMemory(host.memory);
+      host.data = wasi;
+      return wasi.imports;
+    },
+  });
+
+  let port = 0;
+  const server = createServer({ keepAlive: true }, (req, res) => {
+    const started = performance.now();
+    readBody(req, maxBody).then(
+      (body) => {
+        if (body === undefined) {
+          respondPlain(res, 413, `request body over the ${maxBody}-byte limit\n`, true);
+          logLine(req, 413, started);
+          return;
+        }
+        const status = handle(req, res, body);
+        logLine(req, status, started);
+      },
+      () => respondPlain(res, 400, 'could not read the request body\n', true),
+    );
+  });
+
+  /** Runs the guest for one request and writes the response; returns the status sent. */
+  function handle(req: IncomingMessage, res: ServerResponse, body: Uint8Array): number {
+    const env = cgiEnvironment(
+      {
+        method: req.method ?? 'GET',
+        url: req.url ?? '/',
+        headers: req.rawHeaders,
+        httpVersion: req.httpVersion,
+        remoteAddress: req.socket.remoteAddress,
+        remotePort: req.socket.remotePort,
+        bodyLength: body.length,
+      },
+      { serverPort: port, scriptName: '', serverSoftware: SERVER_SOFTWARE },
+      options.env,
+    );
+    const stdout: Uint8Array[] = [];
+    const stderr: Uint8Array[] = [];
+    let exitCode: number;
+    try {
+      exitCode = pool.runSync(
+        (instance, _context, host: InstanceHost<WasiHost>) => {
+          const wasi = host.data as WasiHost;
+          return wasi.run(instance, {
+            args: [programName],
+            env,
+            stdin: body,
+            stdout: (chunk) => void stdout.push(chunk.slice()),
+            stderr: (chunk) => void stderr.push(chunk.slice()),
+          });
+        },
+        undefined,
+        Number.isFinite(timeout) ? { timeout } : {},
+      );
+    } catch (err) {
+      if (err instanceof GuestTimeoutError) {
+        respondPlain(res, 504, `the program did not answer within ${timeout} ms\n`);
+        return 504;
+      }
+      if (err instanceof GuestTrapError) {
+        log?.(`trap: ${err.message}${stderr.length ? `; stderr: ${text(stderr).trimEnd()}` : ''}`);
+        respondPlain(res, 500, 'the program failed (it trapped)\n');
+        return 500;
+      }
+      if (err instanceof PoolClosedError) {
+        respondPlain(res, 503, 'the server is shutting down\n', true);
+        return 503;
+      }
+      log?.(`error: ${(err as Error).stack ?? String(err)}`);
+      respondPlain(res, 500, 'internal server error\n');
+      return 500;
+    }
+    const output = concat(stdout);
+    if (output.length === 0 && exitCode !== 0) {
+      log?.(`exit ${exitCode} with no output${stderr.length ? `; stderr: ${text(stderr).trimEnd()}` : ''}`);
+      respondPlain(res, 500, `the program exited with status ${exitCode}\n`);
+      return 500;
+    }
+    let response;
+    try {
+      response = parseCgiResponse(output);
+    } catch (err) {
+      if (!(err instanceof MalformedCgiResponseError)) throw err;
+      log?.(`bad gateway: ${err.reason}`);
+      respondPlain(res, 502, `the program's output is not a CGI response: ${err.reason}\n`);
+      return 502;
+    }
+    const headers: string[] = [];
+    for (const [name, value] of response.headers) headers.push(name, value);
+    if (!response.headers.some(([name]) => name.toLowerCase() === 'content-length')) {
+      headers.push('Content-Length', String(response.body.length));
+    }
+    if (response.reason !== undefined) res.writeHead(response.status, response.reason, headers);
+    else res.writeHead(response.status, headers);
+    res.end(response.body);
+    return response.status;
+  }
+
+  function logLine(req: IncomingMessage, status: number, started: number): void {
+    if (!log) return;
+    const ms = (performance.now() - started).toFixed(2);
+    log(`${req.socket.remoteAddress ?? '-'} "${req.method} ${req.url} HTTP/${req.httpVersion}" ${status} ${ms}ms`);
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? kDefaults.port, options.host ?? kDefaults.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  port = address.port;
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${shownHost}:${port}/`,
+    port,
+    pool,
+    server,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }).then(() => pool.close());
+      return closing;
+    },
+  };
+}
+
+/** The whole body, or undefined when it passes `limit` bytes (then the rest is not read). */
+function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array | undefined> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) return Promise.resolve(undefined);
+  if (declared === 0 && req.headers['transfer-encoding'] === undefined) {
+    // No body: skip the stream machinery, the common case for GET.
+    req.resume();
+    return Promise.resolve(kEmpty);
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        resolve(undefined);
+        req.pause();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(size > limit ? undefined : concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+const kEmpty = new Uint8Array(0);
+
+function respondPlain(res: ServerResponse, status: number, message: string, close = false): void {
+  if (res.headersSent) return;
+  const headers: Record<string, string | number> = {
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': Buffer.byteLength(message),
+  };
+  if (close) headers.Connection = 'close';
+  res.writeHead(status, headers);
+  res.end(message);
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  return Buffer.concat(chunks);
+}
+
+function text(chunks: Uint8Array[]): string {
+  return Buffer.from(concat(chunks)).toString('utf8');
+}
+
+function baseName(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1) || 'app.wasm';
+}
