@@ -1,0 +1,28 @@
+// cowpool/pagemap on its own: which pages of a WebAssembly memory did this code write?
+// Run it with `node examples/pagemap.mjs` after `npm install`.
+import { Category, PageMap, pagemapSupport } from 'cowpool/pagemap';
+
+const support = pagemapSupport();
+if (!support.supported) {
+  console.log(`PAGEMAP_SCAN is not available here: ${support.reason}`);
+  process.exit(0);
+}
+
+const memory = new WebAssembly.Memory({ initial: 4 }); // 256 KiB = 64 pages of 4 KiB
+const bytes = new Uint8Array(memory.buffer);
+bytes[5 * 4096] = 1; // write page 5
+bytes[6 * 4096 + 100] = 2; // and page 6
+bytes[40 * 4096] = 3; // and page 40
+console.log(bytes[20 * 4096]); // a read: maps the shared zero page, which is not a write
+
+const pagemap = PageMap.open();
+const { regions, stop } = pagemap.scan(memory.buffer, {
+  // written = a private page: not the zero page (PFNZERO), not a file page (FILE)…
+  categoryInverted: Category.PFNZERO | Category.FILE,
+  categoryMask: Category.PFNZERO | Category.FILE,
+  // …whose contents exist, in RAM or in swap.
+  categoryAnyOf: Category.PRESENT | Category.SWAPPED,
+  returnMask: 0, // report no categories, so adjacent pages merge into runs
+});
+for (const { start, end } of regions) console.log(`written: pages ${start / 4096} to ${end / 4096 - 1}`);
+console.log(`scan ${stop}`);

@@ -1,0 +1,20 @@
+/**
+ * The module layer: read a WebAssembly binary, analyze what a use can change, evaluate memory 0's
+ * initial image, and rewrite the module for pooling. Pure TypeScript, no dependencies.
+ */
+
+export { readModule, sectionName, SectionId } from './reader.js';
+export { analyzeModule } from './analysis.js';
+export type { GlobalAnalysis, MemoryAnalysis, ModuleAnalysis, Poolability, TableAnalysis } from './analysis.js';
+export { evaluateDataImage, renderImage, IMAGE_ALIGNMENT, WASM_PAGE_SIZE } from './image.js';
+export type { DataImage, ImageSegment, ImportedGlobalValue, RenderedImage } from './image.js';
+export { rewriteModule } from './rewrite.js';
+export type { RewritePlan } from './rewrite.js';
+export { walkInstructions } from './instructions.js';
+export type { Instruction, InstructionVisitor } from './instructions.js';
+export { Op } from './opcodes.js';
+export { evaluateConstExpr } from './const-expr.js';
+export type { ArithmeticOp, ConstExpr, ConstInstr } from './const-expr.js';
+export type { ByteRange } from './bytes.js';
+export { isGcRefType, isNumType, isRefType } from './valtypes.js';
+export type * from './types.js';

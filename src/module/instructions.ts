@@ -1,0 +1,162 @@
+/**
+ * A walker over one function body's instructions. It decodes each opcode and its immediates (see
+ * `opcodes.ts`), tracks block nesting so it knows which `end` closes the function, and checks the
+ * body is consumed exactly. The analysis uses it to find `memory.grow`, `global.set`, calls and the
+ * other instructions that decide how an instance can be reset.
+ */
+
+import type { ByteRange } from './bytes.js';
+import { ByteReader } from './bytes.js';
+import { formatOpcode, Imm, Op, prefixedImmediates, singleByteImmediates } from './opcodes.js';
+import { readHeapType, readValType, skipBlockType } from './valtypes.js';
+
+/**
+ * The instruction being visited. The walker reuses one object: read it inside the callback, and
+ * copy what you keep.
+ */
+export interface Instruction {
+  /** The opcode; for 0xFC/0xFD/0xFE instructions, `prefix << 16 | subopcode` (see `Op`). */
+  opcode: number;
+  /** Absolute byte offset of the instruction's first byte. */
+  offset: number;
+  /**
+   * Index immediates in binary order: the function of `call`, `[type, table]` of
+   * `call_indirect`, the global of `global.set`, `[data, memory]` of `memory.init`, `[dst, src]` of
+   * `table.copy`, the memory of a load or store, the labels of `br_table`, and so on. Empty for
+   * instructions without index immediates (and for `try_table`, whose catch clauses are skipped).
+   */
+  readonly indices: number[];
+}
+
+/** Called once per instruction, the function's final `end` included. */
+export type InstructionVisitor = (instruction: Instruction) => void;
+
+function readMemarg(r: ByteReader, indices: number[]): void {
+  const flags = r.u32();
+  // Bit 6 of the alignment field announces an explicit memory index (multi-memory).
+  indices.push((flags & 0x40) !== 0 ? r.u32() : 0);
+  r.u64();
+}
+
+function skipCatchClauses(r: ByteReader): void {
+  const n = r.count(2);
+  for (let i = 0; i < n; i++) {
+    const at = r.pos;
+    const kind = r.u8();
+    if (kind > 3) r.fail(`unknown try_table catch kind ${kind}`, at);
+    if (kind < 2) r.u32(); // catch and catch_ref name a tag; catch_all(_ref) do not
+    r.u32();
+  }
+}
+
+/**
+ * Walks the instructions in `range` (a {@link FunctionBody}'s `instructions`), calling `visit` for
+ * each. Returns the number of instructions.
+ *
+ * @throws MalformedModuleError (section `code`) for an unknown opcode, a bad immediate, a body that
+ *   ends before its final `end`, or bytes after it.
+ */
+export function walkInstructions(bytes: Uint8Array, range: ByteRange, visit?: InstructionVisitor): number {
+  const r = new ByteReader(bytes, range.start, range.end, 'code');
+  const ins: Instruction = { opcode: 0, offset: 0, indices: [] };
+  const { indices } = ins;
+  let depth = 0;
+  let count = 0;
+  for (;;) {
+    if (r.atEnd()) r.fail('function body ends before its final end (0x0b)');
+    const offset = r.pos;
+    let opcode = r.u8();
+    let kind: number;
+    const subTable = opcode >= 0xfc ? prefixedImmediates.get(opcode) : undefined;
+    if (subTable !== undefined) {
+      const sub = r.u32();
+      kind = sub < subTable.length ? (subTable[sub] ?? Imm.unknown) : Imm.unknown;
+      opcode = opcode * 0x10000 + Math.min(sub, 0xffff);
+      if (kind === Imm.unknown) r.fail(`unknown opcode ${formatOpcode(opcode >>> 16)} 0x${sub.toString(16)}`, offset);
+    } else {
+      kind = singleByteImmediates[opcode] ?? Imm.unknown;
+      if (kind === Imm.unknown) {
+        if (opcode === 0xfb) r.fail(`unsupported: GC proposal instruction 0xfb 0x${r.u32().toString(16)}`, offset);
+        r.fail(`unknown opcode ${formatOpcode(opcode)}`, offset);
+      }
+    }
+    indices.length = 0;
+    switch (kind) {
+      case Imm.none:
+        break;
+      case Imm.block:
+        skipBlockType(r);
+        break;
+      case Imm.index:
+        indices.push(r.u32());
+        break;
+      case Imm.index2:
+        indices.push(r.u32(), r.u32());
+        break;
+      case Imm.brTable: {
+        const n = r.count();
+        for (let i = 0; i <= n; i++) indices.push(r.u32());
+        break;
+      }
+      case Imm.memarg:
+        readMemarg(r, indices);
+        break;
+      case Imm.i32:
+        r.s32();
+        break;
+      case Imm.i64:
+        r.skipS64();
+        break;
+      case Imm.f32:
+        r.skip(4);
+        break;
+      case Imm.f64:
+        r.skip(8);
+        break;
+      case Imm.bytes16:
+        r.skip(16);
+        break;
+      case Imm.lane:
+        r.u8();
+        break;
+      case Imm.memargLane:
+        readMemarg(r, indices);
+        r.u8();
+        break;
+      case Imm.valTypes: {
+        const n = r.count();
+        for (let i = 0; i < n; i++) readValType(r);
+        break;
+      }
+      case Imm.heapType:
+        readHeapType(r);
+        break;
+      case Imm.tryTable:
+        skipBlockType(r);
+        skipCatchClauses(r);
+        break;
+      case Imm.byte: {
+        const at = r.pos;
+        if (r.u8() !== 0) r.fail(`${formatOpcode(opcode)} expects a 0x00 byte`, at);
+        break;
+      }
+    }
+    count++;
+    if (visit !== undefined) {
+      ins.opcode = opcode;
+      ins.offset = offset;
+      visit(ins);
+    }
+    if (opcode === Op.end || opcode === Op.delegate) {
+      // `delegate` closes a legacy `try` the way `end` closes other blocks.
+      if (depth === 0) {
+        if (opcode === Op.delegate) r.fail('delegate outside a try block', offset);
+        if (!r.atEnd()) r.fail(`${r.remaining()} byte(s) after the function's final end`);
+        return count;
+      }
+      depth--;
+    } else if (kind === Imm.block || kind === Imm.tryTable) {
+      depth++;
+    }
+  }
+}

@@ -1,0 +1,28 @@
+// The README's runnable examples, run as a user would (against the built package, through the
+// package's own exports), so that the documentation stays true.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { pagemapSupport } from '../src/pagemap/index.ts';
+
+const run = (file: string) => execFileSync(process.execPath, [file], { encoding: 'utf8' });
+
+test('examples/pagemap.mjs reports exactly the written pages', () => {
+  const out = run('examples/pagemap.mjs');
+  if (!pagemapSupport().supported) {
+    assert.match(out, /PAGEMAP_SCAN is not available here/);
+    return;
+  }
+  assert.equal(out, '0\nwritten: pages 5 to 6\nwritten: pages 40 to 40\nscan complete\n');
+});
+
+test('examples/pool.mjs gets a pristine instance every time', () => {
+  const lines = run('examples/pool.mjs').trim().split('\n');
+  assert.deepEqual(lines.slice(0, 3), ['1', '1', '1']);
+  assert.match(lines[3]!, /^reuse (pagemap|madvise|copy)$/);
+});
+
+test('the bin prints help and the version', () => {
+  assert.match(execFileSync(process.execPath, ['bin/cowpool.js', '--help'], { encoding: 'utf8' }), /cowpool serve <app.wasm>/);
+  assert.match(execFileSync(process.execPath, ['bin/cowpool.js', '--version'], { encoding: 'utf8' }), /^\d+\.\d+\.\d+\n$/);
+});
