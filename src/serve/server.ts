@@ -18,7 +18,7 @@ import {
 } from '../errors.js';
 import type { ResetStrategy } from '../memory/index.js';
 import { InstancePool, type InstanceHost } from '../pool/index.js';
-import { isWasiCommand, WasiHost, type PreopenOption } from '../wasi/index.js';
+import { isWasiCommand, sleepSynchronously, WasiHost, type PreopenOption } from '../wasi/index.js';
 import { cgiEnvironment, MalformedCgiResponseError, parseCgiResponse, SERVER_SOFTWARE } from './cgi.js';
 
 /** Options of {@link serve}. */
@@ -85,8 +85,15 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
     strategy: options.strategy ?? 'auto',
     interruptible: Number.isFinite(timeout),
     imports: (host) => {
-      // One WASI host per pooled instance, built once; each request only swaps its context.
-      const wasi = new WasiHost({ preopens: options.dirs ?? [] });
+      // One WASI host per pooled instance, built once; each request only swaps its context. A
+      // guest's sleep blocks the thread, so it is cut at the deadline like a loop is.
+      const sleep = (nanoseconds: bigint) => {
+        const left = host.deadline - performance.now();
+        if (Number(nanoseconds) / 1e6 < left) return sleepSynchronously(nanoseconds);
+        sleepSynchronously(BigInt(Math.max(0, Math.ceil(left * 1e6))));
+        throw new GuestTimeoutError(host.timeout);
+      };
+      const wasi = new WasiHost({ preopens: options.dirs ?? [], clock: { sleep } });
       if (host.memory) wasi.bindMemory(host.memory);
       host.data = wasi;
       return wasi.imports;

@@ -1,0 +1,201 @@
+// The guest's file descriptors for one use: 0-2 are the context's streams, 3.. the preopened
+// directories (fixed for the host's lifetime), then whatever the guest opens. A use may close or
+// renumber any of them; the next use starts again from the pristine table.
+
+import { closeSync, lstatSync, readdirSync, type BigIntStats } from 'node:fs';
+import {
+  DIRECTORY_INHERITING_RIGHTS,
+  Errno,
+  Filetype,
+  READ_ONLY_DIRECTORY_RIGHTS,
+  STDIN_RIGHTS,
+  STDOUT_RIGHTS,
+  type ErrnoValue,
+} from './abi.js';
+import { filetypeOf } from './filestat.js';
+
+/** fd 0, 1 or 2: the context's stdin, stdout or stderr. */
+export interface StreamEntry {
+  readonly kind: 'stream';
+  readonly stream: 0 | 1 | 2;
+  rightsBase: bigint;
+  rightsInheriting: bigint;
+  flags: number;
+}
+
+/** One cached directory entry for fd_readdir. */
+export interface ListedEntry {
+  readonly name: Uint8Array;
+  readonly ino: bigint;
+  readonly filetype: number;
+}
+
+/** A directory: a preopen or one the guest opened beneath it. Holds no host fd, only its real path. */
+export interface DirectoryEntry {
+  readonly kind: 'directory';
+  /** Real host path (no symlinks); resolution beneath it never leaves it. */
+  readonly hostPath: string;
+  /** The name fd_prestat_dir_name reports (UTF-8), for preopens only. */
+  readonly preopenName: Uint8Array | undefined;
+  rightsBase: bigint;
+  rightsInheriting: bigint;
+  flags: number;
+  /** Entries read at the first fd_readdir, so cookies stay stable while the guest iterates. */
+  listing: ListedEntry[] | undefined;
+}
+
+/** A regular file the guest opened read-only; reads go to a host fd at the tracked position. */
+export interface FileEntry {
+  readonly kind: 'file';
+  readonly hostFd: number;
+  readonly hostPath: string;
+  readonly stats: BigIntStats;
+  position: number;
+  rightsBase: bigint;
+  rightsInheriting: bigint;
+  flags: number;
+}
+
+/** Anything a guest fd can name. */
+export type FdEntry = StreamEntry | DirectoryEntry | FileEntry;
+
+/** Directory granted to the guest at fd 3 and up, already checked and made real. */
+export interface Preopen {
+  readonly guestPath: string;
+  readonly hostPath: string;
+}
+
+/** The most fds a guest may have open at once (host fds are a shared, finite resource). */
+export const MAX_OPEN_FDS = 1024;
+
+const encoder = new TextEncoder();
+
+/**
+ * File descriptor table of one WASI host. {@link reset} restores the pristine table (and closes
+ * host fds); it is a no-op when the previous use touched nothing, which is the common case.
+ */
+export class FdTable {
+  readonly #preopens: readonly Preopen[];
+  readonly #preopenNames: readonly Uint8Array[];
+  #entries: (FdEntry | undefined)[] = [];
+  #open = 0;
+  #changed = true;
+
+  constructor(preopens: readonly Preopen[]) {
+    this.#preopens = preopens;
+    this.#preopenNames = preopens.map((p) => encoder.encode(p.guestPath));
+    this.reset();
+  }
+
+  /** Closes every host fd the guest opened and restores fds 0.. to streams and preopens. */
+  reset(): void {
+    if (!this.#changed) return;
+    this.closeAll();
+    const entries: (FdEntry | undefined)[] = [
+      { kind: 'stream', stream: 0, rightsBase: STDIN_RIGHTS, rightsInheriting: 0n, flags: 0 },
+      { kind: 'stream', stream: 1, rightsBase: STDOUT_RIGHTS, rightsInheriting: 0n, flags: 0 },
+      { kind: 'stream', stream: 2, rightsBase: STDOUT_RIGHTS, rightsInheriting: 0n, flags: 0 },
+    ];
+    for (let i = 0; i < this.#preopens.length; i++) {
+      entries.push({
+        kind: 'directory',
+        hostPath: (this.#preopens[i] as Preopen).hostPath,
+        preopenName: this.#preopenNames[i],
+        rightsBase: READ_ONLY_DIRECTORY_RIGHTS,
+        rightsInheriting: DIRECTORY_INHERITING_RIGHTS,
+        flags: 0,
+        listing: undefined,
+      });
+    }
+    this.#entries = entries;
+    this.#open = entries.length;
+    this.#changed = false;
+  }
+
+  /** Closes the host fds of files the guest left open (the table itself stays as it is). */
+  closeAll(): void {
+    for (const entry of this.#entries) {
+      if (entry?.kind === 'file') closeQuietly(entry.hostFd);
+    }
+    // Leave nothing closable twice: a later reset() or closeAll() must not close a reused host fd.
+    for (let i = 0; i < this.#entries.length; i++) {
+      if (this.#entries[i]?.kind === 'file') {
+        this.#entries[i] = undefined;
+        this.#open--;
+      }
+    }
+  }
+
+  /** The entry at `fd`, or undefined when fd is not open. */
+  get(fd: number): FdEntry | undefined {
+    return this.#entries[fd];
+  }
+
+  /** Marks the table as modified (flags or rights changed), so the next {@link reset} rebuilds it. */
+  touch(): void {
+    this.#changed = true;
+  }
+
+  /** Puts `entry` at the lowest free fd and returns it; undefined when {@link MAX_OPEN_FDS} are open. */
+  add(entry: FdEntry): number | undefined {
+    if (this.#open >= MAX_OPEN_FDS) return undefined;
+    this.#changed = true;
+    let fd = 3 + this.#preopens.length;
+    while (fd < this.#entries.length && this.#entries[fd] !== undefined) fd++;
+    this.#entries[fd] = entry;
+    this.#open++;
+    return fd;
+  }
+
+  /** Closes `fd` (its host fd too). */
+  close(fd: number): ErrnoValue {
+    const entry = this.#entries[fd];
+    if (entry === undefined) return Errno.BADF;
+    this.#changed = true;
+    this.#entries[fd] = undefined;
+    this.#open--;
+    if (entry.kind === 'file') closeQuietly(entry.hostFd);
+    return Errno.SUCCESS;
+  }
+
+  /** Moves `from` onto `to`, closing what `to` held (POSIX dup2 then close). */
+  renumber(from: number, to: number): ErrnoValue {
+    const entry = this.#entries[from];
+    if (entry === undefined || this.#entries[to] === undefined) return Errno.BADF;
+    if (from === to) return Errno.SUCCESS;
+    this.close(to);
+    this.#entries[to] = entry;
+    this.#entries[from] = undefined;
+    return Errno.SUCCESS;
+  }
+
+  /** The preopened directories, in fd order starting at 3. */
+  get preopens(): readonly Preopen[] {
+    return this.#preopens;
+  }
+}
+
+/** Reads a directory once for fd_readdir; `.` and `..` first. Throws the host's fs error. */
+export function listDirectory(entry: DirectoryEntry): ListedEntry[] {
+  const lstat = (path: string) => lstatSync(path, { bigint: true, throwIfNoEntry: false });
+  const self = lstat(entry.hostPath);
+  const listing: ListedEntry[] = [
+    { name: encoder.encode('.'), ino: self?.ino ?? 0n, filetype: Filetype.DIRECTORY },
+    // The parent may lie outside what the guest holds: report no inode for it.
+    { name: encoder.encode('..'), ino: 0n, filetype: Filetype.DIRECTORY },
+  ];
+  for (const name of readdirSync(entry.hostPath)) {
+    const stats = lstat(entry.hostPath + '/' + name);
+    if (stats === undefined) continue; // vanished while listing
+    listing.push({ name: encoder.encode(name), ino: stats.ino, filetype: filetypeOf(stats) });
+  }
+  return listing;
+}
+
+function closeQuietly(hostFd: number): void {
+  try {
+    closeSync(hostFd);
+  } catch {
+    // Already closed (EBADF) is the only realistic failure and changes nothing for the guest.
+  }
+}

@@ -1,0 +1,78 @@
+// Everything the preview1 functions read or change, in one object they all close over. The imports
+// are built once around this object; a new use only replaces the context and resets counters.
+
+import { Errno, type ErrnoValue } from './abi.js';
+import type { WasiClock } from './clock.js';
+import { encodeStrings, environmentStrings, type EncodedStrings, type WasiContext } from './context.js';
+import { FdTable, type Preopen } from './fd-table.js';
+import { GuestMemory } from './guest-memory.js';
+import { errnoFromHostError, isHostSystemError } from './host-errno.js';
+import type { RandomSource } from './random.js';
+
+const discard = (_chunk: Uint8Array): void => {};
+
+/** What a host call sees between uses: no arguments, no environment, no input, output dropped. */
+export const IDLE_CONTEXT: WasiContext = Object.freeze({
+  args: Object.freeze([]) as readonly string[],
+  env: Object.freeze([]) as readonly string[],
+  stdin: new Uint8Array(0),
+  stdout: discard,
+  stderr: discard,
+});
+
+/** Shared state of one WASI host (internal). */
+export class WasiState {
+  readonly memory = new GuestMemory();
+  readonly fds: FdTable;
+  readonly clock: WasiClock;
+  readonly random: RandomSource;
+  context: WasiContext = IDLE_CONTEXT;
+  /** Bytes of `context.stdin` already read. */
+  stdinPosition = 0;
+  #args: EncodedStrings | undefined;
+  #env: EncodedStrings | undefined;
+
+  constructor(preopens: readonly Preopen[], clock: WasiClock, random: RandomSource) {
+    this.fds = new FdTable(preopens);
+    this.clock = clock;
+    this.random = random;
+  }
+
+  /** Installs `context` for a new use. The context has been validated by the caller. */
+  begin(context: WasiContext): void {
+    this.context = context;
+    this.stdinPosition = 0;
+    this.#args = undefined;
+    this.#env = undefined;
+    this.fds.reset();
+  }
+
+  /** Ends a use: closes the guest's files and stops routing output to the use's sinks. */
+  end(): void {
+    this.fds.closeAll();
+    this.context = IDLE_CONTEXT;
+    this.#args = undefined;
+    this.#env = undefined;
+  }
+
+  /** argv, encoded at first use within a use. */
+  get args(): EncodedStrings {
+    return (this.#args ??= encodeStrings(this.context.args));
+  }
+
+  /** environ, encoded at first use within a use. */
+  get env(): EncodedStrings {
+    return (this.#env ??= encodeStrings(environmentStrings(this.context.env)));
+  }
+
+  /**
+   * Turns an exception raised inside a host call into the errno the guest gets: a RangeError is an
+   * access outside guest memory (EFAULT), a failed host system call maps to its errno. Anything else
+   * (WasiExit, an error thrown by an output sink on purpose) propagates and ends the run.
+   */
+  fault(error: unknown): ErrnoValue {
+    if (error instanceof RangeError) return Errno.FAULT;
+    if (isHostSystemError(error)) return errnoFromHostError(error);
+    throw error;
+  }
+}
