@@ -196,7 +196,14 @@ export class MemorySlot {
       grew: this.#view.length > this.image.minimumBytes,
     };
     if (this.strategy === 'copy') this.#resetByCopy(report);
-    else if (this.strategy === 'madvise' || this.keepResidentPages === 0 || (this.#decommitSticky && this.#sticky.shouldDecommit())) {
+    else if (
+      report.grew ||
+      this.strategy === 'madvise' ||
+      this.keepResidentPages === 0 ||
+      (this.#decommitSticky && this.#sticky.shouldDecommit())
+    ) {
+      // A grown memory is retired by its pool (V8 cannot shrink it), so restoring it in place would
+      // be wasted work; discarding it returns its pages to the kernel before V8 frees it.
       this.#decommit(0, report);
       report.strategy = 'madvise';
       this.#sticky.decommitted();

@@ -10,6 +10,8 @@ export { evaluateDataImage, renderImage, IMAGE_ALIGNMENT, WASM_PAGE_SIZE } from 
 export type { DataImage, ImageSegment, ImportedGlobalValue, RenderedImage } from './image.js';
 export { rewriteModule } from './rewrite.js';
 export type { RewritePlan } from './rewrite.js';
+export { instrumentFuel } from './fuel.js';
+export type { FuelInstrumentation } from './fuel.js';
 export { walkInstructions } from './instructions.js';
 export type { Instruction, InstructionVisitor } from './instructions.js';
 export { Op } from './opcodes.js';

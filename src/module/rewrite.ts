@@ -1,7 +1,8 @@
 /**
  * `rewriteModule`: re-emits a module section by section with the changes a pool needs, copying
- * every section it does not change byte for byte (code and custom sections always are). Index
- * spaces other than memories never change, so function bodies stay valid untouched:
+ * every section it does not change byte for byte (custom sections always are, the code section
+ * unless `interrupt` is set). No existing index changes (a defined memory becomes an imported one
+ * at the same index; `interrupt` only appends), so function bodies stay valid:
  *
  * - `importMemory`: the defined memory becomes an import with the same limits (still memory 0);
  * - `stripActiveData`: active segments become empty passive ones, so segment indices used by
@@ -10,11 +11,14 @@
  * - `exportGlobals`/`exportTables`: internal mutable globals and tables get exports so JS can save
  *   and restore them;
  * - `globalInits`: numeric globals start from given values (pre-initialization snapshots);
- * - `removeStart`: the start function no longer runs at instantiation.
+ * - `removeStart`: the start function no longer runs at instantiation;
+ * - `interrupt`: a fuel counter at every function entry and loop header calls a host check through
+ *   a new table when it runs out (see `fuel.ts`).
  */
 
 import { InvalidArgumentError, ModuleNotPoolableError } from '../errors.js';
 import { ByteReader } from './bytes.js';
+import { instrumentFuel, type FuelInstrumentation } from './fuel.js';
 import { memoryCountProblem } from './memory-checks.js';
 import { SectionId, sectionRank } from './reader.js';
 import type { Import, MemoryType, ModuleInfo, Section } from './types.js';
@@ -37,6 +41,13 @@ export interface RewritePlan {
   globalInits?: ReadonlyMap<number, number | bigint>;
   /** Drop the start section. */
   removeStart?: boolean;
+  /**
+   * Instrument loops and function entries with a fuel counter; see fuel.ts. The counter (a mutable
+   * i32 global, initially 0) is exported as `fuelExport`; the check is called through entry 0 of
+   * a new one-entry funcref table exported as `tableExport`, which the host must fill with a
+   * `[] -> []` function before any instrumented code runs.
+   */
+  interrupt?: { readonly fuelExport: string; readonly tableExport: string; readonly initialFuel?: number };
 }
 
 const kExternKindByte = { function: 0, table: 1, memory: 2, global: 3, tag: 4 } as const;
@@ -125,10 +136,19 @@ function stripActiveData(bytes: Uint8Array, info: ModuleInfo, replace: Map<numbe
   replace.set(SectionId.data, w);
 }
 
+/** An export the rewriter adds under a name the plan chose; `path` names the option in errors. */
+interface NamedExport {
+  readonly name: string;
+  readonly kind: 'global' | 'table';
+  readonly index: number;
+  readonly path: string;
+}
+
 function addExports(
   bytes: Uint8Array,
   info: ModuleInfo,
   plan: RewritePlan,
+  named: readonly NamedExport[],
   replace: Map<number, Replacement>,
 ): void {
   const names = new Set(info.exports.map((e) => e.name));
@@ -159,6 +179,13 @@ function addExports(
       const index = info.importedTableCount + i;
       if (!exported.has(index)) add('table', index, prefix, 'plan.exportTables.prefix');
     }
+  }
+  for (const e of named) {
+    if (names.has(e.name)) {
+      throw new InvalidArgumentError(`${e.path} "${e.name}" is already taken by another export`);
+    }
+    names.add(e.name);
+    added.push(e);
   }
   if (added.length === 0) return;
   const w = new ByteWriter().u32(info.exports.length + added.length);
@@ -206,12 +233,8 @@ function encodeGlobalInit(type: string, value: unknown, path: string): Uint8Arra
   }
 }
 
-function replaceGlobalInits(
-  bytes: Uint8Array,
-  info: ModuleInfo,
-  inits: ReadonlyMap<number, number | bigint>,
-  replace: Map<number, Replacement>,
-): void {
+/** The plan's global initial values as constant expressions, by global index (checked). */
+function encodeGlobalInits(info: ModuleInfo, inits: ReadonlyMap<number, number | bigint>): Map<number, Uint8Array> {
   if (!(inits instanceof Map)) {
     throw new InvalidArgumentError('plan.globalInits must be a Map from global index to value');
   }
@@ -228,17 +251,64 @@ function replaceGlobalInits(
     }
     encoded.set(index, encodeGlobalInit(g.type, value, path));
   }
-  if (encoded.size === 0) return;
-  const w = new ByteWriter().u32(info.globals.length);
+  return encoded;
+}
+
+/** The global section with new initial values for some globals and `appended` entries after them. */
+function replaceGlobals(
+  bytes: Uint8Array,
+  info: ModuleInfo,
+  inits: ReadonlyMap<number, Uint8Array>,
+  appended: readonly Uint8Array[],
+  replace: Map<number, Replacement>,
+): void {
+  if (inits.size === 0 && appended.length === 0) return;
+  const w = new ByteWriter().u32(info.globals.length + appended.length);
   for (const g of info.globals) {
-    const init = encoded.get(g.index);
+    const init = inits.get(g.index);
     if (init === undefined) {
       w.bytes(bytes.subarray(g.range.start, g.range.end));
     } else {
       w.bytes(bytes.subarray(g.range.start, g.init.range.start)).bytes(init);
     }
   }
+  for (const entry of appended) w.bytes(entry);
   replace.set(SectionId.global, w);
+}
+
+/** Section `id` (a vector of `count` entries, possibly absent) with `entries` appended. */
+function appendEntries(
+  bytes: Uint8Array,
+  info: ModuleInfo,
+  id: number,
+  count: number,
+  entries: readonly Uint8Array[],
+  replace: Map<number, Replacement>,
+): void {
+  if (entries.length === 0) return;
+  const w = new ByteWriter().u32(count + entries.length);
+  const section = findSection(info, id);
+  if (section !== undefined) w.bytes(entriesOf(bytes, section));
+  for (const entry of entries) w.bytes(entry);
+  replace.set(id, w);
+}
+
+/** The export names of `plan.interrupt`, checked. */
+function interruptExports(interrupt: unknown): { fuelExport: string; tableExport: string } {
+  if (typeof interrupt !== 'object' || interrupt === null) {
+    throw new InvalidArgumentError('plan.interrupt must be an object with fuelExport and tableExport');
+  }
+  const { fuelExport, tableExport } = interrupt as Record<string, unknown>;
+  const names = {
+    fuelExport: checkString(fuelExport, 'plan.interrupt.fuelExport'),
+    tableExport: checkString(tableExport, 'plan.interrupt.tableExport'),
+  };
+  if (names.fuelExport === names.tableExport) {
+    throw new InvalidArgumentError(
+      `plan.interrupt.fuelExport and plan.interrupt.tableExport are both "${names.fuelExport}"; exports need distinct names`,
+    );
+  }
+  return names;
 }
 
 /**
@@ -246,7 +316,9 @@ function replaceGlobalInits(
  * whenever the input is.
  *
  * @throws InvalidArgumentError for a plan that does not fit the module (no memory to import, a
- *   prefix that collides with an existing export, a value of the wrong type for a global).
+ *   prefix or export name that collides with an existing export, a value of the wrong type for a
+ *   global).
+ * @throws MalformedModuleError when `interrupt` is set and a function body cannot be decoded.
  * @throws ModuleNotPoolableError when asked to import the memory of a multi-memory module.
  */
 export function rewriteModule(bytes: Uint8Array, info: ModuleInfo, plan: RewritePlan): Uint8Array {
@@ -254,10 +326,27 @@ export function rewriteModule(bytes: Uint8Array, info: ModuleInfo, plan: Rewrite
   const replace = new Map<number, Replacement>();
   if (plan.importMemory !== undefined) importMemory(bytes, info, plan.importMemory, replace);
   if (plan.stripActiveData === true) stripActiveData(bytes, info, replace);
-  if (plan.exportGlobals !== undefined || plan.exportTables !== undefined) {
-    addExports(bytes, info, plan, replace);
+  const names = plan.interrupt !== undefined ? interruptExports(plan.interrupt) : undefined;
+  const inits = plan.globalInits !== undefined ? encodeGlobalInits(info, plan.globalInits) : new Map<number, Uint8Array>();
+  let fuel: FuelInstrumentation | undefined;
+  const named: NamedExport[] = [];
+  if (names !== undefined) {
+    fuel = instrumentFuel(bytes, info, plan.interrupt?.initialFuel ?? 0);
+    named.push(
+      { name: names.fuelExport, kind: 'global', index: fuel.globalIndex, path: 'plan.interrupt.fuelExport' },
+      { name: names.tableExport, kind: 'table', index: fuel.tableIndex, path: 'plan.interrupt.tableExport' },
+    );
   }
-  if (plan.globalInits !== undefined) replaceGlobalInits(bytes, info, plan.globalInits, replace);
+  if (plan.exportGlobals !== undefined || plan.exportTables !== undefined || named.length > 0) {
+    addExports(bytes, info, plan, named, replace);
+  }
+  replaceGlobals(bytes, info, inits, fuel !== undefined ? [fuel.globalEntry] : [], replace);
+  if (fuel !== undefined) {
+    const typeEntries = fuel.typeEntry !== undefined ? [fuel.typeEntry] : [];
+    appendEntries(bytes, info, SectionId.type, info.types.length, typeEntries, replace);
+    appendEntries(bytes, info, SectionId.table, info.tables.length, [fuel.tableEntry], replace);
+    if (fuel.code !== undefined) replace.set(SectionId.code, fuel.code);
+  }
   if (plan.removeStart === true && info.start !== undefined) replace.set(SectionId.start, null);
 
   // Replacements for sections the module lacks are inserted where the section order puts them.

@@ -89,7 +89,7 @@ export class Lease<C = unknown> {
 
 interface Waiter<C> {
   context: C | undefined;
-  deadline: number;
+  timeout: number;
   resolve: (lease: Lease<C>) => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout | undefined;
@@ -140,7 +140,10 @@ export class InstancePool<C = unknown> {
   static createSync<C = unknown>(source: WebAssembly.BufferSource | WebAssembly.Module, options?: PoolOptions<C>): InstancePool<C> {
     const filled = fillOptions(options);
     const bytes = toBytes(source);
-    let prepared = prepareModule(bytes, filled.mechanism === 'auto' ? {} : { mechanism: filled.mechanism });
+    let prepared = prepareModule(bytes, {
+      ...(filled.mechanism === 'auto' ? {} : { mechanism: filled.mechanism }),
+      interruptible: filled.interruptible,
+    });
     let image: MemoryImage | undefined;
     let initialized = false;
     if (prepared.memoryPages) {
@@ -222,7 +225,7 @@ export class InstancePool<C = unknown> {
     const timeout = options.acquireTimeout ?? this.#options.acquireTimeout;
     this.#stats.waits++;
     return new Promise<Lease<C>>((resolve, reject) => {
-      const waiter: Waiter<C> = { context, deadline: deadlineOf(options), resolve, reject, timer: undefined };
+      const waiter: Waiter<C> = { context, timeout: this.#timeoutOf(options), resolve, reject, timer: undefined };
       if (Number.isFinite(timeout)) {
         waiter.timer = setTimeout(() => {
           const at = this.#waiters.indexOf(waiter);
@@ -332,13 +335,13 @@ export class InstancePool<C = unknown> {
       if (this.#size >= this.#options.max) return undefined;
       member = this.#createMember();
     }
-    return this.#begin(member, context, deadlineOf(options));
+    return this.#begin(member, context, this.#timeoutOf(options));
   }
 
-  #begin(member: PooledInstance<C>, context: C | undefined, deadline: number): Lease<C> {
+  #begin(member: PooledInstance<C>, context: C | undefined, timeout: number): Lease<C> {
     let instance: WebAssembly.Instance;
     try {
-      instance = member.begin(context, deadline);
+      instance = member.begin(context, timeout);
       if (this.#prepared.mechanism === 'reinstantiate') this.#stats.instantiations++;
     } catch (err) {
       // Instantiation failed (a start function trapped, say): reset what it wrote and keep the member.
@@ -402,11 +405,24 @@ export class InstancePool<C = unknown> {
       const waiter = this.#waiters.shift()!;
       if (waiter.timer) clearTimeout(waiter.timer);
       try {
-        waiter.resolve(this.#begin(member, waiter.context, waiter.deadline));
+        waiter.resolve(this.#begin(member, waiter.context, waiter.timeout));
       } catch (err) {
         waiter.reject(err as Error);
       }
     }
+  }
+
+  /** The use's timeout in ms (Infinity for none), checked against what the module supports. */
+  #timeoutOf(options: UseOptions): number {
+    const timeout = options.timeout;
+    if (timeout === undefined || timeout === Infinity) return Infinity;
+    if (typeof timeout !== 'number' || !(timeout > 0)) {
+      throw new InvalidArgumentError(`timeout must be a positive number of ms, not ${String(timeout)}`);
+    }
+    if (!this.#options.interruptible) {
+      throw new InvalidArgumentError('a timeout needs a pool created with options.interruptible: true');
+    }
+    return timeout;
   }
 
   #createMember(): PooledInstance<C> {
@@ -460,14 +476,6 @@ function importedGlobalValues<C>(prepared: PreparedModule, options: FilledOption
   };
 }
 
-function deadlineOf(options: UseOptions): number {
-  const timeout = options.timeout;
-  if (timeout === undefined) return Infinity;
-  if (typeof timeout !== 'number' || !(timeout > 0)) {
-    throw new InvalidArgumentError(`timeout must be a positive number of ms, not ${String(timeout)}`);
-  }
-  return performance.now() + timeout;
-}
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';

@@ -55,7 +55,12 @@ export interface PreparedModule {
   readonly restoreTables: readonly string[];
   /** Values to give exported globals right after instantiation (reuse after pre-initialization). */
   readonly globalOverrides: readonly { name: string; value: unknown }[];
+  /** Where the fuel counter and the check table are exported, when the module is interruptible. */
+  readonly interrupt?: { fuelExport: string; tableExport: string };
 }
+
+/** The exports an interruptible rewrite adds (see `module/fuel.ts`). */
+export const INTERRUPT_EXPORTS = { fuelExport: 'cowpool:fuel', tableExport: 'cowpool:check' } as const;
 
 /** Options of {@link prepareModule}. */
 export interface PrepareOptions {
@@ -65,6 +70,8 @@ export interface PrepareOptions {
   plan?: Pick<RewritePlan, 'globalInits' | 'removeStart'>;
   /** The memory's initial size in pages, when pre-initialization grew it. */
   initialPages?: number;
+  /** Instrument the module with a fuel counter so that a use can be stopped at its deadline. */
+  interruptible?: boolean;
 }
 
 /** The image span of memory 0 as the pool needs it. */
@@ -87,6 +94,9 @@ export function prepareModule(bytes: Uint8Array, options: PrepareOptions = {}): 
   }
   const chosen = forceMechanism ?? mechanism;
   const plan: RewritePlan = { ...options.plan, stripActiveData: memory !== null };
+  // A start function runs inside `new WebAssembly.Instance`, before the pool can wire up the check:
+  // it gets a budget it cannot exhaust, and every use gets the real one.
+  if (options.interruptible) plan.interrupt = { ...INTERRUPT_EXPORTS, initialFuel: 0x7fff_ffff };
   if (memory && !memory.imported) plan.importMemory = { ...MEMORY_IMPORT };
   if (chosen === 'reuse') {
     plan.exportGlobals = { prefix: GLOBAL_EXPORT_PREFIX };
@@ -118,6 +128,7 @@ export function prepareModule(bytes: Uint8Array, options: PrepareOptions = {}): 
     restoreGlobals,
     restoreTables: tables,
     globalOverrides: [],
+    ...(options.interruptible ? { interrupt: { ...INTERRUPT_EXPORTS } } : {}),
   };
 }
 

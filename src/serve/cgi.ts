@@ -3,4 +3,4 @@
 // comes back as status, headers and body (cgi-response.ts).
 
 export { cgiEnvironment, SERVER_SOFTWARE, type CgiRequest, type CgiServer } from './cgi-environment.js';
-export { parseCgiResponse, MalformedCgiResponseError, MAX_CGI_HEADER_BYTES, type CgiResponse } from './cgi-response.js';
+export { parseCgiResponse, CgiResponseParser, MalformedCgiResponseError, MAX_CGI_HEADER_BYTES, type CgiResponse } from './cgi-response.js';

@@ -19,7 +19,7 @@ import {
 import type { ResetStrategy } from '../memory/index.js';
 import { InstancePool, type InstanceHost } from '../pool/index.js';
 import { isWasiCommand, sleepSynchronously, WasiHost, type PreopenOption } from '../wasi/index.js';
-import { cgiEnvironment, MalformedCgiResponseError, parseCgiResponse, SERVER_SOFTWARE } from './cgi.js';
+import { cgiEnvironment, CgiResponseParser, MalformedCgiResponseError, SERVER_SOFTWARE } from './cgi.js';
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -101,8 +101,14 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
   });
 
   let port = 0;
+  const responses = new CgiResponseParser();
   const server = createServer({ keepAlive: true }, (req, res) => {
     const started = performance.now();
+    if (!hasBody(req)) {
+      // The common GET: answer right away, without the stream and promise machinery of a body.
+      logLine(req, handle(req, res, kEmpty), started);
+      return;
+    }
     readBody(req, maxBody).then(
       (body) => {
         if (body === undefined) {
@@ -110,8 +116,7 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
           logLine(req, 413, started);
           return;
         }
-        const status = handle(req, res, body);
-        logLine(req, status, started);
+        logLine(req, handle(req, res, body), started);
       },
       () => respondPlain(res, 400, 'could not read the request body\n', true),
     );
@@ -119,21 +124,23 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
 
   /** Runs the guest for one request and writes the response; returns the status sent. */
   function handle(req: IncomingMessage, res: ServerResponse, body: Uint8Array): number {
-    const env = cgiEnvironment(
-      {
-        method: req.method ?? 'GET',
-        url: req.url ?? '/',
-        headers: req.rawHeaders,
-        httpVersion: req.httpVersion,
-        remoteAddress: req.socket.remoteAddress,
-        remotePort: req.socket.remotePort,
-        bodyLength: body.length,
-      },
-      { serverPort: port, scriptName: '', serverSoftware: SERVER_SOFTWARE },
-      options.env,
-    );
-    const stdout: Uint8Array[] = [];
-    const stderr: Uint8Array[] = [];
+    // Built only if the guest reads its environment (hello world never does).
+    const env = () =>
+      cgiEnvironment(
+        {
+          method: req.method ?? 'GET',
+          url: req.url ?? '/',
+          headers: req.rawHeaders,
+          httpVersion: req.httpVersion,
+          remoteAddress: req.socket.remoteAddress,
+          remotePort: req.socket.remotePort,
+          bodyLength: body.length,
+        },
+        { serverPort: port, scriptName: '', serverSoftware: SERVER_SOFTWARE },
+        options.env,
+      );
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
     let exitCode: number;
     try {
       exitCode = pool.runSync(
@@ -143,8 +150,9 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
             args: [programName],
             env,
             stdin: body,
-            stdout: (chunk) => void stdout.push(chunk.slice()),
-            stderr: (chunk) => void stderr.push(chunk.slice()),
+            // Copied into Buffers (small ones come from Node's slab pool, cheaply).
+            stdout: (chunk) => void stdout.push(Buffer.from(chunk)),
+            stderr: (chunk) => void stderr.push(Buffer.from(chunk)),
           });
         },
         undefined,
@@ -168,7 +176,7 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
       respondPlain(res, 500, 'internal server error\n');
       return 500;
     }
-    const output = concat(stdout);
+    const output = stdout.length === 0 ? kEmptyBuffer : concat(stdout);
     if (output.length === 0 && exitCode !== 0) {
       log?.(`exit ${exitCode} with no output${stderr.length ? `; stderr: ${text(stderr).trimEnd()}` : ''}`);
       respondPlain(res, 500, `the program exited with status ${exitCode}\n`);
@@ -176,7 +184,7 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
     }
     let response;
     try {
-      response = parseCgiResponse(output);
+      response = responses.parse(output);
     } catch (err) {
       if (!(err instanceof MalformedCgiResponseError)) throw err;
       log?.(`bad gateway: ${err.reason}`);
@@ -226,15 +234,15 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
   };
 }
 
+/** Whether the request announces a body (Node discards the empty stream of one that does not). */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
 /** The whole body, or undefined when it passes `limit` bytes (then the rest is not read). */
 function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array | undefined> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limit) return Promise.resolve(undefined);
-  if (declared === 0 && req.headers['transfer-encoding'] === undefined) {
-    // No body: skip the stream machinery, the common case for GET.
-    req.resume();
-    return Promise.resolve(kEmpty);
-  }
+  if (Number(req.headers['content-length'] ?? 0) > limit) return Promise.resolve(undefined);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -253,6 +261,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array | und
 }
 
 const kEmpty = new Uint8Array(0);
+const kEmptyBuffer = Buffer.alloc(0);
 
 function respondPlain(res: ServerResponse, status: number, message: string, close = false): void {
   if (res.headersSent) return;
@@ -265,12 +274,12 @@ function respondPlain(res: ServerResponse, status: number, message: string, clos
   res.end(message);
 }
 
-function concat(chunks: Uint8Array[]): Uint8Array {
+function concat(chunks: Buffer[]): Buffer {
   if (chunks.length === 1) return chunks[0]!;
   return Buffer.concat(chunks);
 }
 
-function text(chunks: Uint8Array[]): string {
+function text(chunks: Buffer[]): string {
   return Buffer.from(concat(chunks)).toString('utf8');
 }
 

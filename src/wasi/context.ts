@@ -12,8 +12,12 @@ import { InvalidArgumentError } from '../errors.js';
 export interface WasiContext {
   /** argv; `args[0]` is the program name. */
   args: readonly string[];
-  /** environ, as `'KEY=value'` strings or as a record. */
-  env: readonly string[] | Readonly<Record<string, string>>;
+  /**
+   * environ, as `'KEY=value'` strings, a record, or a function returning the strings. The function
+   * is called only if the guest reads its environment (many never do), so a server can skip
+   * building variables nobody asks for.
+   */
+  env: readonly string[] | Readonly<Record<string, string>> | (() => readonly string[]);
   /** The whole of stdin (the request body). Read from offset 0 at every {@link WasiHost.begin}. */
   stdin: Uint8Array;
   /** Receives what the guest writes to fd 1. The chunk is a view into guest memory: copy it to keep it. */
@@ -48,10 +52,26 @@ export function encodeStrings(strings: readonly string[]): EncodedStrings {
 
 /** The environment as `K=V` strings, whichever form the context gave. */
 export function environmentStrings(env: WasiContext['env']): readonly string[] {
+  if (typeof env === 'function') {
+    const strings = env();
+    validateEnvironment(strings);
+    return strings;
+  }
   if (Array.isArray(env)) return env as readonly string[];
   const out: string[] = [];
   for (const key of Object.keys(env)) out.push(`${key}=${(env as Record<string, string>)[key]}`);
   return out;
+}
+
+/** Rejects environment entries that are not `'KEY=value'` strings with a non-empty key and no NUL. */
+function validateEnvironment(env: readonly unknown[]): void {
+  if (!Array.isArray(env)) throw new InvalidArgumentError('context.env() must return an array of KEY=value strings');
+  for (let i = 0; i < env.length; i++) {
+    const entry = env[i];
+    if (typeof entry !== 'string' || entry.includes('\0') || entry.indexOf('=') < 1) {
+      throw new InvalidArgumentError(`context.env[${i}] must be a 'KEY=value' string (non-empty key, no NUL)`);
+    }
+  }
 }
 
 /**
@@ -69,14 +89,10 @@ export function validateContext(context: WasiContext): void {
       throw new InvalidArgumentError(`context.args[${i}] must be a string without NUL characters`);
     }
   }
-  if (Array.isArray(context.env)) {
-    const env = context.env as readonly unknown[];
-    for (let i = 0; i < env.length; i++) {
-      const entry = env[i];
-      if (typeof entry !== 'string' || entry.includes('\0') || entry.indexOf('=') < 1) {
-        throw new InvalidArgumentError(`context.env[${i}] must be a 'KEY=value' string (non-empty key, no NUL)`);
-      }
-    }
+  if (typeof context.env === 'function') {
+    // Validated when the guest first reads its environment (see environmentStrings).
+  } else if (Array.isArray(context.env)) {
+    validateEnvironment(context.env);
   } else if (context.env !== null && typeof context.env === 'object') {
     for (const [key, value] of Object.entries(context.env)) {
       if (key === '' || key.includes('=') || key.includes('\0') || typeof value !== 'string' || value.includes('\0')) {

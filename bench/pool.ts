@@ -1,0 +1,94 @@
+/**
+ * The pool as users call it: `await pool.run(...)` (and `runSync`) against
+ * `new WebAssembly.Instance` + the same call, for a 1 MiB memory with 2 dirty pages per use, and
+ * for real guests: hash-wasm's SHA-256 (clang, from npm) and SQLite over WASI (examples/sqlite.wasm).
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { InstancePool } from '../src/index.ts';
+import { WasiHost } from '../src/wasi/index.ts';
+import { PAGE_SIZE } from '../src/sys/index.ts';
+import { wat } from '../test/support/wat.ts';
+import { measure, measureAsync, type Measurement } from './measure.ts';
+
+const TOUCH = wat(`(module (memory (export "memory") 16)
+  (data (i32.const 1024) "${'cowpool image '.repeat(64)}")
+  (global $calls (mut i32) (i32.const 0))
+  (func (export "touch") (param $pages i32) (local $i i32)
+    (global.set $calls (i32.add (global.get $calls) (i32.const 1)))
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $i) (local.get $pages)))
+      (i32.store (i32.mul (local.get $i) (i32.const ${PAGE_SIZE})) (global.get $calls))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $next)))))`);
+
+/** Runs the pool benchmark. */
+export async function benchPool(quick: boolean): Promise<Measurement[]> {
+  const options = quick ? { batches: 8, budgetMs: 800 } : {};
+  const results: Measurement[] = [];
+
+  const group = 'pool.run, 1 MiB memory, 2 dirty pages';
+  const module = new WebAssembly.Module(TOUCH);
+  results.push(measure(group, 'new Instance + call', () => {
+    (new WebAssembly.Instance(module).exports.touch as (n: number) => void)(2);
+  }, options));
+  const pool = await InstancePool.create(TOUCH, { max: 1 });
+  results.push(await measureAsync(group, 'await pool.run', () => pool.run((i) => (i.exports.touch as (n: number) => void)(2)), options));
+  results.push(measure(group, 'pool.runSync', () => pool.runSync((i) => (i.exports.touch as (n: number) => void)(2)), options));
+  const reinstantiate = await InstancePool.create(TOUCH, { max: 1, mechanism: 'reinstantiate' });
+  results.push(await measureAsync(group, 'await pool.run (reinstantiate)', () => reinstantiate.run((i) => (i.exports.touch as (n: number) => void)(2)), options));
+  await pool.close();
+  await reinstantiate.close();
+
+  results.push(...(await sha256(options)));
+  results.push(...(await sqlite(options)));
+  return results;
+}
+
+async function sha256(options: object): Promise<Measurement[]> {
+  const root = dirname(createRequire(import.meta.url).resolve('hash-wasm/package.json'));
+  const bundle = readFileSync(join(root, 'dist', 'sha256.umd.min.js'), 'utf8');
+  const bytes = Buffer.from(/name:"sha256",data:"([A-Za-z0-9+/=]+)"/.exec(bundle)![1]!, 'base64');
+  const input = Buffer.alloc(4096, 7);
+  const hash = (exports: WebAssembly.Exports) => {
+    const memory = exports.memory as WebAssembly.Memory;
+    const at = (exports.Hash_GetBuffer as () => number)();
+    (exports.Hash_Init as (b: number) => void)(256);
+    new Uint8Array(memory.buffer).set(input, at);
+    (exports.Hash_Update as (n: number) => void)(input.length);
+    (exports.Hash_Final as () => void)();
+  };
+  const group = 'hash-wasm SHA-256 of 4 KiB (npm, clang)';
+  const module = new WebAssembly.Module(bytes);
+  const pool = await InstancePool.create(bytes, { max: 1 });
+  const out = [
+    measure(group, 'new Instance + hash', () => hash(new WebAssembly.Instance(module).exports), options),
+    await measureAsync(group, 'await pool.run', () => pool.run((i) => hash(i.exports)), options),
+  ];
+  await pool.close();
+  return out;
+}
+
+async function sqlite(options: object): Promise<Measurement[]> {
+  const bytes = readFileSync('examples/sqlite.wasm');
+  const group = 'SQLite over WASI: one query on a fresh in-memory database';
+  const env = ['REQUEST_METHOD=GET', 'QUERY_STRING=q=SELECT%20name%20FROM%20animals%20WHERE%20legs%3E2'];
+  const context = { args: ['sqlite.wasm'], env, stdin: new Uint8Array(0), stdout: () => {}, stderr: () => {} };
+  const module = new WebAssembly.Module(bytes);
+  const wasi = new WasiHost();
+  const pool = await InstancePool.create<WasiHost>(bytes, {
+    max: 1,
+    imports: (host) => {
+      const w = new WasiHost();
+      host.data = w;
+      return w.imports;
+    },
+  });
+  const out = [
+    measure(group, 'new Instance + query', () => void wasi.run(new WebAssembly.Instance(module, wasi.imports), context), { ...options, batch: 20 }),
+    await measureAsync(group, 'await pool.run', () => pool.run((i, _c, host) => (host.data as WasiHost).run(i, context)), { ...options, batch: 20 }),
+  ];
+  await pool.close();
+  return out;
+}
