@@ -57,6 +57,7 @@ sqlite_flags=(
   -DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_OMIT_WAL -DSQLITE_OMIT_SHARED_CACHE -DSQLITE_OMIT_DEPRECATED
   -DSQLITE_OMIT_PROGRESS_CALLBACK -DSQLITE_OMIT_DECLTYPE -DSQLITE_DEFAULT_MEMSTATUS=0 -DSQLITE_DQS=0
   -DSQLITE_MAX_EXPR_DEPTH=0 -DSQLITE_LIKE_DOESNT_MATCH_BLOBS -DSQLITE_USE_ALLOCA
+  -DSQLITE_ENABLE_MEMSYS5 # sqlite.c gives SQLite a static heap (see there)
 )
 "$CC" --target=wasm32-wasi "--sysroot=$SYSROOT" -Os -w "${sqlite_flags[@]}" -c "$amalgamation/sqlite3.c" -o "$tmp/sqlite3.o"
 build "$here/sqlite.wasm" -Os "$here/sqlite.c" "$tmp/sqlite3.o" -I "$amalgamation" "${sqlite_flags[@]}" -lm

@@ -90,6 +90,16 @@ static sqlite3_vfs memory_only_vfs = {
 int sqlite3_os_init(void) { return sqlite3_vfs_register(&memory_only_vfs, 1); }
 int sqlite3_os_end(void) { return SQLITE_OK; }
 
+// ---- Memory -------------------------------------------------------------------------------------
+// Every allocation, SQLite's and this file's, comes from one static heap (SQLite's memsys5) rather
+// than from malloc: wasi-libc's malloc grows linear memory, and a memory that grew cannot be reset
+// to its initial size, so a pool must replace it after every request. A static heap lies in the
+// initial memory, where copy-on-write makes its untouched pages free.
+
+static char heap[8 << 20];
+#define malloc(n) sqlite3_malloc64(n)
+#define realloc(p, n) sqlite3_realloc64((p), (n))
+
 // ---- Output -------------------------------------------------------------------------------------
 
 static char *out;
@@ -198,6 +208,7 @@ static const char seed[] =
 enum { kMaxRows = 1000 };
 
 int main(void) {
+  sqlite3_config(SQLITE_CONFIG_HEAP, heap, (int)sizeof heap, 64);
   const char *method = getenv("REQUEST_METHOD");
   char *sql = NULL;
   if (method && strcmp(method, "POST") == 0) sql = read_body();
