@@ -11,15 +11,25 @@
 extern char **environ;
 
 // A growable output buffer, written out with one write() at the end.
-static char *out;
-static size_t out_len, out_cap;
+// Buffers start in static memory and move to malloc only for large requests: wasi-libc's malloc
+// grows linear memory, and a memory that grew cannot shrink back, so a pool must replace it.
+static char out_static[256 << 10], body_static[64 << 10];
+static char *out = out_static;
+static size_t out_len, out_cap = sizeof out_static;
+
+/** Grows `*buffer` (which starts in static memory) to at least `need` bytes. */
+static char *grow(char *buffer, const char *initial, size_t *cap, size_t used, size_t need) {
+  size_t next = *cap;
+  while (next < need) next *= 2;
+  char *bigger = buffer == initial ? malloc(next) : realloc(buffer, next);
+  if (!bigger) _Exit(70);
+  if (buffer == initial) memcpy(bigger, buffer, used);
+  *cap = next;
+  return bigger;
+}
 
 static void put(const char *s, size_t n) {
-  if (out_len + n > out_cap) {
-    out_cap = (out_len + n) * 2 + 256;
-    out = realloc(out, out_cap);
-    if (!out) _Exit(70);
-  }
+  if (out_len + n > out_cap) out = grow(out, out_static, &out_cap, out_len, out_len + n);
   memcpy(out + out_len, s, n);
   out_len += n;
 }
@@ -99,11 +109,10 @@ int main(void) {
   }
 
   // The body: read stdin to the end (CONTENT_LENGTH is only a hint here).
-  size_t body_cap = 4096, body_len = 0;
-  char *body = malloc(body_cap);
+  size_t body_cap = sizeof body_static, body_len = 0;
+  char *body = body_static;
   for (;;) {
-    if (body_len == body_cap) body = realloc(body, body_cap *= 2);
-    if (!body) return 70;
+    if (body_len == body_cap) body = grow(body, body_static, &body_cap, body_len, body_cap + 1);
     ssize_t n = read(0, body + body_len, body_cap - body_len);
     if (n <= 0) break;
     body_len += (size_t)n;
