@@ -60,12 +60,18 @@ export interface UseOptions {
 export class Lease<C = unknown> {
   readonly instance: WebAssembly.Instance;
   readonly host: InstanceHost<C>;
-  #release: ((lease: Lease<C>) => ResetReport | undefined) | undefined;
+  readonly #member: PooledInstance<C>;
+  #release: ((member: PooledInstance<C>) => ResetReport | undefined) | undefined;
 
   /** @internal */
-  constructor(instance: WebAssembly.Instance, host: InstanceHost<C>, release: (lease: Lease<C>) => ResetReport | undefined) {
+  constructor(
+    instance: WebAssembly.Instance,
+    member: PooledInstance<C>,
+    release: (member: PooledInstance<C>) => ResetReport | undefined,
+  ) {
     this.instance = instance;
-    this.host = host;
+    this.host = member.host;
+    this.#member = member;
     this.#release = release;
   }
 
@@ -79,7 +85,7 @@ export class Lease<C = unknown> {
     const release = this.#release;
     if (release === undefined) throw new ClosedError('Lease');
     this.#release = undefined;
-    return release(this);
+    return release(this.#member);
   }
 
   [Symbol.dispose](): void {
@@ -104,7 +110,9 @@ export class InstancePool<C = unknown> {
   readonly #strategyReason: string | undefined;
   readonly #initialized: boolean;
   readonly #idle: PooledInstance<C>[] = [];
-  readonly #leased = new Map<Lease<C>, PooledInstance<C>>();
+  #leased = 0;
+  /** Ends a lease; made once so that handing out a lease allocates no closure. */
+  readonly #releaseMember = (member: PooledInstance<C>) => this.#release(member);
   #size = 0;
   readonly #waiters: Waiter<C>[] = [];
   #closed = false;
@@ -271,7 +279,7 @@ export class InstancePool<C = unknown> {
       resets: { ...this.#stats.resets },
       instances: this.#size,
       idle: this.#idle.length,
-      leased: this.#leased.size,
+      leased: this.#leased,
       waiting: this.#waiters.length,
     };
   }
@@ -292,7 +300,7 @@ export class InstancePool<C = unknown> {
         this.#closeNow();
         resolve();
       };
-      if (this.#leased.size === 0) this.#drained();
+      if (this.#leased === 0) this.#drained();
     });
     return this.#closing;
   }
@@ -348,16 +356,14 @@ export class InstancePool<C = unknown> {
       this.#finish(member);
       throw guestError(err, member.host);
     }
-    const lease = new Lease<C>(instance, member.host, (l) => this.#release(l));
-    this.#leased.set(lease, member);
-    return lease;
+    this.#leased++;
+    return new Lease<C>(instance, member, this.#releaseMember);
   }
 
-  #release(lease: Lease<C>): ResetReport | undefined {
-    const member = this.#leased.get(lease);
-    this.#leased.delete(lease);
+  #release(member: PooledInstance<C>): ResetReport | undefined {
+    this.#leased--;
     this.#stats.uses++;
-    return member ? this.#finish(member) : undefined;
+    return this.#finish(member);
   }
 
   /** Resets `member` and hands it to the next waiter, back to the idle list, or to retirement. */
@@ -380,7 +386,7 @@ export class InstancePool<C = unknown> {
     if (retire || this.#closed) this.#retire(member);
     else this.#idle.push(member);
     this.#serveWaiters();
-    if (this.#closed && this.#leased.size === 0) this.#drained?.();
+    if (this.#closed && this.#leased === 0) this.#drained?.();
     return report;
   }
 
