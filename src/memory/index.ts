@@ -3,6 +3,7 @@ export { MemoryImage, nonZeroSpan, type MemoryImageOptions } from './image.js';
 export {
   MemorySlot,
   chooseStrategy,
+  COPY_THRESHOLD,
   DEFAULT_KEEP_RESIDENT,
   type MemorySlotOptions,
   type ResetReport,

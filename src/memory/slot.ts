@@ -304,11 +304,24 @@ export class MemorySlot {
 }
 
 /**
- * The strategy `auto` resolves to here: `pagemap` when PAGEMAP_SCAN works and the startup
- * self-check passes; `madvise` when only the mapping works; `copy` otherwise. Returns the reason
- * for anything less than `pagemap`.
+ * Memories up to this size are reset by copying: writing 256 KiB back costs about what one
+ * PAGEMAP_SCAN system call does under load, and needs no mapping at all.
  */
-export function chooseStrategy(): { strategy: ResetStrategy; reason?: string } {
+export const COPY_THRESHOLD = 256 * 1024;
+
+/**
+ * The strategy `auto` resolves to here, for a memory of `memoryBytes` (initial size): `copy` for
+ * a memory of at most {@link COPY_THRESHOLD}; otherwise `pagemap` when PAGEMAP_SCAN works and the
+ * startup self-check passes, `madvise` when only the mapping works, `copy` when nothing native
+ * does. Returns the reason for anything but `pagemap`.
+ */
+export function chooseStrategy(memoryBytes = Infinity): { strategy: ResetStrategy; reason?: string } {
+  if (memoryBytes <= COPY_THRESHOLD) {
+    return {
+      strategy: 'copy',
+      reason: `the memory is ${memoryBytes / 1024} KiB: copying it back is cheaper than a system call`,
+    };
+  }
   const native = nativeSupport();
   if (!native.available) return { strategy: 'copy', reason: native.reason };
   const check = selfCheck();
@@ -319,7 +332,7 @@ export function chooseStrategy(): { strategy: ResetStrategy; reason?: string } {
 }
 
 function resolveStrategy(requested: ResetStrategy | 'auto', image: MemoryImage): ResetStrategy {
-  if (requested === 'auto') return chooseStrategy().strategy;
+  if (requested === 'auto') return chooseStrategy(image.minimumBytes).strategy;
   if (requested !== 'pagemap' && requested !== 'madvise' && requested !== 'copy') {
     throw new InvalidArgumentError(`options.strategy must be 'auto', 'pagemap', 'madvise' or 'copy', not ${String(requested)}`);
   }

@@ -166,7 +166,7 @@ export class InstancePool<C = unknown> {
       image = result.image;
       initialized = true;
     }
-    const strategy = image ? strategyFor(filled.strategy) : { strategy: 'none' as const };
+    const strategy = image ? strategyFor(filled.strategy, image.minimumBytes) : { strategy: 'none' as const };
     const pool = new InstancePool(filled, prepared, image, strategy, initialized);
     try {
       for (let i = 0; i < filled.min; i++) pool.#idle.push(pool.#createMember());
@@ -465,8 +465,8 @@ function toBytes(source: WebAssembly.BufferSource | WebAssembly.Module): Uint8Ar
   throw new InvalidArgumentError('source must be the module bytes (a Uint8Array, Buffer or ArrayBuffer)');
 }
 
-function strategyFor(requested: 'auto' | ResetStrategy): { strategy: ResetStrategy; reason?: string } {
-  return requested === 'auto' ? chooseStrategy() : { strategy: requested };
+function strategyFor(requested: 'auto' | ResetStrategy, memoryBytes: number): { strategy: ResetStrategy; reason?: string } {
+  return requested === 'auto' ? chooseStrategy(memoryBytes) : { strategy: requested };
 }
 
 /** Imported global values for image offsets, read from the imports a first pooled instance would get. */

@@ -18,7 +18,7 @@ import {
 } from '../errors.js';
 import type { ResetStrategy } from '../memory/index.js';
 import { InstancePool, type InstanceHost } from '../pool/index.js';
-import { isWasiCommand, sleepSynchronously, WasiHost, type PreopenOption } from '../wasi/index.js';
+import { isWasiCommand, sleepSynchronously, WasiHost, type PreopenOption, type WasiContext } from '../wasi/index.js';
 import { cgiEnvironment, CgiResponseParser, MalformedCgiResponseError, SERVER_SOFTWARE } from './cgi.js';
 
 /** Options of {@link serve}. */
@@ -103,7 +103,7 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
   let port = 0;
   const responses = new CgiResponseParser();
   const server = createServer({ keepAlive: true }, (req, res) => {
-    const started = performance.now();
+    const started = log ? performance.now() : 0;
     if (!hasBody(req)) {
       // The common GET: answer right away, without the stream and promise machinery of a body.
       logLine(req, handle(req, res, kEmpty), started);
@@ -122,42 +122,50 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
     );
   });
 
-  /** Runs the guest for one request and writes the response; returns the status sent. */
-  function handle(req: IncomingMessage, res: ServerResponse, body: Uint8Array): number {
+  // A guest runs synchronously, so requests reach the guest one at a time: one WASI context, its
+  // sinks and the run options are made once and pointed at the current request.
+  let request: IncomingMessage | undefined;
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  const context: WasiContext = {
+    args: [programName],
     // Built only if the guest reads its environment (hello world never does).
-    const env = () =>
+    env: () =>
       cgiEnvironment(
         {
-          method: req.method ?? 'GET',
-          url: req.url ?? '/',
-          headers: req.rawHeaders,
-          httpVersion: req.httpVersion,
-          remoteAddress: req.socket.remoteAddress,
-          remotePort: req.socket.remotePort,
-          bodyLength: body.length,
+          method: request!.method ?? 'GET',
+          url: request!.url ?? '/',
+          headers: request!.rawHeaders,
+          httpVersion: request!.httpVersion,
+          remoteAddress: request!.socket.remoteAddress,
+          remotePort: request!.socket.remotePort,
+          bodyLength: context.stdin.length,
         },
         { serverPort: port, scriptName: '', serverSoftware: SERVER_SOFTWARE },
         options.env,
-      );
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
+      ),
+    stdin: kEmpty,
+    // Copied into Buffers (small ones come from Node's slab pool, cheaply).
+    stdout: (chunk) => void stdout.push(Buffer.from(chunk)),
+    stderr: (chunk) => void stderr.push(Buffer.from(chunk)),
+  };
+  const runOptions = Number.isFinite(timeout) ? { timeout } : {};
+  const runGuest = (instance: WebAssembly.Instance, _context: unknown, host: InstanceHost<WasiHost>) =>
+    (host.data as WasiHost).run(instance, context);
+  // The last response's header list, flattened for writeHead, reused while the guest repeats it.
+  let lastHeaders: readonly [string, string][] | undefined;
+  let lastBodyLength = -1;
+  let lastFlat: string[] = [];
+
+  /** Runs the guest for one request and writes the response; returns the status sent. */
+  function handle(req: IncomingMessage, res: ServerResponse, body: Uint8Array): number {
+    request = req;
+    context.stdin = body;
+    stdout.length = 0;
+    stderr.length = 0;
     let exitCode: number;
     try {
-      exitCode = pool.runSync(
-        (instance, _context, host: InstanceHost<WasiHost>) => {
-          const wasi = host.data as WasiHost;
-          return wasi.run(instance, {
-            args: [programName],
-            env,
-            stdin: body,
-            // Copied into Buffers (small ones come from Node's slab pool, cheaply).
-            stdout: (chunk) => void stdout.push(Buffer.from(chunk)),
-            stderr: (chunk) => void stderr.push(Buffer.from(chunk)),
-          });
-        },
-        undefined,
-        Number.isFinite(timeout) ? { timeout } : {},
-      );
+      exitCode = pool.runSync(runGuest, undefined, runOptions);
     } catch (err) {
       if (err instanceof GuestTimeoutError) {
         respondPlain(res, 504, `the program did not answer within ${timeout} ms\n`);
@@ -191,11 +199,16 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
       respondPlain(res, 502, `the program's output is not a CGI response: ${err.reason}\n`);
       return 502;
     }
-    const headers: string[] = [];
-    for (const [name, value] of response.headers) headers.push(name, value);
-    if (!response.headers.some(([name]) => name.toLowerCase() === 'content-length')) {
-      headers.push('Content-Length', String(response.body.length));
+    if (response.headers !== lastHeaders || response.body.length !== lastBodyLength) {
+      lastFlat = [];
+      for (const [name, value] of response.headers) lastFlat.push(name, value);
+      if (!response.headers.some(([name]) => name.toLowerCase() === 'content-length')) {
+        lastFlat.push('Content-Length', String(response.body.length));
+      }
+      lastHeaders = response.headers;
+      lastBodyLength = response.body.length;
     }
+    const headers = lastFlat;
     if (response.reason !== undefined) res.writeHead(response.status, response.reason, headers);
     else res.writeHead(response.status, headers);
     res.end(response.body);
