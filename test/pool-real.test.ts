@@ -57,3 +57,39 @@ test('hash-wasm SHA-256 through the pool matches node:crypto, use after use', as
   assert.ok(pooledMemory.equals(freshMemory), 'pooled memory equals a fresh instance\'s');
   await pool.close();
 });
+
+// A C program built with clang for wasm32-wasi (test/fixtures/secret.c, rebuilt by
+// examples/build.sh): a secret it writes into a global, a heap buffer and a 2 MiB static array is
+// gone by the next use, for both mechanisms.
+for (const mechanism of ['reuse', 'reinstantiate'] as const) {
+  test(`${mechanism}: a clang-built WASI program cannot see the previous use's secret`, async () => {
+    const { WasiHost } = await import('../src/wasi/index.ts');
+    const bytes = readFileSync(new URL('./fixtures/secret.wasm', import.meta.url));
+    const pool = await InstancePool.create<InstanceType<typeof WasiHost>>(bytes, {
+      mechanism,
+      max: 1,
+      imports: (host) => {
+        const wasi = new WasiHost();
+        host.data = wasi;
+        return wasi.imports;
+      },
+    });
+    const request = (query: string) =>
+      pool.run((instance, _context, host) => {
+        let out = '';
+        host.data!.run(instance, {
+          args: ['secret.wasm'],
+          env: [`QUERY_STRING=${query}`],
+          stdin: new Uint8Array(0),
+          stdout: (chunk) => (out += Buffer.from(chunk).toString()),
+          stderr: () => {},
+        });
+        return out.slice(out.indexOf('\n\n') + 2).trim();
+      });
+    assert.equal(await request('write=SECRET-4242'), 'stored');
+    assert.equal(await request('read'), 'clean');
+    assert.equal(await request('read'), 'clean');
+    assert.equal(pool.stats().retirements, 0, 'the program does not grow its memory');
+    await pool.close();
+  });
+}

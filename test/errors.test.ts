@@ -1,0 +1,46 @@
+// Every error class: its code, name and message shape, and `instanceof` that works across two
+// installed copies of cowpool (a second copy brands its errors with the same registry symbol).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as errors from '../src/errors.ts';
+import { MalformedCgiResponseError } from '../src/serve/cgi.ts';
+
+const cases: [errors.CowpoolError, string, string, RegExp][] = [
+  [new errors.InvalidArgumentError('options.max is bad'), 'InvalidArgumentError', 'COWPOOL_ERR_INVALID_ARGUMENT', /^options\.max is bad$/],
+  [new errors.SyscallError('madvise', 'EINVAL', 22, 'range not aligned'), 'SyscallError', 'COWPOOL_ERR_SYSCALL', /^madvise failed with EINVAL: range not aligned$/],
+  [new errors.UnsupportedError('PAGEMAP_SCAN', 'ENOTTY: old kernel'), 'UnsupportedError', 'COWPOOL_ERR_UNSUPPORTED', /^PAGEMAP_SCAN is not available: ENOTTY/],
+  [new errors.ClosedError('MemoryImage'), 'ClosedError', 'COWPOOL_ERR_CLOSED', /^MemoryImage was used after it was closed$/],
+  [new errors.MalformedModuleError('code', 42, 'unknown opcode 0xff'), 'MalformedModuleError', 'COWPOOL_ERR_MALFORMED_MODULE', /unknown opcode 0xff \(section code, byte offset 42\)$/],
+  [new errors.ModuleNotPoolableError('2 memories'), 'ModuleNotPoolableError', 'COWPOOL_ERR_NOT_POOLABLE', /^module cannot be pooled: 2 memories$/],
+  [new errors.ImportMissingError('env', 'f', 'function'), 'ImportMissingError', 'COWPOOL_ERR_IMPORT_MISSING', /"env"\."f"/],
+  [new errors.PoolClosedError(), 'PoolClosedError', 'COWPOOL_ERR_POOL_CLOSED', /^the pool is closed$/],
+  [new errors.AcquireTimeoutError(20, 4), 'AcquireTimeoutError', 'COWPOOL_ERR_ACQUIRE_TIMEOUT', /within 20 ms \(all 4 in use\); raise options\.max/],
+  [new errors.GuestTrapError('unreachable'), 'GuestTrapError', 'COWPOOL_ERR_GUEST_TRAP', /^guest trapped: unreachable$/],
+  [new errors.GuestTimeoutError(200), 'GuestTimeoutError', 'COWPOOL_ERR_GUEST_TIMEOUT', /within 200 ms/],
+  [new MalformedCgiResponseError('no blank line'), 'MalformedCgiResponseError', 'COWPOOL_ERR_MALFORMED_CGI_RESPONSE', /no blank line/],
+  [new errors.InternalError('slot state'), 'InternalError', 'COWPOOL_ERR_INTERNAL', /^internal error \(a cowpool bug\): slot state$/],
+];
+
+test('every error class has its code, name and message', () => {
+  const codes = new Set(Object.values(errors.ErrorCodes));
+  for (const [error, name, code, message] of cases) {
+    assert.ok(error instanceof errors.CowpoolError, name);
+    assert.ok(error instanceof Error, name);
+    assert.equal(error.name, name);
+    assert.equal(error.code, code);
+    assert.ok(codes.has(error.code), `${code} is listed in ErrorCodes`);
+    assert.match(error.message, message);
+  }
+  assert.equal(cases.length, codes.size, 'every code has a case here');
+});
+
+test('instanceof works across two copies of the module', async () => {
+  // A second copy: the same source loaded again under another URL, as a second install would be.
+  const other = (await import(`../src/errors.ts?copy=${Date.now()}`)) as typeof errors;
+  assert.notEqual(other.CowpoolError, errors.CowpoolError);
+  const foreign = new other.GuestTrapError('x');
+  assert.ok(foreign instanceof errors.CowpoolError);
+  assert.ok(foreign instanceof errors.GuestTrapError);
+  assert.ok(!(foreign instanceof errors.GuestTimeoutError));
+  assert.ok(!(new Error('plain') instanceof errors.CowpoolError));
+});
