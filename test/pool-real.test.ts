@@ -77,11 +77,11 @@ for (const mechanism of ['reuse', 'reinstantiate'] as const) {
     const request = (query: string) =>
       pool.run((instance, _context, host) => {
         let out = '';
-        host.data!.run(instance, {
+        (host.data as InstanceType<typeof WasiHost>).run(instance, {
           args: ['secret.wasm'],
           env: [`QUERY_STRING=${query}`],
           stdin: new Uint8Array(0),
-          stdout: (chunk) => (out += Buffer.from(chunk).toString()),
+          stdout: (chunk: Uint8Array) => (out += Buffer.from(chunk).toString()),
           stderr: () => {},
         });
         return out.slice(out.indexOf('\n\n') + 2).trim();
