@@ -16,7 +16,7 @@ import {
 } from './abi.js';
 import type { DirectoryEntry } from './fd-table.js';
 import { writeFilestat } from './filestat.js';
-import { resolveBeneath } from './path-resolver.js';
+import { resolveBeneath, type ResolvedPath } from './path-resolver.js';
 import type { WasiState } from './state.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -47,6 +47,25 @@ export function pathCalls(state: WasiState): WebAssembly.ModuleImports {
     }
   }
 
+  /**
+   * The host path a guest path names under directory `dirFd` (which must hold `right`), resolved
+   * without leaving the directory, or the errno for why not.
+   */
+  function resolveAt(
+    dirFd: number,
+    right: bigint,
+    pathPtr: number,
+    pathLen: number,
+    follow: boolean,
+  ): { dir: DirectoryEntry; resolved: ResolvedPath } | ErrnoValue {
+    const dir = directoryAt(dirFd, right);
+    if (typeof dir === 'number') return dir;
+    const path = guestString(pathPtr, pathLen);
+    if (typeof path === 'number') return path;
+    const resolved = resolveBeneath(dir.hostPath, path, follow);
+    return typeof resolved === 'number' ? resolved : { dir, resolved };
+  }
+
   /** Any change to the file system: EROFS once the directory fd is valid. */
   function readOnly(fd: number): number {
     const dir = directoryAt(fd, 0n);
@@ -66,13 +85,9 @@ export function pathCalls(state: WasiState): WebAssembly.ModuleImports {
       fdPtr: number,
     ): number {
       try {
-        const dir = directoryAt(dirFd, Rights.PATH_OPEN);
-        if (typeof dir === 'number') return dir;
-        const path = guestString(pathPtr, pathLen);
-        if (typeof path === 'number') return path;
-        const follow = (lookupFlags & Lookupflags.SYMLINK_FOLLOW) !== 0;
-        const resolved = resolveBeneath(dir.hostPath, path, follow);
-        if (typeof resolved === 'number') return resolved;
+        const at = resolveAt(dirFd, Rights.PATH_OPEN, pathPtr, pathLen, (lookupFlags & Lookupflags.SYMLINK_FOLLOW) !== 0);
+        if (typeof at === 'number') return at;
+        const { dir, resolved } = at;
 
         const wantsWrite =
           (oflags & (Oflags.CREAT | Oflags.TRUNC)) !== 0 ||
@@ -130,13 +145,10 @@ export function pathCalls(state: WasiState): WebAssembly.ModuleImports {
 
     path_filestat_get(dirFd: number, lookupFlags: number, pathPtr: number, pathLen: number, statPtr: number): number {
       try {
-        const dir = directoryAt(dirFd, Rights.PATH_FILESTAT_GET);
-        if (typeof dir === 'number') return dir;
-        const path = guestString(pathPtr, pathLen);
-        if (typeof path === 'number') return path;
         const follow = (lookupFlags & Lookupflags.SYMLINK_FOLLOW) !== 0;
-        const resolved = resolveBeneath(dir.hostPath, path, follow);
-        if (typeof resolved === 'number') return resolved;
+        const at = resolveAt(dirFd, Rights.PATH_FILESTAT_GET, pathPtr, pathLen, follow);
+        if (typeof at === 'number') return at;
+        const { resolved } = at;
         if (resolved.stats === undefined) return Errno.NOENT;
         // resolveBeneath returns lstat; a followed path has no symlink left, so this equals stat.
         const stats = resolved.stats.isSymbolicLink() && follow ? statSync(resolved.hostPath, { bigint: true }) : resolved.stats;
@@ -150,12 +162,9 @@ export function pathCalls(state: WasiState): WebAssembly.ModuleImports {
 
     path_readlink(dirFd: number, pathPtr: number, pathLen: number, bufPtr: number, bufLen: number, usedPtr: number): number {
       try {
-        const dir = directoryAt(dirFd, Rights.PATH_READLINK);
-        if (typeof dir === 'number') return dir;
-        const path = guestString(pathPtr, pathLen);
-        if (typeof path === 'number') return path;
-        const resolved = resolveBeneath(dir.hostPath, path, false);
-        if (typeof resolved === 'number') return resolved;
+        const at = resolveAt(dirFd, Rights.PATH_READLINK, pathPtr, pathLen, false);
+        if (typeof at === 'number') return at;
+        const { resolved } = at;
         if (resolved.stats === undefined) return Errno.NOENT;
         if (!resolved.stats.isSymbolicLink()) return Errno.INVAL;
         const target = readlinkSync(resolved.hostPath, { encoding: 'buffer' });
