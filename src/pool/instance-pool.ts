@@ -160,8 +160,12 @@ export class InstancePool<C = unknown> {
       image = MemoryImage.create({ start: span.start, bytes: span.bytes }, span.minimumBytes, { name: 'cowpool-image' });
     }
     if (filled.initialize !== undefined) {
-      const result = preinitialize(bytes, prepared, image, filled);
-      image?.close();
+      let result: ReturnType<typeof preinitialize>;
+      try {
+        result = preinitialize(bytes, prepared, image, filled);
+      } finally {
+        image?.close(); // the initialized image replaces it, or the pool is not made
+      }
       prepared = result.prepared;
       image = result.image;
       initialized = true;
