@@ -247,10 +247,19 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
   };
 }
 
-/** Whether the request announces a body (Node discards the empty stream of one that does not). */
+/**
+ * Whether the request announces a body (Node discards the empty stream of one that does not).
+ * Reads `rawHeaders`: `req.headers` is built lazily, and building it costs more than this loop.
+ */
 function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 14 && name.toLowerCase() === 'content-length') {
+      if (raw[i + 1] !== '0') return true;
+    } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return true;
+  }
+  return false;
 }
 
 /** The whole body, or undefined when it passes `limit` bytes (then the rest is not read). */
