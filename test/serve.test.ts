@@ -109,6 +109,16 @@ test('a guest that never returns gets 504 at its deadline; the next request succ
   assert.equal((await fetch(hello.url)).status, 200);
 });
 
+test('a guest that sleeps past its deadline gets 504 at the deadline', async () => {
+  const sleeping = await start('test/fixtures/sleep.wasm', { timeout: 300 });
+  const started = performance.now();
+  const res = await fetch(sleeping.url);
+  const elapsed = performance.now() - started;
+  assert.equal(res.status, 504);
+  assert.ok(elapsed >= 290 && elapsed < 5000, `answered after ${elapsed} ms`);
+  assert.equal((await fetch(hello.url)).status, 200);
+});
+
 test('a guest that traps gets 500, logged with its stderr; the next request succeeds', async () => {
   const trapping = await start('test/fixtures/trap.wasm');
   const res = await fetch(trapping.url);
