@@ -180,8 +180,25 @@ test('a module that is not a WASI command is refused at start', async () => {
   });
 });
 
-test('npx cowpool serve: starts, serves, and stops on SIGTERM', async () => {
-  const child = spawn(process.execPath, ['bin/cowpool.js', 'serve', 'examples/hello.wasm', '--port', '0', '--timeout', '5s'], {
+for (const workers of ['1', '2']) {
+  test(`npx cowpool serve --workers ${workers}: starts, serves, and stops on SIGTERM`, async () => {
+    await cliServes(['--workers', workers]);
+  });
+}
+
+test('npx cowpool serve --workers 2 with a module that is not a command: exits 1 with the reason', async () => {
+  const child = spawn(process.execPath, ['bin/cowpool.js', 'serve', 'examples/counter.wasm', '--port', '0', '--workers', '2'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
+  const [code] = await once(child, 'exit');
+  assert.equal(code, 1);
+  assert.match(err, /counter\.wasm is not a WASI command module: it does not export _start/);
+});
+
+async function cliServes(extra: string[]): Promise<void> {
+  const child = spawn(process.execPath, ['bin/cowpool.js', 'serve', 'examples/hello.wasm', '--port', '0', '--timeout', '5s', ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -191,9 +208,9 @@ test('npx cowpool serve: starts, serves, and stops on SIGTERM', async () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   const url = /at (http:\S+)/.exec(out)![1]!;
-  assert.equal(await (await fetch(url)).text(), 'Hello, world!\n');
+  for (let i = 0; i < 4; i++) assert.equal(await (await fetch(url)).text(), 'Hello, world!\n');
   child.kill('SIGTERM');
   const [code] = await once(child, 'exit');
   assert.equal(code, 0);
   assert.match(out, /"GET \/ HTTP\/1\.1" 200/);
-});
+}

@@ -26,6 +26,7 @@ serve options:
   --max-body <size>       largest request body (default 1MiB)
   --env K=V               extra environment variable for the program (repeatable)
   --dir HOST::GUEST       grant a host directory read-only at a guest path (repeatable)
+  --workers <n>           worker processes sharing the port, one pool each (default 1)
   --quiet                 no access log
 
 Sizes take units (1MiB, 512KiB, 64k); times too (10s, 250ms).
@@ -77,6 +78,7 @@ async function serveCommand(args: string[]): Promise<number> {
       'max-body': { type: 'string', default: '1MiB' },
       env: { type: 'string', multiple: true, default: [] },
       dir: { type: 'string', multiple: true, default: [] },
+      workers: { type: 'string', default: '1' },
       quiet: { type: 'boolean', default: false },
     },
   });
@@ -97,6 +99,10 @@ async function serveCommand(args: string[]): Promise<number> {
   if (!['auto', 'pagemap', 'madvise', 'copy'].includes(strategy)) {
     throw new InvalidArgumentError(`--strategy ${strategy}: choose auto, pagemap, madvise or copy`);
   }
+  const workers = integer('--workers', values.workers!);
+  if (workers < 1) throw new InvalidArgumentError('--workers must be at least 1');
+  const cluster = await import('./workers.js');
+  if (workers > 1 && !cluster.isWorker) return cluster.runPrimary(workers);
   const { serve } = await import('../serve/server.js');
   const quiet = values.quiet!;
   const server = await serve({
@@ -113,13 +119,14 @@ async function serveCommand(args: string[]): Promise<number> {
     ...(quiet ? {} : { log: (line: string) => process.stdout.write(`${line}\n`) }),
   });
   const description = server.pool.describe();
-  console.log(
+  const line =
     `cowpool serving ${path} at ${server.url} (${description.mechanism}, ${description.strategy} reset` +
-      `${description.strategyReason ? `: ${description.strategyReason}` : ''})`,
-  );
+    `${description.strategyReason ? `: ${description.strategyReason}` : ''})`;
+  if (cluster.isWorker) cluster.announceListening(line);
+  else console.log(line);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
-      console.log(`cowpool: ${signal}, finishing requests in flight`);
+      if (!cluster.isWorker) console.log(`cowpool: ${signal}, finishing requests in flight`);
       server.close().then(resolve, resolve);
     };
     process.once('SIGINT', () => stop('SIGINT'));

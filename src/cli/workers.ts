@@ -1,0 +1,69 @@
+/**
+ * `cowpool serve --workers N`: N processes behind one listening socket (node:cluster), each with
+ * its own pool, for machines with cores to spare. The primary only starts, replaces and stops them;
+ * a pool holds no state another process would need, so requests go to whichever worker accepts.
+ */
+import cluster, { type Worker } from 'node:cluster';
+
+/** The message a worker sends once it listens. */
+export interface ListeningMessage {
+  cowpool: 'listening';
+  line: string;
+}
+
+/** In a worker: tells the primary it listens (the primary prints one line for all). */
+export function announceListening(line: string): void {
+  process.send?.({ cowpool: 'listening', line } satisfies ListeningMessage);
+}
+
+/** Whether this process is a worker started by {@link runPrimary}. */
+export const isWorker = cluster.isWorker;
+
+/**
+ * In the primary: starts `count` workers (this same command), replaces a worker that dies after
+ * startup, and on SIGINT/SIGTERM stops them all gracefully. Resolves to the exit code: 1 when a
+ * worker fails before any listened (a bad module, say: each worker already said why).
+ */
+export function runPrimary(count: number): Promise<number> {
+  let listening = 0;
+  let stopping = false;
+  return new Promise<number>((resolve) => {
+    const finish = (code: number) => {
+      const remaining = () => Object.keys(cluster.workers ?? {}).length;
+      const wait = () => (remaining() === 0 ? resolve(code) : setTimeout(wait, 20));
+      wait();
+    };
+    const stopAll = () => {
+      stopping = true;
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+    };
+    const start = (): Worker => {
+      const worker = cluster.fork();
+      worker.on('message', (message: ListeningMessage) => {
+        if (message?.cowpool !== 'listening') return;
+        if (listening++ === 0) console.log(`${message.line}, ${count} worker processes`);
+      });
+      return worker;
+    };
+    cluster.on('exit', (worker, code, signal) => {
+      if (stopping) return;
+      if (listening === 0) {
+        // Its own message said why; its exit code may be 0 (a cluster worker exits 0 on disconnect).
+        console.error('cowpool: a worker failed to start; stopping');
+        stopAll();
+        finish(1);
+        return;
+      }
+      console.error(`cowpool: worker ${worker.process.pid} ended (${signal ?? `exit ${code}`}); starting another`);
+      start();
+    });
+    for (let i = 0; i < count; i++) start();
+    const onSignal = (signal: string) => {
+      console.log(`cowpool: ${signal}, stopping ${count} workers`);
+      stopAll();
+      finish(0);
+    };
+    process.once('SIGINT', () => onSignal('SIGINT'));
+    process.once('SIGTERM', () => onSignal('SIGTERM'));
+  });
+}
