@@ -257,3 +257,28 @@ test('bad arguments are rejected before the kernel sees them', { skip }, () => {
 test('category names', () => {
   assert.deepEqual(categoryNames(C.WRITTEN | C.PRESENT | C.GUARD), ['WRITTEN', 'PRESENT', 'GUARD']);
 });
+
+test('a prepared scan runs again and again like scan', { skip }, (t) => {
+  const pm = PageMap.open();
+  const m = scratch(t, 16);
+  const options = { categoryMask: C.PRESENT, returnMask: 0, maxRegions: 2 };
+  const prepared = pm.prepare(m.target, options);
+  const collect = () => {
+    const seen: [number, number][] = [];
+    const summary = prepared.run((start, end) => seen.push([start / P, end / P]));
+    return { seen, summary };
+  };
+  assert.deepEqual(collect().seen, []);
+  m.write(1, 4, 9, 12);
+  const { seen, summary } = collect();
+  assert.deepEqual(seen, [
+    [1, 2],
+    [4, 5],
+    [9, 10],
+    [12, 13],
+  ]);
+  assert.equal(summary.stop, 'complete');
+  assert.equal(summary.calls, 2, 'resumed once past the 2-region buffer');
+  assert.deepEqual(pages(pm.scan(m.target, options)).map(([a, b]) => [a, b]), seen, 'scan agrees');
+  assert.throws(() => pm.prepare(m.target, { maxRegions: 0 }), { code: 'COWPOOL_ERR_INVALID_ARGUMENT' });
+});

@@ -24,7 +24,7 @@
  * `leased` (a guest may be using it), `closed`. `lease()` needs `clean`, `reset()` needs `leased`.
  */
 import { ClosedError, InternalError, InvalidArgumentError, UnsupportedError } from '../errors.js';
-import { Category, PageMap, pagemapSupport, type RegionVisitor, type ScanOptions } from '../pagemap/index.js';
+import { Category, PageMap, pagemapSupport, type PreparedScan, type RegionVisitor, type ScanOptions } from '../pagemap/index.js';
 import {
   addressOf,
   madviseDontNeed,
@@ -114,7 +114,9 @@ export class MemorySlot {
   readonly #sticky = new StickyPolicy();
   readonly #decommitSticky: boolean;
   readonly #scanOptions: ScanOptions;
-  #scanTarget: { address: bigint; length: number } = { address: 0n, length: 0 };
+  /** The dirty-page scan over the accessible part, prepared again when the memory grows. */
+  #scan: PreparedScan | undefined;
+  #scanLength = 0;
   readonly #visit: RegionVisitor = (start, end) => this.#restore(start, end, this.#report!);
   #report: ResetReport | undefined;
 
@@ -254,10 +256,14 @@ export class MemorySlot {
 
   #resetByScan(report: ResetReport): void {
     const length = this.#view.length;
-    if (this.#scanTarget.length !== length) this.#scanTarget = { address: this.#base!, length };
-    pageMap ??= PageMap.open();
+    if (this.#scan === undefined || this.#scanLength !== length) {
+      pageMap ??= PageMap.open();
+      // SAFETY: [base, base + length) is this slot's memory, accessible while the slot lives.
+      this.#scan = pageMap.prepare({ address: this.#base!, length }, this.#scanOptions);
+      this.#scanLength = length;
+    }
     this.#report = report;
-    const summary = pageMap.scanEach(this.#scanTarget, this.#scanOptions, this.#visit);
+    const summary = this.#scan.run(this.#visit);
     this.#report = undefined;
     report.syscalls += summary.calls;
     report.dirtyPages = summary.pages;

@@ -21,6 +21,7 @@ export { Category, ALL_CATEGORIES, categoryNames, type Categories } from './cate
 export { pagemapSupport, RESET_CATEGORIES, type PagemapSupport } from './support.js';
 export {
   PageMap,
+  PreparedScan,
   type RegionVisitor,
   type ScanOptions,
   type ScanRegion,

@@ -101,26 +101,18 @@ const DEFAULT_MAX_REGIONS = 64;
 /**
  * The `PAGEMAP_SCAN` ioctl over the process's `/proc/self/pagemap` descriptor. Cheap to create;
  * every instance shares the one descriptor. An instance owns its argument and region buffers, so
- * scans allocate nothing per call beyond the result (and nothing at all with {@link scanEach}).
+ * a scan allocates nothing per region beyond the result it returns.
  */
 export class PageMap {
   readonly #fd: number;
   readonly #supported: Categories;
-  // The argument struct and region buffer are read and written as u32 halves through Uint32Arrays,
-  // with addresses as plain numbers (exact below 2^53; user-space addresses are below 2^47), so a
-  // scan makes no BigInt allocations.
-  readonly #arg = new Uint32Array(ARG_SIZE / 4);
-  readonly #argAddress: Address;
-  #regions: Uint32Array;
-  #regionsAddress: Address;
+  #own: ScanBuffers;
   #closed = false;
 
   private constructor(fd: number, supported: Categories) {
     this.#fd = fd;
     this.#supported = supported;
-    this.#argAddress = addressOf(this.#arg.buffer);
-    this.#regions = new Uint32Array(DEFAULT_MAX_REGIONS * REGION_FIELDS * 2);
-    this.#regionsAddress = addressOf(this.#regions.buffer);
+    this.#own = newBuffers(DEFAULT_MAX_REGIONS);
   }
 
   /**
@@ -151,66 +143,49 @@ export class PageMap {
   }
 
   /**
-   * Like {@link scan} but hands each run to `visit` instead of building a list: no allocation per
-   * call. A run that straddles two ioctl calls (after a resume) may be visited as two adjacent runs.
+   * Like {@link scan} but hands each run to `visit` instead of building a list, and reuses this
+   * instance's buffers. A run that straddles two ioctl calls (after a resume) may be visited as two
+   * adjacent runs. For the same scan over and over, {@link prepare} validates only once.
    */
   scanEach(target: ScanTarget, options: ScanOptions, visit: RegionVisitor): ScanSummary {
+    const maxRegions = checkCount('maxRegions', options.maxRegions ?? DEFAULT_MAX_REGIONS, 1);
+    return this.#prepare(target, options, this.#buffers(maxRegions)).run(visit);
+  }
+
+  /**
+   * Validates `target` and `options` once and returns a scan that can be run again and again, with
+   * its own argument and region buffers: for hot loops, such as a reset scanning the same memory
+   * after every use. The target must stay mapped, at the same address and length, while it is used.
+   */
+  prepare(target: ScanTarget, options: ScanOptions = {}): PreparedScan {
+    const maxRegions = checkCount('maxRegions', options.maxRegions ?? DEFAULT_MAX_REGIONS, 1);
+    return this.#prepare(target, options, newBuffers(maxRegions));
+  }
+
+  #prepare(target: ScanTarget, options: ScanOptions, buffers: ScanBuffers): PreparedScan {
     if (this.#closed) throw new ClosedError('PageMap');
     const { base, length: targetLength } = resolveTarget(target);
     const offset = options.offset ?? 0;
     checkOffset(offset, targetLength);
-    const end = rangeEnd(offset, options.length, targetLength);
-    const mask = this.#checkCategories('categoryMask', options.categoryMask ?? 0);
-    const inverted = this.#checkCategories('categoryInverted', options.categoryInverted ?? 0);
-    const anyOf = this.#checkCategories('categoryAnyOf', options.categoryAnyOf ?? 0);
-    const returnMask = this.#checkCategories('returnMask', options.returnMask ?? this.#supported);
-    const maxPages = checkCount('maxPages', options.maxPages ?? 0, 0);
-    const maxRegions = checkCount('maxRegions', options.maxRegions ?? DEFAULT_MAX_REGIONS, 1);
-    const resume = options.resume ?? true;
-    const flags = (options.writeProtect ? PM_SCAN_WP_MATCHING : 0) | (options.checkWpAsync ? PM_SCAN_CHECK_WPASYNC : 0);
-    this.#ensureRegionCapacity(maxRegions);
+    return new PreparedScan(this.#fd, buffers, {
+      base,
+      offset,
+      end: rangeEnd(offset, options.length, targetLength),
+      categoryMask: this.#checkCategories('categoryMask', options.categoryMask ?? 0),
+      categoryInverted: this.#checkCategories('categoryInverted', options.categoryInverted ?? 0),
+      categoryAnyOf: this.#checkCategories('categoryAnyOf', options.categoryAnyOf ?? 0),
+      returnMask: this.#checkCategories('returnMask', options.returnMask ?? this.#supported),
+      maxPages: checkCount('maxPages', options.maxPages ?? 0, 0),
+      maxRegions: checkCount('maxRegions', options.maxRegions ?? DEFAULT_MAX_REGIONS, 1),
+      resume: options.resume ?? true,
+      flags: (options.writeProtect ? PM_SCAN_WP_MATCHING : 0) | (options.checkWpAsync ? PM_SCAN_CHECK_WPASYNC : 0),
+    });
+  }
 
-    const arg = this.#arg;
-    const regions = this.#regions;
-    setU64(arg, Arg.size, ARG_SIZE);
-    setU64(arg, Arg.flags, flags);
-    setU64(arg, Arg.end, base + end);
-    setU64(arg, Arg.vec, Number(this.#regionsAddress));
-    setU64(arg, Arg.vecLen, maxRegions);
-    setU64(arg, Arg.categoryInverted, inverted);
-    setU64(arg, Arg.categoryMask, mask);
-    setU64(arg, Arg.categoryAnyOf, anyOf);
-    setU64(arg, Arg.returnMask, returnMask);
-
-    let cursor = offset;
-    let pages = 0;
-    let calls = 0;
-    for (;;) {
-      if (cursor >= end) return { walkEnd: end, stop: 'complete', pages, calls };
-      if (maxPages !== 0 && pages >= maxPages) return { walkEnd: cursor, stop: 'max-pages', pages, calls };
-      setU64(arg, Arg.start, base + cursor);
-      setU64(arg, Arg.walkEnd, 0);
-      setU64(arg, Arg.maxPages, maxPages === 0 ? 0 : maxPages - pages);
-      // SAFETY: arg and regions are this instance's own buffers, sized for ARG_SIZE and maxRegions
-      // regions (ensured above); the kernel writes only walk_end and at most vec_len regions.
-      const count = ioctl(this.#fd, PAGEMAP_SCAN, this.#argAddress);
-      calls++;
-      if (count < 0) throw scanError(-count, flags);
-      for (let i = 0; i < count; i++) {
-        const field = i * REGION_FIELDS;
-        const start = getU64(regions, field) - base;
-        const stop = getU64(regions, field + 1) - base;
-        pages += (stop - start) / PAGE_SIZE;
-        visit(start, stop, getU64(regions, field + 2));
-      }
-      const walkEnd = getU64(arg, Arg.walkEnd) - base;
-      if (walkEnd >= end) return { walkEnd: end, stop: 'complete', pages, calls };
-      if (count < maxRegions || (maxPages !== 0 && pages >= maxPages)) {
-        return { walkEnd, stop: 'max-pages', pages, calls };
-      }
-      if (!resume) return { walkEnd, stop: 'max-regions', pages, calls };
-      cursor = walkEnd;
-    }
+  /** This instance's own buffers, grown to hold `maxRegions` regions. */
+  #buffers(maxRegions: number): ScanBuffers {
+    if (this.#own.regions.length < maxRegions * REGION_FIELDS * 2) this.#own = newBuffers(maxRegions);
+    return this.#own;
   }
 
   /** Stops this instance from scanning. The shared descriptor stays open for the rest of the process. */
@@ -235,10 +210,98 @@ export class PageMap {
     return bits;
   }
 
-  #ensureRegionCapacity(maxRegions: number): void {
-    if (this.#regions.length >= maxRegions * REGION_FIELDS * 2) return;
-    this.#regions = new Uint32Array(maxRegions * REGION_FIELDS * 2);
-    this.#regionsAddress = addressOf(this.#regions.buffer);
+}
+
+/**
+ * The argument struct and region buffer of a scan. They are read and written as u32 halves through
+ * Uint32Arrays, with addresses as plain numbers (exact below 2^53; user-space addresses are below
+ * 2^47), so that a scan makes no BigInt allocations.
+ */
+interface ScanBuffers {
+  arg: Uint32Array;
+  argAddress: Address;
+  regions: Uint32Array;
+  regionsAddress: Address;
+}
+
+function newBuffers(maxRegions: number): ScanBuffers {
+  const arg = new Uint32Array(ARG_SIZE / 4);
+  const regions = new Uint32Array(maxRegions * REGION_FIELDS * 2);
+  return { arg, argAddress: addressOf(arg.buffer), regions, regionsAddress: addressOf(regions.buffer) };
+}
+
+/** A validated scan's parameters. */
+interface ScanPlan {
+  base: number;
+  offset: number;
+  end: number;
+  categoryMask: Categories;
+  categoryInverted: Categories;
+  categoryAnyOf: Categories;
+  returnMask: Categories;
+  maxPages: number;
+  maxRegions: number;
+  resume: boolean;
+  flags: number;
+}
+
+/** A scan validated once by {@link PageMap.prepare}, to run as often as needed. */
+export class PreparedScan {
+  readonly #fd: number;
+  readonly #buffers: ScanBuffers;
+  readonly #plan: ScanPlan;
+
+  /** @internal */
+  constructor(fd: number, buffers: ScanBuffers, plan: ScanPlan) {
+    this.#fd = fd;
+    this.#buffers = buffers;
+    this.#plan = plan;
+  }
+
+  /** Runs the scan, handing each run of matching pages to `visit` (offsets relative to the target). */
+  run(visit: RegionVisitor): ScanSummary {
+    const { arg, argAddress, regions, regionsAddress } = this.#buffers;
+    const { base, end, maxPages, maxRegions, resume, flags } = this.#plan;
+    // Written on every run: buffers may be shared with other scans of the same PageMap.
+    setU64(arg, Arg.size, ARG_SIZE);
+    setU64(arg, Arg.flags, flags);
+    setU64(arg, Arg.end, base + end);
+    setU64(arg, Arg.vec, Number(regionsAddress));
+    setU64(arg, Arg.vecLen, maxRegions);
+    setU64(arg, Arg.categoryInverted, this.#plan.categoryInverted);
+    setU64(arg, Arg.categoryMask, this.#plan.categoryMask);
+    setU64(arg, Arg.categoryAnyOf, this.#plan.categoryAnyOf);
+    setU64(arg, Arg.returnMask, this.#plan.returnMask);
+
+    let cursor = this.#plan.offset;
+    let pages = 0;
+    let calls = 0;
+    for (;;) {
+      if (cursor >= end) return { walkEnd: end, stop: 'complete', pages, calls };
+      if (maxPages !== 0 && pages >= maxPages) return { walkEnd: cursor, stop: 'max-pages', pages, calls };
+      setU64(arg, Arg.start, base + cursor);
+      setU64(arg, Arg.walkEnd, 0);
+      setU64(arg, Arg.maxPages, maxPages === 0 ? 0 : maxPages - pages);
+      // SAFETY: arg and regions are buffers made for this scan, sized for ARG_SIZE and maxRegions
+      // regions; the kernel writes only walk_end and at most vec_len regions.
+      const count = ioctl(this.#fd, PAGEMAP_SCAN, argAddress);
+      calls++;
+      if (count < 0) throw scanError(-count, flags);
+      for (let i = 0; i < count; i++) {
+        const field = i * REGION_FIELDS;
+        const start = getU64(regions, field) - base;
+        const stop = getU64(regions, field + 1) - base;
+        pages += (stop - start) / PAGE_SIZE;
+        visit(start, stop, getU64(regions, field + 2));
+      }
+      const walkEnd = getU64(arg, Arg.walkEnd) - base;
+      if (walkEnd >= end) return { walkEnd: end, stop: 'complete', pages, calls };
+      if (count < maxRegions || (maxPages !== 0 && pages >= maxPages)) {
+        return { walkEnd, stop: 'max-pages', pages, calls };
+      }
+      if (!resume) return { walkEnd, stop: 'max-regions', pages, calls };
+      cursor = walkEnd;
+    }
   }
 }
 
