@@ -66,8 +66,8 @@ function wrk(port: number, seconds: number, pin: boolean): { rps: number; p50: s
   const args = ['-t1', '-c16', `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}/`];
   const run = pin ? spawnSync('taskset', ['-c', '1', 'wrk', ...args], { encoding: 'utf8' }) : spawnSync('wrk', args, { encoding: 'utf8' });
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(run.stdout)?.[1] ?? NaN);
-  const p50 = /50%\s+(\S+)/.exec(run.stdout)?.[1] ?? '?';
-  const p99 = /99%\s+(\S+)/.exec(run.stdout)?.[1] ?? '?';
+  const p50 = /^\s+50%\s+(\S+)/m.exec(run.stdout)?.[1] ?? '?';
+  const p99 = /^\s+99%\s+(\S+)/m.exec(run.stdout)?.[1] ?? '?';
   if (!Number.isFinite(rps)) throw new Error(`wrk failed: ${run.stdout}${run.stderr}`);
   return { rps, p50, p99 };
 }
