@@ -26,3 +26,9 @@ test('the bin prints help and the version', () => {
   assert.match(execFileSync(process.execPath, ['bin/cowpool.js', '--help'], { encoding: 'utf8' }), /cowpool serve <app.wasm>/);
   assert.match(execFileSync(process.execPath, ['bin/cowpool.js', '--version'], { encoding: 'utf8' }), /^\d+\.\d+\.\d+\n$/);
 });
+
+test('npx cowpool runs the project\'s own bin, as the README says', () => {
+  // npm runs a project's own bin by installing the project into its npx cache (once, a few seconds).
+  const out = execFileSync('npx', ['--yes', 'cowpool', '--version'], { encoding: 'utf8', timeout: 120_000 });
+  assert.match(out, /^\d+\.\d+\.\d+\n$/);
+});
