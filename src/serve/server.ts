@@ -106,7 +106,7 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
     const started = log ? performance.now() : 0;
     if (!hasBody(req)) {
       // The common GET: answer right away, without the stream and promise machinery of a body.
-      logLine(req, handle(req, res, kEmpty), started);
+      logLine(req, guarded(req, res, kEmpty), started);
       return;
     }
     readBody(req, maxBody).then(
@@ -116,11 +116,22 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
           logLine(req, 413, started);
           return;
         }
-        logLine(req, handle(req, res, body), started);
+        logLine(req, guarded(req, res, body), started);
       },
       () => respondPlain(res, 400, 'could not read the request body\n', true),
     );
   });
+
+  /** {@link handle}, with anything it did not expect answered 500 rather than taking the server down. */
+  function guarded(req: IncomingMessage, res: ServerResponse, body: Uint8Array): number {
+    try {
+      return handle(req, res, body);
+    } catch (err) {
+      log?.(`error: ${(err as Error).stack ?? String(err)}`);
+      respondPlain(res, 500, 'internal server error\n');
+      return 500;
+    }
+  }
 
   // A guest runs synchronously, so requests reach the guest one at a time: one WASI context, its
   // sinks and the run options are made once and pointed at the current request.
@@ -180,9 +191,7 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
         respondPlain(res, 503, 'the server is shutting down\n', true);
         return 503;
       }
-      log?.(`error: ${(err as Error).stack ?? String(err)}`);
-      respondPlain(res, 500, 'internal server error\n');
-      return 500;
+      throw err;
     }
     const output = stdout.length === 0 ? kEmptyBuffer : concat(stdout);
     if (output.length === 0 && exitCode !== 0) {
