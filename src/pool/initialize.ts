@@ -48,7 +48,7 @@ export function preinitialize<C>(
     throw err;
   }
   for (const [index, entries] of tablesBefore) {
-    const table = instance.exports[tableExportName(prepared, index)] as WebAssembly.Table | undefined;
+    const table = instance.exports[tableExportName(prepared.analysis, index)] as WebAssembly.Table | undefined;
     const after = table ? Array.from({ length: table.length }, (_, i) => table.get(i)) : entries;
     if (after.length !== entries.length || after.some((v, i) => v !== entries[i])) {
       throw new ModuleNotPoolableError(`options.initialize '${name}' changed table ${index}, which a snapshot cannot keep`);
@@ -84,7 +84,7 @@ function mutableGlobals(prepared: PreparedModule, instance: WebAssembly.Instance
   return prepared.analysis.globals
     .filter((g) => !g.imported && g.mutable && g.type !== 'v128')
     .map((g) => {
-      const name = globalExportName(prepared, g.index);
+      const name = globalExportName(prepared.analysis, g.index);
       return { index: g.index, name, value: (instance.exports[name] as WebAssembly.Global).value };
     });
 }
@@ -92,7 +92,7 @@ function mutableGlobals(prepared: PreparedModule, instance: WebAssembly.Instance
 function tableEntries(prepared: PreparedModule, instance: WebAssembly.Instance): Map<number, unknown[]> {
   const out = new Map<number, unknown[]>();
   for (const { index } of prepared.analysis.tables.filter((t) => !t.imported)) {
-    const table = instance.exports[tableExportName(prepared, index)] as WebAssembly.Table | undefined;
+    const table = instance.exports[tableExportName(prepared.analysis, index)] as WebAssembly.Table | undefined;
     if (table) out.set(index, Array.from({ length: table.length }, (_, i) => table.get(i)));
   }
   return out;

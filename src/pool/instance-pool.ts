@@ -218,7 +218,7 @@ export class InstancePool<C = unknown> {
     try {
       return fn(lease.instance, lease.context, lease.host);
     } catch (err) {
-      throw guestError(err, lease.host);
+      throw guestError(err);
     } finally {
       lease.release();
     }
@@ -318,7 +318,7 @@ export class InstancePool<C = unknown> {
     try {
       result = fn(lease.instance, lease.context, lease.host);
     } catch (err) {
-      const error = guestError(err, lease.host);
+      const error = guestError(err);
       lease.release();
       return Promise.reject(error);
     }
@@ -332,7 +332,7 @@ export class InstancePool<C = unknown> {
         return value;
       },
       (err: unknown) => {
-        const error = guestError(err, lease.host);
+        const error = guestError(err);
         lease.release();
         throw error;
       },
@@ -358,7 +358,7 @@ export class InstancePool<C = unknown> {
     } catch (err) {
       // Instantiation failed (a start function trapped, say): reset what it wrote and keep the member.
       this.#finish(member);
-      throw guestError(err, member.host);
+      throw guestError(err);
     }
     this.#leased++;
     return new Lease<C>(instance, member, this.#releaseMember);
@@ -492,9 +492,8 @@ function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
 }
 
 /** Guest traps become {@link GuestTrapError}; everything else passes through unchanged. */
-function guestError(err: unknown, host: InstanceHost<unknown>): unknown {
+function guestError(err: unknown): unknown {
   if (err instanceof GuestTimeoutError) return err;
   if (err instanceof WebAssembly.RuntimeError) return new GuestTrapError(err.message, { cause: err });
-  void host;
   return err;
 }

@@ -109,10 +109,10 @@ export function prepareModule(bytes: Uint8Array, options: PrepareOptions = {}): 
   if (chosen === 'reuse') {
     for (const global of analysis.globals) {
       if (global.imported || !global.mutable) continue;
-      restoreGlobals.push(global.exportNames[0] ?? `${GLOBAL_EXPORT_PREFIX}${global.index}`);
+      restoreGlobals.push(globalExportName(analysis, global.index));
     }
     for (const index of restoreTables) {
-      tables.push(analysis.tables[index]!.exportNames[0] ?? `${TABLE_EXPORT_PREFIX}${index}`);
+      tables.push(tableExportName(analysis, index));
     }
   }
   return {
@@ -153,14 +153,14 @@ export function inspectionModule(bytes: Uint8Array, prepared: PreparedModule): W
   return compile(rewriteModule(bytes, prepared.info, plan), bytes);
 }
 
-/** The export name under which {@link inspectionModule} (or a reuse rewrite) exposes a global. */
-export function globalExportName(prepared: PreparedModule, index: number): string {
-  return prepared.analysis.globals[index]?.exportNames[0] ?? `${GLOBAL_EXPORT_PREFIX}${index}`;
+/** The export name under which a reuse rewrite (or {@link inspectionModule}) exposes a global. */
+export function globalExportName(analysis: ModuleAnalysis, index: number): string {
+  return analysis.globals[index]?.exportNames[0] ?? `${GLOBAL_EXPORT_PREFIX}${index}`;
 }
 
-/** The export name under which {@link inspectionModule} (or a reuse rewrite) exposes a table. */
-export function tableExportName(prepared: PreparedModule, index: number): string {
-  return prepared.analysis.tables[index]?.exportNames[0] ?? `${TABLE_EXPORT_PREFIX}${index}`;
+/** The export name under which a reuse rewrite (or {@link inspectionModule}) exposes a table. */
+export function tableExportName(analysis: ModuleAnalysis, index: number): string {
+  return analysis.tables[index]?.exportNames[0] ?? `${TABLE_EXPORT_PREFIX}${index}`;
 }
 
 function chooseMechanism(
