@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { CowpoolError, InvalidArgumentError } from '../errors.js';
+import { parseStrategy } from '../memory/index.js';
 import { InstancePool } from '../pool/index.js';
 import { parseBytes, parseDuration } from './units.js';
 
@@ -95,10 +96,7 @@ async function serveCommand(args: string[]): Promise<number> {
     if (!hostPath || !guestPath || extra !== undefined) throw new InvalidArgumentError(`--dir ${spec}: write it as HOST::GUEST, e.g. ./public::/www`);
     return { hostPath, guestPath };
   });
-  const strategy = values.strategy!;
-  if (!['auto', 'pagemap', 'madvise', 'copy'].includes(strategy)) {
-    throw new InvalidArgumentError(`--strategy ${strategy}: choose auto, pagemap, madvise or copy`);
-  }
+  const strategy = parseStrategy(values.strategy, '--strategy');
   const workers = integer('--workers', values.workers!);
   if (workers < 1) throw new InvalidArgumentError('--workers must be at least 1');
   const cluster = await import('./workers.js');
@@ -111,7 +109,7 @@ async function serveCommand(args: string[]): Promise<number> {
     port: integer('--port', values.port!),
     pool: integer('--pool', values.pool!),
     ...(values['keep-resident'] !== undefined ? { keepResident: parseBytes('--keep-resident', values['keep-resident']) } : {}),
-    strategy: strategy as 'auto',
+    strategy,
     timeout: parseDuration('--timeout', values.timeout!),
     maxBody: parseBytes('--max-body', values['max-body']!),
     env,

@@ -10,3 +10,4 @@ export {
   type ResetStrategy,
 } from './slot.js';
 export { selfCheck } from './self-check.js';
+export { parseStrategy, RESET_STRATEGIES } from './strategy.js';

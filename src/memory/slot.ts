@@ -37,9 +37,10 @@ import {
 import type { MemoryImage } from './image.js';
 import { selfCheck } from './self-check.js';
 import { StickyPolicy } from './sticky.js';
+import { parseStrategy, type ResetStrategy } from './strategy.js';
 
-/** How a slot is brought back to its image. See the module comment. */
-export type ResetStrategy = 'pagemap' | 'madvise' | 'copy';
+export type { ResetStrategy } from './strategy.js';
+
 
 /** Options of {@link MemorySlot.create}. */
 export interface MemorySlotOptions {
@@ -338,10 +339,8 @@ export function chooseStrategy(memoryBytes = Infinity): { strategy: ResetStrateg
 }
 
 function resolveStrategy(requested: ResetStrategy | 'auto', image: MemoryImage): ResetStrategy {
+  parseStrategy(requested, 'options.strategy');
   if (requested === 'auto') return chooseStrategy(image.minimumBytes).strategy;
-  if (requested !== 'pagemap' && requested !== 'madvise' && requested !== 'copy') {
-    throw new InvalidArgumentError(`options.strategy must be 'auto', 'pagemap', 'madvise' or 'copy', not ${String(requested)}`);
-  }
   if (requested === 'copy') return requested;
   const native = nativeSupport();
   if (!native.available) throw new UnsupportedError(`the ${requested} reset`, native.reason);

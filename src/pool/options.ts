@@ -3,7 +3,7 @@
  * only {@link FilledOptions}, never `undefined`.
  */
 import { InvalidArgumentError } from '../errors.js';
-import { DEFAULT_KEEP_RESIDENT, type ResetStrategy } from '../memory/index.js';
+import { DEFAULT_KEEP_RESIDENT, parseStrategy, type ResetStrategy } from '../memory/index.js';
 import type { ImportsFactory } from './pooled-instance.js';
 import type { Mechanism } from './prepare.js';
 
@@ -73,10 +73,7 @@ export function fillOptions<C>(options: PoolOptions<C> | undefined): FilledOptio
   const max = integer('max', own('max') ?? kDefaults.max, 1);
   const min = integer('min', own('min') ?? kDefaults.min, 0);
   if (min > max) throw new InvalidArgumentError(`options.min (${min}) must not exceed options.max (${max})`);
-  const strategy = own('strategy') ?? kDefaults.strategy;
-  if (!['auto', 'pagemap', 'madvise', 'copy'].includes(strategy)) {
-    throw new InvalidArgumentError(`options.strategy must be 'auto', 'pagemap', 'madvise' or 'copy', not ${String(strategy)}`);
-  }
+  const strategy = parseStrategy(own('strategy') ?? kDefaults.strategy, 'options.strategy');
   const mechanism = own('mechanism') ?? kDefaults.mechanism;
   if (!['auto', 'reuse', 'reinstantiate'].includes(mechanism)) {
     throw new InvalidArgumentError(`options.mechanism must be 'auto', 'reuse' or 'reinstantiate', not ${String(mechanism)}`);
