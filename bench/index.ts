@@ -3,7 +3,7 @@
  * self-contained bench/results/latest.html, and prints a table.
  *
  *     npm run bench                      # everything
- *     npm run bench -- --scope reset     # one scope: reset, pool, serve
+ *     npm run bench -- --scope reset     # one scope: reset, pool, serve, quickjs
  *     npm run bench -- --quick           # shorter runs (a smoke test of the benchmark itself)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { benchReset } from './reset.ts';
 import { renderHtml } from './report.ts';
 
 const { values } = parseArgs({
-  options: { scope: { type: 'string', default: 'reset,pool,serve' }, quick: { type: 'boolean', default: false } },
+  options: { scope: { type: 'string', default: 'reset,pool,serve,quickjs' }, quick: { type: 'boolean', default: false } },
 });
 const scopes = new Set(values.scope!.split(','));
 const quick = values.quick!;
@@ -37,6 +37,10 @@ if (scopes.has('pool')) {
 if (scopes.has('serve')) {
   const { benchServe } = await import('./serve.ts').catch(() => ({ benchServe: undefined }));
   if (benchServe) results.push(...(await benchServe(quick)));
+}
+if (scopes.has('quickjs')) {
+  const { benchQuickJS } = await import('./quickjs.ts');
+  results.push(...(await benchQuickJS(quick)));
 }
 
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
