@@ -12,8 +12,7 @@
  * Then memory: RSS of 1000 pooled contexts (a sandbox with `min: 1000`) against 1000 live
  * quickjs-emscripten contexts (each with its own runtime, and all in one runtime).
  */
-import { newQuickJSWASMModuleFromVariant, type QuickJSContext } from 'quickjs-emscripten-core';
-import variant from '@jitl/quickjs-wasmfile-release-sync';
+import { newQuickJSWASMModuleFromVariant, RELEASE_SYNC as variant, type QuickJSContext } from 'quickjs-emscripten';
 import { QuickJSSandbox } from '../src/quickjs/index.ts';
 import { measure, measureAsync, type Measurement } from './measure.ts';
 

@@ -19,6 +19,8 @@ export class UseState {
   deadline = Infinity;
   /** True once the interrupt handler has stopped the guest for its deadline. */
   interrupted = false;
+  /** True once the heap asked to grow past the memory and was refused (the memory is full). */
+  heapExhausted = false;
   /** Bytes QuickJS wrote to stdout or stderr itself (not `console`, which the guest buffers). */
   stdio = '';
 }
@@ -54,8 +56,14 @@ const MAX_HEAP = 2 ** 31;
 const ENOSYS = 52;
 const ESPIPE = 70;
 
-/** The imports of one QuickJS instance whose per-use state is `host.context`. */
-export function quickjsImports(host: InstanceHost<UseState>): WebAssembly.Imports {
+/**
+ * The imports of one QuickJS instance whose per-use state is `host.context`. With `fixedSize`, the
+ * heap never grows past the memory's size when the imports are made: an allocation beyond it fails,
+ * which QuickJS reports as out of memory. Pooled memories are sized for the memory limit, so that a
+ * use never grows one (a grown memory cannot shrink, and its slot would be retired).
+ */
+export function quickjsImports(host: InstanceHost<UseState>, fixedSize = false): WebAssembly.Imports {
+  const cap = fixedSize ? host.memory!.buffer.byteLength : MAX_HEAP;
   const memory = (): WebAssembly.Memory => host.memory!;
   const view = () => new DataView(memory().buffer);
   const functions: Record<string, (...args: never[]) => unknown> = {
@@ -108,9 +116,13 @@ export function quickjsImports(host: InstanceHost<UseState>): WebAssembly.Import
     [IMPORTS.resizeHeap.name]: (requested: number) => {
       const wanted = requested >>> 0;
       const current = memory().buffer.byteLength;
-      if (wanted > MAX_HEAP) return 0;
+      if (wanted > cap) {
+        const state = host.context;
+        if (state) state.heapExhausted = true;
+        return 0;
+      }
       // Grow by at least a fifth, as emscripten does, so that a growing heap does not grow per malloc.
-      const target = Math.min(MAX_HEAP, Math.max(wanted, current + Math.ceil(current / 5)));
+      const target = Math.min(cap, Math.max(wanted, current + Math.ceil(current / 5)));
       try {
         memory().grow(Math.ceil((target - current) / WASM_PAGE));
         return 1;

@@ -27,8 +27,8 @@ export interface QuickJSSandboxOptions {
   timeout?: number;
   /**
    * Default memory limit of a use, in bytes: QuickJS's whole heap, the setup script's objects
-   * included. Default 32 MiB. The wasm memory is sized so that a use within this limit never grows
-   * it (pages a use does not touch cost nothing).
+   * included. Default 32 MiB. It also sizes the wasm memory (pages a use does not touch cost
+   * nothing), which never grows: a use's own `memoryLimit` may be lower, not higher.
    */
   memoryLimit?: number;
   /**
@@ -82,8 +82,11 @@ const kDefaults = { timeout: 1000, memoryLimit: 32 * 2 ** 20, max: 4, min: 1 } a
 const SETUP_TIMEOUT_MS = 10_000;
 /** How long past its deadline the hard deadline lets a use run before the wasm is stopped. */
 const HARD_DEADLINE_GRACE_MS = 20;
-/** Room above the limit for the allocator's own bookkeeping and fragmentation. */
-const HEAP_SLACK = 2 * 2 ** 20;
+/**
+ * Room above the limit for what QuickJS does not count: the allocator's chunk headers (a sixth of a
+ * heap of small objects) and its fragmentation, and a reallocation's old and new blocks alive at once.
+ */
+const heapRoom = (limit: number) => Math.ceil(limit * 1.5) + 2 * 2 ** 20;
 
 /** A pool of pristine QuickJS contexts; see the module comment. */
 export class QuickJSSandbox {
@@ -124,11 +127,11 @@ export class QuickJSSandbox {
     const wasm = options.wasm ?? loadQuickJSWasm();
     const snapshot = buildSnapshot(wasm, {
       ...(options.setup !== undefined ? { setup: { code: options.setup, filename: options.setupFilename ?? 'setup.js' } } : {}),
-      headroom: memoryLimit + HEAP_SLACK,
+      headroom: heapRoom(memoryLimit),
       setupTimeout: SETUP_TIMEOUT_MS,
     });
     const pool = InstancePool.createSync<UseState>(snapshot.bytes, {
-      imports: (host) => quickjsImports(host),
+      imports: (host) => quickjsImports(host, true),
       max: options.max ?? kDefaults.max,
       min: options.min ?? kDefaults.min,
       interruptible: hardDeadline,
@@ -216,6 +219,12 @@ export class QuickJSSandbox {
       timeout: options.timeout === undefined ? this.#defaults.timeout : milliseconds(options.timeout, 'options.timeout'),
       memoryLimit: options.memoryLimit === undefined ? this.#defaults.memoryLimit : bytes(options.memoryLimit, 'options.memoryLimit'),
     };
+    if (limits.memoryLimit > this.#defaults.memoryLimit) {
+      throw new InvalidArgumentError(
+        `options.memoryLimit (${limits.memoryLimit} bytes) exceeds the sandbox's memoryLimit (${this.#defaults.memoryLimit} bytes), ` +
+          'which sizes its memory; create the sandbox with a larger memoryLimit',
+      );
+    }
     return (instance: WebAssembly.Instance, state: UseState | undefined, host: { memory: WebAssembly.Memory | undefined }): UseResult => {
       let x = this.#exports.get(instance);
       if (x === undefined) {

@@ -168,15 +168,17 @@ function failure(
   x.QTS_RuntimeSetMemoryLimit(layout.rt, NO_LIMIT);
   state.deadline = performance.now() + DESCRIBE_GRACE_MS;
   const described = callDispatcher(x, memory, layout, layout.ops.fail, thrown);
-  const outcome: GuestOutcome =
-    x.QTS_ResolveException(layout.ctx, described) === 0
-      ? (JSON.parse(readCString(memory, x.QTS_GetString(layout.ctx, described))) as GuestOutcome)
-      : { logs: [], error: { thrown: '[an exception the sandbox could not describe]' } };
+  const undescribed = x.QTS_ResolveException(layout.ctx, described) !== 0;
+  const outcome: GuestOutcome = undescribed
+    ? { logs: [], error: { thrown: '[an exception the sandbox could not describe]' } }
+    : (JSON.parse(readCString(memory, x.QTS_GetString(layout.ctx, described))) as GuestOutcome);
   const logs = entries(outcome.logs);
   if (timedOut) return Object.assign(new GuestTimeoutError(limits.timeout), { logs });
   const error = outcome.error ?? { thrown: 'undefined' };
+  const outOfMemory = 'name' in error && error.name === 'InternalError' && error.message === 'out of memory';
+  // A full heap may leave no room even to describe the error.
+  if (outOfMemory || (undescribed && state.heapExhausted)) return new GuestMemoryLimitError(limits.memoryLimit, logs);
   if ('thrown' in error) return new QuickJSError('Thrown', error.thrown, '', logs);
-  if (error.name === 'InternalError' && error.message === 'out of memory') return new GuestMemoryLimitError(limits.memoryLimit, logs);
   return new QuickJSError(error.name, error.message, error.stack, logs);
 }
 
