@@ -15,15 +15,14 @@
  * The pool then builds its copy-on-write image from those segments, and since the snapshot module
  * has no start function and touches no table, it keeps one instance per slot (`reuse`).
  */
-import { InvalidArgumentError } from '../errors.js';
+import { InternalError, InvalidArgumentError } from '../errors.js';
 import { readModule, rewriteModule, SectionId, type ModuleInfo } from '../module/index.js';
 import { ByteWriter } from '../module/writer.js';
-import { checkAbi, IMPORTS, quickjsExports } from './abi.js';
-import { BOOTSTRAP } from './guest.js';
-import { quickjsImports, UseState } from './host.js';
 import { InstanceHost } from '../pool/index.js';
+import { checkAbi, IMPORTS, quickjsExports, type QuickJSExports } from './abi.js';
+import { BOOTSTRAP, type ConsoleEntry } from './guest.js';
+import { quickjsImports, UseState, writeCString } from './host.js';
 import { createLayoutExtras, drainLogs, runRequest, type ContextLayout } from './session.js';
-import type { ConsoleEntry } from './guest.js';
 
 const WASM_PAGE = 65536;
 /** Granularity of the snapshot's data segments. */
@@ -72,7 +71,7 @@ export function buildSnapshot(wasm: Uint8Array, options: SnapshotOptions): Snaps
   x.wasmCallCtors();
   const rt = x.QTS_NewRuntime();
   const ctx = x.QTS_NewContext(rt, 0);
-  if (rt === 0 || ctx === 0) throw new InvalidArgumentError('QuickJS could not create a runtime and a context');
+  if (rt === 0 || ctx === 0) throw new InternalError('QuickJS could not create a runtime and a context');
   x.QTS_RuntimeEnableInterruptHandler(rt);
   // QuickJS measures the shadow stack in linear memory, but V8's native stack (about 1 MB) holds the
   // wasm frames and runs out first unless QuickJS stops well before: at this limit deep recursion is
@@ -115,19 +114,10 @@ export function buildSnapshot(wasm: Uint8Array, options: SnapshotOptions): Snaps
   return { bytes, layout, usedBytes, memoryBytes, setupLogs };
 }
 
-function runBootstrap(x: ReturnType<typeof quickjsExports>, memory: WebAssembly.Memory, ctx: number): number {
-  const encoder = new TextEncoder();
-  const put = (text: string) => {
-    const encoded = encoder.encode(text);
-    const ptr = x.malloc(encoded.length + 1);
-    const bytes = new Uint8Array(memory.buffer);
-    bytes.set(encoded, ptr);
-    bytes[ptr + encoded.length] = 0;
-    return { ptr, length: encoded.length };
-  };
-  const code = put(BOOTSTRAP);
-  const value = x.QTS_Eval(ctx, code.ptr, code.length, put('<cowpool>').ptr, 0, 0);
-  if (x.QTS_ResolveException(ctx, value) !== 0) throw new InvalidArgumentError('the QuickJS bootstrap failed to evaluate');
+function runBootstrap(x: QuickJSExports, memory: WebAssembly.Memory, ctx: number): number {
+  const code = writeCString(memory, x.malloc, BOOTSTRAP);
+  const value = x.QTS_Eval(ctx, code.ptr, code.length, writeCString(memory, x.malloc, '<cowpool>').ptr, 0, 0);
+  if (x.QTS_ResolveException(ctx, value) !== 0) throw new InternalError('the QuickJS bootstrap script failed to evaluate');
   return value;
 }
 

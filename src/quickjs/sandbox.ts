@@ -7,7 +7,7 @@
  * script does (globals, prototypes, pending jobs, atoms, a heap it filled, a deadline it missed) is
  * visible to the next use.
  */
-import { InvalidArgumentError } from '../errors.js';
+import { GuestTimeoutError, GuestTrapError, InvalidArgumentError } from '../errors.js';
 import { InstancePool, type PoolDescription, type PoolStats } from '../pool/index.js';
 import { quickjsExports, loadQuickJSWasm, type QuickJSExports } from './abi.js';
 import { QuickJSError, GuestMemoryLimitError } from './errors.js';
@@ -15,7 +15,6 @@ import type { ConsoleEntry } from './guest.js';
 import { quickjsImports, UseState } from './host.js';
 import { buildSnapshot, type Snapshot } from './image.js';
 import { runRequest, type Request, type UseLimits, type UseResult } from './session.js';
-import { GuestTimeoutError, GuestTrapError } from '../errors.js';
 
 /** Options of {@link QuickJSSandbox.create}. */
 export interface QuickJSSandboxOptions {
