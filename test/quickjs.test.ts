@@ -62,6 +62,9 @@ const POLLUTERS: readonly string[] = [
   'for (let i = 0; i < 5000; i++) globalThis["atom_" + i + "_" + i.toString(36)] = i; 1',
   'function deep(n) { return deep(n + 1) + 1 } globalThis.y = 1; deep(0)',
   'Object.freeze(Object.prototype); Object.freeze(globalThis); 1',
+  'Object.prototype.toJSON = () => undefined; Array.prototype.toJSON = () => 5; String.prototype.toJSON = () => 1; console.log("x"); ({ a: 1 })',
+  'console.log = () => { throw new Error("no logs") }; Error.prototype.toString = null; throw new Error("odd")',
+  'Object.defineProperty(Error.prototype, "name", { get() { throw 1 } }); null.x',
 ];
 
 let sandbox: QuickJSSandbox;
@@ -161,6 +164,12 @@ describe('results', () => {
       { level: 'error', text: 'oops' },
     ]);
     assert.deepEqual(sandbox.setupLogs, [{ level: 'log', text: 'set up' }]);
+    const lines2: ConsoleEntry[] = [];
+    const hijacked = sandbox.evalSync('Object.prototype.toJSON = () => undefined; Array.prototype.toJSON = () => 5; console.log("still"); ({ a: 1 })', {
+      console: (e) => lines2.push(e),
+    });
+    assert.equal(hijacked, undefined, 'a toJSON of the script serializes its own value');
+    assert.deepEqual(lines2, [{ level: 'log', text: 'still' }], 'but not the log lines');
     const none: ConsoleEntry[] = [];
     sandbox.evalSync('1', { console: (e) => none.push(e) });
     assert.deepEqual(none, [], 'lines of an earlier use are not repeated');
@@ -197,10 +206,18 @@ describe('errors and limits', () => {
     assert.equal(sandbox.evalSync('bump() + add(1, 1)'), 3);
   });
 
-  test('the hard deadline also stops the guest when QuickJS\'s own check is off', async () => {
+  test('the hard deadline stops native code QuickJS\'s own check does not reach', () => {
+    // Strings built at the memory limit keep QuickJS in C code (allocation failures, collections)
+    // for many seconds without reaching its interrupt check; the wasm's fuel counter still stops it.
+    const script = 'let n = 0; const a = []; for (;;) { a.push("x".repeat(100000) + n); n++ }';
+    assert.throws(() => sandbox.evalSync(script, { timeout: 100, memoryLimit: 4 * 2 ** 20 }), (e: unknown) => e instanceof GuestTimeoutError && e.timeoutMs === 100);
+    assert.equal(sandbox.evalSync('bump()'), 1);
+  });
+
+  test('without the hard deadline, QuickJS\'s own check still stops a loop', async () => {
     const soft = await QuickJSSandbox.create({ hardDeadline: false, timeout: 30 });
     try {
-      assert.throws(() => soft.evalSync('while (true) {}'), GuestTimeoutError);
+      assert.throws(() => soft.evalSync('while (true) {}'), (e: unknown) => e instanceof GuestTimeoutError && e.timeoutMs === 30);
       assert.equal(soft.evalSync('1'), 1);
     } finally {
       await soft.close();

@@ -42,13 +42,21 @@ export const BOOTSTRAP = `(() => {
   global.console = {
     log: printer('log'), info: printer('info'), warn: printer('warn'), error: printer('error'), debug: printer('debug'),
   };
+  // The envelope is assembled from strings, so that a toJSON a script put on a prototype can change
+  // how its own value is serialized, never the envelope or the log lines.
+  const logsJson = () => {
+    let out = '[';
+    for (let i = 0; i < logs.length; i++) out += (i === 0 ? '[' : ',[') + stringify(logs[i][0]) + ',' + stringify(logs[i][1]) + ']';
+    return out + ']';
+  };
   const describe = (thrown) => {
     try {
       if (thrown instanceof ErrorClass) {
-        return { name: StringOf(thrown.name), message: StringOf(thrown.message), stack: StringOf(thrown.stack ?? '') };
+        return '{"name":' + stringify(StringOf(thrown.name)) + ',"message":' + stringify(StringOf(thrown.message)) +
+          ',"stack":' + stringify(StringOf(thrown.stack ?? '')) + '}';
       }
     } catch {}
-    return { thrown: text(thrown) };
+    return '{"thrown":' + stringify(text(thrown)) + '}';
   };
   return (op, a, b) => {
     switch (op) {
@@ -57,9 +65,12 @@ export const BOOTSTRAP = `(() => {
         if (typeof fn !== 'function') throw new TypeErrorClass(a + ' is not a function defined by the setup script');
         return apply(fn, undefined, parse(b));
       }
-      case '${GuestOp.ok}': return stringify({ logs, value: a });
-      case '${GuestOp.fail}': return stringify({ logs, error: describe(a) });
-      case '${GuestOp.drain}': { const out = stringify(logs); logs = []; return out; }
+      case '${GuestOp.ok}': {
+        const value = stringify(a);
+        return '{"logs":' + logsJson() + (typeof value === 'string' ? ',"value":' + value : '') + '}';
+      }
+      case '${GuestOp.fail}': return '{"logs":' + logsJson() + ',"error":' + describe(a) + '}';
+      case '${GuestOp.drain}': { const out = logsJson(); logs = []; return out; }
     }
   };
 })()`;
@@ -70,9 +81,9 @@ export interface ConsoleEntry {
   text: string;
 }
 
-/** What the dispatcher's `ok` and `fail` operations return, parsed. */
+/** What the dispatcher's `ok` and `fail` operations return, parsed (`logs` not yet checked). */
 export interface GuestOutcome {
-  logs: [ConsoleEntry['level'], string][];
+  logs: unknown[];
   value?: unknown;
   error?: { name: string; message: string; stack: string } | { thrown: string };
 }

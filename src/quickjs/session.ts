@@ -97,7 +97,7 @@ export function runRequest(
   const finished = callDispatcher(x, memory, layout, layout.ops.ok, settled.value);
   const thrown = x.QTS_ResolveException(ctx, finished);
   if (thrown !== 0) throw failure(x, memory, layout, state, thrown, limits);
-  const outcome = JSON.parse(readCString(memory, x.QTS_GetString(ctx, finished))) as GuestOutcome;
+  const outcome = readOutcome(readCString(memory, x.QTS_GetString(ctx, finished)));
   return { value: outcome.value, logs: entries(outcome.logs) };
 }
 
@@ -105,7 +105,7 @@ export function runRequest(
 export function drainLogs(x: QuickJSExports, memory: WebAssembly.Memory, layout: ContextLayout): ConsoleEntry[] {
   const out = callDispatcher(x, memory, layout, layout.ops.drain);
   if (x.QTS_ResolveException(layout.ctx, out) !== 0) return [];
-  return entries(JSON.parse(readCString(memory, x.QTS_GetString(layout.ctx, out))) as GuestOutcome['logs']);
+  return entries(readOutcome(`{"logs":${readCString(memory, x.QTS_GetString(layout.ctx, out))}}`).logs);
 }
 
 /**
@@ -171,7 +171,7 @@ function failure(
   const undescribed = x.QTS_ResolveException(layout.ctx, described) !== 0;
   const outcome: GuestOutcome = undescribed
     ? { logs: [], error: { thrown: '[an exception the sandbox could not describe]' } }
-    : (JSON.parse(readCString(memory, x.QTS_GetString(layout.ctx, described))) as GuestOutcome);
+    : readOutcome(readCString(memory, x.QTS_GetString(layout.ctx, described)));
   const logs = entries(outcome.logs);
   if (timedOut) return Object.assign(new GuestTimeoutError(limits.timeout), { logs });
   const error = outcome.error ?? { thrown: 'undefined' };
@@ -197,6 +197,38 @@ function newString(x: QuickJSExports, memory: WebAssembly.Memory, ctx: number, t
   return x.QTS_NewString(ctx, writeCString(memory, x.malloc, text).ptr);
 }
 
-function entries(logs: GuestOutcome['logs'] | undefined): ConsoleEntry[] {
-  return (logs ?? []).map(([level, text]) => ({ level, text }));
+const kLevels = new Set<unknown>(['log', 'info', 'warn', 'error', 'debug']);
+
+/**
+ * Parses what the dispatcher returned. It is the guest's output, so it is checked rather than
+ * trusted: a shape the dispatcher does not produce reads as no value and no lines.
+ */
+function readOutcome(text: string): GuestOutcome {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return { logs: [], error: { thrown: text } };
+  }
+  if (typeof parsed !== 'object' || parsed === null) return { logs: [] };
+  const { logs, value, error } = parsed as Record<string, unknown>;
+  const outcome: GuestOutcome = { logs: Array.isArray(logs) ? logs : [], value };
+  if (typeof error === 'object' && error !== null) {
+    const e = error as Record<string, unknown>;
+    outcome.error =
+      typeof e.name === 'string' && typeof e.message === 'string'
+        ? { name: e.name, message: e.message, stack: typeof e.stack === 'string' ? e.stack : '' }
+        : { thrown: typeof e.thrown === 'string' ? e.thrown : 'undefined' };
+  }
+  return outcome;
+}
+
+function entries(logs: readonly unknown[]): ConsoleEntry[] {
+  const out: ConsoleEntry[] = [];
+  for (const entry of logs) {
+    if (Array.isArray(entry) && kLevels.has(entry[0]) && typeof entry[1] === 'string') {
+      out.push({ level: entry[0] as ConsoleEntry['level'], text: entry[1] });
+    }
+  }
+  return out;
 }
