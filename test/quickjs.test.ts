@@ -251,6 +251,8 @@ describe('errors and limits', () => {
     assert.throws(() => sandbox.callSync('add', [1n] as unknown[]), /args must be JSON-compatible/);
     await assert.rejects(sandbox.eval('1', { timeout: 0 }), /options\.timeout must be a positive number/);
     assert.throws(() => sandbox.evalSync('1', { memoryLimit: 2 ** 30 }), /exceeds the sandbox's memoryLimit/);
+    assert.throws(() => sandbox.evalSync(`"${'x'.repeat(40 * 2 ** 20)}"`), /does not fit in the sandbox's memory/);
+    assert.equal(sandbox.evalSync(`"${'é'.repeat(5000)}".length`), 5000);
   });
 
   test('a module that is not the QuickJS build is refused with what differs', () => {

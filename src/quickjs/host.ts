@@ -9,7 +9,7 @@
  * the server's zone), the environment is empty, there are no timers (`setitimer` is refused) and no
  * module loader; file descriptors other than stdout and stderr do not exist.
  */
-import { GuestTrapError } from '../errors.js';
+import { GuestTrapError, InvalidArgumentError } from '../errors.js';
 import type { InstanceHost } from '../pool/index.js';
 import { IMPORTS } from './abi.js';
 
@@ -40,10 +40,13 @@ export function readCString(memory: WebAssembly.Memory, ptr: number): string {
  * its length in bytes (without the NUL). Nothing is freed: the use's memory is reset afterwards.
  */
 export function writeCString(memory: WebAssembly.Memory, malloc: (size: number) => number, text: string): { ptr: number; length: number } {
-  // UTF-8 takes at most 3 bytes per UTF-16 unit; asking for that much avoids encoding twice.
-  const room = text.length * 3 + 1;
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: asking for that much spares a short string a
+  // second pass; a long one is measured first rather than reserving three times its size.
+  const room = (text.length < 4096 ? text.length * 3 : Buffer.byteLength(text)) + 1;
   const ptr = malloc(room);
-  if (ptr === 0) throw new RangeError(`the sandbox could not allocate ${room} bytes for a string`);
+  if (ptr === 0) {
+    throw new InvalidArgumentError(`a string of ${room} bytes does not fit in the sandbox's memory; pass less, or raise memoryLimit`);
+  }
   const bytes = new Uint8Array(memory.buffer, ptr, room);
   const { written } = kEncoder.encodeInto(text, bytes);
   bytes[written] = 0;
