@@ -8,11 +8,11 @@
 //
 // Without a setup script, the request body is evaluated and the answer is {"value": …, "logs": […]}.
 // With one, `handle({ method, path, query, headers, body })` is called and may return
-// { status, body }. A script that throws answers 400, one that runs past the deadline 504, one that
-// exceeds the memory limit 507; the next request is pristine either way. PORT sets the port.
-import { createServer } from 'node:http';
+// { status, headers, body }. A script that throws answers 400, one that runs past the deadline 504,
+// one that exceeds the memory limit 507; the next request is pristine either way. PORT sets the port.
+// `npx cowpool quickjs serve [setup.js]` is the same server as a command.
 import { readFile } from 'node:fs/promises';
-import { QuickJSSandbox, QuickJSError, GuestTimeoutError, GuestMemoryLimitError } from 'cowpool/quickjs';
+import { QuickJSSandbox, createQuickJSServer } from 'cowpool/quickjs';
 
 const setupFile = process.argv[2];
 const sandbox = await QuickJSSandbox.create({
@@ -20,32 +20,7 @@ const sandbox = await QuickJSSandbox.create({
   timeout: 200,
   memoryLimit: 16 * 2 ** 20,
 });
-
-const server = createServer(async (req, res) => {
-  const chunks = [];
-  for await (const chunk of req) chunks.push(chunk);
-  const body = Buffer.concat(chunks).toString('utf8');
-  const url = new URL(req.url ?? '/', 'http://localhost');
-  const logs = [];
-  const options = { console: (entry) => logs.push(entry) };
-  let status = 200;
-  let answer;
-  try {
-    if (setupFile) {
-      const request = { method: req.method, path: url.pathname, query: Object.fromEntries(url.searchParams), headers: req.headers, body };
-      const response = (await sandbox.call('handle', [request], options)) ?? {};
-      status = response.status ?? 200;
-      answer = { ...response.body, logs };
-    } else {
-      answer = { value: await sandbox.eval(body, options), logs };
-    }
-  } catch (err) {
-    status = err instanceof QuickJSError ? 400 : err instanceof GuestTimeoutError ? 504 : err instanceof GuestMemoryLimitError ? 507 : 500;
-    answer = { error: { name: err.guestName ?? err.name, message: err.guestMessage ?? err.message, stack: err.guestStack }, logs };
-  }
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(answer));
-});
+const server = createQuickJSServer(sandbox, setupFile ? { handler: 'handle' } : {});
 
 server.listen(Number(process.env.PORT ?? 8080), '127.0.0.1', () => {
   console.log(`listening on http://127.0.0.1:${server.address().port}`);

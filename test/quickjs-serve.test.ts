@@ -1,4 +1,4 @@
-// The QuickJS examples as a user runs them (the built package through `cowpool/quickjs`):
+// The QuickJS examples and command as a user runs them (the built package through `cowpool/quickjs`):
 // examples/quickjs-serve.mjs on a real HTTP server on 127.0.0.1, where each request is evaluated in
 // a pristine context and the limits answer with their status codes, and the README's example.
 import { after, before, describe, test } from 'node:test';
@@ -74,7 +74,7 @@ describe('examples/quickjs-serve.mjs with a setup script', () => {
 
   test('requests call the setup script\'s handler, which starts from the image every time', async () => {
     const sum = await fetch(`${server.url}/add?a=40&b=2`);
-    assert.deepEqual(await sum.json(), { sum: 42, logs: [{ level: 'log', text: 'GET /add' }] });
+    assert.deepEqual(await sum.json(), { sum: 42 });
     for (let i = 0; i < 3; i++) {
       const count = (await (await fetch(`${server.url}/count`)).json()) as { requests: number };
       assert.equal(count.requests, 1);
@@ -87,4 +87,27 @@ describe('examples/quickjs-serve.mjs with a setup script', () => {
 test('examples/quickjs.mjs (the README\'s example) prints what the README says', () => {
   const out = execFileSync(process.execPath, ['examples/quickjs.mjs'], { encoding: 'utf8' });
   assert.equal(out, '[ 2, 4, 6 ]\nhello ada (1)\nhello bob (1)\nundefinedundefined\nlog about to fail\nTypeError cannot read property \'x\' of null\n');
+});
+
+test('cowpool quickjs serve setup.js is the same server as a command', async () => {
+  const child = spawn(process.execPath, ['bin/cowpool.js', 'quickjs', 'serve', 'examples/quickjs-setup.js', '--port', '0', '--timeout', '100ms'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    let url: string | undefined;
+    for await (const chunk of child.stdout) {
+      out += chunk;
+      url = /serving .* at (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1];
+      if (url) break;
+    }
+    assert.ok(url, `the command did not start: ${out}`);
+    assert.deepEqual(await (await fetch(`${url}/add?a=2&b=3`)).json(), { sum: 5 });
+    const looped = await fetch(`${url}/eval`, { method: 'POST', body: 'for (;;) {}' });
+    assert.equal(looped.status, 504);
+    assert.deepEqual(await (await fetch(`${url}/count`)).json(), { requests: 1, started: 'when the image was made' });
+  } finally {
+    await stop(child);
+  }
 });

@@ -13,6 +13,7 @@
  */
 export { QuickJSSandbox, type QuickJSSandboxOptions, type QuickJSSandboxStats, type QuickJSUseOptions } from './sandbox.js';
 export { QuickJSError, GuestMemoryLimitError } from './errors.js';
+export { createQuickJSServer, type QuickJSRequest, type QuickJSServerOptions } from './serve.js';
 export type { ConsoleEntry } from './guest.js';
 export { QUICKJS_PACKAGE, QUICKJS_VERSIONS } from './abi.js';
 export { GuestTimeoutError, GuestTrapError, InvalidArgumentError, UnsupportedError } from '../errors.js';
