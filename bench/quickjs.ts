@@ -9,9 +9,12 @@
  *   isolation of the whole heap costs without cowpool;
  * - cowpool's sandbox: a pristine context per use, `evalSync` and `await eval`.
  *
- * Then memory: RSS of 1000 pooled contexts (a sandbox with `min: 1000`) against 1000 live
- * quickjs-emscripten contexts (each with its own runtime, and all in one runtime).
+ * Then memory (`quickjs-rss.ts`, one process per case): the private memory (with PSS and RSS) of
+ * 1000 pooled contexts, each used once, against 1000 live quickjs-emscripten contexts (each with its
+ * own runtime, and all in one).
  */
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { newQuickJSWASMModuleFromVariant, RELEASE_SYNC as variant, type QuickJSContext } from 'quickjs-emscripten';
 import { QuickJSSandbox } from '../src/quickjs/index.ts';
 import { measure, measureAsync, type Measurement } from './measure.ts';
@@ -77,62 +80,40 @@ export async function benchQuickJS(quick: boolean): Promise<Measurement[]> {
     }, { batch: 5, batches: quick ? 3 : 8, budgetMs: quick ? 800 : 3000 }),
   );
 
-  results.push(...(await benchQuickJSMemory(quick ? 200 : 1000)));
+  results.push(...benchQuickJSMemory(quick ? 200 : 1000));
   return results;
 }
 
-/** RSS growth of `count` pooled contexts against `count` live quickjs-emscripten contexts. */
-async function benchQuickJSMemory(count: number): Promise<Measurement[]> {
-  const group = `QuickJS: RSS of ${count} contexts`;
-  const rss = () => {
-    (globalThis as { gc?: () => void }).gc?.();
-    return process.memoryUsage().rss;
+/** Memory of `count` pooled contexts against `count` live quickjs-emscripten contexts. */
+function benchQuickJSMemory(count: number): Measurement[] {
+  const group = `QuickJS: memory of ${count} contexts (private bytes)`;
+  // Each case in its own process, so that no other case's heap or wasm memory is counted.
+  const row = (name: string, ...args: string[]): Measurement => {
+    const script = fileURLToPath(new URL('./quickjs-rss.ts', import.meta.url));
+    const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', script, ...args.slice(0, 1), String(count), ...args.slice(1)], {
+      encoding: 'utf8',
+    });
+    const m = JSON.parse(out.trim().split('\n').pop()!) as { rss: number; pss: number; private: number };
+    // Rows are bytes, not time: nsPerOp holds the private memory the contexts added.
+    return {
+      group,
+      name,
+      nsPerOp: m.private,
+      minNsPerOp: m.private,
+      maxNsPerOp: m.private,
+      operations: count,
+      extra: {
+        privateKiBPerContext: Math.round(m.private / count / 1024),
+        pssMiB: +(m.pss / 2 ** 20).toFixed(1),
+        rssMiB: +(m.rss / 2 ** 20).toFixed(1),
+      },
+    };
   };
-  const row = (name: string, bytes: number, extra?: Record<string, number | string>): Measurement => ({
-    group,
-    name,
-    nsPerOp: bytes,
-    minNsPerOp: bytes,
-    maxNsPerOp: bytes,
-    operations: count,
-    extra: { MiB: +(bytes / 2 ** 20).toFixed(1), KiBPerContext: Math.round(bytes / count / 1024), ...extra },
-  });
-
-  // Isolated live contexts: quickjs-emscripten's newContext() gives each its own runtime, as the
-  // "new context per use" row does; contexts sharing one runtime share its heap and atoms.
-  const qjs = await newQuickJSWASMModuleFromVariant(variant);
-  let before = rss();
-  const contexts: QuickJSContext[] = [];
-  for (let i = 0; i < count; i++) {
-    const context = qjs.newContext();
-    evalDump(context);
-    contexts.push(context);
-  }
-  const live = rss() - before;
-  for (const context of contexts.splice(0)) context.dispose();
-  before = rss();
-  const runtime = qjs.newRuntime();
-  for (let i = 0; i < count; i++) {
-    const context = runtime.newContext();
-    evalDump(context);
-    contexts.push(context);
-  }
-  const shared = rss() - before;
-  for (const context of contexts) context.dispose();
-  runtime.dispose();
-
-  const start = rss();
-  const sandbox = await QuickJSSandbox.create({ max: count, min: count });
-  // Uses are synchronous, so they all land on one slot; the others stay as created.
-  for (let i = 0; i < count; i++) sandbox.evalSync(CODE);
-  const pooled = rss() - start;
-  const created = sandbox.stats().pool.created;
-  await sandbox.close();
-  // Rows are bytes, not time: nsPerOp holds the RSS growth in bytes.
   return [
-    row('quickjs-emscripten live contexts, own runtime (bytes)', live),
-    row('quickjs-emscripten live contexts, one runtime (bytes)', shared),
-    row('cowpool pooled contexts (bytes)', pooled, { created }),
+    row('quickjs-emscripten live contexts, own runtime', 'live'),
+    row('quickjs-emscripten live contexts, one runtime', 'shared'),
+    row('cowpool pooled contexts, each used once', 'pooled'),
+    row('cowpool pooled, keepResident: 0 (slower resets)', 'pooled', '0'),
   ];
 }
 
