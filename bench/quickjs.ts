@@ -17,7 +17,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { newQuickJSWASMModuleFromVariant, RELEASE_SYNC as variant, type QuickJSContext } from 'quickjs-emscripten';
 import { QuickJSSandbox } from '../src/quickjs/index.ts';
-import { measure, measureAsync, type Measurement } from './measure.ts';
+import { measureAsync, type Measurement } from './measure.ts';
 
 const CODE = '(() => { let s = 0; for (let i = 0; i < 100; i++) s += i; return s })()';
 const EXPECTED = 4950;
@@ -32,7 +32,6 @@ function evalDump(context: QuickJSContext): unknown {
 
 /** Runs the QuickJS benchmark. */
 export async function benchQuickJS(quick: boolean): Promise<Measurement[]> {
-  const options = quick ? { batches: 8, budgetMs: 800 } : {};
   const results: Measurement[] = [];
   const group = 'QuickJS: eval of a 100-iteration loop';
   const qjs = await newQuickJSWASMModuleFromVariant(variant);
@@ -50,25 +49,38 @@ export async function benchQuickJS(quick: boolean): Promise<Measurement[]> {
     soft.evalSync(CODE);
   }, quick ? 500 : 3000);
 
-  results.push(
-    measure(group, 'quickjs-emscripten newContext+eval+dispose', () => {
-      const context = qjs.newContext();
-      check(evalDump(context));
-      context.dispose();
-    }, options),
-  );
-  results.push(measure(group, 'quickjs-emscripten reused context (leaks)', () => check(evalDump(reused)), options));
-  reused.dispose();
+  // Interleaved: every batch runs each contender in turn, so that a noisy neighbour on this shared
+  // machine slows them all alike and the ratios hold.
   const before = sandbox.stats().pool;
-  results.push(measure(group, 'cowpool sandbox.evalSync (pristine)', () => check(sandbox.evalSync(CODE)), options));
+  results.push(
+    ...(await measureInterleaved(
+      group,
+      [
+        {
+          name: 'quickjs-emscripten newContext+eval+dispose',
+          op: () => {
+            const context = qjs.newContext();
+            check(evalDump(context));
+            context.dispose();
+          },
+        },
+        { name: 'quickjs-emscripten reused context (leaks)', op: () => check(evalDump(reused)) },
+        { name: 'cowpool sandbox.evalSync (pristine)', op: () => check(sandbox.evalSync(CODE)) },
+        { name: 'cowpool await sandbox.eval (pristine)', op: async () => check(await sandbox.eval(CODE)) },
+        { name: 'cowpool evalSync, hardDeadline: false', op: () => check(soft.evalSync(CODE)) },
+      ],
+      quick ? 6 : 25,
+      100,
+    )),
+  );
+  reused.dispose();
   const after = sandbox.stats().pool;
-  results[results.length - 1]!.extra = {
-    dirtyPagesPerUse: +((after.dirtyPages - before.dirtyPages) / Math.max(1, after.uses - before.uses)).toFixed(1),
-    resetNsPerUse: Math.round((after.resetNanoseconds - before.resetNanoseconds) / Math.max(1, after.uses - before.uses)),
+  const uses = Math.max(1, after.uses - before.uses);
+  results.find((r) => r.name === 'cowpool sandbox.evalSync (pristine)')!.extra = {
+    dirtyPagesPerUse: +((after.dirtyPages - before.dirtyPages) / uses).toFixed(1),
+    resetNsPerUse: Math.round((after.resetNanoseconds - before.resetNanoseconds) / uses),
     mechanism: sandbox.describe().mechanism,
   };
-  results.push(await measureAsync(group, 'cowpool await sandbox.eval (pristine)', async () => check(await sandbox.eval(CODE)), options));
-  results.push(measure(group, 'cowpool evalSync, hardDeadline: false', () => check(soft.evalSync(CODE)), options));
   await sandbox.close();
   await soft.close();
   results.push(
@@ -115,6 +127,38 @@ function benchQuickJSMemory(count: number): Measurement[] {
     row('cowpool pooled contexts, each used once', 'pooled'),
     row('cowpool pooled, keepResident: 0 (slower resets)', 'pooled', '0'),
   ];
+}
+
+/** Runs `batches` rounds of `batch` operations of each case in turn; the median batch per case. */
+async function measureInterleaved(
+  group: string,
+  cases: { name: string; op: () => unknown }[],
+  batches: number,
+  batch: number,
+): Promise<Measurement[]> {
+  const perOp = cases.map(() => [] as number[]);
+  for (let b = 0; b < batches; b++) {
+    for (let c = 0; c < cases.length; c++) {
+      const { op } = cases[c]!;
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < batch; i++) {
+        const result = op();
+        if (result instanceof Promise) await result;
+      }
+      perOp[c]!.push(Number(process.hrtime.bigint() - t0) / batch);
+    }
+  }
+  return cases.map(({ name }, c) => {
+    const sorted = [...perOp[c]!].sort((x, y) => x - y);
+    return {
+      group,
+      name,
+      nsPerOp: sorted[Math.floor(sorted.length / 2)]!,
+      minNsPerOp: sorted[0]!,
+      maxNsPerOp: sorted[sorted.length - 1]!,
+      operations: batch * sorted.length,
+    };
+  });
 }
 
 function warmUp(op: () => void, ms: number): void {
