@@ -280,3 +280,41 @@ describe('errors and limits', () => {
     }
   });
 });
+
+describe('the whole heap', () => {
+  test('after any use, the memory a context starts from is byte for byte the image (atoms, jobs, GC state)', async () => {
+    // Below the sandbox API: the same snapshot and pool, so that the memory itself can be compared.
+    const { buildSnapshot } = await import('../src/quickjs/image.ts');
+    const { loadQuickJSWasm, quickjsExports } = await import('../src/quickjs/abi.ts');
+    const { quickjsImports, UseState } = await import('../src/quickjs/host.ts');
+    const { runRequest } = await import('../src/quickjs/session.ts');
+    const { InstancePool } = await import('../src/pool/index.ts');
+    const memoryLimit = 4 * 2 ** 20;
+    const snapshot = buildSnapshot(loadQuickJSWasm(), { setup: { code: SETUP, filename: 'setup.js' }, headroom: 2 * memoryLimit, setupTimeout: 5000 });
+    const pool = InstancePool.createSync<InstanceType<typeof UseState>>(snapshot.bytes, { imports: (host) => quickjsImports(host, true), max: 1 });
+    try {
+      const pristineBytes = await (async () => {
+        const lease = await pool.acquire(new UseState());
+        const copy = new Uint8Array(lease.host.memory!.buffer).slice();
+        lease.release();
+        return copy;
+      })();
+      for (const script of [...POLLUTERS, 'for (let i = 0; i < 20000; i++) Symbol.for("s" + i); 1', 'JSON.parse(JSON.stringify(Array.from({ length: 5000 }, (_, i) => ({ ["k" + i]: i })))).length']) {
+        const lease = await pool.acquire(new UseState());
+        try {
+          runRequest(quickjsExports(lease.instance), lease.host.memory!, snapshot.layout, lease.context!, { kind: 'eval', code: script, filename: 'eval.js' }, { memoryLimit, timeout: 50 });
+        } catch {
+          // Typed errors are the other tests' business; here only what is left behind matters.
+        }
+        lease.release();
+        const next = await pool.acquire(new UseState());
+        const bytes = new Uint8Array(next.host.memory!.buffer);
+        const differs = bytes.length !== pristineBytes.length || bytes.findIndex((b, i) => b !== pristineBytes[i]);
+        next.release();
+        assert.equal(differs, -1, `after ${script} the memory differs from the image (at byte ${String(differs)})`);
+      }
+    } finally {
+      await pool.close();
+    }
+  });
+});

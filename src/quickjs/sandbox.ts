@@ -7,7 +7,7 @@
  * script does (globals, prototypes, pending jobs, atoms, a heap it filled, a deadline it missed) is
  * visible to the next use.
  */
-import { GuestTimeoutError, GuestTrapError, InvalidArgumentError } from '../errors.js';
+import { CowpoolError, GuestTimeoutError, GuestTrapError, InvalidArgumentError } from '../errors.js';
 import { InstancePool, type PoolDescription, type PoolStats } from '../pool/index.js';
 import { quickjsExports, loadQuickJSWasm, type QuickJSExports } from './abi.js';
 import { QuickJSError, GuestMemoryLimitError } from './errors.js';
@@ -75,7 +75,7 @@ export interface QuickJSSandboxStats {
   timeouts: number;
   /** Uses stopped at their memory limit. */
   memoryLimits: number;
-  /** Uses that ended with a trap or another error. */
+  /** Uses that ended with a trap (QuickJS aborted, the wasm stack ran out) or an unexpected error. */
   traps: number;
   /** Bytes of the wasm memory in use after setup (the image's extent). */
   setupBytes: number;
@@ -226,6 +226,7 @@ export class QuickJSSandbox {
       timeout: options.timeout === undefined ? this.#defaults.timeout : milliseconds(options.timeout, 'options.timeout'),
       memoryLimit: options.memoryLimit === undefined ? this.#defaults.memoryLimit : bytes(options.memoryLimit, 'options.memoryLimit'),
     };
+    if (options.console !== undefined && typeof options.console !== 'function') throw new InvalidArgumentError('options.console must be a function');
     if (limits.memoryLimit > this.#defaults.memoryLimit) {
       throw new InvalidArgumentError(
         `options.memoryLimit (${limits.memoryLimit} bytes) exceeds the sandbox's memoryLimit (${this.#defaults.memoryLimit} bytes), ` +
@@ -259,9 +260,9 @@ export class QuickJSSandbox {
     if (err instanceof QuickJSError) this.#stats.exceptions++;
     else if (err instanceof GuestTimeoutError) this.#stats.timeouts++;
     else if (err instanceof GuestMemoryLimitError) this.#stats.memoryLimits++;
-    else if (!(err instanceof InvalidArgumentError)) this.#stats.traps++;
+    else if (err instanceof GuestTrapError || !(err instanceof CowpoolError)) this.#stats.traps++;
     const sink = options.console ?? this.#defaults.console;
-    const logs = (err as { logs?: unknown }).logs;
+    const logs = typeof err === 'object' && err !== null ? (err as { logs?: unknown }).logs : undefined;
     if (sink && Array.isArray(logs)) for (const entry of logs as ConsoleEntry[]) sink(entry);
     // The hard deadline fires a little after the use's own; report the use's.
     if (err instanceof GuestTimeoutError && !('logs' in err)) return new GuestTimeoutError(options.timeout ?? this.#defaults.timeout);
