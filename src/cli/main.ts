@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { CowpoolError, InvalidArgumentError } from '../errors.js';
-import { parseStrategy } from '../memory/index.js';
+import { parseStrategy, selfCheck } from '../memory/index.js';
 import { InstancePool } from '../pool/index.js';
 import { parseBytes, parseDuration } from './units.js';
 
@@ -147,7 +147,15 @@ async function inspectCommand(args: string[]): Promise<number> {
     };
   }
   const pool = await InstancePool.create(bytes, { imports, min: 0 });
-  console.log(JSON.stringify({ module: path, ...pool.describe() }, null, 2));
+  // The host's part of the choice: what each reset strategy's self-check found on this kernel.
+  const check = selfCheck();
+  const host = {
+    kernel: check.kernel.description,
+    strategies: Object.fromEntries(
+      Object.entries(check.strategies).map(([name, result]) => [name, result.ok ? 'ok' : `unavailable: ${result.reason}`]),
+    ),
+  };
+  console.log(JSON.stringify({ module: path, ...pool.describe(), host }, null, 2));
   await pool.close();
   return 0;
 }

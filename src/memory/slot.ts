@@ -197,17 +197,8 @@ export class MemorySlot {
     if (this.#state !== 'leased') throw new InternalError(`reset() of a ${this.#state} slot`);
     const started = performance.now();
     this.#refreshView();
-    const report: ResetReport = {
-      strategy: this.strategy,
-      dirtyPages: 0,
-      bytesRestored: 0,
-      bytesZeroed: 0,
-      bytesUnchanged: 0,
-      bytesDecommitted: 0,
-      syscalls: 0,
-      nanoseconds: 0,
-      grew: this.#view.length > this.image.minimumBytes,
-    };
+    const report = emptyReport(this.strategy);
+    report.grew = this.#view.length > this.image.minimumBytes;
     if (report.grew) {
       // V8 cannot shrink the memory, so the slot is retired: resetting memory about to be thrown away
       // would be wasted work (a full reset of a grown memory costs milliseconds).
@@ -256,7 +247,9 @@ export class MemorySlot {
 
   #mapImage(): void {
     if (this.strategy === 'copy') {
-      this.#copyImage();
+      // The new memory is all zeros: writing back what differs writes only the image's non-zero
+      // pages, where copying the whole span would populate its zero pages too.
+      this.#resetByCopy(emptyReport('copy'));
       return;
     }
     this.#base = addressOf(this.#buffer);
@@ -350,10 +343,20 @@ export class MemorySlot {
     }
     return isZero(memory, start, end);
   }
+}
 
-  #copyImage(): void {
-    this.#view.set(this.image.bytes, this.image.start);
-  }
+function emptyReport(strategy: ResetStrategy): ResetReport {
+  return {
+    strategy,
+    dirtyPages: 0,
+    bytesRestored: 0,
+    bytesZeroed: 0,
+    bytesUnchanged: 0,
+    bytesDecommitted: 0,
+    syscalls: 0,
+    nanoseconds: 0,
+    grew: false,
+  };
 }
 
 /** Bytes compared at once by a `copy` reset before it looks at single pages. */
