@@ -58,6 +58,30 @@ test('the self-check passes for every strategy this host can run, and auto takes
   if (small.strategy !== 'pagemap') assert.match(small.reason ?? '', /\w/, 'a reason is given');
 });
 
+test('auto takes the best strategy whose own check passed, and says why in words', () => {
+  const ok = { ok: true } as const;
+  const failed = (reason: string) => ({ ok: false, reason }) as const;
+  const host = (pagemap: boolean, madvise: boolean, zeroPage: boolean | undefined) => ({
+    strategies: {
+      pagemap: pagemap ? ok : failed('ENOTTY: this kernel has no PAGEMAP_SCAN ioctl (Linux 6.7 or later is needed)'),
+      madvise: madvise ? ok : failed('koffi could not be loaded'),
+      copy: ok,
+    },
+    kernel: { zeroPage, writtenOutsideUffd: undefined, description: 'a host' },
+  });
+  const big = 16 << 20;
+  assert.deepEqual(chooseStrategy(big, host(true, true, false)), { strategy: 'pagemap' });
+  assert.equal(chooseStrategy(64 << 10, host(true, true, true)).strategy, 'copy');
+  // Without the zero page, comparing a small memory would populate every page: pagemap instead.
+  assert.deepEqual(chooseStrategy(64 << 10, host(true, true, false)), { strategy: 'pagemap' });
+  const madvise = chooseStrategy(big, host(false, true, undefined));
+  assert.equal(madvise.strategy, 'madvise');
+  assert.match(madvise.reason!, /pagemap is unavailable \(ENOTTY: .*Linux 6\.7 or later/);
+  const copy = chooseStrategy(big, host(false, false, undefined));
+  assert.equal(copy.strategy, 'copy');
+  assert.match(copy.reason!, /madvise is unavailable \(koffi could not be loaded\)/);
+});
+
 test('MemoryImage keeps the page-aligned non-zero span, in a sealed memfd', () => {
   const contents = new Uint8Array(65536);
   contents[5 * P + 10] = 1;

@@ -8,7 +8,7 @@ import { InvalidArgumentError, UnsupportedError } from '../errors.js';
 import { pagemapSupport } from '../pagemap/index.js';
 import { nativeSupport } from '../sys/index.js';
 import type { MemoryImage } from './image.js';
-import { selfCheck } from './self-check.js';
+import { selfCheck, type SelfCheckReport } from './self-check.js';
 
 /** How a slot is brought back to its image. See `slot.ts`. */
 export type ResetStrategy = 'pagemap' | 'madvise' | 'copy';
@@ -45,10 +45,10 @@ export interface StrategyChoice {
  * strategy whose own self-check passed on this kernel (`pagemap`, else `madvise`, else `copy`),
  * except that a memory of at most {@link COPY_THRESHOLD} is copied where that keeps untouched pages
  * unpopulated (a kernel with the zero page). `copy` is thus never chosen for a large memory while a
- * native strategy works: copying 16 MiB back costs more than a fresh instance.
+ * native strategy works: copying 16 MiB back costs more than a fresh instance. `check` is this
+ * process's self-check; another report can be passed to see what `auto` would do on another host.
  */
-export function chooseStrategy(memoryBytes = Infinity): StrategyChoice {
-  const check = selfCheck();
+export function chooseStrategy(memoryBytes = Infinity, check: SelfCheckReport = selfCheck()): StrategyChoice {
   const small = memoryBytes <= COPY_THRESHOLD;
   if (small && check.kernel.zeroPage !== false && check.strategies.copy.ok) {
     return {
