@@ -231,7 +231,15 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
     const pool = new InstancePool<E, S, C>(filled, prepared, image);
     try {
       for (let i = 0; i < filled.min; i++) {
-        const member = (yield pool.#newMember()) as PooledInstance<S, C>;
+        const made = pool.#newMember();
+        let member: PooledInstance<S, C>;
+        try {
+          member = (yield made) as PooledInstance<S, C>;
+        } catch (err) {
+          // createSync refused to wait for it: close the member whenever its setup finishes.
+          if (isPromise(made)) made.then((late) => late.close(), () => {});
+          throw err;
+        }
         pool.#stats.created++;
         pool.#idle.push(member);
       }
