@@ -179,3 +179,22 @@ test('a table that cannot grow does not force reinstantiate (table.set on a 4-en
   assert.match(exported.describe().mechanismReason, /exported with room to grow/);
   await exported.close();
 });
+
+test('one plan: every combination of mechanism, interruptible and initialize is honoured together', async () => {
+  for (const mechanism of ['auto', 'reuse', 'reinstantiate'] as const) {
+    for (const interruptible of [false, true]) {
+      for (const initialize of [undefined, 'init']) {
+        const what = JSON.stringify({ mechanism, interruptible, initialize });
+        const pool = await InstancePool.create<Spin>(spinModule, { mechanism, interruptible, ...(initialize ? { initialize } : {}), max: 1 });
+        const description = pool.describe();
+        assert.equal(description.mechanism, mechanism === 'auto' ? 'reuse' : mechanism, what);
+        assert.equal(description.interruptible, interruptible, what);
+        assert.equal(description.initialized, initialize !== undefined, what);
+        assert.equal(await pool.run((i) => 'cowpool:fuel' in i.exports), interruptible, `${what}: the fuel counter is there iff interruptible`);
+        assert.equal(await pool.run((i) => i.exports.ready()), initialize ? 16 : 0, `${what}: the initialized state`);
+        if (interruptible) await assert.rejects(pool.run((i) => i.exports.spin(), undefined, { timeout: 5 }), GuestTimeoutError, what);
+        await pool.close();
+      }
+    }
+  }
+});

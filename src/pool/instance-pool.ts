@@ -152,6 +152,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
   #closing: Promise<void> | undefined;
   #closed: (() => void) | undefined;
   readonly #stats = emptyStats();
+  #defaultUse: FilledUseOptions | undefined;
   /** Ends a lease; made once so that handing out a lease allocates no closure. */
   readonly #endLease = (member: PooledInstance<S, C>, lease: object) => this.#end(member, lease);
 
@@ -559,6 +560,8 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
   }
 
   #useOptions(options: UseOptions | undefined): FilledUseOptions {
+    // The common call passes no options: answer it without allocating.
+    if (options === undefined) return (this.#defaultUse ??= fillUseOptions(undefined, { acquireTimeout: this.#options.acquireTimeout, interruptible: false }));
     return fillUseOptions(options, { acquireTimeout: this.#options.acquireTimeout, interruptible: this.#prepared.interrupt !== undefined });
   }
 
