@@ -30,6 +30,17 @@ const guest = wat(`(module (memory (export "memory") 1 8)
   (func (export "spin") (i32.store (i32.const 4096) (i32.const 99)) (loop $l (br $l)))
   (func (export "grow") (result i32) (i32.store (i32.const 4096) (i32.const 99)) (memory.grow (i32.const 1))))`);
 
+/** The same guest with a start function that calls the host: the test can make instantiation fail. */
+const started = wat(`(module (import "env" "start" (func $start)) (memory (export "memory") 1 8)
+  (data (i32.const 0) "cowpool image")
+  (func $s call $start) (start $s)
+  (func (export "touch") (result i32)
+    (i32.store (i32.const 4096) (i32.add (i32.load (i32.const 4096)) (i32.const 1)))
+    (i32.load (i32.const 4096)))
+  (func (export "trap") (i32.store (i32.const 4096) (i32.const 99)) unreachable)
+  (func (export "spin") (i32.store (i32.const 4096) (i32.const 99)) (loop $l (br $l)))
+  (func (export "grow") (result i32) (i32.store (i32.const 4096) (i32.const 99)) (memory.grow (i32.const 1))))`);
+
 interface Guest {
   touch(): number;
   trap(): void;
@@ -45,6 +56,7 @@ type Command =
   | { kind: 'runSync'; outcome: Outcome }
   | { kind: 'abort'; pick: number }
   | { kind: 'failNextReset' }
+  | { kind: 'failNextStart' }
   | { kind: 'close' };
 
 const outcome = fc.constantFrom<Outcome>('ok', 'ok', 'trap', 'timeout', 'grow');
@@ -55,6 +67,7 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('runSync' as const), outcome }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('abort' as const), pick: fc.nat() }) },
   { weight: 2, arbitrary: fc.constant({ kind: 'failNextReset' as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'failNextStart' as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'close' as const }) },
 );
 
@@ -63,6 +76,7 @@ const scenario = fc.record({
   max: fc.integer({ min: 1, max: 3 }),
   min: fc.integer({ min: 0, max: 3 }),
   asyncSetup: fc.boolean(),
+  startFunction: fc.boolean(),
   strategy: fc.constantFrom(...strategies),
   commands: fc.array(command, { minLength: 1, maxLength: 24 }),
 });
@@ -78,18 +92,22 @@ interface Call {
   error?: unknown;
 }
 
+/** What the start function's host call throws when the test makes it fail. */
+class StartFailure extends Error {}
+
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 interface Scenario {
   max: number;
   min: number;
   asyncSetup: boolean;
+  startFunction: boolean;
   strategy: ResetStrategy;
   commands: Command[];
 }
 
 async function check(input: Scenario) {
-  const { asyncSetup, strategy, commands } = input;
+  const { asyncSetup, startFunction, strategy, commands } = input;
   const max = input.max;
   const min = Math.min(input.min, max);
   const memfdsBefore = openMemfds();
@@ -104,12 +122,24 @@ async function check(input: Scenario) {
       }
     },
   };
-  const pool = await InstancePool.create<Guest>(guest, {
+  // A start function that fails on demand: beginning a use (instantiation) fails, like a trap in it.
+  let failStart = 0;
+  const imports = {
+    env: {
+      start: () => {
+        if (failStart > 0) {
+          failStart--;
+          throw new StartFailure();
+        }
+      },
+    },
+  };
+  const pool = await InstancePool.create<Guest>(startFunction ? started : guest, {
     max,
     min,
     strategy,
     interruptible: true,
-    setup: () => (asyncSetup ? Promise.resolve({}) : {}),
+    setup: () => (asyncSetup ? Promise.resolve({ imports }) : { imports }),
     [kTestHooks]: hooks,
   } as object);
   const held: Lease<Guest>[] = [];
@@ -117,7 +147,7 @@ async function check(input: Scenario) {
   let uses = 0;
   let closed = false;
   let closing: Promise<void> | undefined;
-  const trace: string[] = [`max=${max} min=${min} async=${asyncSetup} strategy=${strategy}`];
+  const trace: string[] = [`max=${max} min=${min} async=${asyncSetup} start=${startFunction} strategy=${strategy}`];
 
   const use = (instance: { exports: Guest }, expected: Outcome): number => {
     if (expected === 'trap') instance.exports.trap();
@@ -165,6 +195,7 @@ async function check(input: Scenario) {
       if (!call.settled) continue;
       const got = call.error ?? call.value;
       if (call.error instanceof PoolClosedError) assert.ok(closed, `PoolClosedError only after close; ${context}`);
+      else if (call.error instanceof StartFailure) assert.ok(startFunction, context);
       else if (call.error instanceof AbortedError) assert.ok(call.aborted, `AbortedError only when aborted; ${context}`);
       else if (call.expected === 'lease') assert.ok(held.includes(got as Lease<Guest>) || (got as Lease<Guest>).active === false, context);
       else if (call.expected === 'ok') assert.equal(got, 1, `a use sees a pristine instance; ${context}`);
@@ -214,6 +245,7 @@ async function check(input: Scenario) {
               uses++;
               assert.equal(err instanceof GuestTrapError ? 'trap' : 'timeout', cmd.outcome);
             } else if (err instanceof PoolClosedError) assert.ok(closed);
+            else if (err instanceof StartFailure) assert.ok(startFunction);
             else if (err instanceof AcquireTimeoutError) assert.equal(idleBefore, 0, 'runSync fails only when none is idle');
             else throw err;
           }
@@ -229,6 +261,9 @@ async function check(input: Scenario) {
         }
         case 'failNextReset':
           failNext++;
+          break;
+        case 'failNextStart':
+          failStart++;
           break;
         case 'close':
           closed = true;
@@ -261,5 +296,11 @@ async function check(input: Scenario) {
 }
 
 test('the lease lifecycle holds its invariants under random interleavings', async () => {
-  await fc.assert(fc.asyncProperty(scenario, check), { numRuns: Number(process.env.COWPOOL_MODEL_RUNS ?? 1500) });
+  try {
+    await fc.assert(fc.asyncProperty(scenario, check), { numRuns: Number(process.env.COWPOOL_MODEL_RUNS ?? 1500) });
+  } catch (err) {
+    // fast-check keeps the failing assertion in `cause`, which the test reporter does not print.
+    const cause = (err as Error).cause as Error | undefined;
+    throw new Error(`${(err as Error).message}\n\nfailed with: ${cause?.stack ?? String(cause)}`);
+  }
 });

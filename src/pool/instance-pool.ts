@@ -395,8 +395,8 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
       if (this.#prepared.mechanism === 'reinstantiate') this.#stats.instantiations++;
     } catch (err) {
       // Instantiation failed (a start function trapped, say): reset what it wrote, keep the member.
+      // The caller settles the pool (a waiter loop goes on; a direct caller had no waiters).
       this.#finish(member);
-      this.#settle();
       throw guestError(err);
     }
     const lease = new Lease<E, S, C>(instance, member, this.#endLease);
