@@ -20,14 +20,15 @@ Usage:
 serve options:
   --host <addr>           interface to listen on (default 127.0.0.1)
   --port <n>              port (default 8080; 0 picks a free one)
-  --pool <n>              most pooled instances (default 4)
   --keep-resident <size>  bytes a reset may restore in place per request (default 2MiB)
   --strategy <name>       memory reset: auto, pagemap, madvise or copy (default auto)
   --timeout <time>        deadline of one request (default 10s)
   --max-body <size>       largest request body (default 1MiB)
   --env K=V               extra environment variable for the program (repeatable)
   --dir HOST::GUEST       grant a host directory read-only at a guest path (repeatable)
-  --workers <n>           worker processes sharing the port, one pool each (default 1)
+  --workers <n>           processes sharing the port (default 1). A guest runs on the JavaScript
+                          thread, so each process serves one request at a time with one pooled
+                          instance; use one worker per core for concurrency
   --quiet                 no access log
 
 Sizes take units (1MiB, 512KiB, 64k); times too (10s, 250ms).
@@ -72,7 +73,7 @@ async function serveCommand(args: string[]): Promise<number> {
     options: {
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string', default: '8080' },
-      pool: { type: 'string', default: '4' },
+      pool: { type: 'string' }, // removed; kept only to say why (see below)
       'keep-resident': { type: 'string' },
       strategy: { type: 'string', default: 'auto' },
       timeout: { type: 'string', default: '10s' },
@@ -83,6 +84,12 @@ async function serveCommand(args: string[]): Promise<number> {
       quiet: { type: 'boolean', default: false },
     },
   });
+  if (values.pool !== undefined) {
+    throw new InvalidArgumentError(
+      '--pool is gone: a guest runs on the JavaScript thread, so a process serves one request at a time with one ' +
+        'instance; use --workers N (one per core) for concurrency',
+    );
+  }
   const path = positionals[0];
   if (!path || positionals.length > 1) throw new InvalidArgumentError('serve takes one module path: cowpool serve app.wasm');
   const env: Record<string, string> = {};
@@ -107,7 +114,6 @@ async function serveCommand(args: string[]): Promise<number> {
     wasm: path,
     host: values.host!,
     port: integer('--port', values.port!),
-    pool: integer('--pool', values.pool!),
     ...(values['keep-resident'] !== undefined ? { keepResident: parseBytes('--keep-resident', values['keep-resident']) } : {}),
     strategy,
     timeout: parseDuration('--timeout', values.timeout!),
