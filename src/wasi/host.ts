@@ -116,6 +116,11 @@ export class WasiHost {
     this.#inUse = false;
   }
 
+  /** Bytes the overlays hold in the current use (0 between uses: {@link end} drops them). */
+  get overlayBytes(): number {
+    return this.#state.overlayBytes;
+  }
+
   /** Whether a use is active (between {@link begin} and {@link end}). */
   get inUse(): boolean {
     return this.#inUse;

@@ -414,12 +414,12 @@ export class PreopenFs {
     const source = from.parent;
     const destination = to.parent as MemDir;
     this.#writableDir(destination);
-    if (target !== undefined && isDirectory(target) && !this.#isEmpty(target as MemDir)) fail(Errno.NOTEMPTY);
     if (moving) {
       for (let dir: MemDir | undefined = destination; dir !== undefined; dir = dir.parent) {
         if (dir === node) fail(Errno.INVAL); // into itself
       }
     }
+    if (target !== undefined && isDirectory(target) && !this.#isEmpty(target as MemDir)) fail(Errno.NOTEMPTY);
     const moved = node.kind === 'host' ? this.#copyUp(source, from.name, node, true) : node;
     this.#budget.charge(NODE_OVERHEAD + to.name.length);
     if (target !== undefined) {
