@@ -3,7 +3,7 @@
  * self-contained bench/results/latest.html, and prints a table.
  *
  *     npm run bench                      # everything
- *     npm run bench -- --scope reset     # one scope: reset, pool, serve
+ *     npm run bench -- --scope reset     # one scope: reset, pool, serve, wasi
  *     npm run bench -- --quick           # shorter runs (a smoke test of the benchmark itself)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { benchReset } from './reset.ts';
 import { renderHtml } from './report.ts';
 
 const { values } = parseArgs({
-  options: { scope: { type: 'string', default: 'reset,pool,serve' }, quick: { type: 'boolean', default: false } },
+  options: { scope: { type: 'string', default: 'reset,pool,wasi,serve' }, quick: { type: 'boolean', default: false } },
 });
 const scopes = new Set(values.scope!.split(','));
 const quick = values.quick!;
@@ -33,6 +33,10 @@ if (scopes.has('reset')) results.push(...benchReset(quick));
 if (scopes.has('pool')) {
   const { benchPool } = await import('./pool.ts').catch(() => ({ benchPool: undefined }));
   if (benchPool) results.push(...(await benchPool(quick)));
+}
+if (scopes.has('wasi')) {
+  const { benchWasi } = await import('./wasi.ts');
+  results.push(...(await benchWasi(quick)));
 }
 if (scopes.has('serve')) {
   const { benchServe } = await import('./serve.ts').catch(() => ({ benchServe: undefined }));
