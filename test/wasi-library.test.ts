@@ -4,6 +4,7 @@
 // instance, and the host directory is unchanged byte for byte.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -100,6 +101,12 @@ describe('cowpool serve with a writable directory', () => {
       await server.close();
     }
     assert.deepEqual(snapshot(dir), original);
+  });
+
+  test('examples/scratch.mjs (the README example) runs as the README says, through cowpool/wasi', () => {
+    const out = execFileSync(process.execPath, ['examples/scratch.mjs'], { encoding: 'utf8' });
+    const use = (note: string) => `exit 0: found before: no note\nfound before: no secret\nwrote and read back: "${note}"\n`;
+    assert.equal(out, `${use('first')}${use('second')}host directory: 0 entries\n`);
   });
 
   test('--dir HOST::GUEST is an overlay; :rw persistent; :ro read-only', () => {
