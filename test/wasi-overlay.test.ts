@@ -172,6 +172,29 @@ describe('every use starts from the host directory as it is', () => {
     driver.end();
   });
 
+  test('an fd opened for reading sees what another fd writes, and setting its times copies the file, never touching the host', () => {
+    const original = snapshot(base);
+    const driver = overlay();
+    const rights = Rights.FD_READ | Rights.FD_SEEK | Rights.FD_FILESTAT_GET | Rights.FD_FILESTAT_SET_TIMES;
+    const reader = driver.open('hello.txt', 0, rights) as number;
+    assert.equal(driver.host.overlayBytes, 0, 'opening for reading copies nothing');
+    assert.equal(driver.write('hello.txt', 'HELLO, changed', true), 'wrote 14');
+    assert.equal(driver.readFd(reader), 'helloHELLO, changed', 'the reader sees the change');
+    const times = driver.open('sub/inner.txt', 0, rights) as number;
+    assert.equal(driver.call('fd_filestat_set_times', times, 1_000_000_000n, 2_000_000_000n, 1 | 4), Errno.SUCCESS);
+    assert.equal(driver.call('fd_filestat_get', times, 0x300), Errno.SUCCESS);
+    assert.equal(driver.view.getBigUint64(0x300 + 48, true), 2_000_000_000n, 'mtim as set');
+    assert.equal(driver.readFd(times), 'inner');
+    driver.end();
+    assert.deepEqual(snapshot(base), original);
+    const readonly = overlay({ mode: 'readonly' });
+    const fd = readonly.open('hello.txt', 0, rights) as number;
+    assert.equal(readonly.call('fd_filestat_set_times', fd, 1n, 2n, 1 | 4), Errno.ROFS);
+    assert.equal(readonly.call('fd_filestat_set_times', 3, 1n, 2n, 1 | 4), Errno.ROFS);
+    readonly.end();
+    assert.deepEqual(snapshot(base), original);
+  });
+
   test('reading a host file copies nothing; the overlay stays empty', () => {
     const driver = overlay();
     assert.equal(driver.read('sub/inner.txt'), 'inner');

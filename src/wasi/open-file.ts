@@ -25,11 +25,13 @@ export interface OpenFile {
   close(): void;
 }
 
-/** A file behind a host fd. */
+/** A file behind a host fd. `readOnly` (a read-only preopen) refuses every change with EROFS. */
 export class HostFile implements OpenFile {
   readonly fd: number;
-  constructor(fd: number) {
+  readonly #readOnly: boolean;
+  constructor(fd: number, readOnly = false) {
     this.fd = fd;
+    this.#readOnly = readOnly;
   }
   read(into: Uint8Array, position: number): number {
     let total = 0;
@@ -41,6 +43,7 @@ export class HostFile implements OpenFile {
     return total;
   }
   write(from: Uint8Array, position: number): number {
+    if (this.#readOnly) fail(Errno.ROFS);
     let total = 0;
     while (total < from.length) total += writeSync(this.fd, from, total, from.length - total, position + total);
     return total;
@@ -49,12 +52,15 @@ export class HostFile implements OpenFile {
     return Number(fstatSync(this.fd, { bigint: true }).size);
   }
   truncate(size: number): void {
+    if (this.#readOnly) fail(Errno.ROFS);
     ftruncateSync(this.fd, size);
   }
   stat(): Filestat {
     return hostFilestat(fstatSync(this.fd, { bigint: true }));
   }
   setTimes(atim: TimeUpdate, mtim: TimeUpdate, now: bigint): void {
+    // futimes works on any fd of a file one owns, so a read-only view must refuse it itself.
+    if (this.#readOnly) fail(Errno.ROFS);
     const current = fstatSync(this.fd, { bigint: true });
     futimesSync(this.fd, seconds(atim, current.atimeNs, now), seconds(mtim, current.mtimeNs, now));
   }
@@ -67,6 +73,66 @@ export class HostFile implements OpenFile {
     } catch {
       // EBADF is the only realistic failure and changes nothing for the guest.
     }
+  }
+}
+
+/**
+ * An overlay file opened without asking to change it: read through a host fd (nothing copied), and
+ * copied into the overlay at the first change made through this fd (only times can be: write and
+ * size rights were not asked for). Once the file is in the overlay, from this fd or another, every
+ * call goes there, so all fds see one file.
+ */
+export class CopyOnWriteFile implements OpenFile {
+  #current: OpenFile;
+  #copied = false;
+  /** The overlay's copy if one exists now, else undefined. */
+  readonly #copy: () => OpenFile | undefined;
+  /** Makes the overlay's copy (or finds it) and returns a handle on it. */
+  readonly #copyUp: () => OpenFile;
+
+  constructor(host: HostFile, copy: () => OpenFile | undefined, copyUp: () => OpenFile) {
+    this.#current = host;
+    this.#copy = copy;
+    this.#copyUp = copyUp;
+  }
+  read(into: Uint8Array, position: number): number {
+    return this.#reading().read(into, position);
+  }
+  write(from: Uint8Array, position: number): number {
+    return this.#changing().write(from, position);
+  }
+  size(): number {
+    return this.#reading().size();
+  }
+  truncate(size: number): void {
+    this.#changing().truncate(size);
+  }
+  stat(): Filestat {
+    return this.#reading().stat();
+  }
+  setTimes(atim: TimeUpdate, mtim: TimeUpdate, now: bigint): void {
+    this.#changing().setTimes(atim, mtim, now);
+  }
+  sync(): void {}
+  close(): void {
+    this.#current.close();
+  }
+
+  #reading(): OpenFile {
+    if (!this.#copied) {
+      const copy = this.#copy();
+      if (copy !== undefined) this.#switch(copy);
+    }
+    return this.#current;
+  }
+  #changing(): OpenFile {
+    if (!this.#copied) this.#switch(this.#copy() ?? this.#copyUp());
+    return this.#current;
+  }
+  #switch(to: OpenFile): void {
+    this.#current.close();
+    this.#current = to;
+    this.#copied = true;
   }
 }
 

@@ -29,7 +29,6 @@ import {
   readSync,
   renameSync,
   rmdirSync,
-  statSync,
   symlinkSync,
   unlinkSync,
   utimesSync,
@@ -53,7 +52,7 @@ import {
   type Filestat,
   type FsNode,
 } from './fs-node.js';
-import { HostFile, MemFileHandle, seconds, type OpenFile, type TimeUpdate } from './open-file.js';
+import { CopyOnWriteFile, HostFile, MemFileHandle, seconds, type OpenFile, type TimeUpdate } from './open-file.js';
 import { NODE_OVERHEAD, type OverlayBudget } from './overlay-budget.js';
 
 /** How a preopened directory can be changed; see the module comment. */
@@ -249,7 +248,8 @@ export class PreopenFs {
 
   /** The filestat of `node`; `follow` stats what a host symlink points to (already inside, resolved). */
   stat(node: FsNode): Filestat {
-    if (node.kind === 'host') return hostFilestat(node.isDirectory ? statSync(node.path, { bigint: true }) : node.stats);
+    // A directory's times may have changed since it was looked up (entries created in it).
+    if (node.kind === 'host') return hostFilestat(node.isDirectory ? lstatSync(node.path, { bigint: true }) : node.stats);
     return memFilestat(node, this.#dev);
   }
 
@@ -320,7 +320,21 @@ export class PreopenFs {
       closeSync(fd);
       fail(Errno.AGAIN); // the file changed under us
     }
-    return new HostFile(fd);
+    const host = new HostFile(fd, this.mode !== 'persistent');
+    if (this.mode !== 'overlay') return host;
+    const parent = at.parent as MemDir;
+    // The overlay's copy of this very file, once this use made one (under this name).
+    const copy = () => {
+      const entry = parent.entries.get(at.name);
+      return entry instanceof MemFile && entry.ino === node.stats.ino ? this.#handle(entry) : undefined;
+    };
+    const copyUp = () => {
+      const entry = parent.entries.get(at.name);
+      // Renamed or deleted in this use: the name no longer leads to the host file.
+      if (entry !== undefined) fail(Errno.STALE);
+      return this.#handle(this.#copyUp(parent, at.name, node, true) as MemFile);
+    };
+    return new CopyOnWriteFile(host, copy, copyUp);
   }
 
   // --- changing ------------------------------------------------------------------------------
