@@ -343,7 +343,10 @@ export class PreopenFs {
   mkdir(at: Resolved): void {
     this.#mustWrite();
     if (at.parent === undefined || at.node !== undefined) fail(Errno.EXIST);
-    if (at.parent.kind === 'host') return mkdirSync(join(at.parent.path, at.name)), undefined;
+    if (at.parent.kind === 'host') {
+      mkdirSync(join(at.parent.path, at.name));
+      return;
+    }
     this.#writableDir(at.parent);
     this.#budget.charge(NODE_OVERHEAD + at.name.length);
     this.#insert(at.parent, at.name, new MemDir(this.#ino(), this.#now(), undefined, at.parent));
@@ -355,7 +358,10 @@ export class PreopenFs {
     if (at.parent === undefined) fail(Errno.INVAL); // `.` or `x/..`
     if (at.node === undefined) fail(Errno.NOENT);
     if (!isDirectory(at.node)) fail(Errno.NOTDIR);
-    if (at.parent.kind === 'host') return rmdirSync((at.node as HostNode).path), undefined;
+    if (at.parent.kind === 'host') {
+      rmdirSync((at.node as HostNode).path);
+      return;
+    }
     const dir = at.node as MemDir;
     if (!this.#isEmpty(dir)) fail(Errno.NOTEMPTY);
     this.#remove(at.parent, at.name);
@@ -369,7 +375,10 @@ export class PreopenFs {
     const node = at.node;
     if (node === undefined) fail(Errno.NOENT);
     if (isDirectory(node)) fail(Errno.ISDIR);
-    if (node.kind === 'host' && at.parent.kind === 'host') return unlinkSync(node.path), undefined;
+    if (node.kind === 'host' && at.parent.kind === 'host') {
+      unlinkSync(node.path);
+      return;
+    }
     this.#remove(at.parent as MemDir, at.name);
     this.#release(node);
   }
@@ -384,7 +393,8 @@ export class PreopenFs {
     // outlives the use, where other programs may follow it).
     if (target.startsWith('/')) fail(Errno.NOTCAPABLE);
     if (at.parent.kind === 'host') {
-      return symlinkSync(target, join(at.parent.path, at.name)), undefined;
+      symlinkSync(target, join(at.parent.path, at.name));
+      return;
     }
     this.#writableDir(at.parent);
     this.#budget.charge(NODE_OVERHEAD + at.name.length + target.length);
@@ -399,7 +409,10 @@ export class PreopenFs {
     if (isDirectory(node)) fail(Errno.PERM);
     if (to.parent === undefined || to.node !== undefined) fail(Errno.EXIST);
     if (to.mustBeDirectory) fail(Errno.NOENT);
-    if (to.parent.kind === 'host') return linkSync((node as HostNode).path, join(to.parent.path, to.name)), undefined;
+    if (to.parent.kind === 'host') {
+      linkSync((node as HostNode).path, join(to.parent.path, to.name));
+      return;
+    }
     this.#writableDir(to.parent);
     const shared = node.kind === 'host' ? this.#copyUp(from.parent as MemDir, from.name, node, true) : node;
     this.#budget.charge(NODE_OVERHEAD + to.name.length);
@@ -423,7 +436,8 @@ export class PreopenFs {
       if (!moving && replacing) fail(Errno.ISDIR);
     }
     if (from.parent.kind === 'host') {
-      return renameSync(join(from.parent.path, from.name), join((to.parent as HostNode).path, to.name)), undefined;
+      renameSync(join(from.parent.path, from.name), join((to.parent as HostNode).path, to.name));
+      return;
     }
     const source = from.parent;
     const destination = to.parent as MemDir;
