@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { CowpoolError, InvalidArgumentError } from '../errors.js';
 import { parseStrategy, selfCheck } from '../memory/index.js';
 import { InstancePool } from '../pool/index.js';
+import { parseDirOption } from './dir-option.js';
 import { parseBytes, parseDuration } from './units.js';
 
 const kUsage = `cowpool — a fresh WebAssembly instance per request, in microseconds
@@ -25,7 +26,8 @@ serve options:
   --timeout <time>        deadline of one request (default 10s)
   --max-body <size>       largest request body (default 1MiB)
   --env K=V               extra environment variable for the program (repeatable)
-  --dir HOST::GUEST       grant a host directory read-only at a guest path (repeatable)
+  --dir HOST::GUEST       grant a host directory at a guest path (repeatable): writable by each
+                          request, changes vanish after it; HOST::GUEST:rw keeps them, :ro refuses them
   --workers <n>           processes sharing the port (default 1). A guest runs on the JavaScript
                           thread, so each process serves one request at a time with one pooled
                           instance; use one worker per core for concurrency
@@ -98,11 +100,7 @@ async function serveCommand(args: string[]): Promise<number> {
     if (eq <= 0) throw new InvalidArgumentError(`--env ${pair}: write it as NAME=value`);
     env[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
-  const dirs = values.dir!.map((spec) => {
-    const [hostPath, guestPath, extra] = spec.split('::');
-    if (!hostPath || !guestPath || extra !== undefined) throw new InvalidArgumentError(`--dir ${spec}: write it as HOST::GUEST, e.g. ./public::/www`);
-    return { hostPath, guestPath };
-  });
+  const dirs = values.dir!.map(parseDirOption);
   const strategy = parseStrategy(values.strategy, '--strategy');
   const workers = integer('--workers', values.workers!);
   if (workers < 1) throw new InvalidArgumentError('--workers must be at least 1');

@@ -43,7 +43,7 @@ export interface ServeOptions {
   maxBody?: number;
   /** Extra environment variables for every request. */
   env?: Record<string, string>;
-  /** Read-only directories granted to the guest. */
+  /** Directories granted to the guest; each an overlay unless its `mode` says otherwise (see PreopenOption). */
   dirs?: PreopenOption[];
   /** Receives one access-log line per request, and fault reports. Default: none. */
   log?: (line: string) => void;
