@@ -159,3 +159,13 @@ test('unknown option keys are rejected with the closest known name', async () =>
   assert.deepEqual([pool.stats().idle, pool.stats().leased], [1, 0], 'rejected options took nothing');
   await pool.close();
 });
+
+test('a pool that fails to be made leaves no memfd open', async () => {
+  const before = openMemfds();
+  await assert.rejects(InstancePool.create(counter, { initialize: 'nope', imports: { env: { next: () => 1 } } }), /exports no function of that name/);
+  await assert.rejects(InstancePool.create(counter), /module imports function "env"."next"/);
+  assert.throws(() => InstancePool.createSync(counter, { setup: () => ({ imports: { env: {} } }) }), /"env"."next"/);
+  await assert.rejects(InstancePool.create(counter, { setup: () => { throw new Error('setup failed'); } }), /setup failed/);
+  await assert.rejects(InstancePool.create(counter, { setup: () => null as never }), /options.setup must return \{ imports\?, state\? \}/);
+  assert.equal(openMemfds(), before);
+});
