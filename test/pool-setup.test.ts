@@ -145,6 +145,7 @@ test('unknown option keys are rejected with the closest known name', async () =>
     [{ interruptable: true }, /unknown option 'interruptable'; did you mean 'interruptible'\?/],
     [{ keepresident: 1 }, /did you mean 'keepResident'\?/],
     [{ zzz: 1 }, /^options: unknown option 'zzz' \(known: setup, imports, max/],
+    [{ timeout: 5 }, /^options.timeout belongs to each use: pool.run\(fn, context, \{ timeout \}\)/],
   ];
   for (const [options, message] of cases) {
     await assert.rejects(InstancePool.create(counter, options as never), (err: unknown) => {
