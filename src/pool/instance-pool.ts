@@ -176,13 +176,8 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
     source: ModuleSource,
     options?: PoolOptions<S, C>,
   ): Promise<InstancePool<E, S, C>> {
-    let steps: Generator<unknown, InstancePool<E, S, C>, unknown>;
-    try {
-      steps = InstancePool.#build<E, S, C>(source, options);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return driveAsync(steps);
+    // A generator runs nothing until driven, and driveAsync turns every throw into a rejection.
+    return driveAsync(InstancePool.#build<E, S, C>(source, options));
   }
 
   /** {@link create}, synchronously. Throws when `options.setup` is async. */
@@ -205,6 +200,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
     let image: MemoryImage | undefined;
     let init: Initialization | undefined;
     let prepared: PreparedModule;
+    // From here on the image's memfd is open: every failure path closes it.
     try {
       if (analyzed.analysis.memory) {
         // Data offsets may read imported globals: then take them from the imports a pooled
@@ -229,7 +225,13 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
       image?.close();
       throw err;
     }
-    const pool = new InstancePool<E, S, C>(filled, prepared, image);
+    let pool: InstancePool<E, S, C>;
+    try {
+      pool = new InstancePool<E, S, C>(filled, prepared, image);
+    } catch (err) {
+      image?.close();
+      throw err;
+    }
     try {
       for (let i = 0; i < filled.min; i++) {
         const made = pool.#newMember();

@@ -107,6 +107,10 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
     throw new InvalidArgumentError('options must be an object');
   }
   const o: PoolOptions<S, C> = options ?? {};
+  if (Object.hasOwn(o, 'timeout') || Object.hasOwn(o, 'signal')) {
+    const key = Object.hasOwn(o, 'timeout') ? 'timeout' : 'signal';
+    throw new InvalidArgumentError(`options.${key} belongs to each use: pool.run(fn, context, { ${key} }) (a pool-wide wait limit is options.acquireTimeout)`);
+  }
   rejectUnknownKeys(o, kPoolKeys, 'options');
   const own = <K extends keyof PoolOptions<S, C>>(key: K): PoolOptions<S, C>[K] =>
     Object.hasOwn(o, key) ? o[key] : undefined;
