@@ -50,7 +50,7 @@ if (mode === 'live' || mode === 'shared') {
   const memoryLimit = 32 * 2 ** 20;
   const snapshot = buildSnapshot(loadQuickJSWasm(), { headroom: Math.ceil(memoryLimit * 1.5) + 2 * 2 ** 20, setupTimeout: 10_000 });
   before = memory();
-  const pool = InstancePool.createSync<UseState>(snapshot.bytes, { imports: (host) => quickjsImports(host, true), max: count, min: 0, ...(process.argv[4] ? { keepResident: Number(process.argv[4]) } : {}) });
+  const pool = InstancePool.createSync<WebAssembly.Exports, undefined, UseState>(snapshot.bytes, { setup: (host) => ({ imports: quickjsImports(host.memory!, () => host.context, true) }), max: count, min: 0, ...(process.argv[4] ? { keepResident: Number(process.argv[4]) } : {}) });
   const leases = await Promise.all(Array.from({ length: count }, () => pool.acquire(new UseState())));
   for (const lease of leases) {
     runRequest(quickjsExports(lease.instance), lease.host.memory!, snapshot.layout, lease.context!, { kind: 'eval', code: RSS_CODE, filename: 'eval.js' }, { memoryLimit, timeout: 1000 });

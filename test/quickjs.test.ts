@@ -210,7 +210,14 @@ describe('errors and limits', () => {
     // Strings built at the memory limit keep QuickJS in C code (allocation failures, collections)
     // for many seconds without reaching its interrupt check; the wasm's fuel counter still stops it.
     const script = 'let n = 0; const a = []; for (;;) { a.push("x".repeat(100000) + n); n++ }';
-    assert.throws(() => sandbox.evalSync(script, { timeout: 100, memoryLimit: 4 * 2 ** 20 }), (e: unknown) => e instanceof GuestTimeoutError && e.timeoutMs === 100);
+    assert.throws(
+      () => sandbox.evalSync(script, { timeout: 100, memoryLimit: 4 * 2 ** 20 }),
+      (e: unknown) => {
+        assert.ok(e instanceof GuestTimeoutError, `expected a GuestTimeoutError, got ${String(e)}`);
+        assert.equal(e.timeoutMs, 100);
+        return true;
+      },
+    );
     assert.equal(sandbox.evalSync('bump()'), 1);
   });
 
@@ -291,7 +298,7 @@ describe('the whole heap', () => {
     const { InstancePool } = await import('../src/pool/index.ts');
     const memoryLimit = 4 * 2 ** 20;
     const snapshot = buildSnapshot(loadQuickJSWasm(), { setup: { code: SETUP, filename: 'setup.js' }, headroom: 2 * memoryLimit, setupTimeout: 5000 });
-    const pool = InstancePool.createSync<InstanceType<typeof UseState>>(snapshot.bytes, { imports: (host) => quickjsImports(host, true), max: 1 });
+    const pool = InstancePool.createSync<WebAssembly.Exports, undefined, InstanceType<typeof UseState>>(snapshot.bytes, { setup: (host) => ({ imports: quickjsImports(host.memory!, () => host.context, true) }), max: 1 });
     try {
       const pristineBytes = await (async () => {
         const lease = await pool.acquire(new UseState());

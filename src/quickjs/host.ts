@@ -10,7 +10,6 @@
  * module loader and no files (writes to stdout and stderr are dropped).
  */
 import { GuestTrapError, InvalidArgumentError } from '../errors.js';
-import type { InstanceHost } from '../pool/index.js';
 import { IMPORTS } from './abi.js';
 
 /** What the host knows about the current use. A new one per use; nothing in it outlives the use. */
@@ -58,14 +57,15 @@ const ENOSYS = 52;
 const ESPIPE = 70;
 
 /**
- * The imports of one QuickJS instance whose per-use state is `host.context`. With `fixedSize`, the
- * heap never grows past the memory's size when the imports are made: an allocation beyond it fails,
- * which QuickJS reports as out of memory. Pooled memories are sized for the memory limit, so that a
- * use never grows one (a grown memory cannot shrink, and its slot would be retired).
+ * The imports of one QuickJS instance on `wasmMemory`, whose current use's state `use()` returns
+ * (the pool's `host.context`). With `fixedSize`, the heap never grows past the memory's size when
+ * the imports are made: an allocation beyond it fails, which QuickJS reports as out of memory.
+ * Pooled memories are sized for the memory limit, so that a use never grows one (a grown memory
+ * cannot shrink, and its slot would be retired).
  */
-export function quickjsImports(host: InstanceHost<UseState>, fixedSize = false): WebAssembly.Imports {
-  const cap = fixedSize ? host.memory!.buffer.byteLength : MAX_HEAP;
-  const memory = (): WebAssembly.Memory => host.memory!;
+export function quickjsImports(wasmMemory: WebAssembly.Memory, use: () => UseState | undefined, fixedSize = false): WebAssembly.Imports {
+  const cap = fixedSize ? wasmMemory.buffer.byteLength : MAX_HEAP;
+  const memory = (): WebAssembly.Memory => wasmMemory;
   const view = () => new DataView(memory().buffer);
   const functions: Record<string, (...args: never[]) => unknown> = {
     [IMPORTS.assertFail.name]: (condition: number, file: number, line: number) => {
@@ -99,7 +99,7 @@ export function quickjsImports(host: InstanceHost<UseState>, fixedSize = false):
     [IMPORTS.normalizeModule.name]: () => 0,
     [IMPORTS.loadModuleSource.name]: () => 0,
     [IMPORTS.shouldInterrupt.name]: () => {
-      const state = host.context;
+      const state = use();
       if (state === undefined || performance.now() < state.deadline) return 0;
       state.interrupted = true;
       return 1;
@@ -109,7 +109,7 @@ export function quickjsImports(host: InstanceHost<UseState>, fixedSize = false):
       const wanted = requested >>> 0;
       const current = memory().buffer.byteLength;
       if (wanted > cap) {
-        const state = host.context;
+        const state = use();
         if (state) state.heapExhausted = true;
         return 0;
       }
@@ -137,7 +137,7 @@ export function quickjsImports(host: InstanceHost<UseState>, fixedSize = false):
     [IMPORTS.callFunction.name]: () => 0,
     [IMPORTS.freeHostRef.name]: () => {},
   };
-  return { a: functions };
+  return { a: { ...functions, [IMPORTS.memory]: wasmMemory } };
 }
 
 /** Fills a `struct tm` for `seconds` since the epoch, in UTC. */

@@ -18,8 +18,7 @@
 import { InternalError, InvalidArgumentError } from '../errors.js';
 import { readModule, rewriteModule, SectionId, type ModuleInfo } from '../module/index.js';
 import { ByteWriter } from '../module/writer.js';
-import { InstanceHost } from '../pool/index.js';
-import { checkAbi, IMPORTS, quickjsExports, type QuickJSExports } from './abi.js';
+import { checkAbi, quickjsExports, type QuickJSExports } from './abi.js';
 import { BOOTSTRAP, type ConsoleEntry } from './guest.js';
 import { quickjsImports, UseState, writeCString } from './host.js';
 import { createLayoutExtras, drainLogs, runRequest, type ContextLayout } from './session.js';
@@ -62,11 +61,9 @@ export function buildSnapshot(wasm: Uint8Array, options: SnapshotOptions): Snaps
   if (memoryType?.kind !== 'memory') throw new InvalidArgumentError('the QuickJS module imports no memory');
   const { min, max } = memoryType.memory;
   const memory = new WebAssembly.Memory({ initial: min, ...(max !== undefined ? { maximum: max } : {}) });
-  const host = new InstanceHost<UseState>(memory);
+  let current: UseState | undefined;
   const inspect = rewriteModule(wasm, info, { exportGlobals: { prefix: EXPORTED_GLOBAL_PREFIX } });
-  const instance = new WebAssembly.Instance(new WebAssembly.Module(inspect), {
-    a: { ...(quickjsImports(host).a as WebAssembly.ModuleImports), [IMPORTS.memory]: memory },
-  });
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(inspect), quickjsImports(memory, () => current));
   const x = quickjsExports(instance);
   x.wasmCallCtors();
   const rt = x.QTS_NewRuntime();
@@ -78,7 +75,7 @@ export function buildSnapshot(wasm: Uint8Array, options: SnapshotOptions): Snaps
   // QuickJS's catchable `InternalError: stack overflow` (about 340 plain JS calls deep), not a trap.
   x.QTS_RuntimeSetMaxStackSize(rt, MAX_STACK_BYTES);
   const state = new UseState();
-  host.context = state;
+  current = state;
   const bootstrap = runBootstrap(x, memory, ctx);
   const layout: ContextLayout = {
     rt,
@@ -93,7 +90,7 @@ export function buildSnapshot(wasm: Uint8Array, options: SnapshotOptions): Snaps
   }
   const setupLogs = drainLogs(x, memory, layout);
   x.QTS_RuntimeSetMemoryLimit(rt, -1);
-  host.context = undefined;
+  current = undefined;
 
   const globalInits = new Map<number, number | bigint>();
   for (const g of info.globals) {

@@ -96,7 +96,7 @@ const heapRoom = (limit: number) => Math.ceil(limit * 1.5) + 2 * 2 ** 20;
 
 /** A pool of pristine QuickJS contexts; see the module comment. */
 export class QuickJSSandbox {
-  readonly #pool: InstancePool<UseState>;
+  readonly #pool: InstancePool<WebAssembly.Exports, undefined, UseState>;
   readonly #snapshot: Snapshot;
   readonly #defaults: { timeout: number; memoryLimit: number; console: ((entry: ConsoleEntry) => void) | undefined };
   readonly #hardDeadline: boolean;
@@ -105,7 +105,7 @@ export class QuickJSSandbox {
   /** What the setup script logged. */
   readonly setupLogs: readonly ConsoleEntry[];
 
-  private constructor(pool: InstancePool<UseState>, snapshot: Snapshot, options: Required<Pick<QuickJSSandboxOptions, 'timeout' | 'memoryLimit' | 'hardDeadline'>> & Pick<QuickJSSandboxOptions, 'console'>) {
+  private constructor(pool: InstancePool<WebAssembly.Exports, undefined, UseState>, snapshot: Snapshot, options: Required<Pick<QuickJSSandboxOptions, 'timeout' | 'memoryLimit' | 'hardDeadline'>> & Pick<QuickJSSandboxOptions, 'console'>) {
     this.#pool = pool;
     this.#snapshot = snapshot;
     this.#defaults = { timeout: options.timeout, memoryLimit: options.memoryLimit, console: options.console };
@@ -136,8 +136,8 @@ export class QuickJSSandbox {
       headroom: heapRoom(memoryLimit),
       setupTimeout: SETUP_TIMEOUT_MS,
     });
-    const pool = InstancePool.createSync<UseState>(snapshot.bytes, {
-      imports: (host) => quickjsImports(host, true),
+    const pool = InstancePool.createSync<WebAssembly.Exports, undefined, UseState>(snapshot.bytes, {
+      setup: (host) => ({ imports: quickjsImports(host.memory!, () => host.context, true) }),
       max: options.max ?? kDefaults.max,
       min: options.min ?? kDefaults.min,
       interruptible: hardDeadline,
