@@ -111,6 +111,13 @@ describe('isolation between uses', () => {
     }
   });
 
+  test('each use draws its own Math.random numbers, though all start from one image', () => {
+    const draws = Array.from({ length: 20 }, () => sandbox.evalSync<number>('Math.random()'));
+    assert.equal(new Set(draws).size, draws.length, `repeated draws: ${draws.join(', ')}`);
+    const pair = sandbox.evalSync<number[]>('[Math.random(), Math.random()]');
+    assert.notEqual(pair[0], pair[1]);
+  });
+
   test('pending jobs run within their use, and a job left pending never runs later', async () => {
     assert.equal(await sandbox.eval('Promise.resolve().then(() => { globalThis.ran = 1 }); 7'), 7);
     assert.equal(sandbox.evalSync('typeof ran'), 'undefined');

@@ -15,7 +15,7 @@
  * The pool then builds its copy-on-write image from those segments, and since the snapshot module
  * has no start function and touches no table, it keeps one instance per slot (`reuse`).
  */
-import { InternalError, InvalidArgumentError } from '../errors.js';
+import { InternalError, InvalidArgumentError, UnsupportedError } from '../errors.js';
 import { readModule, rewriteModule, SectionId, type ModuleInfo } from '../module/index.js';
 import { ByteWriter } from '../module/writer.js';
 import { checkAbi, quickjsExports, type QuickJSExports } from './abi.js';
@@ -76,12 +76,14 @@ export function buildSnapshot(wasm: Uint8Array, options: SnapshotOptions): Snaps
   x.QTS_RuntimeSetMaxStackSize(rt, MAX_STACK_BYTES);
   const state = new UseState();
   current = state;
+  const randomState = findRandomState(x, memory, ctx);
   const bootstrap = runBootstrap(x, memory, ctx);
   const layout: ContextLayout = {
     rt,
     ctx,
     dispatcher: bootstrap,
     undefinedValue: x.QTS_GetUndefined(),
+    randomState,
     ...createLayoutExtras(x, memory, ctx),
   };
   if (options.setup) {
@@ -109,6 +111,45 @@ export function buildSnapshot(wasm: Uint8Array, options: SnapshotOptions): Snaps
   const rewritten = rewriteModule(wasm, info, { removeStart: true, globalInits, stripActiveData: true });
   const bytes = withSnapshot(rewritten, readModule(rewritten), contents, memoryBytes / WASM_PAGE);
   return { bytes, layout, usedBytes, memoryBytes, setupLogs };
+}
+
+/** Bytes of the `JSContext` searched for its `Math.random` state. */
+const CONTEXT_SEARCH_BYTES = 4096;
+
+/**
+ * Where the context keeps `Math.random`'s xorshift64* state. QuickJS seeds it from the clock when
+ * the context is made, so a snapshot would give every use the same "random" numbers: each use
+ * writes a fresh seed there instead. Found as the word of the context that a call to
+ * `Math.random()` steps the way xorshift64* does, then proved by seeding it and stepping it again.
+ */
+function findRandomState(x: QuickJSExports, memory: WebAssembly.Memory, ctx: number): number {
+  const evaluate = (code: string): void => {
+    const source = writeCString(memory, x.malloc, code);
+    const value = x.QTS_Eval(ctx, source.ptr, source.length, writeCString(memory, x.malloc, '<cowpool>').ptr, 0, 0);
+    if (x.QTS_ResolveException(ctx, value) !== 0) throw new InternalError(`QuickJS failed to evaluate ${code}`);
+  };
+  const word = (at: number): bigint => new DataView(memory.buffer).getBigUint64(at, true);
+  evaluate('1');
+  const before = new BigUint64Array(memory.buffer.slice(ctx, ctx + CONTEXT_SEARCH_BYTES));
+  evaluate('Math.random()');
+  for (let i = 0; i < before.length; i++) {
+    const at = ctx + i * 8;
+    if (word(at) !== xorshiftNext(before[i]!)) continue;
+    // Seed it and check that the next draw steps exactly this word.
+    const seed = 0x9e3779b97f4a7c15n;
+    new DataView(memory.buffer).setBigUint64(at, seed, true);
+    evaluate('Math.random()');
+    if (word(at) === xorshiftNext(seed)) return at;
+  }
+  throw new UnsupportedError('QuickJS', "cannot find where this build keeps Math.random's state, so every use would draw the same numbers");
+}
+
+/** The state after one step of QuickJS's `xorshift64star`. */
+function xorshiftNext(state: bigint): bigint {
+  let v = state;
+  v ^= v >> 12n;
+  v = BigInt.asUintN(64, v ^ (v << 25n));
+  return v ^ (v >> 27n);
 }
 
 function runBootstrap(x: QuickJSExports, memory: WebAssembly.Memory, ctx: number): number {

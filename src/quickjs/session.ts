@@ -21,6 +21,8 @@ export interface ContextLayout {
   readonly dispatcher: number;
   /** `JSValueConst*` of `undefined`. */
   readonly undefinedValue: number;
+  /** Address of the context's `Math.random` state, which every use seeds afresh. */
+  readonly randomState: number;
   /** `JSValue*` of the dispatcher's operation names (`GuestOp`), made once. */
   readonly ops: { readonly [K in keyof typeof GuestOp]: number };
   /** Room for the dispatcher's argument pointers and `ExecutePendingJob`'s out-parameter. */
@@ -67,6 +69,21 @@ export interface UseResult {
   logs: ConsoleEntry[];
 }
 
+const kSeeds = new BigUint64Array(256);
+let seedsLeft = 0;
+
+/** A non-zero 64-bit seed from the system's random source (drawn 256 at a time). */
+function randomSeed(): bigint {
+  for (;;) {
+    if (seedsLeft === 0) {
+      crypto.getRandomValues(kSeeds);
+      seedsLeft = kSeeds.length;
+    }
+    const seed = kSeeds[--seedsLeft]!;
+    if (seed !== 0n) return seed; // xorshift's one stuck state
+  }
+}
+
 /** How long a guest that ran out of time or memory may take to describe its error. */
 const DESCRIBE_GRACE_MS = 50;
 /** `size_t` -1: no limit. */
@@ -82,6 +99,7 @@ export function runRequest(
   limits: UseLimits,
 ): UseResult {
   const { rt, ctx } = layout;
+  new DataView(memory.buffer).setBigUint64(layout.randomState, randomSeed(), true);
   x.QTS_RuntimeSetMemoryLimit(rt, Number.isFinite(limits.memoryLimit) ? limits.memoryLimit : NO_LIMIT);
   state.deadline = performance.now() + limits.timeout;
   let value: number;
