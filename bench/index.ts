@@ -3,7 +3,7 @@
  * self-contained bench/results/latest.html, and prints a table.
  *
  *     npm run bench                      # everything
- *     npm run bench -- --scope reset     # one scope: reset, pool, serve, wasi
+ *     npm run bench -- --scope reset     # one scope: reset, memory, pool, serve, wasi
  *     npm run bench -- --quick           # shorter runs (a smoke test of the benchmark itself)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -11,10 +11,12 @@ import { cpus, totalmem, release } from 'node:os';
 import { parseArgs } from 'node:util';
 import { formatNs, type Measurement } from './measure.ts';
 import { benchReset } from './reset.ts';
+import { benchMemory } from './memory.ts';
+import { selfCheck } from '../src/memory/index.ts';
 import { renderHtml } from './report.ts';
 
 const { values } = parseArgs({
-  options: { scope: { type: 'string', default: 'reset,pool,wasi,serve' }, quick: { type: 'boolean', default: false } },
+  options: { scope: { type: 'string', default: 'reset,memory,pool,wasi,serve' }, quick: { type: 'boolean', default: false } },
 });
 const scopes = new Set(values.scope!.split(','));
 const quick = values.quick!;
@@ -27,9 +29,16 @@ const environment = {
   cpu: cpus()[0]?.model ?? 'unknown',
   cores: cpus().length,
   memoryGiB: Math.round(totalmem() / 2 ** 30),
+  // What kind of host produced the figures: the behaviours that differ between Linux kernels, and
+  // which reset strategies passed their self-check here.
+  pageBehaviours: selfCheck().kernel.description,
+  strategies: Object.entries(selfCheck().strategies)
+    .map(([name, check]) => (check.ok ? `${name}: ok` : `${name}: unavailable (${check.reason})`))
+    .join('; '),
 };
 
 if (scopes.has('reset')) results.push(...benchReset(quick));
+if (scopes.has('memory')) results.push(...benchMemory(quick));
 if (scopes.has('pool')) {
   const { benchPool } = await import('./pool.ts').catch(() => ({ benchPool: undefined }));
   if (benchPool) results.push(...(await benchPool(quick)));
@@ -49,6 +58,7 @@ writeFileSync(new URL('./results/latest.json', import.meta.url), JSON.stringify(
 writeFileSync(new URL('./results/latest.html', import.meta.url), renderHtml(report));
 
 console.log(`${environment.node} on ${environment.cpu} (${environment.cores} cores), Linux ${environment.kernel}`);
+console.log(`kernel: ${environment.pageBehaviours}\nstrategies: ${environment.strategies}`);
 let group = '';
 for (const r of results) {
   if (r.group !== group) {
@@ -58,6 +68,7 @@ for (const r of results) {
   const base = results.find((x) => x.group === r.group);
   const ratio = base && base !== r ? `  ${(base.nsPerOp / r.nsPerOp).toFixed(1)}x vs ${base.name}` : '';
   const extra = r.extra ? `  ${JSON.stringify(r.extra)}` : '';
-  console.log(`  ${r.name.padEnd(36)} ${formatNs(r.nsPerOp).padStart(12)}${ratio}${extra}`);
+  if (r.unavailable) console.log(`  ${r.name.padEnd(36)} unavailable: ${r.unavailable}`);
+  else console.log(`  ${r.name.padEnd(36)} ${formatNs(r.nsPerOp).padStart(12)}${ratio}${extra}`);
 }
 console.log('\nwrote bench/results/latest.json and bench/results/latest.html');

@@ -18,6 +18,13 @@ export interface Measurement {
   operations: number;
   /** Anything else the case wants recorded (dirty pages, bytes, …). */
   extra?: Record<string, number | string>;
+  /** Set when the case cannot run on this host: why. Its times are NaN. */
+  unavailable?: string;
+}
+
+/** A row for a case that cannot run here, so that a report still shows it and says why. */
+export function unavailable(group: string, name: string, reason: string): Measurement {
+  return { group, name, nsPerOp: NaN, minNsPerOp: NaN, maxNsPerOp: NaN, operations: 0, unavailable: reason };
 }
 
 /** Options of {@link measure}. */

@@ -23,7 +23,9 @@ export function renderHtml(report: Report): string {
   const table = report.results
     .map(
       (r) =>
-        `<tr><td>${escape(r.group)}</td><td>${escape(r.name)}</td><td>${formatNs(r.nsPerOp)}</td><td>${formatNs(r.minNsPerOp)} – ${formatNs(r.maxNsPerOp)}</td><td>${escape(JSON.stringify(r.extra ?? {}))}</td></tr>`,
+        r.unavailable
+          ? `<tr><td>${escape(r.group)}</td><td>${escape(r.name)}</td><td colspan="3">unavailable: ${escape(r.unavailable)}</td></tr>`
+          : `<tr><td>${escape(r.group)}</td><td>${escape(r.name)}</td><td>${formatNs(r.nsPerOp)}</td><td>${formatNs(r.minNsPerOp)} – ${formatNs(r.maxNsPerOp)}</td><td>${escape(JSON.stringify(r.extra ?? {}))}</td></tr>`,
     )
     .join('\n');
   return `<!doctype html><html><head><meta charset="utf-8"><title>cowpool benchmarks</title>
@@ -32,7 +34,17 @@ export function renderHtml(report: Report): string {
 <h2>All results</h2><table><tr><th>group</th><th>case</th><th>median</th><th>range</th><th>extra</th></tr>${table}</table></body></html>`;
 }
 
-function chart(group: string, rows: Measurement[]): string {
+function chart(group: string, all: Measurement[]): string {
+  const rows = all.filter((r) => !r.unavailable);
+  const missing = all
+    .filter((r) => r.unavailable)
+    .map((r) => `<p>${escape(r.name)}: unavailable (${escape(r.unavailable!)})</p>`)
+    .join('');
+  if (rows.length === 0) return `<h2>${escape(group)}</h2>${missing}`;
+  return chartOf(group, rows) + missing;
+}
+
+function chartOf(group: string, rows: Measurement[]): string {
   const width = 560;
   const label = 230;
   const bar = 22;

@@ -4,10 +4,10 @@
  * `new WebAssembly.Instance` of the same module (which also gets a pristine memory), plus the effect
  * of the sticky-set policy on a workload whose uses mostly write little but sometimes a lot.
  */
-import { MemoryImage, MemorySlot, chooseStrategy, type ResetStrategy } from '../src/memory/index.ts';
+import { MemoryImage, MemorySlot, RESET_STRATEGIES, selfCheck } from '../src/memory/index.ts';
 import { PAGE_SIZE } from '../src/sys/index.ts';
 import { wat } from '../test/support/wat.ts';
-import { measure, type Measurement } from './measure.ts';
+import { measure, unavailable, type Measurement } from './measure.ts';
 
 const DATA = `(data (i32.const 1024) "${'cowpool image '.repeat(64)}") (data (i32.const 300000) "tail")`;
 const TOUCH = `(func (export "touch") (param $pages i32) (local $i i32)
@@ -30,7 +30,7 @@ function modules(pages: number) {
 /** Runs the reset benchmark; `quick` shortens it. */
 export function benchReset(quick: boolean): Measurement[] {
   const results: Measurement[] = [];
-  const strategies: ResetStrategy[] = chooseStrategy().strategy === 'pagemap' ? ['pagemap', 'madvise', 'copy'] : ['madvise', 'copy'];
+  const check = selfCheck().strategies;
   const options = quick ? { batches: 8, budgetMs: 800 } : {};
   for (const mib of [1, 16]) {
     const wasmPages = mib * 16;
@@ -47,7 +47,12 @@ export function benchReset(quick: boolean): Measurement[] {
         }, { ...options, batch: mib === 16 ? Math.min(batch, 50) : batch }),
       );
       const image = MemoryImage.fromContents(contents);
-      for (const strategy of strategies) {
+      for (const strategy of RESET_STRATEGIES) {
+        const status = check[strategy];
+        if (!status.ok) {
+          results.push(unavailable(group, strategy, status.reason));
+          continue;
+        }
         const slot = MemorySlot.create(image, { strategy, keepResident: 64 << 20 });
         const touch = new WebAssembly.Instance(imported, { env: { memory: slot.memory } }).exports.touch as (n: number) => void;
         let last = { dirtyPages: 0, syscalls: 0 };
@@ -63,12 +68,14 @@ export function benchReset(quick: boolean): Measurement[] {
       image.close();
     }
   }
-  if (strategies[0] === 'pagemap') results.push(...stickyCase(quick));
+  const group = 'sticky set: 16 MiB, 2 pages per use, 1024 every 50th';
+  if (check.pagemap.ok) results.push(...stickyCase(group, quick));
+  else results.push(unavailable(group, 'pagemap', check.pagemap.reason));
   return results;
 }
 
 /** 1 use in 50 writes 1024 pages of a 16 MiB memory; the others write 2. With and without the policy. */
-function stickyCase(quick: boolean): Measurement[] {
+function stickyCase(group: string, quick: boolean): Measurement[] {
   const { imported, contents } = modules(256);
   const image = MemoryImage.fromContents(contents);
   const out: Measurement[] = [];
@@ -77,7 +84,7 @@ function stickyCase(quick: boolean): Measurement[] {
     const touch = new WebAssembly.Instance(imported, { env: { memory: slot.memory } }).exports.touch as (n: number) => void;
     let use = 0;
     let pages = 0;
-    const m = measure('sticky set: 16 MiB, 2 pages per use, 1024 every 50th', decommitSticky ? 'pagemap + sticky policy' : 'pagemap, no policy (Wasmtime)', () => {
+    const m = measure(group, decommitSticky ? 'pagemap + sticky policy' : 'pagemap, no policy (Wasmtime)', () => {
       slot.lease();
       touch(++use % 50 === 0 ? 1024 : 2);
       pages += slot.reset().dirtyPages;

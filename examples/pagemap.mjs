@@ -1,6 +1,6 @@
 // cowpool/pagemap on its own: which pages of a WebAssembly memory did this code write?
 // Run it with `node examples/pagemap.mjs` after `npm install`.
-import { Category, PageMap, pagemapSupport } from 'cowpool/pagemap';
+import { Category, PageMap, kernelBehaviour, pagemapSupport } from 'cowpool/pagemap';
 
 const support = pagemapSupport();
 if (!support.supported) {
@@ -13,7 +13,11 @@ const bytes = new Uint8Array(memory.buffer);
 bytes[5 * 4096] = 1; // write page 5
 bytes[6 * 4096 + 100] = 2; // and page 6
 bytes[40 * 4096] = 3; // and page 40
-console.log(bytes[20 * 4096]); // a read: maps the shared zero page, which is not a write
+// A read maps the shared zero page, which is not a write… on kernels that have one. Some do not
+// (pvm_no_zero_page=1, s390 KVM guests): there a read makes a private page, found below too. That is
+// why cowpool maps a memfd over its pooled memories: a read of a file page stays shared everywhere.
+console.log(bytes[20 * 4096]);
+console.log(`this kernel: ${kernelBehaviour().description}`);
 
 const pagemap = PageMap.open();
 const { regions, stop } = pagemap.scan(memory.buffer, {

@@ -12,6 +12,7 @@ import {
   ModuleNotPoolableError,
   PoolClosedError,
   CowpoolError,
+  type InstanceHost,
 } from '../src/index.ts';
 import { wat } from './support/wat.ts';
 
@@ -125,9 +126,9 @@ test('host functions see the current use\'s context without re-instantiation', a
   const bytes = wat(`(module (import "env" "who" (func $who (result i32))) (memory 1)
     (func (export "ask") (result i32) call $who))`);
   let bound = 0;
-  const pool = await InstancePool.create<{ id: number }>(bytes, {
+  const pool = await InstancePool.create(bytes, {
     max: 1,
-    imports: (host) => {
+    imports: (host: InstanceHost<unknown, { id: number }>) => {
       bound++;
       return { env: { who: () => host.context!.id } };
     },
@@ -199,9 +200,10 @@ test('bad input gets a typed error that says what to do', async () => {
   await assert.rejects(InstancePool.create(secretModule, { min: 3, max: 2 }), /options.min \(3\) must not exceed options.max \(2\)/);
   await assert.rejects(InstancePool.create(secretModule, { strategy: 'fast' as never }), /options.strategy must be/);
   await assert.rejects(InstancePool.create(secretModule, { initialize: 'nope' }), /exports no function of that name \(it exports: write, global, trap, grow\)/);
-  await assert.rejects(InstancePool.create(new WebAssembly.Module(secretModule)), /pass the .wasm bytes/);
-  const options = JSON.parse('{"__proto__": {"max": 0}}');
-  const pool = await InstancePool.create(secretModule, options);
+  await assert.rejects(InstancePool.create(new WebAssembly.Module(secretModule) as never), /pass the .wasm bytes/);
+  // A JSON "__proto__" key is an own key that is not an option; inherited properties are not options.
+  await assert.rejects(InstancePool.create(secretModule, JSON.parse('{"__proto__": {"max": 0}}')), /unknown option '__proto__'/);
+  const pool = await InstancePool.create(secretModule, Object.create({ max: 0 }));
   assert.equal(pool.describe().max, 16, 'inherited properties are not options');
   await pool.close();
 });

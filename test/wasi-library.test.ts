@@ -90,7 +90,7 @@ describe('WasiCommand', () => {
 describe('cowpool serve with a writable directory', () => {
   test('one request writes a file and a secret; the next, on the same instance, finds neither; the host directory is unchanged', async () => {
     const original = snapshot(dir);
-    const server = await serve({ wasm: scratch, port: 0, pool: 1, dirs: [{ guestPath: '/data', hostPath: dir }] });
+    const server = await serve({ wasm: scratch, port: 0, dirs: [{ guestPath: '/data', hostPath: dir }] });
     try {
       const first = await (await fetch(`${server.url}?note=hello`)).text();
       assert.equal(first, 'found before: no note\nfound before: no secret\nwrote and read back: "hello"\n');

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { CowpoolError, InvalidArgumentError } from '../errors.js';
-import { parseStrategy } from '../memory/index.js';
+import { parseStrategy, selfCheck } from '../memory/index.js';
 import { InstancePool } from '../pool/index.js';
 import { parseDirOption } from './dir-option.js';
 import { parseBytes, parseDuration } from './units.js';
@@ -21,7 +21,6 @@ Usage:
 serve options:
   --host <addr>           interface to listen on (default 127.0.0.1)
   --port <n>              port (default 8080; 0 picks a free one)
-  --pool <n>              most pooled instances (default 4)
   --keep-resident <size>  bytes a reset may restore in place per request (default 2MiB)
   --strategy <name>       memory reset: auto, pagemap, madvise or copy (default auto)
   --timeout <time>        deadline of one request (default 10s)
@@ -29,7 +28,9 @@ serve options:
   --env K=V               extra environment variable for the program (repeatable)
   --dir HOST::GUEST       grant a host directory at a guest path (repeatable): writable by each
                           request, changes vanish after it; HOST::GUEST:rw keeps them, :ro refuses them
-  --workers <n>           worker processes sharing the port, one pool each (default 1)
+  --workers <n>           processes sharing the port (default 1). A guest runs on the JavaScript
+                          thread, so each process serves one request at a time with one pooled
+                          instance; use one worker per core for concurrency
   --quiet                 no access log
 
 Sizes take units (1MiB, 512KiB, 64k); times too (10s, 250ms).
@@ -74,7 +75,7 @@ async function serveCommand(args: string[]): Promise<number> {
     options: {
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string', default: '8080' },
-      pool: { type: 'string', default: '4' },
+      pool: { type: 'string' }, // removed; kept only to say why (see below)
       'keep-resident': { type: 'string' },
       strategy: { type: 'string', default: 'auto' },
       timeout: { type: 'string', default: '10s' },
@@ -85,6 +86,12 @@ async function serveCommand(args: string[]): Promise<number> {
       quiet: { type: 'boolean', default: false },
     },
   });
+  if (values.pool !== undefined) {
+    throw new InvalidArgumentError(
+      '--pool is gone: a guest runs on the JavaScript thread, so a process serves one request at a time with one ' +
+        'instance; use --workers N (one per core) for concurrency',
+    );
+  }
   const path = positionals[0];
   if (!path || positionals.length > 1) throw new InvalidArgumentError('serve takes one module path: cowpool serve app.wasm');
   const env: Record<string, string> = {};
@@ -105,7 +112,6 @@ async function serveCommand(args: string[]): Promise<number> {
     wasm: path,
     host: values.host!,
     port: integer('--port', values.port!),
-    pool: integer('--pool', values.pool!),
     ...(values['keep-resident'] !== undefined ? { keepResident: parseBytes('--keep-resident', values['keep-resident']) } : {}),
     strategy,
     timeout: parseDuration('--timeout', values.timeout!),
@@ -145,7 +151,15 @@ async function inspectCommand(args: string[]): Promise<number> {
     };
   }
   const pool = await InstancePool.create(bytes, { imports, min: 0 });
-  console.log(JSON.stringify({ module: path, ...pool.describe() }, null, 2));
+  // The host's part of the choice: what each reset strategy's self-check found on this kernel.
+  const check = selfCheck();
+  const host = {
+    kernel: check.kernel.description,
+    strategies: Object.fromEntries(
+      Object.entries(check.strategies).map(([name, result]) => [name, result.ok ? 'ok' : `unavailable: ${result.reason}`]),
+    ),
+  };
+  console.log(JSON.stringify({ module: path, ...pool.describe(), host }, null, 2));
   await pool.close();
   return 0;
 }

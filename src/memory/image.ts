@@ -2,20 +2,28 @@
  * `MemoryImage`: the initial contents of one linear memory of one module, built once and shared by
  * every slot that serves the module.
  *
- * Only the page-aligned span that holds non-zero bytes is stored; everything outside it is zero.
- * The span lives twice: in a sealed memfd, which slots map copy-on-write over their memory so that
- * untouched pages cost nothing and a discarded page shows the image again; and as bytes in JS memory,
- * from which dirty pages are restored in place without a page fault.
+ * The image lives twice: in a sealed memfd the size of the whole initial memory, which slots map
+ * copy-on-write over their memory, so that untouched pages cost nothing and a discarded page shows
+ * the image again; and, for the page-aligned span that holds non-zero bytes only, as bytes in JS
+ * memory, from which dirty pages are restored in place without a page fault.
  *
  *     linear memory:  0 ........ start ============ start+length ........ minimum size
- *                       zeros        image span (memfd)          zeros
+ *     memfd:            hole         image span (data)           hole
+ *     JS bytes:                      image span
+ *
+ * Why the memfd covers the zeros too: a page only read must stay shared on every kernel, so that a
+ * reset can treat "private" as "dirty". Over anonymous memory a read maps the shared zero page only
+ * where the kernel has one; some do not (`pvm_no_zero_page=1`, s390 KVM guests) and give each read
+ * its own private zeroed page, indistinguishable from a written one. A read of a memfd hole maps a
+ * page-cache page (category FILE) instead, allocated once per image and shared by every slot, on
+ * every kernel. The holes cost nothing until first read.
  */
 import { ClosedError, InvalidArgumentError } from '../errors.js';
 import { addSeals, close, ftruncate, memfdCreate, nativeSupport, PAGE_SIZE, pwrite, Seal } from '../sys/index.js';
 
 /** Options of {@link MemoryImage.create}. */
 export interface MemoryImageOptions {
-  /** Put the span in a sealed memfd so slots can map it. Default: when native access is available. */
+  /** Put the image in a sealed memfd so slots can map it. Default: when native access is available. */
   memfd?: boolean;
   /** A name for the memfd, shown in /proc/PID/maps. */
   name?: string;
@@ -68,8 +76,8 @@ export class MemoryImage {
     }
     const bytes = new Uint8Array(length);
     bytes.set(span.bytes);
-    const useMemfd = (options.memfd ?? nativeSupport().available) && length > 0;
-    const fd = useMemfd ? sealedMemfd(options.name ?? 'cowpool-image', bytes) : undefined;
+    const useMemfd = options.memfd ?? nativeSupport().available;
+    const fd = useMemfd ? sealedMemfd(options.name ?? 'cowpool-image', minimumBytes, bytes, start) : undefined;
     return new MemoryImage(start, bytes, minimumBytes, fd);
   }
 
@@ -78,7 +86,11 @@ export class MemoryImage {
     return this.bytes.length;
   }
 
-  /** The memfd holding the span, or undefined when the image has no memfd (empty span, or no native access). */
+  /**
+   * The sealed memfd of the whole initial memory (`minimumBytes` long: the span's bytes at `start`,
+   * holes elsewhere), or undefined when the image was built without one (no native access, or
+   * `memfd: false`).
+   */
   get fd(): number | undefined {
     if (this.#closed) throw new ClosedError('MemoryImage');
     return this.#fd;
@@ -123,11 +135,13 @@ export class MemoryImage {
   }
 }
 
-function sealedMemfd(name: string, bytes: Uint8Array): number {
+function sealedMemfd(name: string, size: number, bytes: Uint8Array, start: number): number {
   const fd = memfdCreate(name);
   try {
-    ftruncate(fd, bytes.length);
-    pwrite(fd, bytes, 0);
+    // ftruncate makes a sparse file: the zeros around the span are holes that take no memory until
+    // a slot reads them, and then one page-cache page each, shared by every slot.
+    ftruncate(fd, size);
+    if (bytes.length > 0) pwrite(fd, bytes, start);
     // Sealed so that no one, cowpool included, can change the image under live mappings.
     addSeals(fd, Seal.SHRINK | Seal.GROW | Seal.WRITE | Seal.SEAL);
     return fd;

@@ -2,12 +2,18 @@
 export { MemoryImage, nonZeroSpan, type MemoryImageOptions } from './image.js';
 export {
   MemorySlot,
-  chooseStrategy,
-  COPY_THRESHOLD,
+  DIRTY_PAGES,
   DEFAULT_KEEP_RESIDENT,
   type MemorySlotOptions,
   type ResetReport,
-  type ResetStrategy,
 } from './slot.js';
-export { selfCheck } from './self-check.js';
-export { parseStrategy, RESET_STRATEGIES } from './strategy.js';
+export {
+  chooseStrategy,
+  parseStrategy,
+  resolveStrategy,
+  COPY_THRESHOLD,
+  RESET_STRATEGIES,
+  type ResetStrategy,
+  type StrategyChoice,
+} from './strategy.js';
+export { selfCheck, checkStrategy, type SelfCheckReport, type StrategyCheck } from './self-check.js';

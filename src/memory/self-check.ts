@@ -1,61 +1,101 @@
 /**
- * The startup self-check: does mapping an image over a V8 wasm memory, writing it, scanning it and
- * resetting it behave on this V8 and kernel as cowpool assumes? Run once per process; when it fails,
- * `auto` falls back to the `copy` reset, which assumes nothing about V8's mapping.
+ * The startup self-check: does each reset strategy keep cowpool's contract on this V8 and kernel?
+ * Run once per process, each strategy on its own, so that `auto` can take the best one that passed
+ * (see `strategy.ts`) and say why the others did not.
+ *
+ * The contract checked, over two uses of one slot:
+ * - the memory reads back exactly the image before the first use and after every reset;
+ * - `pagemap`: every page written is found by the dirty-page scan (finding more is safe, and happens:
+ *   pages restored in place stay private), and a page only read is not.
+ * It also records which kernel behaviours it saw (zero page, WRITTEN semantics), for the reports.
  */
+import { kernelBehaviour, PageMap, type KernelBehaviour } from '../pagemap/index.js';
 import { PAGE_SIZE } from '../sys/index.js';
-import { pagemapSupport } from '../pagemap/index.js';
 import { MemoryImage } from './image.js';
-import { MemorySlot, type ResetStrategy } from './slot.js';
+import { DIRTY_PAGES, MemorySlot } from './slot.js';
+import { RESET_STRATEGIES, type ResetStrategy } from './strategy.js';
 
-let result: { ok: true } | { ok: false; reason: string } | undefined;
+/** Whether one strategy kept the contract, and if not, what went wrong. */
+export type StrategyCheck = { ok: true } | { ok: false; reason: string };
+
+/** The outcome of {@link selfCheck}. */
+export interface SelfCheckReport {
+  /** Each strategy's own check. */
+  strategies: Record<ResetStrategy, StrategyCheck>;
+  /** The kernel behaviours seen on the way. */
+  kernel: KernelBehaviour;
+}
+
+let result: SelfCheckReport | undefined;
 
 /** Runs the check once per process and returns its cached outcome. */
-export function selfCheck(): { ok: true } | { ok: false; reason: string } {
-  result ??= run();
+export function selfCheck(): SelfCheckReport {
+  if (result === undefined) {
+    const strategies = {} as Record<ResetStrategy, StrategyCheck>;
+    for (const strategy of RESET_STRATEGIES) strategies[strategy] = checkStrategy(strategy);
+    result = { strategies, kernel: kernelBehaviour() };
+  }
   return result;
 }
 
-function run(): { ok: true } | { ok: false; reason: string } {
+const MEMORY_BYTES = 4 * 65536;
+const IMAGE_PAGES = { first: 3, count: 3 };
+
+/** Runs the two-use check of one strategy on a fresh slot; never throws. */
+export function checkStrategy(strategy: ResetStrategy): StrategyCheck {
+  const last = MEMORY_BYTES / PAGE_SIZE - 1;
+  // Pages written and pages only read in each use: inside, across and outside the image's span,
+  // and in the second use pages that the first only read.
+  const uses = [
+    { written: [0, 2, 3, 5, 6, last], read: [1, 4, 7, last - 1] },
+    { written: [1, 4, 8], read: [7, last - 1] },
+  ];
+  let slot: MemorySlot | undefined;
+  let image: MemoryImage | undefined;
   try {
-    const strategies: ResetStrategy[] = pagemapSupport().supported ? ['madvise', 'pagemap'] : ['madvise'];
-    for (const strategy of strategies) {
-      const problem = check(strategy);
-      if (problem) return { ok: false, reason: `${strategy}: ${problem}` };
+    const pattern = new Uint8Array(IMAGE_PAGES.count * PAGE_SIZE).map((_, i) => 1 + (i % 251));
+    image = MemoryImage.create({ start: IMAGE_PAGES.first * PAGE_SIZE, bytes: pattern }, MEMORY_BYTES, { name: 'cowpool-self-check' });
+    slot = MemorySlot.create(image, { strategy });
+    const expected = new Uint8Array(MEMORY_BYTES);
+    expected.set(pattern, IMAGE_PAGES.first * PAGE_SIZE);
+    if (!equal(new Uint8Array(slot.memory.buffer), expected)) return fail('the mapped image does not read back');
+    for (const [n, use] of uses.entries()) {
+      slot.lease();
+      const view = new Uint8Array(slot.memory.buffer);
+      let sink = 0;
+      for (const page of use.read) sink += view[page * PAGE_SIZE + 11]!;
+      for (const page of use.written) view.fill(0xee + (sink & 0), page * PAGE_SIZE + 7, page * PAGE_SIZE + 99);
+      if (strategy === 'pagemap') {
+        const problem = checkScan(slot, use);
+        if (problem) return fail(`use ${n + 1}: ${problem}`);
+      }
+      slot.reset();
+      if (!equal(new Uint8Array(slot.memory.buffer), expected)) return fail(`bytes differ from the image after reset ${n + 1}`);
     }
     return { ok: true };
   } catch (err) {
-    return { ok: false, reason: err instanceof Error ? err.message : String(err) };
+    return fail(err instanceof Error ? err.message : String(err));
+  } finally {
+    slot?.close();
+    image?.close();
   }
 }
 
-/** One slot of 64 KiB with a 3-page image at page 3; writes inside, outside and across it. */
-function check(strategy: ResetStrategy): string | undefined {
-  const pattern = new Uint8Array(3 * PAGE_SIZE).map((_, i) => 1 + (i % 251));
-  const image = MemoryImage.create({ start: 3 * PAGE_SIZE, bytes: pattern }, 65536, { name: 'cowpool-self-check' });
-  const slot = MemorySlot.create(image, { strategy });
-  try {
-    const expected = new Uint8Array(65536);
-    expected.set(pattern, 3 * PAGE_SIZE);
-    if (!equal(new Uint8Array(slot.memory.buffer), expected)) return 'the mapped image does not read back';
-    for (let round = 0; round < 2; round++) {
-      slot.lease();
-      const view = new Uint8Array(slot.memory.buffer);
-      for (const page of [0, 2, 3, 5, 6, 15]) view.fill(0xee, page * PAGE_SIZE + 7, page * PAGE_SIZE + 99);
-      const report = slot.reset();
-      if (!equal(new Uint8Array(slot.memory.buffer), expected)) return `bytes differ from the image after reset ${round + 1}`;
-      if (strategy === 'pagemap' && round === 0 && report.dirtyPages !== 6) {
-        return `the scan found ${report.dirtyPages} dirty pages where 6 were written`;
-      }
-    }
-    return undefined;
-  } finally {
-    slot.close();
-  }
+/** Scans the slot as its reset will; returns what is wrong with the pages found, if anything. */
+function checkScan(slot: MemorySlot, use: { written: number[]; read: number[] }): string | undefined {
+  const { regions } = PageMap.open().scan(slot.memory.buffer, { ...DIRTY_PAGES, maxPages: 0 });
+  const found = (page: number) => regions.some((r) => r.start <= page * PAGE_SIZE && page * PAGE_SIZE < r.end);
+  const missed = use.written.filter((page) => !found(page));
+  if (missed.length > 0) return `the scan missed written page(s) ${missed.join(', ')}`;
+  const readFound = use.read.filter(found);
+  if (readFound.length > 0) return `the scan reported page(s) ${readFound.join(', ')}, which were only read`;
+  return undefined;
+}
+
+function fail(reason: string): StrategyCheck {
+  return { ok: false, reason };
 }
 
 function equal(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(b);
 }

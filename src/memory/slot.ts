@@ -4,47 +4,46 @@
  *
  * V8 allocates the memory: an anonymous private mapping whose first `initial × 64 KiB` bytes are
  * read-write, followed by a PROT_NONE guard reservation (8–10 GiB) into which `memory.grow`
- * extends the read-write part in place. The slot replaces the image's span with a private mapping
- * of the image's memfd:
+ * extends the read-write part in place. The slot replaces the whole initial part with a private
+ * mapping of the image's memfd, which is exactly that long (data in the span, holes elsewhere):
  *
- *     base                 base+start          base+start+length       base+minimum    base+accessible
- *     | anonymous zeros    | memfd, MAP_PRIVATE | anonymous zeros        | grown (anon)  | PROT_NONE guard …
+ *     base                                                          base+minimum    base+accessible
+ *     | memfd, MAP_PRIVATE: holes · image span · holes               | grown (anon)  | PROT_NONE guard …
  *
- * A page only read maps the shared page-cache page (category FILE) or the zero page (PFNZERO); a
- * written page becomes a private anonymous copy. Resets:
+ * A page only read maps the shared page-cache page (category FILE), on every kernel; a written
+ * page becomes a private anonymous copy. So "dirty" is simply "private": not FILE, and PRESENT or
+ * SWAPPED. Neither the shared zero page nor PAGE_IS_WRITTEN is needed (see `image.ts`). Resets:
  *
- * - `pagemap`: one PAGEMAP_SCAN finds the private pages (present or swapped, neither FILE nor
- *   PFNZERO); within the `keepResident` budget each run is restored in place from the image bytes
- *   (zeros outside the span): no page-table change, no fault on the next use. Everything from where
- *   the scan stopped is discarded with `madvise(MADV_DONTNEED)`.
- * - `madvise`: discard the whole accessible part; the image shows through again, zeros elsewhere.
- * - `copy`: copy the image back and zero the rest. Needs no mapping and no native call.
+ * - `pagemap`: one PAGEMAP_SCAN finds the private pages; within the `keepResident` budget each run is
+ *   restored in place from the image bytes (zeros outside the span): no page-table change, no fault
+ *   on the next use. Everything from where the scan stopped is discarded with `madvise(MADV_DONTNEED)`.
+ * - `madvise`: discard the whole initial part; the image shows through again.
+ * - `copy`: write back the pages whose bytes differ from the image. Needs no mapping and no native
+ *   call; pages never touched are only read, so they stay unpopulated where the kernel has a zero page.
  *
- * States: `clean` (bytes equal the image, size equals the minimum unless it grew and was kept),
- * `leased` (a guest may be using it), `closed`. `lease()` needs `clean`, `reset()` needs `leased`.
+ * A memory that grew cannot shrink (V8), so its slot is retired: `reset()` does no work on it and
+ * closes the slot, and the pool replaces it.
+ *
+ * States: `clean` (bytes equal the image, size equals the minimum), `leased` (a guest may be using
+ * it), `closed`. `lease()` needs `clean`, `reset()` needs `leased`.
  */
-import { ClosedError, InternalError, InvalidArgumentError, UnsupportedError } from '../errors.js';
-import { Category, PageMap, pagemapSupport, type PreparedScan, type RegionVisitor, type ScanOptions } from '../pagemap/index.js';
+import { InternalError, InvalidArgumentError, UnsupportedError } from '../errors.js';
+import { Category, PageMap, type PreparedScan, type RegionVisitor, type ScanOptions } from '../pagemap/index.js';
 import {
   addressOf,
   madviseDontNeed,
   mmapFixedPrivateFile,
-  nativeSupport,
   offsetAddress,
   PAGE_SIZE,
   type Address,
 } from '../sys/index.js';
 import type { MemoryImage } from './image.js';
-import { selfCheck } from './self-check.js';
 import { StickyPolicy } from './sticky.js';
-import { parseStrategy, type ResetStrategy } from './strategy.js';
-
-export type { ResetStrategy } from './strategy.js';
-
+import { resolveStrategy, type ResetStrategy } from './strategy.js';
 
 /** Options of {@link MemorySlot.create}. */
 export interface MemorySlotOptions {
-  /** Which reset to use; `auto` (default) picks the fastest that works here (see {@link chooseStrategy}). */
+  /** Which reset to use; `auto` (default) picks the fastest that works here (see `strategy.ts`). */
   strategy?: ResetStrategy | 'auto';
   /**
    * Bytes a `pagemap` reset may restore in place per use; dirty pages beyond it are discarded
@@ -73,29 +72,36 @@ export interface ResetReport {
   bytesRestored: number;
   /** Bytes set to zero in place. */
   bytesZeroed: number;
+  /** Bytes a `copy` reset compared with the image and found unchanged (not written). */
+  bytesUnchanged: number;
   /** Bytes handed to `madvise(MADV_DONTNEED)`. */
   bytesDecommitted: number;
   /** System calls made (ioctl and madvise). */
   syscalls: number;
   /** Wall-clock time of the reset. */
   nanoseconds: number;
-  /** True when the memory is larger than its initial size: it grew during the use and cannot shrink. */
+  /**
+   * True when the memory is larger than its initial size: it grew during the use and cannot shrink.
+   * Nothing was reset, and the slot is closed: its memory is about to be thrown away.
+   */
   grew: boolean;
 }
 
 const WASM_PAGE = 65536;
-const DIRTY_SCAN = {
-  // A page is dirty when it is a private copy: neither the image's page-cache page (FILE) nor the
-  // zero page (PFNZERO) — inverted so the mask requires both bits clear —
-  categoryInverted: Category.FILE | Category.PFNZERO,
-  categoryMask: Category.FILE | Category.PFNZERO,
-  // — and its contents exist: in RAM, or swapped out. Wasmtime requires PRESENT and so misses a
-  // written page that was swapped out, which would then leak into the next use (its PR #14357).
+/**
+ * The scan that finds a slot's dirty pages: private copies (not the image's page-cache page FILE —
+ * inverted so the mask requires the bit clear) whose contents exist, in RAM or swapped out. Wasmtime
+ * requires PRESENT and so misses a written page that was swapped out, which would then leak into the
+ * next use (its PR #14357). Exported for the self-check and the tests, which must scan as resets do.
+ */
+export const DIRTY_PAGES = {
+  categoryInverted: Category.FILE,
+  categoryMask: Category.FILE,
   categoryAnyOf: Category.PRESENT | Category.SWAPPED,
   // No category bits reported: adjacent dirty pages merge into the longest runs.
   returnMask: 0,
   maxRegions: 64,
-};
+} as const satisfies ScanOptions;
 
 let pageMap: PageMap | undefined;
 
@@ -120,6 +126,8 @@ export class MemorySlot {
   #scanLength = 0;
   readonly #visit: RegionVisitor = (start, end) => this.#restore(start, end, this.#report!);
   #report: ResetReport | undefined;
+  /** The image's bytes as a `Buffer`, for the memcmp of a `copy` reset. */
+  readonly #imageBuffer: Buffer;
 
   private constructor(
     memory: WebAssembly.Memory,
@@ -129,13 +137,14 @@ export class MemorySlot {
     decommitSticky: boolean,
   ) {
     this.#decommitSticky = decommitSticky;
-    this.#scanOptions = { ...DIRTY_SCAN, maxPages: Math.floor(keepResident / PAGE_SIZE) };
+    this.#scanOptions = { ...DIRTY_PAGES, maxPages: Math.floor(keepResident / PAGE_SIZE) };
     this.memory = memory;
     this.image = image;
     this.strategy = strategy;
     this.keepResidentPages = Math.floor(keepResident / PAGE_SIZE);
     this.#buffer = memory.buffer;
     this.#view = new Uint8Array(this.#buffer);
+    this.#imageBuffer = Buffer.from(image.bytes.buffer, image.bytes.byteOffset, image.bytes.length);
   }
 
   /**
@@ -188,19 +197,16 @@ export class MemorySlot {
     if (this.#state !== 'leased') throw new InternalError(`reset() of a ${this.#state} slot`);
     const started = performance.now();
     this.#refreshView();
-    const report: ResetReport = {
-      strategy: this.strategy,
-      dirtyPages: 0,
-      bytesRestored: 0,
-      bytesZeroed: 0,
-      bytesDecommitted: 0,
-      syscalls: 0,
-      nanoseconds: 0,
-      grew: this.#view.length > this.image.minimumBytes,
-    };
+    const report = emptyReport(this.strategy);
+    report.grew = this.#view.length > this.image.minimumBytes;
+    if (report.grew) {
+      // V8 cannot shrink the memory, so the slot is retired: resetting memory about to be thrown away
+      // would be wasted work (a full reset of a grown memory costs milliseconds).
+      this.close();
+      return report;
+    }
     if (this.strategy === 'copy') this.#resetByCopy(report);
     else if (
-      report.grew ||
       this.strategy === 'madvise' ||
       this.keepResidentPages === 0 ||
       (this.#decommitSticky && this.#sticky.shouldDecommit())
@@ -241,17 +247,20 @@ export class MemorySlot {
 
   #mapImage(): void {
     if (this.strategy === 'copy') {
-      this.#copyImage();
+      // The new memory is all zeros: writing back what differs writes only the image's non-zero
+      // pages, where copying the whole span would populate its zero pages too.
+      this.#resetByCopy(emptyReport('copy'));
       return;
     }
     this.#base = addressOf(this.#buffer);
     const fd = this.image.fd;
-    if (fd !== undefined) {
-      // SAFETY: [start, start+length) lies inside the memory's initial read-write part (MemoryImage
-      // checks start+length <= minimumBytes and this memory has exactly minimumBytes), the memory is
-      // new so no guest runs on it, and the memfd is exactly `length` bytes long, so no access can
-      // pass its end (SIGBUS).
-      mmapFixedPrivateFile(offsetAddress(this.#base, this.image.start), this.image.length, fd, 0);
+    if (fd === undefined) throw new InternalError(`a ${this.strategy} slot needs an image with a memfd`);
+    if (this.image.minimumBytes > 0) {
+      // SAFETY: [base, base+minimumBytes) is exactly this memory's initial read-write part (it was
+      // created with image.minimumBytes), the memory is new so no guest runs on it, and the memfd is
+      // exactly minimumBytes long, so no access through the mapping can pass its end (SIGBUS). V8
+      // unmaps the whole reservation, this mapping included, when it frees the memory.
+      mmapFixedPrivateFile(this.#base, this.image.minimumBytes, fd, 0);
     }
   }
 
@@ -301,55 +310,63 @@ export class MemorySlot {
     report.syscalls++;
   }
 
+  /**
+   * Writes back only what differs from the image, a chunk at a time (memcmp through `Buffer`):
+   * writing every page would populate the whole memory with private pages, where a fresh instance
+   * populates only what it touches.
+   */
   #resetByCopy(report: ResetReport): void {
-    this.#restore(0, this.#view.length, report);
+    const memory = Buffer.from(this.#view.buffer, this.#view.byteOffset, this.#view.length);
+    const imageStart = this.image.start;
+    const imageEnd = imageStart + this.image.length;
+    for (let chunk = 0; chunk < memory.length; chunk += COMPARE_CHUNK) {
+      const chunkEnd = Math.min(chunk + COMPARE_CHUNK, memory.length);
+      if (this.#unchanged(memory, chunk, chunkEnd, imageStart, imageEnd)) {
+        report.bytesUnchanged += chunkEnd - chunk;
+        continue;
+      }
+      for (let page = chunk; page < chunkEnd; page += PAGE_SIZE) {
+        const pageEnd = Math.min(page + PAGE_SIZE, chunkEnd);
+        if (this.#unchanged(memory, page, pageEnd, imageStart, imageEnd)) report.bytesUnchanged += pageEnd - page;
+        else this.#restore(page, pageEnd, report);
+      }
+    }
   }
 
-  #copyImage(): void {
-    this.#view.set(this.image.bytes, this.image.start);
+  /** True when `memory[start, end)` equals the image: its bytes inside the span, zeros outside. */
+  #unchanged(memory: Buffer, start: number, end: number, imageStart: number, imageEnd: number): boolean {
+    const spanFrom = Math.max(start, imageStart);
+    const spanTo = Math.min(end, imageEnd);
+    if (spanFrom < spanTo) {
+      if (memory.compare(this.#imageBuffer, spanFrom - imageStart, spanTo - imageStart, spanFrom, spanTo) !== 0) return false;
+      return isZero(memory, start, spanFrom) && isZero(memory, spanTo, end);
+    }
+    return isZero(memory, start, end);
   }
 }
 
-/**
- * Memories up to this size are reset by copying: writing 256 KiB back costs about what one
- * PAGEMAP_SCAN system call does under load, and needs no mapping at all.
- */
-export const COPY_THRESHOLD = 256 * 1024;
-
-/**
- * The strategy `auto` resolves to here, for a memory of `memoryBytes` (initial size): `copy` for
- * a memory of at most {@link COPY_THRESHOLD}; otherwise `pagemap` when PAGEMAP_SCAN works and the
- * startup self-check passes, `madvise` when only the mapping works, `copy` when nothing native
- * does. Returns the reason for anything but `pagemap`.
- */
-export function chooseStrategy(memoryBytes = Infinity): { strategy: ResetStrategy; reason?: string } {
-  if (memoryBytes <= COPY_THRESHOLD) {
-    return {
-      strategy: 'copy',
-      reason: `the memory is ${memoryBytes / 1024} KiB: copying it back is cheaper than a system call`,
-    };
-  }
-  const native = nativeSupport();
-  if (!native.available) return { strategy: 'copy', reason: native.reason };
-  const check = selfCheck();
-  if (!check.ok) return { strategy: 'copy', reason: `the mapping self-check failed: ${check.reason}` };
-  const support = pagemapSupport();
-  if (!support.supported) return { strategy: 'madvise', reason: `PAGEMAP_SCAN unavailable: ${support.reason}` };
-  return { strategy: 'pagemap' };
+function emptyReport(strategy: ResetStrategy): ResetReport {
+  return {
+    strategy,
+    dirtyPages: 0,
+    bytesRestored: 0,
+    bytesZeroed: 0,
+    bytesUnchanged: 0,
+    bytesDecommitted: 0,
+    syscalls: 0,
+    nanoseconds: 0,
+    grew: false,
+  };
 }
 
-function resolveStrategy(requested: ResetStrategy | 'auto', image: MemoryImage): ResetStrategy {
-  parseStrategy(requested, 'options.strategy');
-  if (requested === 'auto') return chooseStrategy(image.minimumBytes).strategy;
-  if (requested === 'copy') return requested;
-  const native = nativeSupport();
-  if (!native.available) throw new UnsupportedError(`the ${requested} reset`, native.reason);
-  if (image.length > 0 && image.fd === undefined) {
-    throw new UnsupportedError(`the ${requested} reset`, 'the image was built without a memfd (options.memfd: false)');
+/** Bytes compared at once by a `copy` reset before it looks at single pages. */
+const COMPARE_CHUNK = 16 * PAGE_SIZE;
+const ZEROS = Buffer.alloc(COMPARE_CHUNK);
+
+function isZero(memory: Buffer, start: number, end: number): boolean {
+  for (let at = start; at < end; at += COMPARE_CHUNK) {
+    const to = Math.min(at + COMPARE_CHUNK, end);
+    if (memory.compare(ZEROS, 0, to - at, at, to) !== 0) return false;
   }
-  if (requested === 'pagemap') {
-    const support = pagemapSupport();
-    if (!support.supported) throw new UnsupportedError('PAGEMAP_SCAN', support.reason ?? 'unknown reason');
-  }
-  return requested;
+  return true;
 }

@@ -19,6 +19,7 @@
  */
 export { Category, ALL_CATEGORIES, categoryNames, type Categories } from './categories.js';
 export { pagemapSupport, RESET_CATEGORIES, type PagemapSupport } from './support.js';
+export { kernelBehaviour, type KernelBehaviour } from './behaviour.js';
 export {
   PageMap,
   PreparedScan,

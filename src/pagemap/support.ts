@@ -20,9 +20,11 @@ export interface PagemapSupport {
   categories: Categories;
 }
 
-/** The bits a cowpool reset scans with; the probe requires exactly these. */
-export const RESET_CATEGORIES: Categories =
-  Category.WRITTEN | Category.FILE | Category.PRESENT | Category.SWAPPED | Category.PFNZERO;
+/**
+ * The bits a cowpool reset scans with (a dirty page is private: not FILE, and PRESENT or SWAPPED);
+ * the probe requires exactly these. Not WRITTEN, which newer kernels report only in uffd-wp ranges.
+ */
+export const RESET_CATEGORIES: Categories = Category.FILE | Category.PRESENT | Category.SWAPPED;
 
 const PROC_PAGEMAP = '/proc/self/pagemap';
 

@@ -36,17 +36,45 @@ export const TABLE_EXPORT_PREFIX = 'cowpool:table:';
 /** Tables of up to this many entries in all may be restored entry by entry after each use. */
 const MAX_RESTORED_TABLE_ENTRIES = 256;
 
-/** What the pool needs to run a module. */
-export interface PreparedModule {
+/**
+ * Every option that shapes the module the pool runs, gathered once from the pool's options. Each
+ * step of preparation (analysis, pre-initialization, the one rewrite) reads it from here, so no
+ * option can be honoured on one path and dropped on another.
+ */
+export interface ModulePlan {
+  /** A forced mechanism, or `auto` for the one the analysis picks; `reuse` only when it is safe. */
+  readonly mechanism: 'auto' | Mechanism;
+  /** Instrument the module with a fuel counter so that a use can be stopped at its deadline. */
+  readonly interruptible: boolean;
+  /** The export to run once before the image is captured, if any. */
+  readonly initialize: string | undefined;
+}
+
+/** A module read and analysed, with its mechanism decided: everything before the rewrite. */
+export interface AnalyzedModule {
   readonly info: ModuleInfo;
   readonly analysis: ModuleAnalysis;
   readonly mechanism: Mechanism;
   /** Why this mechanism (and not the other). */
   readonly reason: string;
+  /** Indices of the tables a `reuse` pool restores after each use. */
+  readonly restoreTableIndices: readonly number[];
+  /** The memory import the pool supplies, or undefined when the module has no memory. */
+  readonly memoryImport?: { module: string; name: string };
+}
+
+/** What pre-initialization changed, for the rewrite to carry into every use. */
+export interface Initialization {
+  /** The memory's initial size in pages after initialization (it may have grown). */
+  readonly initialPages?: number;
+  /** New initial values of the internal globals initialization changed (by global index). */
+  readonly globals: readonly { index: number; name: string; value: unknown }[];
+}
+
+/** What the pool needs to run a module. */
+export interface PreparedModule extends AnalyzedModule {
   /** The rewritten module. */
   readonly module: WebAssembly.Module;
-  /** The memory import the pool must supply, or undefined when the module has no memory. */
-  readonly memoryImport?: { module: string; name: string };
   /** Memory limits in 64 KiB pages. */
   readonly memoryPages?: { initial: number; maximum?: number };
   /** Export names of the mutable globals to restore (reuse). */
@@ -57,22 +85,12 @@ export interface PreparedModule {
   readonly globalOverrides: readonly { name: string; value: unknown }[];
   /** Where the fuel counter and the check table are exported, when the module is interruptible. */
   readonly interrupt?: { fuelExport: string; tableExport: string };
+  /** Whether every use starts from the state `plan.initialize` left. */
+  readonly initialized: boolean;
 }
 
 /** The exports an interruptible rewrite adds (see `module/fuel.ts`). */
 export const INTERRUPT_EXPORTS = { fuelExport: 'cowpool:fuel', tableExport: 'cowpool:check' } as const;
-
-/** Options of {@link prepareModule}. */
-export interface PrepareOptions {
-  /** Use this mechanism instead of the one the analysis picks; `reuse` only when it is safe. */
-  mechanism?: Mechanism;
-  /** Rewrites to apply besides the pool's own (pre-initialized global values, no start function). */
-  plan?: Pick<RewritePlan, 'globalInits' | 'removeStart'>;
-  /** The memory's initial size in pages, when pre-initialization grew it. */
-  initialPages?: number;
-  /** Instrument the module with a fuel counter so that a use can be stopped at its deadline. */
-  interruptible?: boolean;
-}
 
 /** The image span of memory 0 as the pool needs it. */
 export interface ImageSpan {
@@ -81,60 +99,94 @@ export interface ImageSpan {
   minimumBytes: number;
 }
 
-/** Reads, analyses and rewrites `bytes` for pooling. */
-export function prepareModule(bytes: Uint8Array, options: PrepareOptions = {}): PreparedModule {
-  const forceMechanism = options.mechanism;
+/** Reads and analyses `bytes` and decides the mechanism. Throws when the module cannot be pooled. */
+export function analyzeForPool(bytes: Uint8Array, plan: ModulePlan): AnalyzedModule {
   const info = readModule(bytes);
   const analysis = analyzeModule(info, bytes);
   if (!analysis.poolable.ok) throw new ModuleNotPoolableError(analysis.poolable.reason);
   const memory = analysis.memory;
-  const { mechanism, reason, restoreTables } = chooseMechanism(info, analysis);
-  if (forceMechanism === 'reuse' && mechanism !== 'reuse') {
-    throw new ModuleNotPoolableError(`options.mechanism is 'reuse' but reuse is not safe for this module: ${reason}`);
+  const chosen = chooseMechanism(info, analysis);
+  if (plan.mechanism === 'reuse' && chosen.mechanism !== 'reuse') {
+    throw new ModuleNotPoolableError(`options.mechanism is 'reuse' but reuse is not safe for this module: ${chosen.reason}`);
   }
-  const chosen = forceMechanism ?? mechanism;
-  const plan: RewritePlan = { ...options.plan, stripActiveData: memory !== null };
+  const forced = plan.mechanism !== 'auto' && plan.mechanism !== chosen.mechanism;
+  const mechanism = plan.mechanism === 'auto' ? chosen.mechanism : plan.mechanism;
+  return {
+    info,
+    analysis,
+    mechanism,
+    reason: forced ? `options.mechanism is '${plan.mechanism}'` : chosen.reason,
+    restoreTableIndices: mechanism === 'reuse' ? chosen.restoreTables : [],
+    ...(memory ? { memoryImport: memory.import ?? { ...MEMORY_IMPORT } } : {}),
+  };
+}
+
+/**
+ * The one rewrite of the module the pool runs: memory imported, active data stripped, the fuel
+ * counter when `plan.interruptible`, globals and tables exported for `reuse`, and what
+ * pre-initialization left (`init`) baked in.
+ */
+export function rewriteForPool(bytes: Uint8Array, analyzed: AnalyzedModule, plan: ModulePlan, init?: Initialization): PreparedModule {
+  const { info, analysis, mechanism } = analyzed;
+  const memory = analysis.memory;
+  const rewrite: RewritePlan = { stripActiveData: memory !== null };
   // A start function runs inside `new WebAssembly.Instance`, before the pool can wire up the check:
   // it gets a budget it cannot exhaust, and every use gets the real one.
-  if (options.interruptible) plan.interrupt = { ...INTERRUPT_EXPORTS, initialFuel: 0x7fff_ffff };
-  if (memory && !memory.imported) plan.importMemory = { ...MEMORY_IMPORT };
-  if (chosen === 'reuse') {
-    plan.exportGlobals = { prefix: GLOBAL_EXPORT_PREFIX };
-    plan.exportTables = { prefix: TABLE_EXPORT_PREFIX };
+  if (plan.interruptible) rewrite.interrupt = { ...INTERRUPT_EXPORTS, initialFuel: 0x7fff_ffff };
+  if (memory && !memory.imported) rewrite.importMemory = { ...MEMORY_IMPORT };
+  if (mechanism === 'reuse') {
+    rewrite.exportGlobals = { prefix: GLOBAL_EXPORT_PREFIX };
+    rewrite.exportTables = { prefix: TABLE_EXPORT_PREFIX };
   }
-  const rewritten = rewriteModule(bytes, info, plan);
-  const module = compile(rewritten, bytes);
+  let globalOverrides: { name: string; value: unknown }[] = [];
+  if (init && mechanism === 'reuse') {
+    // The kept instance is given the initialized values right after instantiation.
+    globalOverrides = init.globals.map((g) => ({ name: g.name, value: g.value }));
+  } else if (init) {
+    // A new instance per use: the initialized values become the globals' initializers, and the
+    // start function goes (its effects are in the snapshot).
+    const globalInits = new Map<number, number | bigint>();
+    for (const g of init.globals) {
+      if (typeof g.value !== 'number' && typeof g.value !== 'bigint') {
+        throw new ModuleNotPoolableError(`options.initialize '${plan.initialize}' changed reference global ${g.index}, which a snapshot cannot keep`);
+      }
+      globalInits.set(g.index, g.value);
+    }
+    rewrite.globalInits = globalInits;
+    rewrite.removeStart = true;
+  }
+  const module = compile(rewriteModule(bytes, info, rewrite), bytes);
   const restoreGlobals: string[] = [];
-  const tables: string[] = [];
-  if (chosen === 'reuse') {
+  if (mechanism === 'reuse') {
     for (const global of analysis.globals) {
       if (global.imported || !global.mutable) continue;
       restoreGlobals.push(globalExportName(analysis, global.index));
     }
-    for (const index of restoreTables) {
-      tables.push(tableExportName(analysis, index));
-    }
   }
+  const initialPages = init?.initialPages ?? memory?.min;
   return {
-    info,
-    analysis,
-    mechanism: chosen,
-    reason: forceMechanism && forceMechanism !== mechanism ? `options.mechanism is '${forceMechanism}'` : reason,
+    ...analyzed,
     module,
-    memoryImport: memory ? (memory.import ?? { ...MEMORY_IMPORT }) : undefined,
-    memoryPages: memory
-      ? { initial: options.initialPages ?? memory.min, ...(memory.max !== undefined ? { maximum: memory.max } : {}) }
-      : undefined,
+    ...(memory && initialPages !== undefined
+      ? { memoryPages: { initial: initialPages, ...(memory.max !== undefined ? { maximum: memory.max } : {}) } }
+      : {}),
     restoreGlobals,
-    restoreTables: tables,
-    globalOverrides: [],
-    ...(options.interruptible ? { interrupt: { ...INTERRUPT_EXPORTS } } : {}),
+    restoreTables: analyzed.restoreTableIndices.map((index) => tableExportName(analysis, index)),
+    globalOverrides,
+    ...(plan.interruptible ? { interrupt: { ...INTERRUPT_EXPORTS } } : {}),
+    initialized: init !== undefined,
   };
 }
 
+/** {@link analyzeForPool} then {@link rewriteForPool}, for a plan without pre-initialization. */
+export function prepareModule(bytes: Uint8Array, plan: Partial<ModulePlan> = {}): PreparedModule {
+  const full: ModulePlan = { mechanism: plan.mechanism ?? 'auto', interruptible: plan.interruptible ?? false, initialize: undefined };
+  return rewriteForPool(bytes, analyzeForPool(bytes, full), full);
+}
+
 /** Evaluates memory 0's initial image; imported globals used in offsets come from `importedGlobal`. */
-export function imageOf(prepared: PreparedModule, bytes: Uint8Array, importedGlobal: (index: number) => number | bigint | undefined): ImageSpan {
-  const data = evaluateDataImage(prepared.info, bytes, importedGlobal);
+export function imageOf(analyzed: AnalyzedModule, bytes: Uint8Array, importedGlobal: (index: number) => number | bigint | undefined): ImageSpan {
+  const data = evaluateDataImage(analyzed.info, bytes, importedGlobal);
   const span = renderImage(data);
   return { start: span.start, bytes: span.bytes, minimumBytes: data.minPages * 65536 };
 }
@@ -143,14 +195,14 @@ export function imageOf(prepared: PreparedModule, bytes: Uint8Array, importedGlo
  * The module rewritten so that every mutable global and table is visible from JS, with the memory
  * imported and active data stripped: what pre-initialization runs, to read the state it leaves.
  */
-export function inspectionModule(bytes: Uint8Array, prepared: PreparedModule): WebAssembly.Module {
+export function inspectionModule(bytes: Uint8Array, analyzed: AnalyzedModule): WebAssembly.Module {
   const plan: RewritePlan = {
-    stripActiveData: prepared.analysis.memory !== null,
+    stripActiveData: analyzed.analysis.memory !== null,
     exportGlobals: { prefix: GLOBAL_EXPORT_PREFIX },
     exportTables: { prefix: TABLE_EXPORT_PREFIX },
   };
-  if (prepared.analysis.memory && !prepared.analysis.memory.imported) plan.importMemory = { ...MEMORY_IMPORT };
-  return compile(rewriteModule(bytes, prepared.info, plan), bytes);
+  if (analyzed.analysis.memory && !analyzed.analysis.memory.imported) plan.importMemory = { ...MEMORY_IMPORT };
+  return compile(rewriteModule(bytes, analyzed.info, plan), bytes);
 }
 
 /** The export name under which a reuse rewrite (or {@link inspectionModule}) exposes a global. */
@@ -179,8 +231,13 @@ function chooseMechanism(
   let entries = 0;
   for (const table of analysis.tables) {
     if (table.imported || (!table.mutated && !table.exported)) continue;
-    if (table.mutated && table.max !== table.min) {
-      return reinstantiate(`table ${table.index} can be changed by a use and may grow, and a table cannot shrink`);
+    // Only `table.grow` in the module, or JS holding the table through an export, can grow it;
+    // a table a use merely changes (table.set, fill, copy, init) keeps its size and is restored.
+    const growable = (table.grown || table.exported) && table.max !== table.min;
+    if (growable) {
+      return reinstantiate(
+        `table ${table.index} may grow in a use (${table.grown ? 'the module runs table.grow on it' : 'it is exported with room to grow'}), and a table cannot shrink`,
+      );
     }
     restoreTables.push(table.index);
     entries += table.min;

@@ -23,6 +23,7 @@ const MAP_ANONYMOUS = 0x20;
 const MAP_NORESERVE = 0x4000;
 const MAP_FAILED = 0xffff_ffff_ffff_ffffn;
 const MADV_DONTNEED = 4;
+const MADV_PAGEOUT = 21;
 const MFD_CLOEXEC = 0x1;
 const MFD_ALLOW_SEALING = 0x2;
 const F_ADD_SEALS = 1033;
@@ -158,6 +159,22 @@ export function madviseDontNeed(address: Address, length: number): void {
   if (native().madvise(address, length, MADV_DONTNEED) !== 0) {
     throw syscallError('madvise(MADV_DONTNEED)', native().errno(), {
       EINVAL: 'the range is not page-aligned or contains locked or special pages',
+      ENOMEM: 'part of the range is not mapped',
+    });
+  }
+}
+
+/**
+ * `madvise(MADV_PAGEOUT)` (Linux 5.4+): asks the kernel to reclaim the range now, writing private
+ * pages out to swap. Contents are kept (a later access swaps them in); used by tests to prove that
+ * a dirty page that is swapped out is still found and reset.
+ */
+export function madvisePageOut(address: Address, length: number): void {
+  checkRange('madvise', address, length);
+  if (length === 0) return;
+  if (native().madvise(address, length, MADV_PAGEOUT) !== 0) {
+    throw syscallError('madvise(MADV_PAGEOUT)', native().errno(), {
+      EINVAL: 'this kernel has no MADV_PAGEOUT (Linux 5.4 or later is needed), or the range is not page-aligned',
       ENOMEM: 'part of the range is not mapped',
     });
   }

@@ -34,7 +34,7 @@ export interface WasiCommandOptions {
   /** The program name guests see as argv[0] when a use gives no `args`. Default `command.wasm`. */
   programName?: string;
   /** Pool options: `max`, `min`, `strategy`, `keepResident`, `mechanism`, `acquireTimeout`, … */
-  pool?: Omit<PoolOptions<undefined>, 'imports' | 'interruptible'>;
+  pool?: Omit<PoolOptions<WasiHost>, 'imports' | 'setup' | 'interruptible'>;
   /** Time source; `sleep` is cut at the use's deadline. Default: the system clock. */
   clock?: Partial<WasiClock>;
   /** Entropy for random_get. Default: `crypto.getRandomValues`. */
@@ -70,12 +70,12 @@ const encoder = new TextEncoder();
 
 /** A WASI command module, run on a pristine pooled instance per use. */
 export class WasiCommand {
-  /** The pool underneath (for `describe()`, `stats()`); each instance's `host.data` is its WasiHost. */
-  readonly pool: InstancePool<undefined>;
+  /** The pool underneath (for `describe()`, `stats()`); each instance's `host.state` is its WasiHost. */
+  readonly pool: InstancePool<WebAssembly.Exports, WasiHost>;
   readonly #programName: string;
   readonly #timeout: number | undefined;
 
-  private constructor(pool: InstancePool<undefined>, programName: string, timeout: number | undefined) {
+  private constructor(pool: InstancePool<WebAssembly.Exports, WasiHost>, programName: string, timeout: number | undefined) {
     this.pool = pool;
     this.#programName = programName;
     this.#timeout = timeout;
@@ -105,14 +105,13 @@ export class WasiCommand {
     }
     // Built once up front, so that a malformed preopen or clock is reported here, not by the pool.
     new WasiHost(hostOptions(options, undefined));
-    const pool = await InstancePool.create<undefined>(source, {
+    const pool = await InstancePool.create(source, {
       ...options.pool,
       interruptible: timeout !== undefined,
-      imports: (host) => {
+      setup: (host: InstanceHost<WasiHost>) => {
         const wasi = new WasiHost(hostOptions(options, host));
         if (host.memory) wasi.bindMemory(host.memory);
-        host.data = wasi;
-        return wasi.imports;
+        return { imports: wasi.imports, state: wasi };
       },
     });
     return new WasiCommand(pool, programName, timeout);
@@ -172,8 +171,7 @@ export class WasiCommand {
     return {
       result,
       options: timeout !== undefined ? { timeout } : {},
-      body: (instance: WebAssembly.Instance, _context: undefined, host: InstanceHost<undefined>) =>
-        (host.data as WasiHost).run(instance, context),
+      body: (instance: WebAssembly.Instance, _context: unknown, host: InstanceHost<WasiHost>) => host.state.run(instance, context),
       fail(error: unknown): void {
         if (error instanceof GuestTrapError || error instanceof GuestTimeoutError) result.error = error;
         else throw error;
@@ -188,16 +186,16 @@ export class WasiCommand {
 }
 
 /** The WasiHost options for one pooled instance; its sleep is cut at the instance's deadline. */
-function hostOptions(options: WasiCommandOptions, host: InstanceHost<undefined> | undefined) {
+function hostOptions(options: WasiCommandOptions, host: InstanceHost<WasiHost> | undefined) {
   const clock: Partial<WasiClock> = { ...options.clock };
   if (host !== undefined) {
     const sleep = options.clock?.sleep ?? sleepSynchronously;
     // A guest's sleep blocks the thread, so it is cut at the deadline like a loop is.
     clock.sleep = (nanoseconds: bigint) => {
-      const left = host.deadline - performance.now();
+      const left = host.timeLeft();
       if (Number(nanoseconds) / 1e6 < left) return sleep(nanoseconds);
-      sleep(BigInt(Math.max(0, Math.ceil(left * 1e6))));
-      throw new GuestTimeoutError(host.timeout);
+      sleep(BigInt(Math.ceil(left * 1e6)));
+      host.checkDeadline();
     };
   }
   return {

@@ -4,7 +4,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { InstancePool } from '../../src/pool/index.ts';
+import { InstancePool, type InstanceHost } from '../../src/pool/index.ts';
 import { WasiHost, type PreopenOption } from '../../src/wasi/index.ts';
 
 /** Where the suite is expected: `shared/wasi-testsuite` beside the repository's folder. */
@@ -72,15 +72,14 @@ export async function runSuiteTest(test: SuiteTest, times: number): Promise<Suit
       bytes[i] = seed >>> 24;
     }
   };
-  const pool = await InstancePool.create<undefined>(readFileSync(test.wasm), {
+  const pool = await InstancePool.create(readFileSync(test.wasm), {
     max: 1,
     min: 1,
     interruptible: true,
-    imports: (host) => {
+    setup: (host: InstanceHost<WasiHost>) => {
       const wasi = new WasiHost({ preopens: test.preopens, random });
       if (host.memory) wasi.bindMemory(host.memory);
-      host.data = wasi;
-      return wasi.imports;
+      return { imports: wasi.imports, state: wasi };
     },
   });
   const runs: SuiteRun[] = [];
@@ -93,7 +92,7 @@ export async function runSuiteTest(test: SuiteTest, times: number): Promise<Suit
       try {
         run.exitCode = pool.runSync(
           (instance, _context, host) =>
-            (host.data as WasiHost).run(instance, {
+            host.state.run(instance, {
               args: [basename(test.wasm), ...test.args],
               env: test.env,
               stdin: new Uint8Array(0),
