@@ -214,6 +214,24 @@ describe('every use starts from the host directory as it is', () => {
     assert.deepEqual(snapshot(base), original);
   });
 
+  test('a directory fd follows its directory through a rename, and a removed one takes no new entries', () => {
+    const driver = overlay();
+    const sub = driver.open('sub', Oflags.DIRECTORY, Rights.PATH_OPEN | Rights.PATH_CREATE_FILE | Rights.FD_READDIR) as number;
+    assert.equal(driver.rename('sub', 'moved'), 'errno 0');
+    const created = driver.open('made-through-fd', Oflags.CREAT, Rights.FD_WRITE, 0, 1, sub);
+    assert.equal(typeof created, 'number');
+    assert.equal(driver.list('moved'), 'deep,inner.txt,made-through-fd');
+    assert.equal(driver.list('sub'), `errno ${Errno.NOENT}`);
+    assert.equal(driver.mkdir('gone'), 'errno 0');
+    const gone = driver.open('gone', Oflags.DIRECTORY, Rights.PATH_OPEN | Rights.PATH_CREATE_FILE) as number;
+    assert.equal(driver.rmdir('gone'), 'errno 0');
+    assert.equal(driver.open('x', Oflags.CREAT, Rights.FD_WRITE, 0, 1, gone), `errno ${Errno.NOENT}`);
+    driver.end();
+    driver.begin();
+    assert.equal(driver.list('sub'), 'deep,inner.txt');
+    driver.end();
+  });
+
   test('reading a host file copies nothing; the overlay stays empty', () => {
     const driver = overlay();
     assert.equal(driver.read('sub/inner.txt'), 'inner');
