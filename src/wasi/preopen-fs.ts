@@ -10,10 +10,12 @@
 // resolve()), in every mode: `..` above it, absolute paths and symlinks leading out answer
 // ENOTCAPABLE, loops ELOOP. Only then are host paths built, from real directory names.
 //
-// Limits stated plainly: in readonly and persistent modes the walk and the final host call are
-// separate steps, so a host process that swaps a directory for a symlink between them could race
-// it (the final component is opened with O_NOFOLLOW). Hard links on the host to files outside the
-// directory cannot be detected.
+// Limits stated plainly: the walk over host directories and the final host call are separate
+// steps, so a host process that swaps a directory for a symlink between them could race it (the
+// final component is opened with O_NOFOLLOW; in overlay mode the guest itself never writes to the
+// host, so only reads are exposed). Hard links on the host to files outside the directory cannot be
+// detected. A directory fd of a readonly or persistent preopen holds a path, not a host fd: if a
+// host process renames that directory, the fd follows the name, not the directory.
 
 import {
   constants,
