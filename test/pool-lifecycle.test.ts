@@ -198,3 +198,107 @@ test('one plan: every combination of mechanism, interruptible and initialize is 
     }
   }
 });
+
+// Issue 12: start functions that only write the module's own memory and globals run once, when the
+// image is made, so `reuse` stays possible; every use still sees what a fresh instance's start left.
+test('a start function that only writes memory and globals runs once at image time; reuse, fresh-equivalent', async () => {
+  const bytes = wat(`(module (memory (export "memory") 1) (global $g (export "g") (mut i32) (i32.const 1))
+    (func $zero (memory.fill (i32.const 0) (i32.const 9) (i32.const 4096)))
+    (func $s (call $zero) (global.set $g (i32.const 2)))
+    (start $s)
+    (func (export "use") (result i32)
+      (global.set $g (i32.add (global.get $g) (i32.const 10)))
+      (i32.store8 (i32.const 17) (i32.const 1))
+      (i32.add (global.get $g) (i32.load8_u (i32.const 100)))))`);
+  const pool = await InstancePool.create(bytes, { max: 1 });
+  const description = pool.describe();
+  assert.equal(description.mechanism, 'reuse');
+  assert.match(description.mechanismReason, /start function only writes the module's own memory and globals, so it ran once/);
+  const fresh = new WebAssembly.Instance(new WebAssembly.Module(bytes));
+  const expected = (fresh.exports.use as () => number)();
+  for (let i = 0; i < 3; i++) {
+    const [result, memory] = await pool.run((instance) => [
+      (instance.exports.use as () => number)(),
+      // A copy: the view would show the reset memory once the use is over.
+      new Uint8Array((instance.exports.memory as WebAssembly.Memory).buffer, 0, 8192).slice(),
+    ] as const);
+    assert.equal(result, expected, 'the global starts where the start function left it, every use');
+    assert.deepEqual(memory, new Uint8Array((fresh.exports.memory as WebAssembly.Memory).buffer, 0, 8192));
+  }
+  await pool.close();
+});
+
+test('a cost rule is a preference: mechanism reuse overrides it; a safety rule refuses, saying which kind', async () => {
+  // 300 table entries: over the restore limit of 256, a cost rule.
+  const big = wat(`(module (memory 1) (table 300 300 funcref) (func $f) (elem (i32.const 0) $f)
+    (func (export "set") (table.set (i32.const 5) (ref.func $f))))`);
+  const auto = await InstancePool.create(big);
+  assert.equal(auto.describe().mechanism, 'reinstantiate');
+  assert.match(auto.describe().mechanismReason, /a cost rule, limit 256: mechanism 'reuse' overrides it/);
+  await auto.close();
+  const forced = await InstancePool.create(big, { mechanism: 'reuse' });
+  assert.equal(forced.describe().mechanism, 'reuse');
+  assert.match(forced.describe().mechanismReason, /options.mechanism is 'reuse' \(auto would not: restoring 300 table entries/);
+  assert.equal(forced.describe().restoredTables, 1);
+  await forced.close();
+  const dropping = wat(`(module (memory 1) (data $d "x") (func (export "f") (data.drop $d)))`);
+  await assert.rejects(InstancePool.create(dropping, { mechanism: 'reuse' }), /reuse is not safe for this module: a use can run data.drop/);
+});
+
+test('initialize takes arguments; a WASI _start as initializer is refused with what to do instead', async () => {
+  const bytes = wat(`(module (memory 1) (global $n (mut i32) (i32.const 0))
+    (func (export "init") (param i32 i64) (global.set $n (i32.add (local.get 0) (i32.wrap_i64 (local.get 1)))))
+    (func (export "get") (result i32) (global.get $n)))`);
+  const pool = await InstancePool.create(bytes, { initialize: { name: 'init', args: [40, 2n] } });
+  assert.equal(await pool.run((i) => (i.exports.get as () => number)()), 42);
+  await pool.close();
+  await assert.rejects(InstancePool.create(bytes, { initialize: { name: 'init', args: ['x' as never] } }), /initialize.args must be an array of numbers/);
+  await assert.rejects(InstancePool.create(bytes, { initialize: { name: 'init', arguments: [] } as never }), /unknown option 'arguments' \(known: name, args\)/);
+  const command = wat(`(module (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32))) (memory (export "memory") 1)
+    (func (export "_start") (call $exit (i32.const 0))))`);
+  await assert.rejects(
+    InstancePool.create(command, { initialize: '_start', imports: { wasi_snapshot_preview1: { proc_exit: () => {} } } }),
+    /'_start', a WASI command's whole program .* run the command once per use with cowpool\/wasi/,
+  );
+  const throwing = wat(`(module (import "env" "boom" (func $boom)) (memory 1) (func (export "init") (call $boom)))`);
+  await assert.rejects(
+    InstancePool.create(throwing, { initialize: 'init', imports: { env: { boom: () => { throw new TypeError('no host here'); } } } }),
+    (err: Error & { code?: string }) => err.code === 'COWPOOL_ERR_NOT_POOLABLE' && /options.initialize 'init' failed \(TypeError: no host here\)/.test(err.message),
+  );
+});
+
+// Issue 12: guests whose allocator grows memory on every use keep their slot when the pool gives
+// memories more room (a number of bytes, or what uses were seen to need); opt-in, since memory.size
+// at the start of a use is then larger than a fresh instance's.
+test('initialMemory: a guest that grows every use keeps its slot; learn finds the size itself', async () => {
+  // Like a malloc that needs 3 pages of heap per use: grows when the memory is smaller than that.
+  const bytes = wat(`(module (memory (export "memory") 1 8)
+    (func (export "use") (result i32)
+      (if (i32.lt_u (memory.size) (i32.const 3)) (then (drop (memory.grow (i32.sub (i32.const 3) (memory.size))))))
+      (i32.store (i32.const 131072) (i32.const 5))
+      (memory.size)))`);
+  const run = (pool: InstancePool) => pool.run((i) => (i.exports.use as () => number)());
+  const memfdsBefore = openMemfds();
+
+  const plain = await InstancePool.create(bytes, { max: 1 });
+  for (let i = 0; i < 3; i++) await run(plain);
+  assert.equal(plain.stats().retirements, 3, 'without room, every use costs the slot');
+  await plain.close();
+
+  const roomy = await InstancePool.create(bytes, { max: 1, initialMemory: 3 * 65536 - 100 });
+  assert.equal(roomy.describe().memory?.initialPages, 3, 'rounded up to whole pages');
+  for (let i = 0; i < 3; i++) assert.equal(await run(roomy), 3);
+  assert.equal(roomy.stats().retirements, 0);
+  assert.equal(roomy.stats().created, 1);
+  await roomy.close();
+
+  const learning = await InstancePool.create(bytes, { max: 1, initialMemory: 'learn' });
+  for (let i = 0; i < 4; i++) assert.equal(await run(learning), 3);
+  assert.equal(learning.stats().retirements, 1, 'only the first use, which taught the size');
+  assert.equal(learning.describe().memory?.initialPages, 3);
+  await learning.close();
+
+  await assert.rejects(InstancePool.create(bytes, { initialMemory: 9 * 65536 }), /over the module's maximum of 8/);
+  await assert.rejects(InstancePool.create(bytes, { initialMemory: -1 }), /initialMemory must be a positive number of bytes or 'learn'/);
+  assert.equal(openMemfds(), memfdsBefore, 'every image, the learned ones included, is closed');
+});

@@ -145,6 +145,7 @@ test('unknown option keys are rejected with the closest known name', async () =>
     [{ interruptable: true }, /unknown option 'interruptable'; did you mean 'interruptible'\?/],
     [{ keepresident: 1 }, /did you mean 'keepResident'\?/],
     [{ zzz: 1 }, /^options: unknown option 'zzz' \(known: setup, imports, max/],
+    [{ timeout: 5 }, /^options.timeout belongs to each use: pool.run\(fn, context, \{ timeout \}\)/],
   ];
   for (const [options, message] of cases) {
     await assert.rejects(InstancePool.create(counter, options as never), (err: unknown) => {
@@ -158,4 +159,14 @@ test('unknown option keys are rejected with the closest known name', async () =>
   assert.throws(() => pool.runSync((i) => i.exports.ask(), undefined, { signal: 'stop' } as never), /signal must be an AbortSignal/);
   assert.deepEqual([pool.stats().idle, pool.stats().leased], [1, 0], 'rejected options took nothing');
   await pool.close();
+});
+
+test('a pool that fails to be made leaves no memfd open', async () => {
+  const before = openMemfds();
+  await assert.rejects(InstancePool.create(counter, { initialize: 'nope', imports: { env: { next: () => 1 } } }), /exports no function of that name/);
+  await assert.rejects(InstancePool.create(counter), /module imports function "env"."next"/);
+  assert.throws(() => InstancePool.createSync(counter, { setup: () => ({ imports: { env: {} } }) }), /"env"."next"/);
+  await assert.rejects(InstancePool.create(counter, { setup: () => { throw new Error('setup failed'); } }), /setup failed/);
+  await assert.rejects(InstancePool.create(counter, { setup: () => null as never }), /options.setup must return \{ imports\?, state\? \}/);
+  assert.equal(openMemfds(), before);
 });

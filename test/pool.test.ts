@@ -140,12 +140,12 @@ test('host functions see the current use\'s context without re-instantiation', a
 });
 
 test('describe and stats say what the pool does and why', async () => {
-  const started = wat(`(module (memory 1) (global $g (mut i32) (i32.const 1))
-    (func $s (global.set $g (i32.const 2))) (start $s) (func (export "f")))`);
-  const pool = await InstancePool.create(started, { keepResident: 65536 });
+  const started = wat(`(module (import "env" "tick" (func $tick)) (memory 1) (global $g (mut i32) (i32.const 1))
+    (func $s (call $tick) (global.set $g (i32.const 2))) (start $s) (func (export "f")))`);
+  const pool = await InstancePool.create(started, { keepResident: 65536, imports: { env: { tick: () => {} } } });
   const description = pool.describe();
   assert.equal(description.mechanism, 'reinstantiate');
-  assert.match(description.mechanismReason, /start function/);
+  assert.match(description.mechanismReason, /start function calls the import "env"."tick", which a fresh instance repeats/);
   assert.equal(description.keepResident, 65536);
   assert.deepEqual(description.memory, { initialPages: 1, imageStart: 0, imageBytes: 0 });
   await pool.run((i) => (i.exports.f as () => void)());

@@ -10,11 +10,14 @@
  * outside the module or changes state a snapshot does not capture makes it impure: a call to an
  * import (the host could do anything, and a fresh instance would call it again), an indirect call
  * (its target is not known here), reading an imported global (its value is the host's), growing
- * memory (the image is the declared initial size), changing a table, dropping a segment.
+ * memory (the image is the declared initial size), changing a table, dropping a segment, writing
+ * a global that is not a number (a snapshot keeps numbers only).
  */
 import { walkInstructions } from './instructions.js';
 import { Op } from './opcodes.js';
 import type { ModuleInfo } from './types.js';
+
+const NUMERIC = new Set(['i32', 'i64', 'f32', 'f64']);
 
 /** The result of {@link analyzeStart}. */
 export type StartAnalysis =
@@ -68,6 +71,10 @@ export function analyzeStart(info: ModuleInfo, bytes: Uint8Array): StartAnalysis
           break;
         case Op.globalGet:
           if (first < importedGlobals) problem = `reads the imported global ${importName(first, 'global')}`;
+          break;
+        case Op.globalSet:
+          if (first < importedGlobals) problem = `writes the imported global ${importName(first, 'global')}`;
+          else if (!NUMERIC.has(info.globals[first - importedGlobals]?.type ?? '')) problem = `writes global ${first}, which is not a number`;
           break;
         case Op.memoryGrow:
           problem = 'grows memory';

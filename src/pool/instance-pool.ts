@@ -39,7 +39,7 @@ import { InstanceHost, isPromise, runSetup } from './host.js';
 import { initializationMemory, preinitialize } from './initialize.js';
 import { fillOptions, fillUseOptions, type FilledOptions, type FilledUseOptions, type PoolOptions, type UseOptions } from './options.js';
 import { PooledInstance } from './pooled-instance.js';
-import { analyzeForPool, imageOf, rewriteForPool, type Initialization, type Mechanism, type PreparedModule } from './prepare.js';
+import { analyzeForPool, imageOf, preinitializes, rewriteForPool, type Initialization, type Mechanism, type PreparedModule } from './prepare.js';
 import { emptyStats, type PoolStats } from './stats.js';
 
 const debug = debuglog('cowpool');
@@ -140,7 +140,8 @@ interface Waiter<E extends object, S, C> {
 export class InstancePool<E extends object = WebAssembly.Exports, S = undefined, C = unknown> {
   readonly #options: FilledOptions<S, C>;
   readonly #prepared: PreparedModule;
-  readonly #image: MemoryImage | undefined;
+  /** The image new members map; replaced by a larger one when `initialMemory: 'learn'` learns a size. */
+  #image: MemoryImage | undefined;
   readonly #strategy: ResetStrategy | 'none';
   readonly #strategyReason: string | undefined;
   #state: 'open' | 'closing' | 'closed' = 'open';
@@ -176,13 +177,8 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
     source: ModuleSource,
     options?: PoolOptions<S, C>,
   ): Promise<InstancePool<E, S, C>> {
-    let steps: Generator<unknown, InstancePool<E, S, C>, unknown>;
-    try {
-      steps = InstancePool.#build<E, S, C>(source, options);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return driveAsync(steps);
+    // A generator runs nothing until driven, and driveAsync turns every throw into a rejection.
+    return driveAsync(InstancePool.#build<E, S, C>(source, options));
   }
 
   /** {@link create}, synchronously. Throws when `options.setup` is async. */
@@ -205,6 +201,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
     let image: MemoryImage | undefined;
     let init: Initialization | undefined;
     let prepared: PreparedModule;
+    // From here on the image's memfd is open: every failure path closes it.
     try {
       if (analyzed.analysis.memory) {
         // Data offsets may read imported globals: then take them from the imports a pooled
@@ -215,21 +212,28 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
         const span = imageOf(analyzed, bytes, importedGlobalValues(analyzed, scratch?.imports));
         image = MemoryImage.create({ start: span.start, bytes: span.bytes }, span.minimumBytes, { name: 'cowpool-image' });
       }
-      if (plan.initialize !== undefined) {
+      if (preinitializes(analyzed, plan)) {
         const memory = initializationMemory(analyzed, image);
         const host = new InstanceHost<S, C>(memory);
         const { imports } = (yield runSetup(filled.setup, host)) as { imports: WebAssembly.Imports };
-        const result = preinitialize(bytes, analyzed, plan.initialize, memory, imports);
+        const result = preinitialize(bytes, analyzed, plan, memory, imports);
         image?.close(); // the initialized image replaces it
         image = result.image;
         init = result.init;
       }
       prepared = rewriteForPool(bytes, analyzed, plan, init);
+      if (image && typeof filled.initialMemory === 'number') image = enlarged(image, filled.initialMemory, prepared);
     } catch (err) {
       image?.close();
       throw err;
     }
-    const pool = new InstancePool<E, S, C>(filled, prepared, image);
+    let pool: InstancePool<E, S, C>;
+    try {
+      pool = new InstancePool<E, S, C>(filled, prepared, image);
+    } catch (err) {
+      image?.close();
+      throw err;
+    }
     try {
       for (let i = 0; i < filled.min; i++) {
         const made = pool.#newMember();
@@ -433,13 +437,25 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
       this.#stats.dirtyPages += report.dirtyPages;
       this.#stats.resetNanoseconds += report.nanoseconds;
     }
-    if (report?.grew) this.#retire(member, true);
-    else if (this.#state !== 'open') this.#retire(member, false);
+    if (report?.grew) {
+      this.#learnSize(member);
+      this.#retire(member, true);
+    } else if (this.#state !== 'open') this.#retire(member, false);
     else {
       member.state = 'idle';
       this.#idle.push(member);
     }
     return report;
+  }
+
+  /**
+   * With `initialMemory: 'learn'`, a memory that grew in a use sizes the memories of later members:
+   * they start as large as this one ended, so the same use no longer costs them their slot.
+   */
+  #learnSize(member: PooledInstance<S, C>): void {
+    const reached = member.slot?.memory.buffer.byteLength ?? 0;
+    if (this.#options.initialMemory !== 'learn' || !this.#image || reached <= this.#image.minimumBytes) return;
+    this.#image = enlarged(this.#image, reached, this.#prepared);
   }
 
   /** any → retired: the member's slot is closed. `counted` when it is a retirement users should see. */
@@ -667,4 +683,20 @@ function guestError(err: unknown): unknown {
   if (err instanceof GuestTimeoutError) return err;
   if (err instanceof WebAssembly.RuntimeError) return new GuestTrapError(err.message, { cause: err });
   return err;
+}
+
+/**
+ * `image` with its memory enlarged to `bytes` (rounded up to 64 KiB, at most the module's maximum);
+ * the old image is closed (members still using it keep it open). Refuses a size over the maximum.
+ */
+function enlarged(image: MemoryImage, bytes: number, prepared: PreparedModule): MemoryImage {
+  const pages = Math.ceil(bytes / 65536);
+  const maximum = prepared.memoryPages?.maximum;
+  if (maximum !== undefined && pages > maximum) {
+    throw new InvalidArgumentError(`options.initialMemory is ${pages} pages of 64 KiB, over the module's maximum of ${maximum}`);
+  }
+  if (pages * 65536 <= image.minimumBytes) return image;
+  const larger = image.withMinimum(pages * 65536);
+  image.close();
+  return larger;
 }

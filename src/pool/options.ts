@@ -34,10 +34,20 @@ export interface PoolOptions<S = undefined, C = unknown> {
   /** `auto` (default) picks `reuse` when it is safe for the module, else `reinstantiate`. */
   mechanism?: 'auto' | Mechanism;
   /**
-   * Name of an export to run once before the image is captured (Wizer-style pre-initialization):
-   * every use then starts from the state it leaves, memory and globals included.
+   * An export to run once before the image is captured (Wizer-style pre-initialization): every use
+   * then starts from the state it leaves, memory and globals included. Its name, or its name and
+   * arguments: `{ name: 'init', args: [4096] }`.
    */
-  initialize?: string;
+  initialize?: string | { name: string; args?: readonly (number | bigint)[] };
+  /**
+   * Give pooled memories this many bytes from the start (rounded up to 64 KiB, at most the module's
+   * maximum) instead of the module's declared initial size, or `'learn'`: the largest size a use
+   * has grown one to. A memory that grows during a use must be replaced (V8 cannot shrink it), so a
+   * guest whose allocator grows on every use loses its slot every time; a larger initial memory
+   * keeps it, and copy-on-write makes the untouched part free. This is the one difference from a
+   * fresh instance: `memory.size` at the start of a use is the larger size. Default: the declared size.
+   */
+  initialMemory?: number | 'learn';
   /** Longest wait in `acquire`/`run` for a free instance, in ms. Default: no limit. */
   acquireTimeout?: number;
   /**
@@ -67,6 +77,8 @@ export interface FilledOptions<S, C> {
   strategy: 'auto' | ResetStrategy;
   acquireTimeout: number;
   plan: ModulePlan;
+  /** Bytes (not yet rounded), `learn`, or undefined for the module's own size. */
+  initialMemory: number | 'learn' | undefined;
   testHooks: TestHooks;
 }
 
@@ -87,6 +99,7 @@ const kPoolKeys = [
   'strategy',
   'mechanism',
   'initialize',
+  'initialMemory',
   'acquireTimeout',
   'interruptible',
 ] as const satisfies readonly (keyof PoolOptions)[];
@@ -107,6 +120,10 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
     throw new InvalidArgumentError('options must be an object');
   }
   const o: PoolOptions<S, C> = options ?? {};
+  if (Object.hasOwn(o, 'timeout') || Object.hasOwn(o, 'signal')) {
+    const key = Object.hasOwn(o, 'timeout') ? 'timeout' : 'signal';
+    throw new InvalidArgumentError(`options.${key} belongs to each use: pool.run(fn, context, { ${key} }) (a pool-wide wait limit is options.acquireTimeout)`);
+  }
   rejectUnknownKeys(o, kPoolKeys, 'options');
   const own = <K extends keyof PoolOptions<S, C>>(key: K): PoolOptions<S, C>[K] =>
     Object.hasOwn(o, key) ? o[key] : undefined;
@@ -118,9 +135,10 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
   if (!['auto', 'reuse', 'reinstantiate'].includes(mechanism)) {
     throw new InvalidArgumentError(`options.mechanism must be 'auto', 'reuse' or 'reinstantiate', not ${String(mechanism)}`);
   }
-  const initialize = own('initialize');
-  if (initialize !== undefined && (typeof initialize !== 'string' || initialize === '')) {
-    throw new InvalidArgumentError('options.initialize must be the name of an exported function');
+  const initialize = initializer(own('initialize'));
+  const initialMemory = own('initialMemory');
+  if (initialMemory !== undefined && initialMemory !== 'learn' && !(Number.isSafeInteger(initialMemory) && initialMemory > 0)) {
+    throw new InvalidArgumentError(`options.initialMemory must be a positive number of bytes or 'learn', not ${String(initialMemory)}`);
   }
   const acquireTimeout = own('acquireTimeout') ?? kDefaults.acquireTimeout;
   checkWait('options.acquireTimeout', acquireTimeout);
@@ -135,6 +153,7 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
     strategy,
     acquireTimeout,
     plan: { mechanism, interruptible, initialize },
+    initialMemory,
     testHooks: hooks ?? {},
   };
 }
@@ -206,6 +225,20 @@ function editDistance(a: string, b: string): number {
     previous = current;
   }
   return previous[b.length]!;
+}
+
+function initializer(value: PoolOptions['initialize']): ModulePlan['initialize'] {
+  if (value === undefined) return undefined;
+  const spec = typeof value === 'string' ? { name: value } : value;
+  if (typeof spec !== 'object' || spec === null || typeof spec.name !== 'string' || spec.name === '') {
+    throw new InvalidArgumentError("options.initialize must be an export's name, or { name, args }");
+  }
+  rejectUnknownKeys(spec, ['name', 'args'], 'options.initialize');
+  const args = spec.args ?? [];
+  if (!Array.isArray(args) || !args.every((a) => typeof a === 'number' || typeof a === 'bigint')) {
+    throw new InvalidArgumentError('options.initialize.args must be an array of numbers and bigints (the export\'s i32/i64/f32/f64 arguments)');
+  }
+  return { name: spec.name, args: [...args] };
 }
 
 function integer(name: string, value: unknown, min: number): number {

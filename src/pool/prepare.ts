@@ -6,8 +6,11 @@
  *   active data segments (the image holds them) and exports every internal mutable global, so that
  *   after a use the memory is reset and the globals and any mutable table are restored to the
  *   values captured right after instantiation. Chosen only when nothing else can change: no start
- *   function (its host calls would not be repeated), no `data.drop`/`elem.drop` a use can run, no
- *   table a use can grow, no mutable global JS cannot write (v128).
+ *   function that reaches outside the module (its host calls would not be repeated; one that only
+ *   writes the module's own memory and globals runs once when the image is made, and is dropped),
+ *   no `data.drop`/`elem.drop` a use can run, no table a use can grow, no mutable global JS cannot
+ *   write (v128). Restoring many table entries costs more than a new instance, so `auto` avoids it,
+ *   but that is a preference: `mechanism: 'reuse'` overrides it.
  * - `reinstantiate`: the same rewrite without exported globals, and a new `WebAssembly.Instance`
  *   on the slot's memory per use: globals, tables, dropped segments and the start function come
  *   back fresh by construction. Always safe; costs an instantiation (µs for small modules).
@@ -15,6 +18,7 @@
 import { InternalError, MalformedModuleError, ModuleNotPoolableError } from '../errors.js';
 import {
   analyzeModule,
+  analyzeStart,
   evaluateDataImage,
   readModule,
   renderImage,
@@ -22,6 +26,7 @@ import {
   type ModuleAnalysis,
   type ModuleInfo,
   type RewritePlan,
+  type StartAnalysis,
 } from '../module/index.js';
 
 /** How uses are made fresh; see the module comment. */
@@ -46,8 +51,8 @@ export interface ModulePlan {
   readonly mechanism: 'auto' | Mechanism;
   /** Instrument the module with a fuel counter so that a use can be stopped at its deadline. */
   readonly interruptible: boolean;
-  /** The export to run once before the image is captured, if any. */
-  readonly initialize: string | undefined;
+  /** The export to run once before the image is captured, and its arguments, if any. */
+  readonly initialize: { readonly name: string; readonly args: readonly (number | bigint)[] } | undefined;
 }
 
 /** A module read and analysed, with its mechanism decided: everything before the rewrite. */
@@ -61,6 +66,20 @@ export interface AnalyzedModule {
   readonly restoreTableIndices: readonly number[];
   /** The memory import the pool supplies, or undefined when the module has no memory. */
   readonly memoryImport?: { module: string; name: string };
+  /** What the start function does; a `pure` one runs once when the image is made (see {@link preinitializes}). */
+  readonly start: StartAnalysis;
+}
+
+/**
+ * Whether the image must be made by running the module (pre-initialization): for
+ * `options.initialize`, or for a start function that only writes the module's own memory and
+ * globals, which then runs once there instead of at every instantiation.
+ */
+export function preinitializes(analyzed: AnalyzedModule, plan: ModulePlan): boolean {
+  // A module whose uses can drop segments cannot be snapshotted; its start function simply runs at
+  // every instantiation (`reinstantiate`), which is correct by construction.
+  const snapshotable = !analyzed.analysis.dataDrop && !analyzed.analysis.elemDrop;
+  return plan.initialize !== undefined || (analyzed.start.kind === 'pure' && snapshotable);
 }
 
 /** What pre-initialization changed, for the rewrite to carry into every use. */
@@ -105,8 +124,9 @@ export function analyzeForPool(bytes: Uint8Array, plan: ModulePlan): AnalyzedMod
   const analysis = analyzeModule(info, bytes);
   if (!analysis.poolable.ok) throw new ModuleNotPoolableError(analysis.poolable.reason);
   const memory = analysis.memory;
-  const chosen = chooseMechanism(info, analysis);
-  if (plan.mechanism === 'reuse' && chosen.mechanism !== 'reuse') {
+  const start = analyzeStart(info, bytes);
+  const chosen = chooseMechanism(analysis, start);
+  if (plan.mechanism === 'reuse' && chosen.mechanism !== 'reuse' && chosen.rule === 'safety') {
     throw new ModuleNotPoolableError(`options.mechanism is 'reuse' but reuse is not safe for this module: ${chosen.reason}`);
   }
   const forced = plan.mechanism !== 'auto' && plan.mechanism !== chosen.mechanism;
@@ -115,9 +135,12 @@ export function analyzeForPool(bytes: Uint8Array, plan: ModulePlan): AnalyzedMod
     info,
     analysis,
     mechanism,
-    reason: forced ? `options.mechanism is '${plan.mechanism}'` : chosen.reason,
+    reason: forced
+      ? `options.mechanism is '${plan.mechanism}'${chosen.rule === 'cost' ? ` (auto would not: ${chosen.reason})` : ''}`
+      : chosen.reason,
     restoreTableIndices: mechanism === 'reuse' ? chosen.restoreTables : [],
     ...(memory ? { memoryImport: memory.import ?? { ...MEMORY_IMPORT } } : {}),
+    start,
   };
 }
 
@@ -139,6 +162,8 @@ export function rewriteForPool(bytes: Uint8Array, analyzed: AnalyzedModule, plan
     rewrite.exportTables = { prefix: TABLE_EXPORT_PREFIX };
   }
   let globalOverrides: { name: string; value: unknown }[] = [];
+  // The start function's effects are in the snapshot: it must not run again.
+  if (init) rewrite.removeStart = true;
   if (init && mechanism === 'reuse') {
     // The kept instance is given the initialized values right after instantiation.
     globalOverrides = init.globals.map((g) => ({ name: g.name, value: g.value }));
@@ -148,12 +173,11 @@ export function rewriteForPool(bytes: Uint8Array, analyzed: AnalyzedModule, plan
     const globalInits = new Map<number, number | bigint>();
     for (const g of init.globals) {
       if (typeof g.value !== 'number' && typeof g.value !== 'bigint') {
-        throw new ModuleNotPoolableError(`options.initialize '${plan.initialize}' changed reference global ${g.index}, which a snapshot cannot keep`);
+        throw new ModuleNotPoolableError(`${initializerName(analyzed, plan)} changed reference global ${g.index}, which a snapshot cannot keep`);
       }
       globalInits.set(g.index, g.value);
     }
     rewrite.globalInits = globalInits;
-    rewrite.removeStart = true;
   }
   const module = compile(rewriteModule(bytes, info, rewrite), bytes);
   const restoreGlobals: string[] = [];
@@ -176,6 +200,11 @@ export function rewriteForPool(bytes: Uint8Array, analyzed: AnalyzedModule, plan
     ...(plan.interruptible ? { interrupt: { ...INTERRUPT_EXPORTS } } : {}),
     initialized: init !== undefined,
   };
+}
+
+/** How errors name what ran to make the image: `options.initialize 'name'`, or the start function. */
+export function initializerName(analyzed: AnalyzedModule, plan: ModulePlan): string {
+  return plan.initialize ? `options.initialize '${plan.initialize.name}'` : `the start function (${analyzed.start.kind === 'none' ? '' : analyzed.start.function})`;
 }
 
 /** {@link analyzeForPool} then {@link rewriteForPool}, for a plan without pre-initialization. */
@@ -215,13 +244,23 @@ export function tableExportName(analysis: ModuleAnalysis, index: number): string
   return analysis.tables[index]?.exportNames[0] ?? `${TABLE_EXPORT_PREFIX}${index}`;
 }
 
+/**
+ * The mechanism `auto` picks, and why. A `safety` rule refuses `reuse` because something a use can
+ * change could not be restored; a `cost` rule only prefers `reinstantiate` because restoring would
+ * be slower, and `mechanism: 'reuse'` may override it.
+ */
 function chooseMechanism(
-  info: ModuleInfo,
   analysis: ModuleAnalysis,
-): { mechanism: Mechanism; reason: string; restoreTables: number[] } {
-  const reinstantiate = (why: string) => ({ mechanism: 'reinstantiate' as const, reason: why, restoreTables: [] });
-  if (info.start !== undefined) {
-    return reinstantiate('the module has a start function, whose effects (host calls included) a fresh instance repeats');
+  start: StartAnalysis,
+): { mechanism: Mechanism; reason: string; restoreTables: number[]; rule?: 'safety' | 'cost' } {
+  const reinstantiate = (why: string, rule: 'safety' | 'cost' = 'safety') => ({
+    mechanism: 'reinstantiate' as const,
+    reason: why,
+    restoreTables: [] as number[],
+    rule,
+  });
+  if (start.kind === 'impure') {
+    return reinstantiate(`${start.reason}, which a fresh instance repeats at every instantiation`);
   }
   if (analysis.dataDrop) return reinstantiate('a use can run data.drop, and a dropped segment cannot be restored');
   if (analysis.elemDrop) return reinstantiate('a use can run elem.drop, and a dropped segment cannot be restored');
@@ -243,16 +282,21 @@ function chooseMechanism(
     entries += table.min;
   }
   if (entries > MAX_RESTORED_TABLE_ENTRIES) {
-    return reinstantiate(
-      `restoring ${entries} table entries after every use would cost more than a new instance (limit ${MAX_RESTORED_TABLE_ENTRIES})`,
-    );
+    return {
+      ...reinstantiate(
+        `restoring ${entries} table entries after every use would cost more than a new instance (a cost rule, limit ${MAX_RESTORED_TABLE_ENTRIES}: mechanism 'reuse' overrides it)`,
+        'cost',
+      ),
+      restoreTables,
+    };
   }
   const globals = analysis.globals.filter((g) => !g.imported && g.mutable).length;
   const what = [`${globals} mutable global${globals === 1 ? '' : 's'}`];
   if (restoreTables.length > 0) what.push(`${entries} table entries`);
+  const startNote = start.kind === 'pure' ? '; the start function only writes the module\'s own memory and globals, so it ran once when the image was made' : '';
   return {
     mechanism: 'reuse',
-    reason: `nothing but memory, ${what.join(' and ')} can change in a use; they are restored after each one`,
+    reason: `nothing but memory, ${what.join(' and ')} can change in a use; they are restored after each one${startNote}`,
     restoreTables,
   };
 }

@@ -34,7 +34,7 @@ export interface WasiCommandOptions {
   /** The program name guests see as argv[0] when a use gives no `args`. Default `command.wasm`. */
   programName?: string;
   /** Pool options: `max`, `min`, `strategy`, `keepResident`, `mechanism`, `acquireTimeout`, … */
-  pool?: Omit<PoolOptions<WasiHost>, 'imports' | 'setup' | 'interruptible'>;
+  pool?: Omit<PoolOptions<WasiHost, undefined>, 'imports' | 'setup' | 'interruptible'>;
   /** Time source; `sleep` is cut at the use's deadline. Default: the system clock. */
   clock?: Partial<WasiClock>;
   /** Entropy for random_get. Default: `crypto.getRandomValues`. */
@@ -71,11 +71,11 @@ const encoder = new TextEncoder();
 /** A WASI command module, run on a pristine pooled instance per use. */
 export class WasiCommand {
   /** The pool underneath (for `describe()`, `stats()`); each instance's `host.state` is its WasiHost. */
-  readonly pool: InstancePool<WebAssembly.Exports, WasiHost>;
+  readonly pool: InstancePool<WebAssembly.Exports, WasiHost, undefined>;
   readonly #programName: string;
   readonly #timeout: number | undefined;
 
-  private constructor(pool: InstancePool<WebAssembly.Exports, WasiHost>, programName: string, timeout: number | undefined) {
+  private constructor(pool: InstancePool<WebAssembly.Exports, WasiHost, undefined>, programName: string, timeout: number | undefined) {
     this.pool = pool;
     this.#programName = programName;
     this.#timeout = timeout;
@@ -108,7 +108,7 @@ export class WasiCommand {
     const pool = await InstancePool.create(source, {
       ...options.pool,
       interruptible: timeout !== undefined,
-      setup: (host: InstanceHost<WasiHost>) => {
+      setup: (host: InstanceHost<WasiHost, undefined>) => {
         const wasi = new WasiHost(hostOptions(options, host));
         if (host.memory) wasi.bindMemory(host.memory);
         return { imports: wasi.imports, state: wasi };
@@ -171,7 +171,8 @@ export class WasiCommand {
     return {
       result,
       options: timeout !== undefined ? { timeout } : {},
-      body: (instance: WebAssembly.Instance, _context: unknown, host: InstanceHost<WasiHost>) => host.state.run(instance, context),
+      body: (instance: WebAssembly.Instance, _context: undefined, host: InstanceHost<WasiHost, undefined>) =>
+        host.state.run(instance, context),
       fail(error: unknown): void {
         if (error instanceof GuestTrapError || error instanceof GuestTimeoutError) result.error = error;
         else throw error;
@@ -186,7 +187,7 @@ export class WasiCommand {
 }
 
 /** The WasiHost options for one pooled instance; its sleep is cut at the instance's deadline. */
-function hostOptions(options: WasiCommandOptions, host: InstanceHost<WasiHost> | undefined) {
+function hostOptions(options: WasiCommandOptions, host: InstanceHost<WasiHost, undefined> | undefined) {
   const clock: Partial<WasiClock> = { ...options.clock };
   if (host !== undefined) {
     const sleep = options.clock?.sleep ?? sleepSynchronously;
@@ -194,7 +195,7 @@ function hostOptions(options: WasiCommandOptions, host: InstanceHost<WasiHost> |
     clock.sleep = (nanoseconds: bigint) => {
       const left = host.timeLeft();
       if (Number(nanoseconds) / 1e6 < left) return sleep(nanoseconds);
-      sleep(BigInt(Math.ceil(left * 1e6)));
+      sleep(BigInt(Math.max(0, Math.ceil(left * 1e6))));
       host.checkDeadline();
     };
   }
