@@ -103,6 +103,17 @@ describe('cowpool serve with a writable directory', () => {
     assert.deepEqual(snapshot(dir), original);
   });
 
+  test('past overlayLimit a request gets ENOSPC, and the next request has the whole budget again', async () => {
+    const server = await serve({ wasm: scratch, port: 0, dirs: [{ guestPath: '/data', hostPath: dir }], overlayLimit: 400 });
+    try {
+      const long = 'x'.repeat(250);
+      assert.equal(await (await fetch(`${server.url}?note=${long}`)).text(), 'found before: no note\nfound before: no secret\ncould not write: No space left on device\n');
+      assert.match(await (await fetch(`${server.url}?note=short`)).text(), /wrote and read back: "short"/);
+    } finally {
+      await server.close();
+    }
+  });
+
   test('examples/scratch.mjs (the README example) runs as the README says, through cowpool/wasi', () => {
     const out = execFileSync(process.execPath, ['examples/scratch.mjs'], { encoding: 'utf8' });
     const use = (note: string) => `exit 0: found before: no note\nfound before: no secret\nwrote and read back: "${note}"\n`;

@@ -29,6 +29,7 @@ serve options:
   --env K=V               extra environment variable for the program (repeatable)
   --dir HOST::GUEST       grant a host directory at a guest path (repeatable): writable by each
                           request, changes vanish after it; HOST::GUEST:rw keeps them, :ro refuses them
+  --overlay-limit <size>  most bytes one request may write into such directories (default 64MiB)
   --workers <n>           processes sharing the port (default 1). A guest runs on the JavaScript
                           thread, so each process serves one request at a time with one pooled
                           instance; use one worker per core for concurrency
@@ -84,6 +85,7 @@ async function serveCommand(args: string[]): Promise<number> {
       strategy: { type: 'string', default: 'auto' },
       timeout: { type: 'string', default: '10s' },
       'max-body': { type: 'string', default: '1MiB' },
+      'overlay-limit': { type: 'string' },
       env: { type: 'string', multiple: true, default: [] },
       dir: { type: 'string', multiple: true, default: [] },
       workers: { type: 'string', default: '1' },
@@ -120,6 +122,7 @@ async function serveCommand(args: string[]): Promise<number> {
     strategy,
     timeout: parseDuration('--timeout', values.timeout!),
     maxBody: parseBytes('--max-body', values['max-body']!),
+    ...(values['overlay-limit'] !== undefined ? { overlayLimit: parseBytes('--overlay-limit', values['overlay-limit']) } : {}),
     env,
     dirs,
     ...(quiet ? {} : { log: (line: string) => process.stdout.write(`${line}\n`) }),

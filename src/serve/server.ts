@@ -45,6 +45,8 @@ export interface ServeOptions {
   env?: Record<string, string>;
   /** Directories granted to the guest; each an overlay unless its `mode` says otherwise (see PreopenOption). */
   dirs?: PreopenOption[];
+  /** Most bytes one request may hold in the `overlay` dirs; past it the guest gets ENOSPC. Default 64 MiB. */
+  overlayLimit?: number;
   /** Receives one access-log line per request, and fault reports. Default: none. */
   log?: (line: string) => void;
   /** The program name the guest sees as argv[0]. Default `app.wasm` or the path's base name. */
@@ -64,7 +66,7 @@ export interface CowpoolServer {
 }
 
 const kDefaults = { host: '127.0.0.1', port: 0, timeout: 10_000, maxBody: 1 << 20 };
-const kServeKeys = ['wasm', 'host', 'port', 'keepResident', 'strategy', 'timeout', 'maxBody', 'env', 'dirs', 'log', 'programName'] as const satisfies readonly (keyof ServeOptions)[];
+const kServeKeys = ['wasm', 'host', 'port', 'keepResident', 'strategy', 'timeout', 'maxBody', 'env', 'dirs', 'overlayLimit', 'log', 'programName'] as const satisfies readonly (keyof ServeOptions)[];
 
 /**
  * Starts the server; resolves once it listens. Rejects when the module is not a WASI command, or
@@ -109,7 +111,11 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
         sleepSynchronously(BigInt(Math.ceil(left * 1e6)));
         host.checkDeadline();
       };
-      const wasi = new WasiHost({ preopens: options.dirs ?? [], clock: { sleep } });
+      const wasi = new WasiHost({
+        preopens: options.dirs ?? [],
+        clock: { sleep },
+        ...(options.overlayLimit !== undefined ? { overlayLimit: options.overlayLimit } : {}),
+      });
       if (host.memory) wasi.bindMemory(host.memory);
       return { imports: wasi.imports, state: wasi };
     },

@@ -117,7 +117,7 @@ export function pathCalls(state: WasiState): WebAssembly.ModuleImports {
           fd = fds.add({
             kind: 'directory',
             fs,
-            dir: node as DirNode,
+            dir: fs.holdDirectory(node as DirNode),
             preopenName: undefined,
             rightsBase: rightsBase & DIRECTORY_RIGHTS & dir.rightsInheriting,
             rightsInheriting: rightsInheriting & dir.rightsInheriting,

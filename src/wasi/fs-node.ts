@@ -75,8 +75,9 @@ export class MemLink extends MemNode {
 
 /**
  * A directory of the overlay: its own entries over an optional host directory (`lower`). A
- * directory the guest created has no lower one; a host directory reached during the use gets a
- * MemDir with `lower` set, so that changes beneath it have somewhere to live.
+ * directory the guest created has no lower one; a host directory gets a MemDir with `lower` set
+ * when something beneath it changes or a directory fd is opened on it, so that changes have
+ * somewhere to live and fds keep naming it wherever it is renamed.
  */
 export class MemDir extends MemNode {
   readonly kind = 'directory' as const;
@@ -106,14 +107,23 @@ export class MemDir extends MemNode {
 /** Any in-memory node. */
 export type MemEntry = MemFile | MemLink | MemDir;
 
-/** An entry of the host directory tree, with the lstat taken when it was looked up. */
+/**
+ * An entry of the host directory tree, with the lstat taken when it was looked up, and where it was
+ * looked up (`parent`/`name`): the overlay follows that chain to give a host directory a MemDir
+ * only when something is about to change beneath it, so a use that only reads allocates none.
+ */
 export class HostNode {
   readonly kind = 'host' as const;
   readonly path: string;
   readonly stats: BigIntStats;
-  constructor(path: string, stats: BigIntStats) {
+  /** The directory this entry was found in; undefined for a preopen's root. */
+  readonly parent: DirNode | undefined;
+  readonly name: string;
+  constructor(path: string, stats: BigIntStats, parent?: DirNode, name = '') {
     this.path = path;
     this.stats = stats;
+    this.parent = parent;
+    this.name = name;
   }
   get isDirectory(): boolean {
     return this.stats.isDirectory();
@@ -122,12 +132,17 @@ export class HostNode {
 
 /** Whatever a name can resolve to. */
 export type FsNode = MemEntry | HostNode;
-/** A node a directory fd can hold. */
+/** A directory node (a HostNode only when its stats say directory). */
 export type DirNode = MemDir | HostNode;
 
 /** Whether `node` is a directory. */
 export function isDirectory(node: FsNode): boolean {
   return node.kind === 'directory' || (node.kind === 'host' && node.stats.isDirectory());
+}
+
+/** The inode number of `node` (a host file keeps its own in the overlay). */
+export function inoOf(node: FsNode): bigint {
+  return node.kind === 'host' ? node.stats.ino : node.ino;
 }
 
 /** Whether `node` is a symlink. */

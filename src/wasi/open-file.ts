@@ -34,13 +34,8 @@ export class HostFile implements OpenFile {
     this.#readOnly = readOnly;
   }
   read(into: Uint8Array, position: number): number {
-    let total = 0;
-    while (total < into.length) {
-      const n = readSync(this.fd, into, total, into.length - total, position + total);
-      if (n === 0) break;
-      total += n;
-    }
-    return total;
+    // One read(2): a short count is the end of the file (or all there is now), as the guest expects.
+    return readSync(this.fd, into, 0, into.length, position);
   }
   write(from: Uint8Array, position: number): number {
     if (this.#readOnly) fail(Errno.ROFS);
@@ -76,6 +71,23 @@ export class HostFile implements OpenFile {
   }
 }
 
+/** What a {@link CopyOnWriteFile} asks the overlay about the file it was opened on. */
+export interface CopySource {
+  /** Changes whenever a host file is copied into the overlay: until it does, there is nothing to look for. */
+  readonly copies: number;
+  /** A handle on the overlay's copy of `origin`, if this use made one, else undefined. */
+  copyOf(origin: FileOrigin): OpenFile | undefined;
+  /** Copies `origin` into the overlay (or finds the copy) and returns a handle on it. */
+  copyUp(origin: FileOrigin): OpenFile;
+}
+
+/** Where a host file was opened: the opaque directory node it was found in, its name and inode. */
+export interface FileOrigin {
+  readonly parent: unknown;
+  readonly name: string;
+  readonly node: unknown;
+}
+
 /**
  * An overlay file opened without asking to change it: read through a host fd (nothing copied), and
  * copied into the overlay at the first change made through this fd (only times can be: write and
@@ -85,15 +97,15 @@ export class HostFile implements OpenFile {
 export class CopyOnWriteFile implements OpenFile {
   #current: OpenFile;
   #copied = false;
-  /** The overlay's copy if one exists now, else undefined. */
-  readonly #copy: () => OpenFile | undefined;
-  /** Makes the overlay's copy (or finds it) and returns a handle on it. */
-  readonly #copyUp: () => OpenFile;
+  readonly #source: CopySource;
+  readonly #origin: FileOrigin;
+  #copiesSeen: number;
 
-  constructor(host: HostFile, copy: () => OpenFile | undefined, copyUp: () => OpenFile) {
+  constructor(host: HostFile, source: CopySource, origin: FileOrigin) {
     this.#current = host;
-    this.#copy = copy;
-    this.#copyUp = copyUp;
+    this.#source = source;
+    this.#origin = origin;
+    this.#copiesSeen = source.copies;
   }
   read(into: Uint8Array, position: number): number {
     return this.#reading().read(into, position);
@@ -119,14 +131,16 @@ export class CopyOnWriteFile implements OpenFile {
   }
 
   #reading(): OpenFile {
-    if (!this.#copied) {
-      const copy = this.#copy();
+    // Look for a copy only when one was made since the last look (usually never: one compare).
+    if (!this.#copied && this.#source.copies !== this.#copiesSeen) {
+      this.#copiesSeen = this.#source.copies;
+      const copy = this.#source.copyOf(this.#origin);
       if (copy !== undefined) this.#switch(copy);
     }
     return this.#current;
   }
   #changing(): OpenFile {
-    if (!this.#copied) this.#switch(this.#copy() ?? this.#copyUp());
+    if (!this.#copied) this.#switch(this.#source.copyOf(this.#origin) ?? this.#source.copyUp(this.#origin));
     return this.#current;
   }
   #switch(to: OpenFile): void {

@@ -10,10 +10,12 @@
 // resolve()), in every mode: `..` above it, absolute paths and symlinks leading out answer
 // ENOTCAPABLE, loops ELOOP. Only then are host paths built, from real directory names.
 //
-// Limits stated plainly: in readonly and persistent modes the walk and the final host call are
-// separate steps, so a host process that swaps a directory for a symlink between them could race
-// it (the final component is opened with O_NOFOLLOW). Hard links on the host to files outside the
-// directory cannot be detected.
+// Limits stated plainly: the walk over host directories and the final host call are separate
+// steps, so a host process that swaps a directory for a symlink between them could race it (the
+// final component is opened with O_NOFOLLOW; in overlay mode the guest itself never writes to the
+// host, so only reads are exposed). Hard links on the host to files outside the directory cannot be
+// detected. A directory fd of a readonly or persistent preopen holds a path, not a host fd: if a
+// host process renames that directory, the fd follows the name, not the directory.
 
 import {
   constants,
@@ -41,6 +43,7 @@ import {
   fail,
   HostNode,
   hostFilestat,
+  inoOf,
   isDirectory,
   isSymlink,
   MemDir,
@@ -52,7 +55,16 @@ import {
   type Filestat,
   type FsNode,
 } from './fs-node.js';
-import { CopyOnWriteFile, HostFile, MemFileHandle, seconds, type OpenFile, type TimeUpdate } from './open-file.js';
+import {
+  CopyOnWriteFile,
+  HostFile,
+  MemFileHandle,
+  seconds,
+  type CopySource,
+  type FileOrigin,
+  type OpenFile,
+  type TimeUpdate,
+} from './open-file.js';
 import { NODE_OVERHEAD, type OverlayBudget } from './overlay-budget.js';
 
 /** How a preopened directory can be changed; see the module comment. */
@@ -98,7 +110,7 @@ const lstat = (path: string): BigIntStats | undefined => lstatSync(path, { bigin
 const join = (dir: string, name: string): string => (dir.endsWith('/') ? dir + name : dir + '/' + name);
 
 /** A preopened directory in one mode; see the module comment. */
-export class PreopenFs {
+export class PreopenFs implements CopySource {
   readonly mode: PreopenMode;
   /** Real host path of the directory. */
   readonly hostPath: string;
@@ -110,6 +122,7 @@ export class PreopenFs {
   readonly #rootTimes: readonly [bigint, bigint, bigint];
   #nextIno = kFirstOverlayIno;
   #touched = false;
+  #copies = 0;
 
   constructor(hostPath: string, mode: PreopenMode, budget: OverlayBudget, now: () => bigint) {
     this.mode = mode;
@@ -138,26 +151,49 @@ export class PreopenFs {
 
   // --- lookup and resolution -----------------------------------------------------------------
 
-  /** The entry `name` of `dir`, or undefined. In overlay mode, host directories become MemDirs on the way. */
+  /** The entry `name` of `dir`, or undefined. Nothing is allocated in the overlay for a lookup. */
   lookup(dir: DirNode, name: string): FsNode | undefined {
+    let lower: string;
     if (dir.kind === 'host') {
-      const path = join(dir.path, name);
-      const stats = lstat(path);
-      return stats === undefined ? undefined : new HostNode(path, stats);
+      lower = dir.path;
+    } else {
+      const own = dir.entries.get(name);
+      if (own === WHITEOUT) return undefined;
+      if (own !== undefined) return own;
+      if (dir.lower === undefined) return undefined;
+      lower = dir.lower;
     }
-    const own = dir.entries.get(name);
-    if (own === WHITEOUT) return undefined;
-    if (own !== undefined) return own;
-    if (dir.lower === undefined) return undefined;
-    const path = join(dir.lower, name);
+    const path = join(lower, name);
     const stats = lstat(path);
-    if (stats === undefined) return undefined;
-    if (!stats.isDirectory()) return new HostNode(path, stats);
-    // Remember the directory, so fds on it and changes beneath it share one node for the use.
-    const merged = new MemDir(stats.ino, 0n, path, dir, stats);
-    dir.entries.set(name, merged);
-    this.#touched = true;
-    return merged;
+    return stats === undefined ? undefined : new HostNode(path, stats, dir, name);
+  }
+
+  /**
+   * The node a directory fd should hold for `dir`: in overlay mode its MemDir (made now if need
+   * be), so that the fd keeps naming the directory through renames and sees changes beneath it.
+   */
+  holdDirectory(dir: DirNode): DirNode {
+    return this.mode === 'overlay' ? this.#dir(dir) : dir;
+  }
+
+  /** Bumped at every copy of a host file into the overlay (see CopySource). */
+  get copies(): number {
+    return this.#copies;
+  }
+
+  /** The overlay's copy of the host file `origin` names, if this use made one. */
+  copyOf(origin: FileOrigin): OpenFile | undefined {
+    const parent = this.#findDir(origin.parent as DirNode);
+    const entry = parent?.entries.get(origin.name);
+    return entry instanceof MemFile && entry.ino === inoOf(origin.node as HostNode) ? this.#handle(entry) : undefined;
+  }
+
+  /** Copies the host file `origin` names into the overlay, for a change made through an fd opened for reading. */
+  copyUp(origin: FileOrigin): OpenFile {
+    const parent = this.#dir(origin.parent as DirNode);
+    // Renamed or deleted in this use: the name no longer leads to the host file.
+    if (parent.entries.get(origin.name) !== undefined) fail(Errno.STALE);
+    return this.#handle(this.#copyUp(parent, origin.name, origin.node as HostNode, true) as MemFile);
   }
 
   /**
@@ -289,12 +325,11 @@ export class PreopenFs {
       if (!request.create) fail(Errno.NOENT);
       if (!this.writable) fail(Errno.ROFS);
       if (at.mustBeDirectory) fail(Errno.ISDIR);
-      const parent = at.parent as DirNode;
-      if (parent.kind === 'host') {
+      if (this.mode !== 'overlay') {
         const flags = constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW | accessFlags(request);
-        return new HostFile(openSync(join(parent.path, at.name), flags, 0o666));
+        return new HostFile(openSync(join((at.parent as HostNode).path, at.name), flags, 0o666));
       }
-      this.#writableDir(parent);
+      const parent = this.#dir(at.parent);
       this.#budget.charge(NODE_OVERHEAD + at.name.length);
       const file = new MemFile(this.#ino(), this.#now());
       this.#insert(parent, at.name, file);
@@ -310,7 +345,7 @@ export class PreopenFs {
     }
     if (node.kind !== 'host' || !node.stats.isFile()) fail(Errno.NOTSUP); // FIFOs, sockets, devices
     if (this.mode === 'overlay' && changes) {
-      const file = this.#copyUp(at.parent as MemDir, at.name, node, !request.truncate) as MemFile;
+      const file = this.#copyUp(this.#dir(at.parent), at.name, node, !request.truncate) as MemFile;
       return this.#handle(file);
     }
     const flags = (this.mode === 'overlay' ? constants.O_RDONLY : accessFlags(request)) | (request.truncate ? constants.O_TRUNC : 0);
@@ -322,19 +357,7 @@ export class PreopenFs {
     }
     const host = new HostFile(fd, this.mode !== 'persistent');
     if (this.mode !== 'overlay') return host;
-    const parent = at.parent as MemDir;
-    // The overlay's copy of this very file, once this use made one (under this name).
-    const copy = () => {
-      const entry = parent.entries.get(at.name);
-      return entry instanceof MemFile && entry.ino === node.stats.ino ? this.#handle(entry) : undefined;
-    };
-    const copyUp = () => {
-      const entry = parent.entries.get(at.name);
-      // Renamed or deleted in this use: the name no longer leads to the host file.
-      if (entry !== undefined) fail(Errno.STALE);
-      return this.#handle(this.#copyUp(parent, at.name, node, true) as MemFile);
-    };
-    return new CopyOnWriteFile(host, copy, copyUp);
+    return new CopyOnWriteFile(host, this, { parent: at.parent, name: at.name, node });
   }
 
   // --- changing ------------------------------------------------------------------------------
@@ -343,13 +366,13 @@ export class PreopenFs {
   mkdir(at: Resolved): void {
     this.#mustWrite();
     if (at.parent === undefined || at.node !== undefined) fail(Errno.EXIST);
-    if (at.parent.kind === 'host') {
-      mkdirSync(join(at.parent.path, at.name));
+    if (this.mode !== 'overlay') {
+      mkdirSync(join((at.parent as HostNode).path, at.name));
       return;
     }
-    this.#writableDir(at.parent);
+    const parent = this.#dir(at.parent);
     this.#budget.charge(NODE_OVERHEAD + at.name.length);
-    this.#insert(at.parent, at.name, new MemDir(this.#ino(), this.#now(), undefined, at.parent));
+    this.#insert(parent, at.name, new MemDir(this.#ino(), this.#now(), undefined, parent));
   }
 
   /** path_remove_directory. */
@@ -358,14 +381,14 @@ export class PreopenFs {
     if (at.parent === undefined) fail(Errno.INVAL); // `.` or `x/..`
     if (at.node === undefined) fail(Errno.NOENT);
     if (!isDirectory(at.node)) fail(Errno.NOTDIR);
-    if (at.parent.kind === 'host') {
+    if (this.mode !== 'overlay') {
       rmdirSync((at.node as HostNode).path);
       return;
     }
-    const dir = at.node as MemDir;
-    if (!this.#isEmpty(dir)) fail(Errno.NOTEMPTY);
-    this.#remove(at.parent, at.name);
-    dir.removed = true;
+    const parent = this.#dir(at.parent);
+    if (!this.#isEmpty(at.node as DirNode)) fail(Errno.NOTEMPTY);
+    this.#remove(parent, at.name);
+    if (at.node.kind === 'directory') at.node.removed = true;
   }
 
   /** path_unlink_file. */
@@ -375,11 +398,11 @@ export class PreopenFs {
     const node = at.node;
     if (node === undefined) fail(Errno.NOENT);
     if (isDirectory(node)) fail(Errno.ISDIR);
-    if (node.kind === 'host' && at.parent.kind === 'host') {
-      unlinkSync(node.path);
+    if (this.mode !== 'overlay') {
+      unlinkSync((node as HostNode).path);
       return;
     }
-    this.#remove(at.parent as MemDir, at.name);
+    this.#remove(this.#dir(at.parent), at.name);
     this.#release(node);
   }
 
@@ -392,13 +415,13 @@ export class PreopenFs {
     // An absolute target names a host path, outside what the guest holds (and a persistent link
     // outlives the use, where other programs may follow it).
     if (target.startsWith('/')) fail(Errno.NOTCAPABLE);
-    if (at.parent.kind === 'host') {
-      symlinkSync(target, join(at.parent.path, at.name));
+    if (this.mode !== 'overlay') {
+      symlinkSync(target, join((at.parent as HostNode).path, at.name));
       return;
     }
-    this.#writableDir(at.parent);
+    const parent = this.#dir(at.parent);
     this.#budget.charge(NODE_OVERHEAD + at.name.length + target.length);
-    this.#insert(at.parent, at.name, new MemLink(this.#ino(), this.#now(), target));
+    this.#insert(parent, at.name, new MemLink(this.#ino(), this.#now(), target));
   }
 
   /** path_link: a second name `to` for the file `from` names. */
@@ -409,15 +432,15 @@ export class PreopenFs {
     if (isDirectory(node)) fail(Errno.PERM);
     if (to.parent === undefined || to.node !== undefined) fail(Errno.EXIST);
     if (to.mustBeDirectory) fail(Errno.NOENT);
-    if (to.parent.kind === 'host') {
-      linkSync((node as HostNode).path, join(to.parent.path, to.name));
+    if (this.mode !== 'overlay') {
+      linkSync((node as HostNode).path, join((to.parent as HostNode).path, to.name));
       return;
     }
-    this.#writableDir(to.parent);
-    const shared = node.kind === 'host' ? this.#copyUp(from.parent as MemDir, from.name, node, true) : node;
+    const destination = this.#dir(to.parent);
+    const shared = node.kind === 'host' ? this.#copyUp(this.#dir(from.parent), from.name, node, true) : node;
     this.#budget.charge(NODE_OVERHEAD + to.name.length);
     if (shared.kind === 'file') shared.nlink++;
-    this.#insert(to.parent, to.name, shared as MemFile | MemLink);
+    this.#insert(destination, to.name, shared as MemFile | MemLink);
   }
 
   /** path_rename. */
@@ -435,28 +458,29 @@ export class PreopenFs {
       if (moving && !replacing) fail(Errno.NOTDIR);
       if (!moving && replacing) fail(Errno.ISDIR);
     }
-    if (from.parent.kind === 'host') {
-      renameSync(join(from.parent.path, from.name), join((to.parent as HostNode).path, to.name));
+    if (this.mode !== 'overlay') {
+      renameSync(join((from.parent as HostNode).path, from.name), join((to.parent as HostNode).path, to.name));
       return;
     }
-    const source = from.parent;
-    const destination = to.parent as MemDir;
-    this.#writableDir(destination);
+    const source = this.#dir(from.parent);
+    const destination = this.#dir(to.parent);
+    // A directory moves as its MemDir (made now for a host one), which keeps showing its host entries.
+    const moved = moving ? this.#dir(node as DirNode) : node.kind === 'host' ? undefined : node;
     if (moving) {
       for (let dir: MemDir | undefined = destination; dir !== undefined; dir = dir.parent) {
-        if (dir === node) fail(Errno.INVAL); // into itself
+        if (dir === moved) fail(Errno.INVAL); // into itself
       }
     }
-    if (target !== undefined && isDirectory(target) && !this.#isEmpty(target as MemDir)) fail(Errno.NOTEMPTY);
-    const moved = node.kind === 'host' ? this.#copyUp(source, from.name, node, true) : node;
+    if (target !== undefined && isDirectory(target) && !this.#isEmpty(target as DirNode)) fail(Errno.NOTEMPTY);
+    const entry = moved ?? this.#copyUp(source, from.name, node as HostNode, true);
     this.#budget.charge(NODE_OVERHEAD + to.name.length);
     if (target !== undefined) {
       if (target.kind === 'directory') target.removed = true;
-      else this.#release(target);
+      else if (target.kind !== 'host' || !target.isDirectory) this.#release(target);
     }
     this.#remove(source, from.name);
-    this.#insert(destination, to.name, moved);
-    if (moved.kind === 'directory') moved.parent = destination;
+    this.#insert(destination, to.name, entry);
+    if (entry.kind === 'directory') entry.parent = destination;
   }
 
   /** path_filestat_set_times and fd_filestat_set_times on a directory. */
@@ -471,7 +495,7 @@ export class PreopenFs {
         const m = seconds(mtim, node.stats.mtimeNs, now);
         return node.stats.isSymbolicLink() ? lutimesSync(node.path, a, m) : utimesSync(node.path, a, m);
       }
-      const copy = this.#copyUp(at.parent as MemDir, at.name, node, true);
+      const copy = node.isDirectory ? this.#dir(node) : this.#copyUp(this.#dir(at.parent), at.name, node, true);
       return this.setTimes({ ...at, node: copy }, atim, mtim);
     }
     this.#touched = true;
@@ -486,9 +510,37 @@ export class PreopenFs {
     if (!this.writable) fail(Errno.ROFS);
   }
 
-  /** Nothing can be created in a directory removed during this use. */
-  #writableDir(dir: MemDir): void {
+  /**
+   * The MemDir of directory `node` (overlay mode), made now along the chain of directories it was
+   * found through if it has none yet. ENOENT when that chain no longer leads to it (deleted or
+   * replaced during this use) or it was removed: nothing can be created there.
+   */
+  #dir(node: DirNode | undefined): MemDir {
+    if (node === undefined) return fail(Errno.NOENT);
+    let dir: MemDir;
+    if (node.kind === 'directory') {
+      dir = node;
+    } else {
+      const parent = this.#dir(node.parent);
+      const entry = parent.entries.get(node.name);
+      if (entry instanceof MemDir) {
+        dir = entry;
+      } else {
+        if (entry !== undefined) fail(Errno.NOENT);
+        dir = new MemDir(node.stats.ino, 0n, node.path, parent, node.stats);
+        parent.entries.set(node.name, dir);
+        this.#touched = true;
+      }
+    }
     if (dir.removed) fail(Errno.NOENT);
+    return dir;
+  }
+
+  /** The MemDir of directory `node` if it has one already (nothing is made). */
+  #findDir(node: DirNode | undefined): MemDir | undefined {
+    if (node === undefined || node.kind === 'directory') return node;
+    const entry = this.#findDir(node.parent)?.entries.get(node.name);
+    return entry instanceof MemDir ? entry : undefined;
   }
 
   #ino(): bigint {
@@ -520,7 +572,8 @@ export class PreopenFs {
     if (node.nlink <= 0n) this.#budget.charge(-(node.size + NODE_OVERHEAD));
   }
 
-  #isEmpty(dir: MemDir): boolean {
+  #isEmpty(dir: DirNode): boolean {
+    if (dir.kind === 'host') return readdirSync(dir.path).length === 0;
     for (const entry of dir.entries.values()) if (entry !== WHITEOUT) return false;
     if (dir.lower === undefined) return true;
     for (const name of readdirSync(dir.lower)) if (!dir.entries.has(name)) return false;
@@ -552,6 +605,7 @@ export class PreopenFs {
     copy.ctim = stats.ctimeNs;
     dir.entries.set(name, copy);
     this.#touched = true;
+    this.#copies++;
     return copy;
   }
 }
@@ -579,10 +633,9 @@ function readWhole(node: HostNode, file: MemFile): number {
   }
 }
 
-/** Whether two nodes are the same file (one in-memory object, or one host inode). */
+/** Whether two nodes are the same file (one in-memory object, or one inode: overlay copies keep the host's). */
 function sameNode(a: FsNode, b: FsNode): boolean {
-  if (a === b) return true;
-  return a.kind === 'host' && b.kind === 'host' && a.stats.ino === b.stats.ino && a.stats.dev === b.stats.dev;
+  return a === b || inoOf(a) === inoOf(b);
 }
 
 /** Pushes the components of `path` so that `queue.pop()` yields them in order; `''` and `.` name nothing. */
