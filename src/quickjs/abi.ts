@@ -94,6 +94,7 @@ export const PromiseState = { notAPromise: -1, pending: 0, fulfilled: 1, rejecte
 export function quickjsExports(instance: WebAssembly.Instance): QuickJSExports {
   const out: Record<string, unknown> = {};
   for (const [cName, { name }] of Object.entries(EXPORTS)) out[cName] = instance.exports[name];
+  // checkAbi compared every one of these exports' wasm signature with the table: the typed view holds.
   return out as unknown as QuickJSExports;
 }
 
