@@ -76,7 +76,8 @@ export async function measureAsync(
   return summarize(group, name, perOp, batch);
 }
 
-function summarize(group: string, name: string, perOp: number[], batch: number): Measurement {
+/** The measurement of a case from its per-batch times (ns per operation): median, fastest, slowest. */
+export function summarize(group: string, name: string, perOp: number[], batch: number): Measurement {
   const sorted = [...perOp].sort((a, b) => a - b);
   return {
     group,

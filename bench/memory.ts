@@ -14,13 +14,7 @@ import { PAGE_SIZE } from '../src/sys/index.ts';
 import { wat } from '../test/support/wat.ts';
 import { unavailable, type Measurement } from './measure.ts';
 
-const TOUCH = `(func (export "touch") (param $pages i32) (local $i i32)
-  (block $done (loop $next
-    (br_if $done (i32.ge_u (local.get $i) (local.get $pages)))
-    (i32.store (i32.mul (local.get $i) (i32.const ${PAGE_SIZE})) (local.get $i))
-    (local.set $i (i32.add (local.get $i) (i32.const 1)))
-    (br $next))))`;
-const DATA = `(data (i32.const 1024) "${'cowpool image '.repeat(64)}") (data (i32.const 300000) "tail")`;
+import { DATA, TOUCH } from './reset.ts';
 
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 const rss = () => {

@@ -17,7 +17,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { newQuickJSWASMModuleFromVariant, RELEASE_SYNC as variant, type QuickJSContext } from 'quickjs-emscripten';
 import { QuickJSSandbox } from '../src/quickjs/index.ts';
-import { measureAsync, type Measurement } from './measure.ts';
+import { measureAsync, summarize, type Measurement } from './measure.ts';
 
 const CODE = '(() => { let s = 0; for (let i = 0; i < 100; i++) s += i; return s })()';
 const EXPECTED = 4950;
@@ -148,17 +148,7 @@ async function measureInterleaved(
       perOp[c]!.push(Number(process.hrtime.bigint() - t0) / batch);
     }
   }
-  return cases.map(({ name }, c) => {
-    const sorted = [...perOp[c]!].sort((x, y) => x - y);
-    return {
-      group,
-      name,
-      nsPerOp: sorted[Math.floor(sorted.length / 2)]!,
-      minNsPerOp: sorted[0]!,
-      maxNsPerOp: sorted[sorted.length - 1]!,
-      operations: batch * sorted.length,
-    };
-  });
+  return cases.map(({ name }, c) => summarize(group, name, perOp[c]!, batch));
 }
 
 function warmUp(op: () => void, ms: number): void {

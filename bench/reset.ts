@@ -9,8 +9,10 @@ import { PAGE_SIZE } from '../src/sys/index.ts';
 import { wat } from '../test/support/wat.ts';
 import { measure, unavailable, type Measurement } from './measure.ts';
 
-const DATA = `(data (i32.const 1024) "${'cowpool image '.repeat(64)}") (data (i32.const 300000) "tail")`;
-const TOUCH = `(func (export "touch") (param $pages i32) (local $i i32)
+/** Data segments in the first page and past 256 KiB: an image span of 74 pages with zeros inside. */
+export const DATA = `(data (i32.const 1024) "${'cowpool image '.repeat(64)}") (data (i32.const 300000) "tail")`;
+/** `touch(n)`: writes the first word of pages 0 … n-1. */
+export const TOUCH = `(func (export "touch") (param $pages i32) (local $i i32)
   (block $done (loop $next
     (br_if $done (i32.ge_u (local.get $i) (local.get $pages)))
     (i32.store (i32.mul (local.get $i) (i32.const ${PAGE_SIZE})) (local.get $i))
