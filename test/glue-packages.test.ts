@@ -4,6 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { GluePool } from '../src/glue/index.ts';
 import { hashWasmBytes, packageFile } from './support/glue.ts';
@@ -96,6 +98,45 @@ test('@resvg/resvg-wasm (wasm-bindgen, "initWasm once" glue): renders equal a fr
       assert.deepEqual(pooled, await pool.runFresh(render(size, colour)));
     }
   } finally {
+    await pool.close();
+  }
+});
+
+test("a finished use's wasm-bindgen finalizers do not reach the next use", async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const pool = await GluePool.create<Api>({
+    glue: packageFile('@resvg/resvg-wasm', 'index.js'),
+    wasm: packageFile('@resvg/resvg-wasm', 'index_bg.wasm'),
+    load: async (resvg, kit) => {
+      await resvg.initWasm(kit.module);
+      return resvg;
+    },
+    pool: { max: 1 },
+  });
+  const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"/>';
+  const uncaught: unknown[] = [];
+  const record = (err: unknown) => uncaught.push(err);
+  process.on('uncaughtException', record);
+  try {
+    // Objects the use never freed, from glues kept reachable (so their registries run cleanups
+    // after the use): the cleanups must not free memory that now belongs to another use.
+    const kept: Api[] = [];
+    for (let i = 0; i < 5; i++) {
+      await pool.run((resvg) => {
+        kept.push(resvg);
+        for (let j = 0; j < 10; j++) new resvg.Resvg(svg).render();
+      });
+    }
+    for (let i = 0; i < 3; i++) {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.equal(await pool.run((resvg) => new resvg.Resvg(svg).render().width), 4);
+    }
+    assert.deepEqual(uncaught, []);
+    assert.equal(kept.length, 5);
+  } finally {
+    process.off('uncaughtException', record);
     await pool.close();
   }
 });

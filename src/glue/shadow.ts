@@ -79,7 +79,7 @@ export function guardedInstance(instance: WebAssembly.Instance, live: () => bool
     }
     const fn = value as (...args: unknown[]) => unknown;
     exports[name] = (...args: unknown[]) => {
-      if (!live()) throw new ClosedError(`the glue of a finished use (export '${name}' called after its use ended)`);
+      if (!live()) throw new ClosedError(`the glue API of a use that ended (its export '${name}')`);
       return fn(...args);
     };
   }
@@ -109,7 +109,7 @@ export function forwardingImports(
     }
     const { module: space, name } = wanted;
     (imports[space] ??= {})[name] = (...args: unknown[]) => {
-      if (target === undefined) throw new ClosedError(`the glue of a finished use (import "${space}"."${name}" called outside a use)`);
+      if (target === undefined) throw new ClosedError(`the glue API of a use that ended (import "${space}"."${name}" called outside a use)`);
       return (target[space]![name] as (...a: unknown[]) => unknown)(...args);
     };
   }
