@@ -2,6 +2,7 @@
  * Packages with JavaScript glue (cowpool/glue): each use on a fresh glue and a fresh instance (what
  * being pristine costs without cowpool: `runFresh`, the compiled module cached) against
  * `GluePool.run` (the glue evaluated afresh on a pooled, reset instance). One row pair a package.
+ * `GLUE_CASE=sql` (a prefix of the group) runs one package only.
  */
 import { GluePool, emscripten, type GluePoolOptions } from '../src/glue/index.ts';
 import { hashWasmBytes, packageFile } from '../test/support/glue.ts';

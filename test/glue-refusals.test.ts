@@ -145,6 +145,9 @@ test('bad options are InvalidArgumentError', async (t) => {
     { glue: glueFile(t, ''), wasm: counterModule },
     { glue: '/nonexistent/glue.js', wasm: counterModule, load: () => 1 },
     { glue: glueFile(t, 'this is not javascript ((('), wasm: counterModule, load: () => 1 },
+    { glue: glueFile(t, ''), wasm: counterModule, load: () => 1, pool: 3 },
+    { glue: glueFile(t, ''), wasm: counterModule, load: () => 1, pool: { imports: {} } },
+    { glue: glueFile(t, ''), wasm: counterModule, load: () => 1, pool: { initialize: 'bump' } },
   ];
   for (const options of bad) {
     await assert.rejects(GluePool.create(options as never), InvalidArgumentError, JSON.stringify(options));

@@ -79,13 +79,22 @@ export class GluePool<T> {
     if (typeof options.load !== 'function') {
       throw new InvalidArgumentError('options.load must be a function (glueExports, kit) => api that makes the glue instantiate the module');
     }
+    const poolOptions: object = options.pool ?? {};
+    if (typeof poolOptions !== 'object' || poolOptions === null) throw new InvalidArgumentError('options.pool must be an object of InstancePool options');
+    for (const key of ['imports', 'initialize'] as const) {
+      if (Object.hasOwn(poolOptions, key)) {
+        throw new InvalidArgumentError(
+          `options.pool.${key} is not supported with glue: ${key === 'imports' ? 'the imports are the glue\'s own, routed to each use' : 'an initializer would run outside any use, without a glue'}`,
+        );
+      }
+    }
     const script = GlueScript.load(options.glue);
     const { bytes, path } = readWasm(options.wasm);
     const module = new WebAssembly.Module(bytes);
     const memoryImported = WebAssembly.Module.imports(module).some((i) => i.kind === 'memory');
     forwardingImports(module, memoryImported); // refuses what cannot be forwarded, before any pool exists
     const pool = await InstancePool.create(bytes, {
-      ...options.pool,
+      ...poolOptions,
       imports: (host: InstanceHost) => {
         const forwarding = forwardingImports(module, memoryImported);
         host.data = forwarding satisfies Route;
@@ -148,6 +157,10 @@ export class GluePool<T> {
   /** Closes the pool once the uses in progress end. */
   close(): Promise<void> {
     return this.#pool.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 
   async #evaluate(binding: Binding, instantiated: () => boolean, live: () => boolean): Promise<T> {

@@ -153,15 +153,18 @@ interface Scope extends EvaluationScope {
   registry: typeof FinalizationRegistry;
 }
 
-/** A `FinalizationRegistry` whose cleanups run only while `live()` holds. */
+/**
+ * A `FinalizationRegistry` whose cleanups run only while `live()` holds. A constructor function
+ * returning the real registry, not a subclass: a class per evaluation costs more.
+ */
 function registryWhile(live: () => boolean): typeof FinalizationRegistry {
-  return class UseFinalizationRegistry<T> extends FinalizationRegistry<T> {
-    constructor(cleanup: (held: T) => void) {
-      super((held) => {
-        if (live()) cleanup(held);
-      });
-    }
-  };
+  function UseFinalizationRegistry(cleanup: (held: unknown) => void): FinalizationRegistry<unknown> {
+    return new FinalizationRegistry((held) => {
+      if (live()) cleanup(held);
+    });
+  }
+  UseFinalizationRegistry.prototype = FinalizationRegistry.prototype;
+  return UseFinalizationRegistry as unknown as typeof FinalizationRegistry;
 }
 
 /**

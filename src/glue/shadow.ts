@@ -26,8 +26,8 @@ export function shadowWebAssembly(binding: Binding): typeof WebAssembly {
     const bytes = bytesOf(source);
     return bytes !== undefined && equalBytes(bytes, binding.bytes);
   };
-  const ns: Record<string, unknown> = Object.create(null);
-  for (const key of Reflect.ownKeys(real)) ns[key as string] = (real as unknown as Record<PropertyKey, unknown>)[key];
+  // The rest of the namespace comes from a copy made once: copying it per use costs more than the use.
+  const ns: Record<string, unknown> = Object.create(baseNamespace());
 
   function Module(this: unknown, bytes: WebAssembly.BufferSource): WebAssembly.Module {
     if (!new.target) throw new TypeError("WebAssembly.Module must be invoked with 'new'");
@@ -63,7 +63,19 @@ export function shadowWebAssembly(binding: Binding): typeof WebAssembly {
     return compile(new Uint8Array(await (await response as Response).arrayBuffer()));
   }
   Object.assign(ns, { Module, Instance, Memory, instantiate, compile, instantiateStreaming, compileStreaming });
-  return Object.freeze(ns) as unknown as typeof WebAssembly;
+  return ns as unknown as typeof WebAssembly;
+}
+
+let base: object | undefined;
+
+/** The real `WebAssembly` namespace's properties, on an object the shadows can inherit from. */
+function baseNamespace(): object {
+  if (base === undefined) {
+    const copy: Record<PropertyKey, unknown> = Object.create(null);
+    for (const key of Reflect.ownKeys(WebAssembly)) copy[key] = (WebAssembly as unknown as Record<PropertyKey, unknown>)[key];
+    base = copy; // not frozen: a frozen prototype would make assigning the shadowed names fail
+  }
+  return base;
 }
 
 /**
