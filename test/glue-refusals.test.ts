@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GluePool, ImportMissingError, ModuleNotPoolableError } from '../src/glue/index.ts';
-import { InvalidArgumentError } from '../src/index.ts';
+import { GuestTrapError, InvalidArgumentError } from '../src/index.ts';
 import { packageFile } from './support/glue.ts';
 import { wat } from './support/wat.ts';
 
@@ -26,7 +26,8 @@ const counterModule = wat(`(module
   (func (export "bump") (result i32)
     (i32.store (i32.const 16) (i32.add (i32.load (i32.const 16)) (i32.const 1)))
     (call $note (i32.load (i32.const 16)))
-    (i32.load (i32.const 16))))`);
+    (i32.load (i32.const 16)))
+  (func (export "trap") (i32.store (i32.const 16) (i32.const 99)) unreachable))`);
 
 const counterGlue = `
 let notes = 0;
@@ -36,6 +37,7 @@ module.exports.init = (bytes) => {
   exportsOf = instance.exports;
 };
 module.exports.bump = () => [exportsOf.bump(), ++notes];
+module.exports.trap = () => exportsOf.trap();
 `;
 
 test('glue state and memory state both start fresh each use', async (t) => {
@@ -50,6 +52,24 @@ test('glue state and memory state both start fresh each use', async (t) => {
   });
   try {
     for (let i = 0; i < 5; i++) assert.deepEqual(await pool.run((api) => [api.bump(), api.bump()]), [[1, 2], [2, 4]]);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('a use that traps rejects with GuestTrapError and the next is pristine', async (t) => {
+  const pool = await GluePool.create<{ bump(): [number, number]; trap(): void }>({
+    glue: glueFile(t, counterGlue),
+    wasm: counterModule,
+    load: (glue, kit) => {
+      glue.init(kit.bytes);
+      return glue;
+    },
+    pool: { max: 1 },
+  });
+  try {
+    await assert.rejects(pool.run((api) => (api.bump(), api.trap())), GuestTrapError);
+    assert.deepEqual(await pool.run((api) => api.bump()), [1, 2]);
   } finally {
     await pool.close();
   }
@@ -148,6 +168,7 @@ test('bad options are InvalidArgumentError', async (t) => {
     { glue: glueFile(t, ''), wasm: counterModule, load: () => 1, pool: 3 },
     { glue: glueFile(t, ''), wasm: counterModule, load: () => 1, pool: { imports: {} } },
     { glue: glueFile(t, ''), wasm: counterModule, load: () => 1, pool: { initialize: 'bump' } },
+    { glue: glueFile(t, ''), wasm: counterModule, load: () => 1, pool: { setup: () => ({}) } },
   ];
   for (const options of bad) {
     await assert.rejects(GluePool.create(options as never), InvalidArgumentError, JSON.stringify(options));

@@ -41,7 +41,7 @@ export interface GluePoolOptions<T> {
    */
   load: (glueExports: any, kit: GlueKit) => T | Promise<T>; // eslint-disable-line @typescript-eslint/no-explicit-any
   /** Options of the underlying {@link InstancePool} (the imports come from the glue). */
-  pool?: Omit<PoolOptions, 'imports' | 'initialize'>;
+  pool?: Omit<PoolOptions, 'imports' | 'initialize' | 'setup'>;
 }
 
 /** One member's state: where its forwarding imports lead during a use. */
@@ -81,10 +81,10 @@ export class GluePool<T> {
     }
     const poolOptions: object = options.pool ?? {};
     if (typeof poolOptions !== 'object' || poolOptions === null) throw new InvalidArgumentError('options.pool must be an object of InstancePool options');
-    for (const key of ['imports', 'initialize'] as const) {
+    for (const key of ['imports', 'setup', 'initialize']) {
       if (Object.hasOwn(poolOptions, key)) {
         throw new InvalidArgumentError(
-          `options.pool.${key} is not supported with glue: ${key === 'imports' ? 'the imports are the glue\'s own, routed to each use' : 'an initializer would run outside any use, without a glue'}`,
+          `options.pool.${key} is not supported with glue: ${key === 'initialize' ? 'an initializer would run outside any use, without a glue' : 'the imports are the glue\'s own, routed to each use'}`,
         );
       }
     }
