@@ -100,6 +100,40 @@ test('a memory the glue creates for a module that imports one is the pooled memo
   }
 });
 
+test('a table the glue can grow from JS is fresh every use (reinstantiate), and reuse is refused for it', async (t) => {
+  const module = wat(`(module
+    (table (export "table") 2 funcref)
+    (func $f (export "f") (result i32) (i32.const 7))
+    (elem (i32.const 0) $f))`);
+  // Like emscripten's addFunction: grow the table and put a function in the new slot.
+  const glue = `
+  module.exports.init = (bytes) => {
+    const { table, f } = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports;
+    return { add: () => { const at = table.grow(1); table.set(at, f); return table.length; } };
+  };`;
+  const path = glueFile(t, glue);
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const load = (g: { init(bytes: Uint8Array): any }, kit: { bytes: Uint8Array }) => g.init(kit.bytes);
+  const pool = await GluePool.create<{ add(): number }>({ glue: path, wasm: module, load, pool: { max: 1 } });
+  try {
+    assert.equal(pool.describe().mechanism, 'reinstantiate');
+    for (let i = 0; i < 3; i++) assert.equal(await pool.run((api) => api.add()), 3);
+  } finally {
+    await pool.close();
+  }
+  await assert.rejects(
+    GluePool.create({ glue: path, wasm: module, load, pool: { mechanism: 'reuse' } }),
+    (err: unknown) => err instanceof ModuleNotPoolableError && /table 'table'.*cannot shrink/.test(err.message),
+  );
+  const fixed = wat(`(module (table (export "table") 2 2 funcref) (func (export "f") (result i32) (i32.const 7)))`);
+  const kept = await GluePool.create({ glue: glueFile(t, 'module.exports.init = (b) => new WebAssembly.Instance(new WebAssembly.Module(b), {}).exports;'), wasm: fixed, load, pool: { max: 1 } });
+  try {
+    assert.equal(kept.describe().mechanism, 'reuse', 'a table that cannot grow does not force reinstantiate');
+  } finally {
+    await kept.close();
+  }
+});
+
 test('ES module glue is refused: its state cannot be renewed per use', async () => {
   await assert.rejects(
     GluePool.create({

@@ -85,18 +85,44 @@ function baseNamespace(): object {
 export function guardedInstance(instance: WebAssembly.Instance, live: () => boolean): WebAssembly.Instance {
   const exports: Record<string, unknown> = Object.create(null);
   for (const [name, value] of Object.entries(instance.exports)) {
+    if (value instanceof WebAssembly.Table) {
+      exports[name] = unwrappingTable(value);
+      continue;
+    }
     if (typeof value !== 'function') {
       exports[name] = value;
       continue;
     }
     const fn = value as (...args: unknown[]) => unknown;
-    exports[name] = (...args: unknown[]) => {
+    const guarded = (...args: unknown[]) => {
       if (!live()) throw new ClosedError(`the glue API of a use that ended (its export '${name}')`);
       return fn(...args);
     };
+    kOriginals.set(guarded, fn);
+    exports[name] = guarded;
   }
   // An own `exports` over Instance.prototype keeps `instanceof WebAssembly.Instance` true.
   return Object.create(WebAssembly.Instance.prototype, { exports: { value: Object.freeze(exports), enumerable: true } });
+}
+
+/** The wasm function behind each guarded export (a table holds only wasm functions). */
+const kOriginals = new WeakMap<object, unknown>();
+
+const unwrap = (value: unknown): unknown => (typeof value === 'function' ? (kOriginals.get(value) ?? value) : value);
+
+/**
+ * The exported table as the glue sees it: storing a guarded export (emscripten's `addFunction`
+ * does so) stores the wasm function behind it, which is all a table accepts.
+ */
+function unwrappingTable(table: WebAssembly.Table): WebAssembly.Table {
+  return new Proxy(table, {
+    get(target, key) {
+      if (key === 'set') return (index: number, value?: unknown) => target.set(index, unwrap(value));
+      if (key === 'grow') return (delta: number, ...value: unknown[]) => (value.length > 0 ? target.grow(delta, unwrap(value[0])) : target.grow(delta));
+      const value: unknown = Reflect.get(target, key, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
 
 /**
