@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { InstancePool } from '../src/index.ts';
+import { InstancePool, type InstanceHost } from '../src/index.ts';
 import { WasiHost } from '../src/wasi/index.ts';
 import { PAGE_SIZE } from '../src/sys/index.ts';
 import { wat } from '../test/support/wat.ts';
@@ -23,6 +23,20 @@ const TOUCH = wat(`(module (memory (export "memory") 16)
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $next)))))`);
 
+/** The exports of TOUCH. */
+interface Touch {
+  touch(pages: number): void;
+}
+
+/** The exports of hash-wasm's SHA-256 module that the benchmark calls. */
+interface Sha256 {
+  memory: WebAssembly.Memory;
+  Hash_GetBuffer(): number;
+  Hash_Init(bits: number): void;
+  Hash_Update(length: number): void;
+  Hash_Final(): void;
+}
+
 /** Runs the pool benchmark. */
 export async function benchPool(quick: boolean): Promise<Measurement[]> {
   const options = quick ? { batches: 8, budgetMs: 800 } : {};
@@ -33,11 +47,11 @@ export async function benchPool(quick: boolean): Promise<Measurement[]> {
   results.push(measure(group, 'new Instance + call', () => {
     (new WebAssembly.Instance(module).exports.touch as (n: number) => void)(2);
   }, options));
-  const pool = await InstancePool.create(TOUCH, { max: 1 });
-  results.push(await measureAsync(group, 'await pool.run', () => pool.run((i) => (i.exports.touch as (n: number) => void)(2)), options));
-  results.push(measure(group, 'pool.runSync', () => pool.runSync((i) => (i.exports.touch as (n: number) => void)(2)), options));
-  const reinstantiate = await InstancePool.create(TOUCH, { max: 1, mechanism: 'reinstantiate' });
-  results.push(await measureAsync(group, 'await pool.run (reinstantiate)', () => reinstantiate.run((i) => (i.exports.touch as (n: number) => void)(2)), options));
+  const pool = await InstancePool.create<Touch>(TOUCH, { max: 1 });
+  results.push(await measureAsync(group, 'await pool.run', () => pool.run((i) => i.exports.touch(2)), options));
+  results.push(measure(group, 'pool.runSync', () => pool.runSync((i) => i.exports.touch(2)), options));
+  const reinstantiate = await InstancePool.create<Touch>(TOUCH, { max: 1, mechanism: 'reinstantiate' });
+  results.push(await measureAsync(group, 'await pool.run (reinstantiate)', () => reinstantiate.run((i) => i.exports.touch(2)), options));
   await pool.close();
   await reinstantiate.close();
 
@@ -51,19 +65,20 @@ async function sha256(options: object): Promise<Measurement[]> {
   const bundle = readFileSync(join(root, 'dist', 'sha256.umd.min.js'), 'utf8');
   const bytes = Buffer.from(/name:"sha256",data:"([A-Za-z0-9+/=]+)"/.exec(bundle)![1]!, 'base64');
   const input = Buffer.alloc(4096, 7);
-  const hash = (exports: WebAssembly.Exports) => {
-    const memory = exports.memory as WebAssembly.Memory;
-    const at = (exports.Hash_GetBuffer as () => number)();
-    (exports.Hash_Init as (b: number) => void)(256);
-    new Uint8Array(memory.buffer).set(input, at);
-    (exports.Hash_Update as (n: number) => void)(input.length);
-    (exports.Hash_Final as () => void)();
+  const hash = (exports: Sha256) => {
+    const at = exports.Hash_GetBuffer();
+    exports.Hash_Init(256);
+    new Uint8Array(exports.memory.buffer).set(input, at);
+    exports.Hash_Update(input.length);
+    exports.Hash_Final();
   };
   const group = 'hash-wasm SHA-256 of 4 KiB (npm, clang)';
   const module = new WebAssembly.Module(bytes);
-  const pool = await InstancePool.create(bytes, { max: 1 });
+  const pool = await InstancePool.create<Sha256>(bytes, { max: 1 });
+  // The baseline instance is plain WebAssembly, whose exports TypeScript cannot know.
+  const fresh = () => new WebAssembly.Instance(module).exports as unknown as Sha256;
   const out = [
-    measure(group, 'new Instance + hash', () => hash(new WebAssembly.Instance(module).exports), options),
+    measure(group, 'new Instance + hash', () => hash(fresh()), options),
     await measureAsync(group, 'await pool.run', () => pool.run((i) => hash(i.exports)), options),
   ];
   await pool.close();
@@ -77,17 +92,17 @@ async function sqlite(options: object): Promise<Measurement[]> {
   const context = { args: ['sqlite.wasm'], env, stdin: new Uint8Array(0), stdout: () => {}, stderr: () => {} };
   const module = new WebAssembly.Module(bytes);
   const wasi = new WasiHost();
-  const pool = await InstancePool.create<WasiHost>(bytes, {
+  const pool = await InstancePool.create(bytes, {
     max: 1,
-    imports: (host) => {
+    setup: (host: InstanceHost<WasiHost>) => {
       const w = new WasiHost();
-      host.data = w;
-      return w.imports;
+      if (host.memory) w.bindMemory(host.memory);
+      return { imports: w.imports, state: w };
     },
   });
   const out = [
     measure(group, 'new Instance + query', () => void wasi.run(new WebAssembly.Instance(module, wasi.imports), context), { ...options, batch: 20 }),
-    await measureAsync(group, 'await pool.run', () => pool.run((i, _c, host) => (host.data as WasiHost).run(i, context)), { ...options, batch: 20 }),
+    await measureAsync(group, 'await pool.run', () => pool.run((i, _c, host) => host.state.run(i, context)), { ...options, batch: 20 }),
   ];
   await pool.close();
   return out;

@@ -19,6 +19,7 @@ export const ErrorCodes = {
   IMPORT_MISSING: 'COWPOOL_ERR_IMPORT_MISSING',
   POOL_CLOSED: 'COWPOOL_ERR_POOL_CLOSED',
   ACQUIRE_TIMEOUT: 'COWPOOL_ERR_ACQUIRE_TIMEOUT',
+  ABORTED: 'COWPOOL_ERR_ABORTED',
   GUEST_TRAP: 'COWPOOL_ERR_GUEST_TRAP',
   GUEST_TIMEOUT: 'COWPOOL_ERR_GUEST_TIMEOUT',
   MALFORMED_CGI_RESPONSE: 'COWPOOL_ERR_MALFORMED_CGI_RESPONSE',
@@ -156,12 +157,22 @@ export class PoolClosedError extends CowpoolError {
 export class AcquireTimeoutError extends CowpoolError {
   readonly timeoutMs: number;
 
-  constructor(timeoutMs: number, max: number) {
+  constructor(timeoutMs: number, max: number, message?: string) {
     super(
       ErrorCodes.ACQUIRE_TIMEOUT,
-      `no instance became free within ${timeoutMs} ms (all ${max} in use); raise options.max or the timeout`,
+      message ?? `no instance became free within ${timeoutMs} ms (all ${max} in use); raise options.max or the timeout`,
     );
     this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * The caller's `AbortSignal` fired before an instance was handed out (or had already fired). The
+ * signal's `reason` is the `cause`. Nothing was leased.
+ */
+export class AbortedError extends CowpoolError {
+  constructor(cause: unknown) {
+    super(ErrorCodes.ABORTED, 'the wait for an instance was aborted by the caller\'s AbortSignal', { cause });
   }
 }
 

@@ -5,20 +5,14 @@
  *
  * ```ts
  * import { InstancePool } from 'cowpool';
- * const pool = await InstancePool.create(await readFile('app.wasm'), { imports });
+ * const pool = await InstancePool.create<{ handle(): number }>(await readFile('app.wasm'), { imports });
  * const answer = await pool.run((instance) => instance.exports.handle());
  * ```
+ *
+ * What users call is exported here: the pool, its host and lease, their types, and the errors.
+ * The WASI host is `cowpool/wasi`, the HTTP server `cowpool/serve`, PAGEMAP_SCAN `cowpool/pagemap`.
+ * Memory slots, images and the module rewriter are internals.
  */
 export * from './pool/index.js';
 export * from './errors.js';
-export {
-  MemoryImage,
-  MemorySlot,
-  chooseStrategy,
-  selfCheck,
-  DEFAULT_KEEP_RESIDENT,
-  type MemoryImageOptions,
-  type MemorySlotOptions,
-  type ResetReport,
-  type ResetStrategy,
-} from './memory/index.js';
+export { DEFAULT_KEEP_RESIDENT, type ResetReport, type ResetStrategy } from './memory/index.js';

@@ -15,6 +15,7 @@ const cases: [errors.CowpoolError, string, string, RegExp][] = [
   [new errors.ImportMissingError('env', 'f', 'function'), 'ImportMissingError', 'COWPOOL_ERR_IMPORT_MISSING', /"env"\."f"/],
   [new errors.PoolClosedError(), 'PoolClosedError', 'COWPOOL_ERR_POOL_CLOSED', /^the pool is closed$/],
   [new errors.AcquireTimeoutError(20, 4), 'AcquireTimeoutError', 'COWPOOL_ERR_ACQUIRE_TIMEOUT', /within 20 ms \(all 4 in use\); raise options\.max/],
+  [new errors.AbortedError(new Error('stop')), 'AbortedError', 'COWPOOL_ERR_ABORTED', /^the wait for an instance was aborted/],
   [new errors.GuestTrapError('unreachable'), 'GuestTrapError', 'COWPOOL_ERR_GUEST_TRAP', /^guest trapped: unreachable$/],
   [new errors.GuestTimeoutError(200), 'GuestTimeoutError', 'COWPOOL_ERR_GUEST_TIMEOUT', /within 200 ms/],
   [new MalformedCgiResponseError('no blank line'), 'MalformedCgiResponseError', 'COWPOOL_ERR_MALFORMED_CGI_RESPONSE', /no blank line/],

@@ -40,20 +40,20 @@ function sha256(exports: Sha256, input: Uint8Array, finish = true): string {
 
 test('hash-wasm SHA-256 through the pool matches node:crypto, use after use', async () => {
   const bytes = hashWasmModule('sha256');
-  const pool = await InstancePool.create(bytes, { max: 1 });
+  const pool = await InstancePool.create<Sha256>(bytes, { max: 1 });
   const description = pool.describe();
   assert.equal(description.mechanism, 'reuse', description.mechanismReason);
   assert.ok(description.restoredGlobals >= 1, 'the exported __stack_pointer is restored');
   const inputs = ['', 'abc', 'x'.repeat(100_000), 'cowpool'].map((s) => Buffer.from(s));
   for (const input of inputs) {
     const expected = createHash('sha256').update(input).digest('hex');
-    assert.equal(await pool.run((i) => sha256(i.exports as unknown as Sha256, input)), expected);
+    assert.equal(await pool.run((i) => sha256(i.exports, input)), expected);
     // A use that leaves a hash half done must not influence the next one.
-    await pool.run((i) => sha256(i.exports as unknown as Sha256, Buffer.from('leftover state'), false));
+    await pool.run((i) => sha256(i.exports, Buffer.from('leftover state'), false));
   }
   const fresh = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as unknown as Sha256;
   const freshMemory = Buffer.from(fresh.memory.buffer);
-  const pooledMemory = await pool.run((i) => Buffer.from((i.exports as unknown as Sha256).memory.buffer));
+  const pooledMemory = await pool.run((i) => Buffer.from(i.exports.memory.buffer));
   assert.ok(pooledMemory.equals(freshMemory), 'pooled memory equals a fresh instance\'s');
   await pool.close();
 });
@@ -65,19 +65,18 @@ for (const mechanism of ['reuse', 'reinstantiate'] as const) {
   test(`${mechanism}: a clang-built WASI program cannot see the previous use's secret`, async () => {
     const { WasiHost } = await import('../src/wasi/index.ts');
     const bytes = readFileSync(new URL('./fixtures/secret.wasm', import.meta.url));
-    const pool = await InstancePool.create<InstanceType<typeof WasiHost>>(bytes, {
+    const pool = await InstancePool.create(bytes, {
       mechanism,
       max: 1,
-      imports: (host) => {
+      setup: () => {
         const wasi = new WasiHost();
-        host.data = wasi;
-        return wasi.imports;
+        return { imports: wasi.imports, state: wasi };
       },
     });
     const request = (query: string) =>
       pool.run((instance, _context, host) => {
         let out = '';
-        (host.data as InstanceType<typeof WasiHost>).run(instance, {
+        host.state.run(instance, {
           args: ['secret.wasm'],
           env: [`QUERY_STRING=${query}`],
           stdin: new Uint8Array(0),

@@ -12,6 +12,7 @@ import {
   ModuleNotPoolableError,
   PoolClosedError,
   CowpoolError,
+  type InstanceHost,
 } from '../src/index.ts';
 import { wat } from './support/wat.ts';
 
@@ -125,9 +126,9 @@ test('host functions see the current use\'s context without re-instantiation', a
   const bytes = wat(`(module (import "env" "who" (func $who (result i32))) (memory 1)
     (func (export "ask") (result i32) call $who))`);
   let bound = 0;
-  const pool = await InstancePool.create<{ id: number }>(bytes, {
+  const pool = await InstancePool.create(bytes, {
     max: 1,
-    imports: (host) => {
+    imports: (host: InstanceHost<unknown, { id: number }>) => {
       bound++;
       return { env: { who: () => host.context!.id } };
     },
@@ -139,12 +140,12 @@ test('host functions see the current use\'s context without re-instantiation', a
 });
 
 test('describe and stats say what the pool does and why', async () => {
-  const started = wat(`(module (memory 1) (global $g (mut i32) (i32.const 1))
-    (func $s (global.set $g (i32.const 2))) (start $s) (func (export "f")))`);
-  const pool = await InstancePool.create(started, { keepResident: 65536 });
+  const started = wat(`(module (import "env" "tick" (func $tick)) (memory 1) (global $g (mut i32) (i32.const 1))
+    (func $s (call $tick) (global.set $g (i32.const 2))) (start $s) (func (export "f")))`);
+  const pool = await InstancePool.create(started, { keepResident: 65536, imports: { env: { tick: () => {} } } });
   const description = pool.describe();
   assert.equal(description.mechanism, 'reinstantiate');
-  assert.match(description.mechanismReason, /start function/);
+  assert.match(description.mechanismReason, /start function calls the import "env"."tick", which a fresh instance repeats/);
   assert.equal(description.keepResident, 65536);
   assert.deepEqual(description.memory, { initialPages: 1, imageStart: 0, imageBytes: 0 });
   await pool.run((i) => (i.exports.f as () => void)());
@@ -199,9 +200,10 @@ test('bad input gets a typed error that says what to do', async () => {
   await assert.rejects(InstancePool.create(secretModule, { min: 3, max: 2 }), /options.min \(3\) must not exceed options.max \(2\)/);
   await assert.rejects(InstancePool.create(secretModule, { strategy: 'fast' as never }), /options.strategy must be/);
   await assert.rejects(InstancePool.create(secretModule, { initialize: 'nope' }), /exports no function of that name \(it exports: write, global, trap, grow\)/);
-  await assert.rejects(InstancePool.create(new WebAssembly.Module(secretModule)), /pass the .wasm bytes/);
-  const options = JSON.parse('{"__proto__": {"max": 0}}');
-  const pool = await InstancePool.create(secretModule, options);
+  await assert.rejects(InstancePool.create(new WebAssembly.Module(secretModule) as never), /pass the .wasm bytes/);
+  // A JSON "__proto__" key is an own key that is not an option; inherited properties are not options.
+  await assert.rejects(InstancePool.create(secretModule, JSON.parse('{"__proto__": {"max": 0}}')), /unknown option '__proto__'/);
+  const pool = await InstancePool.create(secretModule, Object.create({ max: 0 }));
   assert.equal(pool.describe().max, 16, 'inherited properties are not options');
   await pool.close();
 });

@@ -157,6 +157,28 @@ test('concurrent requests each get their own answer', async () => {
     bodies.map(async (body) => ((await (await fetch(echo.url, { method: 'POST', body })).json()) as { body: string }).body),
   );
   assert.deepEqual(answers, bodies);
+  // A guest runs on the JavaScript thread, one request at a time: one instance serves them all.
+  assert.equal(echo.pool.describe().max, 1);
+  const stats = echo.pool.stats();
+  assert.equal(stats.instances, 1);
+  assert.equal(stats.created, 1 + stats.retirements, 'only replacements of retired instances were created');
+});
+
+test('there is no pool size to set: serve() refuses it, and the CLI says to use --workers', async () => {
+  await assert.rejects(serve({ wasm: 'examples/hello.wasm', pool: 4 } as ServeOptions), /there is no pool option: .*--workers N/);
+  await assert.rejects(serve({ wasm: 'examples/hello.wasm', prot: 0 } as ServeOptions), /unknown option 'prot'; did you mean 'port'\?/);
+  const child = spawn(process.execPath, ['bin/cowpool.js', 'serve', 'examples/hello.wasm', '--pool', '4'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
+  const [code] = await once(child, 'exit');
+  assert.equal(code, 2);
+  assert.match(err, /--pool is gone: .* use --workers N/);
+  const help = spawn(process.execPath, ['bin/cowpool.js', '--help'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let usage = '';
+  help.stdout.setEncoding('utf8').on('data', (chunk: string) => (usage += chunk));
+  await once(help, 'exit');
+  assert.doesNotMatch(usage, /--pool/);
+  assert.match(usage, /--workers <n>/);
 });
 
 test('sqlite.wasm runs SQL per request', async () => {

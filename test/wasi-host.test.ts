@@ -182,11 +182,12 @@ describe('files under a granted directory', () => {
     });
   }
 
-  test('opening for writing is refused with EROFS and changes nothing', () => {
-    const create = runGuest(withData(), probe, { args: ['p', 'write', '/data/new.txt'] });
+  test('under a read-only preopen, opening for writing is refused with EROFS and changes nothing', () => {
+    const readOnly = () => new WasiHost({ preopens: [{ guestPath: '/data', hostPath: data, mode: 'readonly' }] });
+    const create = runGuest(readOnly(), probe, { args: ['p', 'write', '/data/new.txt'] });
     assert.match(create.stdout, /open for write failed: errno 69 /);
     assert.equal(existsSync(join(data, 'new.txt')), false);
-    const truncate = runGuest(withData(), probe, { args: ['p', 'write', '/data/hello.txt'] });
+    const truncate = runGuest(readOnly(), probe, { args: ['p', 'write', '/data/hello.txt'] });
     assert.match(truncate.stdout, /open for write failed: errno 69 /);
     assert.equal(readFileSync(join(data, 'hello.txt'), 'utf8'), 'hello from the host\n');
   });

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { CowpoolError, InvalidArgumentError } from '../errors.js';
 import { parseStrategy, selfCheck } from '../memory/index.js';
 import { InstancePool } from '../pool/index.js';
+import { parseDirOption } from './dir-option.js';
 import { parseBytes, parseDuration } from './units.js';
 
 const kUsage = `cowpool — a fresh WebAssembly instance per request, in microseconds
@@ -20,14 +21,17 @@ Usage:
 serve options:
   --host <addr>           interface to listen on (default 127.0.0.1)
   --port <n>              port (default 8080; 0 picks a free one)
-  --pool <n>              most pooled instances (default 4)
   --keep-resident <size>  bytes a reset may restore in place per request (default 2MiB)
   --strategy <name>       memory reset: auto, pagemap, madvise or copy (default auto)
   --timeout <time>        deadline of one request (default 10s)
   --max-body <size>       largest request body (default 1MiB)
   --env K=V               extra environment variable for the program (repeatable)
-  --dir HOST::GUEST       grant a host directory read-only at a guest path (repeatable)
-  --workers <n>           worker processes sharing the port, one pool each (default 1)
+  --dir HOST::GUEST       grant a host directory at a guest path (repeatable): writable by each
+                          request, changes vanish after it; HOST::GUEST:rw keeps them, :ro refuses them
+  --overlay-limit <size>  most bytes one request may write into such directories (default 64MiB)
+  --workers <n>           processes sharing the port (default 1). A guest runs on the JavaScript
+                          thread, so each process serves one request at a time with one pooled
+                          instance; use one worker per core for concurrency
   --quiet                 no access log
 
 Sizes take units (1MiB, 512KiB, 64k); times too (10s, 250ms).
@@ -72,17 +76,24 @@ async function serveCommand(args: string[]): Promise<number> {
     options: {
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string', default: '8080' },
-      pool: { type: 'string', default: '4' },
+      pool: { type: 'string' }, // removed; kept only to say why (see below)
       'keep-resident': { type: 'string' },
       strategy: { type: 'string', default: 'auto' },
       timeout: { type: 'string', default: '10s' },
       'max-body': { type: 'string', default: '1MiB' },
+      'overlay-limit': { type: 'string' },
       env: { type: 'string', multiple: true, default: [] },
       dir: { type: 'string', multiple: true, default: [] },
       workers: { type: 'string', default: '1' },
       quiet: { type: 'boolean', default: false },
     },
   });
+  if (values.pool !== undefined) {
+    throw new InvalidArgumentError(
+      '--pool is gone: a guest runs on the JavaScript thread, so a process serves one request at a time with one ' +
+        'instance; use --workers N (one per core) for concurrency',
+    );
+  }
   const path = positionals[0];
   if (!path || positionals.length > 1) throw new InvalidArgumentError('serve takes one module path: cowpool serve app.wasm');
   const env: Record<string, string> = {};
@@ -91,11 +102,7 @@ async function serveCommand(args: string[]): Promise<number> {
     if (eq <= 0) throw new InvalidArgumentError(`--env ${pair}: write it as NAME=value`);
     env[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
-  const dirs = values.dir!.map((spec) => {
-    const [hostPath, guestPath, extra] = spec.split('::');
-    if (!hostPath || !guestPath || extra !== undefined) throw new InvalidArgumentError(`--dir ${spec}: write it as HOST::GUEST, e.g. ./public::/www`);
-    return { hostPath, guestPath };
-  });
+  const dirs = values.dir!.map(parseDirOption);
   const strategy = parseStrategy(values.strategy, '--strategy');
   const workers = integer('--workers', values.workers!);
   if (workers < 1) throw new InvalidArgumentError('--workers must be at least 1');
@@ -107,11 +114,11 @@ async function serveCommand(args: string[]): Promise<number> {
     wasm: path,
     host: values.host!,
     port: integer('--port', values.port!),
-    pool: integer('--pool', values.pool!),
     ...(values['keep-resident'] !== undefined ? { keepResident: parseBytes('--keep-resident', values['keep-resident']) } : {}),
     strategy,
     timeout: parseDuration('--timeout', values.timeout!),
     maxBody: parseBytes('--max-body', values['max-body']!),
+    ...(values['overlay-limit'] !== undefined ? { overlayLimit: parseBytes('--overlay-limit', values['overlay-limit']) } : {}),
     env,
     dirs,
     ...(quiet ? {} : { log: (line: string) => process.stdout.write(`${line}\n`) }),

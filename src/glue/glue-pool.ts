@@ -12,8 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ImportMissingError, InvalidArgumentError, ModuleNotPoolableError } from '../errors.js';
-import { InstancePool, type InstanceHost, type PoolDescription, type PoolOptions, type PoolStats, type UseOptions } from '../pool/index.js';
-import { analyzeModule, readModule } from '../module/index.js';
+import { InstancePool, type PoolDescription, type PoolOptions, type PoolStats, type UseOptions } from '../pool/index.js';
 import { GlueScript } from './script.js';
 import { forwardingImports, guardedInstance, shadowWebAssembly, type Binding } from './shadow.js';
 
@@ -52,7 +51,7 @@ interface Route {
 
 /** Pooled instances of a module with its glue; see the module comment. */
 export class GluePool<T> {
-  readonly #pool: InstancePool;
+  readonly #pool: InstancePool<WebAssembly.Exports, Route>;
   readonly #script: GlueScript;
   readonly #load: GluePoolOptions<T>['load'];
   readonly #bytes: Uint8Array;
@@ -60,7 +59,7 @@ export class GluePool<T> {
   readonly #files: ReadonlyMap<string, Uint8Array>;
   readonly #memoryImported: boolean;
 
-  private constructor(pool: InstancePool, script: GlueScript, options: GluePoolOptions<T>, bytes: Uint8Array, module: WebAssembly.Module, files: ReadonlyMap<string, Uint8Array>) {
+  private constructor(pool: InstancePool<WebAssembly.Exports, Route>, script: GlueScript, options: GluePoolOptions<T>, bytes: Uint8Array, module: WebAssembly.Module, files: ReadonlyMap<string, Uint8Array>) {
     this.#pool = pool;
     this.#script = script;
     this.#load = options.load;
@@ -94,14 +93,11 @@ export class GluePool<T> {
     const module = new WebAssembly.Module(bytes);
     const memoryImported = WebAssembly.Module.imports(module).some((i) => i.kind === 'memory');
     forwardingImports(module, memoryImported); // refuses what cannot be forwarded, before any pool exists
-    const mechanism = mechanismFor(bytes, (poolOptions as PoolOptions).mechanism);
-    const pool = await InstancePool.create(bytes, {
-      ...poolOptions,
-      ...(mechanism ? { mechanism } : {}),
-      imports: (host: InstanceHost) => {
+    const pool = await InstancePool.create<WebAssembly.Exports, Route>(bytes, {
+      ...(poolOptions as PoolOptions<Route>),
+      setup: () => {
         const forwarding = forwardingImports(module, memoryImported);
-        host.data = forwarding satisfies Route;
-        return forwarding.imports;
+        return { imports: forwarding.imports, state: forwarding };
       },
     });
     const files = new Map(path === undefined ? [] : [[path, bytes]]);
@@ -114,7 +110,7 @@ export class GluePool<T> {
    */
   run<R>(fn: (api: T) => R | Promise<R>, options?: UseOptions): Promise<Awaited<R>> {
     return this.#pool.run(async (instance, _context, host) => {
-      const route = host.data as Route;
+      const route = host.state;
       let live = true;
       let given: WebAssembly.Instance | undefined;
       const binding = this.#binding(() => {
@@ -209,30 +205,6 @@ export class GluePool<T> {
       },
     };
   }
-}
-
-/**
- * `reinstantiate` when the module exports a table that can grow: glue grows it from JS (emscripten's
- * `addFunction`, which sql.js's `create_function` uses), which no analysis of the module sees and a
- * kept instance cannot undo, since a table cannot shrink. Refuses `reuse` for such a module.
- */
-function mechanismFor(bytes: Uint8Array, requested: PoolOptions['mechanism']): 'reinstantiate' | undefined {
-  const growable = growableTable(bytes);
-  if (growable === undefined) return undefined;
-  if (requested === 'reuse') {
-    throw new ModuleNotPoolableError(
-      `options.pool.mechanism is 'reuse' but the module exports table '${growable}', which its glue can grow ` +
-        "(emscripten's addFunction) and a kept instance cannot shrink back; use 'reinstantiate' or 'auto'",
-    );
-  }
-  return requested === undefined || requested === 'auto' ? 'reinstantiate' : undefined;
-}
-
-/** The export name of a table the module exports that can grow (no maximum, or above its minimum). */
-function growableTable(bytes: Uint8Array): string | undefined {
-  const analysis = analyzeModule(readModule(bytes), bytes);
-  const table = analysis.tables.find((t) => t.exported && t.max !== t.min);
-  return table?.exportNames[0];
 }
 
 function twice(): Error {

@@ -81,6 +81,16 @@ export class MemoryImage {
     return new MemoryImage(start, bytes, minimumBytes, fd);
   }
 
+  /**
+   * The same contents in a larger memory of `minimumBytes` (zeros after the old end), as a new image
+   * with its own memfd when this one has one. For pools that give memories more room than the module
+   * declares.
+   */
+  withMinimum(minimumBytes: number): MemoryImage {
+    if (this.#closed) throw new ClosedError('MemoryImage');
+    return MemoryImage.create({ start: this.start, bytes: this.bytes }, minimumBytes, { memfd: this.#fd !== undefined, name: 'cowpool-image' });
+  }
+
   /** Length of the span in bytes. */
   get length(): number {
     return this.bytes.length;

@@ -52,6 +52,8 @@ export interface TableAnalysis {
   readonly exported: boolean;
   /** Some function contains `table.set`, `table.grow`, `table.fill`, or `table.copy`/`table.init` into it. */
   readonly mutated: boolean;
+  /** Some function contains `table.grow` on it: the only way code can change its size. */
+  readonly grown: boolean;
 }
 
 /** Whether cowpool can pool the module, and if not, why. */
@@ -97,6 +99,7 @@ interface CodeFacts {
   readonly grownMemories: Set<number>;
   readonly writtenGlobals: Set<number>;
   readonly mutatedTables: Set<number>;
+  readonly grownTables: Set<number>;
   readonly refFuncs: Set<number>;
 }
 
@@ -106,6 +109,7 @@ function scanCode(info: ModuleInfo, bytes: Uint8Array): CodeFacts {
     grownMemories: new Set(),
     writtenGlobals: new Set(),
     mutatedTables: new Set(),
+    grownTables: new Set(),
     refFuncs: new Set(),
   };
   for (const body of info.code) facts.bodies.push(scanBody(bytes, body.instructions, facts));
@@ -130,8 +134,11 @@ function scanBody(bytes: Uint8Array, range: ByteRange, facts: CodeFacts): BodyFa
       case Op.globalSet:
         facts.writtenGlobals.add(first);
         break;
-      case Op.tableSet:
       case Op.tableGrow:
+        facts.grownTables.add(first);
+        facts.mutatedTables.add(first);
+        break;
+      case Op.tableSet:
       case Op.tableFill:
       case Op.tableCopy: // [dst, src]
         facts.mutatedTables.add(first);
@@ -248,6 +255,7 @@ function analyzeTables(info: ModuleInfo, facts: CodeFacts): TableAnalysis[] {
       exportNames,
       exported: exportNames.length > 0,
       mutated: facts.mutatedTables.has(index),
+      grown: facts.grownTables.has(index),
     });
   });
   return out;

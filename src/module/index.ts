@@ -5,6 +5,7 @@
 
 export { readModule, sectionName, SectionId } from './reader.js';
 export { analyzeModule } from './analysis.js';
+export { analyzeStart, type StartAnalysis } from './start-analysis.js';
 export type { GlobalAnalysis, MemoryAnalysis, ModuleAnalysis, Poolability, TableAnalysis } from './analysis.js';
 export { evaluateDataImage, renderImage, IMAGE_ALIGNMENT, WASM_PAGE_SIZE } from './image.js';
 export type { DataImage, ImageSegment, ImportedGlobalValue, RenderedImage } from './image.js';

@@ -2,26 +2,47 @@
  * `InstancePool`: hands out WebAssembly instances indistinguishable from freshly instantiated ones,
  * at the cost of a memory reset instead of an instantiation.
  *
- * Each pooled instance owns a memory slot mapped copy-on-write over the module's image. A use
- * (`run`, or `acquire` … `release`) gets an instance; when it ends the memory is reset to the image
- * and the rest of the instance state is restored or rebuilt (see `prepare.ts` for the two
- * mechanisms). A guest trap leaves the pool healthy; a memory that grew is retired and replaced;
- * callers beyond `max` wait in order.
+ * Each pooled instance (a member, `pooled-instance.ts`) owns a memory slot mapped copy-on-write
+ * over the module's image. A use (`run`, or `acquire` … `release`) gets a member; when it ends the
+ * memory is reset to the image and the rest of the instance state is restored or rebuilt (see
+ * `prepare.ts` for the two mechanisms).
+ *
+ * The lease lifecycle is written here once, as a state machine. Its transitions are the only code
+ * that moves a member or changes the counts:
+ *
+ *     create ──► idle ──take──► leased ──end──► reset ──ok──► idle (or the next waiter)
+ *                 ▲                               └─ grew / failed / pool closing ──► retired
+ *                 └────────── a member created for a waiter while none was idle
+ *
+ *     pool: open ──close()──► closing (waiters rejected, idle members retired)
+ *                 ──last lease ended, no creation pending──► closed (image released)
+ *
+ * Every failure ends in a defined state: a trap or a timeout is a use that ended (reset, back to
+ * idle); a start function that trapped while beginning a use is reset the same way; a reset that
+ * throws retires the member, is counted (`stats().resetFailures`) and leaves the use's result alone;
+ * an aborted or timed-out wait removes the waiter and takes nothing; `close()` rejects waiters and
+ * resolves once the last lease has ended, with every slot and the image's memfd closed.
  */
+import { debuglog } from 'node:util';
 import {
+  AbortedError,
   AcquireTimeoutError,
   ClosedError,
   GuestTimeoutError,
   GuestTrapError,
+  InternalError,
   InvalidArgumentError,
   PoolClosedError,
 } from '../errors.js';
 import { chooseStrategy, MemoryImage, type ResetReport, type ResetStrategy } from '../memory/index.js';
-import { fillOptions, type FilledOptions, type PoolOptions } from './options.js';
-import { InstanceHost, PooledInstance } from './pooled-instance.js';
-import { imageOf, prepareModule, type Mechanism, type PreparedModule } from './prepare.js';
+import { InstanceHost, isPromise, runSetup } from './host.js';
+import { initializationMemory, preinitialize } from './initialize.js';
+import { fillOptions, fillUseOptions, type FilledOptions, type FilledUseOptions, type PoolOptions, type UseOptions } from './options.js';
+import { PooledInstance } from './pooled-instance.js';
+import { analyzeForPool, imageOf, preinitializes, rewriteForPool, type Initialization, type Mechanism, type PreparedModule } from './prepare.js';
 import { emptyStats, type PoolStats } from './stats.js';
-import { preinitialize } from './initialize.js';
+
+const debug = debuglog('cowpool');
 
 /** What {@link InstancePool.describe} reports: the choices the pool made and why. */
 export interface PoolDescription {
@@ -44,35 +65,37 @@ export interface PoolDescription {
   /** Tables restored after each use (reuse). */
   restoredTables: number;
   max: number;
+  /** Whether the module the pool runs carries the fuel counter that lets a use time out. */
   interruptible: boolean;
   initialized: boolean;
 }
 
-/** Options of one use. */
-export interface UseOptions {
-  /** End the guest with {@link GuestTimeoutError} after this many ms (needs `interruptible`). */
-  timeout?: number;
-  /** Longest wait for a free instance, in ms; overrides `options.acquireTimeout`. */
-  acquireTimeout?: number;
-}
+/** The module bytes `InstancePool.create` accepts. */
+export type ModuleSource = ArrayBuffer | ArrayBufferView;
+
+/** A pooled instance as a use sees it: a `WebAssembly.Instance` whose exports have type `E`. */
+export type PoolInstance<E extends object = WebAssembly.Exports> = WebAssembly.Instance & { readonly exports: E };
+
+/** What `run` and `runSync` call: `fn(instance, context, host)`. */
+export type UseFunction<E extends object, S, C, T> = (instance: PoolInstance<E>, context: C | undefined, host: InstanceHost<S, C>) => T;
 
 /** A leased instance. Call {@link release} exactly once when done (or use `using`). */
-export class Lease<C = unknown> {
-  readonly instance: WebAssembly.Instance;
-  readonly host: InstanceHost<C>;
-  readonly #member: PooledInstance<C>;
-  #release: ((member: PooledInstance<C>) => ResetReport | undefined) | undefined;
+export class Lease<E extends object = WebAssembly.Exports, S = undefined, C = unknown> {
+  readonly instance: PoolInstance<E>;
+  readonly host: InstanceHost<S, C>;
+  readonly #member: PooledInstance<S, C>;
+  readonly #end: (member: PooledInstance<S, C>, lease: object) => ResetReport | undefined;
 
-  /** @internal */
+  /** @internal Made by the pool. */
   constructor(
     instance: WebAssembly.Instance,
-    member: PooledInstance<C>,
-    release: (member: PooledInstance<C>) => ResetReport | undefined,
+    member: PooledInstance<S, C>,
+    end: (member: PooledInstance<S, C>, lease: object) => ResetReport | undefined,
   ) {
-    this.instance = instance;
+    this.instance = instance as PoolInstance<E>;
     this.host = member.host;
     this.#member = member;
-    this.#release = release;
+    this.#end = end;
   }
 
   /** The context of this use. */
@@ -80,59 +103,69 @@ export class Lease<C = unknown> {
     return this.host.context;
   }
 
-  /** Resets the instance and returns it to the pool. Returns what the memory reset did. */
+  /** Whether this lease still holds its instance (not yet released). */
+  get active(): boolean {
+    return this.#member.lease === this;
+  }
+
+  /**
+   * Resets the instance and returns it to the pool. Returns what the memory reset did (undefined
+   * when the module has no memory, or when the reset failed and the instance was retired instead).
+   * Throws {@link ClosedError} when called a second time.
+   */
   release(): ResetReport | undefined {
-    const release = this.#release;
-    if (release === undefined) throw new ClosedError('Lease');
-    this.#release = undefined;
-    return release(this.#member);
+    if (this.#member.lease !== this) throw new ClosedError('Lease');
+    return this.#end(this.#member, this);
   }
 
   [Symbol.dispose](): void {
-    if (this.#release !== undefined) this.release();
+    if (this.active) this.release();
   }
 }
 
-interface Waiter<C> {
+interface Waiter<E extends object, S, C> {
   context: C | undefined;
   timeout: number;
-  resolve: (lease: Lease<C>) => void;
-  reject: (err: Error) => void;
+  resolve: (lease: Lease<E, S, C>) => void;
+  reject: (err: unknown) => void;
   timer: NodeJS.Timeout | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
 }
 
-/** A pool of fresh-equivalent instances of one module; see the module comment. */
-export class InstancePool<C = unknown> {
-  readonly #options: FilledOptions<C>;
+/**
+ * A pool of fresh-equivalent instances of one module; see the module comment. `E` types the
+ * instance's exports, `S` each instance's own state (what `options.setup` returns), `C` a use's context.
+ */
+export class InstancePool<E extends object = WebAssembly.Exports, S = undefined, C = unknown> {
+  readonly #options: FilledOptions<S, C>;
   readonly #prepared: PreparedModule;
-  readonly #image: MemoryImage | undefined;
+  /** The image new members map; replaced by a larger one when `initialMemory: 'learn'` learns a size. */
+  #image: MemoryImage | undefined;
   readonly #strategy: ResetStrategy | 'none';
   readonly #strategyReason: string | undefined;
-  readonly #initialized: boolean;
-  readonly #idle: PooledInstance<C>[] = [];
+  #state: 'open' | 'closing' | 'closed' = 'open';
+  readonly #idle: PooledInstance<S, C>[] = [];
   #leased = 0;
-  /** Ends a lease; made once so that handing out a lease allocates no closure. */
-  readonly #releaseMember = (member: PooledInstance<C>) => this.#release(member);
-  #size = 0;
-  readonly #waiters: Waiter<C>[] = [];
-  #closed = false;
+  /** Members whose async setup has not finished yet: they count against `max`. */
+  #creating = 0;
+  readonly #waiters: Waiter<E, S, C>[] = [];
   #closing: Promise<void> | undefined;
-  #drained: (() => void) | undefined;
+  #closed: (() => void) | undefined;
   readonly #stats = emptyStats();
+  #defaultUse: FilledUseOptions | undefined;
+  /** Ends a lease; made once so that handing out a lease allocates no closure. */
+  readonly #endLease = (member: PooledInstance<S, C>, lease: object) => this.#end(member, lease);
 
-  private constructor(
-    options: FilledOptions<C>,
-    prepared: PreparedModule,
-    image: MemoryImage | undefined,
-    strategy: { strategy: ResetStrategy | 'none'; reason?: string },
-    initialized: boolean,
-  ) {
+  private constructor(options: FilledOptions<S, C>, prepared: PreparedModule, image: MemoryImage | undefined) {
     this.#options = options;
     this.#prepared = prepared;
     this.#image = image;
+    const strategy: { strategy: ResetStrategy | 'none'; reason?: string } = image
+      ? strategyFor(options.strategy, image.minimumBytes)
+      : { strategy: 'none' };
     this.#strategy = strategy.strategy;
     this.#strategyReason = strategy.reason;
-    this.#initialized = initialized;
   }
 
   /**
@@ -140,40 +173,81 @@ export class InstancePool<C = unknown> {
    * Rejects with {@link ModuleNotPoolableError}, {@link MalformedModuleError},
    * {@link ImportMissingError} or {@link InvalidArgumentError}, saying what to change.
    */
-  static async create<C = unknown>(source: WebAssembly.BufferSource | WebAssembly.Module, options?: PoolOptions<C>): Promise<InstancePool<C>> {
-    return InstancePool.createSync(source, options);
+  static create<E extends object = WebAssembly.Exports, S = undefined, C = unknown>(
+    source: ModuleSource,
+    options?: PoolOptions<S, C>,
+  ): Promise<InstancePool<E, S, C>> {
+    // A generator runs nothing until driven, and driveAsync turns every throw into a rejection.
+    return driveAsync(InstancePool.#build<E, S, C>(source, options));
   }
 
-  /** {@link create}, synchronously. */
-  static createSync<C = unknown>(source: WebAssembly.BufferSource | WebAssembly.Module, options?: PoolOptions<C>): InstancePool<C> {
+  /** {@link create}, synchronously. Throws when `options.setup` is async. */
+  static createSync<E extends object = WebAssembly.Exports, S = undefined, C = unknown>(
+    source: ModuleSource,
+    options?: PoolOptions<S, C>,
+  ): InstancePool<E, S, C> {
+    return driveSync(InstancePool.#build<E, S, C>(source, options));
+  }
+
+  /**
+   * The one construction path, as steps: each `yield` hands out what may be a promise (an async
+   * `setup`); `create` awaits it, `createSync` refuses it. Whatever fails, nothing stays open.
+   */
+  static *#build<E extends object, S, C>(source: ModuleSource, options: PoolOptions<S, C> | undefined): Generator<unknown, InstancePool<E, S, C>, unknown> {
     const filled = fillOptions(options);
     const bytes = toBytes(source);
-    let prepared = prepareModule(bytes, {
-      ...(filled.mechanism === 'auto' ? {} : { mechanism: filled.mechanism }),
-      interruptible: filled.interruptible,
-    });
+    const { plan } = filled;
+    const analyzed = analyzeForPool(bytes, plan);
     let image: MemoryImage | undefined;
-    let initialized = false;
-    if (prepared.memoryPages) {
-      const importedGlobals = importedGlobalValues(prepared, filled);
-      const span = imageOf(prepared, bytes, importedGlobals);
-      image = MemoryImage.create({ start: span.start, bytes: span.bytes }, span.minimumBytes, { name: 'cowpool-image' });
-    }
-    if (filled.initialize !== undefined) {
-      let result: ReturnType<typeof preinitialize>;
-      try {
-        result = preinitialize(bytes, prepared, image, filled);
-      } finally {
-        image?.close(); // the initialized image replaces it, or the pool is not made
-      }
-      prepared = result.prepared;
-      image = result.image;
-      initialized = true;
-    }
-    const strategy = image ? strategyFor(filled.strategy, image.minimumBytes) : { strategy: 'none' as const };
-    const pool = new InstancePool(filled, prepared, image, strategy, initialized);
+    let init: Initialization | undefined;
+    let prepared: PreparedModule;
+    // From here on the image's memfd is open: every failure path closes it.
     try {
-      for (let i = 0; i < filled.min; i++) pool.#idle.push(pool.#createMember());
+      if (analyzed.analysis.memory) {
+        // Data offsets may read imported globals: then take them from the imports a pooled
+        // instance would get.
+        const scratch = analyzed.info.imports.some((i) => i.kind === 'global')
+          ? ((yield runSetup(filled.setup, new InstanceHost<S, C>(undefined))) as { imports: WebAssembly.Imports })
+          : undefined;
+        const span = imageOf(analyzed, bytes, importedGlobalValues(analyzed, scratch?.imports));
+        image = MemoryImage.create({ start: span.start, bytes: span.bytes }, span.minimumBytes, { name: 'cowpool-image' });
+      }
+      if (preinitializes(analyzed, plan)) {
+        const memory = initializationMemory(analyzed, image);
+        const host = new InstanceHost<S, C>(memory);
+        const { imports } = (yield runSetup(filled.setup, host)) as { imports: WebAssembly.Imports };
+        const result = preinitialize(bytes, analyzed, plan, memory, imports);
+        image?.close(); // the initialized image replaces it
+        image = result.image;
+        init = result.init;
+      }
+      prepared = rewriteForPool(bytes, analyzed, plan, init);
+      if (image && typeof filled.initialMemory === 'number') image = enlarged(image, filled.initialMemory, prepared);
+    } catch (err) {
+      image?.close();
+      throw err;
+    }
+    let pool: InstancePool<E, S, C>;
+    try {
+      pool = new InstancePool<E, S, C>(filled, prepared, image);
+    } catch (err) {
+      image?.close();
+      throw err;
+    }
+    try {
+      for (let i = 0; i < filled.min; i++) {
+        const made = pool.#newMember();
+        let member: PooledInstance<S, C>;
+        try {
+          member = (yield made) as PooledInstance<S, C>;
+        } catch (err) {
+          // createSync refused to wait for it: close the member whenever its setup finishes.
+          if (isPromise(made)) made.then((late) => late.close(), () => {});
+          throw err;
+        }
+        pool.#stats.created++;
+        pool.#idle.push(member);
+      }
     } catch (err) {
       pool.#closeNow();
       throw err;
@@ -186,18 +260,16 @@ export class InstancePool<C = unknown> {
    * trap rejects with {@link GuestTrapError}; the next use is pristine all the same. `context` is
    * what host functions see as `host.context` during this use.
    */
-  run<T>(
-    fn: (instance: WebAssembly.Instance, context: C | undefined, host: InstanceHost<C>) => T | Promise<T>,
-    context?: C,
-    options: UseOptions = {},
-  ): Promise<Awaited<T>> {
-    let lease: Lease<C> | undefined;
+  run<T>(fn: UseFunction<E, S, C, T | Promise<T>>, context?: C, options?: UseOptions): Promise<Awaited<T>> {
+    let use: FilledUseOptions;
+    let lease: Lease<E, S, C> | undefined;
     try {
-      lease = this.#tryLease(context, options);
+      use = this.#useOptions(options);
+      lease = this.#tryLease(context, use);
     } catch (err) {
       return Promise.reject(err);
     }
-    if (lease === undefined) return this.acquire(context, options).then((l) => this.#runLeased(l, fn));
+    if (lease === undefined) return this.#wait(context, use).then((l) => this.#runLeased(l, fn));
     return this.#runLeased(lease, fn);
   }
 
@@ -205,15 +277,17 @@ export class InstancePool<C = unknown> {
    * Like {@link run} for a synchronous `fn`, with no promise in between: for request handlers that
    * want the lowest overhead. Throws {@link AcquireTimeoutError} when no instance is free now.
    */
-  runSync<T>(
-    fn: (instance: WebAssembly.Instance, context: C | undefined, host: InstanceHost<C>) => T,
-    context?: C,
-    options: UseOptions = {},
-  ): T {
-    const lease = this.#tryLease(context, options);
+  runSync<T>(fn: UseFunction<E, S, C, T>, context?: C, options?: UseOptions): T {
+    const use = this.#useOptions(options);
+    const lease = this.#tryLease(context, use);
     if (lease === undefined) {
-      if (this.#closed) throw new PoolClosedError();
-      throw new AcquireTimeoutError(0, this.#options.max);
+      throw new AcquireTimeoutError(
+        0,
+        this.#options.max,
+        this.#creating > 0
+          ? `no instance is free now (an async options.setup is still building one); runSync cannot wait: use run(), or raise options.min`
+          : undefined,
+      );
     }
     try {
       return fn(lease.instance, lease.context, lease.host);
@@ -225,28 +299,17 @@ export class InstancePool<C = unknown> {
   }
 
   /** Leases an instance, waiting in order if all `max` are in use. Release it when done. */
-  acquire(context?: C, options: UseOptions = {}): Promise<Lease<C>> {
-    if (this.#closed) return Promise.reject(new PoolClosedError());
-    let lease: Lease<C> | undefined;
+  acquire(context?: C, options?: UseOptions): Promise<Lease<E, S, C>> {
+    let use: FilledUseOptions;
+    let lease: Lease<E, S, C> | undefined;
     try {
-      lease = this.#tryLease(context, options);
+      use = this.#useOptions(options);
+      lease = this.#tryLease(context, use);
     } catch (err) {
       return Promise.reject(err);
     }
     if (lease !== undefined) return Promise.resolve(lease);
-    const timeout = options.acquireTimeout ?? this.#options.acquireTimeout;
-    this.#stats.waits++;
-    return new Promise<Lease<C>>((resolve, reject) => {
-      const waiter: Waiter<C> = { context, timeout: this.#timeoutOf(options), resolve, reject, timer: undefined };
-      if (Number.isFinite(timeout)) {
-        waiter.timer = setTimeout(() => {
-          const at = this.#waiters.indexOf(waiter);
-          if (at >= 0) this.#waiters.splice(at, 1);
-          reject(new AcquireTimeoutError(timeout, this.#options.max));
-        }, timeout);
-      }
-      this.#waiters.push(waiter);
-    });
+    return this.#wait(context, use);
   }
 
   /** The choices this pool made (mechanism, strategy, memory) and why. */
@@ -271,8 +334,8 @@ export class InstancePool<C = unknown> {
       restoredGlobals: p.restoreGlobals.length,
       restoredTables: p.restoreTables.length,
       max: this.#options.max,
-      interruptible: this.#options.interruptible,
-      initialized: this.#initialized,
+      interruptible: p.interrupt !== undefined,
+      initialized: p.initialized,
     };
   }
 
@@ -281,7 +344,7 @@ export class InstancePool<C = unknown> {
     return {
       ...this.#stats,
       resets: { ...this.#stats.resets },
-      instances: this.#size,
+      instances: this.#idle.length + this.#leased,
       idle: this.#idle.length,
       leased: this.#leased,
       waiting: this.#waiters.length,
@@ -289,23 +352,19 @@ export class InstancePool<C = unknown> {
   }
 
   /**
-   * Stops handing out instances: waiting callers are rejected with {@link PoolClosedError}, leases
-   * still out are waited for, then every slot and the image are released. Idempotent.
+   * Stops handing out instances: waiting callers are rejected with {@link PoolClosedError}, idle
+   * instances are released now, leases still out are waited for, then the image is released.
+   * Idempotent; resolves when nothing of the pool is left.
    */
   close(): Promise<void> {
     if (this.#closing) return this.#closing;
-    this.#closed = true;
-    for (const waiter of this.#waiters.splice(0)) {
-      if (waiter.timer) clearTimeout(waiter.timer);
-      waiter.reject(new PoolClosedError('the pool was closed while waiting for an instance'));
+    this.#state = 'closing';
+    for (const waiter of [...this.#waiters]) {
+      this.#dequeue(waiter).reject(new PoolClosedError('the pool was closed while waiting for an instance'));
     }
-    this.#closing = new Promise<void>((resolve) => {
-      this.#drained = () => {
-        this.#closeNow();
-        resolve();
-      };
-      if (this.#leased === 0) this.#drained();
-    });
+    for (const member of this.#idle.splice(0)) this.#retire(member, false);
+    this.#closing = new Promise<void>((resolve) => (this.#closed = resolve));
+    this.#drainIfDone();
     return this.#closing;
   }
 
@@ -313,7 +372,216 @@ export class InstancePool<C = unknown> {
     await this.close();
   }
 
-  #runLeased<T>(lease: Lease<C>, fn: (instance: WebAssembly.Instance, context: C | undefined, host: InstanceHost<C>) => T | Promise<T>): Promise<Awaited<T>> {
+  // ---- the lease lifecycle: the only code that moves members or changes the counts ----
+
+  /** A member idle now, taken; or a new one if there is room; or undefined (the caller waits). */
+  #tryLease(context: C | undefined, use: FilledUseOptions): Lease<E, S, C> | undefined {
+    if (this.#state !== 'open') throw new PoolClosedError();
+    if (use.signal?.aborted) throw new AbortedError(use.signal.reason);
+    let member = this.#idle.pop();
+    if (member === undefined) {
+      if (this.#idle.length + this.#leased + this.#creating >= this.#options.max) return undefined;
+      member = this.#create();
+      if (member === undefined) return undefined; // async setup: served when it is ready
+    }
+    return this.#take(member, context, use.timeout);
+  }
+
+  /** idle → leased. If beginning the use fails, the member is reset (and kept) and the error thrown. */
+  #take(member: PooledInstance<S, C>, context: C | undefined, timeout: number): Lease<E, S, C> {
+    if (member.state !== 'idle') throw new InternalError(`take() of a ${member.state} member`);
+    member.state = 'leased';
+    member.lease = kBeginning;
+    this.#leased++;
+    let instance: WebAssembly.Instance;
+    try {
+      instance = member.begin(context, timeout);
+      if (this.#prepared.mechanism === 'reinstantiate') this.#stats.instantiations++;
+    } catch (err) {
+      // Instantiation failed (a start function trapped, say): reset what it wrote, keep the member.
+      // The caller settles the pool (a waiter loop goes on; a direct caller had no waiters).
+      this.#finish(member);
+      throw guestError(err);
+    }
+    const lease = new Lease<E, S, C>(instance, member, this.#endLease);
+    member.lease = lease;
+    return lease;
+  }
+
+  /** leased → reset → idle or retired, for `lease` (refused when it is not the member's current one). */
+  #end(member: PooledInstance<S, C>, lease: object): ResetReport | undefined {
+    if (member.lease !== lease || member.state !== 'leased') throw new ClosedError('Lease');
+    this.#stats.uses++;
+    const report = this.#finish(member);
+    this.#settle();
+    return report;
+  }
+
+  /** The reset step of {@link end}: the member ends up idle, or retired when it cannot be kept. */
+  #finish(member: PooledInstance<S, C>): ResetReport | undefined {
+    member.lease = undefined;
+    this.#leased--;
+    let report: ResetReport | undefined;
+    try {
+      report = member.reset(this.#options.testHooks.beforeReset);
+    } catch (err) {
+      // A failed reset leaves unknown state behind: never use this member again. The use itself
+      // succeeded or failed on its own; its result stands (Wasmtime too logs and falls back).
+      this.#stats.resetFailures++;
+      debug('reset failed, retiring the instance: %s', (err as Error)?.stack ?? String(err));
+      this.#retire(member, true);
+      return undefined;
+    }
+    if (report) {
+      this.#stats.resets[report.strategy]++;
+      this.#stats.dirtyPages += report.dirtyPages;
+      this.#stats.resetNanoseconds += report.nanoseconds;
+    }
+    if (report?.grew) {
+      this.#learnSize(member);
+      this.#retire(member, true);
+    } else if (this.#state !== 'open') this.#retire(member, false);
+    else {
+      member.state = 'idle';
+      this.#idle.push(member);
+    }
+    return report;
+  }
+
+  /**
+   * With `initialMemory: 'learn'`, a memory that grew in a use sizes the memories of later members:
+   * they start as large as this one ended, so the same use no longer costs them their slot.
+   */
+  #learnSize(member: PooledInstance<S, C>): void {
+    const reached = member.slot?.memory.buffer.byteLength ?? 0;
+    if (this.#options.initialMemory !== 'learn' || !this.#image || reached <= this.#image.minimumBytes) return;
+    this.#image = enlarged(this.#image, reached, this.#prepared);
+  }
+
+  /** any → retired: the member's slot is closed. `counted` when it is a retirement users should see. */
+  #retire(member: PooledInstance<S, C>, counted: boolean): void {
+    member.state = 'retired';
+    member.lease = undefined;
+    member.close();
+    if (counted) this.#stats.retirements++;
+  }
+
+  /** A new member (counted in `created`), or undefined when its async setup is under way. */
+  #create(): PooledInstance<S, C> | undefined {
+    const made = this.#newMember();
+    if (!isPromise(made)) {
+      this.#stats.created++;
+      return made;
+    }
+    this.#creating++;
+    made.then(
+      (member) => {
+        this.#creating--;
+        this.#stats.created++;
+        if (this.#state === 'open') this.#idle.push(member);
+        else this.#retire(member, false);
+        this.#settle();
+      },
+      (err: unknown) => {
+        this.#creating--;
+        // The member was for the longest waiter; it gets the error.
+        const waiter = this.#waiters[0];
+        if (waiter) this.#dequeue(waiter).reject(err);
+        this.#settle();
+      },
+    );
+    return undefined;
+  }
+
+  #newMember(): PooledInstance<S, C> | Promise<PooledInstance<S, C>> {
+    return PooledInstance.create<S, C>(
+      this.#prepared,
+      this.#image,
+      { strategy: this.#strategy === 'none' ? 'copy' : this.#strategy, keepResident: this.#options.keepResident },
+      this.#options.setup,
+    );
+  }
+
+  /** Hands idle (or new) members to waiters in order, then finishes closing if that was the last lease. */
+  #settle(): void {
+    while (this.#waiters.length > 0 && this.#state === 'open') {
+      let member = this.#idle.pop();
+      if (member === undefined) {
+        const room = this.#idle.length + this.#leased + this.#creating < this.#options.max;
+        if (!room || this.#creating >= this.#waiters.length) break;
+        try {
+          member = this.#create();
+        } catch (err) {
+          this.#dequeue(this.#waiters[0]!).reject(err);
+          continue;
+        }
+        if (member === undefined) continue;
+      }
+      const waiter = this.#dequeue(this.#waiters[0]!);
+      let lease: Lease<E, S, C>;
+      try {
+        lease = this.#take(member, waiter.context, waiter.timeout);
+      } catch (err) {
+        waiter.reject(err);
+        continue;
+      }
+      waiter.resolve(lease);
+    }
+    this.#drainIfDone();
+  }
+
+  /** closing → closed, the one drain path: once no lease is out and no member is being built. */
+  #drainIfDone(): void {
+    if (this.#state !== 'closing' || this.#leased > 0 || this.#creating > 0) return;
+    this.#state = 'closed';
+    this.#closeNow();
+    this.#closed?.();
+  }
+
+  /** Waits in line for a member; the waiter leaves the line on timeout, abort or close. */
+  #wait(context: C | undefined, use: FilledUseOptions): Promise<Lease<E, S, C>> {
+    this.#stats.waits++;
+    return new Promise<Lease<E, S, C>>((resolve, reject) => {
+      const waiter: Waiter<E, S, C> = {
+        context,
+        timeout: use.timeout,
+        resolve,
+        reject,
+        timer: undefined,
+        signal: use.signal,
+        onAbort: undefined,
+      };
+      const limit = use.acquireTimeout;
+      if (Number.isFinite(limit)) {
+        waiter.timer = setTimeout(() => this.#dequeue(waiter).reject(new AcquireTimeoutError(limit, this.#options.max)), limit);
+      }
+      if (use.signal) {
+        const signal = use.signal;
+        waiter.onAbort = () => this.#dequeue(waiter).reject(new AbortedError(signal.reason));
+        signal.addEventListener('abort', waiter.onAbort, { once: true });
+      }
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** Takes `waiter` out of the line, with its timer and abort listener. Returns it. */
+  #dequeue(waiter: Waiter<E, S, C>): Waiter<E, S, C> {
+    const at = this.#waiters.indexOf(waiter);
+    if (at >= 0) this.#waiters.splice(at, 1);
+    if (waiter.timer) clearTimeout(waiter.timer);
+    if (waiter.onAbort) waiter.signal!.removeEventListener('abort', waiter.onAbort);
+    waiter.timer = undefined;
+    waiter.onAbort = undefined;
+    return waiter;
+  }
+
+  #useOptions(options: UseOptions | undefined): FilledUseOptions {
+    // The common call passes no options: answer it without allocating.
+    if (options === undefined) return (this.#defaultUse ??= fillUseOptions(undefined, { acquireTimeout: this.#options.acquireTimeout, interruptible: false }));
+    return fillUseOptions(options, { acquireTimeout: this.#options.acquireTimeout, interruptible: this.#prepared.interrupt !== undefined });
+  }
+
+  #runLeased<T>(lease: Lease<E, S, C>, fn: UseFunction<E, S, C, T | Promise<T>>): Promise<Awaited<T>> {
     let result: T | Promise<T>;
     try {
       result = fn(lease.instance, lease.context, lease.host);
@@ -339,124 +607,17 @@ export class InstancePool<C = unknown> {
     );
   }
 
-  /** Leases an idle (or new) instance now, or returns undefined when all `max` are in use. */
-  #tryLease(context: C | undefined, options: UseOptions): Lease<C> | undefined {
-    if (this.#closed) throw new PoolClosedError();
-    let member = this.#idle.pop();
-    if (member === undefined) {
-      if (this.#size >= this.#options.max) return undefined;
-      member = this.#createMember();
-    }
-    return this.#begin(member, context, this.#timeoutOf(options));
-  }
-
-  #begin(member: PooledInstance<C>, context: C | undefined, timeout: number): Lease<C> {
-    let instance: WebAssembly.Instance;
-    try {
-      instance = member.begin(context, timeout);
-      if (this.#prepared.mechanism === 'reinstantiate') this.#stats.instantiations++;
-    } catch (err) {
-      // Instantiation failed (a start function trapped, say): reset what it wrote and keep the member.
-      this.#finish(member);
-      throw guestError(err);
-    }
-    this.#leased++;
-    return new Lease<C>(instance, member, this.#releaseMember);
-  }
-
-  #release(member: PooledInstance<C>): ResetReport | undefined {
-    this.#leased--;
-    this.#stats.uses++;
-    return this.#finish(member);
-  }
-
-  /** Resets `member` and hands it to the next waiter, back to the idle list, or to retirement. */
-  #finish(member: PooledInstance<C>): ResetReport | undefined {
-    let outcome: { report: ResetReport | undefined; retire: boolean };
-    try {
-      outcome = member.end();
-    } catch (err) {
-      // A failed reset leaves unknown state behind: never use this member again.
-      this.#retire(member);
-      this.#serveWaiters();
-      throw err;
-    }
-    const { report, retire } = outcome;
-    if (report) {
-      this.#stats.resets[report.strategy]++;
-      this.#stats.dirtyPages += report.dirtyPages;
-      this.#stats.resetNanoseconds += report.nanoseconds;
-    }
-    if (retire || this.#closed) this.#retire(member);
-    else this.#idle.push(member);
-    this.#serveWaiters();
-    if (this.#closed && this.#leased === 0) this.#drained?.();
-    return report;
-  }
-
-  #retire(member: PooledInstance<C>): void {
-    member.close();
-    this.#size--;
-    if (!this.#closed) this.#stats.retirements++;
-  }
-
-  #serveWaiters(): void {
-    while (this.#waiters.length > 0 && !this.#closed) {
-      let member = this.#idle.pop();
-      if (member === undefined) {
-        if (this.#size >= this.#options.max) return;
-        try {
-          member = this.#createMember();
-        } catch (err) {
-          this.#waiters.shift()!.reject(err as Error);
-          continue;
-        }
-      }
-      const waiter = this.#waiters.shift()!;
-      if (waiter.timer) clearTimeout(waiter.timer);
-      try {
-        waiter.resolve(this.#begin(member, waiter.context, waiter.timeout));
-      } catch (err) {
-        waiter.reject(err as Error);
-      }
-    }
-  }
-
-  /** The use's timeout in ms (Infinity for none), checked against what the module supports. */
-  #timeoutOf(options: UseOptions): number {
-    const timeout = options.timeout;
-    if (timeout === undefined || timeout === Infinity) return Infinity;
-    if (typeof timeout !== 'number' || !(timeout > 0)) {
-      throw new InvalidArgumentError(`timeout must be a positive number of ms, not ${String(timeout)}`);
-    }
-    if (!this.#options.interruptible) {
-      throw new InvalidArgumentError('a timeout needs a pool created with options.interruptible: true');
-    }
-    return timeout;
-  }
-
-  #createMember(): PooledInstance<C> {
-    const member = new PooledInstance<C>(
-      this.#prepared,
-      this.#image,
-      { strategy: this.#strategy === 'none' ? 'copy' : this.#strategy, keepResident: this.#options.keepResident },
-      this.#options.imports,
-    );
-    this.#size++;
-    this.#stats.created++;
-    return member;
-  }
-
+  /** Releases every idle member and the image (the pool's own reference to it). */
   #closeNow(): void {
-    for (const member of this.#idle.splice(0)) {
-      member.close();
-      this.#size--;
-    }
+    for (const member of this.#idle.splice(0)) this.#retire(member, false);
     this.#image?.close();
   }
 }
 
-function toBytes(source: WebAssembly.BufferSource | WebAssembly.Module): Uint8Array {
+/** The member's lease while its use is beginning, before the {@link Lease} exists. */
+const kBeginning = Object.freeze({});
+
+function toBytes(source: ModuleSource): Uint8Array {
   if (source instanceof WebAssembly.Module) {
     throw new InvalidArgumentError(
       'InstancePool needs the module bytes to build its memory image and rewrite it; pass the .wasm bytes ' +
@@ -473,22 +634,48 @@ function strategyFor(requested: 'auto' | ResetStrategy, memoryBytes: number): { 
   return requested === 'auto' ? chooseStrategy(memoryBytes) : { strategy: requested };
 }
 
-/** Imported global values for image offsets, read from the imports a first pooled instance would get. */
-function importedGlobalValues<C>(prepared: PreparedModule, options: FilledOptions<C>): (index: number) => number | bigint | undefined {
-  let imports: WebAssembly.Imports | undefined;
+/** Imported global values for image offsets, read from the imports a pooled instance would get. */
+function importedGlobalValues(
+  analyzed: { info: PreparedModule['info'] },
+  imports: WebAssembly.Imports | undefined,
+): (index: number) => number | bigint | undefined {
   return (index) => {
-    const entry = prepared.info.imports.find((i) => i.kind === 'global' && i.index === index);
-    if (!entry) return undefined;
-    imports ??= options.imports(new InstanceHost<C>(undefined));
+    const entry = analyzed.info.imports.find((i) => i.kind === 'global' && i.index === index);
+    if (!entry || !imports) return undefined;
     const value = imports[entry.module]?.[entry.name];
     if (value instanceof WebAssembly.Global) return value.value as number | bigint;
     return typeof value === 'number' || typeof value === 'bigint' ? value : undefined;
   };
 }
 
+/** Runs construction steps, refusing a step that would need waiting (an async `setup`). */
+function driveSync<T>(steps: Generator<unknown, T, unknown>): T {
+  let step = steps.next();
+  while (!step.done) {
+    if (isPromise(step.value)) {
+      step.value.then(undefined, () => {}); // its outcome no longer matters
+      step = steps.throw(new InvalidArgumentError('options.setup returned a promise; use InstancePool.create (async), not createSync'));
+      continue;
+    }
+    step = steps.next(step.value);
+  }
+  return step.value;
+}
 
-function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
-  return typeof (value as { then?: unknown } | null)?.then === 'function';
+/** Runs construction steps, awaiting each that is a promise. */
+async function driveAsync<T>(steps: Generator<unknown, T, unknown>): Promise<T> {
+  let step = steps.next();
+  while (!step.done) {
+    let value: unknown;
+    try {
+      value = await step.value;
+    } catch (err) {
+      step = steps.throw(err);
+      continue;
+    }
+    step = steps.next(value);
+  }
+  return step.value;
 }
 
 /** Guest traps become {@link GuestTrapError}; everything else passes through unchanged. */
@@ -496,4 +683,20 @@ function guestError(err: unknown): unknown {
   if (err instanceof GuestTimeoutError) return err;
   if (err instanceof WebAssembly.RuntimeError) return new GuestTrapError(err.message, { cause: err });
   return err;
+}
+
+/**
+ * `image` with its memory enlarged to `bytes` (rounded up to 64 KiB, at most the module's maximum);
+ * the old image is closed (members still using it keep it open). Refuses a size over the maximum.
+ */
+function enlarged(image: MemoryImage, bytes: number, prepared: PreparedModule): MemoryImage {
+  const pages = Math.ceil(bytes / 65536);
+  const maximum = prepared.memoryPages?.maximum;
+  if (maximum !== undefined && pages > maximum) {
+    throw new InvalidArgumentError(`options.initialMemory is ${pages} pages of 64 KiB, over the module's maximum of ${maximum}`);
+  }
+  if (pages * 65536 <= image.minimumBytes) return image;
+  const larger = image.withMinimum(pages * 65536);
+  image.close();
+  return larger;
 }

@@ -1,18 +1,26 @@
 /**
- * The options of {@link InstancePool.create}, their defaults, and their validation. Internals see
- * only {@link FilledOptions}, never `undefined`.
+ * The options of {@link InstancePool.create} and of each use, their defaults, and their validation.
+ * Internals see only {@link FilledOptions}, never `undefined`. A key that is not an option is an
+ * error naming the closest known one: a misspelt option silently ignored is a bug found in production.
  */
 import { InvalidArgumentError } from '../errors.js';
 import { DEFAULT_KEEP_RESIDENT, parseStrategy, type ResetStrategy } from '../memory/index.js';
-import type { ImportsFactory } from './pooled-instance.js';
-import type { Mechanism } from './prepare.js';
+import type { ImportsFactory, SetupHook } from './host.js';
+import type { Mechanism, ModulePlan } from './prepare.js';
+import { kTestHooks, type TestHooks } from './test-hooks.js';
 
-/** Options of {@link InstancePool.create}. */
-export interface PoolOptions<C = unknown> {
+/** Options of {@link InstancePool.create}. `S` is each instance's state, `C` a use's context. */
+export interface PoolOptions<S = undefined, C = unknown> {
+  /**
+   * Builds each pooled instance's imports and its own state (sync or async), once per pooled
+   * instance: `(host) => ({ imports, state })`. `host.state` is then `state`, typed `S`; host
+   * functions read the current use's `host.context` and `host.deadline`. The pool supplies the
+   * module's memory itself. Give this or `imports`, not both.
+   */
+  setup?: SetupHook<S, C>;
   /**
    * The module's imports: an object shared by every pooled instance, or a function called once per
-   * pooled instance with its {@link InstanceHost} (whose `context` is the current use's). The pool
-   * supplies the module's memory itself.
+   * pooled instance with its {@link InstanceHost}. The stateless form of `setup`.
    */
   imports?: WebAssembly.Imports | ImportsFactory<C>;
   /** Most instances alive at once; callers beyond it wait. Default 16. */
@@ -26,10 +34,20 @@ export interface PoolOptions<C = unknown> {
   /** `auto` (default) picks `reuse` when it is safe for the module, else `reinstantiate`. */
   mechanism?: 'auto' | Mechanism;
   /**
-   * Name of an export to run once before the image is captured (Wizer-style pre-initialization):
-   * every use then starts from the state it leaves, memory and globals included.
+   * An export to run once before the image is captured (Wizer-style pre-initialization): every use
+   * then starts from the state it leaves, memory and globals included. Its name, or its name and
+   * arguments: `{ name: 'init', args: [4096] }`.
    */
-  initialize?: string;
+  initialize?: string | { name: string; args?: readonly (number | bigint)[] };
+  /**
+   * Give pooled memories this many bytes from the start (rounded up to 64 KiB, at most the module's
+   * maximum) instead of the module's declared initial size, or `'learn'`: the largest size a use
+   * has grown one to. A memory that grows during a use must be replaced (V8 cannot shrink it), so a
+   * guest whose allocator grows on every use loses its slot every time; a larger initial memory
+   * keeps it, and copy-on-write makes the untouched part free. This is the one difference from a
+   * fresh instance: `memory.size` at the start of a use is the larger size. Default: the declared size.
+   */
+  initialMemory?: number | 'learn';
   /** Longest wait in `acquire`/`run` for a free instance, in ms. Default: no limit. */
   acquireTimeout?: number;
   /**
@@ -40,18 +58,52 @@ export interface PoolOptions<C = unknown> {
   interruptible?: boolean;
 }
 
+/** Options of one use (`run`, `runSync`, `acquire`). */
+export interface UseOptions {
+  /** End the guest with {@link GuestTimeoutError} after this many ms (needs `interruptible`). */
+  timeout?: number;
+  /** Longest wait for a free instance, in ms; overrides `options.acquireTimeout`. */
+  acquireTimeout?: number;
+  /** Stops waiting for a free instance when it fires (rejects with `AbortedError`). */
+  signal?: AbortSignal;
+}
+
 /** {@link PoolOptions} with every default applied. */
-export interface FilledOptions<C> {
-  imports: ImportsFactory<C>;
+export interface FilledOptions<S, C> {
+  setup: SetupHook<S, C>;
   max: number;
   min: number;
   keepResident: number;
   strategy: 'auto' | ResetStrategy;
-  mechanism: 'auto' | Mechanism;
-  initialize: string | undefined;
   acquireTimeout: number;
-  interruptible: boolean;
+  plan: ModulePlan;
+  /** Bytes (not yet rounded), `learn`, or undefined for the module's own size. */
+  initialMemory: number | 'learn' | undefined;
+  testHooks: TestHooks;
 }
+
+/** {@link UseOptions}, checked, with the pool's defaults applied. */
+export interface FilledUseOptions {
+  /** The use's timeout in ms, Infinity for none. */
+  timeout: number;
+  acquireTimeout: number;
+  signal: AbortSignal | undefined;
+}
+
+const kPoolKeys = [
+  'setup',
+  'imports',
+  'max',
+  'min',
+  'keepResident',
+  'strategy',
+  'mechanism',
+  'initialize',
+  'initialMemory',
+  'acquireTimeout',
+  'interruptible',
+] as const satisfies readonly (keyof PoolOptions)[];
+const kUseKeys = ['timeout', 'acquireTimeout', 'signal'] as const satisfies readonly (keyof UseOptions)[];
 
 const kDefaults = {
   max: 16,
@@ -63,12 +115,17 @@ const kDefaults = {
 } as const;
 
 /** Validates `options` and fills in the defaults. Throws {@link InvalidArgumentError} naming the option. */
-export function fillOptions<C>(options: PoolOptions<C> | undefined): FilledOptions<C> {
+export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): FilledOptions<S, C> {
   if (options !== undefined && (typeof options !== 'object' || options === null)) {
     throw new InvalidArgumentError('options must be an object');
   }
-  const o: PoolOptions<C> = options ?? {};
-  const own = <K extends keyof PoolOptions<C>>(key: K): PoolOptions<C>[K] =>
+  const o: PoolOptions<S, C> = options ?? {};
+  if (Object.hasOwn(o, 'timeout') || Object.hasOwn(o, 'signal')) {
+    const key = Object.hasOwn(o, 'timeout') ? 'timeout' : 'signal';
+    throw new InvalidArgumentError(`options.${key} belongs to each use: pool.run(fn, context, { ${key} }) (a pool-wide wait limit is options.acquireTimeout)`);
+  }
+  rejectUnknownKeys(o, kPoolKeys, 'options');
+  const own = <K extends keyof PoolOptions<S, C>>(key: K): PoolOptions<S, C>[K] =>
     Object.hasOwn(o, key) ? o[key] : undefined;
   const max = integer('max', own('max') ?? kDefaults.max, 1);
   const min = integer('min', own('min') ?? kDefaults.min, 0);
@@ -78,27 +135,110 @@ export function fillOptions<C>(options: PoolOptions<C> | undefined): FilledOptio
   if (!['auto', 'reuse', 'reinstantiate'].includes(mechanism)) {
     throw new InvalidArgumentError(`options.mechanism must be 'auto', 'reuse' or 'reinstantiate', not ${String(mechanism)}`);
   }
-  const initialize = own('initialize');
-  if (initialize !== undefined && (typeof initialize !== 'string' || initialize === '')) {
-    throw new InvalidArgumentError('options.initialize must be the name of an exported function');
+  const initialize = initializer(own('initialize'));
+  const initialMemory = own('initialMemory');
+  if (initialMemory !== undefined && initialMemory !== 'learn' && !(Number.isSafeInteger(initialMemory) && initialMemory > 0)) {
+    throw new InvalidArgumentError(`options.initialMemory must be a positive number of bytes or 'learn', not ${String(initialMemory)}`);
   }
   const acquireTimeout = own('acquireTimeout') ?? kDefaults.acquireTimeout;
-  if (typeof acquireTimeout !== 'number' || !(acquireTimeout >= 0)) {
-    throw new InvalidArgumentError(`options.acquireTimeout must be a non-negative number of ms, not ${String(acquireTimeout)}`);
-  }
+  checkWait('options.acquireTimeout', acquireTimeout);
   const interruptible = own('interruptible') ?? false;
   if (typeof interruptible !== 'boolean') throw new InvalidArgumentError('options.interruptible must be a boolean');
+  const hooks = (o as { [kTestHooks]?: TestHooks })[kTestHooks];
   return {
-    imports: importsFactory(own('imports')),
+    setup: setupHook(own('setup'), own('imports')),
     max,
     min,
     keepResident: integer('keepResident', own('keepResident') ?? kDefaults.keepResident, 0),
     strategy,
-    mechanism,
-    initialize,
     acquireTimeout,
-    interruptible,
+    plan: { mechanism, interruptible, initialize },
+    initialMemory,
+    testHooks: hooks ?? {},
   };
+}
+
+/**
+ * Checks one use's options against the pool's, before anything is taken from the pool: a bad
+ * option must not cost an instance.
+ */
+export function fillUseOptions(options: UseOptions | undefined, pool: { acquireTimeout: number; interruptible: boolean }): FilledUseOptions {
+  if (options === undefined) return { timeout: Infinity, acquireTimeout: pool.acquireTimeout, signal: undefined };
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('the use options must be an object');
+  rejectUnknownKeys(options, kUseKeys, 'the use options');
+  let timeout = Object.hasOwn(options, 'timeout') ? options.timeout : undefined;
+  if (timeout === undefined) timeout = Infinity;
+  else if (timeout !== Infinity) {
+    if (typeof timeout !== 'number' || !(timeout > 0)) {
+      throw new InvalidArgumentError(`timeout must be a positive number of ms, not ${String(timeout)}`);
+    }
+    if (!pool.interruptible) {
+      throw new InvalidArgumentError('a timeout needs a pool created with options.interruptible: true');
+    }
+  }
+  const acquireTimeout = Object.hasOwn(options, 'acquireTimeout') ? options.acquireTimeout : undefined;
+  if (acquireTimeout !== undefined) checkWait('acquireTimeout', acquireTimeout);
+  const signal = Object.hasOwn(options, 'signal') ? options.signal : undefined;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new InvalidArgumentError('signal must be an AbortSignal');
+  }
+  return { timeout, acquireTimeout: acquireTimeout ?? pool.acquireTimeout, signal };
+}
+
+/** Throws for an own string key of `options` that is not in `known`, naming the closest known key. */
+export function rejectUnknownKeys(options: object, known: readonly string[], what: string): void {
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue;
+    const closest = closestName(key, known);
+    throw new InvalidArgumentError(
+      `${what}: unknown option '${key}'${closest ? `; did you mean '${closest}'?` : ''} (known: ${known.join(', ')})`,
+    );
+  }
+}
+
+/**
+ * The known name a typo most likely meant: one that begins or ends the key (or that the key
+ * begins), else the nearest by edit distance if it is near enough to be a typo.
+ */
+export function closestName(key: string, known: readonly string[]): string | undefined {
+  const lower = key.toLowerCase();
+  let best: string | undefined;
+  let bestScore = Infinity;
+  for (const name of known) {
+    const n = name.toLowerCase();
+    const score = lower.startsWith(n) || n.startsWith(lower) || lower.endsWith(n) ? 0 : editDistance(lower, n);
+    if (score < bestScore || (score === bestScore && best !== undefined && name.length > best.length)) {
+      best = name;
+      bestScore = score;
+    }
+  }
+  return best !== undefined && bestScore <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+function initializer(value: PoolOptions['initialize']): ModulePlan['initialize'] {
+  if (value === undefined) return undefined;
+  const spec = typeof value === 'string' ? { name: value } : value;
+  if (typeof spec !== 'object' || spec === null || typeof spec.name !== 'string' || spec.name === '') {
+    throw new InvalidArgumentError("options.initialize must be an export's name, or { name, args }");
+  }
+  rejectUnknownKeys(spec, ['name', 'args'], 'options.initialize');
+  const args = spec.args ?? [];
+  if (!Array.isArray(args) || !args.every((a) => typeof a === 'number' || typeof a === 'bigint')) {
+    throw new InvalidArgumentError('options.initialize.args must be an array of numbers and bigints (the export\'s i32/i64/f32/f64 arguments)');
+  }
+  return { name: spec.name, args: [...args] };
 }
 
 function integer(name: string, value: unknown, min: number): number {
@@ -108,11 +248,22 @@ function integer(name: string, value: unknown, min: number): number {
   return value;
 }
 
-function importsFactory<C>(imports: PoolOptions<C>['imports']): ImportsFactory<C> {
+function checkWait(name: string, value: unknown): asserts value is number {
+  if (typeof value !== 'number' || !(value >= 0)) {
+    throw new InvalidArgumentError(`${name} must be a non-negative number of ms, not ${String(value)}`);
+  }
+}
+
+function setupHook<S, C>(setup: SetupHook<S, C> | undefined, imports: PoolOptions<S, C>['imports']): SetupHook<S, C> {
+  if (setup !== undefined) {
+    if (imports !== undefined) throw new InvalidArgumentError('give options.setup or options.imports, not both (setup returns the imports)');
+    if (typeof setup !== 'function') throw new InvalidArgumentError('options.setup must be a function (host) => ({ imports, state })');
+    return setup;
+  }
   if (imports === undefined) return () => ({});
-  if (typeof imports === 'function') return imports;
+  if (typeof imports === 'function') return (host) => ({ imports: imports(host) });
   if (typeof imports !== 'object' || imports === null) {
     throw new InvalidArgumentError('options.imports must be an imports object or a function returning one');
   }
-  return () => imports;
+  return () => ({ imports });
 }

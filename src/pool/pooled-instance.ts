@@ -1,75 +1,80 @@
 /**
- * One member of a pool: a memory slot, the imports bound to it, and (for `reuse`) the instance
- * kept across uses with the global and table values to restore after each.
+ * One member of a pool: a memory slot, its host (imports and state, built once by `setup`), and
+ * (for `reuse`) the instance kept across uses with the global and table values to restore after each.
  *
- * States: idle (memory equals the image, globals and tables as after instantiation), in use,
- * retired (memory grew, or a reset failed: never used again).
+ * Whether a member is idle, leased or retired is the pool's to decide and record (`instance-pool.ts`
+ * holds the one state machine); a member only does the work of each step: `begin` a use, `reset`
+ * after it, `close` when retired.
  */
-import { GuestTimeoutError, ImportMissingError, InternalError } from '../errors.js';
+import { GuestTimeoutError, ImportMissingError } from '../errors.js';
 import { MemoryImage, MemorySlot, type MemorySlotOptions, type ResetReport } from '../memory/index.js';
+import { hostControl, InstanceHost, isPromise, runSetup, type SetupHook } from './host.js';
 import type { PreparedModule } from './prepare.js';
 
-/**
- * What host functions see of the pooled instance they are bound to. The imports function receives
- * it once per pooled instance; `context` changes with every use, so host functions read the current
- * request's context without re-instantiation.
- */
-export class InstanceHost<C = unknown> {
-  /** The current use's context (what `run` or `acquire` was given); undefined between uses. */
-  context: C | undefined = undefined;
-  /** The instance of the current use (for `reinstantiate`, a new one each use). */
-  instance: WebAssembly.Instance | undefined = undefined;
-  /** The pooled memory, or undefined when the module has no memory. */
-  readonly memory: WebAssembly.Memory | undefined;
-  /** Free for the imports function to keep per-instance state in (a WASI host, say). */
-  data: unknown = undefined;
-  /** When the current use must end (a `performance.now()` timestamp), or Infinity. */
-  deadline = Infinity;
-  /** The current use's timeout in ms, for the error that ends it. */
-  timeout = Infinity;
+/** Where a member is in its life; only the pool's transitions change it. */
+export type MemberState = 'idle' | 'leased' | 'retired';
 
-  constructor(memory: WebAssembly.Memory | undefined) {
-    this.memory = memory;
-  }
-}
-
-/** Builds the imports of one pooled instance. */
-export type ImportsFactory<C> = (host: InstanceHost<C>) => WebAssembly.Imports;
+const control = hostControl();
 
 /** One pooled instance; see the module comment. */
-export class PooledInstance<C> {
-  readonly host: InstanceHost<C>;
+export class PooledInstance<S, C> {
+  readonly host: InstanceHost<S, C>;
   readonly slot: MemorySlot | undefined;
+  /** Written only by the pool's transitions. */
+  state: MemberState = 'idle';
+  /** The current lease while `leased` (a token the pool compares, so a stale lease cannot release). */
+  lease: object | undefined = undefined;
   readonly #prepared: PreparedModule;
-  readonly #imports: WebAssembly.Imports;
+  #imports: WebAssembly.Imports = {};
   #kept: WebAssembly.Instance | undefined;
   readonly #globals: { global: WebAssembly.Global; value: unknown }[] = [];
   readonly #tables: { table: WebAssembly.Table; entries: unknown[] }[] = [];
-  #inUse = false;
   readonly #interruption: Interruption | undefined;
 
-  constructor(prepared: PreparedModule, image: MemoryImage | undefined, slotOptions: MemorySlotOptions, imports: ImportsFactory<C>) {
+  private constructor(prepared: PreparedModule, image: MemoryImage | undefined, slotOptions: MemorySlotOptions) {
     this.#prepared = prepared;
     this.slot = image ? MemorySlot.create(image, { ...slotOptions, maximumPages: prepared.memoryPages?.maximum }) : undefined;
-    this.host = new InstanceHost<C>(this.slot?.memory);
+    this.host = new InstanceHost<S, C>(this.slot?.memory);
     this.#interruption = prepared.interrupt ? new Interruption(prepared.interrupt, this.host) : undefined;
-    try {
-      this.#imports = bindImports(prepared, imports(this.host), this.slot?.memory);
-      if (prepared.mechanism === 'reuse') this.#keep(new WebAssembly.Instance(prepared.module, this.#imports));
-    } catch (err) {
-      this.slot?.close();
+  }
+
+  /**
+   * A new member: its slot, then `setup` for its host, then (reuse) its instance. A promise when
+   * `setup` is async. On failure nothing is left open (the slot is closed).
+   */
+  static create<S, C>(
+    prepared: PreparedModule,
+    image: MemoryImage | undefined,
+    slotOptions: MemorySlotOptions,
+    setup: SetupHook<S, C>,
+  ): PooledInstance<S, C> | Promise<PooledInstance<S, C>> {
+    const member = new PooledInstance<S, C>(prepared, image, slotOptions);
+    const fail = (err: unknown): never => {
+      member.close();
       throw err;
+    };
+    try {
+      const made = runSetup(setup, member.host);
+      if (isPromise(made)) return made.then((m) => member.#link(m.imports)).catch(fail);
+      return member.#link(made.imports);
+    } catch (err) {
+      return fail(err);
     }
   }
 
-  /** Starts a use: returns the instance to use (a new one for `reinstantiate`). */
+  #link(given: WebAssembly.Imports): this {
+    this.#imports = bindImports(this.#prepared.module, this.#prepared.memoryImport, given, this.slot?.memory);
+    if (this.#prepared.mechanism === 'reuse') this.#keep(new WebAssembly.Instance(this.#prepared.module, this.#imports));
+    return this;
+  }
+
+  /**
+   * Starts a use: returns the instance to use (a new one for `reinstantiate`). When it throws (a
+   * start function trapped, say), the use has begun all the same and must be reset.
+   */
   begin(context: C | undefined, timeout: number): WebAssembly.Instance {
-    if (this.#inUse) throw new InternalError('begin() of a pooled instance already in use');
-    this.#inUse = true;
     this.slot?.lease();
-    this.host.context = context;
-    this.host.timeout = timeout;
-    this.host.deadline = timeout === Infinity ? Infinity : performance.now() + timeout;
+    control.begin(this.host, context, timeout);
     // A kept instance is reused as is; otherwise instantiate on the reset memory, which runs the
     // start function and re-creates globals, tables and segments exactly as a fresh instance would.
     let instance = this.#kept;
@@ -78,27 +83,28 @@ export class PooledInstance<C> {
       this.#interruption?.attach(instance);
     }
     this.#interruption?.refill();
-    this.host.instance = instance;
+    control.instance(this.host, instance);
     return instance;
   }
 
-  /** Ends a use: resets memory, restores globals and tables. `retire` when the memory grew. */
-  end(): { report: ResetReport | undefined; retire: boolean } {
-    if (!this.#inUse) throw new InternalError('end() of a pooled instance not in use');
-    this.host.context = undefined;
-    this.host.deadline = Infinity;
-    this.host.timeout = Infinity;
-    if (this.#kept === undefined) this.host.instance = undefined;
+  /**
+   * Ends a use: resets memory, restores globals and tables. Returns the memory reset's report
+   * (`grew`: the pool must retire this member). Throws when the reset failed; the member's state
+   * is then unknown and it must be retired.
+   */
+  reset(beforeReset: (() => void) | undefined): ResetReport | undefined {
+    control.end(this.host);
+    if (this.#kept === undefined) control.instance(this.host, undefined);
+    beforeReset?.();
     const report = this.slot?.reset();
     for (const g of this.#globals) g.global.value = g.value;
     for (const { table, entries } of this.#tables) {
       for (let i = 0; i < entries.length; i++) table.set(i, entries[i]);
     }
-    this.#inUse = false;
-    return { report, retire: report?.grew === true };
+    return report;
   }
 
-  /** Stops using this member. */
+  /** Releases the slot (and with it the image's memfd, once no slot holds it). Idempotent. */
   close(): void {
     this.slot?.close();
     this.#kept = undefined;
@@ -107,7 +113,7 @@ export class PooledInstance<C> {
   #keep(instance: WebAssembly.Instance): void {
     this.#interruption?.attach(instance);
     this.#kept = instance;
-    this.host.instance = instance;
+    control.instance(this.host, instance);
     for (const { name, value } of this.#prepared.globalOverrides) (instance.exports[name] as WebAssembly.Global).value = value;
     for (const name of this.#prepared.restoreGlobals) {
       const global = instance.exports[name] as WebAssembly.Global;
@@ -126,12 +132,16 @@ export class PooledInstance<C> {
  * The user's imports with the pool's memory added, checked against what the module imports so a
  * missing import fails with its name instead of V8's LinkError.
  */
-export function bindImports(prepared: PreparedModule, given: WebAssembly.Imports, memory: WebAssembly.Memory | undefined): WebAssembly.Imports {
+export function bindImports(
+  module: WebAssembly.Module,
+  target: { module: string; name: string } | undefined,
+  given: WebAssembly.Imports,
+  memory: WebAssembly.Memory | undefined,
+): WebAssembly.Imports {
   const imports: WebAssembly.Imports = {};
   for (const [name, namespace] of Object.entries(given ?? {})) imports[name] = { ...namespace };
-  const target = prepared.memoryImport;
   if (target && memory) imports[target.module] = { ...imports[target.module], [target.name]: memory };
-  for (const wanted of WebAssembly.Module.imports(prepared.module)) {
+  for (const wanted of WebAssembly.Module.imports(module)) {
     const namespace = imports[wanted.module];
     if (namespace === undefined || !Object.hasOwn(namespace, wanted.name)) {
       throw new ImportMissingError(wanted.module, wanted.name, wanted.kind);
@@ -153,7 +163,7 @@ class Interruption {
   readonly #check: unknown;
   #fuel: WebAssembly.Global | undefined;
 
-  constructor(exports: { fuelExport: string; tableExport: string }, host: InstanceHost<unknown>) {
+  constructor(exports: { fuelExport: string; tableExport: string }, host: InstanceHost<unknown, unknown>) {
     this.#exports = exports;
     const check = () => {
       if (performance.now() >= host.deadline) throw new GuestTimeoutError(host.timeout);

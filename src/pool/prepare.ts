@@ -6,8 +6,11 @@
  *   active data segments (the image holds them) and exports every internal mutable global, so that
  *   after a use the memory is reset and the globals and any mutable table are restored to the
  *   values captured right after instantiation. Chosen only when nothing else can change: no start
- *   function (its host calls would not be repeated), no `data.drop`/`elem.drop` a use can run, no
- *   table a use can grow, no mutable global JS cannot write (v128).
+ *   function that reaches outside the module (its host calls would not be repeated; one that only
+ *   writes the module's own memory and globals runs once when the image is made, and is dropped),
+ *   no `data.drop`/`elem.drop` a use can run, no table a use can grow, no mutable global JS cannot
+ *   write (v128). Restoring many table entries costs more than a new instance, so `auto` avoids it,
+ *   but that is a preference: `mechanism: 'reuse'` overrides it.
  * - `reinstantiate`: the same rewrite without exported globals, and a new `WebAssembly.Instance`
  *   on the slot's memory per use: globals, tables, dropped segments and the start function come
  *   back fresh by construction. Always safe; costs an instantiation (µs for small modules).
@@ -15,6 +18,7 @@
 import { InternalError, MalformedModuleError, ModuleNotPoolableError } from '../errors.js';
 import {
   analyzeModule,
+  analyzeStart,
   evaluateDataImage,
   readModule,
   renderImage,
@@ -22,6 +26,7 @@ import {
   type ModuleAnalysis,
   type ModuleInfo,
   type RewritePlan,
+  type StartAnalysis,
 } from '../module/index.js';
 
 /** How uses are made fresh; see the module comment. */
@@ -36,17 +41,59 @@ export const TABLE_EXPORT_PREFIX = 'cowpool:table:';
 /** Tables of up to this many entries in all may be restored entry by entry after each use. */
 const MAX_RESTORED_TABLE_ENTRIES = 256;
 
-/** What the pool needs to run a module. */
-export interface PreparedModule {
+/**
+ * Every option that shapes the module the pool runs, gathered once from the pool's options. Each
+ * step of preparation (analysis, pre-initialization, the one rewrite) reads it from here, so no
+ * option can be honoured on one path and dropped on another.
+ */
+export interface ModulePlan {
+  /** A forced mechanism, or `auto` for the one the analysis picks; `reuse` only when it is safe. */
+  readonly mechanism: 'auto' | Mechanism;
+  /** Instrument the module with a fuel counter so that a use can be stopped at its deadline. */
+  readonly interruptible: boolean;
+  /** The export to run once before the image is captured, and its arguments, if any. */
+  readonly initialize: { readonly name: string; readonly args: readonly (number | bigint)[] } | undefined;
+}
+
+/** A module read and analysed, with its mechanism decided: everything before the rewrite. */
+export interface AnalyzedModule {
   readonly info: ModuleInfo;
   readonly analysis: ModuleAnalysis;
   readonly mechanism: Mechanism;
   /** Why this mechanism (and not the other). */
   readonly reason: string;
+  /** Indices of the tables a `reuse` pool restores after each use. */
+  readonly restoreTableIndices: readonly number[];
+  /** The memory import the pool supplies, or undefined when the module has no memory. */
+  readonly memoryImport?: { module: string; name: string };
+  /** What the start function does; a `pure` one runs once when the image is made (see {@link preinitializes}). */
+  readonly start: StartAnalysis;
+}
+
+/**
+ * Whether the image must be made by running the module (pre-initialization): for
+ * `options.initialize`, or for a start function that only writes the module's own memory and
+ * globals, which then runs once there instead of at every instantiation.
+ */
+export function preinitializes(analyzed: AnalyzedModule, plan: ModulePlan): boolean {
+  // A module whose uses can drop segments cannot be snapshotted; its start function simply runs at
+  // every instantiation (`reinstantiate`), which is correct by construction.
+  const snapshotable = !analyzed.analysis.dataDrop && !analyzed.analysis.elemDrop;
+  return plan.initialize !== undefined || (analyzed.start.kind === 'pure' && snapshotable);
+}
+
+/** What pre-initialization changed, for the rewrite to carry into every use. */
+export interface Initialization {
+  /** The memory's initial size in pages after initialization (it may have grown). */
+  readonly initialPages?: number;
+  /** New initial values of the internal globals initialization changed (by global index). */
+  readonly globals: readonly { index: number; name: string; value: unknown }[];
+}
+
+/** What the pool needs to run a module. */
+export interface PreparedModule extends AnalyzedModule {
   /** The rewritten module. */
   readonly module: WebAssembly.Module;
-  /** The memory import the pool must supply, or undefined when the module has no memory. */
-  readonly memoryImport?: { module: string; name: string };
   /** Memory limits in 64 KiB pages. */
   readonly memoryPages?: { initial: number; maximum?: number };
   /** Export names of the mutable globals to restore (reuse). */
@@ -57,22 +104,12 @@ export interface PreparedModule {
   readonly globalOverrides: readonly { name: string; value: unknown }[];
   /** Where the fuel counter and the check table are exported, when the module is interruptible. */
   readonly interrupt?: { fuelExport: string; tableExport: string };
+  /** Whether every use starts from the state `plan.initialize` left. */
+  readonly initialized: boolean;
 }
 
 /** The exports an interruptible rewrite adds (see `module/fuel.ts`). */
 export const INTERRUPT_EXPORTS = { fuelExport: 'cowpool:fuel', tableExport: 'cowpool:check' } as const;
-
-/** Options of {@link prepareModule}. */
-export interface PrepareOptions {
-  /** Use this mechanism instead of the one the analysis picks; `reuse` only when it is safe. */
-  mechanism?: Mechanism;
-  /** Rewrites to apply besides the pool's own (pre-initialized global values, no start function). */
-  plan?: Pick<RewritePlan, 'globalInits' | 'removeStart'>;
-  /** The memory's initial size in pages, when pre-initialization grew it. */
-  initialPages?: number;
-  /** Instrument the module with a fuel counter so that a use can be stopped at its deadline. */
-  interruptible?: boolean;
-}
 
 /** The image span of memory 0 as the pool needs it. */
 export interface ImageSpan {
@@ -81,60 +118,104 @@ export interface ImageSpan {
   minimumBytes: number;
 }
 
-/** Reads, analyses and rewrites `bytes` for pooling. */
-export function prepareModule(bytes: Uint8Array, options: PrepareOptions = {}): PreparedModule {
-  const forceMechanism = options.mechanism;
+/** Reads and analyses `bytes` and decides the mechanism. Throws when the module cannot be pooled. */
+export function analyzeForPool(bytes: Uint8Array, plan: ModulePlan): AnalyzedModule {
   const info = readModule(bytes);
   const analysis = analyzeModule(info, bytes);
   if (!analysis.poolable.ok) throw new ModuleNotPoolableError(analysis.poolable.reason);
   const memory = analysis.memory;
-  const { mechanism, reason, restoreTables } = chooseMechanism(info, analysis);
-  if (forceMechanism === 'reuse' && mechanism !== 'reuse') {
-    throw new ModuleNotPoolableError(`options.mechanism is 'reuse' but reuse is not safe for this module: ${reason}`);
+  const start = analyzeStart(info, bytes);
+  const chosen = chooseMechanism(analysis, start);
+  if (plan.mechanism === 'reuse' && chosen.mechanism !== 'reuse' && chosen.rule === 'safety') {
+    throw new ModuleNotPoolableError(`options.mechanism is 'reuse' but reuse is not safe for this module: ${chosen.reason}`);
   }
-  const chosen = forceMechanism ?? mechanism;
-  const plan: RewritePlan = { ...options.plan, stripActiveData: memory !== null };
+  const forced = plan.mechanism !== 'auto' && plan.mechanism !== chosen.mechanism;
+  const mechanism = plan.mechanism === 'auto' ? chosen.mechanism : plan.mechanism;
+  return {
+    info,
+    analysis,
+    mechanism,
+    reason: forced
+      ? `options.mechanism is '${plan.mechanism}'${chosen.rule === 'cost' ? ` (auto would not: ${chosen.reason})` : ''}`
+      : chosen.reason,
+    restoreTableIndices: mechanism === 'reuse' ? chosen.restoreTables : [],
+    ...(memory ? { memoryImport: memory.import ?? { ...MEMORY_IMPORT } } : {}),
+    start,
+  };
+}
+
+/**
+ * The one rewrite of the module the pool runs: memory imported, active data stripped, the fuel
+ * counter when `plan.interruptible`, globals and tables exported for `reuse`, and what
+ * pre-initialization left (`init`) baked in.
+ */
+export function rewriteForPool(bytes: Uint8Array, analyzed: AnalyzedModule, plan: ModulePlan, init?: Initialization): PreparedModule {
+  const { info, analysis, mechanism } = analyzed;
+  const memory = analysis.memory;
+  const rewrite: RewritePlan = { stripActiveData: memory !== null };
   // A start function runs inside `new WebAssembly.Instance`, before the pool can wire up the check:
   // it gets a budget it cannot exhaust, and every use gets the real one.
-  if (options.interruptible) plan.interrupt = { ...INTERRUPT_EXPORTS, initialFuel: 0x7fff_ffff };
-  if (memory && !memory.imported) plan.importMemory = { ...MEMORY_IMPORT };
-  if (chosen === 'reuse') {
-    plan.exportGlobals = { prefix: GLOBAL_EXPORT_PREFIX };
-    plan.exportTables = { prefix: TABLE_EXPORT_PREFIX };
+  if (plan.interruptible) rewrite.interrupt = { ...INTERRUPT_EXPORTS, initialFuel: 0x7fff_ffff };
+  if (memory && !memory.imported) rewrite.importMemory = { ...MEMORY_IMPORT };
+  if (mechanism === 'reuse') {
+    rewrite.exportGlobals = { prefix: GLOBAL_EXPORT_PREFIX };
+    rewrite.exportTables = { prefix: TABLE_EXPORT_PREFIX };
   }
-  const rewritten = rewriteModule(bytes, info, plan);
-  const module = compile(rewritten, bytes);
+  let globalOverrides: { name: string; value: unknown }[] = [];
+  // The start function's effects are in the snapshot: it must not run again.
+  if (init) rewrite.removeStart = true;
+  if (init && mechanism === 'reuse') {
+    // The kept instance is given the initialized values right after instantiation.
+    globalOverrides = init.globals.map((g) => ({ name: g.name, value: g.value }));
+  } else if (init) {
+    // A new instance per use: the initialized values become the globals' initializers, and the
+    // start function goes (its effects are in the snapshot).
+    const globalInits = new Map<number, number | bigint>();
+    for (const g of init.globals) {
+      if (typeof g.value !== 'number' && typeof g.value !== 'bigint') {
+        throw new ModuleNotPoolableError(`${initializerName(analyzed, plan)} changed reference global ${g.index}, which a snapshot cannot keep`);
+      }
+      globalInits.set(g.index, g.value);
+    }
+    rewrite.globalInits = globalInits;
+  }
+  const module = compile(rewriteModule(bytes, info, rewrite), bytes);
   const restoreGlobals: string[] = [];
-  const tables: string[] = [];
-  if (chosen === 'reuse') {
+  if (mechanism === 'reuse') {
     for (const global of analysis.globals) {
       if (global.imported || !global.mutable) continue;
       restoreGlobals.push(globalExportName(analysis, global.index));
     }
-    for (const index of restoreTables) {
-      tables.push(tableExportName(analysis, index));
-    }
   }
+  const initialPages = init?.initialPages ?? memory?.min;
   return {
-    info,
-    analysis,
-    mechanism: chosen,
-    reason: forceMechanism && forceMechanism !== mechanism ? `options.mechanism is '${forceMechanism}'` : reason,
+    ...analyzed,
     module,
-    memoryImport: memory ? (memory.import ?? { ...MEMORY_IMPORT }) : undefined,
-    memoryPages: memory
-      ? { initial: options.initialPages ?? memory.min, ...(memory.max !== undefined ? { maximum: memory.max } : {}) }
-      : undefined,
+    ...(memory && initialPages !== undefined
+      ? { memoryPages: { initial: initialPages, ...(memory.max !== undefined ? { maximum: memory.max } : {}) } }
+      : {}),
     restoreGlobals,
-    restoreTables: tables,
-    globalOverrides: [],
-    ...(options.interruptible ? { interrupt: { ...INTERRUPT_EXPORTS } } : {}),
+    restoreTables: analyzed.restoreTableIndices.map((index) => tableExportName(analysis, index)),
+    globalOverrides,
+    ...(plan.interruptible ? { interrupt: { ...INTERRUPT_EXPORTS } } : {}),
+    initialized: init !== undefined,
   };
 }
 
+/** How errors name what ran to make the image: `options.initialize 'name'`, or the start function. */
+export function initializerName(analyzed: AnalyzedModule, plan: ModulePlan): string {
+  return plan.initialize ? `options.initialize '${plan.initialize.name}'` : `the start function (${analyzed.start.kind === 'none' ? '' : analyzed.start.function})`;
+}
+
+/** {@link analyzeForPool} then {@link rewriteForPool}, for a plan without pre-initialization. */
+export function prepareModule(bytes: Uint8Array, plan: Partial<ModulePlan> = {}): PreparedModule {
+  const full: ModulePlan = { mechanism: plan.mechanism ?? 'auto', interruptible: plan.interruptible ?? false, initialize: undefined };
+  return rewriteForPool(bytes, analyzeForPool(bytes, full), full);
+}
+
 /** Evaluates memory 0's initial image; imported globals used in offsets come from `importedGlobal`. */
-export function imageOf(prepared: PreparedModule, bytes: Uint8Array, importedGlobal: (index: number) => number | bigint | undefined): ImageSpan {
-  const data = evaluateDataImage(prepared.info, bytes, importedGlobal);
+export function imageOf(analyzed: AnalyzedModule, bytes: Uint8Array, importedGlobal: (index: number) => number | bigint | undefined): ImageSpan {
+  const data = evaluateDataImage(analyzed.info, bytes, importedGlobal);
   const span = renderImage(data);
   return { start: span.start, bytes: span.bytes, minimumBytes: data.minPages * 65536 };
 }
@@ -143,14 +224,14 @@ export function imageOf(prepared: PreparedModule, bytes: Uint8Array, importedGlo
  * The module rewritten so that every mutable global and table is visible from JS, with the memory
  * imported and active data stripped: what pre-initialization runs, to read the state it leaves.
  */
-export function inspectionModule(bytes: Uint8Array, prepared: PreparedModule): WebAssembly.Module {
+export function inspectionModule(bytes: Uint8Array, analyzed: AnalyzedModule): WebAssembly.Module {
   const plan: RewritePlan = {
-    stripActiveData: prepared.analysis.memory !== null,
+    stripActiveData: analyzed.analysis.memory !== null,
     exportGlobals: { prefix: GLOBAL_EXPORT_PREFIX },
     exportTables: { prefix: TABLE_EXPORT_PREFIX },
   };
-  if (prepared.analysis.memory && !prepared.analysis.memory.imported) plan.importMemory = { ...MEMORY_IMPORT };
-  return compile(rewriteModule(bytes, prepared.info, plan), bytes);
+  if (analyzed.analysis.memory && !analyzed.analysis.memory.imported) plan.importMemory = { ...MEMORY_IMPORT };
+  return compile(rewriteModule(bytes, analyzed.info, plan), bytes);
 }
 
 /** The export name under which a reuse rewrite (or {@link inspectionModule}) exposes a global. */
@@ -163,13 +244,23 @@ export function tableExportName(analysis: ModuleAnalysis, index: number): string
   return analysis.tables[index]?.exportNames[0] ?? `${TABLE_EXPORT_PREFIX}${index}`;
 }
 
+/**
+ * The mechanism `auto` picks, and why. A `safety` rule refuses `reuse` because something a use can
+ * change could not be restored; a `cost` rule only prefers `reinstantiate` because restoring would
+ * be slower, and `mechanism: 'reuse'` may override it.
+ */
 function chooseMechanism(
-  info: ModuleInfo,
   analysis: ModuleAnalysis,
-): { mechanism: Mechanism; reason: string; restoreTables: number[] } {
-  const reinstantiate = (why: string) => ({ mechanism: 'reinstantiate' as const, reason: why, restoreTables: [] });
-  if (info.start !== undefined) {
-    return reinstantiate('the module has a start function, whose effects (host calls included) a fresh instance repeats');
+  start: StartAnalysis,
+): { mechanism: Mechanism; reason: string; restoreTables: number[]; rule?: 'safety' | 'cost' } {
+  const reinstantiate = (why: string, rule: 'safety' | 'cost' = 'safety') => ({
+    mechanism: 'reinstantiate' as const,
+    reason: why,
+    restoreTables: [] as number[],
+    rule,
+  });
+  if (start.kind === 'impure') {
+    return reinstantiate(`${start.reason}, which a fresh instance repeats at every instantiation`);
   }
   if (analysis.dataDrop) return reinstantiate('a use can run data.drop, and a dropped segment cannot be restored');
   if (analysis.elemDrop) return reinstantiate('a use can run elem.drop, and a dropped segment cannot be restored');
@@ -179,23 +270,33 @@ function chooseMechanism(
   let entries = 0;
   for (const table of analysis.tables) {
     if (table.imported || (!table.mutated && !table.exported)) continue;
-    if (table.mutated && table.max !== table.min) {
-      return reinstantiate(`table ${table.index} can be changed by a use and may grow, and a table cannot shrink`);
+    // Only `table.grow` in the module, or JS holding the table through an export, can grow it;
+    // a table a use merely changes (table.set, fill, copy, init) keeps its size and is restored.
+    const growable = (table.grown || table.exported) && table.max !== table.min;
+    if (growable) {
+      return reinstantiate(
+        `table ${table.index} may grow in a use (${table.grown ? 'the module runs table.grow on it' : 'it is exported with room to grow'}), and a table cannot shrink`,
+      );
     }
     restoreTables.push(table.index);
     entries += table.min;
   }
   if (entries > MAX_RESTORED_TABLE_ENTRIES) {
-    return reinstantiate(
-      `restoring ${entries} table entries after every use would cost more than a new instance (limit ${MAX_RESTORED_TABLE_ENTRIES})`,
-    );
+    return {
+      ...reinstantiate(
+        `restoring ${entries} table entries after every use would cost more than a new instance (a cost rule, limit ${MAX_RESTORED_TABLE_ENTRIES}: mechanism 'reuse' overrides it)`,
+        'cost',
+      ),
+      restoreTables,
+    };
   }
   const globals = analysis.globals.filter((g) => !g.imported && g.mutable).length;
   const what = [`${globals} mutable global${globals === 1 ? '' : 's'}`];
   if (restoreTables.length > 0) what.push(`${entries} table entries`);
+  const startNote = start.kind === 'pure' ? '; the start function only writes the module\'s own memory and globals, so it ran once when the image was made' : '';
   return {
     mechanism: 'reuse',
-    reason: `nothing but memory, ${what.join(' and ')} can change in a use; they are restored after each one`,
+    reason: `nothing but memory, ${what.join(' and ')} can change in a use; they are restored after each one${startNote}`,
     restoreTables,
   };
 }

@@ -17,6 +17,11 @@ export interface PoolStats {
   created: number;
   /** Pooled instances retired because their memory grew (V8 cannot shrink it) or a reset failed. */
   retirements: number;
+  /**
+   * Resets that failed (a system call error, say). The instance was retired instead of reused and
+   * the use's own result stood; set `NODE_DEBUG=cowpool` to log each failure.
+   */
+  resetFailures: number;
   /** Calls that had to wait for a free instance. */
   waits: number;
   /** Pooled instances alive now. */
@@ -42,6 +47,7 @@ export function emptyStats(): RunningStats {
     instantiations: 0,
     created: 0,
     retirements: 0,
+    resetFailures: 0,
     waits: 0,
   };
 }

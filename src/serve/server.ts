@@ -6,6 +6,9 @@
  * Faults stay inside the request: a trap answers 500 (logged with the guest's stderr), a guest past
  * its deadline 504, output that is not a CGI response 502, a body over the limit 413. The instance
  * is reset after every request whatever happened, so nothing one request does is seen by the next.
+ *
+ * A guest runs synchronously on the JavaScript thread, so one process runs one request's guest at
+ * a time and its pool holds one instance; more cores mean more processes (`--workers`).
  */
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -17,7 +20,8 @@ import {
   PoolClosedError,
 } from '../errors.js';
 import type { ResetStrategy } from '../memory/index.js';
-import { InstancePool, type InstanceHost } from '../pool/index.js';
+import { InstancePool, type InstanceHost, type PoolInstance } from '../pool/index.js';
+import { rejectUnknownKeys } from '../pool/options.js';
 import { isWasiCommand, sleepSynchronously, WasiHost, type PreopenOption, type WasiContext } from '../wasi/index.js';
 import { cgiEnvironment, CgiResponseParser, MalformedCgiResponseError, SERVER_SOFTWARE } from './cgi.js';
 
@@ -29,8 +33,6 @@ export interface ServeOptions {
   host?: string;
   /** Port; 0 (default) picks a free one. */
   port?: number;
-  /** Most pooled instances. Default 4. */
-  pool?: number;
   /** Bytes a reset may restore in place per request (see InstancePool). */
   keepResident?: number;
   /** Memory reset strategy. Default `auto`. */
@@ -41,8 +43,10 @@ export interface ServeOptions {
   maxBody?: number;
   /** Extra environment variables for every request. */
   env?: Record<string, string>;
-  /** Read-only directories granted to the guest. */
+  /** Directories granted to the guest; each an overlay unless its `mode` says otherwise (see PreopenOption). */
   dirs?: PreopenOption[];
+  /** Most bytes one request may hold in the `overlay` dirs; past it the guest gets ENOSPC. Default 64 MiB. */
+  overlayLimit?: number;
   /** Receives one access-log line per request, and fault reports. Default: none. */
   log?: (line: string) => void;
   /** The program name the guest sees as argv[0]. Default `app.wasm` or the path's base name. */
@@ -54,16 +58,29 @@ export interface CowpoolServer {
   /** `http://host:port/`. */
   readonly url: string;
   readonly port: number;
-  readonly pool: InstancePool<WasiHost>;
+  /** The pool of the served module; each instance's state is its WASI host. */
+  readonly pool: InstancePool<WebAssembly.Exports, WasiHost>;
   readonly server: Server;
   /** Stops accepting connections, lets requests in flight finish, then releases the pool. */
   close(): Promise<void>;
 }
 
-const kDefaults = { host: '127.0.0.1', port: 0, pool: 4, timeout: 10_000, maxBody: 1 << 20 };
+const kDefaults = { host: '127.0.0.1', port: 0, timeout: 10_000, maxBody: 1 << 20 };
+const kServeKeys = ['wasm', 'host', 'port', 'keepResident', 'strategy', 'timeout', 'maxBody', 'env', 'dirs', 'overlayLimit', 'log', 'programName'] as const satisfies readonly (keyof ServeOptions)[];
 
-/** Starts the server; resolves once it listens. Rejects when the module is not a WASI command. */
+/**
+ * Starts the server; resolves once it listens. Rejects when the module is not a WASI command, or
+ * with {@link InvalidArgumentError} for an option it does not know.
+ */
 export async function serve(options: ServeOptions): Promise<CowpoolServer> {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('serve() needs an options object with wasm');
+  if (Object.hasOwn(options, 'pool')) {
+    throw new InvalidArgumentError(
+      'serve options: there is no pool option: a guest runs on the JavaScript thread, so a process serves one request at a time ' +
+        'with one instance; start more processes (cowpool serve --workers N) to use more cores',
+    );
+  }
+  rejectUnknownKeys(options, kServeKeys, 'serve options');
   const bytes = typeof options.wasm === 'string' ? new Uint8Array(await readFile(options.wasm)) : options.wasm;
   const programName = options.programName ?? (typeof options.wasm === 'string' ? baseName(options.wasm) : 'app.wasm');
   const timeout = options.timeout ?? kDefaults.timeout;
@@ -78,25 +95,29 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
   const command = isWasiCommand(module);
   if (!command.ok) throw new InvalidArgumentError(`${programName} is not a WASI command module: ${command.reason}`);
 
-  const pool = await InstancePool.create<WasiHost>(bytes, {
-    max: options.pool ?? kDefaults.pool,
+  const pool = await InstancePool.create(bytes, {
+    // Requests reach the guest one at a time (it runs synchronously), so one instance serves them all.
+    max: 1,
     min: 1,
     ...(options.keepResident !== undefined ? { keepResident: options.keepResident } : {}),
     strategy: options.strategy ?? 'auto',
     interruptible: Number.isFinite(timeout),
-    imports: (host) => {
+    setup: (host: InstanceHost<WasiHost>) => {
       // One WASI host per pooled instance, built once; each request only swaps its context. A
       // guest's sleep blocks the thread, so it is cut at the deadline like a loop is.
       const sleep = (nanoseconds: bigint) => {
-        const left = host.deadline - performance.now();
+        const left = host.timeLeft();
         if (Number(nanoseconds) / 1e6 < left) return sleepSynchronously(nanoseconds);
-        sleepSynchronously(BigInt(Math.max(0, Math.ceil(left * 1e6))));
-        throw new GuestTimeoutError(host.timeout);
+        sleepSynchronously(BigInt(Math.ceil(left * 1e6)));
+        host.checkDeadline();
       };
-      const wasi = new WasiHost({ preopens: options.dirs ?? [], clock: { sleep } });
+      const wasi = new WasiHost({
+        preopens: options.dirs ?? [],
+        clock: { sleep },
+        ...(options.overlayLimit !== undefined ? { overlayLimit: options.overlayLimit } : {}),
+      });
       if (host.memory) wasi.bindMemory(host.memory);
-      host.data = wasi;
-      return wasi.imports;
+      return { imports: wasi.imports, state: wasi };
     },
   });
 
@@ -161,8 +182,7 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
     stderr: (chunk) => void stderr.push(Buffer.from(chunk)),
   };
   const runOptions = Number.isFinite(timeout) ? { timeout } : {};
-  const runGuest = (instance: WebAssembly.Instance, _context: unknown, host: InstanceHost<WasiHost>) =>
-    (host.data as WasiHost).run(instance, context);
+  const runGuest = (instance: PoolInstance, _context: unknown, host: InstanceHost<WasiHost>) => host.state.run(instance, context);
   // The last response's header list, flattened for writeHead, reused while the guest repeats it.
   let lastHeaders: readonly [string, string][] | undefined;
   let lastBodyLength = -1;

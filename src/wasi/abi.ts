@@ -126,6 +126,14 @@ export const Oflags = {
   TRUNC: 1 << 3,
 } as const;
 
+/** `fstflags` (u16), which times `*_filestat_set_times` changes. */
+export const Fstflags = {
+  ATIM: 1 << 0,
+  ATIM_NOW: 1 << 1,
+  MTIM: 1 << 2,
+  MTIM_NOW: 1 << 3,
+} as const;
+
 /** `lookupflags` (u32). */
 export const Lookupflags = {
   SYMLINK_FOLLOW: 1 << 0,
@@ -203,7 +211,7 @@ export const Rights = {
 export const WRITE_INTENT_RIGHTS =
   Rights.FD_WRITE | Rights.FD_DATASYNC | Rights.FD_ALLOCATE | Rights.FD_FILESTAT_SET_SIZE;
 
-/** What a read-only regular file opened through `path_open` can do. */
+/** What a regular file opened for reading can do. */
 export const READ_ONLY_FILE_RIGHTS =
   Rights.FD_READ |
   Rights.FD_SEEK |
@@ -214,7 +222,7 @@ export const READ_ONLY_FILE_RIGHTS =
   Rights.FD_FILESTAT_GET |
   Rights.POLL_FD_READWRITE;
 
-/** What a directory (preopened or opened) can do in this read-only host. */
+/** What a directory can do without changing anything. */
 export const READ_ONLY_DIRECTORY_RIGHTS =
   Rights.FD_FDSTAT_SET_FLAGS |
   Rights.FD_SYNC |
@@ -223,14 +231,6 @@ export const READ_ONLY_DIRECTORY_RIGHTS =
   Rights.PATH_READLINK |
   Rights.PATH_FILESTAT_GET |
   Rights.FD_FILESTAT_GET;
-
-/**
- * The rights a directory hands down to what is opened beneath it. They include the write bits on
- * purpose: wasi-libc computes `rights = wanted & inheriting`, so without FD_WRITE here an
- * `open(path, O_WRONLY)` would silently become a read-only open and only fail at the first write.
- * With it, `path_open` sees the write intent and refuses at open time with EROFS.
- */
-export const DIRECTORY_INHERITING_RIGHTS = READ_ONLY_FILE_RIGHTS | READ_ONLY_DIRECTORY_RIGHTS | WRITE_INTENT_RIGHTS;
 
 /** Rights of fd 0. No FD_SEEK/FD_TELL: a stream, like the pipe a CGI script gets. */
 export const STDIN_RIGHTS = Rights.FD_READ | Rights.FD_FDSTAT_SET_FLAGS | Rights.FD_FILESTAT_GET | Rights.POLL_FD_READWRITE;
@@ -256,3 +256,40 @@ export const Layout = {
   /** `event`: userdata u64 @0, error u16 @8, type u8 @10, nbytes u64 @16, flags u16 @24. */
   EVENT_SIZE: 32,
 } as const;
+
+/**
+ * Everything a regular file can do; what one fd may do is what it was opened asking for. The
+ * rights are the same in every preopen mode: a read-only preopen answers a change with EROFS (what
+ * a C program expects to see), not with ENOTCAPABLE.
+ */
+export const FILE_RIGHTS =
+  READ_ONLY_FILE_RIGHTS |
+  Rights.FD_WRITE |
+  Rights.FD_DATASYNC |
+  Rights.FD_ALLOCATE |
+  Rights.FD_FILESTAT_SET_SIZE |
+  Rights.FD_FILESTAT_SET_TIMES;
+
+/** What a directory can do (in every preopen mode, like {@link FILE_RIGHTS}). */
+export const DIRECTORY_RIGHTS =
+  READ_ONLY_DIRECTORY_RIGHTS |
+  Rights.FD_DATASYNC |
+  Rights.FD_FILESTAT_SET_TIMES |
+  Rights.PATH_CREATE_DIRECTORY |
+  Rights.PATH_CREATE_FILE |
+  Rights.PATH_LINK_SOURCE |
+  Rights.PATH_LINK_TARGET |
+  Rights.PATH_RENAME_SOURCE |
+  Rights.PATH_RENAME_TARGET |
+  Rights.PATH_FILESTAT_SET_SIZE |
+  Rights.PATH_FILESTAT_SET_TIMES |
+  Rights.PATH_SYMLINK |
+  Rights.PATH_REMOVE_DIRECTORY |
+  Rights.PATH_UNLINK_FILE;
+
+/**
+ * What a directory hands down to files and directories opened beneath it. It includes the write
+ * bits on purpose: wasi-libc computes `rights = wanted & inheriting`, so without FD_WRITE here an
+ * `open(path, O_WRONLY)` would silently become a read-only open and only fail at the first write.
+ */
+export const INHERITING_RIGHTS = FILE_RIGHTS | DIRECTORY_RIGHTS;

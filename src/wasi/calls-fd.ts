@@ -1,14 +1,16 @@
-// preview1 fd_* functions: the standard streams of the use's context, read-only files and the
-// directories granted to the guest.
+// preview1 fd_* functions: the standard streams of the use's context, files and the directories
+// granted to the guest.
 //
 // Errno conventions (POSIX where POSIX speaks, WASI rights otherwise):
-// - a read on something not readable / a write on something not writable: EBADF;
-// - seek/tell/pread/pwrite on a stream: ESPIPE; read on a directory: EISDIR;
-// - changing a file or directory (truncate, set times, allocate): EROFS, the whole view is read-only;
+// - a read on something not opened for reading / a write on something not opened for writing: EBADF;
+// - seek/tell/pread/pwrite on a stream: ESPIPE; read or write on a directory: EISDIR;
+// - a change under a read-only preopen: EROFS;
 // - an operation the fd's rights do not allow: ENOTCAPABLE.
+// The kind of descriptor is checked before rights and before the mode, so a directory given to a
+// file-only call answers the same in every mode.
 
-import { fstatSync, readSync, statSync } from 'node:fs';
 import {
+  ClockId,
   Errno,
   Fdflags,
   Filetype,
@@ -18,8 +20,9 @@ import {
   Whence,
   type ErrnoValue,
 } from './abi.js';
-import { listDirectory, type FdEntry, type FileEntry } from './fd-table.js';
+import type { FdEntry, FileEntry } from './fd-table.js';
 import { writeFilestat } from './filestat.js';
+import { timeUpdates } from './calls-path.js';
 import type { WasiState } from './state.js';
 
 /**
@@ -48,12 +51,42 @@ export function fdCalls(state: WasiState): WebAssembly.ModuleImports {
       const len = view.getUint32(iovsPtr + i * Layout.IOVEC_SIZE + 4, true);
       if (len === 0) continue;
       if (buf + len > bytes.length) return -Errno.FAULT;
-      const n = readSync(file.hostFd, bytes, buf, len, position + total);
+      const n = file.file.read(bytes.subarray(buf, buf + len), position + total);
       total += n;
       if (n < len) break; // end of file
     }
     return total;
   }
+
+  /** Writes the iovecs at `iovsPtr` to `file` at `position` (its end when undefined); returns bytes written or -errno. */
+  function writeFileFrom(file: FileEntry, iovsPtr: number, iovsLen: number, position: number | undefined): number {
+    const view = memory.view;
+    const bytes = memory.bytes;
+    let at = position ?? file.file.size();
+    let total = 0;
+    for (let i = 0; i < iovsLen; i++) {
+      const buf = view.getUint32(iovsPtr + i * Layout.IOVEC_SIZE, true);
+      const len = view.getUint32(iovsPtr + i * Layout.IOVEC_SIZE + 4, true);
+      if (len === 0) continue;
+      if (buf + len > bytes.length) return -Errno.FAULT;
+      const n = file.file.write(bytes.subarray(buf, buf + len), at);
+      at += n;
+      total += n;
+    }
+    return total;
+  }
+
+  /** The fd's entry if it is a regular file holding `right`, else the errno why not. */
+  function fileAt(fd: number, right: bigint): FileEntry | ErrnoValue {
+    const entry = fds.get(fd >>> 0);
+    if (entry === undefined) return Errno.BADF;
+    if (entry.kind === 'stream') return Errno.SPIPE;
+    if (entry.kind === 'directory') return Errno.ISDIR;
+    if ((entry.rightsBase & right) === 0n) return Errno.NOTCAPABLE;
+    return entry;
+  }
+
+  const now = (): bigint => state.clock.now(ClockId.REALTIME) ?? BigInt(Date.now()) * 1_000_000n;
 
   function readStdin(iovsPtr: number, iovsLen: number): number {
     const view = memory.view;
@@ -75,9 +108,22 @@ export function fdCalls(state: WasiState): WebAssembly.ModuleImports {
 
   function statOf(entry: FdEntry, ptr: number): ErrnoValue {
     if (entry.kind === 'stream') writeFilestat(memory.view, ptr, undefined, STREAM_FILETYPE);
-    else if (entry.kind === 'file') writeFilestat(memory.view, ptr, fstatSync(entry.hostFd, { bigint: true }));
-    else writeFilestat(memory.view, ptr, statSync(entry.hostPath, { bigint: true }));
+    else if (entry.kind === 'file') writeFilestat(memory.view, ptr, entry.file.stat());
+    else writeFilestat(memory.view, ptr, entry.fs.stat(entry.dir));
     return Errno.SUCCESS;
+  }
+
+  function syncCall(fd: number, right: bigint): number {
+    try {
+      const entry = fds.get(fd >>> 0);
+      if (entry === undefined) return Errno.BADF;
+      if (entry.kind === 'stream') return Errno.INVAL;
+      if ((entry.rightsBase & right) === 0n) return Errno.NOTCAPABLE;
+      if (entry.kind === 'file') entry.file.sync();
+      return Errno.SUCCESS;
+    } catch (error) {
+      return state.fault(error);
+    }
   }
 
   return {
@@ -85,9 +131,18 @@ export function fdCalls(state: WasiState): WebAssembly.ModuleImports {
       try {
         const entry = fds.get(fd >>> 0);
         if (entry === undefined) return Errno.BADF;
-        if (entry.kind !== 'stream' || entry.stream === 0 || (entry.rightsBase & Rights.FD_WRITE) === 0n) {
-          return Errno.BADF;
+        if (entry.kind === 'file') {
+          if ((entry.rightsBase & Rights.FD_WRITE) === 0n) return Errno.BADF;
+          memory.refresh();
+          const append = (entry.flags & Fdflags.APPEND) !== 0;
+          const n = writeFileFrom(entry, iovsPtr >>> 0, iovsLen >>> 0, append ? undefined : entry.position);
+          if (n < 0) return -n;
+          entry.position = append ? entry.file.size() : entry.position + n;
+          memory.view.setUint32(nwrittenPtr >>> 0, n, true);
+          return Errno.SUCCESS;
         }
+        // A directory is never open for writing: EBADF, as write(2) answers.
+        if (entry.kind === 'directory' || entry.stream === 0 || (entry.rightsBase & Rights.FD_WRITE) === 0n) return Errno.BADF;
         const sink = entry.stream === 1 ? state.context.stdout : state.context.stderr;
         memory.refresh();
         const view = memory.view;
@@ -152,12 +207,24 @@ export function fdCalls(state: WasiState): WebAssembly.ModuleImports {
       }
     },
 
-    fd_pwrite(fd: number, _iovsPtr: number, _iovsLen: number, _offset: bigint, _nwrittenPtr: number): number {
-      const entry = fds.get(fd >>> 0);
-      if (entry === undefined) return Errno.BADF;
-      if (entry.kind === 'stream') return Errno.SPIPE;
-      if (entry.kind === 'directory') return Errno.ISDIR;
-      return Errno.BADF; // every file is opened read-only
+    fd_pwrite(fd: number, iovsPtr: number, iovsLen: number, offset: bigint, nwrittenPtr: number): number {
+      try {
+        const entry = fds.get(fd >>> 0);
+        if (entry === undefined) return Errno.BADF;
+        if (entry.kind === 'stream') return Errno.SPIPE;
+        if (entry.kind === 'directory') return Errno.ISDIR;
+        if ((entry.rightsBase & Rights.FD_WRITE) === 0n) return Errno.BADF;
+        if ((entry.rightsBase & Rights.FD_SEEK) === 0n) return Errno.NOTCAPABLE;
+        if (offset < 0n || offset > BigInt(Number.MAX_SAFE_INTEGER)) return Errno.INVAL;
+        memory.refresh();
+        // POSIX: pwrite writes at the offset even on an append-mode fd (Linux alone ignores it).
+        const n = writeFileFrom(entry, iovsPtr >>> 0, iovsLen >>> 0, Number(offset));
+        if (n < 0) return -n;
+        memory.view.setUint32(nwrittenPtr >>> 0, n, true);
+        return Errno.SUCCESS;
+      } catch (error) {
+        return state.fault(error);
+      }
     },
 
     fd_seek(fd: number, offset: bigint, whence: number, newOffsetPtr: number): number {
@@ -175,7 +242,7 @@ export function fdCalls(state: WasiState): WebAssembly.ModuleImports {
             base = BigInt(entry.position);
             break;
           case Whence.END:
-            base = fstatSync(entry.hostFd, { bigint: true }).size;
+            base = BigInt(entry.file.size());
             break;
           default:
             return Errno.INVAL;
@@ -239,8 +306,8 @@ export function fdCalls(state: WasiState): WebAssembly.ModuleImports {
       if (entry === undefined) return Errno.BADF;
       if ((entry.rightsBase & Rights.FD_FDSTAT_SET_FLAGS) === 0n) return Errno.NOTCAPABLE;
       if ((flags & ~kAllFdflags) !== 0) return Errno.INVAL;
-      // Everything here is synchronous and read-only, so the flags change no behaviour; they are
-      // remembered so fd_fdstat_get reports what the guest set, as fcntl(F_GETFL) would.
+      // Everything here is synchronous, so only APPEND changes behaviour (fd_write goes to the end);
+      // the rest are remembered so fd_fdstat_get reports what the guest set, as fcntl(F_GETFL) would.
       entry.flags = flags & 0xffff;
       fds.touch();
       return Errno.SUCCESS;
@@ -270,42 +337,67 @@ export function fdCalls(state: WasiState): WebAssembly.ModuleImports {
       }
     },
 
-    fd_filestat_set_size(fd: number, _size: bigint): number {
-      const entry = fds.get(fd >>> 0);
-      if (entry === undefined) return Errno.BADF;
-      return entry.kind === 'stream' ? Errno.NOTCAPABLE : Errno.ROFS;
+    fd_filestat_set_size(fd: number, size: bigint): number {
+      try {
+        // The descriptor's kind first: a directory is never truncated, whatever the mode or rights.
+        const entry = fds.get(fd >>> 0);
+        if (entry === undefined) return Errno.BADF;
+        if (entry.kind === 'directory') return Errno.ISDIR;
+        if (entry.kind === 'stream') return Errno.INVAL;
+        if ((entry.rightsBase & Rights.FD_FILESTAT_SET_SIZE) === 0n) return Errno.NOTCAPABLE;
+        if (size < 0n || size > BigInt(Number.MAX_SAFE_INTEGER)) return Errno.INVAL;
+        entry.file.truncate(Number(size));
+        return Errno.SUCCESS;
+      } catch (error) {
+        return state.fault(error);
+      }
     },
 
-    fd_filestat_set_times(fd: number, _atim: bigint, _mtim: bigint, _fstFlags: number): number {
-      const entry = fds.get(fd >>> 0);
-      if (entry === undefined) return Errno.BADF;
-      return entry.kind === 'stream' ? Errno.NOTCAPABLE : Errno.ROFS;
+    fd_filestat_set_times(fd: number, atim: bigint, mtim: bigint, fstFlags: number): number {
+      try {
+        const entry = fds.get(fd >>> 0);
+        if (entry === undefined) return Errno.BADF;
+        if (entry.kind === 'stream') return Errno.NOTCAPABLE;
+        if ((entry.rightsBase & Rights.FD_FILESTAT_SET_TIMES) === 0n) return Errno.NOTCAPABLE;
+        const updates = timeUpdates(atim, mtim, fstFlags);
+        if (entry.kind === 'file') entry.file.setTimes(updates[0], updates[1], now());
+        else entry.fs.setTimes({ parent: undefined, name: '.', node: entry.dir, mustBeDirectory: true }, updates[0], updates[1]);
+        return Errno.SUCCESS;
+      } catch (error) {
+        return state.fault(error);
+      }
     },
 
-    fd_advise(fd: number, _offset: bigint, _len: bigint, advice: number): number {
+    fd_advise(fd: number, offset: bigint, len: bigint, advice: number): number {
       const entry = fds.get(fd >>> 0);
       if (entry === undefined) return Errno.BADF;
       if (entry.kind === 'stream') return Errno.SPIPE;
+      if (entry.kind === 'directory') return Errno.BADF;
+      if (offset < 0n || len < 0n) return Errno.INVAL;
       return advice >>> 0 > kMaxAdvice ? Errno.INVAL : Errno.SUCCESS; // advice is a hint
     },
 
-    fd_allocate(fd: number, _offset: bigint, _len: bigint): number {
-      const entry = fds.get(fd >>> 0);
-      if (entry === undefined) return Errno.BADF;
-      if (entry.kind === 'stream') return Errno.SPIPE;
-      return Errno.BADF; // not open for writing
+    fd_allocate(fd: number, offset: bigint, len: bigint): number {
+      try {
+        const entry = fileAt(fd, Rights.FD_ALLOCATE);
+        if (typeof entry === 'number') return entry === Errno.ISDIR ? Errno.BADF : entry;
+        if (offset < 0n || len <= 0n) return Errno.INVAL;
+        const end = offset + len;
+        if (end > BigInt(Number.MAX_SAFE_INTEGER)) return Errno.FBIG;
+        // Space is reserved by growing the file: there is no sparse allocation to ask for here.
+        if (Number(end) > entry.file.size()) entry.file.truncate(Number(end));
+        return Errno.SUCCESS;
+      } catch (error) {
+        return state.fault(error);
+      }
     },
 
     fd_datasync(fd: number): number {
-      const entry = fds.get(fd >>> 0);
-      if (entry === undefined) return Errno.BADF;
-      return entry.kind === 'stream' ? Errno.INVAL : Errno.SUCCESS; // nothing written, nothing to sync
+      return syncCall(fd, Rights.FD_DATASYNC);
     },
 
     fd_sync(fd: number): number {
-      const entry = fds.get(fd >>> 0);
-      if (entry === undefined) return Errno.BADF;
-      return entry.kind === 'stream' ? Errno.INVAL : Errno.SUCCESS;
+      return syncCall(fd, Rights.FD_SYNC);
     },
 
     fd_prestat_get(fd: number, prestatPtr: number): number {
@@ -347,7 +439,7 @@ export function fdCalls(state: WasiState): WebAssembly.ModuleImports {
         if (entry.kind !== 'directory') return Errno.NOTDIR;
         if ((entry.rightsBase & Rights.FD_READDIR) === 0n) return Errno.NOTCAPABLE;
         if (entry.listing === undefined || cookie === 0n) {
-          entry.listing = listDirectory(entry);
+          entry.listing = entry.fs.list(entry.dir);
           fds.touch();
         }
         bufPtr >>>= 0;

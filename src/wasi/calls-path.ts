@@ -1,22 +1,28 @@
-// preview1 path_* functions over the directories granted to the guest. Read-only: opening, stat and
-// readlink work beneath a granted directory; everything that would change the file system answers
-// EROFS. Resolution never leaves the directory (see path-resolver.ts).
+// preview1 path_* functions over the directories granted to the guest. Each path is resolved
+// beneath the directory fd it is relative to, never leaving it (PreopenFs.resolve); what a change
+// then does depends on the preopen's mode (overlay, readonly, persistent: see preopen-fs.ts).
+//
+// Order of checks, the same for every call: the directory fd (EBADF, ENOTDIR), its rights
+// (ENOTCAPABLE), the path (EFAULT, EILSEQ, then resolution errors), then the operation itself
+// (EROFS under a read-only preopen, EEXIST, ENOENT, …).
 
-import { constants, fstatSync, openSync, closeSync, readlinkSync, statSync } from 'node:fs';
 import {
   Errno,
   Fdflags,
+  Fstflags,
   Lookupflags,
   Oflags,
-  READ_ONLY_DIRECTORY_RIGHTS,
-  READ_ONLY_FILE_RIGHTS,
   Rights,
+  DIRECTORY_RIGHTS,
+  FILE_RIGHTS,
   WRITE_INTENT_RIGHTS,
   type ErrnoValue,
 } from './abi.js';
 import type { DirectoryEntry } from './fd-table.js';
 import { writeFilestat } from './filestat.js';
-import { resolveBeneath, type ResolvedPath } from './path-resolver.js';
+import { fail, isDirectory, type DirNode } from './fs-node.js';
+import type { TimeUpdate } from './open-file.js';
+import type { Resolved } from './preopen-fs.js';
 import type { WasiState } from './state.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -48,28 +54,32 @@ export function pathCalls(state: WasiState): WebAssembly.ModuleImports {
   }
 
   /**
-   * The host path a guest path names under directory `dirFd` (which must hold `right`), resolved
-   * without leaving the directory, or the errno for why not.
+   * What a guest path names under directory `dirFd` (which must hold `right`), resolved without
+   * leaving the directory; throws the errno for why not.
    */
-  function resolveAt(
-    dirFd: number,
-    right: bigint,
-    pathPtr: number,
-    pathLen: number,
-    follow: boolean,
-  ): { dir: DirectoryEntry; resolved: ResolvedPath } | ErrnoValue {
+  function resolveAt(dirFd: number, right: bigint, pathPtr: number, pathLen: number, follow: boolean): { dir: DirectoryEntry; at: Resolved } {
     const dir = directoryAt(dirFd, right);
-    if (typeof dir === 'number') return dir;
+    if (typeof dir === 'number') fail(dir);
     const path = guestString(pathPtr, pathLen);
-    if (typeof path === 'number') return path;
-    const resolved = resolveBeneath(dir.hostPath, path, follow);
-    return typeof resolved === 'number' ? resolved : { dir, resolved };
+    if (typeof path === 'number') fail(path);
+    const at = dir.fs.resolve(dir.dir, path, follow);
+    if (typeof at === 'number') fail(at);
+    return { dir, at };
   }
 
-  /** Any change to the file system: EROFS once the directory fd is valid. */
-  function readOnly(fd: number): number {
-    const dir = directoryAt(fd, 0n);
-    return typeof dir === 'number' ? dir : Errno.ROFS;
+  /** Runs a call body, turning thrown errnos and host errors into the returned errno. */
+  function guarded(body: () => void): number {
+    try {
+      body();
+      return Errno.SUCCESS;
+    } catch (error) {
+      return state.fault(error);
+    }
+  }
+
+  /** Two paths of one call (rename, link) must lie in the same preopen: EXDEV otherwise, as across mounts. */
+  function sameFs(a: DirectoryEntry, b: DirectoryEntry): void {
+    if (a.fs !== b.fs) fail(Errno.XDEV);
   }
 
   return {
@@ -84,140 +94,171 @@ export function pathCalls(state: WasiState): WebAssembly.ModuleImports {
       fdflags: number,
       fdPtr: number,
     ): number {
-      try {
-        const at = resolveAt(dirFd, Rights.PATH_OPEN, pathPtr, pathLen, (lookupFlags & Lookupflags.SYMLINK_FOLLOW) !== 0);
-        if (typeof at === 'number') return at;
-        const { dir, resolved } = at;
+      return guarded(() => {
+        const dir = directoryAt(dirFd, Rights.PATH_OPEN);
+        if (typeof dir === 'number') fail(dir);
+        if ((oflags & Oflags.CREAT) !== 0 && (dir.rightsBase & Rights.PATH_CREATE_FILE) === 0n) fail(Errno.NOTCAPABLE);
+        if ((oflags & Oflags.TRUNC) !== 0 && (dir.rightsBase & Rights.PATH_FILESTAT_SET_SIZE) === 0n) fail(Errno.NOTCAPABLE);
+        const { at } = resolveAt(dirFd, Rights.PATH_OPEN, pathPtr, pathLen, (lookupFlags & Lookupflags.SYMLINK_FOLLOW) !== 0);
+        const { fs } = dir;
 
-        const wantsWrite =
-          (oflags & (Oflags.CREAT | Oflags.TRUNC)) !== 0 ||
-          (fdflags & Fdflags.APPEND) !== 0 ||
-          (rightsBase & WRITE_INTENT_RIGHTS) !== 0n;
-        const stats = resolved.stats;
-        if (stats === undefined) return wantsWrite && (oflags & Oflags.CREAT) !== 0 ? Errno.ROFS : Errno.NOENT;
-        if ((oflags & (Oflags.CREAT | Oflags.EXCL)) === (Oflags.CREAT | Oflags.EXCL)) return Errno.EXIST;
-        if (stats.isSymbolicLink()) return Errno.LOOP; // O_NOFOLLOW on a symlink, as Linux answers
-        if ((oflags & Oflags.DIRECTORY) !== 0 && !stats.isDirectory()) return Errno.NOTDIR;
-        if (wantsWrite) return stats.isDirectory() ? Errno.ISDIR : Errno.ROFS;
-
+        const write =
+          (fdflags & Fdflags.APPEND) !== 0 || (rightsBase & WRITE_INTENT_RIGHTS) !== 0n;
+        const node = at.node;
         let fd: number | undefined;
-        if (stats.isDirectory()) {
+        if (node !== undefined && isDirectory(node)) {
+          if ((oflags & (Oflags.CREAT | Oflags.EXCL)) === (Oflags.CREAT | Oflags.EXCL)) fail(Errno.EXIST);
+          // A directory is opened for listing and lookups only: asking to write it or truncate it is
+          // EISDIR. Other write-ish rights (FD_DATASYNC…) are simply not granted, as guests open
+          // directories asking for every right their parent has.
+          if ((oflags & Oflags.TRUNC) !== 0 || (fdflags & Fdflags.APPEND) !== 0 || (rightsBase & Rights.FD_WRITE) !== 0n) {
+            fail(Errno.ISDIR);
+          }
           fd = fds.add({
             kind: 'directory',
-            hostPath: resolved.hostPath,
+            fs,
+            dir: fs.holdDirectory(node as DirNode),
             preopenName: undefined,
-            rightsBase: rightsBase & READ_ONLY_DIRECTORY_RIGHTS & dir.rightsInheriting,
+            rightsBase: rightsBase & DIRECTORY_RIGHTS & dir.rightsInheriting,
             rightsInheriting: rightsInheriting & dir.rightsInheriting,
             flags: fdflags & 0xffff,
             listing: undefined,
           });
-        } else if (stats.isFile()) {
-          // O_NOFOLLOW: if the last component became a symlink since the walk, fail instead of following it.
-          const hostFd = openSync(resolved.hostPath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-          const opened = fstatSync(hostFd, { bigint: true });
-          if (!opened.isFile() || opened.ino !== stats.ino || opened.dev !== stats.dev) {
-            closeSync(hostFd);
-            return Errno.AGAIN; // the file changed under us
+        } else {
+          if ((oflags & Oflags.DIRECTORY) !== 0) {
+            if (node === undefined && (oflags & Oflags.CREAT) === 0) fail(Errno.NOENT);
+            fail(node === undefined ? Errno.INVAL : Errno.NOTDIR);
           }
+          const file = fs.openFile(at, {
+            create: (oflags & Oflags.CREAT) !== 0,
+            exclusive: (oflags & Oflags.EXCL) !== 0,
+            truncate: (oflags & Oflags.TRUNC) !== 0,
+            read: (rightsBase & Rights.FD_READ) !== 0n,
+            write,
+          });
           fd = fds.add({
             kind: 'file',
-            hostFd,
-            hostPath: resolved.hostPath,
-            stats: opened,
+            file,
             position: 0,
-            rightsBase: rightsBase & READ_ONLY_FILE_RIGHTS & dir.rightsInheriting,
+            rightsBase: rightsBase & FILE_RIGHTS & dir.rightsInheriting,
             rightsInheriting: 0n,
             flags: fdflags & 0xffff,
           });
-          if (fd === undefined) closeSync(hostFd);
-        } else {
-          // FIFOs, sockets and devices could block or reach outside the sandbox: not offered.
-          return Errno.NOTSUP;
+          if (fd === undefined) file.close();
         }
-        if (fd === undefined) return Errno.MFILE;
+        if (fd === undefined) fail(Errno.MFILE);
         memory.refresh();
         memory.view.setUint32(fdPtr >>> 0, fd, true);
-        return Errno.SUCCESS;
-      } catch (error) {
-        return state.fault(error);
-      }
+      });
     },
 
     path_filestat_get(dirFd: number, lookupFlags: number, pathPtr: number, pathLen: number, statPtr: number): number {
-      try {
+      return guarded(() => {
         const follow = (lookupFlags & Lookupflags.SYMLINK_FOLLOW) !== 0;
-        const at = resolveAt(dirFd, Rights.PATH_FILESTAT_GET, pathPtr, pathLen, follow);
-        if (typeof at === 'number') return at;
-        const { resolved } = at;
-        if (resolved.stats === undefined) return Errno.NOENT;
-        // resolveBeneath returns lstat; a followed path has no symlink left, so this equals stat.
-        const stats = resolved.stats.isSymbolicLink() && follow ? statSync(resolved.hostPath, { bigint: true }) : resolved.stats;
+        const { dir, at } = resolveAt(dirFd, Rights.PATH_FILESTAT_GET, pathPtr, pathLen, follow);
+        if (at.node === undefined) fail(Errno.NOENT);
+        const stat = dir.fs.stat(at.node);
         memory.refresh();
-        writeFilestat(memory.view, statPtr >>> 0, stats);
-        return Errno.SUCCESS;
-      } catch (error) {
-        return state.fault(error);
-      }
+        writeFilestat(memory.view, statPtr >>> 0, stat);
+      });
     },
 
     path_readlink(dirFd: number, pathPtr: number, pathLen: number, bufPtr: number, bufLen: number, usedPtr: number): number {
-      try {
-        const at = resolveAt(dirFd, Rights.PATH_READLINK, pathPtr, pathLen, false);
-        if (typeof at === 'number') return at;
-        const { resolved } = at;
-        if (resolved.stats === undefined) return Errno.NOENT;
-        if (!resolved.stats.isSymbolicLink()) return Errno.INVAL;
-        const target = readlinkSync(resolved.hostPath, { encoding: 'buffer' });
+      return guarded(() => {
+        const { dir, at } = resolveAt(dirFd, Rights.PATH_READLINK, pathPtr, pathLen, false);
+        if (at.node === undefined) fail(Errno.NOENT);
+        if (at.node.kind !== 'symlink' && !(at.node.kind === 'host' && at.node.stats.isSymbolicLink())) fail(Errno.INVAL);
+        const target = Buffer.from(dir.fs.readlink(at.node));
         bufPtr >>>= 0;
         const n = Math.min(target.length, bufLen >>> 0); // truncated like readlink(2)
         memory.refresh();
-        if (!memory.contains(bufPtr, n)) return Errno.FAULT;
+        if (!memory.contains(bufPtr, n)) fail(Errno.FAULT);
         memory.bytes.set(target.subarray(0, n), bufPtr);
         memory.view.setUint32(usedPtr >>> 0, n, true);
-        return Errno.SUCCESS;
-      } catch (error) {
-        return state.fault(error);
-      }
+      });
     },
 
-    path_create_directory(dirFd: number, _pathPtr: number, _pathLen: number): number {
-      return readOnly(dirFd);
+    path_create_directory(dirFd: number, pathPtr: number, pathLen: number): number {
+      return guarded(() => {
+        const { dir, at } = resolveAt(dirFd, Rights.PATH_CREATE_DIRECTORY, pathPtr, pathLen, false);
+        dir.fs.mkdir(at);
+      });
     },
+
     path_filestat_set_times(
       dirFd: number,
-      _lookupFlags: number,
-      _pathPtr: number,
-      _pathLen: number,
-      _atim: bigint,
-      _mtim: bigint,
-      _fstFlags: number,
+      lookupFlags: number,
+      pathPtr: number,
+      pathLen: number,
+      atim: bigint,
+      mtim: bigint,
+      fstFlags: number,
     ): number {
-      return readOnly(dirFd);
+      return guarded(() => {
+        const updates = timeUpdates(atim, mtim, fstFlags);
+        const follow = (lookupFlags & Lookupflags.SYMLINK_FOLLOW) !== 0;
+        const { dir, at } = resolveAt(dirFd, Rights.PATH_FILESTAT_SET_TIMES, pathPtr, pathLen, follow);
+        dir.fs.setTimes(at, updates[0], updates[1]);
+      });
     },
+
     path_link(
       oldFd: number,
-      _oldFlags: number,
-      _oldPathPtr: number,
-      _oldPathLen: number,
+      oldFlags: number,
+      oldPathPtr: number,
+      oldPathLen: number,
       newFd: number,
-      _newPathPtr: number,
-      _newPathLen: number,
+      newPathPtr: number,
+      newPathLen: number,
     ): number {
-      const old = readOnly(oldFd);
-      return old === Errno.ROFS ? readOnly(newFd) : old;
+      return guarded(() => {
+        const from = resolveAt(oldFd, Rights.PATH_LINK_SOURCE, oldPathPtr, oldPathLen, (oldFlags & Lookupflags.SYMLINK_FOLLOW) !== 0);
+        const to = resolveAt(newFd, Rights.PATH_LINK_TARGET, newPathPtr, newPathLen, false);
+        sameFs(from.dir, to.dir);
+        to.dir.fs.link(from.at, to.at);
+      });
     },
-    path_remove_directory(dirFd: number, _pathPtr: number, _pathLen: number): number {
-      return readOnly(dirFd);
+
+    path_remove_directory(dirFd: number, pathPtr: number, pathLen: number): number {
+      return guarded(() => {
+        const { dir, at } = resolveAt(dirFd, Rights.PATH_REMOVE_DIRECTORY, pathPtr, pathLen, false);
+        dir.fs.rmdir(at);
+      });
     },
-    path_rename(oldFd: number, _oldPathPtr: number, _oldPathLen: number, newFd: number, _newPathPtr: number, _newPathLen: number): number {
-      const old = readOnly(oldFd);
-      return old === Errno.ROFS ? readOnly(newFd) : old;
+
+    path_rename(oldFd: number, oldPathPtr: number, oldPathLen: number, newFd: number, newPathPtr: number, newPathLen: number): number {
+      return guarded(() => {
+        const from = resolveAt(oldFd, Rights.PATH_RENAME_SOURCE, oldPathPtr, oldPathLen, false);
+        const to = resolveAt(newFd, Rights.PATH_RENAME_TARGET, newPathPtr, newPathLen, false);
+        sameFs(from.dir, to.dir);
+        to.dir.fs.rename(from.at, to.at);
+      });
     },
-    path_symlink(_oldPathPtr: number, _oldPathLen: number, dirFd: number, _newPathPtr: number, _newPathLen: number): number {
-      return readOnly(dirFd);
+
+    path_symlink(oldPathPtr: number, oldPathLen: number, dirFd: number, newPathPtr: number, newPathLen: number): number {
+      return guarded(() => {
+        const target = guestString(oldPathPtr, oldPathLen);
+        if (typeof target === 'number') fail(target);
+        const { dir, at } = resolveAt(dirFd, Rights.PATH_SYMLINK, newPathPtr, newPathLen, false);
+        dir.fs.symlink(target, at);
+      });
     },
-    path_unlink_file(dirFd: number, _pathPtr: number, _pathLen: number): number {
-      return readOnly(dirFd);
+
+    path_unlink_file(dirFd: number, pathPtr: number, pathLen: number): number {
+      return guarded(() => {
+        const { dir, at } = resolveAt(dirFd, Rights.PATH_UNLINK_FILE, pathPtr, pathLen, false);
+        dir.fs.unlink(at);
+      });
     },
   };
+}
+
+/** The time updates fst_flags asks for; EINVAL when it asks for a time and "now" at once. */
+export function timeUpdates(atim: bigint, mtim: bigint, fstFlags: number): [TimeUpdate, TimeUpdate] {
+  if ((fstFlags & ~0xf) !== 0) fail(Errno.INVAL);
+  if ((fstFlags & Fstflags.ATIM) !== 0 && (fstFlags & Fstflags.ATIM_NOW) !== 0) fail(Errno.INVAL);
+  if ((fstFlags & Fstflags.MTIM) !== 0 && (fstFlags & Fstflags.MTIM_NOW) !== 0) fail(Errno.INVAL);
+  const a: TimeUpdate = (fstFlags & Fstflags.ATIM_NOW) !== 0 ? 'now' : (fstFlags & Fstflags.ATIM) !== 0 ? atim : undefined;
+  const m: TimeUpdate = (fstFlags & Fstflags.MTIM_NOW) !== 0 ? 'now' : (fstFlags & Fstflags.MTIM) !== 0 ? mtim : undefined;
+  return [a, m];
 }

@@ -5,7 +5,6 @@
 // synchronously until the earliest clock deadline, which is how wasi-libc implements sleep(),
 // nanosleep() and poll() with a timeout.
 
-import { fstatSync } from 'node:fs';
 import {
   Errno,
   Eventrwflags,
@@ -49,7 +48,7 @@ export function pollCalls(state: WasiState): WebAssembly.ModuleImports {
       return [Errno.SUCCESS, BigInt(left), left === 0 ? Eventrwflags.FD_READWRITE_HANGUP : 0];
     }
     if (entry.kind === 'file' && reading) {
-      const size = fstatSync(entry.hostFd, { bigint: true }).size;
+      const size = BigInt(entry.file.size());
       const left = size - BigInt(entry.position);
       return [Errno.SUCCESS, left > 0n ? left : 0n, 0];
     }

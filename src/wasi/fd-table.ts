@@ -2,17 +2,17 @@
 // directories (fixed for the host's lifetime), then whatever the guest opens. A use may close or
 // renumber any of them; the next use starts again from the pristine table.
 
-import { closeSync, lstatSync, readdirSync, type BigIntStats } from 'node:fs';
 import {
-  DIRECTORY_INHERITING_RIGHTS,
   Errno,
-  Filetype,
-  READ_ONLY_DIRECTORY_RIGHTS,
   STDIN_RIGHTS,
   STDOUT_RIGHTS,
+  DIRECTORY_RIGHTS,
+  INHERITING_RIGHTS,
   type ErrnoValue,
 } from './abi.js';
-import { filetypeOf } from './filestat.js';
+import type { DirNode } from './fs-node.js';
+import type { OpenFile } from './open-file.js';
+import type { ListedEntry, PreopenFs } from './preopen-fs.js';
 
 /** fd 0, 1 or 2: the context's stdin, stdout or stderr. */
 export interface StreamEntry {
@@ -23,18 +23,13 @@ export interface StreamEntry {
   flags: number;
 }
 
-/** One cached directory entry for fd_readdir. */
-export interface ListedEntry {
-  readonly name: Uint8Array;
-  readonly ino: bigint;
-  readonly filetype: number;
-}
-
-/** A directory: a preopen or one the guest opened beneath it. Holds no host fd, only its real path. */
+/** A directory: a preopen or one the guest opened beneath it. */
 export interface DirectoryEntry {
   readonly kind: 'directory';
-  /** Real host path (no symlinks); resolution beneath it never leaves it. */
-  readonly hostPath: string;
+  /** The preopened directory this one lies in (its mode decides what changes are allowed). */
+  readonly fs: PreopenFs;
+  /** The directory itself; resolution beneath it never leaves it. */
+  readonly dir: DirNode;
   /** The name fd_prestat_dir_name reports (UTF-8), for preopens only. */
   readonly preopenName: Uint8Array | undefined;
   rightsBase: bigint;
@@ -44,12 +39,10 @@ export interface DirectoryEntry {
   listing: ListedEntry[] | undefined;
 }
 
-/** A regular file the guest opened read-only; reads go to a host fd at the tracked position. */
+/** A regular file the guest opened; reads and writes go through `file` at the tracked position. */
 export interface FileEntry {
   readonly kind: 'file';
-  readonly hostFd: number;
-  readonly hostPath: string;
-  readonly stats: BigIntStats;
+  readonly file: OpenFile;
   position: number;
   rightsBase: bigint;
   rightsInheriting: bigint;
@@ -62,7 +55,7 @@ export type FdEntry = StreamEntry | DirectoryEntry | FileEntry;
 /** Directory granted to the guest at fd 3 and up, already checked and made real. */
 export interface Preopen {
   readonly guestPath: string;
-  readonly hostPath: string;
+  readonly fs: PreopenFs;
 }
 
 /** The most fds a guest may have open at once (host fds are a shared, finite resource). */
@@ -97,12 +90,14 @@ export class FdTable {
       { kind: 'stream', stream: 2, rightsBase: STDOUT_RIGHTS, rightsInheriting: 0n, flags: 0 },
     ];
     for (let i = 0; i < this.#preopens.length; i++) {
+      const fs = (this.#preopens[i] as Preopen).fs;
       entries.push({
         kind: 'directory',
-        hostPath: (this.#preopens[i] as Preopen).hostPath,
+        fs,
+        dir: fs.root,
         preopenName: this.#preopenNames[i],
-        rightsBase: READ_ONLY_DIRECTORY_RIGHTS,
-        rightsInheriting: DIRECTORY_INHERITING_RIGHTS,
+        rightsBase: DIRECTORY_RIGHTS,
+        rightsInheriting: INHERITING_RIGHTS,
         flags: 0,
         listing: undefined,
       });
@@ -115,7 +110,7 @@ export class FdTable {
   /** Closes the host fds of files the guest left open (the table itself stays as it is). */
   closeAll(): void {
     for (const entry of this.#entries) {
-      if (entry?.kind === 'file') closeQuietly(entry.hostFd);
+      if (entry?.kind === 'file') entry.file.close();
     }
     // Leave nothing closable twice: a later reset() or closeAll() must not close a reused host fd.
     for (let i = 0; i < this.#entries.length; i++) {
@@ -154,7 +149,7 @@ export class FdTable {
     this.#changed = true;
     this.#entries[fd] = undefined;
     this.#open--;
-    if (entry.kind === 'file') closeQuietly(entry.hostFd);
+    if (entry.kind === 'file') entry.file.close();
     return Errno.SUCCESS;
   }
 
@@ -175,27 +170,3 @@ export class FdTable {
   }
 }
 
-/** Reads a directory once for fd_readdir; `.` and `..` first. Throws the host's fs error. */
-export function listDirectory(entry: DirectoryEntry): ListedEntry[] {
-  const lstat = (path: string) => lstatSync(path, { bigint: true, throwIfNoEntry: false });
-  const self = lstat(entry.hostPath);
-  const listing: ListedEntry[] = [
-    { name: encoder.encode('.'), ino: self?.ino ?? 0n, filetype: Filetype.DIRECTORY },
-    // The parent may lie outside what the guest holds: report no inode for it.
-    { name: encoder.encode('..'), ino: 0n, filetype: Filetype.DIRECTORY },
-  ];
-  for (const name of readdirSync(entry.hostPath)) {
-    const stats = lstat(entry.hostPath + '/' + name);
-    if (stats === undefined) continue; // vanished while listing
-    listing.push({ name: encoder.encode(name), ino: stats.ino, filetype: filetypeOf(stats) });
-  }
-  return listing;
-}
-
-function closeQuietly(hostFd: number): void {
-  try {
-    closeSync(hostFd);
-  } catch {
-    // Already closed (EBADF) is the only realistic failure and changes nothing for the guest.
-  }
-}

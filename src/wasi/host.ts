@@ -17,17 +17,29 @@ import { InvalidArgumentError } from '../errors.js';
 import { systemClock, type WasiClock } from './clock.js';
 import { validateContext, type WasiContext } from './context.js';
 import type { Preopen } from './fd-table.js';
+import { ClockId } from './abi.js';
+import { DEFAULT_OVERLAY_LIMIT, OverlayBudget } from './overlay-budget.js';
+import { PreopenFs, type PreopenMode } from './preopen-fs.js';
 import { createPreview1Imports } from './preview1-imports.js';
 import { cryptoRandom, type RandomSource } from './random.js';
 import { WasiState } from './state.js';
 import { WasiExit } from './wasi-exit.js';
 
-/** A host directory granted to the guest under a guest path (read-only). */
+/** A host directory granted to the guest under a guest path. */
 export interface PreopenOption {
   /** The name the guest sees, e.g. `/data` or `.`; wasi-libc maps absolute paths under it to this directory. */
   guestPath: string;
   /** The host directory. Must exist; symlinks in it are resolved once, at construction. */
   hostPath: string;
+  /**
+   * What the guest's changes do:
+   * - `overlay` (default): the directory is writable, but every change (writes, creations,
+   *   renames, deletions, symlinks) lands in an in-memory layer that vanishes at the end of the
+   *   use. Every use sees the host directory exactly as it is; it is never written.
+   * - `readonly`: every change answers EROFS.
+   * - `persistent`: changes are made to the host directory and stay.
+   */
+  mode?: PreopenMode;
 }
 
 /** Options of {@link WasiHost}. */
@@ -38,14 +50,19 @@ export interface WasiHostOptions {
   clock?: Partial<WasiClock>;
   /** Entropy for random_get. Default: `crypto.getRandomValues`. */
   random?: RandomSource;
+  /**
+   * Most bytes the `overlay` preopens may hold in one use (file contents plus about 128 bytes per
+   * created entry); past it the guest gets ENOSPC. Default 64 MiB.
+   */
+  overlayLimit?: number;
 }
 
 /**
  * A WASI preview1 host whose per-use context can be swapped in microseconds.
  *
  * Output sinks get views into guest memory (see {@link WasiContext}); {@link OutputCollector}
- * copies. Files under preopens are read with `fs` sync APIs; nothing can be written, created or
- * deleted. Host calls never throw into the guest except `proc_exit` (a {@link WasiExit}, caught by
+ * copies. Files under preopens are reached with `fs` sync APIs; what the guest may change depends on
+ * each preopen's {@link PreopenOption.mode}. Host calls never throw into the guest except `proc_exit` (a {@link WasiExit}, caught by
  * {@link runCommand}) and errors thrown by the context's own sinks, which end the run.
  */
 export class WasiHost {
@@ -56,12 +73,18 @@ export class WasiHost {
 
   constructor(options: WasiHostOptions = {}) {
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options must be an object');
-    const preopens = resolvePreopens(options.preopens);
     const clock = resolveClock(options.clock);
     if (options.random !== undefined && typeof options.random !== 'function') {
       throw new InvalidArgumentError('options.random must be a function that fills a Uint8Array');
     }
-    this.#state = new WasiState(preopens, clock, options.random ?? cryptoRandom);
+    const limit = options.overlayLimit ?? DEFAULT_OVERLAY_LIMIT;
+    if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 0) {
+      throw new InvalidArgumentError(`options.overlayLimit must be a whole number of bytes, got ${String(limit)}`);
+    }
+    const budget = new OverlayBudget(limit);
+    const now = () => clock.now(ClockId.REALTIME) ?? BigInt(Date.now()) * 1_000_000n;
+    const preopens = resolvePreopens(options.preopens, budget, now);
+    this.#state = new WasiState(preopens, budget, clock, options.random ?? cryptoRandom);
     this.imports = createPreview1Imports(this.#state);
   }
 
@@ -91,6 +114,11 @@ export class WasiHost {
   end(): void {
     this.#state.end();
     this.#inUse = false;
+  }
+
+  /** Bytes the overlays hold in the current use (0 between uses: {@link end} drops them). */
+  get overlayBytes(): number {
+    return this.#state.overlayBytes;
   }
 
   /** Whether a use is active (between {@link begin} and {@link end}). */
@@ -137,13 +165,16 @@ export class WasiHost {
   }
 }
 
-function resolvePreopens(preopens: readonly PreopenOption[] | undefined): Preopen[] {
+function resolvePreopens(preopens: readonly PreopenOption[] | undefined, budget: OverlayBudget, now: () => bigint): Preopen[] {
   if (preopens === undefined) return [];
   if (!Array.isArray(preopens)) throw new InvalidArgumentError('options.preopens must be an array of { guestPath, hostPath }');
   return preopens.map((preopen: PreopenOption, i) => {
     const where = `options.preopens[${i}]`;
     if (preopen === null || typeof preopen !== 'object') throw new InvalidArgumentError(`${where} must be { guestPath, hostPath }`);
-    const { guestPath, hostPath } = preopen;
+    const { guestPath, hostPath, mode = 'overlay' } = preopen;
+    if (!kModes.includes(mode)) {
+      throw new InvalidArgumentError(`${where}.mode must be one of ${kModes.join(', ')}, got ${JSON.stringify(mode)}`);
+    }
     if (typeof guestPath !== 'string' || guestPath === '' || guestPath.includes('\0')) {
       throw new InvalidArgumentError(`${where}.guestPath must be a non-empty string without NUL, e.g. "/data"`);
     }
@@ -161,9 +192,11 @@ function resolvePreopens(preopens: readonly PreopenOption[] | undefined): Preope
     if (!statSync(real).isDirectory()) {
       throw new InvalidArgumentError(`${where}.hostPath ${JSON.stringify(hostPath)} is not a directory`);
     }
-    return { guestPath, hostPath: real };
+    return { guestPath, fs: new PreopenFs(real, mode, budget, now) };
   });
 }
+
+const kModes: readonly PreopenMode[] = ['overlay', 'readonly', 'persistent'];
 
 function resolveClock(clock: Partial<WasiClock> | undefined): WasiClock {
   if (clock === undefined) return systemClock;

@@ -1,6 +1,24 @@
-// The WASI preview1 host of cowpool: import object built once, context swapped per use.
+/**
+ * `cowpool/wasi`: the WASI preview1 host of cowpool. Its import object is built once and only the
+ * context (args, env, stdin, output sinks) is swapped per use; preopened directories are by default
+ * copy-on-write overlays, writable by the guest and pristine again at every use.
+ *
+ * ```ts
+ * import { WasiCommand } from 'cowpool/wasi';
+ * const command = await WasiCommand.create('tool.wasm', { preopens: [{ guestPath: '/data', hostPath: './data' }] });
+ * const { exitCode, stdout } = await command.run({ args: ['tool', 'in.txt'] });
+ * ```
+ */
 
+export {
+  WasiCommand,
+  type WasiCommandOptions,
+  type WasiRunInput,
+  type WasiRunResult,
+} from './wasi-command.js';
 export { WasiHost, type WasiHostOptions, type PreopenOption } from './host.js';
+export type { PreopenMode } from './preopen-fs.js';
+export { DEFAULT_OVERLAY_LIMIT } from './overlay-budget.js';
 export type { WasiContext } from './context.js';
 export { WasiExit } from './wasi-exit.js';
 export { isWasiCommand } from './command.js';

@@ -5,7 +5,9 @@ import { Errno, type ErrnoValue } from './abi.js';
 import type { WasiClock } from './clock.js';
 import { encodeStrings, environmentStrings, type EncodedStrings, type WasiContext } from './context.js';
 import { FdTable, type Preopen } from './fd-table.js';
+import { ErrnoError } from './fs-node.js';
 import { GuestMemory } from './guest-memory.js';
+import type { OverlayBudget } from './overlay-budget.js';
 import { errnoFromHostError, isHostSystemError } from './host-errno.js';
 import type { RandomSource } from './random.js';
 
@@ -32,10 +34,26 @@ export class WasiState {
   #args: EncodedStrings | undefined;
   #env: EncodedStrings | undefined;
 
-  constructor(preopens: readonly Preopen[], clock: WasiClock, random: RandomSource) {
+  readonly #preopens: readonly Preopen[];
+  readonly #budget: OverlayBudget;
+
+  constructor(preopens: readonly Preopen[], budget: OverlayBudget, clock: WasiClock, random: RandomSource) {
     this.fds = new FdTable(preopens);
+    this.#preopens = preopens;
+    this.#budget = budget;
     this.clock = clock;
     this.random = random;
+  }
+
+  /** Bytes the overlays hold in the current use. */
+  get overlayBytes(): number {
+    return this.#budget.used;
+  }
+
+  /** Drops every overlay: what the use wrote vanishes, the host directories show through again. */
+  #dropOverlays(): void {
+    for (const preopen of this.#preopens) preopen.fs.reset();
+    this.#budget.reset();
   }
 
   /** Installs `context` for a new use. The context has been validated by the caller. */
@@ -45,11 +63,13 @@ export class WasiState {
     this.#args = undefined;
     this.#env = undefined;
     this.fds.reset();
+    this.#dropOverlays();
   }
 
   /** Ends a use: closes the guest's files and stops routing output to the use's sinks. */
   end(): void {
     this.fds.closeAll();
+    this.#dropOverlays();
     this.context = IDLE_CONTEXT;
     this.#args = undefined;
     this.#env = undefined;
@@ -71,6 +91,7 @@ export class WasiState {
    * (WasiExit, an error thrown by an output sink on purpose) propagates and ends the run.
    */
   fault(error: unknown): ErrnoValue {
+    if (error instanceof ErrnoError) return error.errno;
     if (error instanceof RangeError) return Errno.FAULT;
     if (isHostSystemError(error)) return errnoFromHostError(error);
     throw error;

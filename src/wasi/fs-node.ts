@@ -1,0 +1,175 @@
+// The nodes a guest path can name. A preopen's tree is made of host entries (HostNode: a path and
+// its lstat, never cached beyond one call) and, in overlay mode, in-memory nodes that exist only for
+// one use: files, symlinks, and directories that merge their own entries over a host directory.
+//
+//   MemDir { lower: '/srv/data/sub', entries: { 'new.txt': MemFile, 'old.txt': WHITEOUT } }
+//     lookup('new.txt')  -> the MemFile
+//     lookup('old.txt')  -> missing (deleted in this use; the host file is untouched)
+//     lookup('other')    -> whatever /srv/data/sub/other is on the host
+
+import type { BigIntStats } from 'node:fs';
+import { Filetype, type ErrnoValue } from './abi.js';
+import { filetypeOf } from './filestat.js';
+
+/** A preview1 `filestat`, whatever it describes. */
+export interface Filestat {
+  dev: bigint;
+  ino: bigint;
+  filetype: number;
+  nlink: bigint;
+  size: bigint;
+  atim: bigint;
+  mtim: bigint;
+  ctim: bigint;
+}
+
+/** An errno raised inside the file-system layer; host calls catch it and return `errno`. */
+export class ErrnoError extends Error {
+  readonly errno: ErrnoValue;
+  constructor(errno: ErrnoValue) {
+    super(`WASI errno ${errno}`);
+    this.errno = errno;
+  }
+}
+
+/** Throws the errno `errno` (for use in expressions). */
+export function fail(errno: ErrnoValue): never {
+  throw new ErrnoError(errno);
+}
+
+/** Marks a name deleted in this use while the host directory beneath still has it. */
+export const WHITEOUT: unique symbol = Symbol('whiteout');
+
+/** Times shared by every in-memory node. */
+abstract class MemNode {
+  readonly ino: bigint;
+  atim: bigint;
+  mtim: bigint;
+  ctim: bigint;
+  constructor(ino: bigint, now: bigint) {
+    this.ino = ino;
+    this.atim = now;
+    this.mtim = now;
+    this.ctim = now;
+  }
+}
+
+/** A regular file held in memory for one use. Shared by every fd and hard link naming it. */
+export class MemFile extends MemNode {
+  readonly kind = 'file' as const;
+  /** Backing store; only the first {@link size} bytes are content. */
+  data: Uint8Array = new Uint8Array(0);
+  size = 0;
+  nlink = 1n;
+}
+
+/** A symlink held in memory for one use. */
+export class MemLink extends MemNode {
+  readonly kind = 'symlink' as const;
+  readonly target: string;
+  constructor(ino: bigint, now: bigint, target: string) {
+    super(ino, now);
+    this.target = target;
+  }
+}
+
+/**
+ * A directory of the overlay: its own entries over an optional host directory (`lower`). A
+ * directory the guest created has no lower one; a host directory gets a MemDir with `lower` set
+ * when something beneath it changes or a directory fd is opened on it, so that changes have
+ * somewhere to live and fds keep naming it wherever it is renamed.
+ */
+export class MemDir extends MemNode {
+  readonly kind = 'directory' as const;
+  readonly entries = new Map<string, MemEntry | typeof WHITEOUT>();
+  readonly lower: string | undefined;
+  /** The directory holding this one; undefined for the preopen's root. */
+  parent: MemDir | undefined;
+  /** Set by rmdir: nothing can be created in a removed directory. */
+  removed = false;
+  readonly #lowerSize: bigint;
+  constructor(ino: bigint, now: bigint, lower: string | undefined, parent: MemDir | undefined, stats?: BigIntStats) {
+    super(ino, now);
+    this.lower = lower;
+    this.parent = parent;
+    this.#lowerSize = stats?.size ?? 4096n;
+    if (stats !== undefined) {
+      this.atim = stats.atimeNs;
+      this.mtim = stats.mtimeNs;
+      this.ctim = stats.ctimeNs;
+    }
+  }
+  get size(): bigint {
+    return this.#lowerSize;
+  }
+}
+
+/** Any in-memory node. */
+export type MemEntry = MemFile | MemLink | MemDir;
+
+/**
+ * An entry of the host directory tree, with the lstat taken when it was looked up, and where it was
+ * looked up (`parent`/`name`): the overlay follows that chain to give a host directory a MemDir
+ * only when something is about to change beneath it, so a use that only reads allocates none.
+ */
+export class HostNode {
+  readonly kind = 'host' as const;
+  readonly path: string;
+  readonly stats: BigIntStats;
+  /** The directory this entry was found in; undefined for a preopen's root. */
+  readonly parent: DirNode | undefined;
+  readonly name: string;
+  constructor(path: string, stats: BigIntStats, parent?: DirNode, name = '') {
+    this.path = path;
+    this.stats = stats;
+    this.parent = parent;
+    this.name = name;
+  }
+  get isDirectory(): boolean {
+    return this.stats.isDirectory();
+  }
+}
+
+/** Whatever a name can resolve to. */
+export type FsNode = MemEntry | HostNode;
+/** A directory node (a HostNode only when its stats say directory). */
+export type DirNode = MemDir | HostNode;
+
+/** Whether `node` is a directory. */
+export function isDirectory(node: FsNode): boolean {
+  return node.kind === 'directory' || (node.kind === 'host' && node.stats.isDirectory());
+}
+
+/** The inode number of `node` (a host file keeps its own in the overlay). */
+export function inoOf(node: FsNode): bigint {
+  return node.kind === 'host' ? node.stats.ino : node.ino;
+}
+
+/** Whether `node` is a symlink. */
+export function isSymlink(node: FsNode): boolean {
+  return node.kind === 'symlink' || (node.kind === 'host' && node.stats.isSymbolicLink());
+}
+
+/** The filestat of a host entry. */
+export function hostFilestat(stats: BigIntStats): Filestat {
+  return {
+    dev: stats.dev,
+    ino: stats.ino,
+    filetype: filetypeOf(stats),
+    nlink: stats.nlink,
+    size: stats.size,
+    atim: stats.atimeNs,
+    mtim: stats.mtimeNs,
+    ctim: stats.ctimeNs,
+  };
+}
+
+/** The filestat of an in-memory node on device `dev`. */
+export function memFilestat(node: MemEntry, dev: bigint): Filestat {
+  const common = { dev, ino: node.ino, atim: node.atim, mtim: node.mtim, ctim: node.ctim };
+  if (node.kind === 'file') return { ...common, filetype: Filetype.REGULAR_FILE, nlink: node.nlink, size: BigInt(node.size) };
+  if (node.kind === 'symlink') {
+    return { ...common, filetype: Filetype.SYMBOLIC_LINK, nlink: 1n, size: BigInt(Buffer.byteLength(node.target)) };
+  }
+  return { ...common, filetype: Filetype.DIRECTORY, nlink: 1n, size: node.size };
+}
