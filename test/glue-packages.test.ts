@@ -52,6 +52,35 @@ test('vscode-oniguruma (embind): matches are correct use after use', async () =>
   }
 });
 
+test('vscode-oniguruma: concurrent uses on two instances, interleaved across awaits, each match alone', async () => {
+  const pool = await GluePool.create<Api>({
+    glue: packageFile('vscode-oniguruma', 'release/main.js'),
+    wasm: packageFile('vscode-oniguruma', 'release/onig.wasm'),
+    load: async (onig, kit) => {
+      await onig.loadWASM({ instantiator: kit.instantiate });
+      return onig;
+    },
+    pool: { max: 2 },
+  });
+  try {
+    const texts = Array.from({ length: 10 }, (_, i) => `${'x'.repeat(i)}${i}${i}`);
+    const found = await Promise.all(
+      texts.map((text, i) =>
+        pool.run(async (onig) => {
+          const scanner = onig.createOnigScanner(['[0-9]+']);
+          await new Promise((resolve) => setTimeout(resolve, i % 3)); // another use runs meanwhile
+          const match = scanner.findNextMatchSync(onig.createOnigString(text), 0);
+          return [match.captureIndices[0].start, match.captureIndices[0].end];
+        }),
+      ),
+    );
+    assert.deepEqual(found, texts.map((_, i) => [i, i + 2]));
+    assert.equal(pool.stats().created, 2);
+  } finally {
+    await pool.close();
+  }
+});
+
 test('brotli-wasm (wasm-bindgen, nodejs target): round trips equal a fresh glue', async () => {
   const pool = await GluePool.create<Api>({
     glue: packageFile('brotli-wasm', 'pkg.node/brotli_wasm.js'),
