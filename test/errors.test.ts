@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as errors from '../src/errors.ts';
 import { MalformedCgiResponseError } from '../src/serve/cgi.ts';
+import { GuestMemoryLimitError, QuickJSError } from '../src/quickjs/errors.ts';
 
 const cases: [errors.CowpoolError, string, string, RegExp][] = [
   [new errors.InvalidArgumentError('options.max is bad'), 'InvalidArgumentError', 'COWPOOL_ERR_INVALID_ARGUMENT', /^options\.max is bad$/],
@@ -19,6 +20,8 @@ const cases: [errors.CowpoolError, string, string, RegExp][] = [
   [new errors.GuestTrapError('unreachable'), 'GuestTrapError', 'COWPOOL_ERR_GUEST_TRAP', /^guest trapped: unreachable$/],
   [new errors.GuestTimeoutError(200), 'GuestTimeoutError', 'COWPOOL_ERR_GUEST_TIMEOUT', /within 200 ms/],
   [new MalformedCgiResponseError('no blank line'), 'MalformedCgiResponseError', 'COWPOOL_ERR_MALFORMED_CGI_RESPONSE', /no blank line/],
+  [new QuickJSError('TypeError', 'x is not a function', '    at <eval> (eval.js:1)'), 'QuickJSError', 'COWPOOL_ERR_GUEST_EXCEPTION', /^TypeError: x is not a function$/],
+  [new GuestMemoryLimitError(1024), 'GuestMemoryLimitError', 'COWPOOL_ERR_GUEST_MEMORY_LIMIT', /limit of 1024 bytes .*raise memoryLimit/],
   [new errors.InternalError('slot state'), 'InternalError', 'COWPOOL_ERR_INTERNAL', /^internal error \(a cowpool bug\): slot state$/],
 ];
 

@@ -16,6 +16,7 @@ const kUsage = `cowpool — a fresh WebAssembly instance per request, in microse
 Usage:
   cowpool serve <app.wasm> [options]   serve a WASI command module over HTTP, CGI-style
   cowpool inspect <module.wasm>        show how a module is pooled (mechanism, reset strategy) and why
+  cowpool quickjs serve [setup.js]     JavaScript per HTTP request, a pristine QuickJS context each
   cowpool --version | --help
 
 serve options:
@@ -46,6 +47,9 @@ export async function main(argv: string[]): Promise<number> {
         return await serveCommand(rest);
       case 'inspect':
         return await inspectCommand(rest);
+      case 'quickjs':
+        // Loaded on demand: only this command needs QuickJS (an optional peer dependency).
+        return await (await import('../quickjs/cli.js')).quickjsCommand(rest);
       case '--version':
       case '-v':
         console.log(version());

@@ -1,0 +1,171 @@
+/**
+ * `cowpool/quickjs` against quickjs-emscripten, side by side in one process, on the same QuickJS
+ * build (`@jitl/quickjs-wasmfile-release-sync`), evaluating a 100-iteration loop:
+ *
+ * - quickjs-emscripten, a new context per use (`newContext` + `evalCode` + `dump` + `dispose`):
+ *   isolated, the usual choice for untrusted code;
+ * - quickjs-emscripten, one reused context: cheapest, but each script sees what the last one left;
+ * - quickjs-emscripten, a new wasm instance per use (`newQuickJSWASMModuleFromVariant`): what full
+ *   isolation of the whole heap costs without cowpool;
+ * - cowpool's sandbox: a pristine context per use, `evalSync` and `await eval`.
+ *
+ * Then memory (`quickjs-rss.ts`, one process per case): the private memory (with PSS and RSS) of
+ * 1000 pooled contexts, each used once, against 1000 live quickjs-emscripten contexts (each with its
+ * own runtime, and all in one).
+ */
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { newQuickJSWASMModuleFromVariant, RELEASE_SYNC as variant, type QuickJSContext } from 'quickjs-emscripten';
+import { QuickJSSandbox } from '../src/quickjs/index.ts';
+import { measureAsync, type Measurement } from './measure.ts';
+
+const CODE = '(() => { let s = 0; for (let i = 0; i < 100; i++) s += i; return s })()';
+const EXPECTED = 4950;
+
+function evalDump(context: QuickJSContext): unknown {
+  const result = context.evalCode(CODE);
+  const handle = context.unwrapResult(result);
+  const value = context.dump(handle);
+  handle.dispose();
+  return value;
+}
+
+/** Runs the QuickJS benchmark. */
+export async function benchQuickJS(quick: boolean): Promise<Measurement[]> {
+  const results: Measurement[] = [];
+  const group = 'QuickJS: eval of a 100-iteration loop';
+  const qjs = await newQuickJSWASMModuleFromVariant(variant);
+  const sandbox = await QuickJSSandbox.create({ max: 1 });
+  const soft = await QuickJSSandbox.create({ max: 1, hardDeadline: false });
+  // V8 compiles the 500 KB QuickJS module with its baseline compiler first and optimizes it in the
+  // background: run every contender long enough that all are measured on optimized code.
+  const reused = qjs.newContext();
+  warmUp(() => {
+    const context = qjs.newContext();
+    evalDump(context);
+    context.dispose();
+    evalDump(reused);
+    sandbox.evalSync(CODE);
+    soft.evalSync(CODE);
+  }, quick ? 500 : 3000);
+
+  // Interleaved: every batch runs each contender in turn, so that a noisy neighbour on this shared
+  // machine slows them all alike and the ratios hold.
+  const before = sandbox.stats().pool;
+  results.push(
+    ...(await measureInterleaved(
+      group,
+      [
+        {
+          name: 'quickjs-emscripten newContext+eval+dispose',
+          op: () => {
+            const context = qjs.newContext();
+            check(evalDump(context));
+            context.dispose();
+          },
+        },
+        { name: 'quickjs-emscripten reused context (leaks)', op: () => check(evalDump(reused)) },
+        { name: 'cowpool sandbox.evalSync (pristine)', op: () => check(sandbox.evalSync(CODE)) },
+        { name: 'cowpool await sandbox.eval (pristine)', op: async () => check(await sandbox.eval(CODE)) },
+        { name: 'cowpool evalSync, hardDeadline: false', op: () => check(soft.evalSync(CODE)) },
+      ],
+      quick ? 6 : 25,
+      100,
+    )),
+  );
+  reused.dispose();
+  const after = sandbox.stats().pool;
+  const uses = Math.max(1, after.uses - before.uses);
+  results.find((r) => r.name === 'cowpool sandbox.evalSync (pristine)')!.extra = {
+    dirtyPagesPerUse: +((after.dirtyPages - before.dirtyPages) / uses).toFixed(1),
+    resetNsPerUse: Math.round((after.resetNanoseconds - before.resetNanoseconds) / uses),
+    mechanism: sandbox.describe().mechanism,
+  };
+  await sandbox.close();
+  await soft.close();
+  results.push(
+    await measureAsync(group, 'quickjs-emscripten new wasm instance', async () => {
+      const fresh = await newQuickJSWASMModuleFromVariant(variant);
+      const context = fresh.newContext();
+      check(evalDump(context));
+      context.dispose();
+    }, { batch: 5, batches: quick ? 3 : 8, budgetMs: quick ? 800 : 3000 }),
+  );
+
+  results.push(...benchQuickJSMemory(quick ? 200 : 1000));
+  return results;
+}
+
+/** Memory of `count` pooled contexts against `count` live quickjs-emscripten contexts. */
+function benchQuickJSMemory(count: number): Measurement[] {
+  const group = `QuickJS: memory of ${count} contexts (private bytes)`;
+  // Each case in its own process, so that no other case's heap or wasm memory is counted.
+  const row = (name: string, ...args: string[]): Measurement => {
+    const script = fileURLToPath(new URL('./quickjs-rss.ts', import.meta.url));
+    const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', script, ...args.slice(0, 1), String(count), ...args.slice(1)], {
+      encoding: 'utf8',
+    });
+    const m = JSON.parse(out.trim().split('\n').pop()!) as { rss: number; pss: number; private: number };
+    // Rows are bytes, not time: nsPerOp holds the private memory the contexts added.
+    return {
+      group,
+      name,
+      nsPerOp: m.private,
+      minNsPerOp: m.private,
+      maxNsPerOp: m.private,
+      operations: count,
+      extra: {
+        privateKiBPerContext: Math.round(m.private / count / 1024),
+        pssMiB: +(m.pss / 2 ** 20).toFixed(1),
+        rssMiB: +(m.rss / 2 ** 20).toFixed(1),
+      },
+    };
+  };
+  return [
+    row('quickjs-emscripten live contexts, own runtime', 'live'),
+    row('quickjs-emscripten live contexts, one runtime', 'shared'),
+    row('cowpool pooled contexts, each used once', 'pooled'),
+    row('cowpool pooled, keepResident: 0 (slower resets)', 'pooled', '0'),
+  ];
+}
+
+/** Runs `batches` rounds of `batch` operations of each case in turn; the median batch per case. */
+async function measureInterleaved(
+  group: string,
+  cases: { name: string; op: () => unknown }[],
+  batches: number,
+  batch: number,
+): Promise<Measurement[]> {
+  const perOp = cases.map(() => [] as number[]);
+  for (let b = 0; b < batches; b++) {
+    for (let c = 0; c < cases.length; c++) {
+      const { op } = cases[c]!;
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < batch; i++) {
+        const result = op();
+        if (result instanceof Promise) await result;
+      }
+      perOp[c]!.push(Number(process.hrtime.bigint() - t0) / batch);
+    }
+  }
+  return cases.map(({ name }, c) => {
+    const sorted = [...perOp[c]!].sort((x, y) => x - y);
+    return {
+      group,
+      name,
+      nsPerOp: sorted[Math.floor(sorted.length / 2)]!,
+      minNsPerOp: sorted[0]!,
+      maxNsPerOp: sorted[sorted.length - 1]!,
+      operations: batch * sorted.length,
+    };
+  });
+}
+
+function warmUp(op: () => void, ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) op();
+}
+
+function check(value: unknown): void {
+  if (value !== EXPECTED) throw new Error(`QuickJS benchmark: expected ${EXPECTED}, got ${String(value)}`);
+}

@@ -1,0 +1,19 @@
+/**
+ * `cowpool/quickjs`: untrusted JavaScript per request, each use in a pristine QuickJS context.
+ *
+ * ```ts
+ * import { QuickJSSandbox } from 'cowpool/quickjs';
+ * const sandbox = await QuickJSSandbox.create({ setup: 'function add(a, b) { return a + b }' });
+ * await sandbox.eval('1 + 2');             // 3
+ * await sandbox.call('add', [40, 2]);      // 42
+ * ```
+ *
+ * QuickJS comes from the npm package `@jitl/quickjs-wasmfile-release-sync` (an optional peer
+ * dependency): install it beside cowpool.
+ */
+export { QuickJSSandbox, type QuickJSSandboxOptions, type QuickJSSandboxStats, type QuickJSUseOptions } from './sandbox.js';
+export { QuickJSError, GuestMemoryLimitError } from './errors.js';
+export { createQuickJSServer, type QuickJSRequest, type QuickJSServerOptions } from './serve.js';
+export type { ConsoleEntry } from './guest.js';
+export { QUICKJS_PACKAGE, QUICKJS_VERSIONS } from './abi.js';
+export { GuestTimeoutError, GuestTrapError, InvalidArgumentError, UnsupportedError } from '../errors.js';
