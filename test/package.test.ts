@@ -47,6 +47,7 @@ test('the packed package installs offline, its types compile in a strict consume
       const wasi = await import('cowpool/wasi');
       const serve = await import('cowpool/serve');
       const pagemap = await import('cowpool/pagemap');
+      const glue = await import('cowpool/glue');
       let internal = 'reachable';
       await import('cowpool/dist/memory/index.js').catch((err) => (internal = err.code));
       console.log(JSON.stringify({
@@ -54,6 +55,7 @@ test('the packed package installs offline, its types compile in a strict consume
         wasi: typeof wasi.WasiHost,
         serve: typeof serve.serve,
         pagemap: typeof pagemap.PageMap,
+        glue: typeof glue.GluePool,
         internal,
       }));`;
     const seen = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', probe], { cwd: project, encoding: 'utf8' })) as {
@@ -61,9 +63,10 @@ test('the packed package installs offline, its types compile in a strict consume
       wasi: string;
       serve: string;
       pagemap: string;
+      glue: string;
       internal: string;
     };
-    assert.deepEqual([seen.wasi, seen.serve, seen.pagemap], ['function', 'function', 'function']);
+    assert.deepEqual([seen.wasi, seen.serve, seen.pagemap, seen.glue], ['function', 'function', 'function', 'function']);
     assert.equal(seen.internal, 'ERR_PACKAGE_PATH_NOT_EXPORTED');
     for (const name of ['InstancePool', 'InstanceHost', 'Lease', 'CowpoolError', 'AbortedError', 'PoolClosedError']) {
       assert.ok(seen.root.includes(name), `cowpool exports ${name}`);

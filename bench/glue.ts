@@ -1,0 +1,115 @@
+/**
+ * Packages with JavaScript glue (cowpool/glue): each use on a fresh glue and a fresh instance (what
+ * being pristine costs without cowpool: `runFresh`, the compiled module cached) against
+ * `GluePool.run` (the glue evaluated afresh on a pooled, reset instance). One row pair a package.
+ * `GLUE_CASE=sql` (a prefix of the group) runs one package only.
+ */
+import { GluePool, emscripten, type GluePoolOptions } from '../src/glue/index.ts';
+import { hashWasmBytes, packageFile } from '../test/support/glue.ts';
+import { measureAsync, type Measurement } from './measure.ts';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Api = any;
+
+interface Case {
+  group: string;
+  options: GluePoolOptions<Api>;
+  use: (api: Api) => unknown;
+}
+
+const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><circle cx="32" cy="32" r="20" fill="teal"/></svg>';
+const text = new TextEncoder().encode('cowpool gives every request a fresh instance. '.repeat(40));
+const input = Buffer.alloc(4096, 7);
+
+const allCases: Case[] = [
+  {
+    group: "sql.js (emscripten): ATTACH '/shared.db', create, insert, count",
+    options: { glue: packageFile('sql.js', 'dist/sql-wasm.js'), wasm: packageFile('sql.js', 'dist/sql-wasm.wasm'), load: emscripten() },
+    use: (SQL) => {
+      const db = new SQL.Database();
+      const n = db.exec("ATTACH '/shared.db' AS s; CREATE TABLE s.t(x); INSERT INTO s.t VALUES (1); SELECT count(*) FROM s.t")[0].values[0][0];
+      db.close();
+      return n;
+    },
+  },
+  {
+    group: 'vscode-oniguruma (embind): one scanner, one match',
+    options: {
+      glue: packageFile('vscode-oniguruma', 'release/main.js'),
+      wasm: packageFile('vscode-oniguruma', 'release/onig.wasm'),
+      load: async (onig, kit) => {
+        await onig.loadWASM({ instantiator: kit.instantiate });
+        return onig;
+      },
+    },
+    use: (onig) => onig.createOnigScanner(['[0-9]+', '([a-z])\\1']).findNextMatchSync(onig.createOnigString('cowpool 2026 aab'), 0).index,
+  },
+  {
+    group: 'brotli-wasm (wasm-bindgen): compress and decompress 1.8 KiB',
+    options: { glue: packageFile('brotli-wasm', 'pkg.node/brotli_wasm.js'), wasm: packageFile('brotli-wasm', 'pkg.node/brotli_wasm_bg.wasm'), load: (b) => b },
+    use: (brotli) => brotli.decompress(brotli.compress(text)).length,
+  },
+  {
+    group: '@resvg/resvg-wasm (wasm-bindgen): render a 64x64 SVG to PNG',
+    options: {
+      glue: packageFile('@resvg/resvg-wasm', 'index.js'),
+      wasm: packageFile('@resvg/resvg-wasm', 'index_bg.wasm'),
+      load: async (resvg, kit) => {
+        await resvg.initWasm(kit.module);
+        return resvg;
+      },
+    },
+    use: (resvg) => new resvg.Resvg(svg).render().asPng().length,
+  },
+  {
+    group: 'hash-wasm (its own loader): createSHA256 and hash 4 KiB',
+    options: { glue: packageFile('hash-wasm', 'dist/sha256.umd.min.js'), wasm: hashWasmBytes('sha256'), load: (h) => h.createSHA256() },
+    use: (hasher) => hasher.init().update(input).digest(),
+  },
+];
+const cases = allCases.filter((c) => !process.env.GLUE_CASE || c.group.startsWith(process.env.GLUE_CASE));
+
+/**
+ * Adds the process CPU time per operation (`cpuUsPerOp`, warm-up included): on a shared 2-core
+ * machine wall time also counts the neighbours, CPU time much less so.
+ */
+async function withCpu(batch: number, run: () => Promise<Measurement>): Promise<Measurement> {
+  const before = process.cpuUsage();
+  const m = await run();
+  const used = process.cpuUsage(before);
+  const operations = m.operations + 2 * batch; // measureAsync warms up with two batches
+  m.extra = { cpuUsPerOp: Math.round((used.user + used.system) / operations) };
+  return m;
+}
+
+function collect(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+/** Runs the glue benchmark. */
+export async function benchGlue(quick: boolean): Promise<Measurement[]> {
+  const options = quick ? { batch: 10, batches: 5, budgetMs: 800 } : { batch: 20, batches: 15, budgetMs: 4000 };
+  const warmUp = quick ? 20 : 150;
+  const results: Measurement[] = [];
+  for (const c of cases) {
+    const pool = await GluePool.create<Api>({ ...c.options, pool: { max: 1 } });
+    // Both contenders warmed up first: the pooled module is a rewritten one, tiered up by V8 apart
+    // from the fresh one, and measuring one of them while the other warms would compare tiers.
+    for (let i = 0; i < warmUp; i++) {
+      await pool.run(c.use);
+      await pool.runFresh(c.use);
+    }
+    // Fresh memories are garbage that a later measurement would pay for: collect before each.
+    collect();
+    const fresh = await withCpu(options.batch, () => measureAsync(c.group, 'fresh glue + new Instance', () => pool.runFresh(c.use), options));
+    collect();
+    const before = pool.stats();
+    const pooled = await withCpu(options.batch, () => measureAsync(c.group, 'GluePool.run', () => pool.run(c.use), options));
+    const after = pool.stats();
+    const { mechanism } = pool.describe();
+    pooled.extra = { ...pooled.extra, mechanism, retiredPerUse: ((after.retirements - before.retirements) / (after.uses - before.uses)).toFixed(2) };
+    results.push(fresh, pooled);
+    await pool.close();
+  }
+  return results;
+}

@@ -1,0 +1,166 @@
+/**
+ * The `WebAssembly` namespace one evaluation of a glue sees: identical to the real one, except
+ * that compiling the pooled module's bytes yields the module compiled once, and instantiating it
+ * yields the use's instance. Any other module the glue compiles or instantiates is the real
+ * thing, new every use (so still fresh, just not pooled).
+ */
+import { ClosedError, ModuleNotPoolableError } from '../errors.js';
+
+/** How one evaluation gets its instance of the pooled module. */
+export interface Binding {
+  /** The module compiled from the original bytes (what the glue is given to inspect). */
+  readonly module: WebAssembly.Module;
+  /** The original bytes, to recognize them when the glue compiles them itself. */
+  readonly bytes: Uint8Array;
+  /** The instance of this use, wired to `imports` (called at most once per use). */
+  instantiate(imports: WebAssembly.Imports | undefined): WebAssembly.Instance;
+  /** The memory to hand out when the glue creates one for a module that imports it. */
+  claimMemory(): WebAssembly.Memory | undefined;
+}
+
+/** A `WebAssembly` namespace that routes the pooled module to `binding`; see the module comment. */
+export function shadowWebAssembly(binding: Binding): typeof WebAssembly {
+  const real = WebAssembly;
+  const isPooled = (source: unknown): boolean => {
+    if (source === binding.module || source === binding.bytes) return true;
+    const bytes = bytesOf(source);
+    return bytes !== undefined && equalBytes(bytes, binding.bytes);
+  };
+  // The rest of the namespace comes from a copy made once: copying it per use costs more than the use.
+  const ns: Record<string, unknown> = Object.create(baseNamespace());
+
+  function Module(this: unknown, bytes: WebAssembly.BufferSource): WebAssembly.Module {
+    if (!new.target) throw new TypeError("WebAssembly.Module must be invoked with 'new'");
+    return isPooled(bytes) ? binding.module : new real.Module(bytes);
+  }
+  Object.assign(Module, { imports: real.Module.imports, exports: real.Module.exports, customSections: real.Module.customSections });
+  Module.prototype = real.Module.prototype;
+
+  function Instance(this: unknown, module: WebAssembly.Module, imports?: WebAssembly.Imports): WebAssembly.Instance {
+    if (!new.target) throw new TypeError("WebAssembly.Instance must be invoked with 'new'");
+    return module === binding.module ? binding.instantiate(imports) : new real.Instance(module, imports);
+  }
+  Instance.prototype = real.Instance.prototype;
+
+  function Memory(this: unknown, descriptor: WebAssembly.MemoryDescriptor): WebAssembly.Memory {
+    if (!new.target) throw new TypeError("WebAssembly.Memory must be invoked with 'new'");
+    return binding.claimMemory() ?? new real.Memory(descriptor);
+  }
+  Memory.prototype = real.Memory.prototype;
+
+  async function instantiate(source: unknown, imports?: WebAssembly.Imports): Promise<unknown> {
+    if (source === binding.module) return binding.instantiate(imports);
+    if (isPooled(source)) return { module: binding.module, instance: binding.instantiate(imports) };
+    return real.instantiate(source as WebAssembly.Module, imports);
+  }
+  async function compile(bytes: WebAssembly.BufferSource): Promise<WebAssembly.Module> {
+    return isPooled(bytes) ? binding.module : real.compile(bytes);
+  }
+  async function instantiateStreaming(response: unknown, imports?: WebAssembly.Imports): Promise<unknown> {
+    return instantiate(new Uint8Array(await (await response as Response).arrayBuffer()), imports);
+  }
+  async function compileStreaming(response: unknown): Promise<WebAssembly.Module> {
+    return compile(new Uint8Array(await (await response as Response).arrayBuffer()));
+  }
+  Object.assign(ns, { Module, Instance, Memory, instantiate, compile, instantiateStreaming, compileStreaming });
+  return ns as unknown as typeof WebAssembly;
+}
+
+let base: object | undefined;
+
+/** The real `WebAssembly` namespace's properties, on an object the shadows can inherit from. */
+function baseNamespace(): object {
+  if (base === undefined) {
+    const copy: Record<PropertyKey, unknown> = Object.create(null);
+    for (const key of Reflect.ownKeys(WebAssembly)) copy[key] = (WebAssembly as unknown as Record<PropertyKey, unknown>)[key];
+    base = copy; // not frozen: a frozen prototype would make assigning the shadowed names fail
+  }
+  return base;
+}
+
+/**
+ * An instance whose exported functions work only while `live()` holds: the glue's API object can
+ * outlive the use, and a call through it then must not reach the next use's memory.
+ */
+export function guardedInstance(instance: WebAssembly.Instance, live: () => boolean): WebAssembly.Instance {
+  const exports: Record<string, unknown> = Object.create(null);
+  for (const [name, value] of Object.entries(instance.exports)) {
+    if (value instanceof WebAssembly.Table) {
+      exports[name] = unwrappingTable(value);
+      continue;
+    }
+    if (typeof value !== 'function') {
+      exports[name] = value;
+      continue;
+    }
+    const fn = value as (...args: unknown[]) => unknown;
+    const guarded = (...args: unknown[]) => {
+      if (!live()) throw new ClosedError(`the glue API of a use that ended (its export '${name}')`);
+      return fn(...args);
+    };
+    kOriginals.set(guarded, fn);
+    exports[name] = guarded;
+  }
+  // An own `exports` over Instance.prototype keeps `instanceof WebAssembly.Instance` true.
+  return Object.create(WebAssembly.Instance.prototype, { exports: { value: Object.freeze(exports), enumerable: true } });
+}
+
+/** The wasm function behind each guarded export (a table holds only wasm functions). */
+const kOriginals = new WeakMap<object, unknown>();
+
+const unwrap = (value: unknown): unknown => (typeof value === 'function' ? (kOriginals.get(value) ?? value) : value);
+
+/**
+ * The exported table as the glue sees it: storing a guarded export (emscripten's `addFunction`
+ * does so) stores the wasm function behind it, which is all a table accepts.
+ */
+function unwrappingTable(table: WebAssembly.Table): WebAssembly.Table {
+  return new Proxy(table, {
+    get(target, key) {
+      if (key === 'set') return (index: number, value?: unknown) => target.set(index, unwrap(value));
+      if (key === 'grow') return (delta: number, ...value: unknown[]) => (value.length > 0 ? target.grow(delta, unwrap(value[0])) : target.grow(delta));
+      const value: unknown = Reflect.get(target, key, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+/**
+ * The imports a pooled instance is created with: for each function the module imports, a stub
+ * that calls the same function of the current use's glue. Tables and globals the glue would create
+ * per use cannot be swapped into a kept instance, so such modules are refused.
+ */
+export function forwardingImports(
+  module: WebAssembly.Module,
+  memoryImported: boolean,
+): { imports: WebAssembly.Imports; route(target: WebAssembly.Imports | undefined): void } {
+  let target: WebAssembly.Imports | undefined;
+  const imports: WebAssembly.Imports = {};
+  for (const wanted of WebAssembly.Module.imports(module)) {
+    if (wanted.kind === 'memory' && memoryImported) continue; // the pool supplies its own
+    if (wanted.kind !== 'function') {
+      throw new ModuleNotPoolableError(
+        `the module imports ${wanted.kind} "${wanted.module}"."${wanted.name}", which its glue creates anew each ` +
+          'use and a pooled instance cannot take; only functions and the memory can be imported ' +
+          '(emscripten: build without -sIMPORTED_TABLE / with the table exported)',
+      );
+    }
+    const { module: space, name } = wanted;
+    (imports[space] ??= {})[name] = (...args: unknown[]) => {
+      if (target === undefined) throw new ClosedError(`the glue API of a use that ended (import "${space}"."${name}" called outside a use)`);
+      return (target[space]![name] as (...a: unknown[]) => unknown)(...args);
+    };
+  }
+  return { imports, route: (next) => (target = next) };
+}
+
+function bytesOf(source: unknown): Uint8Array | undefined {
+  if (source instanceof Uint8Array) return source;
+  if (ArrayBuffer.isView(source)) return new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
+  if (source instanceof ArrayBuffer) return new Uint8Array(source);
+  return undefined;
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
+}
