@@ -298,6 +298,15 @@ test('initialMemory: a guest that grows every use keeps its slot; learn finds th
   assert.equal(learning.describe().memory?.initialPages, 3);
   await learning.close();
 
+  // An allocator that grows on every use whatever its room (Rust's, in brotli-wasm): learning
+  // stops once a memory that started at the learned size grew again, instead of ratcheting up.
+  const greedy = wat(`(module (memory (export "memory") 1 100)
+    (func (export "use") (result i32) (drop (memory.grow (i32.const 2))) (memory.size)))`);
+  const ratchet = await InstancePool.create(greedy, { max: 1, initialMemory: 'learn' });
+  for (let i = 0; i < 6; i++) await ratchet.run((i) => (i.exports.use as () => number)());
+  assert.equal(ratchet.describe().memory?.initialPages, 3, 'learned once (1 + 2 pages), then stopped');
+  await ratchet.close();
+
   await assert.rejects(InstancePool.create(bytes, { initialMemory: 9 * 65536 }), /over the module's maximum of 8/);
   await assert.rejects(InstancePool.create(bytes, { initialMemory: -1 }), /initialMemory must be a positive number of bytes or 'learn'/);
   assert.equal(openMemfds(), memfdsBefore, 'every image, the learned ones included, is closed');

@@ -142,6 +142,9 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
   readonly #prepared: PreparedModule;
   /** The image new members map; replaced by a larger one when `initialMemory: 'learn'` learns a size. */
   #image: MemoryImage | undefined;
+  /** `initialMemory: 'learn'`: whether to learn still, and the size last learned. */
+  #learning = true;
+  #learnedBytes: number | undefined;
   readonly #strategy: ResetStrategy | 'none';
   readonly #strategyReason: string | undefined;
   #state: 'open' | 'closing' | 'closed' = 'open';
@@ -450,12 +453,23 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
 
   /**
    * With `initialMemory: 'learn'`, a memory that grew in a use sizes the memories of later members:
-   * they start as large as this one ended, so the same use no longer costs them their slot.
+   * they start as large as this one ended, so the same use no longer costs them their slot. Some
+   * allocators grow on every use however much room they have (Rust's, in brotli-wasm): when a
+   * memory that started at a learned size grows all the same, more room does not help, and the
+   * pool stops learning rather than ratchet every memory up to the maximum.
    */
   #learnSize(member: PooledInstance<S, C>): void {
-    const reached = member.slot?.memory.buffer.byteLength ?? 0;
-    if (this.#options.initialMemory !== 'learn' || !this.#image || reached <= this.#image.minimumBytes) return;
+    if (this.#options.initialMemory !== 'learn' || !this.#learning || !this.#image || !member.slot) return;
+    const started = member.slot.image.minimumBytes;
+    if (this.#learnedBytes !== undefined && started >= this.#learnedBytes) {
+      this.#learning = false;
+      debug('initialMemory learn: a memory that started at the learned %d bytes grew again; learning stops', started);
+      return;
+    }
+    const reached = member.slot.memory.buffer.byteLength;
+    if (reached <= this.#image.minimumBytes) return;
     this.#image = enlarged(this.#image, reached, this.#prepared);
+    this.#learnedBytes = this.#image.minimumBytes;
   }
 
   /** any → retired: the member's slot is closed. `counted` when it is a retirement users should see. */
