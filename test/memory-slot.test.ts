@@ -96,7 +96,10 @@ test('MemoryImage keeps the page-aligned non-zero span, in a sealed memfd', () =
   assert.equal(empty.length, 0);
   // The memfd covers the whole initial memory, holes included, so that reads stay shared.
   assert.equal(typeof empty.fd, nativeSupport().available ? 'number' : 'undefined');
-  assert.equal(MemoryImage.fromContents(new Uint8Array(65536), { memfd: false }).fd, undefined);
+  const plain = MemoryImage.fromContents(new Uint8Array(65536), { memfd: false });
+  assert.equal(plain.fd, undefined);
+  assert.equal(MemorySlot.create(plain, { strategy: 'auto' }).strategy, 'copy', 'auto copies an image it cannot map');
+  assert.throws(() => MemorySlot.create(plain, { strategy: 'madvise' }), /built without a memfd/);
   assert.throws(() => MemoryImage.create({ start: 100, bytes: new Uint8Array(1) }, 65536), {
     code: 'COWPOOL_ERR_INVALID_ARGUMENT',
   });

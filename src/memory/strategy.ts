@@ -77,7 +77,8 @@ export function chooseStrategy(memoryBytes = Infinity, check: SelfCheckReport = 
  */
 export function resolveStrategy(requested: ResetStrategy | 'auto', image: MemoryImage): ResetStrategy {
   parseStrategy(requested, 'options.strategy');
-  if (requested === 'auto') return chooseStrategy(image.minimumBytes).strategy;
+  // An image without a memfd (built with `memfd: false`) can only be copied back.
+  if (requested === 'auto') return image.fd === undefined ? 'copy' : chooseStrategy(image.minimumBytes).strategy;
   if (requested === 'copy') return requested;
   const native = nativeSupport();
   if (!native.available) throw new UnsupportedError(`the ${requested} reset`, native.reason);
