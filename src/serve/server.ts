@@ -22,7 +22,7 @@ import {
 import type { ResetStrategy } from '../memory/index.js';
 import { InstancePool, type InstanceHost, type PoolInstance } from '../pool/index.js';
 import { rejectUnknownKeys } from '../pool/options.js';
-import { isWasiCommand, sleepSynchronously, WasiHost, type PreopenOption, type WasiContext } from '../wasi/index.js';
+import { checkWasiCommand, sleepSynchronously, WasiHost, type PreopenOption, type WasiContext } from '../wasi/index.js';
 import { cgiEnvironment, CgiResponseParser, MalformedCgiResponseError, SERVER_SOFTWARE } from './cgi.js';
 
 /** Options of {@link serve}. */
@@ -86,14 +86,7 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
   const timeout = options.timeout ?? kDefaults.timeout;
   const maxBody = options.maxBody ?? kDefaults.maxBody;
   const log = options.log;
-  let module: WebAssembly.Module;
-  try {
-    module = new WebAssembly.Module(bytes);
-  } catch (err) {
-    throw new InvalidArgumentError(`${programName} is not a valid WebAssembly module: ${(err as Error).message}`);
-  }
-  const command = isWasiCommand(module);
-  if (!command.ok) throw new InvalidArgumentError(`${programName} is not a WASI command module: ${command.reason}`);
+  checkWasiCommand(bytes, programName);
 
   const pool = await InstancePool.create(bytes, {
     // Requests reach the guest one at a time (it runs synchronously), so one instance serves them all.

@@ -1,5 +1,6 @@
 // Whether a compiled module can run as a WASI preview1 command under WasiHost, and if not, why.
 
+import { InvalidArgumentError } from '../errors.js';
 import { WASI_MODULE } from './abi.js';
 import { PREVIEW1_FUNCTIONS } from './preview1-imports.js';
 
@@ -39,4 +40,20 @@ export function isWasiCommand(module: WebAssembly.Module): { ok: true } | { ok: 
   }
   // The reason reads as a continuation of "<file> is not a WASI command: …".
   return problems.length === 0 ? { ok: true } : { ok: false, reason: `it ${problems.join('; it ')}` };
+}
+
+/**
+ * Compiles `bytes` and checks that they are a WASI command (see {@link isWasiCommand}), so that
+ * every entry point (`serve`, `WasiCommand`) refuses a bad module up front with the same words.
+ * @throws InvalidArgumentError naming `programName` and every problem found.
+ */
+export function checkWasiCommand(bytes: Uint8Array, programName: string): void {
+  let module: WebAssembly.Module;
+  try {
+    module = new WebAssembly.Module(bytes);
+  } catch (err) {
+    throw new InvalidArgumentError(`${programName} is not a valid WebAssembly module: ${(err as Error).message}`);
+  }
+  const command = isWasiCommand(module);
+  if (!command.ok) throw new InvalidArgumentError(`${programName} is not a WASI command module: ${command.reason}`);
 }

@@ -21,7 +21,7 @@ export type { PreopenMode } from './preopen-fs.js';
 export { DEFAULT_OVERLAY_LIMIT } from './overlay-budget.js';
 export type { WasiContext } from './context.js';
 export { WasiExit } from './wasi-exit.js';
-export { isWasiCommand } from './command.js';
+export { checkWasiCommand, isWasiCommand } from './command.js';
 export { OutputCollector } from './output-collector.js';
 export { systemClock, sleepSynchronously, type WasiClock } from './clock.js';
 export { cryptoRandom, type RandomSource } from './random.js';

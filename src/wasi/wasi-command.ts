@@ -15,7 +15,7 @@ import { readFile } from 'node:fs/promises';
 import { GuestTimeoutError, GuestTrapError, InvalidArgumentError } from '../errors.js';
 import { InstancePool, type InstanceHost, type PoolDescription, type PoolOptions, type PoolStats } from '../pool/index.js';
 import { sleepSynchronously, type WasiClock } from './clock.js';
-import { isWasiCommand } from './command.js';
+import { checkWasiCommand } from './command.js';
 import type { WasiContext } from './context.js';
 import { WasiHost, type PreopenOption } from './host.js';
 import type { RandomSource } from './random.js';
@@ -91,14 +91,7 @@ export class WasiCommand {
     const programName = options.programName ?? (typeof wasm === 'string' ? wasm.slice(wasm.lastIndexOf('/') + 1) : 'command.wasm');
     const source = typeof wasm === 'string' ? new Uint8Array(await readFile(wasm)) : wasm;
     if (!(source instanceof Uint8Array)) throw new InvalidArgumentError('wasm must be the module bytes (a Uint8Array) or a path');
-    let module: WebAssembly.Module;
-    try {
-      module = new WebAssembly.Module(source);
-    } catch (error) {
-      throw new InvalidArgumentError(`${programName} is not a valid WebAssembly module: ${(error as Error).message}`);
-    }
-    const command = isWasiCommand(module);
-    if (!command.ok) throw new InvalidArgumentError(`${programName} is not a WASI command module: ${command.reason}`);
+    checkWasiCommand(source, programName);
     const timeout = options.timeout;
     if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0)) {
       throw new InvalidArgumentError(`options.timeout must be a positive number of ms, got ${String(timeout)}`);
