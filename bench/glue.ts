@@ -15,6 +15,8 @@ interface Case {
   group: string;
   options: GluePoolOptions<Api>;
   use: (api: Api) => unknown;
+  /** Its allocator grows memory on every use: also measured with `virtualMemorySize` + `initialMemory: 'learn'`. */
+  grows?: boolean;
 }
 
 const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><circle cx="32" cy="32" r="20" fill="teal"/></svg>';
@@ -48,6 +50,7 @@ const allCases: Case[] = [
     group: 'brotli-wasm (wasm-bindgen): compress and decompress 1.8 KiB',
     options: { glue: packageFile('brotli-wasm', 'pkg.node/brotli_wasm.js'), wasm: packageFile('brotli-wasm', 'pkg.node/brotli_wasm_bg.wasm'), load: (b) => b },
     use: (brotli) => brotli.decompress(brotli.compress(text)).length,
+    grows: true,
   },
   {
     group: '@resvg/resvg-wasm (wasm-bindgen): render a 64x64 SVG to PNG',
@@ -60,6 +63,7 @@ const allCases: Case[] = [
       },
     },
     use: (resvg) => new resvg.Resvg(svg).render().asPng().length,
+    grows: true,
   },
   {
     group: 'hash-wasm (its own loader): createSHA256 and hash 4 KiB',
@@ -86,6 +90,23 @@ function collect(): void {
   (globalThis as { gc?: () => void }).gc?.();
 }
 
+/** A package whose allocator grows every use, pooled with room for it and the guest's size virtualized. */
+async function grownCase(c: Case, options: { batch: number; batches: number; budgetMs: number }, warmUp: number): Promise<Measurement> {
+  const pool = await GluePool.create<Api>({ ...c.options, pool: { max: 1, initialMemory: 'learn', virtualMemorySize: true } });
+  for (let i = 0; i < warmUp; i++) await pool.run(c.use);
+  collect();
+  const before = pool.stats();
+  const m = await withCpu(options.batch, () => measureAsync(c.group, 'GluePool.run, virtualMemorySize + learn', () => pool.run(c.use), options));
+  const after = pool.stats();
+  m.extra = {
+    ...m.extra,
+    retiredPerUse: ((after.retirements - before.retirements) / (after.uses - before.uses)).toFixed(2),
+    learnedPages: pool.describe().memory?.initialPages ?? 0,
+  };
+  await pool.close();
+  return m;
+}
+
 /** Runs the glue benchmark. */
 export async function benchGlue(quick: boolean): Promise<Measurement[]> {
   const options = quick ? { batch: 10, batches: 5, budgetMs: 800 } : { batch: 20, batches: 15, budgetMs: 4000 };
@@ -110,6 +131,7 @@ export async function benchGlue(quick: boolean): Promise<Measurement[]> {
     pooled.extra = { ...pooled.extra, mechanism, retiredPerUse: ((after.retirements - before.retirements) / (after.uses - before.uses)).toFixed(2) };
     results.push(fresh, pooled);
     await pool.close();
+    if (c.grows) results.push(await grownCase(c, options, warmUp));
   }
   return results;
 }

@@ -10,6 +10,7 @@ export type { GlobalAnalysis, MemoryAnalysis, ModuleAnalysis, Poolability, Table
 export { evaluateDataImage, renderImage, IMAGE_ALIGNMENT, WASM_PAGE_SIZE } from './image.js';
 export type { DataImage, ImageSegment, ImportedGlobalValue, RenderedImage } from './image.js';
 export { rewriteModule } from './rewrite.js';
+export { virtualizeMemorySize, type VirtualizedMemory } from './virtual-memory.js';
 export type { RewritePlan } from './rewrite.js';
 export { instrumentFuel } from './fuel.js';
 export type { FuelInstrumentation } from './fuel.js';

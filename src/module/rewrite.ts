@@ -53,7 +53,7 @@ export interface RewritePlan {
 const kExternKindByte = { function: 0, table: 1, memory: 2, global: 3, tag: 4 } as const;
 
 /** A replacement for a section: new contents, or null to leave the section out. */
-type Replacement = ByteWriter | null;
+export type Replacement = ByteWriter | null;
 
 function writeMemoryType(w: ByteWriter, mem: MemoryType): void {
   const flags =
@@ -277,7 +277,7 @@ function replaceGlobals(
 }
 
 /** Section `id` (a vector of `count` entries, possibly absent) with `entries` appended. */
-function appendEntries(
+export function appendEntries(
   bytes: Uint8Array,
   info: ModuleInfo,
   id: number,
@@ -349,7 +349,15 @@ export function rewriteModule(bytes: Uint8Array, info: ModuleInfo, plan: Rewrite
   }
   if (plan.removeStart === true && info.start !== undefined) replace.set(SectionId.start, null);
 
-  // Replacements for sections the module lacks are inserted where the section order puts them.
+  return emitModule(bytes, info, replace);
+}
+
+/**
+ * Re-emits the module `info` was read from (`bytes`) with sections replaced (`null`: left out);
+ * replacements for sections the module lacks are inserted where the section order puts them, and
+ * custom sections are copied as they are.
+ */
+export function emitModule(bytes: Uint8Array, info: ModuleInfo, replace: ReadonlyMap<number, Replacement>): Uint8Array {
   const pending = [...replace.entries()]
     .filter(([id, w]) => w !== null && findSection(info, id) === undefined)
     .sort(([a], [b]) => sectionRank(a) - sectionRank(b));

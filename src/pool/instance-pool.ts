@@ -39,7 +39,7 @@ import { InstanceHost, isPromise, runSetup } from './host.js';
 import { initializationMemory, preinitialize } from './initialize.js';
 import { fillOptions, fillUseOptions, type FilledOptions, type FilledUseOptions, type PoolOptions, type UseOptions } from './options.js';
 import { PooledInstance } from './pooled-instance.js';
-import { analyzeForPool, imageOf, preinitializes, rewriteForPool, type Initialization, type Mechanism, type PreparedModule } from './prepare.js';
+import { analyzeForPool, imageOf, poolSource, preinitializes, rewriteForPool, type Initialization, type Mechanism, type PreparedModule } from './prepare.js';
 import { emptyStats, type PoolStats } from './stats.js';
 
 const debug = debuglog('cowpool');
@@ -68,6 +68,8 @@ export interface PoolDescription {
   /** Whether the module the pool runs carries the fuel counter that lets a use time out. */
   interruptible: boolean;
   initialized: boolean;
+  /** Whether the guest sees its memory size through a global (`options.virtualMemorySize`). */
+  virtualMemorySize: boolean;
 }
 
 /** The module bytes `InstancePool.create` accepts. */
@@ -198,7 +200,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
    */
   static *#build<E extends object, S, C>(source: ModuleSource, options: PoolOptions<S, C> | undefined): Generator<unknown, InstancePool<E, S, C>, unknown> {
     const filled = fillOptions(options);
-    const bytes = toBytes(source);
+    const bytes = poolSource(toBytes(source), filled.virtualMemorySize);
     const { plan } = filled;
     const analyzed = analyzeForPool(bytes, plan);
     let image: MemoryImage | undefined;
@@ -339,6 +341,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
       max: this.#options.max,
       interruptible: p.interrupt !== undefined,
       initialized: p.initialized,
+      virtualMemorySize: this.#options.virtualMemorySize,
     };
   }
 

@@ -48,6 +48,15 @@ export interface PoolOptions<S = undefined, C = unknown> {
    * fresh instance: `memory.size` at the start of a use is the larger size. Default: the declared size.
    */
   initialMemory?: number | 'learn';
+  /**
+   * Let the guest see its own memory size (a fresh instance's) while the pooled memory is larger:
+   * `memory.size` and `memory.grow` are rewritten to read and grow a global, and grow the real memory
+   * only past it. With `initialMemory`, a guest whose allocator grows on every use (Rust's,
+   * wasi-libc's) then keeps its slot. Differences from a fresh instance: an access past the guest's
+   * size but inside the real memory reads zeros instead of trapping, and JavaScript sees the real
+   * size. Not for glue that grows the memory from JavaScript (emscripten). Default false.
+   */
+  virtualMemorySize?: boolean;
   /** Longest wait in `acquire`/`run` for a free instance, in ms. Default: no limit. */
   acquireTimeout?: number;
   /**
@@ -79,6 +88,7 @@ export interface FilledOptions<S, C> {
   plan: ModulePlan;
   /** Bytes (not yet rounded), `learn`, or undefined for the module's own size. */
   initialMemory: number | 'learn' | undefined;
+  virtualMemorySize: boolean;
   testHooks: TestHooks;
 }
 
@@ -100,6 +110,7 @@ const kPoolKeys = [
   'mechanism',
   'initialize',
   'initialMemory',
+  'virtualMemorySize',
   'acquireTimeout',
   'interruptible',
 ] as const satisfies readonly (keyof PoolOptions)[];
@@ -154,6 +165,7 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
     acquireTimeout,
     plan: { mechanism, interruptible, initialize },
     initialMemory,
+    virtualMemorySize: boolean('virtualMemorySize', own('virtualMemorySize') ?? false),
     testHooks: hooks ?? {},
   };
 }
@@ -239,6 +251,11 @@ function initializer(value: PoolOptions['initialize']): ModulePlan['initialize']
     throw new InvalidArgumentError('options.initialize.args must be an array of numbers and bigints (the export\'s i32/i64/f32/f64 arguments)');
   }
   return { name: spec.name, args: [...args] };
+}
+
+function boolean(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new InvalidArgumentError(`options.${name} must be a boolean, not ${String(value)}`);
+  return value;
 }
 
 function integer(name: string, value: unknown, min: number): number {

@@ -15,7 +15,7 @@
  *   on the slot's memory per use: globals, tables, dropped segments and the start function come
  *   back fresh by construction. Always safe; costs an instantiation (µs for small modules).
  */
-import { InternalError, MalformedModuleError, ModuleNotPoolableError } from '../errors.js';
+import { InternalError, InvalidArgumentError, MalformedModuleError, ModuleNotPoolableError } from '../errors.js';
 import {
   analyzeModule,
   analyzeStart,
@@ -27,6 +27,7 @@ import {
   type ModuleInfo,
   type RewritePlan,
   type StartAnalysis,
+  virtualizeMemorySize,
 } from '../module/index.js';
 
 /** How uses are made fresh; see the module comment. */
@@ -116,6 +117,22 @@ export interface ImageSpan {
   start: number;
   bytes: Uint8Array;
   minimumBytes: number;
+}
+
+/**
+ * The module bytes the pool works from: `bytes` itself, or with memory 0's size virtualized (see
+ * `module/virtual-memory.ts`) when `options.virtualMemorySize` asks for it. Done before the
+ * analysis, so that the size global is one more internal global the mechanisms restore.
+ */
+export function poolSource(bytes: Uint8Array, virtualMemorySize: boolean): Uint8Array {
+  if (!virtualMemorySize) return bytes;
+  const info = readModule(bytes);
+  if (info.memories.length === 0 && info.importedMemoryCount === 0) {
+    throw new InvalidArgumentError('options.virtualMemorySize: the module has no memory to virtualize');
+  }
+  const virtualized = virtualizeMemorySize(bytes, info).bytes;
+  compile(virtualized, bytes);
+  return virtualized;
 }
 
 /** Reads and analyses `bytes` and decides the mechanism. Throws when the module cannot be pooled. */
