@@ -3,7 +3,7 @@
  * self-contained bench/results/latest.html, and prints a table.
  *
  *     npm run bench                      # everything
- *     npm run bench -- --scope reset     # one scope: reset, memory, pool, glue, serve, wasi, quickjs
+ *     npm run bench -- --scope reset     # one scope: reset, memory, pool, glue, flite, serve, wasi, quickjs
  *     npm run bench -- --quick           # shorter runs (a smoke test of the benchmark itself)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -16,7 +16,7 @@ import { selfCheck } from '../src/memory/index.ts';
 import { renderHtml } from './report.ts';
 
 const { values } = parseArgs({
-  options: { scope: { type: 'string', default: 'reset,memory,pool,glue,wasi,serve,quickjs' }, quick: { type: 'boolean', default: false } },
+  options: { scope: { type: 'string', default: 'reset,memory,pool,glue,flite,wasi,serve,quickjs' }, quick: { type: 'boolean', default: false } },
 });
 const scopes = new Set(values.scope!.split(','));
 const quick = values.quick!;
@@ -46,6 +46,10 @@ if (scopes.has('pool')) {
 if (scopes.has('glue')) {
   const { benchGlue } = await import('./glue.ts');
   results.push(...(await benchGlue(quick)));
+}
+if (scopes.has('flite')) {
+  const { benchFlite } = await import('./flite.ts');
+  results.push(...(await benchFlite(quick)));
 }
 if (scopes.has('wasi')) {
   const { benchWasi } = await import('./wasi.ts');

@@ -459,12 +459,15 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
    * they start as large as this one ended, so the same use no longer costs them their slot. Some
    * allocators grow on every use however much room they have (Rust's, in brotli-wasm): when a
    * memory that started at a learned size grows all the same, more room does not help, and the
-   * pool stops learning rather than ratchet every memory up to the maximum.
+   * pool stops learning rather than ratchet every memory up to the maximum (unless the guest's size
+   * is virtualized, which makes such growth a real need).
    */
   #learnSize(member: PooledInstance<S, C>): void {
     if (this.#options.initialMemory !== 'learn' || !this.#learning || !this.#image || !member.slot) return;
     const started = member.slot.image.minimumBytes;
-    if (this.#learnedBytes !== undefined && started >= this.#learnedBytes) {
+    // With the guest's size virtualized the real memory grows only past what uses really need, so
+    // growing past a learned size means a larger need, worth learning too.
+    if (!this.#options.virtualMemorySize && this.#learnedBytes !== undefined && started >= this.#learnedBytes) {
       this.#learning = false;
       debug('initialMemory learn: a memory that started at the learned %d bytes grew again; learning stops', started);
       return;
