@@ -68,7 +68,7 @@ if (tests === undefined) {
 if (tests !== undefined) {
   describe('wasi-testsuite preview 1 with persistent preopens, each test once on a fresh copy', () => {
     for (const suiteTest of tests) {
-      test(suiteTest.name, async () => {
+      test(suiteTest.name, async (t) => {
         const copies = mkdtempSync(join(tmpdir(), 'cowpool-suite-'));
         try {
           const preopens = suiteTest.preopens.map((preopen) => {
@@ -80,7 +80,9 @@ if (tests !== undefined) {
           const why = failure(suiteTest, run);
           const known = kKnownPersistentFailures[suiteTest.name];
           if (known === undefined) assert.equal(why, undefined, `${suiteTest.name} fails`);
-          else assert.notEqual(why, undefined, `${suiteTest.name} passes now: take it off the known failures (${known})`);
+          // A time whose nanoseconds happen to survive the double (some "now"s do) passes: say so, but
+          // a known failure that passes by chance must not fail the suite.
+          else if (why === undefined) t.diagnostic(`${suiteTest.name} passed this time although ${known}`);
         } finally {
           rmSync(copies, { recursive: true, force: true });
         }

@@ -86,6 +86,22 @@ export function fdCalls(state: WasiState): WebAssembly.ModuleImports {
     return entry;
   }
 
+  /**
+   * The fd's entry for a read or write at an explicit offset (`fd_pread`, `fd_pwrite`), else the
+   * errno why not, in the order the preview1 tests expect: no fd, not seekable, a directory, not
+   * open for `access` (BADF, as for a plain read or write), no seek right, a bad offset.
+   */
+  function positionedFile(fd: number, access: bigint, offset: bigint): FileEntry | ErrnoValue {
+    const entry = fds.get(fd >>> 0);
+    if (entry === undefined) return Errno.BADF;
+    if (entry.kind === 'stream') return Errno.SPIPE;
+    if (entry.kind === 'directory') return Errno.ISDIR;
+    if ((entry.rightsBase & access) === 0n) return Errno.BADF;
+    if ((entry.rightsBase & Rights.FD_SEEK) === 0n) return Errno.NOTCAPABLE;
+    if (offset < 0n || offset > BigInt(Number.MAX_SAFE_INTEGER)) return Errno.INVAL;
+    return entry;
+  }
+
   const now = (): bigint => state.clock.now(ClockId.REALTIME) ?? BigInt(Date.now()) * 1_000_000n;
 
   function readStdin(iovsPtr: number, iovsLen: number): number {
@@ -190,13 +206,8 @@ export function fdCalls(state: WasiState): WebAssembly.ModuleImports {
 
     fd_pread(fd: number, iovsPtr: number, iovsLen: number, offset: bigint, nreadPtr: number): number {
       try {
-        const entry = fds.get(fd >>> 0);
-        if (entry === undefined) return Errno.BADF;
-        if (entry.kind === 'stream') return Errno.SPIPE;
-        if (entry.kind === 'directory') return Errno.ISDIR;
-        if ((entry.rightsBase & Rights.FD_READ) === 0n) return Errno.BADF;
-        if ((entry.rightsBase & Rights.FD_SEEK) === 0n) return Errno.NOTCAPABLE;
-        if (offset < 0n || offset > BigInt(Number.MAX_SAFE_INTEGER)) return Errno.INVAL;
+        const entry = positionedFile(fd, Rights.FD_READ, offset);
+        if (typeof entry === 'number') return entry;
         memory.refresh();
         const n = readFileInto(entry, iovsPtr >>> 0, iovsLen >>> 0, Number(offset));
         if (n < 0) return -n;
@@ -209,13 +220,8 @@ export function fdCalls(state: WasiState): WebAssembly.ModuleImports {
 
     fd_pwrite(fd: number, iovsPtr: number, iovsLen: number, offset: bigint, nwrittenPtr: number): number {
       try {
-        const entry = fds.get(fd >>> 0);
-        if (entry === undefined) return Errno.BADF;
-        if (entry.kind === 'stream') return Errno.SPIPE;
-        if (entry.kind === 'directory') return Errno.ISDIR;
-        if ((entry.rightsBase & Rights.FD_WRITE) === 0n) return Errno.BADF;
-        if ((entry.rightsBase & Rights.FD_SEEK) === 0n) return Errno.NOTCAPABLE;
-        if (offset < 0n || offset > BigInt(Number.MAX_SAFE_INTEGER)) return Errno.INVAL;
+        const entry = positionedFile(fd, Rights.FD_WRITE, offset);
+        if (typeof entry === 'number') return entry;
         memory.refresh();
         // POSIX: pwrite writes at the offset even on an append-mode fd (Linux alone ignores it).
         const n = writeFileFrom(entry, iovsPtr >>> 0, iovsLen >>> 0, Number(offset));
