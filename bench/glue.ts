@@ -5,7 +5,8 @@
  * `GLUE_CASE=sql` (a prefix of the group) runs one package only.
  */
 import { GluePool, emscripten, type GluePoolOptions } from '../src/glue/index.ts';
-import { hashWasmBytes, packageFile } from '../test/support/glue.ts';
+import { packageFile } from '../test/support/glue.ts';
+import { hashWasmBytes } from '../test/support/hash-wasm.ts';
 import { measureAsync, type Measurement } from './measure.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -4,11 +4,10 @@
  * for real guests: hash-wasm's SHA-256 (clang, from npm) and SQLite over WASI (examples/sqlite.wasm).
  */
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { InstancePool, type InstanceHost } from '../src/index.ts';
 import { WasiHost } from '../src/wasi/index.ts';
 import { PAGE_SIZE } from '../src/sys/index.ts';
+import { hashWasmBytes, type Sha256 } from '../test/support/hash-wasm.ts';
 import { wat } from '../test/support/wat.ts';
 import { measure, measureAsync, type Measurement } from './measure.ts';
 
@@ -28,14 +27,6 @@ interface Touch {
   touch(pages: number): void;
 }
 
-/** The exports of hash-wasm's SHA-256 module that the benchmark calls. */
-interface Sha256 {
-  memory: WebAssembly.Memory;
-  Hash_GetBuffer(): number;
-  Hash_Init(bits: number): void;
-  Hash_Update(length: number): void;
-  Hash_Final(): void;
-}
 
 /** Runs the pool benchmark. */
 export async function benchPool(quick: boolean): Promise<Measurement[]> {
@@ -61,9 +52,7 @@ export async function benchPool(quick: boolean): Promise<Measurement[]> {
 }
 
 async function sha256(options: object): Promise<Measurement[]> {
-  const root = dirname(createRequire(import.meta.url).resolve('hash-wasm/package.json'));
-  const bundle = readFileSync(join(root, 'dist', 'sha256.umd.min.js'), 'utf8');
-  const bytes = Buffer.from(/name:"sha256",data:"([A-Za-z0-9+/=]+)"/.exec(bundle)![1]!, 'base64');
+  const bytes = hashWasmBytes('sha256');
   const input = Buffer.alloc(4096, 7);
   const hash = (exports: Sha256) => {
     const at = exports.Hash_GetBuffer();

@@ -8,7 +8,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { GluePool } from '../src/glue/index.ts';
-import { hashWasmBytes, packageFile } from './support/glue.ts';
+import { packageFile } from './support/glue.ts';
+import { hashWasmBytes } from './support/hash-wasm.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Api = any;

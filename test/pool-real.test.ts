@@ -4,26 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { InstancePool } from '../src/index.ts';
+import { hashWasmBytes, type Sha256 } from './support/hash-wasm.ts';
 
-/** hash-wasm embeds each module as base64 in its bundle; take the bytes out. */
-function hashWasmModule(name: string): Uint8Array {
-  const root = dirname(createRequire(import.meta.url).resolve('hash-wasm/package.json'));
-  const bundle = readFileSync(join(root, 'dist', `${name}.umd.min.js`), 'utf8');
-  const match = new RegExp(`name:"${name}",data:"([A-Za-z0-9+/=]+)"`).exec(bundle);
-  assert.ok(match, `no embedded ${name} module in hash-wasm's bundle`);
-  return new Uint8Array(Buffer.from(match[1]!, 'base64'));
-}
-
-interface Sha256 {
-  memory: WebAssembly.Memory;
-  Hash_GetBuffer(): number;
-  Hash_Init(bits: number): void;
-  Hash_Update(length: number): void;
-  Hash_Final(): void;
-}
 
 function sha256(exports: Sha256, input: Uint8Array, finish = true): string {
   const at = exports.Hash_GetBuffer();
@@ -39,7 +22,7 @@ function sha256(exports: Sha256, input: Uint8Array, finish = true): string {
 }
 
 test('hash-wasm SHA-256 through the pool matches node:crypto, use after use', async () => {
-  const bytes = hashWasmModule('sha256');
+  const bytes = hashWasmBytes('sha256');
   const pool = await InstancePool.create<Sha256>(bytes, { max: 1 });
   const description = pool.describe();
   assert.equal(description.mechanism, 'reuse', description.mechanismReason);
