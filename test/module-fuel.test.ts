@@ -465,6 +465,34 @@ function programText(program: Stmt[]): string {
         (i32.xor (local.get $x2) (i32.rotl (local.get $x3) (i32.const 7))))))`;
 }
 
+test('loops only (calls: false): loop headers count, function entries do not, results are unchanged', () => {
+  const loopsOnly = (bytes: Uint8Array) => instrument(bytes, { interrupt: { ...kInterrupt, calls: false } });
+  // Only the loop header counts now: `throwAt * fuel` iterations begin, the last one's check throws.
+  const instance = instantiate(loopsOnly(kSpin));
+  const { calls } = wire(instance, 100, 3);
+  assert.throws(() => fn(instance, 'spin')(), Deadline);
+  assert.equal(calls(), 3);
+  assert.equal(globalValue(instance, 'iters'), 3 * 100 - 1);
+  // The documented limit: loop-free recursion is not counted, so it runs until the stack overflows.
+  const recursive = wat(`(module (func $r (export "r") (call $r)))`);
+  const unchecked = instantiate(loopsOnly(recursive));
+  const checks = wire(unchecked, 1, 1);
+  assert.throws(() => fn(unchecked, 'r')(), RangeError);
+  assert.equal(checks.calls(), 0);
+  fc.assert(
+    fc.property(stmtsArb(3, 1), fc.tuple(fc.integer(), fc.integer()), (program, [a, b]) => {
+      const bytes = wat(programText(program));
+      const expected = fn(instantiate(bytes), 'run')(a, b);
+      for (const fuel of [1_000_000, 1]) {
+        const counted = instantiate(loopsOnly(bytes));
+        wire(counted, fuel);
+        assert.deepEqual(fn(counted, 'run')(a, b), expected, `fuel ${fuel}`);
+      }
+    }),
+    { numRuns: 40 },
+  );
+});
+
 test('random programs (loops, exits, br_table, multi-value blocks, calls) compute the same (property)', () => {
   fc.assert(
     fc.property(stmtsArb(3, 1), fc.array(fc.tuple(fc.integer(), fc.integer()), { minLength: 1, maxLength: 3 }), (program, inputs) => {

@@ -180,9 +180,13 @@ test('a table that cannot grow does not force reinstantiate (table.set on a 4-en
   await exported.close();
 });
 
+test('options.interruptible is true, false or \'loops\'', async () => {
+  await assert.rejects(InstancePool.create(spinModule, { interruptible: 'calls' as never }), (e: unknown) => e instanceof InvalidArgumentError && /true, false or 'loops', not calls/.test(e.message));
+});
+
 test('one plan: every combination of mechanism, interruptible and initialize is honoured together', async () => {
   for (const mechanism of ['auto', 'reuse', 'reinstantiate'] as const) {
-    for (const interruptible of [false, true]) {
+    for (const interruptible of [false, true, 'loops'] as const) {
       for (const initialize of [undefined, 'init']) {
         const what = JSON.stringify({ mechanism, interruptible, initialize });
         const pool = await InstancePool.create<Spin>(spinModule, { mechanism, interruptible, ...(initialize ? { initialize } : {}), max: 1 });
@@ -190,7 +194,7 @@ test('one plan: every combination of mechanism, interruptible and initialize is 
         assert.equal(description.mechanism, mechanism === 'auto' ? 'reuse' : mechanism, what);
         assert.equal(description.interruptible, interruptible, what);
         assert.equal(description.initialized, initialize !== undefined, what);
-        assert.equal(await pool.run((i) => 'cowpool:fuel' in i.exports), interruptible, `${what}: the fuel counter is there iff interruptible`);
+        assert.equal(await pool.run((i) => 'cowpool:fuel' in i.exports), interruptible !== false, `${what}: the fuel counter is there iff interruptible`);
         assert.equal(await pool.run((i) => i.exports.ready()), initialize ? 16 : 0, `${what}: the initialized state`);
         if (interruptible) await assert.rejects(pool.run((i) => i.exports.spin(), undefined, { timeout: 5 }), GuestTimeoutError, what);
         await pool.close();

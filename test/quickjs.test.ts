@@ -140,6 +140,29 @@ describe('results', () => {
     assert.deepEqual(await sandbox.eval('(async () => { await null; return [1, 2] })()'), [1, 2]);
   });
 
+  test('a primitive result is exactly what JSON carries, logged or not (lone surrogates, NaN, -0)', () => {
+    const primitive = fc.oneof(
+      fc.double(),
+      fc.boolean(),
+      fc.constant(undefined),
+      fc.string({ unit: 'binary' }),
+      fc.constantFrom('\ud800', 'a\udfffb', '\ufffd'),
+    );
+    const literal = (v: unknown) => (v === undefined ? 'undefined' : Object.is(v, -0) ? '-0' : typeof v === 'number' ? String(v) : JSON.stringify(v));
+    fc.assert(
+      fc.property(primitive, fc.boolean(), (v, log) => {
+        const expected = v === undefined ? undefined : JSON.parse(JSON.stringify(v));
+        const lines: ConsoleEntry[] = [];
+        const got = sandbox.evalSync(`${log ? 'console.log("x");' : ''}(${literal(v)})`, { console: (e) => lines.push(e) });
+        assert.ok(Object.is(got, expected), `${literal(v)}: got ${String(got)}`);
+        assert.equal(lines.length, log ? 1 : 0);
+      }),
+      { numRuns: 200 },
+    );
+    assert.throws(() => sandbox.evalSync('1n'), (e: unknown) => e instanceof QuickJSError && /BigInt/i.test(e.message), 'a BigInt is not JSON');
+    assert.equal(sandbox.evalSync('Symbol("s")'), undefined, 'a symbol is not JSON either: no value');
+  });
+
   test('call passes JSON-compatible arguments to a function of the setup script', async () => {
     await fc.assert(
       fc.asyncProperty(fc.integer(), fc.integer(), async (a, b) => {
@@ -224,7 +247,7 @@ describe('errors and limits', () => {
     const snapshot = buildSnapshot(loadQuickJSWasm(), { headroom: 2 * 2 ** 20, setupTimeout: 5000 });
     const pool = InstancePool.createSync<WebAssembly.Exports, undefined, InstanceType<typeof UseState>>(snapshot.bytes, {
       setup: (host) => ({ imports: quickjsImports(host.memory!, () => host.context, true) }),
-      interruptible: true,
+      interruptible: 'loops',
       max: 1,
     });
     try {

@@ -37,6 +37,13 @@
  * - The inserted `if` is closed right away and leaves the operand stack as it found it, so branch
  *   depths, block types and loop parameters are unaffected.
  *
+ * Loops only (`calls: false`): function entries are left alone. Every unbounded run still passes a
+ * loop header *or* recurses; recursion is bounded in depth by the wasm stack, but a loop-free call
+ * tree can still be exponentially long (each function calling the next twice), so this is only for
+ * a guest whose every step of untrusted work passes a loop: an interpreter such as QuickJS, whose
+ * dispatch loop runs once per bytecode whatever the script does. It saves the check on every call,
+ * which in an interpreter's many small C functions is about half the cost.
+ *
  * Cost: eight instructions per loop iteration and per call (the `if` body runs once every `fuel`
  * steps). A global lives in memory for V8, so each step is a load, a store, a reload and a branch
  * that is almost never taken. That triples the time of a loop with an empty body (a 10^8-step
@@ -114,11 +121,12 @@ function checkSequence(globalIndex: number, typeIndex: number, tableIndex: numbe
 /**
  * Instruments every defined function of the module `info` was read from (`bytes`): computes the
  * entries to append and re-encodes the code section. Only the sequences are inserted; every other
- * byte of each body, locals included, is copied unchanged.
+ * byte of each body, locals included, is copied unchanged. With `calls` false, only loop headers
+ * are instrumented (see the module comment for when that is enough).
  *
  * @throws MalformedModuleError (section `code`) if a body cannot be decoded.
  */
-export function instrumentFuel(bytes: Uint8Array, info: ModuleInfo, initialFuel = 0): FuelInstrumentation {
+export function instrumentFuel(bytes: Uint8Array, info: ModuleInfo, initialFuel = 0, calls = true): FuelInstrumentation {
   // Without GC type definitions every type is a plain func type, so one with no params and no
   // results is the same type as the one we would add (and call_indirect checks structurally).
   const existing = info.types.findIndex((t) => t.params.length === 0 && t.results.length === 0);
@@ -138,7 +146,7 @@ export function instrumentFuel(bytes: Uint8Array, info: ModuleInfo, initialFuel 
     const at: number[] = [];
     for (const body of info.code) {
       at.length = 0;
-      at.push(body.instructions.start);
+      if (calls) at.push(body.instructions.start);
       // A loop's block type ends where the next instruction starts (a loop has at least its `end`).
       let afterLoop = false;
       walkInstructions(bytes, body.instructions, (ins) => {

@@ -10,4 +10,4 @@ export {
 export { InstanceHost, type ImportsFactory, type PoolSetup, type SetupHook } from './host.js';
 export type { PoolOptions, UseOptions } from './options.js';
 export type { PoolStats } from './stats.js';
-export type { Mechanism } from './prepare.js';
+export type { Interruptible, Mechanism } from './prepare.js';

@@ -39,7 +39,7 @@ import { InstanceHost, isPromise, runSetup } from './host.js';
 import { initializationMemory, preinitialize } from './initialize.js';
 import { fillOptions, fillUseOptions, type FilledOptions, type FilledUseOptions, type PoolOptions, type UseOptions } from './options.js';
 import { PooledInstance } from './pooled-instance.js';
-import { analyzeForPool, imageOf, poolSource, preinitializes, rewriteForPool, type Initialization, type Mechanism, type PreparedModule } from './prepare.js';
+import { analyzeForPool, imageOf, poolSource, preinitializes, rewriteForPool, type Initialization, type Interruptible, type Mechanism, type PreparedModule } from './prepare.js';
 import { emptyStats, type PoolStats } from './stats.js';
 
 const debug = debuglog('cowpool');
@@ -65,8 +65,8 @@ export interface PoolDescription {
   /** Tables restored after each use (reuse). */
   restoredTables: number;
   max: number;
-  /** Whether the module the pool runs carries the fuel counter that lets a use time out. */
-  interruptible: boolean;
+  /** Whether the module the pool runs carries the fuel counter that lets a use time out, and where (`'loops'`). */
+  interruptible: Interruptible;
   initialized: boolean;
   /** Whether the guest sees its memory size through a global (`options.virtualMemorySize`). */
   virtualMemorySize: boolean;
@@ -339,7 +339,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
       restoredGlobals: p.restoreGlobals.length,
       restoredTables: p.restoreTables.length,
       max: this.#options.max,
-      interruptible: p.interrupt !== undefined,
+      interruptible: this.#options.plan.interruptible,
       initialized: p.initialized,
       virtualMemorySize: this.#options.virtualMemorySize,
     };

@@ -6,7 +6,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import { DEFAULT_KEEP_RESIDENT, parseStrategy, type ResetStrategy } from '../memory/index.js';
 import type { ImportsFactory, SetupHook } from './host.js';
-import type { Mechanism, ModulePlan } from './prepare.js';
+import type { Interruptible, Mechanism, ModulePlan } from './prepare.js';
 import { kTestHooks, type TestHooks } from './test-hooks.js';
 
 /** Options of {@link InstancePool.create}. `S` is each instance's state, `C` a use's context. */
@@ -62,9 +62,12 @@ export interface PoolOptions<S = undefined, C = unknown> {
   /**
    * Make guests interruptible: loops and function entries count down a budget, and when it runs
    * out the pool checks the use's deadline (`run(…, { timeout })`). Costs a few instructions per
-   * loop iteration. Default false.
+   * loop iteration and per call. `'loops'` counts at loop headers only, which halves the cost in an
+   * interpreter's many small functions but does not bound loop-free recursion (a call tree can be
+   * exponentially long): only for a guest whose every step of untrusted work passes a loop, such as
+   * a JavaScript or Lua interpreter running untrusted scripts, never for untrusted wasm. Default false.
    */
-  interruptible?: boolean;
+  interruptible?: Interruptible;
 }
 
 /** Options of one use (`run`, `runSync`, `acquire`). */
@@ -154,7 +157,9 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
   const acquireTimeout = own('acquireTimeout') ?? kDefaults.acquireTimeout;
   checkWait('options.acquireTimeout', acquireTimeout);
   const interruptible = own('interruptible') ?? false;
-  if (typeof interruptible !== 'boolean') throw new InvalidArgumentError('options.interruptible must be a boolean');
+  if (typeof interruptible !== 'boolean' && interruptible !== 'loops') {
+    throw new InvalidArgumentError(`options.interruptible must be true, false or 'loops', not ${String(interruptible)}`);
+  }
   const hooks = (o as { [kTestHooks]?: TestHooks })[kTestHooks];
   return {
     setup: setupHook(own('setup'), own('imports')),

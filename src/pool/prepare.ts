@@ -42,6 +42,9 @@ export const TABLE_EXPORT_PREFIX = 'cowpool:table:';
 /** Tables of up to this many entries in all may be restored entry by entry after each use. */
 const MAX_RESTORED_TABLE_ENTRIES = 256;
 
+/** How a use can be stopped at its deadline: see `PoolOptions.interruptible`. */
+export type Interruptible = boolean | 'loops';
+
 /**
  * Every option that shapes the module the pool runs, gathered once from the pool's options. Each
  * step of preparation (analysis, pre-initialization, the one rewrite) reads it from here, so no
@@ -50,8 +53,11 @@ const MAX_RESTORED_TABLE_ENTRIES = 256;
 export interface ModulePlan {
   /** A forced mechanism, or `auto` for the one the analysis picks; `reuse` only when it is safe. */
   readonly mechanism: 'auto' | Mechanism;
-  /** Instrument the module with a fuel counter so that a use can be stopped at its deadline. */
-  readonly interruptible: boolean;
+  /**
+   * Instrument the module with a fuel counter so that a use can be stopped at its deadline: at loop
+   * headers and function entries (`true`), or at loop headers only (`'loops'`).
+   */
+  readonly interruptible: Interruptible;
   /** The export to run once before the image is captured, and its arguments, if any. */
   readonly initialize: { readonly name: string; readonly args: readonly (number | bigint)[] } | undefined;
 }
@@ -172,7 +178,7 @@ export function rewriteForPool(bytes: Uint8Array, analyzed: AnalyzedModule, plan
   const rewrite: RewritePlan = { stripActiveData: memory !== null };
   // A start function runs inside `new WebAssembly.Instance`, before the pool can wire up the check:
   // it gets a budget it cannot exhaust, and every use gets the real one.
-  if (plan.interruptible) rewrite.interrupt = { ...INTERRUPT_EXPORTS, initialFuel: 0x7fff_ffff };
+  if (plan.interruptible) rewrite.interrupt = { ...INTERRUPT_EXPORTS, initialFuel: 0x7fff_ffff, calls: plan.interruptible !== 'loops' };
   if (memory && !memory.imported) rewrite.importMemory = { ...MEMORY_IMPORT };
   if (mechanism === 'reuse') {
     rewrite.exportGlobals = { prefix: GLOBAL_EXPORT_PREFIX };

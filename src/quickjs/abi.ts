@@ -63,6 +63,9 @@ export const EXPORTS = {
   QTS_PromiseState: { name: 'wa', sig: ['ii', 'i'] },
   QTS_PromiseResult: { name: 'xa', sig: ['ii', 'i'] },
   QTS_RuntimeEnableInterruptHandler: { name: 'Fa', sig: ['i', ''] },
+  QTS_Typeof: { name: 'ra', sig: ['ii', 'i'] },
+  QTS_GetLength: { name: 'sa', sig: ['iii', 'i'] },
+  QTS_GetFloat64: { name: 'Z', sig: ['ii', 'F'] },
 } as const satisfies Record<string, { name: string; sig: Sig }>;
 
 /** The exports as typed functions. */
@@ -85,6 +88,11 @@ export interface QuickJSExports {
   QTS_PromiseState(ctx: number, value: number): number;
   QTS_PromiseResult(ctx: number, value: number): number;
   QTS_RuntimeEnableInterruptHandler(rt: number): void;
+  /** A new C string: the value's `typeof`. */
+  QTS_Typeof(ctx: number, value: number): number;
+  /** Writes the value's `length` to `*out`; 0, or -1 when reading it threw. */
+  QTS_GetLength(ctx: number, out: number, value: number): number;
+  QTS_GetFloat64(ctx: number, value: number): number;
 }
 
 /** `JSPromiseStateEnum`, and -1 for a value that is not a promise. */

@@ -16,6 +16,8 @@ export const GuestOp = {
   fail: 'fail',
   /** `()`: JSON of the lines logged so far, and forgets them (after the setup script). */
   drain: 'drain',
+  /** `()`: the array of lines logged, itself (once, at image time: the host reads its length). */
+  logs: 'logs',
 } as const;
 
 /** Evaluates to the dispatcher. */
@@ -24,7 +26,8 @@ export const BOOTSTRAP = `(() => {
   const global = globalThis;
   const stringify = JSON.stringify, parse = JSON.parse, apply = Reflect.apply;
   const StringOf = String, ErrorClass = Error, TypeErrorClass = TypeError;
-  let logs = [];
+  // One array for the context's life (emptied in place), so that the host can hold it.
+  const logs = [];
   const text = (value) => {
     if (typeof value === 'string') return value;
     try {
@@ -70,7 +73,8 @@ export const BOOTSTRAP = `(() => {
         return '{"logs":' + logsJson() + (typeof value === 'string' ? ',"value":' + value : '') + '}';
       }
       case '${GuestOp.fail}': return '{"logs":' + logsJson() + ',"error":' + describe(a) + '}';
-      case '${GuestOp.drain}': { const out = logsJson(); logs = []; return out; }
+      case '${GuestOp.drain}': { const out = logsJson(); logs.length = 0; return out; }
+      case '${GuestOp.logs}': return logs;
     }
   };
 })()`;

@@ -78,14 +78,8 @@ export function buildSnapshot(wasm: Uint8Array, options: SnapshotOptions): Snaps
   current = state;
   const randomState = findRandomState(x, memory, ctx);
   const bootstrap = runBootstrap(x, memory, ctx);
-  const layout: ContextLayout = {
-    rt,
-    ctx,
-    dispatcher: bootstrap,
-    undefinedValue: x.QTS_GetUndefined(),
-    randomState,
-    ...createLayoutExtras(x, memory, ctx),
-  };
+  const core = { ctx, dispatcher: bootstrap, undefinedValue: x.QTS_GetUndefined() };
+  const layout: ContextLayout = { rt, randomState, ...core, ...createLayoutExtras(x, memory, core) };
   if (options.setup) {
     // Runs as a use does (errors typed the same way), but its effects are kept: this is the image.
     runRequest(x, memory, layout, state, { kind: 'eval', ...options.setup }, { memoryLimit: Infinity, timeout: options.setupTimeout });

@@ -29,6 +29,8 @@ export interface ContextLayout {
   readonly scratch: number;
   /** The C string `eval.js`, the default file name. */
   readonly defaultFilename: number;
+  /** `JSValue*` of the guest's array of logged lines, which only its console can reach. */
+  readonly logs: number;
 }
 
 /** Bytes of {@link ContextLayout.scratch}: three argument pointers and one out-parameter. */
@@ -36,18 +38,23 @@ export const SCRATCH_BYTES = 16;
 /** The file name of evaluated code unless a use names it. */
 export const DEFAULT_FILENAME = 'eval.js';
 
-/** Creates the strings and the scratch space of a {@link ContextLayout} (at image time). */
-export function createLayoutExtras(x: QuickJSExports, memory: WebAssembly.Memory, ctx: number): Pick<ContextLayout, 'ops' | 'scratch' | 'defaultFilename'> {
-  return {
-    ops: {
-      call: newString(x, memory, ctx, GuestOp.call),
-      ok: newString(x, memory, ctx, GuestOp.ok),
-      fail: newString(x, memory, ctx, GuestOp.fail),
-      drain: newString(x, memory, ctx, GuestOp.drain),
-    },
-    scratch: x.malloc(SCRATCH_BYTES),
-    defaultFilename: writeCString(memory, x.malloc, DEFAULT_FILENAME).ptr,
+/** Creates the strings, the scratch space and the handle on the logs of a {@link ContextLayout} (at image time). */
+export function createLayoutExtras(
+  x: QuickJSExports,
+  memory: WebAssembly.Memory,
+  layout: Pick<ContextLayout, 'ctx' | 'dispatcher' | 'undefinedValue'>,
+): Pick<ContextLayout, 'ops' | 'scratch' | 'defaultFilename' | 'logs'> {
+  const { ctx } = layout;
+  const ops = {
+    call: newString(x, memory, ctx, GuestOp.call),
+    ok: newString(x, memory, ctx, GuestOp.ok),
+    fail: newString(x, memory, ctx, GuestOp.fail),
+    drain: newString(x, memory, ctx, GuestOp.drain),
+    logs: newString(x, memory, ctx, GuestOp.logs),
   };
+  const scratch = x.malloc(SCRATCH_BYTES);
+  const logs = callDispatcher(x, memory, { ...layout, scratch }, ops.logs);
+  return { ops, scratch, defaultFilename: writeCString(memory, x.malloc, DEFAULT_FILENAME).ptr, logs };
 }
 
 /** What a use runs. */
@@ -112,11 +119,47 @@ export function runRequest(
   }
   const settled = settle(x, memory, layout, state, value);
   if ('thrown' in settled) throw failure(x, memory, layout, state, settled.thrown, limits);
+  const plain = primitiveResult(x, memory, layout, settled.value);
+  if (plain !== kNotPlain) return { value: plain, logs: [] };
   const finished = callDispatcher(x, memory, layout, layout.ops.ok, settled.value);
   const thrown = x.QTS_ResolveException(ctx, finished);
   if (thrown !== 0) throw failure(x, memory, layout, state, thrown, limits);
   const outcome = readOutcome(readCString(memory, x.QTS_GetString(ctx, finished)));
   return { value: outcome.value, logs: entries(outcome.logs) };
+}
+
+const kNotPlain = Symbol('not plain');
+const kUtf8Replacement = '\uFFFD';
+
+/**
+ * The result as the dispatcher's JSON would carry it, read directly when nothing was logged and it
+ * is a number, a boolean, `undefined` or a string: the common case skips a guest call, two copies
+ * and a parse. Anything else (objects, a use that logged, a string that does not survive UTF-8)
+ * is {@link kNotPlain}, for the dispatcher.
+ */
+function primitiveResult(x: QuickJSExports, memory: WebAssembly.Memory, layout: ContextLayout, value: number): unknown {
+  const { ctx } = layout;
+  const out = layout.scratch + 12;
+  if (x.QTS_GetLength(ctx, out, layout.logs) !== 0 || new Uint32Array(memory.buffer, out, 1)[0] !== 0) return kNotPlain;
+  const type = x.QTS_Typeof(ctx, value);
+  const bytes = new Uint8Array(memory.buffer, type, 2);
+  switch (bytes[0]) {
+    case 0x6e: { // number: as JSON has it (NaN and the infinities are null, -0 is 0)
+      const n = x.QTS_GetFloat64(ctx, value);
+      return Number.isFinite(n) ? n + 0 : null;
+    }
+    case 0x75: // undefined: no value
+      return undefined;
+    case 0x62: // boolean (not bigint)
+      return bytes[1] === 0x6f ? x.QTS_GetFloat64(ctx, value) !== 0 : kNotPlain;
+    case 0x73: { // string (not symbol): a lone surrogate does not survive UTF-8; JSON escapes it
+      if (bytes[1] !== 0x74) return kNotPlain;
+      const text = readCString(memory, x.QTS_GetString(ctx, value));
+      return text.includes(kUtf8Replacement) ? kNotPlain : text;
+    }
+    default:
+      return kNotPlain;
+  }
 }
 
 /** Returns the lines logged so far and forgets them (used after the setup script). */
@@ -201,7 +244,14 @@ function failure(
 }
 
 /** Calls the dispatcher with `op` and up to two arguments (`JSValue*`s). */
-function callDispatcher(x: QuickJSExports, memory: WebAssembly.Memory, layout: ContextLayout, op: number, a = 0, b = 0): number {
+function callDispatcher(
+  x: QuickJSExports,
+  memory: WebAssembly.Memory,
+  layout: Pick<ContextLayout, 'ctx' | 'dispatcher' | 'undefinedValue' | 'scratch'>,
+  op: number,
+  a = 0,
+  b = 0,
+): number {
   const argv = layout.scratch;
   const words = new Uint32Array(memory.buffer, argv, 3);
   words[0] = op;
