@@ -9,8 +9,8 @@
  *   isolation of the whole heap costs without cowpool;
  * - cowpool's sandbox: a pristine context per use, `evalSync` and `await eval`.
  *
- * Then memory (`quickjs-rss.ts`, one process per case): the private memory (with PSS and RSS) of
- * 1000 pooled contexts, each used once, against 1000 live quickjs-emscripten contexts (each with its
+ * Then memory (`quickjs-rss.ts`, one process per reading): the private memory (with PSS and RSS) of
+ * 1000 pooled contexts, each used once, just after and once idle, against 1000 live quickjs-emscripten contexts (each with its
  * own runtime, and all in one).
  */
 import { execFileSync } from 'node:child_process';
@@ -99,20 +99,25 @@ export async function benchQuickJS(quick: boolean): Promise<Measurement[]> {
 /** Memory of `count` pooled contexts against `count` live quickjs-emscripten contexts. */
 function benchQuickJSMemory(count: number): Measurement[] {
   const group = `QuickJS: memory of ${count} contexts (private bytes)`;
-  // Each case in its own process, so that no other case's heap or wasm memory is counted.
-  const row = (name: string, ...args: string[]): Measurement => {
+  // Each case in its own process, so that no other case's heap or wasm memory is counted; three
+  // processes a case, the median kept (V8's and malloc's heaps make one reading vary by a third).
+  const run = (mode: string) => {
     const script = fileURLToPath(new URL('./quickjs-rss.ts', import.meta.url));
-    const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', script, ...args.slice(0, 1), String(count), ...args.slice(1)], {
+    const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', script, mode, String(count)], {
       encoding: 'utf8',
     });
-    const m = JSON.parse(out.trim().split('\n').pop()!) as { rss: number; pss: number; private: number };
+    return JSON.parse(out.trim().split('\n').pop()!) as { rss: number; pss: number; private: number };
+  };
+  const row = (name: string, mode: string): Measurement => {
+    const runs = [run(mode), run(mode), run(mode)].sort((a, b) => a.private - b.private);
+    const m = runs[1]!;
     // Rows are bytes, not time: nsPerOp holds the private memory the contexts added.
     return {
       group,
       name,
       nsPerOp: m.private,
-      minNsPerOp: m.private,
-      maxNsPerOp: m.private,
+      minNsPerOp: runs[0]!.private,
+      maxNsPerOp: runs[2]!.private,
       operations: count,
       extra: {
         privateKiBPerContext: Math.round(m.private / count / 1024),
@@ -125,7 +130,7 @@ function benchQuickJSMemory(count: number): Measurement[] {
     row('quickjs-emscripten live contexts, own runtime', 'live'),
     row('quickjs-emscripten live contexts, one runtime', 'shared'),
     row('cowpool pooled contexts, each used once', 'pooled'),
-    row('cowpool pooled, keepResident: 0 (slower resets)', 'pooled', '0'),
+    row('cowpool pooled contexts, idle 1 s (trimmed)', 'pooled-idle'),
   ];
 }
 

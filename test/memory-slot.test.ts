@@ -214,6 +214,32 @@ test('pagemap: the sticky set is decommitted when far larger than what uses writ
   slot.close();
 });
 
+test('trim gives back what an idle slot holds; the next use still starts from the image', () => {
+  for (const strategy of ['pagemap', 'madvise', 'copy'] as const) {
+    if (strategy === 'pagemap' && pagemapSkip) continue;
+    const image = MemoryImage.create({ start: 0, bytes: new Uint8Array(2 * P).fill(3) }, 16 * 65536);
+    const slot = MemorySlot.create(image, { strategy, keepResident: 1 << 20 });
+    const held = () => PageMap.open().scan(slot.memory.buffer, { categoryInverted: Category.FILE, categoryMask: Category.FILE | Category.PRESENT, returnMask: 0 }).pages;
+    slot.lease();
+    const view = new Uint8Array(slot.memory.buffer);
+    view[0] = 9;
+    view[5 * P] = 9;
+    slot.reset();
+    if (strategy === 'pagemap') {
+      assert.equal(held(), 2, 'pagemap: the written pages were restored in place and are held');
+      assert.equal(slot.trim(), slot.memory.buffer.byteLength);
+      assert.equal(held(), 0, 'pagemap: trimmed, nothing private is left');
+    }
+    assert.equal(slot.trim(), 0, `${strategy}: nothing (more) to give back`);
+    assert.deepEqual([view[0], view[5 * P], view[P]], [3, 0, 3], `${strategy}: the image shows through`);
+    slot.lease();
+    assert.equal(slot.trim(), 0, 'a leased slot is not trimmed');
+    slot.reset();
+    slot.close();
+    image.close();
+  }
+});
+
 test('two slots sharing one image do not see each other\'s writes', () => {
   const image = MemoryImage.create({ start: P, bytes: new Uint8Array(P).fill(5) }, 65536);
   for (const { strategy, skip } of strategies) {

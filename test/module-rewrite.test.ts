@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { binary, name, section, wat } from './support/wasm.ts';
 import { readModule } from '../src/module/reader.ts';
-import { rewriteModule, type RewritePlan } from '../src/module/rewrite.ts';
+import { keepOnlyExports, rewriteModule, type RewritePlan } from '../src/module/rewrite.ts';
 import { evaluateDataImage, renderImage } from '../src/module/image.ts';
 import { InvalidArgumentError, ModuleNotPoolableError } from '../src/errors.ts';
 
@@ -303,4 +303,19 @@ test('stripActiveData keeps the data count and the indices memory.init and data.
       ['passive', 2],
     ],
   );
+});
+
+test('keepOnlyExports keeps the named exports, whatever their kind, and nothing else changes', () => {
+  const bytes = wat(`(module (memory (export "mem") 1) (global (export "g") i32 (i32.const 5))
+    (func $f (export "f") (result i32) (i32.const 1)) (func (export "h") (result i32) (call $f)))`);
+  const kept = keepOnlyExports(bytes, readModule(bytes), new Set(['h', 'g']));
+  assert.ok(WebAssembly.validate(kept));
+  assert.deepEqual(readModule(kept).exports.map((e) => e.name), ['g', 'h']);
+  const exports = new WebAssembly.Instance(new WebAssembly.Module(kept)).exports;
+  assert.equal((exports.h as () => number)(), 1);
+  assert.equal((exports.g as WebAssembly.Global).value, 5);
+  const none = keepOnlyExports(bytes, readModule(bytes), new Set());
+  assert.ok(WebAssembly.validate(none));
+  assert.equal(readModule(none).exports.length, 0);
+  assert.equal(readModule(none).code.length, 2, 'the functions stay');
 });

@@ -180,6 +180,27 @@ test('a table that cannot grow does not force reinstantiate (table.set on a 4-en
   await exported.close();
 });
 
+test('idle instances give back their written pages after trimIdleAfter, and their next use is pristine', async () => {
+  const bytes = wat(`(module (memory (export "memory") 8) (data (i32.const 8) "\\07")
+    (func (export "use") (result i32) (local $before i32)
+      (local.set $before (i32.add (i32.load8_u (i32.const 8)) (i32.load8_u (i32.const 70000))))
+      (i32.store8 (i32.const 8) (i32.const 1)) (i32.store8 (i32.const 70000) (i32.const 1))
+      (local.get $before)))`);
+  const pool = await InstancePool.create<{ use(): number }>(bytes, { max: 3, min: 0, trimIdleAfter: 20 });
+  try {
+    const leases = await Promise.all([pool.acquire(), pool.acquire(), pool.acquire()]);
+    for (const lease of leases) assert.equal(lease.instance.exports.use(), 7);
+    for (const lease of leases) lease.release();
+    const pagemap = pool.describe().strategy === 'pagemap';
+    for (let i = 0; i < 100 && pool.stats().trims < (pagemap ? 3 : 0); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(pool.stats().trims, pagemap ? 3 : 0, 'each idle pagemap instance trimmed once (other strategies hold nothing)');
+    for (let i = 0; i < 5; i++) assert.equal(await pool.run((instance) => instance.exports.use()), 7, 'a trimmed instance starts from the image');
+  } finally {
+    await pool.close();
+  }
+  await assert.rejects(InstancePool.create(bytes, { trimIdleAfter: -1 }), (e: unknown) => e instanceof InvalidArgumentError && /trimIdleAfter/.test(e.message));
+});
+
 test('options.interruptible is true, false or \'loops\'', async () => {
   await assert.rejects(InstancePool.create(spinModule, { interruptible: 'calls' as never }), (e: unknown) => e instanceof InvalidArgumentError && /true, false or 'loops', not calls/.test(e.message));
 });

@@ -115,6 +115,8 @@ export class MemorySlot {
   /** The budget of a `pagemap` reset, in pages. */
   readonly keepResidentPages: number;
   #state: 'clean' | 'leased' | 'closed' = 'clean';
+  /** Whether pages a use wrote may be held privately, restored in place (not after a decommit). */
+  #holding = false;
   #base: Address | undefined;
   #buffer: ArrayBuffer;
   #view: Uint8Array;
@@ -187,6 +189,22 @@ export class MemorySlot {
   lease(): void {
     if (this.#state !== 'clean') throw new InternalError(`lease() of a ${this.#state} slot`);
     this.#state = 'leased';
+    this.#holding = true;
+  }
+
+  /**
+   * Gives back the private pages a clean slot holds between uses (those a `pagemap` reset restored
+   * in place): the image shows through again, as after a `madvise` reset, and the next use takes
+   * page faults on what it touches. A `madvise` slot holds none, and a `copy` slot's memory is its
+   * own, so only a `pagemap` slot has anything to give. Returns the bytes discarded, 0 for none.
+   */
+  trim(): number {
+    if (this.#state !== 'clean' || this.strategy !== 'pagemap' || !this.#holding) return 0;
+    this.#holding = false;
+    const report = emptyReport('madvise');
+    this.#decommit(0, report);
+    this.#sticky.decommitted();
+    return report.bytesDecommitted;
   }
 
   /**
@@ -216,6 +234,7 @@ export class MemorySlot {
       this.#decommit(0, report);
       report.strategy = 'madvise';
       this.#sticky.decommitted();
+      this.#holding = false;
     } else this.#resetByScan(report);
     report.nanoseconds = Math.round((performance.now() - started) * 1e6);
     this.#state = 'clean';

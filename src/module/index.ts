@@ -9,7 +9,7 @@ export { analyzeStart, type StartAnalysis } from './start-analysis.js';
 export type { GlobalAnalysis, MemoryAnalysis, ModuleAnalysis, Poolability, TableAnalysis } from './analysis.js';
 export { evaluateDataImage, renderImage, IMAGE_ALIGNMENT, WASM_PAGE_SIZE } from './image.js';
 export type { DataImage, ImageSegment, ImportedGlobalValue, RenderedImage } from './image.js';
-export { rewriteModule } from './rewrite.js';
+export { keepOnlyExports, rewriteModule } from './rewrite.js';
 export { virtualizeMemorySize, type VirtualizedMemory } from './virtual-memory.js';
 export type { RewritePlan } from './rewrite.js';
 export { instrumentFuel } from './fuel.js';

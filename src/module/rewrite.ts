@@ -354,6 +354,18 @@ export function rewriteModule(bytes: Uint8Array, info: ModuleInfo, plan: Rewrite
 }
 
 /**
+ * The module `info` was read from (`bytes`) with only the exports named in `keep`. V8 makes a
+ * function object for every exported function of every instance, so a host that calls a few
+ * exports of a large module saves memory per instance by dropping the rest. Nothing else changes.
+ */
+export function keepOnlyExports(bytes: Uint8Array, info: ModuleInfo, keep: ReadonlySet<string>): Uint8Array {
+  const kept = info.exports.filter((e) => keep.has(e.name));
+  const w = new ByteWriter().u32(kept.length);
+  for (const e of kept) w.name(e.name).u8(kExternKindByte[e.kind]).u32(e.index);
+  return emitModule(bytes, info, new Map([[SectionId.export, kept.length > 0 ? w : null]]));
+}
+
+/**
  * Re-emits the module `info` was read from (`bytes`) with sections replaced (`null`: left out);
  * replacements for sections the module lacks are inserted where the section order puts them, and
  * custom sections are copied as they are.

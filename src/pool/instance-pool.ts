@@ -151,6 +151,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
   readonly #strategyReason: string | undefined;
   #state: 'open' | 'closing' | 'closed' = 'open';
   readonly #idle: PooledInstance<S, C>[] = [];
+  #trimTimer: ReturnType<typeof setTimeout> | undefined;
   #leased = 0;
   /** Members whose async setup has not finished yet: they count against `max`. */
   #creating = 0;
@@ -251,7 +252,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
           throw err;
         }
         pool.#stats.created++;
-        pool.#idle.push(member);
+        pool.#toIdle(member);
       }
     } catch (err) {
       pool.#closeNow();
@@ -447,10 +448,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
       this.#learnSize(member);
       this.#retire(member, true);
     } else if (this.#state !== 'open') this.#retire(member, false);
-    else {
-      member.state = 'idle';
-      this.#idle.push(member);
-    }
+    else this.#toIdle(member);
     return report;
   }
 
@@ -478,6 +476,34 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
     this.#learnedBytes = this.#image.minimumBytes;
   }
 
+  /**
+   * → idle: onto the top of the idle stack, which is taken from the top, so the stack is ordered by
+   * how long its members have waited, the longest at the bottom.
+   */
+  #toIdle(member: PooledInstance<S, C>): void {
+    member.state = 'idle';
+    member.idleSince = performance.now();
+    this.#idle.push(member);
+    if (this.#trimTimer === undefined && Number.isFinite(this.#options.trimIdleAfter)) {
+      // Every member idle before this one has a timer due no later than this one's would be.
+      this.#trimTimer = setTimeout(this.#trimIdle, this.#options.trimIdleAfter).unref();
+    }
+  }
+
+  /** Trims the members idle for `trimIdleAfter` or longer, then waits for the next one to be. */
+  readonly #trimIdle = (): void => {
+    this.#trimTimer = undefined;
+    if (this.#state !== 'open') return;
+    const cutoff = performance.now() - this.#options.trimIdleAfter;
+    for (const member of this.#idle) {
+      if (member.idleSince > cutoff) {
+        this.#trimTimer = setTimeout(this.#trimIdle, member.idleSince - cutoff).unref();
+        return;
+      }
+      if ((member.slot?.trim() ?? 0) > 0) this.#stats.trims++;
+    }
+  };
+
   /** any → retired: the member's slot is closed. `counted` when it is a retirement users should see. */
   #retire(member: PooledInstance<S, C>, counted: boolean): void {
     member.state = 'retired';
@@ -498,7 +524,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
       (member) => {
         this.#creating--;
         this.#stats.created++;
-        if (this.#state === 'open') this.#idle.push(member);
+        if (this.#state === 'open') this.#toIdle(member);
         else this.#retire(member, false);
         this.#settle();
       },
@@ -629,6 +655,8 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
 
   /** Releases every idle member and the image (the pool's own reference to it). */
   #closeNow(): void {
+    clearTimeout(this.#trimTimer);
+    this.#trimTimer = undefined;
     for (const member of this.#idle.splice(0)) this.#retire(member, false);
     this.#image?.close();
   }

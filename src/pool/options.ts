@@ -29,6 +29,13 @@ export interface PoolOptions<S = undefined, C = unknown> {
   min?: number;
   /** Bytes a `pagemap` reset may restore in place per use. Default 2 MiB. */
   keepResident?: number;
+  /**
+   * An instance idle this long (ms) gives back the pages its uses wrote, which `keepResident` kept
+   * so that the next use takes no page faults on them: after a burst, the instances it needed cost
+   * little more than V8's share until they are used again (then they fault their pages back in).
+   * Infinity never trims. Default 1000.
+   */
+  trimIdleAfter?: number;
   /** Memory reset strategy; `auto` (default) picks the fastest that works here. */
   strategy?: 'auto' | ResetStrategy;
   /** `auto` (default) picks `reuse` when it is safe for the module, else `reinstantiate`. */
@@ -86,6 +93,7 @@ export interface FilledOptions<S, C> {
   max: number;
   min: number;
   keepResident: number;
+  trimIdleAfter: number;
   strategy: 'auto' | ResetStrategy;
   acquireTimeout: number;
   plan: ModulePlan;
@@ -109,6 +117,7 @@ const kPoolKeys = [
   'max',
   'min',
   'keepResident',
+  'trimIdleAfter',
   'strategy',
   'mechanism',
   'initialize',
@@ -123,6 +132,7 @@ const kDefaults = {
   max: 16,
   min: 1,
   keepResident: DEFAULT_KEEP_RESIDENT,
+  trimIdleAfter: 1000,
   strategy: 'auto',
   mechanism: 'auto',
   acquireTimeout: Infinity,
@@ -156,6 +166,8 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
   }
   const acquireTimeout = own('acquireTimeout') ?? kDefaults.acquireTimeout;
   checkWait('options.acquireTimeout', acquireTimeout);
+  const trimIdleAfter = own('trimIdleAfter') ?? kDefaults.trimIdleAfter;
+  checkWait('options.trimIdleAfter', trimIdleAfter);
   const interruptible = own('interruptible') ?? false;
   if (typeof interruptible !== 'boolean' && interruptible !== 'loops') {
     throw new InvalidArgumentError(`options.interruptible must be true, false or 'loops', not ${String(interruptible)}`);
@@ -166,6 +178,7 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
     max,
     min,
     keepResident: integer('keepResident', own('keepResident') ?? kDefaults.keepResident, 0),
+    trimIdleAfter,
     strategy,
     acquireTimeout,
     plan: { mechanism, interruptible, initialize },

@@ -24,6 +24,8 @@ export class PooledInstance<S, C> {
   state: MemberState = 'idle';
   /** The current lease while `leased` (a token the pool compares, so a stale lease cannot release). */
   lease: object | undefined = undefined;
+  /** `performance.now()` when it last became idle; written only by the pool's transitions. */
+  idleSince = 0;
   readonly #prepared: PreparedModule;
   #imports: WebAssembly.Imports = {};
   #kept: WebAssembly.Instance | undefined;

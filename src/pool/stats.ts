@@ -24,6 +24,8 @@ export interface PoolStats {
   resetFailures: number;
   /** Calls that had to wait for a free instance. */
   waits: number;
+  /** Idle instances that gave back the pages their uses wrote (`trimIdleAfter`). */
+  trims: number;
   /** Pooled instances alive now. */
   instances: number;
   /** Of those, idle now. */
@@ -49,5 +51,6 @@ export function emptyStats(): RunningStats {
     retirements: 0,
     resetFailures: 0,
     waits: 0,
+    trims: 0,
   };
 }

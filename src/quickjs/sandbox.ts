@@ -42,10 +42,16 @@ export interface QuickJSSandboxOptions {
   /**
    * Bytes of pages a use wrote that a context keeps in memory, restored in place, rather than
    * dropping them and taking page faults on them next time (the pool's `keepResident`). Default
-   * 2 MiB: a QuickJS use writes about 12 pages (48 KiB); 0 makes an idle context cost almost
-   * nothing but memory map entries.
+   * 2 MiB: a QuickJS use writes about 12 pages (48 KiB); 0 gives them back after every use (each
+   * use then takes page faults on them).
    */
   keepResident?: number;
+  /**
+   * A context idle this long (ms) gives back the pages `keepResident` kept (the pool's
+   * `trimIdleAfter`): after a burst of concurrent uses, the contexts it needed cost V8's share of
+   * an instance and little else. Default 1000.
+   */
+  trimIdleAfter?: number;
   /** Most contexts alive at once (one per concurrent use). Default 4. */
   max?: number;
   /** Contexts created up front. Default 1. */
@@ -143,6 +149,7 @@ export class QuickJSSandbox {
       min: options.min ?? kDefaults.min,
       interruptible: hardDeadline ? 'loops' : false,
       ...(options.keepResident !== undefined ? { keepResident: options.keepResident } : {}),
+      ...(options.trimIdleAfter !== undefined ? { trimIdleAfter: options.trimIdleAfter } : {}),
     });
     return new QuickJSSandbox(pool, snapshot, { timeout, memoryLimit, hardDeadline, console: options.console });
   }
