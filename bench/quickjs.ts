@@ -16,7 +16,12 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { newQuickJSWASMModuleFromVariant, RELEASE_SYNC as variant, type QuickJSContext } from 'quickjs-emscripten';
+import { InstancePool } from '../src/pool/index.ts';
+import { loadQuickJSWasm, quickjsExports } from '../src/quickjs/abi.ts';
+import { quickjsImports, UseState } from '../src/quickjs/host.ts';
+import { buildSnapshot } from '../src/quickjs/image.ts';
 import { QuickJSSandbox } from '../src/quickjs/index.ts';
+import { runRequest } from '../src/quickjs/session.ts';
 import { measureAsync, summarize, type Measurement } from './measure.ts';
 
 const CODE = '(() => { let s = 0; for (let i = 0; i < 100; i++) s += i; return s })()';
@@ -37,6 +42,7 @@ export async function benchQuickJS(quick: boolean): Promise<Measurement[]> {
   const qjs = await newQuickJSWASMModuleFromVariant(variant);
   const sandbox = await QuickJSSandbox.create({ max: 1 });
   const soft = await QuickJSSandbox.create({ max: 1, hardDeadline: false });
+  const leaking = await leakingContext();
   // V8 compiles the 500 KB QuickJS module with its baseline compiler first and optimizes it in the
   // background: run every contender long enough that all are measured on optimized code.
   const reused = qjs.newContext();
@@ -47,6 +53,7 @@ export async function benchQuickJS(quick: boolean): Promise<Measurement[]> {
     evalDump(reused);
     sandbox.evalSync(CODE);
     soft.evalSync(CODE);
+    leaking.eval();
   }, quick ? 500 : 3000);
 
   // Interleaved: every batch runs each contender in turn, so that a noisy neighbour on this shared
@@ -68,6 +75,7 @@ export async function benchQuickJS(quick: boolean): Promise<Measurement[]> {
         { name: 'cowpool sandbox.evalSync (pristine)', op: () => check(sandbox.evalSync(CODE)) },
         { name: 'cowpool await sandbox.eval (pristine)', op: async () => check(await sandbox.eval(CODE)) },
         { name: 'cowpool evalSync, hardDeadline: false', op: () => check(soft.evalSync(CODE)) },
+        { name: "cowpool's eval path on one context, never reset (leaks; what the pool adds is the rest)", op: () => check(leaking.eval()) },
       ],
       quick ? 6 : 25,
       100,
@@ -83,6 +91,7 @@ export async function benchQuickJS(quick: boolean): Promise<Measurement[]> {
   };
   await sandbox.close();
   await soft.close();
+  await leaking.close();
   results.push(
     await measureAsync(group, 'quickjs-emscripten new wasm instance', async () => {
       const fresh = await newQuickJSWASMModuleFromVariant(variant);
@@ -94,6 +103,30 @@ export async function benchQuickJS(quick: boolean): Promise<Measurement[]> {
 
   results.push(...benchQuickJSMemory(quick ? 200 : 1000));
   return results;
+}
+
+/**
+ * The sandbox's own eval path (the same image, pool and `runRequest`, the loop fuel included) on one
+ * leased context that is never reset: the eval's cost without the reset and the pool's bookkeeping.
+ */
+async function leakingContext(): Promise<{ eval: () => unknown; close: () => Promise<void> }> {
+  const memoryLimit = 32 * 2 ** 20;
+  const snapshot = buildSnapshot(loadQuickJSWasm(), { headroom: Math.ceil(memoryLimit * 1.5) + 2 * 2 ** 20, setupTimeout: 10_000 });
+  const pool = InstancePool.createSync<WebAssembly.Exports, undefined, UseState>(snapshot.bytes, {
+    setup: (host) => ({ imports: quickjsImports(host.memory!, () => host.context, true) }),
+    max: 1,
+    interruptible: 'loops',
+  });
+  const lease = await pool.acquire(new UseState());
+  const x = quickjsExports(lease.instance);
+  const request = { kind: 'eval', code: CODE, filename: 'eval.js' } as const;
+  return {
+    eval: () => runRequest(x, lease.host.memory!, snapshot.layout, lease.context!, request, { memoryLimit, timeout: Infinity }).value,
+    close: () => {
+      lease.release();
+      return pool.close();
+    },
+  };
 }
 
 /** Memory of `count` pooled contexts against `count` live quickjs-emscripten contexts. */
