@@ -495,12 +495,25 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
     this.#trimTimer = undefined;
     if (this.#state !== 'open') return;
     const cutoff = performance.now() - this.#options.trimIdleAfter;
+    const failed: PooledInstance<S, C>[] = [];
     for (const member of this.#idle) {
       if (member.idleSince > cutoff) {
         this.#trimTimer = setTimeout(this.#trimIdle, member.idleSince - cutoff).unref();
-        return;
+        break;
       }
-      if ((member.slot?.trim() ?? 0) > 0) this.#stats.trims++;
+      try {
+        if ((member.slot?.trim() ?? 0) > 0) this.#stats.trims++;
+      } catch (err) {
+        // As for a failed reset: the memory's state is unknown, so the member goes (from a timer,
+        // an exception would have nowhere to go but the process).
+        debug('trim failed, retiring the instance: %s', (err as Error)?.stack ?? String(err));
+        failed.push(member);
+      }
+    }
+    for (const member of failed) {
+      this.#idle.splice(this.#idle.indexOf(member), 1);
+      this.#stats.resetFailures++;
+      this.#retire(member, true);
     }
   };
 
