@@ -40,6 +40,17 @@ export interface GluePoolOptions<T> {
    * it must make the glue instantiate the module (exactly once).
    */
   load: (glueExports: any, kit: GlueKit) => T | Promise<T>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /**
+   * Pre-initialization with the glue: run once when the pool is created, on the API of a glue
+   * evaluation of its own (bound to the instance the image is made from), e.g.
+   * `(SQL) => new SQL.Database().close()` to have SQLite initialized in the image. What it leaves in
+   * the module's memory and globals is where every use starts; what it leaves in its glue is
+   * dropped with that glue. Each use still evaluates the glue afresh, and the glue's start-up
+   * (emscripten: the module's constructors) then runs again on the initialized memory, which the
+   * package must tolerate. It must not change the table (no `addFunction`): refused if it does.
+   * `runFresh` does not run it.
+   */
+  initialize?: (api: T) => unknown;
   /** Options of the underlying {@link InstancePool} (the imports come from the glue). */
   pool?: Omit<PoolOptions, 'imports' | 'initialize' | 'setup'>;
 }
@@ -52,39 +63,37 @@ interface Route {
 /** Pooled instances of a module with its glue; see the module comment. */
 export class GluePool<T> {
   readonly #pool: InstancePool<WebAssembly.Exports, Route>;
-  readonly #script: GlueScript;
-  readonly #load: GluePoolOptions<T>['load'];
-  readonly #bytes: Uint8Array;
-  readonly #module: WebAssembly.Module;
-  readonly #files: ReadonlyMap<string, Uint8Array>;
-  readonly #memoryImported: boolean;
+  readonly #glue: Glue<T>;
 
-  private constructor(pool: InstancePool<WebAssembly.Exports, Route>, script: GlueScript, options: GluePoolOptions<T>, bytes: Uint8Array, module: WebAssembly.Module, files: ReadonlyMap<string, Uint8Array>) {
+  private constructor(pool: InstancePool<WebAssembly.Exports, Route>, glue: Glue<T>) {
     this.#pool = pool;
-    this.#script = script;
-    this.#load = options.load;
-    this.#bytes = bytes;
-    this.#module = module;
-    this.#files = files;
-    this.#memoryImported = WebAssembly.Module.imports(module).some((i) => i.kind === 'memory');
+    this.#glue = glue;
   }
 
   /**
-   * Compiles the glue and the module and creates the pool. Rejects with
-   * {@link ModuleNotPoolableError} for what cannot be made pristine (ES module glue; a module
-   * importing tables or globals) and {@link InvalidArgumentError} for bad options.
+   * Compiles the glue and the module and creates the pool (running `options.initialize`, if any).
+   * Rejects with {@link ModuleNotPoolableError} for what cannot be made pristine (ES module glue; a
+   * module importing tables or globals; an `initialize` that changes the table) and
+   * {@link InvalidArgumentError} for bad options.
    */
   static async create<T>(options: GluePoolOptions<T>): Promise<GluePool<T>> {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
     if (typeof options.load !== 'function') {
       throw new InvalidArgumentError('options.load must be a function (glueExports, kit) => api that makes the glue instantiate the module');
     }
+    if (options.initialize !== undefined && typeof options.initialize !== 'function') {
+      throw new InvalidArgumentError('options.initialize must be a function (api) => void, run once on the glue\'s API before the image is captured');
+    }
     const poolOptions: object = options.pool ?? {};
     if (typeof poolOptions !== 'object' || poolOptions === null) throw new InvalidArgumentError('options.pool must be an object of InstancePool options');
     for (const key of ['imports', 'setup', 'initialize']) {
       if (Object.hasOwn(poolOptions, key)) {
         throw new InvalidArgumentError(
-          `options.pool.${key} is not supported with glue: ${key === 'initialize' ? 'an initializer would run outside any use, without a glue' : 'the imports are the glue\'s own, routed to each use'}`,
+          `options.pool.${key} is not supported with glue: ${
+            key === 'initialize'
+              ? 'an initializer would run without a glue; use options.initialize (api) => ..., which runs with one'
+              : 'the imports are the glue\'s own, routed to each use'
+          }`,
         );
       }
     }
@@ -93,15 +102,19 @@ export class GluePool<T> {
     const module = new WebAssembly.Module(bytes);
     const memoryImported = WebAssembly.Module.imports(module).some((i) => i.kind === 'memory');
     forwardingImports(module, memoryImported); // refuses what cannot be forwarded, before any pool exists
+    const glue = new Glue<T>(script, options.load, bytes, module, new Map(path === undefined ? [] : [[path, bytes]]), memoryImported);
+    const initialize = options.initialize;
     const pool = await InstancePool.create<WebAssembly.Exports, Route>(bytes, {
       ...(poolOptions as PoolOptions<Route>),
       setup: () => {
         const forwarding = forwardingImports(module, memoryImported);
         return { imports: forwarding.imports, state: forwarding };
       },
+      // Pre-initialization with a glue of its own, as a use: what it leaves in the memory and the
+      // globals becomes the image; its glue state is dropped with it, so no use can see it.
+      ...(initialize !== undefined ? { initialize: (instance, host) => glue.use(instance, host.state, host.memory, initialize) } : {}),
     });
-    const files = new Map(path === undefined ? [] : [[path, bytes]]);
-    return new GluePool(pool, script, options, bytes, module, files);
+    return new GluePool(pool, glue);
   }
 
   /**
@@ -109,38 +122,16 @@ export class GluePool<T> {
    * kept past `fn`: once the use ends its exports and imports throw {@link ClosedError}.
    */
   run<R>(fn: (api: T) => R | Promise<R>, options?: UseOptions): Promise<Awaited<R>> {
-    return this.#pool.run(async (instance, _context, host) => {
-      const route = host.state;
-      let live = true;
-      let given: WebAssembly.Instance | undefined;
-      const binding = this.#binding(() => {
-        if (given !== undefined) throw twice();
-        given = guardedInstance(instance, () => live);
-        return given;
-      }, (imports) => route.route(imports), this.#memoryImported ? host.memory : undefined);
-      try {
-        const api = await this.#evaluate(binding, () => given !== undefined, () => live);
-        return await fn(api);
-      } finally {
-        live = false;
-        route.route(undefined);
-      }
-    }, undefined, options);
+    return this.#pool.run((instance, _context, host) => this.#glue.use(instance, host.state, host.memory, fn), undefined, options);
   }
 
   /**
-   * Runs `fn` as without cowpool: the glue evaluated afresh on a new instance with a new memory.
+   * Runs `fn` as without cowpool: the glue evaluated afresh on a new instance with a new memory
+   * (`options.initialize` is not run: it is pre-initialization, which only the pool can do).
    * The baseline to compare {@link run} with, in tests and benchmarks.
    */
-  async runFresh<R>(fn: (api: T) => R | Promise<R>): Promise<Awaited<R>> {
-    let made: WebAssembly.Instance | undefined;
-    let imports: WebAssembly.Imports | undefined;
-    const binding = this.#binding(() => {
-      if (made !== undefined) throw twice();
-      made = new WebAssembly.Instance(this.#module, imports);
-      return made;
-    }, (next) => (imports = next), undefined);
-    return (await fn(await this.#evaluate(binding, () => made !== undefined, () => true))) as Awaited<R>;
+  runFresh<R>(fn: (api: T) => R | Promise<R>): Promise<Awaited<R>> {
+    return this.#glue.fresh(fn);
   }
 
   /** The underlying pool's choices (mechanism, strategy, memory) and why. */
@@ -160,6 +151,65 @@ export class GluePool<T> {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+}
+
+/** The glue and the module, and how one evaluation of the glue is bound to one instance. */
+class Glue<T> {
+  readonly #script: GlueScript;
+  readonly #load: GluePoolOptions<T>['load'];
+  readonly #bytes: Uint8Array;
+  readonly #module: WebAssembly.Module;
+  readonly #files: ReadonlyMap<string, Uint8Array>;
+  readonly #memoryImported: boolean;
+
+  constructor(
+    script: GlueScript,
+    load: GluePoolOptions<T>['load'],
+    bytes: Uint8Array,
+    module: WebAssembly.Module,
+    files: ReadonlyMap<string, Uint8Array>,
+    memoryImported: boolean,
+  ) {
+    this.#script = script;
+    this.#load = load;
+    this.#bytes = bytes;
+    this.#module = module;
+    this.#files = files;
+    this.#memoryImported = memoryImported;
+  }
+
+  /**
+   * One use of a pooled instance: a glue evaluated afresh and bound to `instance` (its imports
+   * routed there through `route`), `fn` run on its API; afterwards the evaluation is cut off.
+   */
+  async use<R>(instance: WebAssembly.Instance, route: Route, memory: WebAssembly.Memory | undefined, fn: (api: T) => R | Promise<R>): Promise<Awaited<R>> {
+    let live = true;
+    let given: WebAssembly.Instance | undefined;
+    const binding = this.#binding(() => {
+      if (given !== undefined) throw twice();
+      given = guardedInstance(instance, () => live);
+      return given;
+    }, (imports) => route.route(imports), this.#memoryImported ? memory : undefined);
+    try {
+      const api = await this.#evaluate(binding, () => given !== undefined, () => live);
+      return await fn(api);
+    } finally {
+      live = false;
+      route.route(undefined);
+    }
+  }
+
+  /** See {@link GluePool.runFresh}. */
+  async fresh<R>(fn: (api: T) => R | Promise<R>): Promise<Awaited<R>> {
+    let made: WebAssembly.Instance | undefined;
+    let imports: WebAssembly.Imports | undefined;
+    const binding = this.#binding(() => {
+      if (made !== undefined) throw twice();
+      made = new WebAssembly.Instance(this.#module, imports);
+      return made;
+    }, (next) => (imports = next), undefined);
+    return (await fn(await this.#evaluate(binding, () => made !== undefined, () => true))) as Awaited<R>;
   }
 
   async #evaluate(binding: Binding, instantiated: () => boolean, live: () => boolean): Promise<T> {

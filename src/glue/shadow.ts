@@ -80,41 +80,48 @@ function baseNamespace(): object {
 
 /**
  * An instance whose exported functions work only while `live()` holds: the glue's API object can
- * outlive the use, and a call through it then must not reach the next use's memory.
+ * outlive the use, and a call through it then must not reach the next use's memory. Made at every
+ * use, so kept cheap: the wrappers are remembered in two arrays (for the table to unwrap) rather
+ * than a WeakMap, whose insertions cost more than the rest of this function.
  */
 export function guardedInstance(instance: WebAssembly.Instance, live: () => boolean): WebAssembly.Instance {
   const exports: Record<string, unknown> = Object.create(null);
-  for (const [name, value] of Object.entries(instance.exports)) {
+  const guards: unknown[] = [];
+  const originals: unknown[] = [];
+  const unwrap = (value: unknown): unknown => {
+    const i = typeof value === 'function' ? guards.indexOf(value) : -1;
+    return i < 0 ? value : originals[i];
+  };
+  for (const name of Object.keys(instance.exports)) {
+    const value = instance.exports[name];
     if (value instanceof WebAssembly.Table) {
-      exports[name] = unwrappingTable(value);
-      continue;
-    }
-    if (typeof value !== 'function') {
+      exports[name] = unwrappingTable(value, unwrap);
+    } else if (typeof value === 'function') {
+      const guarded = guard(value as (...args: unknown[]) => unknown, name, live);
+      guards.push(guarded);
+      originals.push(value);
+      exports[name] = guarded;
+    } else {
       exports[name] = value;
-      continue;
     }
-    const fn = value as (...args: unknown[]) => unknown;
-    const guarded = (...args: unknown[]) => {
-      if (!live()) throw new ClosedError(`the glue API of a use that ended (its export '${name}')`);
-      return fn(...args);
-    };
-    kOriginals.set(guarded, fn);
-    exports[name] = guarded;
   }
   // An own `exports` over Instance.prototype keeps `instanceof WebAssembly.Instance` true.
   return Object.create(WebAssembly.Instance.prototype, { exports: { value: Object.freeze(exports), enumerable: true } });
 }
 
-/** The wasm function behind each guarded export (a table holds only wasm functions). */
-const kOriginals = new WeakMap<object, unknown>();
-
-const unwrap = (value: unknown): unknown => (typeof value === 'function' ? (kOriginals.get(value) ?? value) : value);
+/** `fn` callable only while `live()` holds. */
+function guard(fn: (...args: unknown[]) => unknown, name: string, live: () => boolean): (...args: unknown[]) => unknown {
+  return (...args) => {
+    if (!live()) throw new ClosedError(`the glue API of a use that ended (its export '${name}')`);
+    return fn(...args);
+  };
+}
 
 /**
  * The exported table as the glue sees it: storing a guarded export (emscripten's `addFunction`
  * does so) stores the wasm function behind it, which is all a table accepts.
  */
-function unwrappingTable(table: WebAssembly.Table): WebAssembly.Table {
+function unwrappingTable(table: WebAssembly.Table, unwrap: (value: unknown) => unknown): WebAssembly.Table {
   return new Proxy(table, {
     get(target, key) {
       if (key === 'set') return (index: number, value?: unknown) => target.set(index, unwrap(value));

@@ -36,7 +36,7 @@ import {
 } from '../errors.js';
 import { chooseStrategy, MemoryImage, type ResetReport, type ResetStrategy } from '../memory/index.js';
 import { InstanceHost, isPromise, runSetup } from './host.js';
-import { initializationMemory, preinitialize } from './initialize.js';
+import { initializationMemory, preinitialize, type Preinitialized } from './initialize.js';
 import { fillOptions, fillUseOptions, type FilledOptions, type FilledUseOptions, type PoolOptions, type UseOptions } from './options.js';
 import { PooledInstance } from './pooled-instance.js';
 import { analyzeForPool, imageOf, poolSource, preinitializes, rewriteForPool, type Initialization, type Mechanism, type PreparedModule } from './prepare.js';
@@ -221,7 +221,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
         const memory = initializationMemory(analyzed, image);
         const host = new InstanceHost<S, C>(memory);
         const { imports } = (yield runSetup(filled.setup, host)) as { imports: WebAssembly.Imports };
-        const result = preinitialize(bytes, analyzed, plan, memory, imports);
+        const result = (yield preinitialize(bytes, analyzed, plan, memory, imports, host as InstanceHost<unknown, unknown>)) as Preinitialized;
         image?.close(); // the initialized image replaces it
         image = result.image;
         init = result.init;
@@ -674,7 +674,7 @@ function driveSync<T>(steps: Generator<unknown, T, unknown>): T {
   while (!step.done) {
     if (isPromise(step.value)) {
       step.value.then(undefined, () => {}); // its outcome no longer matters
-      step = steps.throw(new InvalidArgumentError('options.setup returned a promise; use InstancePool.create (async), not createSync'));
+      step = steps.throw(new InvalidArgumentError('options.setup or options.initialize returned a promise; use InstancePool.create (async), not createSync'));
       continue;
     }
     step = steps.next(step.value);

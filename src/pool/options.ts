@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { DEFAULT_KEEP_RESIDENT, parseStrategy, type ResetStrategy } from '../memory/index.js';
-import type { ImportsFactory, SetupHook } from './host.js';
+import type { ImportsFactory, InitializeFunction, SetupHook } from './host.js';
 import type { Mechanism, ModulePlan } from './prepare.js';
 import { kTestHooks, type TestHooks } from './test-hooks.js';
 
@@ -36,9 +36,11 @@ export interface PoolOptions<S = undefined, C = unknown> {
   /**
    * An export to run once before the image is captured (Wizer-style pre-initialization): every use
    * then starts from the state it leaves, memory and globals included. Its name, or its name and
-   * arguments: `{ name: 'init', args: [4096] }`.
+   * arguments: `{ name: 'init', args: [4096] }`; or a function given the instance the image is made
+   * from and its host (`host.state` from `setup`), for an initialization that JavaScript drives
+   * (cowpool/glue runs a package's glue this way). A function may be async (then `create` only).
    */
-  initialize?: string | { name: string; args?: readonly (number | bigint)[] };
+  initialize?: string | { name: string; args?: readonly (number | bigint)[] } | InitializeFunction<S, C>;
   /**
    * Give pooled memories this many bytes from the start (rounded up to 64 KiB, at most the module's
    * maximum) instead of the module's declared initial size, or `'learn'`: the largest size a use
@@ -241,9 +243,10 @@ function editDistance(a: string, b: string): number {
 
 function initializer(value: PoolOptions['initialize']): ModulePlan['initialize'] {
   if (value === undefined) return undefined;
+  if (typeof value === 'function') return { name: value.name, args: [], call: value as InitializeFunction<unknown, unknown> };
   const spec = typeof value === 'string' ? { name: value } : value;
   if (typeof spec !== 'object' || spec === null || typeof spec.name !== 'string' || spec.name === '') {
-    throw new InvalidArgumentError("options.initialize must be an export's name, or { name, args }");
+    throw new InvalidArgumentError("options.initialize must be an export's name, { name, args }, or a function (instance, host) => void");
   }
   rejectUnknownKeys(spec, ['name', 'args'], 'options.initialize');
   const args = spec.args ?? [];

@@ -16,6 +16,7 @@
  *   back fresh by construction. Always safe; costs an instantiation (µs for small modules).
  */
 import { InternalError, InvalidArgumentError, MalformedModuleError, ModuleNotPoolableError } from '../errors.js';
+import type { InitializeFunction } from './host.js';
 import {
   analyzeModule,
   analyzeStart,
@@ -52,8 +53,13 @@ export interface ModulePlan {
   readonly mechanism: 'auto' | Mechanism;
   /** Instrument the module with a fuel counter so that a use can be stopped at its deadline. */
   readonly interruptible: boolean;
-  /** The export to run once before the image is captured, and its arguments, if any. */
-  readonly initialize: { readonly name: string; readonly args: readonly (number | bigint)[] } | undefined;
+  /**
+   * The export to run once before the image is captured, and its arguments, if any; or (`call`) a
+   * function to run then instead, `name` being its name.
+   */
+  readonly initialize:
+    | { readonly name: string; readonly args: readonly (number | bigint)[]; readonly call?: InitializeFunction<unknown, unknown> }
+    | undefined;
 }
 
 /** A module read and analysed, with its mechanism decided: everything before the rewrite. */
@@ -221,6 +227,7 @@ export function rewriteForPool(bytes: Uint8Array, analyzed: AnalyzedModule, plan
 
 /** How errors name what ran to make the image: `options.initialize 'name'`, or the start function. */
 export function initializerName(analyzed: AnalyzedModule, plan: ModulePlan): string {
+  if (plan.initialize?.call) return `options.initialize (the function${plan.initialize.name ? ` ${plan.initialize.name}` : ''})`;
   return plan.initialize ? `options.initialize '${plan.initialize.name}'` : `the start function (${analyzed.start.kind === 'none' ? '' : analyzed.start.function})`;
 }
 
