@@ -85,7 +85,7 @@ test('an async setup works with create, instances made on demand; createSync ref
   assert.equal(typeof pool.runSync((i) => i.exports.ask()), 'number', 'runSync once an instance is idle');
   await pool.close();
 
-  assert.throws(() => InstancePool.createSync(counter, { setup }), /options.setup or options.initialize returned a promise; use InstancePool.create/);
+  assert.throws(() => InstancePool.createSync(counter, { setup }), /options.setup returned a promise; use InstancePool.create/);
   await assert.rejects(InstancePool.create(counter, { setup: () => Promise.reject(new Error('no database')) }), /no database/);
   await new Promise((resolve) => setImmediate(resolve)); // the refused setup finishes, then its slot is closed
   await new Promise((resolve) => setImmediate(resolve));

@@ -40,17 +40,6 @@ export interface GluePoolOptions<T> {
    * it must make the glue instantiate the module (exactly once).
    */
   load: (glueExports: any, kit: GlueKit) => T | Promise<T>; // eslint-disable-line @typescript-eslint/no-explicit-any
-  /**
-   * Pre-initialization with the glue: run once when the pool is created, on the API of a glue
-   * evaluation of its own (bound to the instance the image is made from), e.g.
-   * `(SQL) => new SQL.Database().close()` to have SQLite initialized in the image. What it leaves in
-   * the module's memory and globals is where every use starts; what it leaves in its glue is
-   * dropped with that glue. Each use still evaluates the glue afresh, and the glue's start-up
-   * (emscripten: the module's constructors) then runs again on the initialized memory, which the
-   * package must tolerate. It must not change the table (no `addFunction`): refused if it does.
-   * `runFresh` does not run it.
-   */
-  initialize?: (api: T) => unknown;
   /** Options of the underlying {@link InstancePool} (the imports come from the glue). */
   pool?: Omit<PoolOptions, 'imports' | 'initialize' | 'setup'>;
 }
@@ -71,29 +60,21 @@ export class GluePool<T> {
   }
 
   /**
-   * Compiles the glue and the module and creates the pool (running `options.initialize`, if any).
-   * Rejects with {@link ModuleNotPoolableError} for what cannot be made pristine (ES module glue; a
-   * module importing tables or globals; an `initialize` that changes the table) and
-   * {@link InvalidArgumentError} for bad options.
+   * Compiles the glue and the module and creates the pool. Rejects with
+   * {@link ModuleNotPoolableError} for what cannot be made pristine (ES module glue; a module
+   * importing tables or globals) and {@link InvalidArgumentError} for bad options.
    */
   static async create<T>(options: GluePoolOptions<T>): Promise<GluePool<T>> {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
     if (typeof options.load !== 'function') {
       throw new InvalidArgumentError('options.load must be a function (glueExports, kit) => api that makes the glue instantiate the module');
     }
-    if (options.initialize !== undefined && typeof options.initialize !== 'function') {
-      throw new InvalidArgumentError('options.initialize must be a function (api) => void, run once on the glue\'s API before the image is captured');
-    }
     const poolOptions: object = options.pool ?? {};
     if (typeof poolOptions !== 'object' || poolOptions === null) throw new InvalidArgumentError('options.pool must be an object of InstancePool options');
     for (const key of ['imports', 'setup', 'initialize']) {
       if (Object.hasOwn(poolOptions, key)) {
         throw new InvalidArgumentError(
-          `options.pool.${key} is not supported with glue: ${
-            key === 'initialize'
-              ? 'an initializer would run without a glue; use options.initialize (api) => ..., which runs with one'
-              : 'the imports are the glue\'s own, routed to each use'
-          }`,
+          `options.pool.${key} is not supported with glue: ${key === 'initialize' ? 'an initializer would run outside any use, without a glue' : 'the imports are the glue\'s own, routed to each use'}`,
         );
       }
     }
@@ -103,17 +84,14 @@ export class GluePool<T> {
     const memoryImported = WebAssembly.Module.imports(module).some((i) => i.kind === 'memory');
     forwardingImports(module, memoryImported); // refuses what cannot be forwarded, before any pool exists
     const glue = new Glue<T>(script, options.load, bytes, module, new Map(path === undefined ? [] : [[path, bytes]]), memoryImported);
-    const initialize = options.initialize;
     const pool = await InstancePool.create<WebAssembly.Exports, Route>(bytes, {
       ...(poolOptions as PoolOptions<Route>),
       setup: () => {
         const forwarding = forwardingImports(module, memoryImported);
         return { imports: forwarding.imports, state: forwarding };
       },
-      // Pre-initialization with a glue of its own, as a use: what it leaves in the memory and the
-      // globals becomes the image; its glue state is dropped with it, so no use can see it.
-      ...(initialize !== undefined ? { initialize: (instance, host) => glue.use(instance, host.state, host.memory, initialize) } : {}),
     });
+    glue.reserved = new Map(pool.describe().reservedTables.map((t) => [t.name, t.reserve]));
     return new GluePool(pool, glue);
   }
 
@@ -126,8 +104,7 @@ export class GluePool<T> {
   }
 
   /**
-   * Runs `fn` as without cowpool: the glue evaluated afresh on a new instance with a new memory
-   * (`options.initialize` is not run: it is pre-initialization, which only the pool can do).
+   * Runs `fn` as without cowpool: the glue evaluated afresh on a new instance with a new memory.
    * The baseline to compare {@link run} with, in tests and benchmarks.
    */
   runFresh<R>(fn: (api: T) => R | Promise<R>): Promise<Awaited<R>> {
@@ -162,6 +139,11 @@ class Glue<T> {
   readonly #module: WebAssembly.Module;
   readonly #files: ReadonlyMap<string, Uint8Array>;
   readonly #memoryImported: boolean;
+  /**
+   * The pooled instances' tables with room to grow (`tableReserve`), by export name: the glue is
+   * shown their declared size.
+   */
+  reserved: ReadonlyMap<string, number> = new Map();
 
   constructor(
     script: GlueScript,
@@ -188,7 +170,7 @@ class Glue<T> {
     let given: WebAssembly.Instance | undefined;
     const binding = this.#binding(() => {
       if (given !== undefined) throw twice();
-      given = guardedInstance(instance, () => live);
+      given = guardedInstance(instance, () => live, this.reserved);
       return given;
     }, (imports) => route.route(imports), this.#memoryImported ? memory : undefined);
     try {

@@ -84,7 +84,11 @@ function baseNamespace(): object {
  * use, so kept cheap: the wrappers are remembered in two arrays (for the table to unwrap) rather
  * than a WeakMap, whose insertions cost more than the rest of this function.
  */
-export function guardedInstance(instance: WebAssembly.Instance, live: () => boolean): WebAssembly.Instance {
+export function guardedInstance(
+  instance: WebAssembly.Instance,
+  live: () => boolean,
+  reserved: ReadonlyMap<string, number> = kNoReserve,
+): WebAssembly.Instance {
   const exports: Record<string, unknown> = Object.create(null);
   const guards: unknown[] = [];
   const originals: unknown[] = [];
@@ -95,7 +99,7 @@ export function guardedInstance(instance: WebAssembly.Instance, live: () => bool
   for (const name of Object.keys(instance.exports)) {
     const value = instance.exports[name];
     if (value instanceof WebAssembly.Table) {
-      exports[name] = unwrappingTable(value, unwrap);
+      exports[name] = unwrappingTable(value, unwrap, value.length - (reserved.get(name) ?? 0));
     } else if (typeof value === 'function') {
       const guarded = guard(value as (...args: unknown[]) => unknown, name, live);
       guards.push(guarded);
@@ -117,15 +121,47 @@ function guard(fn: (...args: unknown[]) => unknown, name: string, live: () => bo
   };
 }
 
+const kNoReserve: ReadonlyMap<string, number> = new Map();
+
 /**
  * The exported table as the glue sees it: storing a guarded export (emscripten's `addFunction`
  * does so) stores the wasm function behind it, which is all a table accepts.
+ *
+ * A kept instance's table may hold room to grow into (`tableReserve`): the glue is shown the
+ * table's own size, `size` (what a fresh instance has), and its growth is made inside the room
+ * (entries the pool nulled after the last use), so `length`, `grow`'s result and the indices
+ * `get`/`set` accept are a fresh instance's. Growing past the room grows the real table, and the
+ * pool retires the member after the use.
  */
-function unwrappingTable(table: WebAssembly.Table, unwrap: (value: unknown) => unknown): WebAssembly.Table {
+function unwrappingTable(table: WebAssembly.Table, unwrap: (value: unknown) => unknown, size: number): WebAssembly.Table {
+  let length = size;
+  const check = (index: number, what: string): void => {
+    // Past the size shown, a fresh table would be out of bounds: say so as WebAssembly.Table does.
+    if (Number(index) >= length) throw new RangeError(`WebAssembly.Table.${what}(): invalid address ${index} in table of size ${length}`);
+  };
+  const set = (index: number, ...value: unknown[]) => {
+    check(index, 'set');
+    return value.length > 0 ? table.set(index, unwrap(value[0])) : table.set(index);
+  };
+  const get = (index: number) => {
+    check(index, 'get');
+    return table.get(index);
+  };
+  const grow = (delta: number, ...value: unknown[]) => {
+    if (!Number.isSafeInteger(delta) || delta < 0) return table.grow(delta); // the table's own TypeError
+    const before = length;
+    const wanted = before + Number(delta);
+    if (wanted > table.length) value.length > 0 ? table.grow(wanted - table.length, unwrap(value[0])) : table.grow(wanted - table.length);
+    if (value.length > 0) for (let i = before; i < Math.min(wanted, table.length); i++) table.set(i, unwrap(value[0]));
+    length = Math.max(length, wanted);
+    return before;
+  };
   return new Proxy(table, {
     get(target, key) {
-      if (key === 'set') return (index: number, value?: unknown) => target.set(index, unwrap(value));
-      if (key === 'grow') return (delta: number, ...value: unknown[]) => (value.length > 0 ? target.grow(delta, unwrap(value[0])) : target.grow(delta));
+      if (key === 'set') return set;
+      if (key === 'get') return get;
+      if (key === 'grow') return grow;
+      if (key === 'length') return length;
       const value: unknown = Reflect.get(target, key, target);
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
     },

@@ -21,13 +21,6 @@ export interface PoolSetup<S> {
  */
 export type SetupHook<S, C> = (host: InstanceHost<S, C>) => PoolSetup<S> | Promise<PoolSetup<S>>;
 
-/**
- * Pre-initialization driven from JavaScript: called once, before the image is captured, with the
- * instance the image is made from and its host (set up by `setup` like a pooled instance's). What it
- * leaves in the memory and the globals is where every use starts; it must not change tables.
- */
-export type InitializeFunction<S, C> = (instance: WebAssembly.Instance, host: InstanceHost<S, C>) => unknown;
-
 /** Builds one pooled instance's imports (the older, stateless form of {@link SetupHook}). */
 export type ImportsFactory<C> = (host: InstanceHost<unknown, C>) => WebAssembly.Imports;
 

@@ -7,7 +7,7 @@ export {
   type PoolInstance,
   type UseFunction,
 } from './instance-pool.js';
-export { InstanceHost, type ImportsFactory, type InitializeFunction, type PoolSetup, type SetupHook } from './host.js';
+export { InstanceHost, type ImportsFactory, type PoolSetup, type SetupHook } from './host.js';
 export type { PoolOptions, UseOptions } from './options.js';
 export type { PoolStats } from './stats.js';
 export type { Mechanism } from './prepare.js';

@@ -10,7 +10,6 @@
  */
 import { GuestTrapError, InvalidArgumentError, ModuleNotPoolableError } from '../errors.js';
 import { MemoryImage } from '../memory/index.js';
-import { isPromise, type InstanceHost } from './host.js';
 import { bindImports } from './pooled-instance.js';
 import {
   globalExportName,
@@ -46,8 +45,7 @@ export function preinitialize(
   plan: ModulePlan,
   memory: WebAssembly.Memory | undefined,
   imports: WebAssembly.Imports,
-  host: InstanceHost<unknown, unknown>,
-): Preinitialized | Promise<Preinitialized> {
+): { init: Initialization; image: MemoryImage | undefined } {
   const { analysis } = analyzed;
   const what = initializerName(analyzed, plan);
   if (analysis.dataDrop || analysis.elemDrop) {
@@ -70,21 +68,6 @@ export function preinitialize(
   }
   const tablesBefore = tableEntries(analyzed, instance);
   const globalsBefore = mutableGlobals(analyzed, instance);
-  const finish = (): Preinitialized => capture(analyzed, plan, what, instance, memory, tablesBefore, globalsBefore);
-  if (initializer?.call !== undefined) {
-    let ran: unknown;
-    try {
-      ran = initializer.call(instance, host);
-    } catch (err) {
-      throw initializationError(what, err);
-    }
-    if (isPromise(ran)) {
-      return ran.then(finish, (err: unknown) => {
-        throw initializationError(what, err);
-      });
-    }
-    return finish();
-  }
   if (initializer !== undefined) {
     const init = instance.exports[initializer.name];
     if (typeof init !== 'function') {
@@ -99,21 +82,6 @@ export function preinitialize(
       throw initializationError(what, err);
     }
   }
-  return finish();
-}
-
-/** What pre-initialization left: the changed globals and the image, once the tables are checked unchanged. */
-function capture(
-  analyzed: AnalyzedModule,
-  plan: ModulePlan,
-  what: string,
-  instance: WebAssembly.Instance,
-  memory: WebAssembly.Memory | undefined,
-  tablesBefore: Map<number, unknown[]>,
-  globalsBefore: { value: unknown }[],
-): Preinitialized {
-  const { analysis } = analyzed;
-  const initializer = plan.initialize;
   for (const [index, entries] of tablesBefore) {
     const table = instance.exports[tableExportName(analysis, index)] as WebAssembly.Table | undefined;
     const after = table ? Array.from({ length: table.length }, (_, i) => table.get(i)) : entries;
@@ -129,12 +97,6 @@ function capture(
   );
   const image = snapshot ? MemoryImage.fromContents(snapshot, { name: 'cowpool-image' }) : undefined;
   return { init: { ...(snapshot ? { initialPages: snapshot.length / 65536 } : {}), globals }, image };
-}
-
-/** What {@link preinitialize} returns. */
-export interface Preinitialized {
-  init: Initialization;
-  image: MemoryImage | undefined;
 }
 
 /** A failure of the module's initialization as a typed error that names what ran. */

@@ -36,7 +36,7 @@ import {
 } from '../errors.js';
 import { chooseStrategy, MemoryImage, type ResetReport, type ResetStrategy } from '../memory/index.js';
 import { InstanceHost, isPromise, runSetup } from './host.js';
-import { initializationMemory, preinitialize, type Preinitialized } from './initialize.js';
+import { initializationMemory, preinitialize } from './initialize.js';
 import { fillOptions, fillUseOptions, type FilledOptions, type FilledUseOptions, type PoolOptions, type UseOptions } from './options.js';
 import { PooledInstance } from './pooled-instance.js';
 import { analyzeForPool, imageOf, poolSource, preinitializes, rewriteForPool, type Initialization, type Mechanism, type PreparedModule } from './prepare.js';
@@ -64,6 +64,8 @@ export interface PoolDescription {
   restoredGlobals: number;
   /** Tables restored after each use (reuse). */
   restoredTables: number;
+  /** Exported tables given room to grow (`options.tableReserve`, reuse): export name and entries added. */
+  reservedTables: { name: string; reserve: number }[];
   max: number;
   /** Whether the module the pool runs carries the fuel counter that lets a use time out. */
   interruptible: boolean;
@@ -221,7 +223,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
         const memory = initializationMemory(analyzed, image);
         const host = new InstanceHost<S, C>(memory);
         const { imports } = (yield runSetup(filled.setup, host)) as { imports: WebAssembly.Imports };
-        const result = (yield preinitialize(bytes, analyzed, plan, memory, imports, host as InstanceHost<unknown, unknown>)) as Preinitialized;
+        const result = preinitialize(bytes, analyzed, plan, memory, imports);
         image?.close(); // the initialized image replaces it
         image = result.image;
         init = result.init;
@@ -338,6 +340,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
       keepResident: this.#options.keepResident,
       restoredGlobals: p.restoreGlobals.length,
       restoredTables: p.restoreTables.length,
+      reservedTables: p.reservedTables.map((t) => ({ ...t })),
       max: this.#options.max,
       interruptible: p.interrupt !== undefined,
       initialized: p.initialized,
@@ -446,7 +449,8 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
     if (report?.grew) {
       this.#learnSize(member);
       this.#retire(member, true);
-    } else if (this.#state !== 'open') this.#retire(member, false);
+    } else if (member.outgrown) this.#retire(member, true);
+    else if (this.#state !== 'open') this.#retire(member, false);
     else {
       member.state = 'idle';
       this.#idle.push(member);
@@ -674,7 +678,7 @@ function driveSync<T>(steps: Generator<unknown, T, unknown>): T {
   while (!step.done) {
     if (isPromise(step.value)) {
       step.value.then(undefined, () => {}); // its outcome no longer matters
-      step = steps.throw(new InvalidArgumentError('options.setup or options.initialize returned a promise; use InstancePool.create (async), not createSync'));
+      step = steps.throw(new InvalidArgumentError('options.setup returned a promise; use InstancePool.create (async), not createSync'));
       continue;
     }
     step = steps.next(step.value);

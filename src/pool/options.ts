@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { DEFAULT_KEEP_RESIDENT, parseStrategy, type ResetStrategy } from '../memory/index.js';
-import type { ImportsFactory, InitializeFunction, SetupHook } from './host.js';
+import type { ImportsFactory, SetupHook } from './host.js';
 import type { Mechanism, ModulePlan } from './prepare.js';
 import { kTestHooks, type TestHooks } from './test-hooks.js';
 
@@ -36,11 +36,9 @@ export interface PoolOptions<S = undefined, C = unknown> {
   /**
    * An export to run once before the image is captured (Wizer-style pre-initialization): every use
    * then starts from the state it leaves, memory and globals included. Its name, or its name and
-   * arguments: `{ name: 'init', args: [4096] }`; or a function given the instance the image is made
-   * from and its host (`host.state` from `setup`), for an initialization that JavaScript drives
-   * (cowpool/glue runs a package's glue this way). A function may be async (then `create` only).
+   * arguments: `{ name: 'init', args: [4096] }`.
    */
-  initialize?: string | { name: string; args?: readonly (number | bigint)[] } | InitializeFunction<S, C>;
+  initialize?: string | { name: string; args?: readonly (number | bigint)[] };
   /**
    * Give pooled memories this many bytes from the start (rounded up to 64 KiB, at most the module's
    * maximum) instead of the module's declared initial size, or `'learn'`: the largest size a use
@@ -59,6 +57,19 @@ export interface PoolOptions<S = undefined, C = unknown> {
    * size. Not for glue that grows the memory from JavaScript (emscripten). Default false.
    */
   virtualMemorySize?: boolean;
+  /**
+   * Room for a kept instance's exported table to grow into: with `reuse`, each table that only
+   * JavaScript can grow (exported, no `table.grow` in the module: emscripten's `addFunction`) gets
+   * this many more entries (null) when the member is created, and after each use all its entries
+   * are restored, those of the room to null. Such a table then no longer forbids `reuse`. A use
+   * that grows the real table retires its member (a table cannot shrink). The difference from a
+   * fresh instance: the table is larger from the start (JavaScript sees the larger `length`, a
+   * `call_indirect` into the room finds null instead of being out of bounds). cowpool/glue hides
+   * it: the glue sees the declared size and its `grow` uses the room. Restoring costs some tens of
+   * ns an entry, so the cost rule may still prefer `reinstantiate` (`mechanism: 'reuse'` overrides
+   * it). Default 0 (such a table forces `reinstantiate`).
+   */
+  tableReserve?: number;
   /** Longest wait in `acquire`/`run` for a free instance, in ms. Default: no limit. */
   acquireTimeout?: number;
   /**
@@ -113,6 +124,7 @@ const kPoolKeys = [
   'initialize',
   'initialMemory',
   'virtualMemorySize',
+  'tableReserve',
   'acquireTimeout',
   'interruptible',
 ] as const satisfies readonly (keyof PoolOptions)[];
@@ -165,7 +177,7 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
     keepResident: integer('keepResident', own('keepResident') ?? kDefaults.keepResident, 0),
     strategy,
     acquireTimeout,
-    plan: { mechanism, interruptible, initialize },
+    plan: { mechanism, interruptible, initialize, tableReserve: integer('tableReserve', own('tableReserve') ?? 0, 0) },
     initialMemory,
     virtualMemorySize: boolean('virtualMemorySize', own('virtualMemorySize') ?? false),
     testHooks: hooks ?? {},
@@ -243,10 +255,9 @@ function editDistance(a: string, b: string): number {
 
 function initializer(value: PoolOptions['initialize']): ModulePlan['initialize'] {
   if (value === undefined) return undefined;
-  if (typeof value === 'function') return { name: value.name, args: [], call: value as InitializeFunction<unknown, unknown> };
   const spec = typeof value === 'string' ? { name: value } : value;
   if (typeof spec !== 'object' || spec === null || typeof spec.name !== 'string' || spec.name === '') {
-    throw new InvalidArgumentError("options.initialize must be an export's name, { name, args }, or a function (instance, host) => void");
+    throw new InvalidArgumentError("options.initialize must be an export's name, or { name, args }");
   }
   rejectUnknownKeys(spec, ['name', 'args'], 'options.initialize');
   const args = spec.args ?? [];
