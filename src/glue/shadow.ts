@@ -81,8 +81,8 @@ function baseNamespace(): object {
 /**
  * An instance whose exported functions work only while `live()` holds: the glue's API object can
  * outlive the use, and a call through it then must not reach the next use's memory. Made at every
- * use, so kept cheap: the wrappers are remembered in two arrays (for the table to unwrap) rather
- * than a WeakMap, whose insertions cost more than the rest of this function.
+ * use, so kept cheap: the wrappers are remembered in two arrays, and the maps between wrappers and
+ * wasm functions that the table needs are built only when a use touches the table.
  */
 export function guardedInstance(
   instance: WebAssembly.Instance,
@@ -92,16 +92,35 @@ export function guardedInstance(
   const exports: Record<string, unknown> = Object.create(null);
   const guards: unknown[] = [];
   const originals: unknown[] = [];
-  const unwrap = (value: unknown): unknown => {
-    const i = typeof value === 'function' ? guards.indexOf(value) : -1;
-    return i < 0 ? value : originals[i];
+  let toGuard: Map<unknown, unknown> | undefined;
+  let toOriginal: Map<unknown, unknown> | undefined;
+  const maps = () => {
+    if (toGuard === undefined || toOriginal === undefined) {
+      toGuard = new Map(originals.map((o, i) => [o, guards[i]]));
+      toOriginal = new Map(guards.map((g, i) => [g, originals[i]]));
+    }
+    return { toGuard, toOriginal };
+  };
+  const functions: TableFunctions = {
+    unwrap: (value) => (typeof value === 'function' ? (maps().toOriginal.get(value) ?? value) : value),
+    wrap: (value) => {
+      if (typeof value !== 'function') return value;
+      const known = maps();
+      let guarded = known.toGuard.get(value);
+      if (guarded === undefined) {
+        guarded = guard(value as (...args: unknown[]) => unknown, 'a table entry', live);
+        known.toGuard.set(value, guarded);
+        known.toOriginal.set(guarded, value);
+      }
+      return guarded;
+    },
   };
   for (const name of Object.keys(instance.exports)) {
     const value = instance.exports[name];
     if (value instanceof WebAssembly.Table) {
-      exports[name] = unwrappingTable(value, unwrap, value.length - (reserved.get(name) ?? 0));
+      exports[name] = unwrappingTable(value, functions, value.length - (reserved.get(name) ?? 0));
     } else if (typeof value === 'function') {
-      const guarded = guard(value as (...args: unknown[]) => unknown, name, live);
+      const guarded = guard(value as (...args: unknown[]) => unknown, `its export '${name}'`, live);
       guards.push(guarded);
       originals.push(value);
       exports[name] = guarded;
@@ -114,18 +133,28 @@ export function guardedInstance(
 }
 
 /** `fn` callable only while `live()` holds. */
-function guard(fn: (...args: unknown[]) => unknown, name: string, live: () => boolean): (...args: unknown[]) => unknown {
+function guard(fn: (...args: unknown[]) => unknown, what: string, live: () => boolean): (...args: unknown[]) => unknown {
   return (...args) => {
-    if (!live()) throw new ClosedError(`the glue API of a use that ended (its export '${name}')`);
+    if (!live()) throw new ClosedError(`the glue API of a use that ended (${what})`);
     return fn(...args);
   };
+}
+
+/** Between the wasm functions a table holds and the guarded ones a use's glue sees. */
+interface TableFunctions {
+  unwrap(value: unknown): unknown;
+  wrap(value: unknown): unknown;
 }
 
 const kNoReserve: ReadonlyMap<string, number> = new Map();
 
 /**
- * The exported table as the glue sees it: storing a guarded export (emscripten's `addFunction`
- * does so) stores the wasm function behind it, which is all a table accepts.
+ * The exported table as the glue sees it. Storing a guarded function (emscripten's `addFunction`
+ * does so) stores the wasm function behind it, which is all a table accepts; reading an entry
+ * gives a guarded function (the export's own, for an exported one), so no function object of the
+ * instance reaches the glue: a kept instance's are the same every use, and a property a glue put
+ * on one would be seen by the next use. For the same reason, properties set on the table itself
+ * stay with this use.
  *
  * A kept instance's table may hold room to grow into (`tableReserve`): the glue is shown the
  * table's own size, `size` (what a fresh instance has), and its growth is made inside the room
@@ -133,27 +162,29 @@ const kNoReserve: ReadonlyMap<string, number> = new Map();
  * `get`/`set` accept are a fresh instance's. Growing past the room grows the real table, and the
  * pool retires the member after the use.
  */
-function unwrappingTable(table: WebAssembly.Table, unwrap: (value: unknown) => unknown, size: number): WebAssembly.Table {
+function unwrappingTable(table: WebAssembly.Table, functions: TableFunctions, size: number): WebAssembly.Table {
   let length = size;
+  const own: Record<PropertyKey, unknown> = Object.create(null);
   const check = (index: number, what: string): void => {
     // Past the size shown, a fresh table would be out of bounds: say so as WebAssembly.Table does.
     if (Number(index) >= length) throw new RangeError(`WebAssembly.Table.${what}(): invalid address ${index} in table of size ${length}`);
   };
   const set = (index: number, ...value: unknown[]) => {
     check(index, 'set');
-    return value.length > 0 ? table.set(index, unwrap(value[0])) : table.set(index);
+    return value.length > 0 ? table.set(index, functions.unwrap(value[0])) : table.set(index);
   };
   const get = (index: number) => {
     check(index, 'get');
-    return table.get(index);
+    return functions.wrap(table.get(index));
   };
   const grow = (delta: number, ...value: unknown[]) => {
     if (!Number.isSafeInteger(delta) || delta < 0) return table.grow(delta); // the table's own TypeError
     const before = length;
-    const wanted = before + Number(delta);
-    if (wanted > table.length) value.length > 0 ? table.grow(wanted - table.length, unwrap(value[0])) : table.grow(wanted - table.length);
-    if (value.length > 0) for (let i = before; i < Math.min(wanted, table.length); i++) table.set(i, unwrap(value[0]));
-    length = Math.max(length, wanted);
+    const wanted = before + delta;
+    const init = value.length > 0 ? [functions.unwrap(value[0])] : [];
+    if (wanted > table.length) table.grow(wanted - table.length, ...init);
+    if (init.length > 0) for (let i = before; i < wanted; i++) table.set(i, init[0]);
+    length = wanted;
     return before;
   };
   return new Proxy(table, {
@@ -162,8 +193,17 @@ function unwrappingTable(table: WebAssembly.Table, unwrap: (value: unknown) => u
       if (key === 'get') return get;
       if (key === 'grow') return grow;
       if (key === 'length') return length;
+      if (key in own) return own[key];
       const value: unknown = Reflect.get(target, key, target);
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+    set(_target, key, value) {
+      own[key] = value;
+      return true;
+    },
+    defineProperty(_target, key, descriptor) {
+      Object.defineProperty(own, key, descriptor);
+      return true;
     },
   });
 }
