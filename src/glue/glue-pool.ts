@@ -52,11 +52,24 @@ interface Route {
 /** Pooled instances of a module with its glue; see the module comment. */
 export class GluePool<T> {
   readonly #pool: InstancePool<WebAssembly.Exports, Route>;
-  readonly #glue: Glue<T>;
+  readonly #script: GlueScript;
+  readonly #load: GluePoolOptions<T>['load'];
+  readonly #bytes: Uint8Array;
+  readonly #module: WebAssembly.Module;
+  readonly #files: ReadonlyMap<string, Uint8Array>;
+  readonly #memoryImported: boolean;
+  /** The pooled tables with room to grow (`tableReserve`) by export name: the glue is shown their declared size. */
+  readonly #reserved: ReadonlyMap<string, number>;
 
-  private constructor(pool: InstancePool<WebAssembly.Exports, Route>, glue: Glue<T>) {
+  private constructor(pool: InstancePool<WebAssembly.Exports, Route>, script: GlueScript, options: GluePoolOptions<T>, bytes: Uint8Array, module: WebAssembly.Module, files: ReadonlyMap<string, Uint8Array>) {
     this.#pool = pool;
-    this.#glue = glue;
+    this.#script = script;
+    this.#load = options.load;
+    this.#bytes = bytes;
+    this.#module = module;
+    this.#files = files;
+    this.#memoryImported = WebAssembly.Module.imports(module).some((i) => i.kind === 'memory');
+    this.#reserved = new Map(pool.describe().reservedTables.map((t) => [t.name, t.reserve]));
   }
 
   /**
@@ -83,7 +96,6 @@ export class GluePool<T> {
     const module = new WebAssembly.Module(bytes);
     const memoryImported = WebAssembly.Module.imports(module).some((i) => i.kind === 'memory');
     forwardingImports(module, memoryImported); // refuses what cannot be forwarded, before any pool exists
-    const glue = new Glue<T>(script, options.load, bytes, module, new Map(path === undefined ? [] : [[path, bytes]]), memoryImported);
     const pool = await InstancePool.create<WebAssembly.Exports, Route>(bytes, {
       ...(poolOptions as PoolOptions<Route>),
       setup: () => {
@@ -91,8 +103,8 @@ export class GluePool<T> {
         return { imports: forwarding.imports, state: forwarding };
       },
     });
-    glue.reserved = new Map(pool.describe().reservedTables.map((t) => [t.name, t.reserve]));
-    return new GluePool(pool, glue);
+    const files = new Map(path === undefined ? [] : [[path, bytes]]);
+    return new GluePool(pool, script, options, bytes, module, files);
   }
 
   /**
@@ -100,15 +112,38 @@ export class GluePool<T> {
    * kept past `fn`: once the use ends its exports and imports throw {@link ClosedError}.
    */
   run<R>(fn: (api: T) => R | Promise<R>, options?: UseOptions): Promise<Awaited<R>> {
-    return this.#pool.run((instance, _context, host) => this.#glue.use(instance, host.state, host.memory, fn), undefined, options);
+    return this.#pool.run(async (instance, _context, host) => {
+      const route = host.state;
+      let live = true;
+      let given: WebAssembly.Instance | undefined;
+      const binding = this.#binding(() => {
+        if (given !== undefined) throw twice();
+        given = guardedInstance(instance, () => live, this.#reserved);
+        return given;
+      }, (imports) => route.route(imports), this.#memoryImported ? host.memory : undefined);
+      try {
+        const api = await this.#evaluate(binding, () => given !== undefined, () => live);
+        return await fn(api);
+      } finally {
+        live = false;
+        route.route(undefined);
+      }
+    }, undefined, options);
   }
 
   /**
    * Runs `fn` as without cowpool: the glue evaluated afresh on a new instance with a new memory.
    * The baseline to compare {@link run} with, in tests and benchmarks.
    */
-  runFresh<R>(fn: (api: T) => R | Promise<R>): Promise<Awaited<R>> {
-    return this.#glue.fresh(fn);
+  async runFresh<R>(fn: (api: T) => R | Promise<R>): Promise<Awaited<R>> {
+    let made: WebAssembly.Instance | undefined;
+    let imports: WebAssembly.Imports | undefined;
+    const binding = this.#binding(() => {
+      if (made !== undefined) throw twice();
+      made = new WebAssembly.Instance(this.#module, imports);
+      return made;
+    }, (next) => (imports = next), undefined);
+    return (await fn(await this.#evaluate(binding, () => made !== undefined, () => true))) as Awaited<R>;
   }
 
   /** The underlying pool's choices (mechanism, strategy, memory) and why. */
@@ -128,70 +163,6 @@ export class GluePool<T> {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-}
-
-/** The glue and the module, and how one evaluation of the glue is bound to one instance. */
-class Glue<T> {
-  readonly #script: GlueScript;
-  readonly #load: GluePoolOptions<T>['load'];
-  readonly #bytes: Uint8Array;
-  readonly #module: WebAssembly.Module;
-  readonly #files: ReadonlyMap<string, Uint8Array>;
-  readonly #memoryImported: boolean;
-  /**
-   * The pooled instances' tables with room to grow (`tableReserve`), by export name: the glue is
-   * shown their declared size.
-   */
-  reserved: ReadonlyMap<string, number> = new Map();
-
-  constructor(
-    script: GlueScript,
-    load: GluePoolOptions<T>['load'],
-    bytes: Uint8Array,
-    module: WebAssembly.Module,
-    files: ReadonlyMap<string, Uint8Array>,
-    memoryImported: boolean,
-  ) {
-    this.#script = script;
-    this.#load = load;
-    this.#bytes = bytes;
-    this.#module = module;
-    this.#files = files;
-    this.#memoryImported = memoryImported;
-  }
-
-  /**
-   * One use of a pooled instance: a glue evaluated afresh and bound to `instance` (its imports
-   * routed there through `route`), `fn` run on its API; afterwards the evaluation is cut off.
-   */
-  async use<R>(instance: WebAssembly.Instance, route: Route, memory: WebAssembly.Memory | undefined, fn: (api: T) => R | Promise<R>): Promise<Awaited<R>> {
-    let live = true;
-    let given: WebAssembly.Instance | undefined;
-    const binding = this.#binding(() => {
-      if (given !== undefined) throw twice();
-      given = guardedInstance(instance, () => live, this.reserved);
-      return given;
-    }, (imports) => route.route(imports), this.#memoryImported ? memory : undefined);
-    try {
-      const api = await this.#evaluate(binding, () => given !== undefined, () => live);
-      return await fn(api);
-    } finally {
-      live = false;
-      route.route(undefined);
-    }
-  }
-
-  /** See {@link GluePool.runFresh}. */
-  async fresh<R>(fn: (api: T) => R | Promise<R>): Promise<Awaited<R>> {
-    let made: WebAssembly.Instance | undefined;
-    let imports: WebAssembly.Imports | undefined;
-    const binding = this.#binding(() => {
-      if (made !== undefined) throw twice();
-      made = new WebAssembly.Instance(this.#module, imports);
-      return made;
-    }, (next) => (imports = next), undefined);
-    return (await fn(await this.#evaluate(binding, () => made !== undefined, () => true))) as Awaited<R>;
   }
 
   async #evaluate(binding: Binding, instantiated: () => boolean, live: () => boolean): Promise<T> {

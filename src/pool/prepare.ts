@@ -8,9 +8,10 @@
  *   values captured right after instantiation. Chosen only when nothing else can change: no start
  *   function that reaches outside the module (its host calls would not be repeated; one that only
  *   writes the module's own memory and globals runs once when the image is made, and is dropped),
- *   no `data.drop`/`elem.drop` a use can run, no table a use can grow, no mutable global JS cannot
- *   write (v128). Restoring many table entries costs more than a new instance, so `auto` avoids it,
- *   but that is a preference: `mechanism: 'reuse'` overrides it.
+ *   no `data.drop`/`elem.drop` a use can run, no table a use can grow (one that only JS grows is
+ *   fine once `tableReserve` gives it room), no mutable global JS cannot write (v128). Restoring
+ *   many table entries costs more than a new instance, so `auto` avoids it, but that is a
+ *   preference: `mechanism: 'reuse'` overrides it.
  * - `reinstantiate`: the same rewrite without exported globals, and a new `WebAssembly.Instance`
  *   on the slot's memory per use: globals, tables, dropped segments and the start function come
  *   back fresh by construction. Always safe; costs an instantiation (µs for small modules).
