@@ -246,3 +246,36 @@ test('reuse with tableReserve: the glue sees the declared table, and nothing it 
     await pool.close();
   }
 });
+
+test('pools of the same glue file share its compiled code, not its state; a changed file is compiled anew', async (t) => {
+  const path = glueFile(t, counterGlue);
+  const options = {
+    glue: path,
+    wasm: counterModule,
+    load: (glue: { init(bytes: Uint8Array): void }, kit: { bytes: Uint8Array }) => {
+      glue.init(kit.bytes);
+      return glue;
+    },
+    pool: { max: 1 },
+  };
+  const a = await GluePool.create<{ bump(): [number, number] }>(options);
+  const b = await GluePool.create<{ bump(): [number, number] }>(options);
+  try {
+    for (let i = 0; i < 3; i++) {
+      assert.deepEqual(await a.run((api) => [api.bump(), api.bump()]), [[1, 2], [2, 4]]);
+      assert.deepEqual(await b.run((api) => api.bump()), [1, 2]);
+      assert.deepEqual(await a.runFresh((api) => api.bump()), [1, 2]);
+    }
+    writeFileSync(path, counterGlue.replace('++notes]', 'notes += 10]'));
+    const c = await GluePool.create<{ bump(): [number, number] }>(options);
+    try {
+      assert.deepEqual(await c.run((api) => api.bump()), [1, 11], 'the changed glue');
+      assert.deepEqual(await a.run((api) => api.bump()), [1, 2], 'a pool made before keeps the glue it compiled');
+    } finally {
+      await c.close();
+    }
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
