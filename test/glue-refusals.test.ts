@@ -252,7 +252,7 @@ test('pools of the same glue file share its compiled code, not its state; a chan
   const options = {
     glue: path,
     wasm: counterModule,
-    load: (glue: { init(bytes: Uint8Array): void }, kit: { bytes: Uint8Array }) => {
+    load: (glue: { init(bytes: Uint8Array): void; bump(): [number, number] }, kit: { bytes: Uint8Array }) => {
       glue.init(kit.bytes);
       return glue;
     },
