@@ -1,13 +1,14 @@
 /**
  * Packages with JavaScript glue (cowpool/glue): each use on a fresh glue and a fresh instance (what
  * being pristine costs without cowpool: `runFresh`, the compiled module cached) against
- * `GluePool.run` (the glue evaluated afresh on a pooled, reset instance). One row pair a package.
- * `GLUE_CASE=sql` (a prefix of the group) runs one package only.
+ * `GluePool.run` (the glue evaluated afresh on a pooled, reset instance), measured in turns; a
+ * package with a recipe (`tuned`: sql.js's reuse + tableReserve) gets a third row. `GLUE_CASE=sql`
+ * (a prefix of the group) runs one package only.
  */
 import { GluePool, emscripten, type GluePoolOptions } from '../src/glue/index.ts';
 import { packageFile } from '../test/support/glue.ts';
 import { hashWasmBytes } from '../test/support/hash-wasm.ts';
-import { measureAsync, type Measurement } from './measure.ts';
+import { measureAsync, summarize, type Measurement } from './measure.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Api = any;
@@ -18,6 +19,8 @@ interface Case {
   use: (api: Api) => unknown;
   /** Its allocator grows memory on every use: also measured with `virtualMemorySize` + `initialMemory: 'learn'`. */
   grows?: boolean;
+  /** Also measured pooled with these pool options (a row of its own, named by `label`). */
+  tuned?: { label: string; pool: NonNullable<GluePoolOptions<Api>['pool']> };
 }
 
 const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><circle cx="32" cy="32" r="20" fill="teal"/></svg>';
@@ -34,6 +37,9 @@ const allCases: Case[] = [
       db.close();
       return n;
     },
+    // The sql.js recipe: its exported table grows only from JS (addFunction), so room for it makes
+    // reuse possible; reuse is forced over the cost rule (537 entries to restore, ~35 us).
+    tuned: { label: "GluePool.run, reuse + tableReserve 16", pool: { mechanism: 'reuse', tableReserve: 16 } },
   },
   {
     group: 'vscode-oniguruma (embind): one scanner, one match',
@@ -108,6 +114,40 @@ async function grownCase(c: Case, options: { batch: number; batches: number; bud
   return m;
 }
 
+/** One contender of a case: a name and one use. */
+interface Contender {
+  name: string;
+  op: () => Promise<unknown>;
+}
+
+/**
+ * Measures the contenders batch by batch in turns (fresh, pooled, fresh, pooled, …), so that the
+ * load of a shared machine, which drifts over seconds, weighs on each alike. Per contender: the
+ * median wall time of its batches, and (`cpuUsPerOp`) the process CPU time spent during its
+ * batches, per use: CPU time counts the neighbours much less than wall time does.
+ */
+async function interleaved(group: string, contenders: Contender[], options: { batch: number; batches: number; budgetMs: number }): Promise<Measurement[]> {
+  const perOp = contenders.map((): number[] => []);
+  const cpu = contenders.map(() => 0);
+  const started = performance.now();
+  for (let b = 0; b < options.batches; b++) {
+    for (const [i, c] of contenders.entries()) {
+      const cpu0 = process.cpuUsage();
+      const t0 = process.hrtime.bigint();
+      for (let k = 0; k < options.batch; k++) await c.op();
+      perOp[i]!.push(Number(process.hrtime.bigint() - t0) / options.batch);
+      const used = process.cpuUsage(cpu0);
+      cpu[i]! += used.user + used.system;
+    }
+    if (performance.now() - started > options.budgetMs && b >= 4) break;
+  }
+  return contenders.map((c, i) => {
+    const m = summarize(group, c.name, perOp[i]!, options.batch);
+    m.extra = { cpuUsPerOp: Math.round(cpu[i]! / m.operations) };
+    return m;
+  });
+}
+
 /** Runs the glue benchmark. */
 export async function benchGlue(quick: boolean): Promise<Measurement[]> {
   const options = quick ? { batch: 10, batches: 5, budgetMs: 800 } : { batch: 20, batches: 15, budgetMs: 4000 };
@@ -115,23 +155,29 @@ export async function benchGlue(quick: boolean): Promise<Measurement[]> {
   const results: Measurement[] = [];
   for (const c of cases) {
     const pool = await GluePool.create<Api>({ ...c.options, pool: { max: 1 } });
-    // Both contenders warmed up first: the pooled module is a rewritten one, tiered up by V8 apart
-    // from the fresh one, and measuring one of them while the other warms would compare tiers.
-    for (let i = 0; i < warmUp; i++) {
-      await pool.run(c.use);
-      await pool.runFresh(c.use);
+    const tuned = c.tuned ? await GluePool.create<Api>({ ...c.options, pool: { max: 1, ...c.tuned.pool } }) : undefined;
+    const contenders: Contender[] = [
+      { name: 'fresh glue + new Instance', op: () => pool.runFresh(c.use) },
+      { name: 'GluePool.run', op: () => pool.run(c.use) },
+      ...(tuned && c.tuned ? [{ name: c.tuned.label, op: () => tuned.run(c.use) }] : []),
+    ];
+    // All contenders warmed up first: the pooled module is a rewritten one, tiered up by V8 apart
+    // from the fresh one, and measuring one of them while another warms would compare tiers.
+    for (let i = 0; i < warmUp; i++) for (const contender of contenders) await contender.op();
+    collect();
+    const before = [pool.stats(), tuned?.stats()];
+    const measured = await interleaved(c.group, contenders, options);
+    const pooledPools = [pool, tuned];
+    for (const [i, p] of pooledPools.entries()) {
+      const m = measured[i + 1];
+      const was = before[i];
+      if (p === undefined || m === undefined || was === undefined) continue;
+      const now = p.stats();
+      m.extra = { ...m.extra, mechanism: p.describe().mechanism, retiredPerUse: ((now.retirements - was.retirements) / (now.uses - was.uses)).toFixed(2) };
     }
-    // Fresh memories are garbage that a later measurement would pay for: collect before each.
-    collect();
-    const fresh = await withCpu(options.batch, () => measureAsync(c.group, 'fresh glue + new Instance', () => pool.runFresh(c.use), options));
-    collect();
-    const before = pool.stats();
-    const pooled = await withCpu(options.batch, () => measureAsync(c.group, 'GluePool.run', () => pool.run(c.use), options));
-    const after = pool.stats();
-    const { mechanism } = pool.describe();
-    pooled.extra = { ...pooled.extra, mechanism, retiredPerUse: ((after.retirements - before.retirements) / (after.uses - before.uses)).toFixed(2) };
-    results.push(fresh, pooled);
+    results.push(...measured);
     await pool.close();
+    await tuned?.close();
     if (c.grows) results.push(await grownCase(c, options, warmUp));
   }
   return results;

@@ -208,3 +208,74 @@ test('bad options are InvalidArgumentError', async (t) => {
     await assert.rejects(GluePool.create(options as never), InvalidArgumentError, JSON.stringify(options));
   }
 });
+
+test('reuse with tableReserve: the glue sees the declared table, and nothing it puts on the table or its entries reaches the next use', async (t) => {
+  const module = wat(`(module
+    (type $rt (func (result i32)))
+    (table (export "table") 2 funcref)
+    (func $one (result i32) i32.const 1)
+    (elem (i32.const 0) $one $one)
+    (func (export "one") (result i32) i32.const 1)
+    (func (export "call") (param i32) (result i32) (call_indirect (type $rt) (local.get 0))))`);
+  const glue = `module.exports.init = (bytes) => new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports;`;
+  type Exports = { table: WebAssembly.Table; one(): number; call(i: number): number };
+  const pool = await GluePool.create<Exports>({
+    glue: glueFile(t, glue),
+    wasm: module,
+    load: (g, kit) => g.init(kit.bytes),
+    pool: { max: 1, mechanism: 'reuse', tableReserve: 4 },
+  });
+  try {
+    assert.equal(pool.describe().mechanism, 'reuse', pool.describe().mechanismReason);
+    const fresh = await pool.runFresh((e) => ({ length: e.table.length, grown: e.table.grow(1, e.one) }));
+    for (let i = 0; i < 4; i++) {
+      const seen = await pool.run((e) => {
+        const entry = e.table.get(0) as unknown as Record<string, unknown>;
+        const result = { length: e.table.length, grown: e.table.grow(1, e.one), entryMark: entry.mark, tableMark: (e.table as unknown as Record<string, unknown>).mark };
+        assert.equal(e.call(2), 1, 'what the glue grew into the table is callable from wasm');
+        assert.throws(() => e.table.get(3), RangeError, 'past the size shown, as a fresh table');
+        entry.mark = 'earlier use';
+        (e.table as unknown as Record<string, unknown>).mark = 'earlier use';
+        e.table.set(0, null);
+        return result;
+      });
+      assert.deepEqual(seen, { ...fresh, entryMark: undefined, tableMark: undefined });
+    }
+    assert.equal(pool.stats().created, 1);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('pools of the same glue file share its compiled code, not its state; a changed file is compiled anew', async (t) => {
+  const path = glueFile(t, counterGlue);
+  const options = {
+    glue: path,
+    wasm: counterModule,
+    load: (glue: { init(bytes: Uint8Array): void; bump(): [number, number] }, kit: { bytes: Uint8Array }) => {
+      glue.init(kit.bytes);
+      return glue;
+    },
+    pool: { max: 1 },
+  };
+  const a = await GluePool.create<{ bump(): [number, number] }>(options);
+  const b = await GluePool.create<{ bump(): [number, number] }>(options);
+  try {
+    for (let i = 0; i < 3; i++) {
+      assert.deepEqual(await a.run((api) => [api.bump(), api.bump()]), [[1, 2], [2, 4]]);
+      assert.deepEqual(await b.run((api) => api.bump()), [1, 2]);
+      assert.deepEqual(await a.runFresh((api) => api.bump()), [1, 2]);
+    }
+    writeFileSync(path, counterGlue.replace('++notes]', 'notes += 10]'));
+    const c = await GluePool.create<{ bump(): [number, number] }>(options);
+    try {
+      assert.deepEqual(await c.run((api) => api.bump()), [1, 11], 'the changed glue');
+      assert.deepEqual(await a.run((api) => api.bump()), [1, 2], 'a pool made before keeps the glue it compiled');
+    } finally {
+      await c.close();
+    }
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});

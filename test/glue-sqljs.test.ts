@@ -11,12 +11,22 @@ import { packageFile } from './support/glue.ts';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type SqlJs = any;
 
-function sqlJs(max = 1) {
+/**
+ * The two ways to pool sql.js: a new instance per use (what `auto` picks: its exported table can
+ * grow), or one kept instance whose table has room for addFunction (`tableReserve`; `reuse` forced
+ * over the cost rule, 537 entries to restore).
+ */
+const kConfigs = [
+  { name: 'reinstantiate', pool: {} },
+  { name: 'reuse, tableReserve', pool: { mechanism: 'reuse', tableReserve: 16 } },
+] as const;
+
+function sqlJs(max = 1, config: (typeof kConfigs)[number] = kConfigs[0]) {
   return GluePool.create<SqlJs>({
     glue: packageFile('sql.js', 'dist/sql-wasm.js'),
     wasm: packageFile('sql.js', 'dist/sql-wasm.wasm'),
     load: emscripten(),
-    pool: { max },
+    pool: { max, ...config.pool },
   });
 }
 
@@ -32,8 +42,8 @@ function attachAndCount(SQL: SqlJs, rows: number): number {
   }
 }
 
-test('a table written through ATTACH in one use is never seen by the next', async () => {
-  const pool = await sqlJs();
+for (const config of kConfigs) test(`a table written through ATTACH in one use is never seen by the next (${config.name})`, async () => {
+  const pool = await sqlJs(1, config);
   try {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.integer({ min: 0, max: 20 }), { minLength: 1, maxLength: 8 }), async (uses) => {
@@ -59,8 +69,8 @@ test('one glue kept across uses does leak (what the pool prevents)', async () =>
   }
 });
 
-test('pooled queries answer what a fresh glue on a fresh instance answers', async () => {
-  const pool = await sqlJs();
+for (const config of kConfigs) test(`pooled queries answer what a fresh glue on a fresh instance answers (${config.name})`, async () => {
+  const pool = await sqlJs(1, config);
   const query = (values: number[]) => (SQL: SqlJs) => {
     const db = new SQL.Database();
     try {
@@ -83,8 +93,8 @@ test('pooled queries answer what a fresh glue on a fresh instance answers', asyn
   }
 });
 
-test('a failing use leaves the next pristine', async () => {
-  const pool = await sqlJs();
+for (const config of kConfigs) test(`a failing use leaves the next pristine (${config.name})`, async () => {
+  const pool = await sqlJs(1, config);
   try {
     await assert.rejects(
       pool.run((SQL) => {
@@ -100,8 +110,8 @@ test('a failing use leaves the next pristine', async () => {
   }
 });
 
-test('concurrent uses each have their own glue', async () => {
-  const pool = await sqlJs(3);
+for (const config of kConfigs) test(`concurrent uses each have their own glue (${config.name})`, async () => {
+  const pool = await sqlJs(3, config);
   try {
     const results = await Promise.all(
       Array.from({ length: 9 }, (_, i) =>
@@ -122,14 +132,55 @@ test('concurrent uses each have their own glue', async () => {
   }
 });
 
-test('the API kept past its use throws ClosedError instead of reaching the next use', async () => {
-  const pool = await sqlJs();
+for (const config of kConfigs) test(`the API kept past its use throws ClosedError instead of reaching the next use (${config.name})`, async () => {
+  const pool = await sqlJs(1, config);
   try {
     let kept: SqlJs;
     await pool.run((SQL) => {
       kept = SQL;
     });
     assert.throws(() => new kept.Database(), (err: unknown) => err instanceof ClosedError && err instanceof RootClosedError);
+    assert.equal(await pool.run((SQL) => attachAndCount(SQL, 2)), 2);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('reuse: the glue sees a fresh table (size, addFunction indices), and functions a use adds are gone after it', async () => {
+  const pool = await sqlJs(1, kConfigs[1]);
+  try {
+    assert.equal(pool.describe().mechanism, 'reuse', pool.describe().mechanismReason);
+    const addTwo = (SQL: SqlJs) => [SQL.addFunction(() => 1, 'i'), SQL.addFunction(() => 2, 'i')];
+    const fresh = await pool.runFresh(addTwo);
+    for (let i = 0; i < 5; i++) assert.deepEqual(await pool.run(addTwo), fresh);
+    const withFunction = (SQL: SqlJs) => {
+      const db = new SQL.Database();
+      try {
+        db.create_function('twice', (x: number) => 2 * x);
+        return db.exec('SELECT twice(21)')[0].values[0][0];
+      } finally {
+        db.close();
+      }
+    };
+    assert.equal(await pool.run(withFunction), 42);
+    await assert.rejects(
+      pool.run((SQL) => new SQL.Database().exec('SELECT twice(21)')),
+      /no such function: twice/,
+    );
+    assert.equal(pool.stats().created, 1, 'one kept instance served every use');
+  } finally {
+    await pool.close();
+  }
+});
+
+test('reuse: a use that adds more functions than the room retires its instance; the next is pristine', async () => {
+  const pool = await sqlJs(1, kConfigs[1]);
+  try {
+    const addMany = (n: number) => (SQL: SqlJs) => Array.from({ length: n }, (_, i) => SQL.addFunction(() => i, 'i'));
+    const fresh = await pool.runFresh(addMany(20));
+    assert.deepEqual(await pool.run(addMany(20)), fresh, 'past the room, the indices are still a fresh table\'s');
+    assert.equal(pool.stats().retirements, 1);
+    assert.deepEqual(await pool.run(addMany(3)), fresh.slice(0, 3));
     assert.equal(await pool.run((SQL) => attachAndCount(SQL, 2)), 2);
   } finally {
     await pool.close();

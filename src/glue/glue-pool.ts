@@ -58,6 +58,8 @@ export class GluePool<T> {
   readonly #module: WebAssembly.Module;
   readonly #files: ReadonlyMap<string, Uint8Array>;
   readonly #memoryImported: boolean;
+  /** The pooled tables with room to grow (`tableReserve`) by export name: the glue is shown their declared size. */
+  readonly #reserved: ReadonlyMap<string, number>;
 
   private constructor(pool: InstancePool<WebAssembly.Exports, Route>, script: GlueScript, options: GluePoolOptions<T>, bytes: Uint8Array, module: WebAssembly.Module, files: ReadonlyMap<string, Uint8Array>) {
     this.#pool = pool;
@@ -67,6 +69,7 @@ export class GluePool<T> {
     this.#module = module;
     this.#files = files;
     this.#memoryImported = WebAssembly.Module.imports(module).some((i) => i.kind === 'memory');
+    this.#reserved = new Map(pool.describe().reservedTables.map((t) => [t.name, t.reserve]));
   }
 
   /**
@@ -115,7 +118,7 @@ export class GluePool<T> {
       let given: WebAssembly.Instance | undefined;
       const binding = this.#binding(() => {
         if (given !== undefined) throw twice();
-        given = guardedInstance(instance, () => live);
+        given = guardedInstance(instance, () => live, this.#reserved);
         return given;
       }, (imports) => route.route(imports), this.#memoryImported ? host.memory : undefined);
       try {

@@ -80,47 +80,130 @@ function baseNamespace(): object {
 
 /**
  * An instance whose exported functions work only while `live()` holds: the glue's API object can
- * outlive the use, and a call through it then must not reach the next use's memory.
+ * outlive the use, and a call through it then must not reach the next use's memory. Made at every
+ * use, so kept cheap: the wrappers are remembered in two arrays, and the maps between wrappers and
+ * wasm functions that the table needs are built only when a use touches the table.
  */
-export function guardedInstance(instance: WebAssembly.Instance, live: () => boolean): WebAssembly.Instance {
+export function guardedInstance(
+  instance: WebAssembly.Instance,
+  live: () => boolean,
+  reserved: ReadonlyMap<string, number> = kNoReserve,
+): WebAssembly.Instance {
   const exports: Record<string, unknown> = Object.create(null);
-  for (const [name, value] of Object.entries(instance.exports)) {
+  const guards: unknown[] = [];
+  const originals: unknown[] = [];
+  let toGuard: Map<unknown, unknown> | undefined;
+  let toOriginal: Map<unknown, unknown> | undefined;
+  const maps = () => {
+    if (toGuard === undefined || toOriginal === undefined) {
+      toGuard = new Map(originals.map((o, i) => [o, guards[i]]));
+      toOriginal = new Map(guards.map((g, i) => [g, originals[i]]));
+    }
+    return { toGuard, toOriginal };
+  };
+  const functions: TableFunctions = {
+    unwrap: (value) => (typeof value === 'function' ? (maps().toOriginal.get(value) ?? value) : value),
+    wrap: (value) => {
+      if (typeof value !== 'function') return value;
+      const known = maps();
+      let guarded = known.toGuard.get(value);
+      if (guarded === undefined) {
+        guarded = guard(value as (...args: unknown[]) => unknown, 'a table entry', live);
+        known.toGuard.set(value, guarded);
+        known.toOriginal.set(guarded, value);
+      }
+      return guarded;
+    },
+  };
+  for (const name of Object.keys(instance.exports)) {
+    const value = instance.exports[name];
     if (value instanceof WebAssembly.Table) {
-      exports[name] = unwrappingTable(value);
-      continue;
-    }
-    if (typeof value !== 'function') {
+      exports[name] = unwrappingTable(value, functions, value.length - (reserved.get(name) ?? 0));
+    } else if (typeof value === 'function') {
+      const guarded = guard(value as (...args: unknown[]) => unknown, `its export '${name}'`, live);
+      guards.push(guarded);
+      originals.push(value);
+      exports[name] = guarded;
+    } else {
       exports[name] = value;
-      continue;
     }
-    const fn = value as (...args: unknown[]) => unknown;
-    const guarded = (...args: unknown[]) => {
-      if (!live()) throw new ClosedError(`the glue API of a use that ended (its export '${name}')`);
-      return fn(...args);
-    };
-    kOriginals.set(guarded, fn);
-    exports[name] = guarded;
   }
   // An own `exports` over Instance.prototype keeps `instanceof WebAssembly.Instance` true.
   return Object.create(WebAssembly.Instance.prototype, { exports: { value: Object.freeze(exports), enumerable: true } });
 }
 
-/** The wasm function behind each guarded export (a table holds only wasm functions). */
-const kOriginals = new WeakMap<object, unknown>();
+/** `fn` callable only while `live()` holds. */
+function guard(fn: (...args: unknown[]) => unknown, what: string, live: () => boolean): (...args: unknown[]) => unknown {
+  return (...args) => {
+    if (!live()) throw new ClosedError(`the glue API of a use that ended (${what})`);
+    return fn(...args);
+  };
+}
 
-const unwrap = (value: unknown): unknown => (typeof value === 'function' ? (kOriginals.get(value) ?? value) : value);
+/** Between the wasm functions a table holds and the guarded ones a use's glue sees. */
+interface TableFunctions {
+  unwrap(value: unknown): unknown;
+  wrap(value: unknown): unknown;
+}
+
+const kNoReserve: ReadonlyMap<string, number> = new Map();
 
 /**
- * The exported table as the glue sees it: storing a guarded export (emscripten's `addFunction`
- * does so) stores the wasm function behind it, which is all a table accepts.
+ * The exported table as the glue sees it. Storing a guarded function (emscripten's `addFunction`
+ * does so) stores the wasm function behind it, which is all a table accepts; reading an entry
+ * gives a guarded function (the export's own, for an exported one), so no function object of the
+ * instance reaches the glue: a kept instance's are the same every use, and a property a glue put
+ * on one would be seen by the next use. For the same reason, properties set on the table itself
+ * stay with this use.
+ *
+ * A kept instance's table may hold room to grow into (`tableReserve`): the glue is shown the
+ * table's own size, `size` (what a fresh instance has), and its growth is made inside the room
+ * (entries the pool nulled after the last use), so `length`, `grow`'s result and the indices
+ * `get`/`set` accept are a fresh instance's. Growing past the room grows the real table, and the
+ * pool retires the member after the use.
  */
-function unwrappingTable(table: WebAssembly.Table): WebAssembly.Table {
+function unwrappingTable(table: WebAssembly.Table, functions: TableFunctions, size: number): WebAssembly.Table {
+  let length = size;
+  const own: Record<PropertyKey, unknown> = Object.create(null);
+  const check = (index: number, what: string): void => {
+    // Past the size shown, a fresh table would be out of bounds: say so as WebAssembly.Table does.
+    if (Number(index) >= length) throw new RangeError(`WebAssembly.Table.${what}(): invalid address ${index} in table of size ${length}`);
+  };
+  const set = (index: number, ...value: unknown[]) => {
+    check(index, 'set');
+    return value.length > 0 ? table.set(index, functions.unwrap(value[0])) : table.set(index);
+  };
+  const get = (index: number) => {
+    check(index, 'get');
+    return functions.wrap(table.get(index));
+  };
+  const grow = (delta: number, ...value: unknown[]) => {
+    if (!Number.isSafeInteger(delta) || delta < 0) return table.grow(delta); // the table's own TypeError
+    const before = length;
+    const wanted = before + delta;
+    const init = value.length > 0 ? [functions.unwrap(value[0])] : [];
+    if (wanted > table.length) table.grow(wanted - table.length, ...init);
+    if (init.length > 0) for (let i = before; i < wanted; i++) table.set(i, init[0]);
+    length = wanted;
+    return before;
+  };
   return new Proxy(table, {
     get(target, key) {
-      if (key === 'set') return (index: number, value?: unknown) => target.set(index, unwrap(value));
-      if (key === 'grow') return (delta: number, ...value: unknown[]) => (value.length > 0 ? target.grow(delta, unwrap(value[0])) : target.grow(delta));
+      if (key === 'set') return set;
+      if (key === 'get') return get;
+      if (key === 'grow') return grow;
+      if (key === 'length') return length;
+      if (key in own) return own[key];
       const value: unknown = Reflect.get(target, key, target);
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+    set(_target, key, value) {
+      own[key] = value;
+      return true;
+    },
+    defineProperty(_target, key, descriptor) {
+      Object.defineProperty(own, key, descriptor);
+      return true;
     },
   });
 }

@@ -64,6 +64,8 @@ export interface PoolDescription {
   restoredGlobals: number;
   /** Tables restored after each use (reuse). */
   restoredTables: number;
+  /** Exported tables given room to grow (`options.tableReserve`, reuse): export name and entries added. */
+  reservedTables: { name: string; reserve: number }[];
   max: number;
   /** Whether the module the pool runs carries the fuel counter that lets a use time out, and where (`'loops'`). */
   interruptible: Interruptible;
@@ -339,6 +341,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
       keepResident: this.#options.keepResident,
       restoredGlobals: p.restoreGlobals.length,
       restoredTables: p.restoreTables.length,
+      reservedTables: p.reservedTables.map((t) => ({ ...t })),
       max: this.#options.max,
       interruptible: this.#options.plan.interruptible,
       initialized: p.initialized,
@@ -447,7 +450,8 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
     if (report?.grew) {
       this.#learnSize(member);
       this.#retire(member, true);
-    } else if (this.#state !== 'open') this.#retire(member, false);
+    } else if (member.outgrown) this.#retire(member, true);
+    else if (this.#state !== 'open') this.#retire(member, false);
     else this.#toIdle(member);
     return report;
   }

@@ -64,6 +64,19 @@ export interface PoolOptions<S = undefined, C = unknown> {
    * size. Not for glue that grows the memory from JavaScript (emscripten). Default false.
    */
   virtualMemorySize?: boolean;
+  /**
+   * Room for a kept instance's exported table to grow into: with `reuse`, each table that only
+   * JavaScript can grow (exported, no `table.grow` in the module: emscripten's `addFunction`) gets
+   * this many more entries (null) when the member is created, and after each use all its entries
+   * are restored, those of the room to null. Such a table then no longer forbids `reuse`. A use
+   * that grows the real table retires its member (a table cannot shrink). The difference from a
+   * fresh instance: the table is larger from the start (JavaScript sees the larger `length`, a
+   * `call_indirect` into the room finds null instead of being out of bounds). cowpool/glue hides
+   * it: the glue sees the declared size and its `grow` uses the room. Restoring costs some tens of
+   * ns an entry, so the cost rule may still prefer `reinstantiate` (`mechanism: 'reuse'` overrides
+   * it). Default 0 (such a table forces `reinstantiate`).
+   */
+  tableReserve?: number;
   /** Longest wait in `acquire`/`run` for a free instance, in ms. Default: no limit. */
   acquireTimeout?: number;
   /**
@@ -123,6 +136,7 @@ const kPoolKeys = [
   'initialize',
   'initialMemory',
   'virtualMemorySize',
+  'tableReserve',
   'acquireTimeout',
   'interruptible',
 ] as const satisfies readonly (keyof PoolOptions)[];
@@ -181,7 +195,7 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
     trimIdleAfter,
     strategy,
     acquireTimeout,
-    plan: { mechanism, interruptible, initialize },
+    plan: { mechanism, interruptible, initialize, tableReserve: integer('tableReserve', own('tableReserve') ?? 0, 0) },
     initialMemory,
     virtualMemorySize: boolean('virtualMemorySize', own('virtualMemorySize') ?? false),
     testHooks: hooks ?? {},

@@ -31,6 +31,7 @@ export class PooledInstance<S, C> {
   #kept: WebAssembly.Instance | undefined;
   readonly #globals: { global: WebAssembly.Global; value: unknown }[] = [];
   readonly #tables: { table: WebAssembly.Table; entries: unknown[] }[] = [];
+  #outgrown = false;
   readonly #interruption: Interruption | undefined;
 
   private constructor(prepared: PreparedModule, image: MemoryImage | undefined, slotOptions: MemorySlotOptions) {
@@ -98,12 +99,24 @@ export class PooledInstance<S, C> {
     control.end(this.host);
     if (this.#kept === undefined) control.instance(this.host, undefined);
     beforeReset?.();
+    // A table grown past its size (its reserve, with tableReserve) cannot shrink back: the member
+    // is retired, and what it is about to lose is not worth resetting.
+    if (this.#tables.some(({ table, entries }) => table.length !== entries.length)) {
+      this.#outgrown = true;
+      return undefined;
+    }
     const report = this.slot?.reset();
     for (const g of this.#globals) g.global.value = g.value;
     for (const { table, entries } of this.#tables) {
-      for (let i = 0; i < entries.length; i++) table.set(i, entries[i]);
+      // Reading is cheaper than writing, and most entries are unchanged.
+      for (let i = 0; i < entries.length; i++) if (table.get(i) !== entries[i]) table.set(i, entries[i]);
     }
     return report;
+  }
+
+  /** True once a use grew a restored table: the member cannot be made fresh again. */
+  get outgrown(): boolean {
+    return this.#outgrown;
   }
 
   /** Releases the slot (and with it the image's memfd, once no slot holds it). Idempotent. */
@@ -121,6 +134,8 @@ export class PooledInstance<S, C> {
       const global = instance.exports[name] as WebAssembly.Global;
       this.#globals.push({ global, value: global.value });
     }
+    // Room to grow into, made before the entries are captured: every use then starts with it.
+    for (const { name, reserve } of this.#prepared.reservedTables) (instance.exports[name] as WebAssembly.Table).grow(reserve);
     for (const name of this.#prepared.restoreTables) {
       const table = instance.exports[name] as WebAssembly.Table;
       const entries: unknown[] = [];

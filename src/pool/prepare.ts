@@ -8,9 +8,10 @@
  *   values captured right after instantiation. Chosen only when nothing else can change: no start
  *   function that reaches outside the module (its host calls would not be repeated; one that only
  *   writes the module's own memory and globals runs once when the image is made, and is dropped),
- *   no `data.drop`/`elem.drop` a use can run, no table a use can grow, no mutable global JS cannot
- *   write (v128). Restoring many table entries costs more than a new instance, so `auto` avoids it,
- *   but that is a preference: `mechanism: 'reuse'` overrides it.
+ *   no `data.drop`/`elem.drop` a use can run, no table a use can grow (one that only JS grows is
+ *   fine once `tableReserve` gives it room), no mutable global JS cannot write (v128). Restoring
+ *   many table entries costs more than a new instance, so `auto` avoids it, but that is a
+ *   preference: `mechanism: 'reuse'` overrides it.
  * - `reinstantiate`: the same rewrite without exported globals, and a new `WebAssembly.Instance`
  *   on the slot's memory per use: globals, tables, dropped segments and the start function come
  *   back fresh by construction. Always safe; costs an instantiation (µs for small modules).
@@ -58,6 +59,8 @@ export interface ModulePlan {
    * headers and function entries (`true`), or at loop headers only (`'loops'`).
    */
   readonly interruptible: Interruptible;
+  /** Entries added to each JS-growable exported table of a kept instance (see `PoolOptions.tableReserve`). */
+  readonly tableReserve: number;
   /** The export to run once before the image is captured, and its arguments, if any. */
   readonly initialize: { readonly name: string; readonly args: readonly (number | bigint)[] } | undefined;
 }
@@ -71,6 +74,8 @@ export interface AnalyzedModule {
   readonly reason: string;
   /** Indices of the tables a `reuse` pool restores after each use. */
   readonly restoreTableIndices: readonly number[];
+  /** Of those, the ones grown by `plan.tableReserve` entries when a member is created. */
+  readonly reservedTableIndices: readonly number[];
   /** The memory import the pool supplies, or undefined when the module has no memory. */
   readonly memoryImport?: { module: string; name: string };
   /** What the start function does; a `pure` one runs once when the image is made (see {@link preinitializes}). */
@@ -107,6 +112,8 @@ export interface PreparedModule extends AnalyzedModule {
   readonly restoreGlobals: readonly string[];
   /** Export names of the tables to restore (reuse). */
   readonly restoreTables: readonly string[];
+  /** Export names of the tables given more entries per member (reuse; `plan.tableReserve`), and how many each. */
+  readonly reservedTables: readonly { readonly name: string; readonly reserve: number }[];
   /** Values to give exported globals right after instantiation (reuse after pre-initialization). */
   readonly globalOverrides: readonly { name: string; value: unknown }[];
   /** Where the fuel counter and the check table are exported, when the module is interruptible. */
@@ -148,7 +155,7 @@ export function analyzeForPool(bytes: Uint8Array, plan: ModulePlan): AnalyzedMod
   if (!analysis.poolable.ok) throw new ModuleNotPoolableError(analysis.poolable.reason);
   const memory = analysis.memory;
   const start = analyzeStart(info, bytes);
-  const chosen = chooseMechanism(analysis, start);
+  const chosen = chooseMechanism(analysis, start, plan.tableReserve);
   if (plan.mechanism === 'reuse' && chosen.mechanism !== 'reuse' && chosen.rule === 'safety') {
     throw new ModuleNotPoolableError(`options.mechanism is 'reuse' but reuse is not safe for this module: ${chosen.reason}`);
   }
@@ -162,6 +169,7 @@ export function analyzeForPool(bytes: Uint8Array, plan: ModulePlan): AnalyzedMod
       ? `options.mechanism is '${plan.mechanism}'${chosen.rule === 'cost' ? ` (auto would not: ${chosen.reason})` : ''}`
       : chosen.reason,
     restoreTableIndices: mechanism === 'reuse' ? chosen.restoreTables : [],
+    reservedTableIndices: mechanism === 'reuse' ? chosen.reservedTables : [],
     ...(memory ? { memoryImport: memory.import ?? { ...MEMORY_IMPORT } } : {}),
     start,
   };
@@ -219,6 +227,10 @@ export function rewriteForPool(bytes: Uint8Array, analyzed: AnalyzedModule, plan
       : {}),
     restoreGlobals,
     restoreTables: analyzed.restoreTableIndices.map((index) => tableExportName(analysis, index)),
+    reservedTables: analyzed.reservedTableIndices.map((index) => ({
+      name: tableExportName(analysis, index),
+      reserve: reserveFor(analysis.tables[index]!, plan.tableReserve),
+    })),
     globalOverrides,
     ...(plan.interruptible ? { interrupt: { ...INTERRUPT_EXPORTS } } : {}),
     initialized: init !== undefined,
@@ -232,7 +244,12 @@ export function initializerName(analyzed: AnalyzedModule, plan: ModulePlan): str
 
 /** {@link analyzeForPool} then {@link rewriteForPool}, for a plan without pre-initialization. */
 export function prepareModule(bytes: Uint8Array, plan: Partial<ModulePlan> = {}): PreparedModule {
-  const full: ModulePlan = { mechanism: plan.mechanism ?? 'auto', interruptible: plan.interruptible ?? false, initialize: undefined };
+  const full: ModulePlan = {
+    mechanism: plan.mechanism ?? 'auto',
+    interruptible: plan.interruptible ?? false,
+    initialize: undefined,
+    tableReserve: plan.tableReserve ?? 0,
+  };
   return rewriteForPool(bytes, analyzeForPool(bytes, full), full);
 }
 
@@ -275,11 +292,13 @@ export function tableExportName(analysis: ModuleAnalysis, index: number): string
 function chooseMechanism(
   analysis: ModuleAnalysis,
   start: StartAnalysis,
-): { mechanism: Mechanism; reason: string; restoreTables: number[]; rule?: 'safety' | 'cost' } {
+  tableReserve: number,
+): { mechanism: Mechanism; reason: string; restoreTables: number[]; reservedTables: number[]; rule?: 'safety' | 'cost' } {
   const reinstantiate = (why: string, rule: 'safety' | 'cost' = 'safety') => ({
     mechanism: 'reinstantiate' as const,
     reason: why,
     restoreTables: [] as number[],
+    reservedTables: [] as number[],
     rule,
   });
   if (start.kind === 'impure') {
@@ -290,19 +309,25 @@ function chooseMechanism(
   const v128 = analysis.globals.find((g) => !g.imported && g.mutable && g.type === 'v128');
   if (v128) return reinstantiate(`mutable global ${v128.index} is a v128, which JS cannot restore`);
   const restoreTables: number[] = [];
+  const reservedTables: number[] = [];
   let entries = 0;
   for (const table of analysis.tables) {
     if (table.imported || (!table.mutated && !table.exported)) continue;
     // Only `table.grow` in the module, or JS holding the table through an export, can grow it;
     // a table a use merely changes (table.set, fill, copy, init) keeps its size and is restored.
     const growable = (table.grown || table.exported) && table.max !== table.min;
-    if (growable) {
+    // Grown from JS only: given room up front (tableReserve), every use starts with the same size
+    // and entries, and a use that outgrows the room costs its member (see PooledInstance.reset).
+    // The module's code cannot grow it nor see growth other than by size, so nothing else differs.
+    const reserved = growable && !table.grown && tableReserve > 0;
+    if (growable && !reserved) {
       return reinstantiate(
-        `table ${table.index} may grow in a use (${table.grown ? 'the module runs table.grow on it' : 'it is exported with room to grow'}), and a table cannot shrink`,
+        `table ${table.index} may grow in a use (${table.grown ? 'the module runs table.grow on it' : 'it is exported with room to grow: options.tableReserve gives it room, making reuse possible'}), and a table cannot shrink`,
       );
     }
     restoreTables.push(table.index);
-    entries += table.min;
+    if (reserved) reservedTables.push(table.index);
+    entries += table.min + (reserved ? reserveFor(table, tableReserve) : 0);
   }
   if (entries > MAX_RESTORED_TABLE_ENTRIES) {
     return {
@@ -311,17 +336,24 @@ function chooseMechanism(
         'cost',
       ),
       restoreTables,
+      reservedTables,
     };
   }
   const globals = analysis.globals.filter((g) => !g.imported && g.mutable).length;
   const what = [`${globals} mutable global${globals === 1 ? '' : 's'}`];
-  if (restoreTables.length > 0) what.push(`${entries} table entries`);
+  if (restoreTables.length > 0) what.push(`${entries} table entries${reservedTables.length > 0 ? ` (with ${tableReserve} entries of room for JS to grow ${reservedTables.length === 1 ? 'a table' : 'tables'} into)` : ''}`);
   const startNote = start.kind === 'pure' ? '; the start function only writes the module\'s own memory and globals, so it ran once when the image was made' : '';
   return {
     mechanism: 'reuse',
     reason: `nothing but memory, ${what.join(' and ')} can change in a use; they are restored after each one${startNote}`,
     restoreTables,
+    reservedTables,
   };
+}
+
+/** The entries a reserved table gets beyond its declared size: `reserve`, within its maximum. */
+export function reserveFor(table: { min: number; max?: number | undefined }, reserve: number): number {
+  return table.max === undefined ? reserve : Math.max(0, Math.min(reserve, table.max - table.min));
 }
 
 function compile(rewritten: Uint8Array, original: Uint8Array): WebAssembly.Module {
