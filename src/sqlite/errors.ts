@@ -1,0 +1,33 @@
+/** The errors a SQLite sandbox adds to cowpool's own (see `src/errors.ts` for the codes). */
+import { CowpoolError, ErrorCodes } from '../errors.js';
+
+/**
+ * SQLite refused the SQL: a syntax error, a constraint, a missing table, a file it may not open
+ * (`ATTACH` of a path: the sandbox has no file system). `message` is SQLite's own.
+ */
+export class SqliteError extends CowpoolError {
+  /** SQLite's result code (`SQLITE_ERROR` = 1, `SQLITE_CONSTRAINT` = 19, `SQLITE_CANTOPEN` = 14, …). */
+  readonly resultCode: number;
+  /** SQLite's message (`sqlite3_errmsg`). */
+  readonly sqliteMessage: string;
+
+  constructor(resultCode: number, sqliteMessage: string) {
+    super(ErrorCodes.GUEST_EXCEPTION, `SQLite error ${resultCode}: ${sqliteMessage}`);
+    this.resultCode = resultCode;
+    this.sqliteMessage = sqliteMessage;
+  }
+}
+
+/** The SQL needed more memory than the sandbox's memory limit allows (`SQLITE_NOMEM`); the use was stopped. */
+export class SqliteMemoryLimitError extends CowpoolError {
+  /** The limit in bytes: what SQLite may allocate beyond the image. */
+  readonly limitBytes: number;
+
+  constructor(limitBytes: number) {
+    super(
+      ErrorCodes.GUEST_MEMORY_LIMIT,
+      `SQLite ran out of memory at the sandbox's limit of ${limitBytes} bytes and the use was stopped; raise memoryLimit if the SQL needs more`,
+    );
+    this.limitBytes = limitBytes;
+  }
+}

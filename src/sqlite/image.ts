@@ -1,0 +1,177 @@
+/**
+ * Pre-initialization of SQLite: run the constructors, open one `:memory:` database, run the setup
+ * SQL, and hand the state that leaves to the pool as an ordinary module:
+ *
+ *   sql-wasm.wasm ─ its memory imported instead of defined; ctors, sqlite3_open(":memory:"),
+ *        │          PRAGMA temp_store=MEMORY, setup SQL (on a fresh memory, with cowpool's host)
+ *        ▼
+ *   snapshot module = that module, with
+ *     - its mutable global (the stack pointer) starting from the value initialization left,
+ *     - its data segments emptied and the snapshot's non-zero pages added as active segments,
+ *     - the memory's initial size raised to hold the snapshot and a use's memory limit,
+ *     - only the exports the host calls (no memory or table export: the pool keeps one instance per slot).
+ *
+ * SQLite's PRNG (`sqlite3Prng`, ChaCha20) is left unseeded in the image, so that every use seeds
+ * it from the host's `/dev/urandom` (crypto) the first time it needs randomness.
+ */
+import { InternalError, InvalidArgumentError, UnsupportedError } from '../errors.js';
+import { keepOnlyExports, readModule, rewriteModule, SectionId, type ModuleInfo } from '../module/index.js';
+import { ByteWriter } from '../module/writer.js';
+import { checkAbi, EXPORTS, SQLITE_OK, sqliteExports, type SqliteExports } from './abi.js';
+import { MEMORY_IMPORT, sqliteImports, UseState, writeCString } from './host.js';
+import { runSql, type DatabaseLayout } from './session.js';
+
+const WASM_PAGE = 65536;
+/** Granularity of the snapshot's data segments. */
+const CHUNK = 4096;
+const EXPORTED_GLOBAL_PREFIX = 'cowpool:sqlite:global:';
+/** ChaCha20's constant words ("expand 32-byte k"), which start `sqlite3Prng.s` once it is seeded. */
+const CHACHA = [0x61707865, 0x3320646e, 0x79622d32, 0x6b206574] as const;
+/** `struct sqlite3PrngType { u32 s[16]; u8 out[64]; u8 n; }`, up to its last member. */
+const PRNG_BYTES = 16 * 4 + 64 + 1;
+
+/** What {@link buildSnapshot} produces. */
+export interface Snapshot {
+  /** The snapshot module's bytes, for the pool. */
+  readonly bytes: Uint8Array;
+  /** Where the database is in every use's memory. */
+  readonly layout: DatabaseLayout;
+  /** Bytes up to the highest non-zero byte of the snapshot. */
+  readonly usedBytes: number;
+  /** The memory's initial (and, in the pool, fixed) size in bytes. */
+  readonly memoryBytes: number;
+  /** Address of SQLite's PRNG state, unseeded in the image. */
+  readonly prng: number;
+}
+
+/** Options of {@link buildSnapshot}. */
+export interface SnapshotOptions {
+  /** SQL run once after the database is opened; its effects are in every use. */
+  readonly setup?: string;
+  /** Room to leave above the snapshot for a use's allocations, in bytes. */
+  readonly headroom: number;
+}
+
+/** Opens the database once, runs the setup SQL, and returns the module whose uses all start from that state. */
+export function buildSnapshot(wasm: Uint8Array, options: SnapshotOptions): Snapshot {
+  const original = readModule(wasm);
+  checkAbi(original);
+  const { min, max } = original.memories[0]!;
+  // Import the memory rather than let the module define it: the pool supplies it, and so does this.
+  const imported = rewriteModule(wasm, original, { importMemory: MEMORY_IMPORT });
+  const info = readModule(imported);
+  const memory = new WebAssembly.Memory({ initial: min, ...(max !== undefined ? { maximum: max } : {}) });
+  const state = new UseState();
+  const inspect = rewriteModule(imported, info, { exportGlobals: { prefix: EXPORTED_GLOBAL_PREFIX } });
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(inspect), sqliteImports(memory, () => state, true));
+  const x = sqliteExports(instance);
+  x.wasmCallCtors();
+  const scratch = x.malloc(8);
+  const name = writeCString(memory, x.malloc, ':memory:');
+  if (scratch === 0 || x.sqlite3_open(name.ptr, scratch) !== SQLITE_OK) throw new InternalError('SQLite could not open a :memory: database');
+  const layout: DatabaseLayout = { db: new Uint32Array(memory.buffer, scratch, 1)[0]!, scratch };
+  // Sorts and temporary tables too large for the cache would otherwise ask for files, which there are none of.
+  runSql(x, memory, layout, 'PRAGMA temp_store=MEMORY', undefined, Infinity);
+  const prng = findPrng(x, memory, layout, state);
+  // Setup runs as a use does (errors typed the same way), but its effects are kept: this is the image.
+  if (options.setup !== undefined) runSql(x, memory, layout, options.setup, undefined, Infinity);
+  new Uint8Array(memory.buffer, prng, PRNG_BYTES).fill(0);
+
+  const globalInits = new Map<number, number | bigint>();
+  for (const g of info.globals) {
+    if (!g.mutable) continue;
+    const exported = instance.exports[`${EXPORTED_GLOBAL_PREFIX}${g.index}`];
+    if (exported instanceof WebAssembly.Global && (typeof exported.value === 'number' || typeof exported.value === 'bigint')) {
+      globalInits.set(g.index, exported.value);
+    }
+  }
+  const contents = new Uint8Array(memory.buffer);
+  const usedBytes = lastNonZero(contents) + 1;
+  const memoryBytes = roundUp(Math.max(contents.length, usedBytes + options.headroom), WASM_PAGE);
+  if (max !== undefined && memoryBytes > max * WASM_PAGE) {
+    throw new InvalidArgumentError(`memoryLimit leaves no room: SQLite's memory can hold at most ${max * WASM_PAGE} bytes`);
+  }
+  const rewritten = rewriteModule(imported, info, { globalInits, stripActiveData: true });
+  const lean = keepOnlyExports(rewritten, readModule(rewritten), new Set(Object.values(EXPORTS).map((e) => e.name)));
+  const bytes = withSnapshot(lean, readModule(lean), contents, memoryBytes / WASM_PAGE);
+  return { bytes, layout, usedBytes, memoryBytes, prng };
+}
+
+/**
+ * The address of `sqlite3Prng`. Found as a place where a `SELECT random()` left ChaCha20's
+ * constants that was zero before it, then proved: zeroing its first word must make the next
+ * `random()` reseed (read `/dev/urandom` again) and write the constants back there.
+ */
+function findPrng(x: SqliteExports, memory: WebAssembly.Memory, layout: DatabaseLayout, state: UseState): number {
+  const before = new Uint32Array(memory.buffer.slice(0));
+  runSql(x, memory, layout, 'SELECT random()', undefined, Infinity);
+  const after = new Uint32Array(memory.buffer);
+  for (let i = 0; i + 3 < before.length; i++) {
+    if (after[i] !== CHACHA[0] || after[i + 1] !== CHACHA[1] || after[i + 2] !== CHACHA[2] || after[i + 3] !== CHACHA[3]) continue;
+    if (before[i] !== 0) continue;
+    const seeds = state.randomSeeds;
+    after[i] = 0;
+    runSql(x, memory, layout, 'SELECT random()', undefined, Infinity);
+    const words = new Uint32Array(memory.buffer);
+    if (state.randomSeeds === seeds + 1 && words[i] === CHACHA[0]) return i * 4;
+    words[i] = CHACHA[0];
+  }
+  throw new UnsupportedError('SQLite', "cannot find where this build keeps its PRNG's state, so every use would draw the same random numbers");
+}
+
+/**
+ * `bytes` (a module whose data segments are already emptied) with the non-zero chunks of `contents`
+ * appended as active segments and its memory import's initial size set to `pages`.
+ */
+function withSnapshot(bytes: Uint8Array, info: ModuleInfo, contents: Uint8Array, pages: number): Uint8Array {
+  const segments: { offset: number; end: number }[] = [];
+  let start = -1;
+  for (let at = 0; at <= contents.length; at += CHUNK) {
+    const zero = at === contents.length || isZero(contents, at, Math.min(at + CHUNK, contents.length));
+    if (!zero && start < 0) start = at;
+    if (zero && start >= 0) {
+      segments.push({ offset: start, end: at });
+      start = -1;
+    }
+  }
+  const count = info.dataSegments.length + segments.length;
+  const data = new ByteWriter().u32(count);
+  for (const seg of info.dataSegments) data.bytes(bytes.subarray(seg.range.start, seg.range.end));
+  for (const seg of segments) data.u8(0x00).u8(0x41).s32(seg.offset).u8(0x0b).u32(seg.end - seg.offset).bytes(contents.subarray(seg.offset, seg.end));
+  const imports = new ByteWriter().u32(info.imports.length);
+  for (const imp of info.imports) {
+    if (imp.kind !== 'memory') {
+      imports.bytes(bytes.subarray(imp.range.start, imp.range.end));
+      continue;
+    }
+    const { max } = imp.memory;
+    imports.name(imp.module).name(imp.name).u8(0x02).u8(max !== undefined ? 0x01 : 0x00).u32(Math.max(pages, imp.memory.min));
+    if (max !== undefined) imports.u32(max);
+  }
+  const out = new ByteWriter().bytes(bytes.subarray(0, 8));
+  let wroteData = false;
+  for (const section of info.sections) {
+    if (section.id === SectionId.import) out.section(SectionId.import, imports);
+    else if (section.id === SectionId.datacount) out.section(SectionId.datacount, new ByteWriter().u32(count));
+    else if (section.id === SectionId.data) {
+      out.section(SectionId.data, data);
+      wroteData = true;
+    } else out.bytes(bytes.subarray(section.range.start, section.range.end));
+  }
+  if (!wroteData) throw new InternalError('the SQLite module has no data section to hold the snapshot');
+  return out.finish().slice();
+}
+
+function isZero(bytes: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (bytes[i] !== 0) return false;
+  return true;
+}
+
+function lastNonZero(bytes: Uint8Array): number {
+  for (let i = bytes.length - 1; i >= 0; i--) if (bytes[i] !== 0) return i;
+  return -1;
+}
+
+function roundUp(n: number, to: number): number {
+  return Math.ceil(n / to) * to;
+}
