@@ -3,7 +3,7 @@
  * self-contained bench/results/latest.html, and prints a table.
  *
  *     npm run bench                      # everything
- *     npm run bench -- --scope reset     # one scope: reset, memory, pool, glue, flite, serve, wasi, quickjs
+ *     npm run bench -- --scope reset     # one scope: reset, memory, pool, glue, flite, serve, wasi, quickjs, sqlite
  *     npm run bench -- --quick           # shorter runs (a smoke test of the benchmark itself)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -16,7 +16,7 @@ import { selfCheck } from '../src/memory/index.ts';
 import { renderHtml } from './report.ts';
 
 const { values } = parseArgs({
-  options: { scope: { type: 'string', default: 'reset,memory,pool,glue,flite,wasi,serve,quickjs' }, quick: { type: 'boolean', default: false } },
+  options: { scope: { type: 'string', default: 'reset,memory,pool,glue,flite,wasi,serve,quickjs,sqlite' }, quick: { type: 'boolean', default: false } },
 });
 const scopes = new Set(values.scope!.split(','));
 const quick = values.quick!;
@@ -62,6 +62,10 @@ if (scopes.has('serve')) {
 if (scopes.has('quickjs')) {
   const { benchQuickJS } = await import('./quickjs.ts');
   results.push(...(await benchQuickJS(quick)));
+}
+if (scopes.has('sqlite')) {
+  const { benchSqlite } = await import('./sqlite.ts');
+  results.push(...(await benchSqlite(quick)));
 }
 
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });

@@ -20,7 +20,7 @@ export class SqliteError extends CowpoolError {
 
 /** The SQL needed more memory than the sandbox's memory limit allows (`SQLITE_NOMEM`); the use was stopped. */
 export class SqliteMemoryLimitError extends CowpoolError {
-  /** The limit in bytes: what SQLite may allocate beyond the image. */
+  /** The limit in bytes: what SQLite's heap may hold, the setup's data included. */
   readonly limitBytes: number;
 
   constructor(limitBytes: number) {

@@ -3,7 +3,8 @@
  * SQL, and hand the state that leaves to the pool as an ordinary module:
  *
  *   sql-wasm.wasm ─ its memory imported instead of defined; ctors, sqlite3_open(":memory:"),
- *        │          PRAGMA temp_store=MEMORY, setup SQL (on a fresh memory, with cowpool's host)
+ *        │          PRAGMA temp_store=MEMORY, setup SQL, PRAGMA hard_heap_limit (on a fresh
+ *        │          memory, with cowpool's host)
  *        ▼
  *   snapshot module = that module, with
  *     - its mutable global (the stack pointer) starting from the value initialization left,
@@ -48,9 +49,19 @@ export interface Snapshot {
 export interface SnapshotOptions {
   /** SQL run once after the database is opened; its effects are in every use. */
   readonly setup?: string;
-  /** Room to leave above the snapshot for a use's allocations, in bytes. */
-  readonly headroom: number;
+  /**
+   * Bytes SQLite's heap may hold in a use, the setup's data included (SQLite's `hard_heap_limit`,
+   * which the setup SQL runs without). The memory is sized to hold that much and the allocator's
+   * overhead.
+   */
+  readonly memoryLimit: number;
 }
+
+/**
+ * Room above the limit for what SQLite does not count: the allocator's chunk headers and its
+ * fragmentation, and the host's copies of a use's SQL and parameters.
+ */
+const heapRoom = (limit: number) => Math.ceil(limit * 1.5) + 2 * 2 ** 20;
 
 /** Opens the database once, runs the setup SQL, and returns the module whose uses all start from that state. */
 export function buildSnapshot(wasm: Uint8Array, options: SnapshotOptions): Snapshot {
@@ -75,6 +86,8 @@ export function buildSnapshot(wasm: Uint8Array, options: SnapshotOptions): Snaps
   const prng = findPrng(x, memory, layout, state);
   // Setup runs as a use does (errors typed the same way), but its effects are kept: this is the image.
   if (options.setup !== undefined) runSql(x, memory, layout, options.setup, undefined, Infinity);
+  // Past it an allocation fails as SQLITE_NOMEM, and the use ends (the memory itself never grows).
+  runSql(x, memory, layout, `PRAGMA hard_heap_limit = ${options.memoryLimit}`, undefined, Infinity);
   new Uint8Array(memory.buffer, prng, PRNG_BYTES).fill(0);
 
   const globalInits = new Map<number, number | bigint>();
@@ -87,7 +100,7 @@ export function buildSnapshot(wasm: Uint8Array, options: SnapshotOptions): Snaps
   }
   const contents = new Uint8Array(memory.buffer);
   const usedBytes = lastNonZero(contents) + 1;
-  const memoryBytes = roundUp(Math.max(contents.length, usedBytes + options.headroom), WASM_PAGE);
+  const memoryBytes = roundUp(Math.max(contents.length, usedBytes + heapRoom(options.memoryLimit)), WASM_PAGE);
   if (max !== undefined && memoryBytes > max * WASM_PAGE) {
     throw new InvalidArgumentError(`memoryLimit leaves no room: SQLite's memory can hold at most ${max * WASM_PAGE} bytes`);
   }

@@ -21,9 +21,9 @@ export interface SqliteSandboxOptions {
   /** Default deadline of a use, in ms; `Infinity` for none. Default 1000. */
   timeout?: number;
   /**
-   * Bytes SQLite may allocate in a use beyond what the image holds. Default 32 MiB. It sizes the
-   * wasm memory (pages a use does not touch cost nothing), which never grows: past it an allocation
-   * fails and the use ends with {@link SqliteMemoryLimitError}.
+   * Bytes SQLite's heap may hold in a use (its `hard_heap_limit`), the setup's tables included.
+   * Default 32 MiB. Past it an allocation fails and the use ends with {@link SqliteMemoryLimitError}.
+   * It also sizes the wasm memory (pages a use does not touch cost nothing), which never grows.
    */
   memoryLimit?: number;
   /** Bytes of pages a use wrote that a database keeps in memory, restored in place (the pool's `keepResident`). */
@@ -95,7 +95,7 @@ export class SqliteSandbox {
     if (options.setup !== undefined && typeof options.setup !== 'string') throw new InvalidArgumentError('options.setup must be SQL (a string)');
     if (options.wasm !== undefined && !(options.wasm instanceof Uint8Array)) throw new InvalidArgumentError('options.wasm must be a Uint8Array');
     const wasm = options.wasm ?? loadSqliteWasm();
-    const snapshot = buildSnapshot(wasm, { ...(options.setup !== undefined ? { setup: options.setup } : {}), headroom: memoryLimit });
+    const snapshot = buildSnapshot(wasm, { ...(options.setup !== undefined ? { setup: options.setup } : {}), memoryLimit });
     const pool = InstancePool.createSync<WebAssembly.Exports, undefined, UseState>(snapshot.bytes, {
       setup: (host) => ({ imports: sqliteImports(host.memory!, () => host.context) }),
       max: options.max ?? kDefaults.max,
