@@ -71,6 +71,14 @@ describe('every use starts from the set-up database', () => {
     assert.deepEqual(await sandbox.exec(FINGERPRINT), pristine);
   });
 
+  test('concurrent uses each get a database of their own', async () => {
+    const counts = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => sandbox.exec(`INSERT INTO t(v) VALUES (${i}); CREATE TABLE mine(x); INSERT INTO mine VALUES (${i}); SELECT count(*), (SELECT x FROM mine) FROM t`)),
+    );
+    assert.deepEqual(counts.map((r) => r[0]!.values[0]), Array.from({ length: 8 }, (_, i) => [6, i]));
+    assert.deepEqual(await sandbox.exec(FINGERPRINT), pristine);
+  });
+
   test('random() and randomblob() differ from use to use', () => {
     const draws = new Set<string>();
     for (let i = 0; i < 20; i++) {

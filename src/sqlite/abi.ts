@@ -66,7 +66,7 @@ export const IMPORTS = {
   sysStat64: { name: 'N', sig: ['ii', 'i'] },
 } as const satisfies Record<string, { name: string; sig: Sig }>;
 
-/** The module's own memory (it defines it; cowpool imports it instead) and its constructors. */
+/** The export of the memory the module defines (cowpool imports the memory instead, under this name). */
 export const MEMORY_EXPORT = 'O';
 
 /** The exports cowpool calls, by C name: letter and wasm signature. */
