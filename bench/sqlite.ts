@@ -4,7 +4,7 @@
  * `GluePool.runFresh`, what a pristine use costs without cowpool), sql.js pooled through
  * cowpool/glue (default, and its recipe reuse + tableReserve), and `SqliteSandbox.execSync` (sql.js's
  * wasm hosted without its glue). Contenders run batch by batch in turns, each charged the process
- * CPU time of its own batches.
+ * CPU time of its own batches; then the sandbox once more, alone.
  */
 import { GluePool, emscripten } from '../src/glue/index.ts';
 import { SqliteSandbox } from '../src/sqlite/index.ts';
@@ -65,6 +65,18 @@ export async function benchSqlite(quick: boolean): Promise<Measurement[]> {
   });
   await pool.close();
   await tuned.close();
+  // Alone in the process: interleaved with the glue, its wasm shares caches and the GC with theirs.
+  const perBatch: number[] = [];
+  const cpu0 = process.cpuUsage();
+  for (let b = 0; b < options.batches * 5; b++) {
+    const t0 = process.hrtime.bigint();
+    for (let k = 0; k < options.batch; k++) sandbox.execSync(SQL);
+    perBatch.push(Number(process.hrtime.bigint() - t0) / options.batch);
+  }
+  const used = process.cpuUsage(cpu0);
+  const alone = summarize(GROUP, 'SqliteSandbox.execSync, alone', perBatch, options.batch);
+  alone.extra = { cpuUsPerOp: Math.round((used.user + used.system) / alone.operations) };
+  results.push(alone);
   await sandbox.close();
   return results;
 }
