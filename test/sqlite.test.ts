@@ -265,6 +265,16 @@ describe('errors are typed, and the next use is healthy', () => {
     await assert.rejects(SqliteSandbox.create({ setup: 'CREATE TABLE' }), SqliteError);
   });
 
+  test("deep recursion meets SQLite's own limits (a SqliteError, not a trap)", () => {
+    const triggers =
+      'CREATE TABLE r(x); PRAGMA recursive_triggers = 1; ' +
+      'CREATE TRIGGER rt AFTER INSERT ON r WHEN new.x < 100000 BEGIN INSERT INTO r VALUES (new.x + 1); END; INSERT INTO r VALUES (1)';
+    assert.throws(() => sandbox.execSync(triggers), (e: unknown) => e instanceof SqliteError && /triggers nested too deep/.test(e.sqliteMessage));
+    healthy();
+    assert.throws(() => sandbox.execSync(`SELECT ${'('.repeat(5000)}1${')'.repeat(5000)}`), SqliteError);
+    healthy();
+  });
+
   test('a query past its deadline is a GuestTimeoutError', async () => {
     assert.throws(() => sandbox.execSync(COUNT_FOREVER, undefined, { timeout: 50 }), (e: unknown) => e instanceof GuestTimeoutError && e.timeoutMs === 50);
     healthy();

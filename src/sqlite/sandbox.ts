@@ -16,7 +16,10 @@ import { runSql, type QueryResult, type SqlParam, type SqlParams } from './sessi
 
 /** Options of {@link SqliteSandbox.create}. */
 export interface SqliteSandboxOptions {
-  /** SQL run once before the image is captured (a schema, reference rows): every use starts with its result. */
+  /**
+   * SQL run once before the image is captured (a schema, reference rows): every use starts with its
+   * result. It is the application's own SQL: it runs without a deadline or a memory limit.
+   */
   setup?: string;
   /** Default deadline of a use, in ms; `Infinity` for none. Default 1000. */
   timeout?: number;
