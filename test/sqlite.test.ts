@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import fc from 'fast-check';
 import {
   GuestTimeoutError,
+  GuestTrapError,
   InvalidArgumentError,
   SqliteError,
   SqliteMemoryLimitError,
@@ -145,7 +146,7 @@ describe('every use starts from the set-up database', () => {
 });
 
 describe('the whole memory', () => {
-  test('after any use, the memory a database starts from is byte for byte the image', async () => {
+  test('after any use (a trap included), the memory a database starts from is byte for byte the image', async () => {
     // Below the sandbox API: the same snapshot and pool, so that the memory itself can be compared.
     const { buildSnapshot } = await import('../src/sqlite/image.ts');
     const { loadSqliteWasm, sqliteExports } = await import('../src/sqlite/abi.ts');
@@ -193,6 +194,13 @@ describe('the whole memory', () => {
         const differs = bytes.length !== image.length || bytes.findIndex((b, i) => b !== image[i]);
         assert.equal(differs, -1, `after ${sql} the memory differs from the image (at byte ${String(differs)})`);
       }
+      // A trap mid-use (SQLite handed a statement pointer past the memory): typed, and the next use is the image.
+      await assert.rejects(
+        pool.run((instance) => sqliteExports(instance).sqlite3_step(0xfffffff0), new UseState()),
+        (e: unknown) => e instanceof GuestTrapError,
+      );
+      const bytes = await read();
+      assert.equal(bytes.length !== image.length || bytes.findIndex((b, i) => b !== image[i]), -1, 'after a trap the memory differs from the image');
     } finally {
       await pool.close();
     }
@@ -218,9 +226,14 @@ describe('parameters and results', () => {
         const [rows, types] = sandbox.execSync(sql, values);
         const expected = values.map((v): SqlValue => (typeof v === 'bigint' ? Number(v) : typeof v === 'boolean' ? Number(v) : Object.is(v, -0) ? 0 : v));
         assert.deepEqual(rows!.values, [expected]);
-        const kinds = values.map((v) =>
-          v === null ? 'null' : typeof v === 'string' ? 'text' : v instanceof Uint8Array ? 'blob' : Number.isInteger(Number(v)) && Math.abs(Number(v)) < 2 ** 31 ? 'integer' : typeof v === 'number' && Number.isInteger(v) ? 'real' : typeof v === 'number' ? 'real' : 'real',
-        );
+        // Numbers bind as sql.js binds them: a 32-bit integer as an INTEGER, anything else as a REAL.
+        const kinds = values.map((v) => {
+          if (v === null) return 'null';
+          if (typeof v === 'string') return 'text';
+          if (v instanceof Uint8Array) return 'blob';
+          const n = Number(v);
+          return (n | 0) === n && !Object.is(n, -0) ? 'integer' : 'real';
+        });
         assert.deepEqual(types!.values, [kinds]);
       }),
       { numRuns: 200 },
