@@ -8,7 +8,7 @@
 import { GluePool, emscripten, type GluePoolOptions } from '../src/glue/index.ts';
 import { packageFile } from '../test/support/glue.ts';
 import { hashWasmBytes } from '../test/support/hash-wasm.ts';
-import { measureAsync, summarize, type Measurement } from './measure.ts';
+import { interleaved, measureAsync, type Contender, type Measurement } from './measure.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Api = any;
@@ -112,40 +112,6 @@ async function grownCase(c: Case, options: { batch: number; batches: number; bud
   };
   await pool.close();
   return m;
-}
-
-/** One contender of a case: a name and one use. */
-interface Contender {
-  name: string;
-  op: () => Promise<unknown>;
-}
-
-/**
- * Measures the contenders batch by batch in turns (fresh, pooled, fresh, pooled, …), so that the
- * load of a shared machine, which drifts over seconds, weighs on each alike. Per contender: the
- * median wall time of its batches, and (`cpuUsPerOp`) the process CPU time spent during its
- * batches, per use: CPU time counts the neighbours much less than wall time does.
- */
-async function interleaved(group: string, contenders: Contender[], options: { batch: number; batches: number; budgetMs: number }): Promise<Measurement[]> {
-  const perOp = contenders.map((): number[] => []);
-  const cpu = contenders.map(() => 0);
-  const started = performance.now();
-  for (let b = 0; b < options.batches; b++) {
-    for (const [i, c] of contenders.entries()) {
-      const cpu0 = process.cpuUsage();
-      const t0 = process.hrtime.bigint();
-      for (let k = 0; k < options.batch; k++) await c.op();
-      perOp[i]!.push(Number(process.hrtime.bigint() - t0) / options.batch);
-      const used = process.cpuUsage(cpu0);
-      cpu[i]! += used.user + used.system;
-    }
-    if (performance.now() - started > options.budgetMs && b >= 4) break;
-  }
-  return contenders.map((c, i) => {
-    const m = summarize(group, c.name, perOp[i]!, options.batch);
-    m.extra = { cpuUsPerOp: Math.round(cpu[i]! / m.operations) };
-    return m;
-  });
 }
 
 /** Runs the glue benchmark. */

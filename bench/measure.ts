@@ -95,3 +95,37 @@ export function formatNs(ns: number): string {
   if (ns >= 1e3) return `${(ns / 1e3).toFixed(2)} µs`;
   return `${ns.toFixed(0)} ns`;
 }
+
+/** One contender of an {@link interleaved} measurement: a name and one use (awaited if it returns a promise). */
+export interface Contender {
+  name: string;
+  op: () => unknown;
+}
+
+/**
+ * Measures the contenders batch by batch in turns (fresh, pooled, fresh, pooled, …), so that the
+ * load of a shared machine, which drifts over seconds, weighs on each alike. Per contender: the
+ * median wall time of its batches, and (`cpuUsPerOp`) the process CPU time spent during its
+ * batches, per use: CPU time counts the neighbours much less than wall time does.
+ */
+export async function interleaved(group: string, contenders: Contender[], options: { batch: number; batches: number; budgetMs: number }): Promise<Measurement[]> {
+  const perOp = contenders.map((): number[] => []);
+  const cpu = contenders.map(() => 0);
+  const started = performance.now();
+  for (let b = 0; b < options.batches; b++) {
+    for (const [i, c] of contenders.entries()) {
+      const cpu0 = process.cpuUsage();
+      const t0 = process.hrtime.bigint();
+      for (let k = 0; k < options.batch; k++) await c.op();
+      perOp[i]!.push(Number(process.hrtime.bigint() - t0) / options.batch);
+      const used = process.cpuUsage(cpu0);
+      cpu[i]! += used.user + used.system;
+    }
+    if (performance.now() - started > options.budgetMs && b >= 4) break;
+  }
+  return contenders.map((c, i) => {
+    const m = summarize(group, c.name, perOp[i]!, options.batch);
+    m.extra = { cpuUsPerOp: Math.round(cpu[i]! / m.operations) };
+    return m;
+  });
+}

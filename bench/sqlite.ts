@@ -9,18 +9,13 @@
 import { GluePool, emscripten } from '../src/glue/index.ts';
 import { SqliteSandbox } from '../src/sqlite/index.ts';
 import { packageFile } from '../test/support/glue.ts';
-import { summarize, type Measurement } from './measure.ts';
+import { interleaved, summarize, type Contender, type Measurement } from './measure.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Api = any;
 
 const SQL = "ATTACH ':memory:' AS s; CREATE TABLE s.t(x); INSERT INTO s.t VALUES (1); SELECT count(*) FROM s.t";
 const GROUP = `sqlite: ${SQL}`;
-
-interface Contender {
-  name: string;
-  op: () => unknown;
-}
 
 /** Runs the SQLite benchmark. */
 export async function benchSqlite(quick: boolean): Promise<Measurement[]> {
@@ -44,25 +39,7 @@ export async function benchSqlite(quick: boolean): Promise<Measurement[]> {
   ];
   for (let i = 0; i < warmUp; i++) for (const c of contenders) await c.op();
   (globalThis as { gc?: () => void }).gc?.();
-  const perOp = contenders.map((): number[] => []);
-  const cpu = contenders.map(() => 0);
-  const started = performance.now();
-  for (let b = 0; b < options.batches; b++) {
-    for (const [i, c] of contenders.entries()) {
-      const cpu0 = process.cpuUsage();
-      const t0 = process.hrtime.bigint();
-      for (let k = 0; k < options.batch; k++) await c.op();
-      perOp[i]!.push(Number(process.hrtime.bigint() - t0) / options.batch);
-      const used = process.cpuUsage(cpu0);
-      cpu[i]! += used.user + used.system;
-    }
-    if (performance.now() - started > options.budgetMs && b >= 4) break;
-  }
-  const results = contenders.map((c, i) => {
-    const m = summarize(GROUP, c.name, perOp[i]!, options.batch);
-    m.extra = { cpuUsPerOp: Math.round(cpu[i]! / m.operations) };
-    return m;
-  });
+  const results = await interleaved(GROUP, contenders, options);
   await pool.close();
   await tuned.close();
   // Alone in the process: interleaved with the glue, its wasm shares caches and the GC with theirs.

@@ -8,16 +8,13 @@
  * cowpool does not run emscripten's JavaScript glue: every import the module needs is implemented by
  * `host.ts`, and every piece of state lives in the wasm memory and globals, which the pool resets.
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { UnsupportedError } from '../errors.js';
-import type { FuncType, ModuleInfo } from '../module/index.js';
+import { abiProblems, exportsByRole, packageFile, refuseUnless, type AbiFunction } from '../hosting/abi.js';
+import type { ModuleInfo } from '../module/index.js';
 
 /** The npm package the QuickJS module comes from, and the versions whose ABI {@link IMPORTS} describes. */
 export const QUICKJS_PACKAGE = '@jitl/quickjs-wasmfile-release-sync';
 export const QUICKJS_VERSIONS = '0.32.x';
 
-type Sig = readonly [params: string, results: string];
 
 /** The module's imports (all in namespace `a`), by role: letter and wasm signature. */
 export const IMPORTS = {
@@ -41,7 +38,7 @@ export const IMPORTS = {
   procExit: { name: 'r', sig: ['i', ''] },
   callFunction: { name: 's', sig: ['iiiii', 'i'] },
   freeHostRef: { name: 't', sig: ['ii', ''] },
-} as const satisfies Record<string, string | { name: string; sig: Sig }>;
+} as const satisfies Record<string, string | AbiFunction>;
 
 /** The exports cowpool calls, by C name: letter and wasm signature. */
 export const EXPORTS = {
@@ -66,7 +63,7 @@ export const EXPORTS = {
   QTS_Typeof: { name: 'ra', sig: ['ii', 'i'] },
   QTS_GetLength: { name: 'sa', sig: ['iii', 'i'] },
   QTS_GetFloat64: { name: 'Z', sig: ['ii', 'F'] },
-} as const satisfies Record<string, { name: string; sig: Sig }>;
+} as const satisfies Record<string, AbiFunction>;
 
 /** The exports as typed functions. */
 export interface QuickJSExports {
@@ -100,68 +97,22 @@ export const PromiseState = { notAPromise: -1, pending: 0, fulfilled: 1, rejecte
 
 /** The exports of `instance` under their C names (after {@link checkAbi} accepted its module). */
 export function quickjsExports(instance: WebAssembly.Instance): QuickJSExports {
-  const out: Record<string, unknown> = {};
-  for (const [cName, { name }] of Object.entries(EXPORTS)) out[cName] = instance.exports[name];
-  // checkAbi compared every one of these exports' wasm signature with the table: the typed view holds.
-  return out as unknown as QuickJSExports;
+  return exportsByRole<QuickJSExports>(instance, EXPORTS);
 }
 
 /** The QuickJS module's bytes from the installed npm package. */
 export function loadQuickJSWasm(): Uint8Array {
-  const require = createRequire(import.meta.url);
-  let path: string;
-  try {
-    path = require.resolve(`${QUICKJS_PACKAGE}/wasm`);
-  } catch (err) {
-    throw new UnsupportedError(
-      'QuickJS',
-      `cowpool/quickjs needs the npm package ${QUICKJS_PACKAGE} (${QUICKJS_VERSIONS}); install it with ` +
-        `\`npm install ${QUICKJS_PACKAGE}@${QUICKJS_VERSIONS.replace('.x', '')}\` or pass options.wasm`,
-      { cause: err },
-    );
-  }
-  return readFileSync(path);
+  return packageFile(QUICKJS_PACKAGE, 'wasm', QUICKJS_VERSIONS, 'QuickJS', 'cowpool/quickjs');
 }
-
-const kLetter: Record<string, string> = { i32: 'i', i64: 'I', f32: 'f', f64: 'F' };
 
 /**
  * Throws {@link UnsupportedError} unless the module `info` describes has the imports and exports
  * this table lists, with the same signatures.
  */
 export function checkAbi(info: ModuleInfo): void {
-  const problems: string[] = [];
-  const functionType = (kind: 'import' | 'export', name: string): FuncType | undefined => {
-    if (kind === 'import') {
-      const entry = info.imports.find((i) => i.module === 'a' && i.name === name);
-      return entry?.kind === 'function' ? info.types[entry.typeIndex] : undefined;
-    }
-    const entry = info.exports.find((e) => e.name === name && e.kind === 'function');
-    if (entry === undefined) return undefined;
-    if (entry.index < info.importedFunctionCount) return undefined;
-    return info.types[info.functions[entry.index - info.importedFunctionCount]!];
-  };
-  const expect = (kind: 'import' | 'export', role: string, name: string, sig: Sig) => {
-    const type = functionType(kind, name);
-    const actual = type && signatureOf(type);
-    if (actual === undefined) problems.push(`${kind} ${name} (${role}) is missing`);
-    else if (actual[0] !== sig[0] || actual[1] !== sig[1]) {
-      problems.push(`${kind} ${name} (${role}) is (${actual[0]})->(${actual[1]}), expected (${sig[0]})->(${sig[1]})`);
-    }
-  };
-  for (const [role, entry] of Object.entries(IMPORTS)) if (typeof entry !== 'string') expect('import', role, entry.name, entry.sig);
-  for (const [role, entry] of Object.entries(EXPORTS)) expect('export', role, entry.name, entry.sig);
+  const { memory: memoryName, ...functions } = IMPORTS;
+  const problems = abiProblems(info, { namespace: 'a', imports: functions, exports: EXPORTS });
   const memory = info.imports.find((i) => i.kind === 'memory');
-  if (memory?.module !== 'a' || memory.name !== IMPORTS.memory) problems.push('the memory is not imported as "a"."a"');
-  if (problems.length > 0) {
-    throw new UnsupportedError(
-      'QuickJS',
-      `this QuickJS module is not the build cowpool/quickjs hosts (${QUICKJS_PACKAGE} ${QUICKJS_VERSIONS}): ` +
-        `${problems.slice(0, 3).join('; ')}${problems.length > 3 ? `; and ${problems.length - 3} more` : ''}`,
-    );
-  }
-}
-
-function signatureOf(type: FuncType): Sig {
-  return [type.params.map((t) => kLetter[t] ?? '?').join(''), type.results.map((t) => kLetter[t] ?? '?').join('')];
+  if (memory?.module !== 'a' || memory.name !== memoryName) problems.push('the memory is not imported as "a"."a"');
+  refuseUnless(problems, 'QuickJS', `this QuickJS module is not the build cowpool/quickjs hosts (${QUICKJS_PACKAGE} ${QUICKJS_VERSIONS})`);
 }

@@ -16,19 +16,16 @@
  * has no start function and touches no table, it keeps one instance per slot (`reuse`).
  */
 import { InternalError, InvalidArgumentError, UnsupportedError } from '../errors.js';
-import { keepOnlyExports, readModule, rewriteModule, SectionId, type ModuleInfo } from '../module/index.js';
-import { ByteWriter } from '../module/writer.js';
+import { readModule } from '../module/index.js';
+import { inspectable, snapshotModule } from '../hosting/snapshot.js';
 import { checkAbi, EXPORTS, quickjsExports, type QuickJSExports } from './abi.js';
 import { BOOTSTRAP, type ConsoleEntry } from './guest.js';
-import { quickjsImports, UseState, writeCString } from './host.js';
+import { writeCString } from '../hosting/strings.js';
+import { quickjsImports, UseState } from './host.js';
 import { createLayoutExtras, drainLogs, runRequest, type ContextLayout } from './session.js';
 
-const WASM_PAGE = 65536;
-/** Granularity of the snapshot's data segments. */
-const CHUNK = 4096;
 /** QuickJS's stack limit; see where it is set. */
 const MAX_STACK_BYTES = 64 * 1024;
-const EXPORTED_GLOBAL_PREFIX = 'cowpool:quickjs:global:';
 
 /** What {@link buildSnapshot} produces. */
 export interface Snapshot {
@@ -62,8 +59,7 @@ export function buildSnapshot(wasm: Uint8Array, options: SnapshotOptions): Snaps
   const { min, max } = memoryType.memory;
   const memory = new WebAssembly.Memory({ initial: min, ...(max !== undefined ? { maximum: max } : {}) });
   let current: UseState | undefined;
-  const inspect = rewriteModule(wasm, info, { exportGlobals: { prefix: EXPORTED_GLOBAL_PREFIX } });
-  const instance = new WebAssembly.Instance(new WebAssembly.Module(inspect), quickjsImports(memory, () => current));
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(inspectable(wasm, info)), quickjsImports(memory, () => current));
   const x = quickjsExports(instance);
   x.wasmCallCtors();
   const rt = x.QTS_NewRuntime();
@@ -88,25 +84,8 @@ export function buildSnapshot(wasm: Uint8Array, options: SnapshotOptions): Snaps
   x.QTS_RuntimeSetMemoryLimit(rt, -1);
   current = undefined;
 
-  const globalInits = new Map<number, number | bigint>();
-  for (const g of info.globals) {
-    if (!g.mutable) continue;
-    const exported = instance.exports[`${EXPORTED_GLOBAL_PREFIX}${g.index}`];
-    if (exported instanceof WebAssembly.Global && (typeof exported.value === 'number' || typeof exported.value === 'bigint')) {
-      globalInits.set(g.index, exported.value);
-    }
-  }
-  const contents = new Uint8Array(memory.buffer);
-  const usedBytes = lastNonZero(contents) + 1;
-  const memoryBytes = roundUp(Math.max(contents.length, usedBytes + options.headroom), WASM_PAGE);
-  if (max !== undefined && memoryBytes > max * WASM_PAGE) {
-    throw new InvalidArgumentError(`memoryLimit leaves no room: QuickJS's memory can hold at most ${max * WASM_PAGE} bytes`);
-  }
-  const rewritten = rewriteModule(wasm, info, { removeStart: true, globalInits, stripActiveData: true });
-  // Only the exports the host calls: V8 makes a function object per export per instance (about
-  // 10 KiB of each pooled context for the 50-odd this build has beyond them).
-  const lean = keepOnlyExports(rewritten, readModule(rewritten), new Set(Object.values(EXPORTS).map((e) => e.name)));
-  const bytes = withSnapshot(lean, readModule(lean), contents, memoryBytes / WASM_PAGE);
+  const keepExports = new Set(Object.values(EXPORTS).map((e) => e.name));
+  const { bytes, usedBytes, memoryBytes } = snapshotModule(wasm, info, { instance, memory, headroom: options.headroom, keepExports, what: 'QuickJS' });
   return { bytes, layout, usedBytes, memoryBytes, setupLogs };
 }
 
@@ -154,59 +133,4 @@ function runBootstrap(x: QuickJSExports, memory: WebAssembly.Memory, ctx: number
   const value = x.QTS_Eval(ctx, code.ptr, code.length, writeCString(memory, x.malloc, '<cowpool>').ptr, 0, 0);
   if (x.QTS_ResolveException(ctx, value) !== 0) throw new InternalError('the QuickJS bootstrap script failed to evaluate');
   return value;
-}
-
-/**
- * `bytes` (a module whose data segments are already emptied) with the non-zero chunks of `contents`
- * appended as active segments and its memory import's initial size set to `pages`.
- */
-function withSnapshot(bytes: Uint8Array, info: ModuleInfo, contents: Uint8Array, pages: number): Uint8Array {
-  const segments: { offset: number; bytes: Uint8Array }[] = [];
-  let start = -1;
-  for (let at = 0; at <= contents.length; at += CHUNK) {
-    const zero = at === contents.length || isZero(contents, at, Math.min(at + CHUNK, contents.length));
-    if (!zero && start < 0) start = at;
-    if (zero && start >= 0) {
-      segments.push({ offset: start, bytes: contents.subarray(start, at) });
-      start = -1;
-    }
-  }
-  const data = new ByteWriter().u32(info.dataSegments.length + segments.length);
-  const dataSection = info.sections.find((s) => s.id === SectionId.data);
-  for (const seg of info.dataSegments) data.bytes(bytes.subarray(seg.range.start, seg.range.end));
-  for (const seg of segments) data.u8(0x00).u8(0x41).s32(seg.offset).u8(0x0b).u32(seg.bytes.length).bytes(seg.bytes);
-  const imports = new ByteWriter().u32(info.imports.length);
-  for (const imp of info.imports) {
-    if (imp.kind !== 'memory') {
-      imports.bytes(bytes.subarray(imp.range.start, imp.range.end));
-      continue;
-    }
-    imports.name(imp.module).name(imp.name).u8(0x02);
-    const { max } = imp.memory;
-    imports.u8(max !== undefined ? 0x01 : 0x00).u32(Math.max(pages, imp.memory.min));
-    if (max !== undefined) imports.u32(max);
-  }
-  const out = new ByteWriter().bytes(bytes.subarray(0, 8));
-  for (const section of info.sections) {
-    if (section.id === SectionId.import) out.section(SectionId.import, imports);
-    else if (section.id === SectionId.data) out.section(SectionId.data, data);
-    else if (section.id === SectionId.datacount) out.section(SectionId.datacount, new ByteWriter().u32(info.dataSegments.length + segments.length));
-    else out.bytes(bytes.subarray(section.range.start, section.range.end));
-  }
-  if (dataSection === undefined) out.section(SectionId.data, data);
-  return out.finish().slice();
-}
-
-function isZero(bytes: Uint8Array, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) if (bytes[i] !== 0) return false;
-  return true;
-}
-
-function lastNonZero(bytes: Uint8Array): number {
-  for (let i = bytes.length - 1; i >= 0; i--) if (bytes[i] !== 0) return i;
-  return -1;
-}
-
-function roundUp(n: number, to: number): number {
-  return Math.ceil(n / to) * to;
 }

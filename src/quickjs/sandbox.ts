@@ -8,6 +8,7 @@
  * visible to the next use.
  */
 import { CowpoolError, GuestTimeoutError, GuestTrapError, InvalidArgumentError } from '../errors.js';
+import { byteLimit, milliseconds } from '../hosting/limits.js';
 import { InstancePool, type PoolDescription, type PoolStats } from '../pool/index.js';
 import { quickjsExports, loadQuickJSWasm, type QuickJSExports } from './abi.js';
 import { QuickJSError, GuestMemoryLimitError } from './errors.js';
@@ -90,6 +91,8 @@ export interface QuickJSSandboxStats {
   pool: PoolStats;
 }
 
+/** The largest memory limit: a wasm32 heap. */
+const MAX_MEMORY_LIMIT = 2 ** 31;
 const kDefaults = { timeout: 1000, memoryLimit: 32 * 2 ** 20, max: 4, min: 1 } as const;
 /** Setup may take this long (it runs once). */
 const SETUP_TIMEOUT_MS = 10_000;
@@ -132,7 +135,7 @@ export class QuickJSSandbox {
   static createSync(options: QuickJSSandboxOptions = {}): QuickJSSandbox {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
     const timeout = milliseconds(options.timeout ?? kDefaults.timeout, 'options.timeout');
-    const memoryLimit = bytes(options.memoryLimit ?? kDefaults.memoryLimit, 'options.memoryLimit');
+    const memoryLimit = byteLimit(options.memoryLimit ?? kDefaults.memoryLimit, 'options.memoryLimit', MAX_MEMORY_LIMIT);
     const hardDeadline = options.hardDeadline ?? true;
     if (typeof hardDeadline !== 'boolean') throw new InvalidArgumentError('options.hardDeadline must be a boolean');
     if (options.setup !== undefined && typeof options.setup !== 'string') throw new InvalidArgumentError('options.setup must be a script (a string)');
@@ -232,7 +235,7 @@ export class QuickJSSandbox {
   #use(request: Request, options: QuickJSUseOptions) {
     const limits: UseLimits = {
       timeout: options.timeout === undefined ? this.#defaults.timeout : milliseconds(options.timeout, 'options.timeout'),
-      memoryLimit: options.memoryLimit === undefined ? this.#defaults.memoryLimit : bytes(options.memoryLimit, 'options.memoryLimit'),
+      memoryLimit: options.memoryLimit === undefined ? this.#defaults.memoryLimit : byteLimit(options.memoryLimit, 'options.memoryLimit', MAX_MEMORY_LIMIT),
     };
     if (options.console !== undefined && typeof options.console !== 'function') throw new InvalidArgumentError('options.console must be a function');
     if (limits.memoryLimit > this.#defaults.memoryLimit) {
@@ -300,17 +303,3 @@ function callRequest(name: string, args: readonly unknown[]): Request {
   return { kind: 'call', name, argsJson };
 }
 
-function milliseconds(value: unknown, path: string): number {
-  if (value === Infinity) return Infinity;
-  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
-    throw new InvalidArgumentError(`${path} must be a positive number of ms (or Infinity), not ${String(value)}`);
-  }
-  return value;
-}
-
-function bytes(value: unknown, path: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 65536 || value > 2 ** 31) {
-    throw new InvalidArgumentError(`${path} must be a number of bytes between 64 KiB and 2 GiB, not ${String(value)}`);
-  }
-  return value;
-}

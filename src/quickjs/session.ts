@@ -9,7 +9,8 @@ import { GuestTimeoutError } from '../errors.js';
 import { PromiseState, type QuickJSExports } from './abi.js';
 import { QuickJSError, GuestMemoryLimitError } from './errors.js';
 import { GuestOp, type ConsoleEntry, type GuestOutcome } from './guest.js';
-import { readCString, writeCString, type UseState } from './host.js';
+import { readCString, writeCString } from '../hosting/strings.js';
+import type { UseState } from './host.js';
 
 /** Addresses in the image that every use starts from (constants: the image is the same for all). */
 export interface ContextLayout {
@@ -129,13 +130,12 @@ export function runRequest(
 }
 
 const kNotPlain = Symbol('not plain');
-const kUtf8Replacement = '\uFFFD';
 
 /**
  * The result as the dispatcher's JSON would carry it, read directly when nothing was logged and it
- * is a number, a boolean, `undefined` or a string: the common case skips a guest call, two copies
- * and a parse. Anything else (objects, a use that logged, a string that does not survive UTF-8)
- * is {@link kNotPlain}, for the dispatcher.
+ * is a number, a boolean or `undefined`: that case skips a guest call, two copies and a parse.
+ * Anything else is {@link kNotPlain}, for the dispatcher: objects, a use that logged, and strings,
+ * which a C string cannot carry exactly (it ends at a NUL, and UTF-8 has no lone surrogates).
  */
 function primitiveResult(x: QuickJSExports, memory: WebAssembly.Memory, layout: ContextLayout, value: number): unknown {
   const { ctx } = layout;
@@ -152,11 +152,6 @@ function primitiveResult(x: QuickJSExports, memory: WebAssembly.Memory, layout: 
       return undefined;
     case 0x62: // boolean (not bigint)
       return bytes[1] === 0x6f ? x.QTS_GetFloat64(ctx, value) !== 0 : kNotPlain;
-    case 0x73: { // string (not symbol): a lone surrogate does not survive UTF-8; JSON escapes it
-      if (bytes[1] !== 0x74) return kNotPlain;
-      const text = readCString(memory, x.QTS_GetString(ctx, value));
-      return text.includes(kUtf8Replacement) ? kNotPlain : text;
-    }
     default:
       return kNotPlain;
   }

@@ -8,16 +8,13 @@
  * the module needs is implemented by `host.ts`, and every piece of state lives in the wasm memory and
  * its one global, which the pool resets.
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { UnsupportedError } from '../errors.js';
-import type { FuncType, ModuleInfo } from '../module/index.js';
+import { abiProblems, exportsByRole, packageFile, refuseUnless, type AbiFunction } from '../hosting/abi.js';
+import type { ModuleInfo } from '../module/index.js';
 
 /** The npm package the SQLite module comes from, and the versions whose ABI {@link IMPORTS} describes. */
 export const SQLJS_PACKAGE = 'sql.js';
 export const SQLJS_VERSIONS = '1.16.x';
 
-type Sig = readonly [params: string, results: string];
 
 /**
  * The module's imports (all in namespace `a`), by role: letter and wasm signature. Syscalls
@@ -64,7 +61,7 @@ export const IMPORTS = {
   sysNewfstatat: { name: 'L', sig: ['iiii', 'i'] },
   sysLstat64: { name: 'M', sig: ['ii', 'i'] },
   sysStat64: { name: 'N', sig: ['ii', 'i'] },
-} as const satisfies Record<string, { name: string; sig: Sig }>;
+} as const satisfies Record<string, AbiFunction>;
 
 /** The export of the memory the module defines (cowpool imports the memory instead, under this name). */
 export const MEMORY_EXPORT = 'O';
@@ -92,7 +89,7 @@ export const EXPORTS = {
   sqlite3_bind_text: { name: 'za', sig: ['iiiii', 'i'] },
   sqlite3_bind_parameter_index: { name: 'Aa', sig: ['ii', 'i'] },
   sqlite3_changes: { name: 'Da', sig: ['i', 'i'] },
-} as const satisfies Record<string, { name: string; sig: Sig }>;
+} as const satisfies Record<string, AbiFunction>;
 
 /** The exports as typed functions. */
 export interface SqliteExports {
@@ -129,72 +126,25 @@ export const ColumnType = { integer: 1, float: 2, text: 3, blob: 4, null: 5 } as
 
 /** The exports of `instance` under their C names (after {@link checkAbi} accepted its module). */
 export function sqliteExports(instance: WebAssembly.Instance): SqliteExports {
-  const out: Record<string, unknown> = {};
-  for (const [cName, { name }] of Object.entries(EXPORTS)) out[cName] = instance.exports[name];
-  // checkAbi compared every one of these exports' wasm signature with the table: the typed view holds.
-  return out as unknown as SqliteExports;
+  return exportsByRole<SqliteExports>(instance, EXPORTS);
 }
 
 /** The SQLite module's bytes from the installed sql.js package. */
 export function loadSqliteWasm(): Uint8Array {
-  const require = createRequire(import.meta.url);
-  let path: string;
-  try {
-    path = require.resolve(`${SQLJS_PACKAGE}/dist/sql-wasm.wasm`);
-  } catch (err) {
-    throw new UnsupportedError(
-      'SQLite',
-      `cowpool/sqlite needs the npm package ${SQLJS_PACKAGE} (${SQLJS_VERSIONS}); install it with ` +
-        `\`npm install ${SQLJS_PACKAGE}@${SQLJS_VERSIONS.replace('.x', '')}\` or pass options.wasm`,
-      { cause: err },
-    );
-  }
-  return readFileSync(path);
+  return packageFile(SQLJS_PACKAGE, 'dist/sql-wasm.wasm', SQLJS_VERSIONS, 'SQLite', 'cowpool/sqlite');
 }
-
-const kLetter: Record<string, string> = { i32: 'i', i64: 'I', f32: 'f', f64: 'F' };
 
 /**
  * Throws {@link UnsupportedError} unless the module `info` describes has exactly the imports this
  * table lists and the exports it lists, with the same signatures, and defines its memory.
  */
 export function checkAbi(info: ModuleInfo): void {
-  const problems: string[] = [];
-  const functionType = (kind: 'import' | 'export', name: string): FuncType | undefined => {
-    if (kind === 'import') {
-      const entry = info.imports.find((i) => i.module === 'a' && i.name === name);
-      return entry?.kind === 'function' ? info.types[entry.typeIndex] : undefined;
-    }
-    const entry = info.exports.find((e) => e.name === name && e.kind === 'function');
-    if (entry === undefined) return undefined;
-    if (entry.index < info.importedFunctionCount) return undefined;
-    return info.types[info.functions[entry.index - info.importedFunctionCount]!];
-  };
-  const expect = (kind: 'import' | 'export', role: string, name: string, sig: Sig) => {
-    const type = functionType(kind, name);
-    const actual = type && signatureOf(type);
-    if (actual === undefined) problems.push(`${kind} ${name} (${role}) is missing`);
-    else if (actual[0] !== sig[0] || actual[1] !== sig[1]) {
-      problems.push(`${kind} ${name} (${role}) is (${actual[0]})->(${actual[1]}), expected (${sig[0]})->(${sig[1]})`);
-    }
-  };
-  for (const [role, entry] of Object.entries(IMPORTS)) expect('import', role, entry.name, entry.sig);
-  for (const [role, entry] of Object.entries(EXPORTS)) expect('export', role, entry.name, entry.sig);
+  const problems = abiProblems(info, { namespace: 'a', imports: IMPORTS, exports: EXPORTS });
   // An import this table does not know would be a function cowpool cannot provide.
   const known = new Set<string>(Object.values(IMPORTS).map((e) => e.name));
   for (const imp of info.imports) if (imp.module !== 'a' || !known.has(imp.name)) problems.push(`import ${imp.module}.${imp.name} is not one this build has`);
   if (info.memories.length !== 1 || !info.exports.some((e) => e.kind === 'memory' && e.name === MEMORY_EXPORT)) {
     problems.push(`the module does not define one memory exported as "${MEMORY_EXPORT}"`);
   }
-  if (problems.length > 0) {
-    throw new UnsupportedError(
-      'SQLite',
-      `this module is not the SQLite build cowpool/sqlite hosts (${SQLJS_PACKAGE} ${SQLJS_VERSIONS}, dist/sql-wasm.wasm): ` +
-        `${problems.slice(0, 3).join('; ')}${problems.length > 3 ? `; and ${problems.length - 3} more` : ''}`,
-    );
-  }
-}
-
-function signatureOf(type: FuncType): Sig {
-  return [type.params.map((t) => kLetter[t] ?? '?').join(''), type.results.map((t) => kLetter[t] ?? '?').join('')];
+  refuseUnless(problems, 'SQLite', `this module is not the SQLite build cowpool/sqlite hosts (${SQLJS_PACKAGE} ${SQLJS_VERSIONS}, dist/sql-wasm.wasm)`);
 }

@@ -13,7 +13,9 @@
  * - writes to stdout and stderr are dropped; `abort`, `exit` and failed assertions are
  *   {@link GuestTrapError}.
  */
-import { GuestTrapError, InvalidArgumentError } from '../errors.js';
+import { GuestTrapError } from '../errors.js';
+import { resizeHeapImport, utcTimeImports } from '../hosting/emscripten-runtime.js';
+import { readCString } from '../hosting/strings.js';
 import { IMPORTS, MEMORY_EXPORT } from './abi.js';
 
 /** What the host knows about the current use. A new one per use; nothing in it outlives the use. */
@@ -27,31 +29,7 @@ export class UseState {
 /** The name under which the rewritten module imports its memory (from namespace `a`). */
 export const MEMORY_IMPORT = { module: 'a', name: MEMORY_EXPORT } as const;
 
-const kUtf8 = new TextDecoder();
-const kEncoder = new TextEncoder();
 
-/** Reads the NUL-terminated UTF-8 string at `ptr`. */
-export function readCString(memory: WebAssembly.Memory, ptr: number): string {
-  const bytes = new Uint8Array(memory.buffer);
-  const end = bytes.indexOf(0, ptr);
-  return kUtf8.decode(bytes.subarray(ptr, end < 0 ? bytes.length : end));
-}
-
-/**
- * Copies `text` into guest memory allocated with `malloc`, NUL-terminated, and returns its address
- * and its length in bytes (without the NUL). Nothing is freed: the use's memory is reset afterwards.
- */
-export function writeCString(memory: WebAssembly.Memory, malloc: (size: number) => number, text: string): { ptr: number; length: number } {
-  const room = (text.length < 4096 ? text.length * 3 : Buffer.byteLength(text)) + 1;
-  const ptr = malloc(room);
-  if (ptr === 0) {
-    throw new InvalidArgumentError(`a string of ${room} bytes does not fit in the sandbox's memory; pass less, or raise memoryLimit`);
-  }
-  const bytes = new Uint8Array(memory.buffer, ptr, room);
-  const { written } = kEncoder.encodeInto(text, bytes);
-  bytes[written] = 0;
-  return { ptr, length: written };
-}
 
 // Emscripten numbers errno as WASI does.
 const EACCES = 2;
@@ -66,7 +44,6 @@ const URANDOM_FD = 3;
 const URANDOM = '/dev/urandom';
 /** `__WASI_FILETYPE_CHARACTER_DEVICE`. */
 const CHARACTER_DEVICE = 2;
-const WASM_PAGE = 65536;
 
 /**
  * The imports of one SQLite instance on `wasmMemory`, whose current use's state `use()` returns
@@ -76,6 +53,7 @@ const WASM_PAGE = 65536;
  */
 export function sqliteImports(wasmMemory: WebAssembly.Memory, use: () => UseState | undefined, growable = false): WebAssembly.Imports {
   const cap = growable ? 2 ** 31 : wasmMemory.buffer.byteLength;
+  const utc = utcTimeImports(() => wasmMemory);
   const view = () => new DataView(wasmMemory.buffer);
   const path = (ptr: number) => readCString(wasmMemory, ptr);
   const noPath = () => -ENOENT;
@@ -164,54 +142,15 @@ export function sqliteImports(wasmMemory: WebAssembly.Memory, use: () => UseStat
     },
     [IMPORTS.getNow.name]: () => performance.now(),
     [IMPORTS.dateNow.name]: () => Date.now(),
-    [IMPORTS.localtime.name]: (time: bigint, tm: number) => writeTm(view(), Number(time), tm),
-    [IMPORTS.tzset.name]: (timezone: number, daylight: number, stdName: number, dstName: number) => {
-      const dv = view();
-      dv.setInt32(timezone, 0, true);
-      dv.setInt32(daylight, 0, true);
-      const bytes = new Uint8Array(wasmMemory.buffer);
-      bytes.set(kEncoder.encode('UTC\0'), stdName);
-      bytes.set(kEncoder.encode('UTC\0'), dstName);
-    },
+    [IMPORTS.localtime.name]: utc.localtime,
+    [IMPORTS.tzset.name]: utc.tzset,
     [IMPORTS.setitimer.name]: () => ENOSYS,
 
     [IMPORTS.getHeapMax.name]: () => cap,
-    [IMPORTS.resizeHeap.name]: (requested: number) => {
-      const wanted = requested >>> 0;
-      const current = wasmMemory.buffer.byteLength;
-      if (wanted > cap) {
-        const state = use();
-        if (state) state.heapExhausted = true;
-        return 0;
-      }
-      const target = Math.min(cap, Math.max(wanted, current + Math.ceil(current / 5)));
-      try {
-        wasmMemory.grow(Math.ceil((target - current) / WASM_PAGE));
-        return 1;
-      } catch {
-        return 0;
-      }
-    },
+    [IMPORTS.resizeHeap.name]: resizeHeapImport(wasmMemory, cap, () => {
+      const state = use();
+      if (state) state.heapExhausted = true;
+    }),
   };
   return { a: { ...functions, [MEMORY_IMPORT.name]: wasmMemory } };
-}
-
-/** Fills a `struct tm` for `seconds` since the epoch, in UTC; 1 when the time is out of range. */
-function writeTm(dv: DataView, seconds: number, tm: number): number {
-  const date = new Date(seconds * 1000);
-  if (Number.isNaN(date.getTime())) return 1;
-  const fields = [
-    date.getUTCSeconds(),
-    date.getUTCMinutes(),
-    date.getUTCHours(),
-    date.getUTCDate(),
-    date.getUTCMonth(),
-    date.getUTCFullYear() - 1900,
-    date.getUTCDay(),
-    Math.floor((date.getTime() - Date.UTC(date.getUTCFullYear(), 0, 1)) / 86_400_000),
-    0, // tm_isdst
-    0, // tm_gmtoff
-  ];
-  for (let i = 0; i < fields.length; i++) dv.setInt32(tm + 4 * i, fields[i]!, true);
-  return 0;
 }

@@ -15,17 +15,14 @@
  * SQLite's PRNG (`sqlite3Prng`, ChaCha20) is left unseeded in the image, so that every use seeds
  * it from the host's `/dev/urandom` (crypto) the first time it needs randomness.
  */
-import { InternalError, InvalidArgumentError, UnsupportedError } from '../errors.js';
-import { keepOnlyExports, readModule, rewriteModule, SectionId, type ModuleInfo } from '../module/index.js';
-import { ByteWriter } from '../module/writer.js';
+import { InternalError, UnsupportedError } from '../errors.js';
+import { readModule, rewriteModule } from '../module/index.js';
+import { inspectable, snapshotModule } from '../hosting/snapshot.js';
 import { checkAbi, EXPORTS, SQLITE_OK, sqliteExports, type SqliteExports } from './abi.js';
-import { MEMORY_IMPORT, sqliteImports, UseState, writeCString } from './host.js';
+import { writeCString } from '../hosting/strings.js';
+import { MEMORY_IMPORT, sqliteImports, UseState } from './host.js';
 import { runSql, type DatabaseLayout } from './session.js';
 
-const WASM_PAGE = 65536;
-/** Granularity of the snapshot's data segments. */
-const CHUNK = 4096;
-const EXPORTED_GLOBAL_PREFIX = 'cowpool:sqlite:global:';
 /** ChaCha20's constant words ("expand 32-byte k"), which start `sqlite3Prng.s` once it is seeded. */
 const CHACHA = [0x61707865, 0x3320646e, 0x79622d32, 0x6b206574] as const;
 /** `struct sqlite3PrngType { u32 s[16]; u8 out[64]; u8 n; }`, up to its last member. */
@@ -73,8 +70,7 @@ export function buildSnapshot(wasm: Uint8Array, options: SnapshotOptions): Snaps
   const info = readModule(imported);
   const memory = new WebAssembly.Memory({ initial: min, ...(max !== undefined ? { maximum: max } : {}) });
   const state = new UseState();
-  const inspect = rewriteModule(imported, info, { exportGlobals: { prefix: EXPORTED_GLOBAL_PREFIX } });
-  const instance = new WebAssembly.Instance(new WebAssembly.Module(inspect), sqliteImports(memory, () => state, true));
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(inspectable(imported, info)), sqliteImports(memory, () => state, true));
   const x = sqliteExports(instance);
   x.wasmCallCtors();
   const scratch = x.malloc(8);
@@ -90,23 +86,9 @@ export function buildSnapshot(wasm: Uint8Array, options: SnapshotOptions): Snaps
   runSql(x, memory, layout, `PRAGMA hard_heap_limit = ${options.memoryLimit}`, undefined, Infinity);
   new Uint8Array(memory.buffer, prng, PRNG_BYTES).fill(0);
 
-  const globalInits = new Map<number, number | bigint>();
-  for (const g of info.globals) {
-    if (!g.mutable) continue;
-    const exported = instance.exports[`${EXPORTED_GLOBAL_PREFIX}${g.index}`];
-    if (exported instanceof WebAssembly.Global && (typeof exported.value === 'number' || typeof exported.value === 'bigint')) {
-      globalInits.set(g.index, exported.value);
-    }
-  }
-  const contents = new Uint8Array(memory.buffer);
-  const usedBytes = lastNonZero(contents) + 1;
-  const memoryBytes = roundUp(Math.max(contents.length, usedBytes + heapRoom(options.memoryLimit)), WASM_PAGE);
-  if (max !== undefined && memoryBytes > max * WASM_PAGE) {
-    throw new InvalidArgumentError(`memoryLimit leaves no room: SQLite's memory can hold at most ${max * WASM_PAGE} bytes`);
-  }
-  const rewritten = rewriteModule(imported, info, { globalInits, stripActiveData: true });
-  const lean = keepOnlyExports(rewritten, readModule(rewritten), new Set(Object.values(EXPORTS).map((e) => e.name)));
-  const bytes = withSnapshot(lean, readModule(lean), contents, memoryBytes / WASM_PAGE);
+  const keepExports = new Set(Object.values(EXPORTS).map((e) => e.name));
+  const headroom = heapRoom(options.memoryLimit);
+  const { bytes, usedBytes, memoryBytes } = snapshotModule(imported, info, { instance, memory, headroom, keepExports, what: 'SQLite' });
   return { bytes, layout, usedBytes, memoryBytes, prng };
 }
 
@@ -130,61 +112,4 @@ function findPrng(x: SqliteExports, memory: WebAssembly.Memory, layout: Database
     words[i] = CHACHA[0];
   }
   throw new UnsupportedError('SQLite', "cannot find where this build keeps its PRNG's state, so every use would draw the same random numbers");
-}
-
-/**
- * `bytes` (a module whose data segments are already emptied) with the non-zero chunks of `contents`
- * appended as active segments and its memory import's initial size set to `pages`.
- */
-function withSnapshot(bytes: Uint8Array, info: ModuleInfo, contents: Uint8Array, pages: number): Uint8Array {
-  const segments: { offset: number; end: number }[] = [];
-  let start = -1;
-  for (let at = 0; at <= contents.length; at += CHUNK) {
-    const zero = at === contents.length || isZero(contents, at, Math.min(at + CHUNK, contents.length));
-    if (!zero && start < 0) start = at;
-    if (zero && start >= 0) {
-      segments.push({ offset: start, end: at });
-      start = -1;
-    }
-  }
-  const count = info.dataSegments.length + segments.length;
-  const data = new ByteWriter().u32(count);
-  for (const seg of info.dataSegments) data.bytes(bytes.subarray(seg.range.start, seg.range.end));
-  for (const seg of segments) data.u8(0x00).u8(0x41).s32(seg.offset).u8(0x0b).u32(seg.end - seg.offset).bytes(contents.subarray(seg.offset, seg.end));
-  const imports = new ByteWriter().u32(info.imports.length);
-  for (const imp of info.imports) {
-    if (imp.kind !== 'memory') {
-      imports.bytes(bytes.subarray(imp.range.start, imp.range.end));
-      continue;
-    }
-    const { max } = imp.memory;
-    imports.name(imp.module).name(imp.name).u8(0x02).u8(max !== undefined ? 0x01 : 0x00).u32(Math.max(pages, imp.memory.min));
-    if (max !== undefined) imports.u32(max);
-  }
-  const out = new ByteWriter().bytes(bytes.subarray(0, 8));
-  let wroteData = false;
-  for (const section of info.sections) {
-    if (section.id === SectionId.import) out.section(SectionId.import, imports);
-    else if (section.id === SectionId.datacount) out.section(SectionId.datacount, new ByteWriter().u32(count));
-    else if (section.id === SectionId.data) {
-      out.section(SectionId.data, data);
-      wroteData = true;
-    } else out.bytes(bytes.subarray(section.range.start, section.range.end));
-  }
-  if (!wroteData) throw new InternalError('the SQLite module has no data section to hold the snapshot');
-  return out.finish().slice();
-}
-
-function isZero(bytes: Uint8Array, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) if (bytes[i] !== 0) return false;
-  return true;
-}
-
-function lastNonZero(bytes: Uint8Array): number {
-  for (let i = bytes.length - 1; i >= 0; i--) if (bytes[i] !== 0) return i;
-  return -1;
-}
-
-function roundUp(n: number, to: number): number {
-  return Math.ceil(n / to) * to;
 }

@@ -7,6 +7,7 @@
  * made or dropped, rows it changed, a memory it filled, a deadline it missed) is visible to the next.
  */
 import { CowpoolError, GuestTimeoutError, GuestTrapError, InvalidArgumentError } from '../errors.js';
+import { byteLimit, milliseconds } from '../hosting/limits.js';
 import { InstancePool, type PoolDescription, type PoolStats } from '../pool/index.js';
 import { loadSqliteWasm, sqliteExports, type SqliteExports } from './abi.js';
 import { SqliteError, SqliteMemoryLimitError } from './errors.js';
@@ -65,6 +66,8 @@ export interface SqliteSandboxStats {
   pool: PoolStats;
 }
 
+/** The largest memory limit: what a fixed wasm32 memory leaves room for with the allocator. */
+const MAX_MEMORY_LIMIT = 2 ** 30;
 const kDefaults = { timeout: 1000, memoryLimit: 32 * 2 ** 20, max: 4, min: 1 } as const;
 
 /** A pool of pristine SQLite databases; see the module comment. */
@@ -94,7 +97,7 @@ export class SqliteSandbox {
   static createSync(options: SqliteSandboxOptions = {}): SqliteSandbox {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
     const timeout = milliseconds(options.timeout ?? kDefaults.timeout, 'options.timeout');
-    const memoryLimit = bytes(options.memoryLimit ?? kDefaults.memoryLimit, 'options.memoryLimit');
+    const memoryLimit = byteLimit(options.memoryLimit ?? kDefaults.memoryLimit, 'options.memoryLimit', MAX_MEMORY_LIMIT);
     if (options.setup !== undefined && typeof options.setup !== 'string') throw new InvalidArgumentError('options.setup must be SQL (a string)');
     if (options.wasm !== undefined && !(options.wasm instanceof Uint8Array)) throw new InvalidArgumentError('options.wasm must be a Uint8Array');
     const wasm = options.wasm ?? loadSqliteWasm();
@@ -210,21 +213,6 @@ function checkParams(params: unknown): void {
     }
     throw new InvalidArgumentError(`${path} must be a number, bigint, string, boolean, Uint8Array or null, not ${typeof value}`);
   }
-}
-
-function milliseconds(value: unknown, path: string): number {
-  if (value === Infinity) return Infinity;
-  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
-    throw new InvalidArgumentError(`${path} must be a positive number of ms (or Infinity), not ${String(value)}`);
-  }
-  return value;
-}
-
-function bytes(value: unknown, path: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 65536 || value > 2 ** 30) {
-    throw new InvalidArgumentError(`${path} must be a number of bytes between 64 KiB and 1 GiB, not ${String(value)}`);
-  }
-  return value;
 }
 
 export type { QueryResult, SqlParam, SqlParams };
