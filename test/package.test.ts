@@ -48,6 +48,8 @@ test('the packed package installs offline, its types compile in a strict consume
       const serve = await import('cowpool/serve');
       const pagemap = await import('cowpool/pagemap');
       const glue = await import('cowpool/glue');
+      const quickjs = await import('cowpool/quickjs');
+      const sqlite = await import('cowpool/sqlite');
       let internal = 'reachable';
       await import('cowpool/dist/memory/index.js').catch((err) => (internal = err.code));
       console.log(JSON.stringify({
@@ -56,6 +58,8 @@ test('the packed package installs offline, its types compile in a strict consume
         serve: typeof serve.serve,
         pagemap: typeof pagemap.PageMap,
         glue: typeof glue.GluePool,
+        quickjs: typeof quickjs.QuickJSSandbox,
+        sqlite: typeof sqlite.SqliteSandbox,
         internal,
       }));`;
     const seen = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', probe], { cwd: project, encoding: 'utf8' })) as {
@@ -64,9 +68,11 @@ test('the packed package installs offline, its types compile in a strict consume
       serve: string;
       pagemap: string;
       glue: string;
+      quickjs: string;
+      sqlite: string;
       internal: string;
     };
-    assert.deepEqual([seen.wasi, seen.serve, seen.pagemap, seen.glue], ['function', 'function', 'function', 'function']);
+    assert.deepEqual([seen.wasi, seen.serve, seen.pagemap, seen.glue, seen.quickjs, seen.sqlite], Array(6).fill('function'));
     assert.equal(seen.internal, 'ERR_PACKAGE_PATH_NOT_EXPORTED');
     for (const name of ['InstancePool', 'InstanceHost', 'Lease', 'CowpoolError', 'AbortedError', 'PoolClosedError']) {
       assert.ok(seen.root.includes(name), `cowpool exports ${name}`);

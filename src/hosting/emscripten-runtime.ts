@@ -67,3 +67,14 @@ function writeTm(dv: DataView, seconds: number, tm: number): number {
   for (let i = 0; i < fields.length; i++) dv.setInt32(tm + 4 * i, fields[i]!, true);
   return 0;
 }
+
+/** WASI's `fd_write` as a sink: every byte is accepted (reported written) and dropped. */
+export function discardingFdWrite(memory: () => WebAssembly.Memory): (fd: number, iov: number, iovcnt: number, written: number) => number {
+  return (_fd, iov, iovcnt, written) => {
+    const dv = new DataView(memory().buffer);
+    let total = 0;
+    for (let i = 0; i < iovcnt; i++) total += dv.getUint32(iov + 8 * i + 4, true);
+    dv.setUint32(written, total, true);
+    return 0;
+  };
+}

@@ -10,7 +10,7 @@
  * module loader and no files (writes to stdout and stderr are dropped).
  */
 import { GuestTrapError } from '../errors.js';
-import { resizeHeapImport, utcTimeImports } from '../hosting/emscripten-runtime.js';
+import { discardingFdWrite, resizeHeapImport, utcTimeImports } from '../hosting/emscripten-runtime.js';
 import { readCString } from '../hosting/strings.js';
 import { IMPORTS } from './abi.js';
 
@@ -55,13 +55,7 @@ export function quickjsImports(wasmMemory: WebAssembly.Memory, use: () => UseSta
     },
     // The release build prints only from debug paths; the guest's `console` never comes here (it
     // buffers in the guest), so what QuickJS itself writes is accepted and dropped.
-    [IMPORTS.fdWrite.name]: (_fd: number, iov: number, iovcnt: number, written: number) => {
-      const dv = view();
-      let total = 0;
-      for (let i = 0; i < iovcnt; i++) total += dv.getUint32(iov + 8 * i + 4, true);
-      dv.setUint32(written, total, true);
-      return 0;
-    },
+    [IMPORTS.fdWrite.name]: discardingFdWrite(memory),
     [IMPORTS.fdClose.name]: () => ENOSYS,
     [IMPORTS.fdSeek.name]: () => ESPIPE,
     [IMPORTS.environGet.name]: () => 0,
