@@ -29,8 +29,6 @@ export class UseState {
 /** The name under which the rewritten module imports its memory (from namespace `a`). */
 export const MEMORY_IMPORT = { module: 'a', name: MEMORY_EXPORT } as const;
 
-
-
 // Emscripten numbers errno as WASI does.
 const EACCES = 2;
 const EBADF = 8;
