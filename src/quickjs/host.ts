@@ -24,8 +24,6 @@ export class UseState {
   heapExhausted = false;
 }
 
-
-
 /** Emscripten's limit for a wasm32 heap. */
 const MAX_HEAP = 2 ** 31;
 const ENOSYS = 52;
