@@ -15,7 +15,6 @@ import type { ModuleInfo } from '../module/index.js';
 export const QUICKJS_PACKAGE = '@jitl/quickjs-wasmfile-release-sync';
 export const QUICKJS_VERSIONS = '0.32.x';
 
-
 /** The module's imports (all in namespace `a`), by role: letter and wasm signature. */
 export const IMPORTS = {
   memory: 'a',

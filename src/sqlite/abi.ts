@@ -15,7 +15,6 @@ import type { ModuleInfo } from '../module/index.js';
 export const SQLJS_PACKAGE = 'sql.js';
 export const SQLJS_VERSIONS = '1.16.x';
 
-
 /**
  * The module's imports (all in namespace `a`), by role: letter and wasm signature. Syscalls
  * (`sys*`) return a negative errno, WASI calls (`fd*`, `environ*`) a positive one.
