@@ -78,3 +78,19 @@ export function discardingFdWrite(memory: () => WebAssembly.Memory): (fd: number
     return 0;
   };
 }
+
+/** WASI's `environ_get` and `environ_sizes_get` for an empty environment (a sandbox should not see the server's). */
+export function emptyEnvironImports(memory: () => WebAssembly.Memory): {
+  environGet: () => number;
+  environSizesGet: (count: number, size: number) => number;
+} {
+  return {
+    environGet: () => 0,
+    environSizesGet: (count, size) => {
+      const dv = new DataView(memory().buffer);
+      dv.setUint32(count, 0, true);
+      dv.setUint32(size, 0, true);
+      return 0;
+    },
+  };
+}

@@ -10,7 +10,7 @@
  * module loader and no files (writes to stdout and stderr are dropped).
  */
 import { GuestTrapError } from '../errors.js';
-import { discardingFdWrite, resizeHeapImport, utcTimeImports } from '../hosting/emscripten-runtime.js';
+import { discardingFdWrite, emptyEnvironImports, resizeHeapImport, utcTimeImports } from '../hosting/emscripten-runtime.js';
 import { readCString } from '../hosting/strings.js';
 import { IMPORTS } from './abi.js';
 
@@ -39,8 +39,8 @@ const ESPIPE = 70;
 export function quickjsImports(wasmMemory: WebAssembly.Memory, use: () => UseState | undefined, fixedSize = false): WebAssembly.Imports {
   const cap = fixedSize ? wasmMemory.buffer.byteLength : MAX_HEAP;
   const utc = utcTimeImports(() => wasmMemory);
+  const environ = emptyEnvironImports(() => wasmMemory);
   const memory = (): WebAssembly.Memory => wasmMemory;
-  const view = () => new DataView(memory().buffer);
   const functions: Record<string, (...args: never[]) => unknown> = {
     [IMPORTS.assertFail.name]: (condition: number, file: number, line: number) => {
       throw new GuestTrapError(`QuickJS assertion failed: ${readCString(memory(), condition)} at ${readCString(memory(), file)}:${line}`);
@@ -56,13 +56,8 @@ export function quickjsImports(wasmMemory: WebAssembly.Memory, use: () => UseSta
     [IMPORTS.fdWrite.name]: discardingFdWrite(memory),
     [IMPORTS.fdClose.name]: () => ENOSYS,
     [IMPORTS.fdSeek.name]: () => ESPIPE,
-    [IMPORTS.environGet.name]: () => 0,
-    [IMPORTS.environSizesGet.name]: (count: number, size: number) => {
-      const dv = view();
-      dv.setUint32(count, 0, true);
-      dv.setUint32(size, 0, true);
-      return 0;
-    },
+    [IMPORTS.environGet.name]: environ.environGet,
+    [IMPORTS.environSizesGet.name]: environ.environSizesGet,
     // No module loader is enabled, so QuickJS never asks; answer "not found" if it did.
     [IMPORTS.normalizeModule.name]: () => 0,
     [IMPORTS.loadModuleSource.name]: () => 0,

@@ -14,7 +14,7 @@
  *   {@link GuestTrapError}.
  */
 import { GuestTrapError } from '../errors.js';
-import { discardingFdWrite, resizeHeapImport, utcTimeImports } from '../hosting/emscripten-runtime.js';
+import { discardingFdWrite, emptyEnvironImports, resizeHeapImport, utcTimeImports } from '../hosting/emscripten-runtime.js';
 import { readCString } from '../hosting/strings.js';
 import { IMPORTS, MEMORY_EXPORT } from './abi.js';
 
@@ -52,6 +52,7 @@ const CHARACTER_DEVICE = 2;
 export function sqliteImports(wasmMemory: WebAssembly.Memory, use: () => UseState | undefined, growable = false): WebAssembly.Imports {
   const cap = growable ? 2 ** 31 : wasmMemory.buffer.byteLength;
   const utc = utcTimeImports(() => wasmMemory);
+  const environ = emptyEnvironImports(() => wasmMemory);
   const view = () => new DataView(wasmMemory.buffer);
   const path = (ptr: number) => readCString(wasmMemory, ptr);
   const noPath = () => -ENOENT;
@@ -125,13 +126,8 @@ export function sqliteImports(wasmMemory: WebAssembly.Memory, use: () => UseStat
     [IMPORTS.mmap.name]: () => -ENODEV,
     [IMPORTS.munmap.name]: () => -EINVAL,
 
-    [IMPORTS.environGet.name]: () => 0,
-    [IMPORTS.environSizesGet.name]: (count: number, size: number) => {
-      const dv = view();
-      dv.setUint32(count, 0, true);
-      dv.setUint32(size, 0, true);
-      return 0;
-    },
+    [IMPORTS.environGet.name]: environ.environGet,
+    [IMPORTS.environSizesGet.name]: environ.environSizesGet,
     [IMPORTS.getNow.name]: () => performance.now(),
     [IMPORTS.dateNow.name]: () => Date.now(),
     [IMPORTS.localtime.name]: utc.localtime,
