@@ -102,6 +102,32 @@ export function fdCalls(state: WasiState): WebAssembly.ModuleImports {
     return entry;
   }
 
+  /**
+   * `fd_pread` and `fd_pwrite`: `transfer` moves the iovecs' bytes at `offset` of a positioned file
+   * (see {@link positionedFile}) and returns the count, or a negated errno; the count goes to `countPtr`.
+   */
+  function transferAt(
+    fd: number,
+    access: bigint,
+    iovsPtr: number,
+    iovsLen: number,
+    offset: bigint,
+    countPtr: number,
+    transfer: (entry: FileEntry, iovsPtr: number, iovsLen: number, at: number) => number,
+  ): number {
+    try {
+      const entry = positionedFile(fd, access, offset);
+      if (typeof entry === 'number') return entry;
+      memory.refresh();
+      const n = transfer(entry, iovsPtr >>> 0, iovsLen >>> 0, Number(offset));
+      if (n < 0) return -n;
+      memory.view.setUint32(countPtr >>> 0, n, true);
+      return Errno.SUCCESS;
+    } catch (error) {
+      return state.fault(error);
+    }
+  }
+
   const now = (): bigint => state.clock.now(ClockId.REALTIME) ?? BigInt(Date.now()) * 1_000_000n;
 
   function readStdin(iovsPtr: number, iovsLen: number): number {
@@ -205,32 +231,12 @@ export function fdCalls(state: WasiState): WebAssembly.ModuleImports {
     },
 
     fd_pread(fd: number, iovsPtr: number, iovsLen: number, offset: bigint, nreadPtr: number): number {
-      try {
-        const entry = positionedFile(fd, Rights.FD_READ, offset);
-        if (typeof entry === 'number') return entry;
-        memory.refresh();
-        const n = readFileInto(entry, iovsPtr >>> 0, iovsLen >>> 0, Number(offset));
-        if (n < 0) return -n;
-        memory.view.setUint32(nreadPtr >>> 0, n, true);
-        return Errno.SUCCESS;
-      } catch (error) {
-        return state.fault(error);
-      }
+      return transferAt(fd, Rights.FD_READ, iovsPtr, iovsLen, offset, nreadPtr, readFileInto);
     },
 
+    // POSIX: pwrite writes at the offset even on an append-mode fd (Linux alone ignores it).
     fd_pwrite(fd: number, iovsPtr: number, iovsLen: number, offset: bigint, nwrittenPtr: number): number {
-      try {
-        const entry = positionedFile(fd, Rights.FD_WRITE, offset);
-        if (typeof entry === 'number') return entry;
-        memory.refresh();
-        // POSIX: pwrite writes at the offset even on an append-mode fd (Linux alone ignores it).
-        const n = writeFileFrom(entry, iovsPtr >>> 0, iovsLen >>> 0, Number(offset));
-        if (n < 0) return -n;
-        memory.view.setUint32(nwrittenPtr >>> 0, n, true);
-        return Errno.SUCCESS;
-      } catch (error) {
-        return state.fault(error);
-      }
+      return transferAt(fd, Rights.FD_WRITE, iovsPtr, iovsLen, offset, nwrittenPtr, writeFileFrom);
     },
 
     fd_seek(fd: number, offset: bigint, whence: number, newOffsetPtr: number): number {
