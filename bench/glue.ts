@@ -5,9 +5,9 @@
  * package with a recipe (`tuned`: sql.js's reuse + tableReserve) gets a third row. `GLUE_CASE=sql`
  * (a prefix of the group) runs one package only.
  */
-import { GluePool, emscripten, type GluePoolOptions } from '../src/glue/index.ts';
-import { packageFile } from '../test/support/glue.ts';
-import { hashWasmBytes } from '../test/support/hash-wasm.ts';
+import { GluePool, type GluePoolOptions } from '../src/glue/index.ts';
+import { brotliGlue, onigurumaGlue, resvgGlue, sqljsGlue } from '../test/support/glue.ts';
+import { sha256Glue } from '../test/support/hash-wasm.ts';
 import { interleaved, measureAsync, type Contender, type Measurement } from './measure.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -30,7 +30,7 @@ const input = Buffer.alloc(4096, 7);
 const allCases: Case[] = [
   {
     group: "sql.js (emscripten): ATTACH '/shared.db', create, insert, count",
-    options: { glue: packageFile('sql.js', 'dist/sql-wasm.js'), wasm: packageFile('sql.js', 'dist/sql-wasm.wasm'), load: emscripten() },
+    options: sqljsGlue(),
     use: (SQL) => {
       const db = new SQL.Database();
       const n = db.exec("ATTACH '/shared.db' AS s; CREATE TABLE s.t(x); INSERT INTO s.t VALUES (1); SELECT count(*) FROM s.t")[0].values[0][0];
@@ -43,38 +43,24 @@ const allCases: Case[] = [
   },
   {
     group: 'vscode-oniguruma (embind): one scanner, one match',
-    options: {
-      glue: packageFile('vscode-oniguruma', 'release/main.js'),
-      wasm: packageFile('vscode-oniguruma', 'release/onig.wasm'),
-      load: async (onig, kit) => {
-        await onig.loadWASM({ instantiator: kit.instantiate });
-        return onig;
-      },
-    },
+    options: onigurumaGlue(),
     use: (onig) => onig.createOnigScanner(['[0-9]+', '([a-z])\\1']).findNextMatchSync(onig.createOnigString('cowpool 2026 aab'), 0).index,
   },
   {
     group: 'brotli-wasm (wasm-bindgen): compress and decompress 1.8 KiB',
-    options: { glue: packageFile('brotli-wasm', 'pkg.node/brotli_wasm.js'), wasm: packageFile('brotli-wasm', 'pkg.node/brotli_wasm_bg.wasm'), load: (b) => b },
+    options: brotliGlue(),
     use: (brotli) => brotli.decompress(brotli.compress(text)).length,
     grows: true,
   },
   {
     group: '@resvg/resvg-wasm (wasm-bindgen): render a 64x64 SVG to PNG',
-    options: {
-      glue: packageFile('@resvg/resvg-wasm', 'index.js'),
-      wasm: packageFile('@resvg/resvg-wasm', 'index_bg.wasm'),
-      load: async (resvg, kit) => {
-        await resvg.initWasm(kit.module);
-        return resvg;
-      },
-    },
+    options: resvgGlue(),
     use: (resvg) => new resvg.Resvg(svg).render().asPng().length,
     grows: true,
   },
   {
     group: 'hash-wasm (its own loader): createSHA256 and hash 4 KiB',
-    options: { glue: packageFile('hash-wasm', 'dist/sha256.umd.min.js'), wasm: hashWasmBytes('sha256'), load: (h) => h.createSHA256() },
+    options: sha256Glue(),
     use: (hasher) => hasher.init().update(input).digest(),
   },
 ];

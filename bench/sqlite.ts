@@ -6,9 +6,9 @@
  * wasm hosted without its glue). Contenders run batch by batch in turns, each charged the process
  * CPU time of its own batches; then the sandbox once more, alone.
  */
-import { GluePool, emscripten } from '../src/glue/index.ts';
+import { GluePool } from '../src/glue/index.ts';
 import { SqliteSandbox } from '../src/sqlite/index.ts';
-import { packageFile } from '../test/support/glue.ts';
+import { sqljsGlue } from '../test/support/glue.ts';
 import { interleaved, summarize, type Contender, type Measurement } from './measure.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -21,7 +21,7 @@ const GROUP = `sqlite: ${SQL}`;
 export async function benchSqlite(quick: boolean): Promise<Measurement[]> {
   const options = quick ? { batch: 10, batches: 5, budgetMs: 800 } : { batch: 20, batches: 15, budgetMs: 6000 };
   const warmUp = quick ? 20 : 150;
-  const glue = { glue: packageFile('sql.js', 'dist/sql-wasm.js'), wasm: packageFile('sql.js', 'dist/sql-wasm.wasm'), load: emscripten() };
+  const glue = sqljsGlue();
   const use = (api: Api): unknown => {
     const db = new api.Database();
     const n = db.exec(SQL)[0].values[0][0];

@@ -8,20 +8,15 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { GluePool } from '../src/glue/index.ts';
-import { packageFile } from './support/glue.ts';
-import { hashWasmBytes } from './support/hash-wasm.ts';
+import { brotliGlue, onigurumaGlue, resvgGlue } from './support/glue.ts';
+import { sha256Glue } from './support/hash-wasm.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Api = any;
 
 test('vscode-oniguruma (embind): matches are correct use after use', async () => {
   const pool = await GluePool.create<Api>({
-    glue: packageFile('vscode-oniguruma', 'release/main.js'),
-    wasm: packageFile('vscode-oniguruma', 'release/onig.wasm'),
-    load: async (onig, kit) => {
-      await onig.loadWASM({ instantiator: kit.instantiate });
-      return onig;
-    },
+    ...onigurumaGlue(),
     pool: { max: 1 },
   });
   // Leaves a scanner and a string undisposed, as a careless use would.
@@ -55,12 +50,7 @@ test('vscode-oniguruma (embind): matches are correct use after use', async () =>
 
 test('vscode-oniguruma: concurrent uses on two instances, interleaved across awaits, each match alone', async () => {
   const pool = await GluePool.create<Api>({
-    glue: packageFile('vscode-oniguruma', 'release/main.js'),
-    wasm: packageFile('vscode-oniguruma', 'release/onig.wasm'),
-    load: async (onig, kit) => {
-      await onig.loadWASM({ instantiator: kit.instantiate });
-      return onig;
-    },
+    ...onigurumaGlue(),
     pool: { max: 2 },
   });
   try {
@@ -84,9 +74,7 @@ test('vscode-oniguruma: concurrent uses on two instances, interleaved across awa
 
 test('brotli-wasm (wasm-bindgen, nodejs target): round trips equal a fresh glue', async () => {
   const pool = await GluePool.create<Api>({
-    glue: packageFile('brotli-wasm', 'pkg.node/brotli_wasm.js'),
-    wasm: packageFile('brotli-wasm', 'pkg.node/brotli_wasm_bg.wasm'),
-    load: (brotli) => brotli,
+    ...brotliGlue(),
     pool: { max: 1 },
   });
   try {
@@ -108,12 +96,7 @@ test('brotli-wasm (wasm-bindgen, nodejs target): round trips equal a fresh glue'
 
 test('@resvg/resvg-wasm (wasm-bindgen, "initWasm once" glue): renders equal a fresh glue, every use', async () => {
   const pool = await GluePool.create<Api>({
-    glue: packageFile('@resvg/resvg-wasm', 'index.js'),
-    wasm: packageFile('@resvg/resvg-wasm', 'index_bg.wasm'),
-    load: async (resvg, kit) => {
-      await resvg.initWasm(kit.module); // throws "Already initialized" on a kept glue
-      return resvg;
-    },
+    ...resvgGlue(), // initWasm throws "Already initialized" on a kept glue
     pool: { max: 1 },
   });
   const render = (size: number, colour: string) => (resvg: Api) => {
@@ -136,12 +119,7 @@ test("a finished use's wasm-bindgen finalizers do not reach the next use", async
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
   const pool = await GluePool.create<Api>({
-    glue: packageFile('@resvg/resvg-wasm', 'index.js'),
-    wasm: packageFile('@resvg/resvg-wasm', 'index_bg.wasm'),
-    load: async (resvg, kit) => {
-      await resvg.initWasm(kit.module);
-      return resvg;
-    },
+    ...resvgGlue(),
     pool: { max: 1 },
   });
   const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"/>';
@@ -173,9 +151,7 @@ test("a finished use's wasm-bindgen finalizers do not reach the next use", async
 
 test('hash-wasm: a hasher per use, left mid-update or not, hashes like node:crypto', async () => {
   const pool = await GluePool.create<Api>({
-    glue: packageFile('hash-wasm', 'dist/sha256.umd.min.js'),
-    wasm: hashWasmBytes('sha256'),
-    load: (hashWasm) => hashWasm.createSHA256(),
+    ...sha256Glue(),
     pool: { max: 1 },
   });
   try {

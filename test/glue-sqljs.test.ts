@@ -4,9 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ClosedError, GluePool, emscripten } from '../src/glue/index.ts';
+import { ClosedError, GluePool } from '../src/glue/index.ts';
 import { ClosedError as RootClosedError } from '../src/index.ts';
-import { packageFile } from './support/glue.ts';
+import { sqljsGlue } from './support/glue.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type SqlJs = any;
@@ -22,12 +22,7 @@ const kConfigs = [
 ] as const;
 
 function sqlJs(max = 1, config: (typeof kConfigs)[number] = kConfigs[0]) {
-  return GluePool.create<SqlJs>({
-    glue: packageFile('sql.js', 'dist/sql-wasm.js'),
-    wasm: packageFile('sql.js', 'dist/sql-wasm.wasm'),
-    load: emscripten(),
-    pool: { max, ...config.pool },
-  });
+  return GluePool.create<SqlJs>({ ...sqljsGlue(), pool: { max, ...config.pool } });
 }
 
 /** Writes `rows` rows through ATTACH to a file in MEMFS and counts what the file holds. */
