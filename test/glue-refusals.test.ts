@@ -1,6 +1,6 @@
 // What GluePool cannot make pristine, it refuses with a typed error that says why; and the parts of
 // the recipe that small hand-written glues exercise (a memory the glue creates, imports it forgets).
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -40,8 +40,9 @@ module.exports.bump = () => [exportsOf.bump(), ++notes];
 module.exports.trap = () => exportsOf.trap();
 `;
 
-test('glue state and memory state both start fresh each use', async (t) => {
-  const pool = await GluePool.create<{ bump(): [number, number] }>({
+/** The counter glue, pooled one instance deep, its `init` instantiating the module. */
+function counterPool(t: TestContext) {
+  return GluePool.create<{ bump(): [number, number]; trap(): void }>({
     glue: glueFile(t, counterGlue),
     wasm: counterModule,
     load: (glue, kit) => {
@@ -50,6 +51,10 @@ test('glue state and memory state both start fresh each use', async (t) => {
     },
     pool: { max: 1 },
   });
+}
+
+test('glue state and memory state both start fresh each use', async (t) => {
+  const pool = await counterPool(t);
   try {
     for (let i = 0; i < 5; i++) assert.deepEqual(await pool.run((api) => [api.bump(), api.bump()]), [[1, 2], [2, 4]]);
   } finally {
@@ -58,15 +63,7 @@ test('glue state and memory state both start fresh each use', async (t) => {
 });
 
 test('a use that traps rejects with GuestTrapError and the next is pristine', async (t) => {
-  const pool = await GluePool.create<{ bump(): [number, number]; trap(): void }>({
-    glue: glueFile(t, counterGlue),
-    wasm: counterModule,
-    load: (glue, kit) => {
-      glue.init(kit.bytes);
-      return glue;
-    },
-    pool: { max: 1 },
-  });
+  const pool = await counterPool(t);
   try {
     await assert.rejects(pool.run((api) => (api.bump(), api.trap())), GuestTrapError);
     assert.deepEqual(await pool.run((api) => api.bump()), [1, 2]);

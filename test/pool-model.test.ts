@@ -21,25 +21,20 @@ import { kTestHooks } from '../src/pool/test-hooks.ts';
 import { openMemfds } from './support/fds.ts';
 import { wat } from './support/wat.ts';
 
-const guest = wat(`(module (memory (export "memory") 1 8)
+/** The guest's functions: each writes the page after the image, then ends as its name says. */
+const kGuestBody = `(memory (export "memory") 1 8)
   (data (i32.const 0) "cowpool image")
   (func (export "touch") (result i32)
     (i32.store (i32.const 4096) (i32.add (i32.load (i32.const 4096)) (i32.const 1)))
     (i32.load (i32.const 4096)))
   (func (export "trap") (i32.store (i32.const 4096) (i32.const 99)) unreachable)
   (func (export "spin") (i32.store (i32.const 4096) (i32.const 99)) (loop $l (br $l)))
-  (func (export "grow") (result i32) (i32.store (i32.const 4096) (i32.const 99)) (memory.grow (i32.const 1))))`);
+  (func (export "grow") (result i32) (i32.store (i32.const 4096) (i32.const 99)) (memory.grow (i32.const 1)))`;
+
+const guest = wat(`(module ${kGuestBody})`);
 
 /** The same guest with a start function that calls the host: the test can make instantiation fail. */
-const started = wat(`(module (import "env" "start" (func $start)) (memory (export "memory") 1 8)
-  (data (i32.const 0) "cowpool image")
-  (func $s call $start) (start $s)
-  (func (export "touch") (result i32)
-    (i32.store (i32.const 4096) (i32.add (i32.load (i32.const 4096)) (i32.const 1)))
-    (i32.load (i32.const 4096)))
-  (func (export "trap") (i32.store (i32.const 4096) (i32.const 99)) unreachable)
-  (func (export "spin") (i32.store (i32.const 4096) (i32.const 99)) (loop $l (br $l)))
-  (func (export "grow") (result i32) (i32.store (i32.const 4096) (i32.const 99)) (memory.grow (i32.const 1))))`);
+const started = wat(`(module (import "env" "start" (func $start)) ${kGuestBody} (func $s call $start) (start $s))`);
 
 interface Guest {
   touch(): number;
