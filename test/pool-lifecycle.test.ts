@@ -8,6 +8,7 @@ import {
   AbortedError,
   AcquireTimeoutError,
   GuestTimeoutError,
+  GuestTrapError,
   InstancePool,
   InvalidArgumentError,
   PoolClosedError,
@@ -199,6 +200,19 @@ test('idle instances give back their written pages after trimIdleAfter, and thei
     await pool.close();
   }
   await assert.rejects(InstancePool.create(bytes, { trimIdleAfter: -1 }), (e: unknown) => e instanceof InvalidArgumentError && /trimIdleAfter/.test(e.message));
+});
+
+test('a guest that runs out of stack is a GuestTrapError, like a trap, and the next use is pristine', async () => {
+  const bytes = wat(`(module (memory (export "memory") 1) (func $r (export "recurse") (i32.store (i32.const 0) (i32.const 9)) (call $r))
+    (func (export "peek") (result i32) (i32.load (i32.const 0))))`);
+  const pool = await InstancePool.create<{ recurse(): void; peek(): number }>(bytes, { max: 1 });
+  try {
+    await assert.rejects(pool.run((i) => i.exports.recurse()), (e: unknown) => e instanceof GuestTrapError && e.cause instanceof RangeError);
+    assert.throws(() => pool.runSync((i) => i.exports.recurse()), GuestTrapError);
+    assert.equal(pool.runSync((i) => i.exports.peek()), 0);
+  } finally {
+    await pool.close();
+  }
 });
 
 test('options.interruptible is true, false or \'loops\'', async () => {

@@ -743,10 +743,17 @@ async function driveAsync<T>(steps: Generator<unknown, T, unknown>): Promise<T> 
   return step.value;
 }
 
-/** Guest traps become {@link GuestTrapError}; everything else passes through unchanged. */
+/**
+ * Guest traps become {@link GuestTrapError}: wasm traps, and running out of stack, which V8 reports
+ * as a `RangeError` rather than a trap (deep recursion in the guest). Everything else passes
+ * through unchanged.
+ */
 function guestError(err: unknown): unknown {
   if (err instanceof GuestTimeoutError) return err;
   if (err instanceof WebAssembly.RuntimeError) return new GuestTrapError(err.message, { cause: err });
+  if (err instanceof RangeError && /call stack/i.test(err.message)) {
+    return new GuestTrapError(`the stack ran out during the use (deep recursion in the guest): ${err.message}`, { cause: err });
+  }
   return err;
 }
 

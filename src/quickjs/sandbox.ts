@@ -277,9 +277,6 @@ export class QuickJSSandbox {
     if (sink && Array.isArray(logs)) for (const entry of logs as ConsoleEntry[]) sink(entry);
     // The hard deadline fires a little after the use's own; report the use's.
     if (err instanceof GuestTimeoutError && !('logs' in err)) return new GuestTimeoutError(options.timeout ?? this.#defaults.timeout);
-    if (err instanceof RangeError && /call stack/i.test(err.message)) {
-      return new GuestTrapError(`the guest exhausted the wasm stack: ${err.message}`, { cause: err });
-    }
     return err;
   }
 }

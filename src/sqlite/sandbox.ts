@@ -193,10 +193,6 @@ export class SqliteSandbox {
     else if (err instanceof GuestTimeoutError) this.#stats.timeouts++;
     else if (err instanceof SqliteMemoryLimitError) this.#stats.memoryLimits++;
     else if (err instanceof GuestTrapError || !(err instanceof CowpoolError)) this.#stats.traps++;
-    if (err instanceof RangeError && /call stack/i.test(err.message)) {
-      this.#stats.traps++;
-      return new GuestTrapError(`the guest exhausted the wasm stack: ${err.message}`, { cause: err });
-    }
     return err;
   }
 }
