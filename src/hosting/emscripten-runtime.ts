@@ -4,7 +4,8 @@
  * and heap growth within a cap.
  */
 
-const WASM_PAGE = 65536;
+import { WASM_PAGE_SIZE } from '../module/wasm-page.js';
+
 const kEncoder = new TextEncoder();
 
 /** emscripten's `_localtime_js` and `_tzset_js` over `memory()`, in UTC. */
@@ -40,7 +41,7 @@ export function resizeHeapImport(memory: WebAssembly.Memory, cap: number, refuse
     }
     const target = Math.min(cap, Math.max(wanted, current + Math.ceil(current / 5)));
     try {
-      memory.grow(Math.ceil((target - current) / WASM_PAGE));
+      memory.grow(Math.ceil((target - current) / WASM_PAGE_SIZE));
       return 1;
     } catch {
       return 0;

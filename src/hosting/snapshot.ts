@@ -18,8 +18,8 @@
 import { InvalidArgumentError } from '../errors.js';
 import { keepOnlyExports, readModule, rewriteModule, SectionId, type ModuleInfo } from '../module/index.js';
 import { ByteWriter } from '../module/writer.js';
+import { WASM_PAGE_SIZE } from '../module/wasm-page.js';
 
-const WASM_PAGE = 65536;
 /** Granularity of the snapshot's data segments. */
 const CHUNK = 4096;
 const GLOBAL_PREFIX = 'cowpool:snapshot:global:';
@@ -69,15 +69,15 @@ export function snapshotModule(bytes: Uint8Array, info: ModuleInfo, state: Snaps
   }
   const contents = new Uint8Array(state.memory.buffer);
   const usedBytes = lastNonZero(contents) + 1;
-  const memoryBytes = Math.ceil(Math.max(contents.length, usedBytes + state.headroom) / WASM_PAGE) * WASM_PAGE;
+  const memoryBytes = Math.ceil(Math.max(contents.length, usedBytes + state.headroom) / WASM_PAGE_SIZE) * WASM_PAGE_SIZE;
   const memoryImport = info.imports.find((i) => i.kind === 'memory');
   const max = memoryImport?.kind === 'memory' ? memoryImport.memory.max : undefined;
-  if (max !== undefined && memoryBytes > max * WASM_PAGE) {
-    throw new InvalidArgumentError(`memoryLimit leaves no room: ${state.what}'s memory can hold at most ${max * WASM_PAGE} bytes`);
+  if (max !== undefined && memoryBytes > max * WASM_PAGE_SIZE) {
+    throw new InvalidArgumentError(`memoryLimit leaves no room: ${state.what}'s memory can hold at most ${max * WASM_PAGE_SIZE} bytes`);
   }
   const rewritten = rewriteModule(bytes, info, { removeStart: true, globalInits, stripActiveData: true });
   const lean = keepOnlyExports(rewritten, readModule(rewritten), state.keepExports);
-  return { bytes: withContents(lean, readModule(lean), contents, memoryBytes / WASM_PAGE), usedBytes, memoryBytes };
+  return { bytes: withContents(lean, readModule(lean), contents, memoryBytes / WASM_PAGE_SIZE), usedBytes, memoryBytes };
 }
 
 /**

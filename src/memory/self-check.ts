@@ -11,6 +11,7 @@
  */
 import { kernelBehaviour, PageMap, type KernelBehaviour } from '../pagemap/index.js';
 import { PAGE_SIZE } from '../sys/index.js';
+import { WASM_PAGE_SIZE } from '../module/wasm-page.js';
 import { MemoryImage } from './image.js';
 import { DIRTY_PAGES, MemorySlot } from './slot.js';
 import { RESET_STRATEGIES, type ResetStrategy } from './strategy.js';
@@ -38,7 +39,7 @@ export function selfCheck(): SelfCheckReport {
   return result;
 }
 
-const MEMORY_BYTES = 4 * 65536;
+const MEMORY_BYTES = 4 * WASM_PAGE_SIZE;
 const IMAGE_PAGES = { first: 3, count: 3 };
 
 /** Runs the two-use check of one strategy on a fresh slot; never throws. */

@@ -38,6 +38,7 @@ import {
   type Address,
 } from '../sys/index.js';
 import type { MemoryImage } from './image.js';
+import { WASM_PAGE_SIZE } from '../module/wasm-page.js';
 import { StickyPolicy } from './sticky.js';
 import { resolveStrategy, type ResetStrategy } from './strategy.js';
 
@@ -87,7 +88,6 @@ export interface ResetReport {
   grew: boolean;
 }
 
-const WASM_PAGE = 65536;
 /**
  * The scan that finds a slot's dirty pages: private copies (not the image's page-cache page FILE —
  * inverted so the mask requires the bit clear) whose contents exist, in RAM or swapped out. Wasmtime
@@ -159,10 +159,10 @@ export class MemorySlot {
     if (!Number.isSafeInteger(keepResident) || keepResident < 0) {
       throw new InvalidArgumentError(`options.keepResident must be a non-negative integer of bytes, not ${keepResident}`);
     }
-    if (image.minimumBytes % WASM_PAGE !== 0) {
+    if (image.minimumBytes % WASM_PAGE_SIZE !== 0) {
       throw new InvalidArgumentError(`image minimum size ${image.minimumBytes} is not a multiple of 64 KiB`);
     }
-    const descriptor: WebAssembly.MemoryDescriptor = { initial: image.minimumBytes / WASM_PAGE };
+    const descriptor: WebAssembly.MemoryDescriptor = { initial: image.minimumBytes / WASM_PAGE_SIZE };
     if (options.maximumPages !== undefined) descriptor.maximum = options.maximumPages;
     const memory = new WebAssembly.Memory(descriptor);
     const slot = new MemorySlot(memory, image.retain(), strategy, keepResident, options.decommitSticky ?? true);

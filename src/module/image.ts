@@ -18,9 +18,7 @@ import {
 import { evaluateConstExpr } from './const-expr.js';
 import { memoryCountProblem, memoryTypeProblems } from './memory-checks.js';
 import type { MemoryType, ModuleInfo, ValType } from './types.js';
-
-/** Bytes per WebAssembly page. */
-export const WASM_PAGE_SIZE = 65536;
+import { WASM_PAGE_SIZE } from './wasm-page.js';
 
 /** Alignment of a rendered image's span: the host page size mappings work in. */
 export const IMAGE_ALIGNMENT = 4096;

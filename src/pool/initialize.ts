@@ -10,6 +10,7 @@
  */
 import { GuestTrapError, InvalidArgumentError, ModuleNotPoolableError } from '../errors.js';
 import { MemoryImage } from '../memory/index.js';
+import { WASM_PAGE_SIZE } from '../module/wasm-page.js';
 import { bindImports } from './pooled-instance.js';
 import {
   globalExportName,
@@ -25,7 +26,7 @@ import {
 export function initializationMemory(analyzed: AnalyzedModule, image: MemoryImage | undefined): WebAssembly.Memory | undefined {
   const memory = analyzed.analysis.memory;
   if (!memory) return undefined;
-  const pages = image ? image.minimumBytes / 65536 : memory.min;
+  const pages = image ? image.minimumBytes / WASM_PAGE_SIZE : memory.min;
   const created = new WebAssembly.Memory({ initial: pages, ...(memory.max !== undefined ? { maximum: memory.max } : {}) });
   if (image) new Uint8Array(created.buffer).set(image.bytes, image.start);
   return created;
@@ -96,7 +97,7 @@ export function preinitialize(
     initializer === undefined ? typeof g.value === 'number' || typeof g.value === 'bigint' : !Object.is(g.value, globalsBefore[i]!.value),
   );
   const image = snapshot ? MemoryImage.fromContents(snapshot, { name: 'cowpool-image' }) : undefined;
-  return { init: { ...(snapshot ? { initialPages: snapshot.length / 65536 } : {}), globals }, image };
+  return { init: { ...(snapshot ? { initialPages: snapshot.length / WASM_PAGE_SIZE } : {}), globals }, image };
 }
 
 /** A failure of the module's initialization as a typed error that names what ran. */

@@ -35,6 +35,7 @@ import {
   PoolClosedError,
 } from '../errors.js';
 import { chooseStrategy, MemoryImage, type ResetReport, type ResetStrategy } from '../memory/index.js';
+import { bytesToPages, pagesToBytes, WASM_PAGE_SIZE } from '../module/wasm-page.js';
 import { InstanceHost, isPromise, runSetup } from './host.js';
 import { initializationMemory, preinitialize } from './initialize.js';
 import { fillOptions, fillUseOptions, type FilledOptions, type FilledUseOptions, type PoolOptions, type UseOptions } from './options.js';
@@ -331,7 +332,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
       ...(p.memoryPages && this.#image
         ? {
             memory: {
-              initialPages: this.#image.minimumBytes / 65536,
+              initialPages: this.#image.minimumBytes / WASM_PAGE_SIZE,
               ...(p.memoryPages.maximum !== undefined ? { maximumPages: p.memoryPages.maximum } : {}),
               imageStart: this.#image.start,
               imageBytes: this.#image.length,
@@ -762,13 +763,13 @@ function guestError(err: unknown): unknown {
  * the old image is closed (members still using it keep it open). Refuses a size over the maximum.
  */
 function enlarged(image: MemoryImage, bytes: number, prepared: PreparedModule): MemoryImage {
-  const pages = Math.ceil(bytes / 65536);
+  const pages = bytesToPages(bytes);
   const maximum = prepared.memoryPages?.maximum;
   if (maximum !== undefined && pages > maximum) {
     throw new InvalidArgumentError(`options.initialMemory is ${pages} pages of 64 KiB, over the module's maximum of ${maximum}`);
   }
-  if (pages * 65536 <= image.minimumBytes) return image;
-  const larger = image.withMinimum(pages * 65536);
+  if (pagesToBytes(pages) <= image.minimumBytes) return image;
+  const larger = image.withMinimum(pagesToBytes(pages));
   image.close();
   return larger;
 }

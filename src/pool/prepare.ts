@@ -17,6 +17,7 @@
  *   back fresh by construction. Always safe; costs an instantiation (µs for small modules).
  */
 import { InternalError, InvalidArgumentError, MalformedModuleError, ModuleNotPoolableError } from '../errors.js';
+import { pagesToBytes } from '../module/wasm-page.js';
 import {
   analyzeModule,
   analyzeStart,
@@ -257,7 +258,7 @@ export function prepareModule(bytes: Uint8Array, plan: Partial<ModulePlan> = {})
 export function imageOf(analyzed: AnalyzedModule, bytes: Uint8Array, importedGlobal: (index: number) => number | bigint | undefined): ImageSpan {
   const data = evaluateDataImage(analyzed.info, bytes, importedGlobal);
   const span = renderImage(data);
-  return { start: span.start, bytes: span.bytes, minimumBytes: data.minPages * 65536 };
+  return { start: span.start, bytes: span.bytes, minimumBytes: pagesToBytes(data.minPages) };
 }
 
 /**
