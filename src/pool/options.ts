@@ -5,6 +5,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { DEFAULT_KEEP_RESIDENT, parseStrategy, type ResetStrategy } from '../memory/index.js';
+import { boolean, integer, rejectUnknownKeys, waitMs } from '../options/validate.js';
 import type { ImportsFactory, SetupHook } from './host.js';
 import type { Interruptible, Mechanism, ModulePlan } from './prepare.js';
 import { kTestHooks, type TestHooks } from './test-hooks.js';
@@ -165,8 +166,8 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
   rejectUnknownKeys(o, kPoolKeys, 'options');
   const own = <K extends keyof PoolOptions<S, C>>(key: K): PoolOptions<S, C>[K] =>
     Object.hasOwn(o, key) ? o[key] : undefined;
-  const max = integer('max', own('max') ?? kDefaults.max, 1);
-  const min = integer('min', own('min') ?? kDefaults.min, 0);
+  const max = integer('options.max', own('max') ?? kDefaults.max, 1);
+  const min = integer('options.min', own('min') ?? kDefaults.min, 0);
   if (min > max) throw new InvalidArgumentError(`options.min (${min}) must not exceed options.max (${max})`);
   const strategy = parseStrategy(own('strategy') ?? kDefaults.strategy, 'options.strategy');
   const mechanism = own('mechanism') ?? kDefaults.mechanism;
@@ -178,10 +179,8 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
   if (initialMemory !== undefined && initialMemory !== 'learn' && !(Number.isSafeInteger(initialMemory) && initialMemory > 0)) {
     throw new InvalidArgumentError(`options.initialMemory must be a positive number of bytes or 'learn', not ${String(initialMemory)}`);
   }
-  const acquireTimeout = own('acquireTimeout') ?? kDefaults.acquireTimeout;
-  checkWait('options.acquireTimeout', acquireTimeout);
-  const trimIdleAfter = own('trimIdleAfter') ?? kDefaults.trimIdleAfter;
-  checkWait('options.trimIdleAfter', trimIdleAfter);
+  const acquireTimeout = waitMs('options.acquireTimeout', own('acquireTimeout') ?? kDefaults.acquireTimeout);
+  const trimIdleAfter = waitMs('options.trimIdleAfter', own('trimIdleAfter') ?? kDefaults.trimIdleAfter);
   const interruptible = own('interruptible') ?? false;
   if (typeof interruptible !== 'boolean' && interruptible !== 'loops') {
     throw new InvalidArgumentError(`options.interruptible must be true, false or 'loops', not ${String(interruptible)}`);
@@ -191,13 +190,13 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
     setup: setupHook(own('setup'), own('imports')),
     max,
     min,
-    keepResident: integer('keepResident', own('keepResident') ?? kDefaults.keepResident, 0),
+    keepResident: integer('options.keepResident', own('keepResident') ?? kDefaults.keepResident, 0),
     trimIdleAfter,
     strategy,
     acquireTimeout,
-    plan: { mechanism, interruptible, initialize, tableReserve: integer('tableReserve', own('tableReserve') ?? 0, 0) },
+    plan: { mechanism, interruptible, initialize, tableReserve: integer('options.tableReserve', own('tableReserve') ?? 0, 0) },
     initialMemory,
-    virtualMemorySize: boolean('virtualMemorySize', own('virtualMemorySize') ?? false),
+    virtualMemorySize: boolean('options.virtualMemorySize', own('virtualMemorySize') ?? false),
     testHooks: hooks ?? {},
   };
 }
@@ -221,54 +220,12 @@ export function fillUseOptions(options: UseOptions | undefined, pool: { acquireT
     }
   }
   const acquireTimeout = Object.hasOwn(options, 'acquireTimeout') ? options.acquireTimeout : undefined;
-  if (acquireTimeout !== undefined) checkWait('acquireTimeout', acquireTimeout);
+  if (acquireTimeout !== undefined) waitMs('acquireTimeout', acquireTimeout);
   const signal = Object.hasOwn(options, 'signal') ? options.signal : undefined;
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new InvalidArgumentError('signal must be an AbortSignal');
   }
   return { timeout, acquireTimeout: acquireTimeout ?? pool.acquireTimeout, signal };
-}
-
-/** Throws for an own string key of `options` that is not in `known`, naming the closest known key. */
-export function rejectUnknownKeys(options: object, known: readonly string[], what: string): void {
-  for (const key of Object.keys(options)) {
-    if (known.includes(key)) continue;
-    const closest = closestName(key, known);
-    throw new InvalidArgumentError(
-      `${what}: unknown option '${key}'${closest ? `; did you mean '${closest}'?` : ''} (known: ${known.join(', ')})`,
-    );
-  }
-}
-
-/**
- * The known name a typo most likely meant: one that begins or ends the key (or that the key
- * begins), else the nearest by edit distance if it is near enough to be a typo.
- */
-export function closestName(key: string, known: readonly string[]): string | undefined {
-  const lower = key.toLowerCase();
-  let best: string | undefined;
-  let bestScore = Infinity;
-  for (const name of known) {
-    const n = name.toLowerCase();
-    const score = lower.startsWith(n) || n.startsWith(lower) || lower.endsWith(n) ? 0 : editDistance(lower, n);
-    if (score < bestScore || (score === bestScore && best !== undefined && name.length > best.length)) {
-      best = name;
-      bestScore = score;
-    }
-  }
-  return best !== undefined && bestScore <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
 }
 
 function initializer(value: PoolOptions['initialize']): ModulePlan['initialize'] {
@@ -283,24 +240,6 @@ function initializer(value: PoolOptions['initialize']): ModulePlan['initialize']
     throw new InvalidArgumentError('options.initialize.args must be an array of numbers and bigints (the export\'s i32/i64/f32/f64 arguments)');
   }
   return { name: spec.name, args: [...args] };
-}
-
-function boolean(name: string, value: unknown): boolean {
-  if (typeof value !== 'boolean') throw new InvalidArgumentError(`options.${name} must be a boolean, not ${String(value)}`);
-  return value;
-}
-
-function integer(name: string, value: unknown, min: number): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw new InvalidArgumentError(`options.${name} must be an integer of at least ${min}, not ${String(value)}`);
-  }
-  return value;
-}
-
-function checkWait(name: string, value: unknown): asserts value is number {
-  if (typeof value !== 'number' || !(value >= 0)) {
-    throw new InvalidArgumentError(`${name} must be a non-negative number of ms, not ${String(value)}`);
-  }
 }
 
 function setupHook<S, C>(setup: SetupHook<S, C> | undefined, imports: PoolOptions<S, C>['imports']): SetupHook<S, C> {

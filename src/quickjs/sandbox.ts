@@ -8,7 +8,7 @@
  * visible to the next use.
  */
 import { CowpoolError, GuestTimeoutError, GuestTrapError, InvalidArgumentError } from '../errors.js';
-import { byteLimit, milliseconds } from '../hosting/limits.js';
+import { boolean, memoryLimitBytes, timeoutMs } from '../options/validate.js';
 import { InstancePool, type PoolDescription, type PoolStats } from '../pool/index.js';
 import { quickjsExports, loadQuickJSWasm, type QuickJSExports } from './abi.js';
 import { QuickJSError, GuestMemoryLimitError } from './errors.js';
@@ -134,10 +134,9 @@ export class QuickJSSandbox {
   /** {@link create}, synchronously. */
   static createSync(options: QuickJSSandboxOptions = {}): QuickJSSandbox {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
-    const timeout = milliseconds(options.timeout ?? kDefaults.timeout, 'options.timeout');
-    const memoryLimit = byteLimit(options.memoryLimit ?? kDefaults.memoryLimit, 'options.memoryLimit', MAX_MEMORY_LIMIT);
-    const hardDeadline = options.hardDeadline ?? true;
-    if (typeof hardDeadline !== 'boolean') throw new InvalidArgumentError('options.hardDeadline must be a boolean');
+    const timeout = timeoutMs('options.timeout', options.timeout ?? kDefaults.timeout);
+    const memoryLimit = memoryLimitBytes('options.memoryLimit', options.memoryLimit ?? kDefaults.memoryLimit, MAX_MEMORY_LIMIT);
+    const hardDeadline = boolean('options.hardDeadline', options.hardDeadline ?? true);
     if (options.setup !== undefined && typeof options.setup !== 'string') throw new InvalidArgumentError('options.setup must be a script (a string)');
     if (options.console !== undefined && typeof options.console !== 'function') throw new InvalidArgumentError('options.console must be a function');
     const wasm = options.wasm ?? loadQuickJSWasm();
@@ -234,8 +233,8 @@ export class QuickJSSandbox {
 
   #use(request: Request, options: QuickJSUseOptions) {
     const limits: UseLimits = {
-      timeout: options.timeout === undefined ? this.#defaults.timeout : milliseconds(options.timeout, 'options.timeout'),
-      memoryLimit: options.memoryLimit === undefined ? this.#defaults.memoryLimit : byteLimit(options.memoryLimit, 'options.memoryLimit', MAX_MEMORY_LIMIT),
+      timeout: options.timeout === undefined ? this.#defaults.timeout : timeoutMs('options.timeout', options.timeout),
+      memoryLimit: options.memoryLimit === undefined ? this.#defaults.memoryLimit : memoryLimitBytes('options.memoryLimit', options.memoryLimit, MAX_MEMORY_LIMIT),
     };
     if (options.console !== undefined && typeof options.console !== 'function') throw new InvalidArgumentError('options.console must be a function');
     if (limits.memoryLimit > this.#defaults.memoryLimit) {

@@ -21,7 +21,7 @@ import {
 } from '../errors.js';
 import type { ResetStrategy } from '../memory/index.js';
 import { InstancePool, type InstanceHost, type PoolInstance } from '../pool/index.js';
-import { rejectUnknownKeys } from '../pool/options.js';
+import { rejectUnknownKeys } from '../options/validate.js';
 import { checkWasiCommand, sleepSynchronously, WasiHost, type PreopenOption, type WasiContext } from '../wasi/index.js';
 import { cgiEnvironment, CgiResponseParser, MalformedCgiResponseError, SERVER_SOFTWARE } from './cgi.js';
 

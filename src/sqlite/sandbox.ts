@@ -7,7 +7,7 @@
  * made or dropped, rows it changed, a memory it filled, a deadline it missed) is visible to the next.
  */
 import { CowpoolError, GuestTimeoutError, GuestTrapError, InvalidArgumentError } from '../errors.js';
-import { byteLimit, milliseconds } from '../hosting/limits.js';
+import { memoryLimitBytes, timeoutMs } from '../options/validate.js';
 import { InstancePool, type PoolDescription, type PoolStats } from '../pool/index.js';
 import { loadSqliteWasm, sqliteExports, type SqliteExports } from './abi.js';
 import { SqliteError, SqliteMemoryLimitError } from './errors.js';
@@ -96,8 +96,8 @@ export class SqliteSandbox {
   /** {@link create}, synchronously. */
   static createSync(options: SqliteSandboxOptions = {}): SqliteSandbox {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
-    const timeout = milliseconds(options.timeout ?? kDefaults.timeout, 'options.timeout');
-    const memoryLimit = byteLimit(options.memoryLimit ?? kDefaults.memoryLimit, 'options.memoryLimit', MAX_MEMORY_LIMIT);
+    const timeout = timeoutMs('options.timeout', options.timeout ?? kDefaults.timeout);
+    const memoryLimit = memoryLimitBytes('options.memoryLimit', options.memoryLimit ?? kDefaults.memoryLimit, MAX_MEMORY_LIMIT);
     if (options.setup !== undefined && typeof options.setup !== 'string') throw new InvalidArgumentError('options.setup must be SQL (a string)');
     if (options.wasm !== undefined && !(options.wasm instanceof Uint8Array)) throw new InvalidArgumentError('options.wasm must be a Uint8Array');
     const wasm = options.wasm ?? loadSqliteWasm();
@@ -179,7 +179,7 @@ export class SqliteSandbox {
 
   #poolOptions(options: SqliteUseOptions): { timeout?: number } {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
-    const timeout = options.timeout === undefined ? this.#defaults.timeout : milliseconds(options.timeout, 'options.timeout');
+    const timeout = options.timeout === undefined ? this.#defaults.timeout : timeoutMs('options.timeout', options.timeout);
     return Number.isFinite(timeout) ? { timeout } : {};
   }
 

@@ -1,15 +1,15 @@
 /**
- * `cowpool quickjs serve [setup.js]`: the HTTP server of `serve.ts` from the command line. Loaded
- * only when the command is used, so that the rest of the CLI does not need QuickJS installed.
+ * `cowpool quickjs serve [setup.js]`: the HTTP server of `cowpool/quickjs` (`createQuickJSServer`)
+ * from the command line. `main.ts` loads this file only when the command is used, so that the rest
+ * of the CLI does not need QuickJS installed.
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { InvalidArgumentError } from '../errors.js';
-import { parseBytes, parseDuration } from '../cli/units.js';
-import { QuickJSSandbox } from './sandbox.js';
-import { createQuickJSServer } from './serve.js';
+import { parseBytes, parseCount, parseDuration, parsePort } from '../options/units.js';
+import { createQuickJSServer, QuickJSSandbox } from '../quickjs/index.js';
 
-/** Usage lines for `cowpool --help`. */
+/** Usage of `cowpool quickjs`, for `cowpool quickjs --help`. */
 export const QUICKJS_USAGE = `  cowpool quickjs serve [setup.js] [options]
                                        evaluate JavaScript per HTTP request, each in a pristine
                                        QuickJS context; with setup.js, call its handle(request)
@@ -46,10 +46,8 @@ export async function quickjsCommand(args: string[]): Promise<number> {
   });
   if (positionals.length > 1) throw new InvalidArgumentError('quickjs serve takes at most one setup script: cowpool quickjs serve setup.js');
   const setupFile = positionals[0];
-  const port = Number(values.port);
-  const pool = Number(values.pool);
-  if (!Number.isSafeInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError(`--port ${values.port}: expected a port number`);
-  if (!Number.isSafeInteger(pool) || pool < 1) throw new InvalidArgumentError(`--pool ${values.pool}: expected a whole number of at least 1`);
+  const port = parsePort('--port', values.port!);
+  const pool = parseCount('--pool', values.pool!, 1);
   const sandbox = await QuickJSSandbox.create({
     ...(setupFile !== undefined ? { setup: await readFile(setupFile, 'utf8'), setupFilename: setupFile } : {}),
     timeout: parseDuration('--timeout', values.timeout!),
