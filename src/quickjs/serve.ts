@@ -9,6 +9,8 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { GuestTimeoutError } from '../errors.js';
+import { DEFAULT_MAX_BODY, hasBody, readBody } from '../http/body.js';
+import { bodyTooLarge, INTERNAL_ERROR, sendError } from '../http/error-response.js';
 import { GuestMemoryLimitError, QuickJSError } from './errors.js';
 import type { ConsoleEntry } from './guest.js';
 import type { QuickJSSandbox } from './sandbox.js';
@@ -32,24 +34,21 @@ export interface QuickJSRequest {
 
 /** Creates (does not start) the server; `listen` it, and close the sandbox after the server. */
 export function createQuickJSServer(sandbox: QuickJSSandbox, options: QuickJSServerOptions = {}): Server {
-  const maxBody = options.maxBody ?? 2 ** 20;
+  const maxBody = options.maxBody ?? DEFAULT_MAX_BODY;
   return createServer((req, res) => {
     respond(sandbox, options.handler, maxBody, req, res).catch((err: unknown) => {
-      if (!res.headersSent) send(res, 500, { error: { name: 'Error', message: String(err) } });
-      else res.destroy();
+      sendError(res, { ...INTERNAL_ERROR, message: String(err) }, 'json');
     });
   });
 }
 
 async function respond(sandbox: QuickJSSandbox, handler: string | undefined, maxBody: number, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBody) return send(res, 413, { error: { name: 'Error', message: `the body is larger than ${maxBody} bytes` } });
-    chunks.push(chunk);
+  let body = '';
+  if (hasBody(req)) {
+    const bytes = await readBody(req, maxBody);
+    if (bytes === undefined) return sendError(res, bodyTooLarge(maxBody), 'json');
+    body = bytes.toString('utf8');
   }
-  const body = Buffer.concat(chunks).toString('utf8');
   const url = new URL(req.url ?? '/', 'http://localhost');
   const logs: ConsoleEntry[] = [];
   const options = { console: (entry: ConsoleEntry) => logs.push(entry) };

@@ -21,6 +21,8 @@ import {
 } from '../errors.js';
 import type { ResetStrategy } from '../memory/index.js';
 import { InstancePool, type InstanceHost, type PoolInstance } from '../pool/index.js';
+import { bodyTooLarge, BODY_UNREADABLE, INTERNAL_ERROR, sendError, SHUTTING_DOWN } from '../http/error-response.js';
+import { DEFAULT_MAX_BODY, hasBody, readBody } from '../http/body.js';
 import { rejectUnknownKeys } from '../options/validate.js';
 import { checkWasiCommand, sleepSynchronously, WasiHost, type PreopenOption, type WasiContext } from '../wasi/index.js';
 import { cgiEnvironment, CgiResponseParser, MalformedCgiResponseError, SERVER_SOFTWARE } from './cgi.js';
@@ -65,8 +67,11 @@ export interface CowpoolServer {
   close(): Promise<void>;
 }
 
-const kDefaults = { host: '127.0.0.1', port: 0, timeout: 10_000, maxBody: 1 << 20 };
+const kDefaults = { host: '127.0.0.1', port: 0, timeout: 10_000, maxBody: DEFAULT_MAX_BODY };
 const kServeKeys = ['wasm', 'host', 'port', 'keepResident', 'strategy', 'timeout', 'maxBody', 'env', 'dirs', 'overlayLimit', 'log', 'programName'] as const satisfies readonly (keyof ServeOptions)[];
+
+/** The body of a request without one, and the output of a guest that wrote none. */
+const EMPTY = Buffer.alloc(0);
 
 /**
  * Starts the server; resolves once it listens. Rejects when the module is not a WASI command, or
@@ -120,19 +125,19 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
     const started = log ? performance.now() : 0;
     if (!hasBody(req)) {
       // The common GET: answer right away, without the stream and promise machinery of a body.
-      logLine(req, guarded(req, res, kEmpty), started);
+      logLine(req, guarded(req, res, EMPTY), started);
       return;
     }
     readBody(req, maxBody).then(
       (body) => {
         if (body === undefined) {
-          respondPlain(res, 413, `request body over the ${maxBody}-byte limit\n`, true);
+          sendError(res, bodyTooLarge(maxBody));
           logLine(req, 413, started);
           return;
         }
         logLine(req, guarded(req, res, body), started);
       },
-      () => respondPlain(res, 400, 'could not read the request body\n', true),
+      () => sendError(res, BODY_UNREADABLE),
     );
   });
 
@@ -142,8 +147,8 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
       return handle(req, res, body);
     } catch (err) {
       log?.(`error: ${(err as Error).stack ?? String(err)}`);
-      respondPlain(res, 500, 'internal server error\n');
-      return 500;
+      sendError(res, INTERNAL_ERROR);
+      return INTERNAL_ERROR.status;
     }
   }
 
@@ -169,7 +174,7 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
         { serverPort: port, scriptName: '', serverSoftware: SERVER_SOFTWARE },
         options.env,
       ),
-    stdin: kEmpty,
+    stdin: EMPTY,
     // Copied into Buffers (small ones come from Node's slab pool, cheaply).
     stdout: (chunk) => void stdout.push(Buffer.from(chunk)),
     stderr: (chunk) => void stderr.push(Buffer.from(chunk)),
@@ -192,24 +197,24 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
       exitCode = pool.runSync(runGuest, undefined, runOptions);
     } catch (err) {
       if (err instanceof GuestTimeoutError) {
-        respondPlain(res, 504, `the program did not answer within ${timeout} ms\n`);
+        sendError(res, { status: 504, message: `the program did not answer within ${timeout} ms` });
         return 504;
       }
       if (err instanceof GuestTrapError) {
         log?.(`trap: ${err.message}${stderr.length ? `; stderr: ${text(stderr).trimEnd()}` : ''}`);
-        respondPlain(res, 500, 'the program failed (it trapped)\n');
+        sendError(res, { status: 500, message: 'the program failed (it trapped)' });
         return 500;
       }
       if (err instanceof PoolClosedError) {
-        respondPlain(res, 503, 'the server is shutting down\n', true);
-        return 503;
+        sendError(res, SHUTTING_DOWN);
+        return SHUTTING_DOWN.status;
       }
       throw err;
     }
-    const output = stdout.length === 0 ? kEmptyBuffer : concat(stdout);
+    const output = stdout.length === 0 ? EMPTY : concat(stdout);
     if (output.length === 0 && exitCode !== 0) {
       log?.(`exit ${exitCode} with no output${stderr.length ? `; stderr: ${text(stderr).trimEnd()}` : ''}`);
-      respondPlain(res, 500, `the program exited with status ${exitCode}\n`);
+      sendError(res, { status: 500, message: `the program exited with status ${exitCode}` });
       return 500;
     }
     let response;
@@ -218,7 +223,7 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
     } catch (err) {
       if (!(err instanceof MalformedCgiResponseError)) throw err;
       log?.(`bad gateway: ${err.reason}`);
-      respondPlain(res, 502, `the program's output is not a CGI response: ${err.reason}\n`);
+      sendError(res, { status: 502, message: `the program's output is not a CGI response: ${err.reason}` });
       return 502;
     }
     if (response.headers !== lastHeaders || response.body.length !== lastBodyLength) {
@@ -267,55 +272,6 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
       return closing;
     },
   };
-}
-
-/**
- * Whether the request announces a body (Node discards the empty stream of one that does not).
- * Reads `rawHeaders`: `req.headers` is built lazily, and building it costs more than this loop.
- */
-function hasBody(req: IncomingMessage): boolean {
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length === 14 && name.toLowerCase() === 'content-length') {
-      if (raw[i + 1] !== '0') return true;
-    } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return true;
-  }
-  return false;
-}
-
-/** The whole body, or undefined when it passes `limit` bytes (then the rest is not read). */
-function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array | undefined> {
-  if (Number(req.headers['content-length'] ?? 0) > limit) return Promise.resolve(undefined);
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        resolve(undefined);
-        req.pause();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(size > limit ? undefined : concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
-const kEmpty = new Uint8Array(0);
-const kEmptyBuffer = Buffer.alloc(0);
-
-function respondPlain(res: ServerResponse, status: number, message: string, close = false): void {
-  if (res.headersSent) return;
-  const headers: Record<string, string | number> = {
-    'Content-Type': 'text/plain; charset=utf-8',
-    'Content-Length': Buffer.byteLength(message),
-  };
-  if (close) headers.Connection = 'close';
-  res.writeHead(status, headers);
-  res.end(message);
 }
 
 function concat(chunks: Buffer[]): Buffer {
