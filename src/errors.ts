@@ -51,14 +51,17 @@ export class CowpoolError extends Error {
 }
 Object.defineProperty(CowpoolError.prototype, kBrand, { value: true });
 
-/** True when `value` is a cowpool error of the class named `name` from any installed copy. */
+/**
+ * True when `value` is a cowpool error of the class named `name`, or of a subclass of it, from any
+ * installed copy (`SqliteMemoryLimitError` from another copy is a `GuestMemoryLimitError` here too).
+ */
 function brandedAs(value: unknown, name: string): boolean {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    (value as Record<symbol, unknown>)[kBrand] === true &&
-    (value as Error).name === name
-  );
+  if (typeof value !== 'object' || value === null || (value as Record<symbol, unknown>)[kBrand] !== true) return false;
+  if ((value as Error).name === name) return true;
+  for (let proto: object | null = Object.getPrototypeOf(value); proto !== null; proto = Object.getPrototypeOf(proto)) {
+    if (Object.hasOwn(proto, 'constructor') && (proto as { constructor: { name: string } }).constructor.name === name) return true;
+  }
+  return false;
 }
 
 /** An argument or option was out of range or of the wrong type; the message names it. */
@@ -192,6 +195,41 @@ export class GuestTimeoutError extends CowpoolError {
   constructor(timeoutMs: number) {
     super(ErrorCodes.GUEST_TIMEOUT, `guest did not finish within ${timeoutMs} ms and was stopped`);
     this.timeoutMs = timeoutMs;
+  }
+}
+
+/** One line a guest logged through `console` (QuickJS's), as the errors that end its use carry it. */
+export interface ConsoleEntry {
+  level: 'log' | 'info' | 'warn' | 'error' | 'debug';
+  text: string;
+}
+
+/**
+ * The guest needed more memory than its limit (a sandbox's `memoryLimit`) allows, and the use was
+ * stopped; the instance is reset before reuse.
+ *
+ * One error and one code for every sandbox, not one per engine: a caller branches on what happened
+ * (the input needs more memory than the guest may have: answer 507, or raise `memoryLimit`), never
+ * on which engine ran out, and it knows which sandbox it called anyway. What differs between the
+ * engines is detail: the limit counts QuickJS's whole heap in one and SQLite's in the other, and only
+ * QuickJS has a console to report. So the engines share this class; SQLite throws it as its subclass
+ * `SqliteMemoryLimitError`, which keeps that name and its wording (`instanceof GuestMemoryLimitError`
+ * and `code` match both).
+ */
+export class GuestMemoryLimitError extends CowpoolError {
+  /** The limit in bytes (the guest's whole heap, what its setup left included). */
+  readonly limitBytes: number;
+  /** What the guest logged before it ran out (QuickJS's console); empty for a guest without one. */
+  readonly logs: ConsoleEntry[];
+
+  constructor(
+    limitBytes: number,
+    logs: ConsoleEntry[] = [],
+    message = `guest ran out of memory at its limit of ${limitBytes} bytes and was stopped; raise memoryLimit if the script needs more`,
+  ) {
+    super(ErrorCodes.GUEST_MEMORY_LIMIT, message);
+    this.limitBytes = limitBytes;
+    this.logs = logs;
   }
 }
 

@@ -1,10 +1,13 @@
-// Every error class: its code, name and message shape, and `instanceof` that works across two
-// installed copies of cowpool (a second copy brands its errors with the same registry symbol).
+/**
+ * Every error class: its code, name and message shape, and `instanceof` that works across two
+ * installed copies of cowpool (a second copy brands its errors with the same registry symbol).
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as errors from '../src/errors.ts';
 import { MalformedCgiResponseError } from '../src/serve/cgi.ts';
-import { GuestMemoryLimitError, QuickJSError } from '../src/quickjs/errors.ts';
+import { QuickJSError } from '../src/quickjs/errors.ts';
+import { SqliteError, SqliteMemoryLimitError } from '../src/sqlite/errors.ts';
 
 const cases: [errors.CowpoolError, string, string, RegExp][] = [
   [new errors.InvalidArgumentError('options.max is bad'), 'InvalidArgumentError', 'COWPOOL_ERR_INVALID_ARGUMENT', /^options\.max is bad$/],
@@ -21,7 +24,9 @@ const cases: [errors.CowpoolError, string, string, RegExp][] = [
   [new errors.GuestTimeoutError(200), 'GuestTimeoutError', 'COWPOOL_ERR_GUEST_TIMEOUT', /within 200 ms/],
   [new MalformedCgiResponseError('no blank line'), 'MalformedCgiResponseError', 'COWPOOL_ERR_MALFORMED_CGI_RESPONSE', /no blank line/],
   [new QuickJSError('TypeError', 'x is not a function', '    at <eval> (eval.js:1)'), 'QuickJSError', 'COWPOOL_ERR_GUEST_EXCEPTION', /^TypeError: x is not a function$/],
-  [new GuestMemoryLimitError(1024), 'GuestMemoryLimitError', 'COWPOOL_ERR_GUEST_MEMORY_LIMIT', /limit of 1024 bytes .*raise memoryLimit/],
+  [new SqliteError(19, 'UNIQUE constraint failed: t.x'), 'SqliteError', 'COWPOOL_ERR_GUEST_EXCEPTION', /^SQLite error 19: UNIQUE constraint failed/],
+  [new errors.GuestMemoryLimitError(1024), 'GuestMemoryLimitError', 'COWPOOL_ERR_GUEST_MEMORY_LIMIT', /limit of 1024 bytes .*raise memoryLimit/],
+  [new SqliteMemoryLimitError(1024), 'SqliteMemoryLimitError', 'COWPOOL_ERR_GUEST_MEMORY_LIMIT', /^SQLite ran out of memory at the sandbox's limit of 1024 bytes.*raise memoryLimit/],
   [new errors.InternalError('slot state'), 'InternalError', 'COWPOOL_ERR_INTERNAL', /^internal error \(a cowpool bug\): slot state$/],
 ];
 
@@ -35,7 +40,14 @@ test('every error class has its code, name and message', () => {
     assert.ok(codes.has(error.code), `${code} is listed in ErrorCodes`);
     assert.match(error.message, message);
   }
-  assert.equal(cases.length, codes.size, 'every code has a case here');
+  assert.deepEqual(new Set(cases.map(([error]) => error.code)), codes, 'every code has a case here');
+});
+
+test('the sandboxes share one memory-limit error: SQLite\'s is a GuestMemoryLimitError under its own name', () => {
+  const error = new SqliteMemoryLimitError(4096);
+  assert.ok(error instanceof errors.GuestMemoryLimitError);
+  assert.equal(error.limitBytes, 4096);
+  assert.deepEqual(error.logs, []);
 });
 
 test('instanceof works across two copies of the module', async () => {
@@ -47,4 +59,11 @@ test('instanceof works across two copies of the module', async () => {
   assert.ok(foreign instanceof errors.GuestTrapError);
   assert.ok(!(foreign instanceof errors.GuestTimeoutError));
   assert.ok(!(new Error('plain') instanceof errors.CowpoolError));
+  // A subclass from the other copy is an instance of the class it extends here.
+  class ForeignSqliteMemoryLimitError extends other.GuestMemoryLimitError {}
+  Object.defineProperty(ForeignSqliteMemoryLimitError, 'name', { value: 'SqliteMemoryLimitError' });
+  const foreignLimit = new ForeignSqliteMemoryLimitError(1024);
+  assert.ok(foreignLimit instanceof errors.GuestMemoryLimitError);
+  assert.ok(foreignLimit instanceof SqliteMemoryLimitError);
+  assert.ok(!(foreignLimit instanceof errors.GuestTrapError));
 });

@@ -1,6 +1,8 @@
-/** The errors a QuickJS sandbox adds to cowpool's own (see `src/errors.ts` for the codes). */
-import { CowpoolError, ErrorCodes } from '../errors.js';
-import type { ConsoleEntry } from './guest.js';
+/**
+ * The error a QuickJS sandbox adds to cowpool's own (see `src/errors.ts` for the codes). Its memory
+ * limit is cowpool's `GuestMemoryLimitError`, shared with the SQLite sandbox.
+ */
+import { CowpoolError, ErrorCodes, type ConsoleEntry } from '../errors.js';
 
 /**
  * The guest's JavaScript threw (or rejected) and did not catch it. `message` is the guest's
@@ -27,22 +29,5 @@ export class QuickJSError extends CowpoolError {
       const host = (this.stack ?? '').split('\n').slice(1);
       this.stack = [`${this.name}: ${this.message}`, guestStack.trimEnd(), ...host].join('\n');
     }
-  }
-}
-
-/** The guest allocated more than its memory limit allows; the use was stopped. */
-export class GuestMemoryLimitError extends CowpoolError {
-  /** The limit in bytes (QuickJS's whole heap, the setup script's objects included). */
-  readonly limitBytes: number;
-  /** What the guest logged before it ran out. */
-  readonly logs: ConsoleEntry[];
-
-  constructor(limitBytes: number, logs: ConsoleEntry[] = []) {
-    super(
-      ErrorCodes.GUEST_MEMORY_LIMIT,
-      `guest ran out of memory at its limit of ${limitBytes} bytes and was stopped; raise memoryLimit if the script needs more`,
-    );
-    this.limitBytes = limitBytes;
-    this.logs = logs;
   }
 }

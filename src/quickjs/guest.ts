@@ -79,12 +79,6 @@ export const BOOTSTRAP = `(() => {
   };
 })()`;
 
-/** One line a guest logged through `console`. */
-export interface ConsoleEntry {
-  level: 'log' | 'info' | 'warn' | 'error' | 'debug';
-  text: string;
-}
-
 /** What the dispatcher's `ok` and `fail` operations return, parsed (`logs` not yet checked). */
 export interface GuestOutcome {
   logs: unknown[];

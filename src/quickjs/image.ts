@@ -15,11 +15,11 @@
  * The pool then builds its copy-on-write image from those segments, and since the snapshot module
  * has no start function and touches no table, it keeps one instance per slot (`reuse`).
  */
-import { InternalError, InvalidArgumentError, UnsupportedError } from '../errors.js';
+import { InternalError, InvalidArgumentError, UnsupportedError, type ConsoleEntry } from '../errors.js';
 import { readModule } from '../module/index.js';
 import { inspectable, snapshotModule } from '../hosting/snapshot.js';
 import { checkAbi, EXPORTS, quickjsExports, type QuickJSExports } from './abi.js';
-import { BOOTSTRAP, type ConsoleEntry } from './guest.js';
+import { BOOTSTRAP } from './guest.js';
 import { writeCString } from '../hosting/strings.js';
 import { quickjsImports, UseState } from './host.js';
 import { createLayoutExtras, drainLogs, runRequest, type ContextLayout } from './session.js';

@@ -12,8 +12,8 @@
  * dependency): install it beside cowpool.
  */
 export { QuickJSSandbox, type QuickJSSandboxOptions, type QuickJSSandboxStats, type QuickJSUseOptions } from './sandbox.js';
-export { QuickJSError, GuestMemoryLimitError } from './errors.js';
+export { QuickJSError } from './errors.js';
 export { createQuickJSServer, type QuickJSRequest, type QuickJSServerOptions } from './serve.js';
-export type { ConsoleEntry } from './guest.js';
+export { GuestMemoryLimitError, type ConsoleEntry } from '../errors.js';
 export { QUICKJS_PACKAGE, QUICKJS_VERSIONS } from './abi.js';
 export { GuestTimeoutError, GuestTrapError, InvalidArgumentError, UnsupportedError } from '../errors.js';

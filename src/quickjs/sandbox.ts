@@ -7,12 +7,11 @@
  * script does (globals, prototypes, pending jobs, atoms, a heap it filled, a deadline it missed) is
  * visible to the next use.
  */
-import { CowpoolError, GuestTimeoutError, GuestTrapError, InvalidArgumentError } from '../errors.js';
+import { CowpoolError, GuestMemoryLimitError, GuestTimeoutError, GuestTrapError, InvalidArgumentError, type ConsoleEntry } from '../errors.js';
 import { boolean, memoryLimitBytes, timeoutMs } from '../options/validate.js';
 import { InstancePool, type PoolDescription, type PoolStats } from '../pool/index.js';
 import { quickjsExports, loadQuickJSWasm, type QuickJSExports } from './abi.js';
-import { QuickJSError, GuestMemoryLimitError } from './errors.js';
-import type { ConsoleEntry } from './guest.js';
+import { QuickJSError } from './errors.js';
 import { quickjsImports, UseState } from './host.js';
 import { buildSnapshot, type Snapshot } from './image.js';
 import { runRequest, type Request, type UseLimits, type UseResult } from './session.js';

@@ -8,11 +8,10 @@
  * `{ error: { name, message, stack }, logs }`; the next request is pristine either way.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { GuestTimeoutError } from '../errors.js';
+import { GuestMemoryLimitError, GuestTimeoutError, type ConsoleEntry } from '../errors.js';
 import { DEFAULT_MAX_BODY, hasBody, readBody } from '../http/body.js';
 import { bodyTooLarge, INTERNAL_ERROR, sendError } from '../http/error-response.js';
-import { GuestMemoryLimitError, QuickJSError } from './errors.js';
-import type { ConsoleEntry } from './guest.js';
+import { QuickJSError } from './errors.js';
 import type { QuickJSSandbox } from './sandbox.js';
 
 /** Options of {@link createQuickJSServer}. */

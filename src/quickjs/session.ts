@@ -5,10 +5,10 @@
  *
  * Nothing allocated here is freed: every use ends with the memory reset to the image.
  */
-import { GuestTimeoutError } from '../errors.js';
+import { GuestMemoryLimitError, GuestTimeoutError, type ConsoleEntry } from '../errors.js';
 import { PromiseState, type QuickJSExports } from './abi.js';
-import { QuickJSError, GuestMemoryLimitError } from './errors.js';
-import { GuestOp, type ConsoleEntry, type GuestOutcome } from './guest.js';
+import { QuickJSError } from './errors.js';
+import { GuestOp, type GuestOutcome } from './guest.js';
 import { readCString, writeCString } from '../hosting/strings.js';
 import type { UseState } from './host.js';
 

@@ -1,5 +1,5 @@
 /** The errors a SQLite sandbox adds to cowpool's own (see `src/errors.ts` for the codes). */
-import { CowpoolError, ErrorCodes } from '../errors.js';
+import { CowpoolError, ErrorCodes, GuestMemoryLimitError } from '../errors.js';
 
 /**
  * SQLite refused the SQL: a syntax error, a constraint, a missing table, a file it may not open
@@ -18,16 +18,17 @@ export class SqliteError extends CowpoolError {
   }
 }
 
-/** The SQL needed more memory than the sandbox's memory limit allows (`SQLITE_NOMEM`); the use was stopped. */
-export class SqliteMemoryLimitError extends CowpoolError {
-  /** The limit in bytes: what SQLite's heap may hold, the setup's data included. */
-  readonly limitBytes: number;
-
+/**
+ * The SQL needed more memory than the sandbox's memory limit allows (`SQLITE_NOMEM`); the use was
+ * stopped. cowpool's {@link GuestMemoryLimitError} (same code, `instanceof` matches), under the name
+ * and wording of SQLite (see `src/errors.ts` for why the sandboxes share one error).
+ */
+export class SqliteMemoryLimitError extends GuestMemoryLimitError {
   constructor(limitBytes: number) {
     super(
-      ErrorCodes.GUEST_MEMORY_LIMIT,
+      limitBytes,
+      [],
       `SQLite ran out of memory at the sandbox's limit of ${limitBytes} bytes and the use was stopped; raise memoryLimit if the SQL needs more`,
     );
-    this.limitBytes = limitBytes;
   }
 }
