@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { newQuickJSWASMModuleFromVariant, RELEASE_SYNC as variant, type QuickJSContext } from 'quickjs-emscripten';
 import { InstancePool } from '../src/pool/index.ts';
 import { loadQuickJSWasm, quickjsExports } from '../src/quickjs/abi.ts';
-import { quickjsImports, UseState } from '../src/quickjs/host.ts';
+import { quickjsImports, UseState } from '../src/quickjs/imports.ts';
 import { buildSnapshot } from '../src/quickjs/image.ts';
 import { runRequest } from '../src/quickjs/session.ts';
 

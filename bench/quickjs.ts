@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { newQuickJSWASMModuleFromVariant, RELEASE_SYNC as variant, type QuickJSContext } from 'quickjs-emscripten';
 import { InstancePool } from '../src/pool/index.ts';
 import { loadQuickJSWasm, quickjsExports } from '../src/quickjs/abi.ts';
-import { quickjsImports, UseState } from '../src/quickjs/host.ts';
+import { quickjsImports, UseState } from '../src/quickjs/imports.ts';
 import { buildSnapshot } from '../src/quickjs/image.ts';
 import { QuickJSSandbox } from '../src/quickjs/index.ts';
 import { runRequest } from '../src/quickjs/session.ts';

@@ -241,7 +241,7 @@ describe('errors and limits', () => {
     // (the pool's `interruptible`) can end the loop, as it ends native code QuickJS never checks in.
     const { buildSnapshot } = await import('../src/quickjs/image.ts');
     const { loadQuickJSWasm, quickjsExports } = await import('../src/quickjs/abi.ts');
-    const { quickjsImports, UseState } = await import('../src/quickjs/host.ts');
+    const { quickjsImports, UseState } = await import('../src/quickjs/imports.ts');
     const { runRequest } = await import('../src/quickjs/session.ts');
     const { InstancePool } = await import('../src/pool/index.ts');
     const snapshot = buildSnapshot(loadQuickJSWasm(), { headroom: 2 * 2 ** 20, setupTimeout: 5000 });
@@ -332,7 +332,7 @@ describe('the whole heap', () => {
     // Below the sandbox API: the same snapshot and pool, so that the memory itself can be compared.
     const { buildSnapshot } = await import('../src/quickjs/image.ts');
     const { loadQuickJSWasm, quickjsExports } = await import('../src/quickjs/abi.ts');
-    const { quickjsImports, UseState } = await import('../src/quickjs/host.ts');
+    const { quickjsImports, UseState } = await import('../src/quickjs/imports.ts');
     const { runRequest } = await import('../src/quickjs/session.ts');
     const { InstancePool } = await import('../src/pool/index.ts');
     const memoryLimit = 4 * 2 ** 20;

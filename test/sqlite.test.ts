@@ -150,7 +150,7 @@ describe('the whole memory', () => {
     // Below the sandbox API: the same snapshot and pool, so that the memory itself can be compared.
     const { buildSnapshot } = await import('../src/sqlite/image.ts');
     const { loadSqliteWasm, sqliteExports } = await import('../src/sqlite/abi.ts');
-    const { sqliteImports, UseState } = await import('../src/sqlite/host.ts');
+    const { sqliteImports, UseState } = await import('../src/sqlite/imports.ts');
     const { runSql } = await import('../src/sqlite/session.ts');
     const { InstancePool } = await import('../src/pool/index.ts');
     const memoryLimit = 4 * 2 ** 20;

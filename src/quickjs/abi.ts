@@ -6,9 +6,9 @@
  * function.
  *
  * cowpool does not run emscripten's JavaScript glue: every import the module needs is implemented by
- * `host.ts`, and every piece of state lives in the wasm memory and globals, which the pool resets.
+ * `imports.ts`, and every piece of state lives in the wasm memory and globals, which the pool resets.
  */
-import { abiProblems, exportsByRole, packageFile, refuseUnless, type AbiFunction } from '../hosting/abi.js';
+import { abiProblems, exportsByRole, packageFile, refuseUnless, type AbiFunction } from '../emscripten/abi.js';
 import type { ModuleInfo } from '../module/index.js';
 
 /** The npm package the QuickJS module comes from, and the versions whose ABI {@link IMPORTS} describes. */

@@ -20,8 +20,8 @@ import { readModule } from '../module/index.js';
 import { inspectable, snapshotModule } from '../hosting/snapshot.js';
 import { checkAbi, EXPORTS, quickjsExports, type QuickJSExports } from './abi.js';
 import { BOOTSTRAP } from './guest.js';
-import { writeCString } from '../hosting/strings.js';
-import { quickjsImports, UseState } from './host.js';
+import { writeCString } from '../emscripten/c-strings.js';
+import { quickjsImports, UseState } from './imports.js';
 import { createLayoutExtras, drainLogs, runRequest, type ContextLayout } from './session.js';
 
 /** QuickJS's stack limit; see where it is set. */

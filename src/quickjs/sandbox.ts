@@ -12,7 +12,7 @@ import { boolean, memoryLimitBytes, timeoutMs } from '../options/validate.js';
 import { InstancePool, type PoolDescription, type PoolStats } from '../pool/index.js';
 import { quickjsExports, loadQuickJSWasm, type QuickJSExports } from './abi.js';
 import { QuickJSError } from './errors.js';
-import { quickjsImports, UseState } from './host.js';
+import { quickjsImports, UseState } from './imports.js';
 import { buildSnapshot, type Snapshot } from './image.js';
 import { runRequest, type Request, type UseLimits, type UseResult } from './session.js';
 

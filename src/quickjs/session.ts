@@ -9,8 +9,8 @@ import { GuestMemoryLimitError, GuestTimeoutError, type ConsoleEntry } from '../
 import { PromiseState, type QuickJSExports } from './abi.js';
 import { QuickJSError } from './errors.js';
 import { GuestOp, type GuestOutcome } from './guest.js';
-import { readCString, writeCString } from '../hosting/strings.js';
-import type { UseState } from './host.js';
+import { readCString, writeCString } from '../emscripten/c-strings.js';
+import type { UseState } from './imports.js';
 
 /** Addresses in the image that every use starts from (constants: the image is the same for all). */
 export interface ContextLayout {

@@ -5,10 +5,10 @@
  * table and refuses a build whose ABI differs, instead of calling the wrong function.
  *
  * cowpool does not run sql.js's JavaScript (emscripten's glue, its MEMFS, its cwraps): every import
- * the module needs is implemented by `host.ts`, and every piece of state lives in the wasm memory and
+ * the module needs is implemented by `imports.ts`, and every piece of state lives in the wasm memory and
  * its one global, which the pool resets.
  */
-import { abiProblems, exportsByRole, packageFile, refuseUnless, type AbiFunction } from '../hosting/abi.js';
+import { abiProblems, exportsByRole, packageFile, refuseUnless, type AbiFunction } from '../emscripten/abi.js';
 import type { ModuleInfo } from '../module/index.js';
 
 /** The npm package the SQLite module comes from, and the versions whose ABI {@link IMPORTS} describes. */

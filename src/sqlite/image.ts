@@ -19,8 +19,8 @@ import { InternalError, UnsupportedError } from '../errors.js';
 import { readModule, rewriteModule } from '../module/index.js';
 import { inspectable, snapshotModule } from '../hosting/snapshot.js';
 import { checkAbi, EXPORTS, SQLITE_OK, sqliteExports, type SqliteExports } from './abi.js';
-import { writeCString } from '../hosting/strings.js';
-import { MEMORY_IMPORT, sqliteImports, UseState } from './host.js';
+import { writeCString } from '../emscripten/c-strings.js';
+import { MEMORY_IMPORT, sqliteImports, UseState } from './imports.js';
 import { runSql, type DatabaseLayout } from './session.js';
 
 /** ChaCha20's constant words ("expand 32-byte k"), which start `sqlite3Prng.s` once it is seeded. */

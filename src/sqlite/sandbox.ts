@@ -11,7 +11,7 @@ import { memoryLimitBytes, timeoutMs } from '../options/validate.js';
 import { InstancePool, type PoolDescription, type PoolStats } from '../pool/index.js';
 import { loadSqliteWasm, sqliteExports, type SqliteExports } from './abi.js';
 import { SqliteError, SqliteMemoryLimitError } from './errors.js';
-import { sqliteImports, UseState } from './host.js';
+import { sqliteImports, UseState } from './imports.js';
 import { buildSnapshot, type Snapshot } from './image.js';
 import { runSql, type QueryResult, type SqlParam, type SqlParams } from './session.js';
 

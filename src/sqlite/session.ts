@@ -6,7 +6,7 @@
  */
 import { ColumnType, SQLITE_DONE, SQLITE_NOMEM, SQLITE_OK, SQLITE_ROW, type SqliteExports } from './abi.js';
 import { SqliteError, SqliteMemoryLimitError } from './errors.js';
-import { readCString, writeCString } from '../hosting/strings.js';
+import { readCString, writeCString } from '../emscripten/c-strings.js';
 
 /** A value SQLite stores: INTEGER and REAL are numbers (a bigint when an INTEGER is not a safe integer), TEXT strings, BLOB bytes. */
 export type SqlValue = number | bigint | string | Uint8Array | null;

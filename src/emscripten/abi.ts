@@ -1,7 +1,7 @@
 /**
  * An emscripten build's ABI as a table: emscripten minifies import and export names to letters, so
- * a host that runs a package's wasm without its glue must know which letter is which function, for
- * one version of the package. This checks such a table against the module's real signatures, so
+ * cowpool, which runs a package's wasm without its glue (QuickJS, SQLite), must know which letter is
+ * which function, for one version of the package. This checks such a table against the module's real signatures, so
  * that another build is refused with what differs instead of having the wrong function called.
  */
 import { readFileSync } from 'node:fs';
@@ -25,7 +25,7 @@ export interface AbiTable {
   readonly exports: Readonly<Record<string, AbiFunction>>;
 }
 
-const kLetter: Record<string, string> = { i32: 'i', i64: 'I', f32: 'f', f64: 'F' };
+const VALTYPE_LETTERS: Record<string, string> = { i32: 'i', i64: 'I', f32: 'f', f64: 'F' };
 
 /** Every way the module `info` describes differs from `table`, as readable lines (none: it matches). */
 export function abiProblems(info: ModuleInfo, table: AbiTable): string[] {
@@ -91,5 +91,5 @@ export function packageFile(pkg: string, file: string, versions: string, what: s
 }
 
 function signatureOf(type: FuncType): Signature {
-  return [type.params.map((t) => kLetter[t] ?? '?').join(''), type.results.map((t) => kLetter[t] ?? '?').join('')];
+  return [type.params.map((t) => VALTYPE_LETTERS[t] ?? '?').join(''), type.results.map((t) => VALTYPE_LETTERS[t] ?? '?').join('')];
 }

@@ -1,20 +1,20 @@
 /**
- * cowpool's own host for the QuickJS module: the twenty imports emscripten's glue would provide,
- * written so that nothing about the guest is kept on the JS side. What a use needs from the host (its
- * deadline, whether it was stopped or ran out of heap) is in a {@link UseState} the pool hands over per use as the
- * lease context; everything QuickJS itself keeps is in the wasm memory and globals, which the pool
- * resets after every use.
+ * The imports cowpool builds for the QuickJS module in place of emscripten's glue: the twenty
+ * functions the glue would provide, written so that nothing about the guest is kept on the JS side.
+ * What a use needs from them (its deadline, whether it was stopped or ran out of heap) is in a
+ * {@link UseState} the pool hands over per use as the lease context; everything QuickJS itself keeps
+ * is in the wasm memory and globals, which the pool resets after every use.
  *
  * Deliberate differences from emscripten's glue: the clock zone is UTC (a sandbox should not learn
  * the server's zone), the environment is empty, there are no timers (`setitimer` is refused), no
  * module loader and no files (writes to stdout and stderr are dropped).
  */
 import { GuestTrapError } from '../errors.js';
-import { discardingFdWrite, emptyEnvironImports, resizeHeapImport, utcTimeImports } from '../hosting/emscripten-runtime.js';
-import { readCString } from '../hosting/strings.js';
+import { discardingFdWrite, emptyEnvironImports, resizeHeapImport, utcTimeImports } from '../emscripten/runtime.js';
+import { readCString } from '../emscripten/c-strings.js';
 import { IMPORTS } from './abi.js';
 
-/** What the host knows about the current use. A new one per use; nothing in it outlives the use. */
+/** What the imports know about the current use. A new one per use; nothing in it outlives the use. */
 export class UseState {
   /** `performance.now()` after which QuickJS's interrupt handler stops the guest. */
   deadline = Infinity;

@@ -1,12 +1,14 @@
 /**
- * cowpool's own host for the SQLite module: the forty imports emscripten's glue would provide
- * (its syscalls over MEMFS, its clock, its heap growth), written for a database that lives only in
- * memory, so that nothing about the guest is kept on the JS side and nothing can persist:
+ * The imports cowpool builds for the SQLite module in place of emscripten's glue: the forty
+ * functions the glue would provide (its syscalls over MEMFS, its clock, its heap growth), written for
+ * a database that lives only in memory, so that nothing about the guest is kept on the JS side and
+ * nothing can persist:
  *
  * - no file system: every path-based call fails with an errno (`ENOENT` to look, `EACCES` to open
  *   or create), so SQLite's `ATTACH '/x.db'` and friends fail with `SQLITE_CANTOPEN`;
  * - one exception, `/dev/urandom`, which is how SQLite's unix VFS seeds its PRNG: it reads
- *   `crypto.getRandomValues` (opening it gives a fixed descriptor; nothing is kept open);
+ *   `crypto.getRandomValues` through the WASI host's `cryptoRandom` (opening it gives a fixed
+ *   descriptor; nothing is kept open);
  * - clock in UTC (a sandbox should not learn the server's zone), an empty environment, no timers;
  * - the heap never grows past the memory's size when the imports are made (`emscripten_resize_heap`
  *   is refused): an allocation beyond it fails, which SQLite reports as `SQLITE_NOMEM`;
@@ -14,11 +16,12 @@
  *   {@link GuestTrapError}.
  */
 import { GuestTrapError } from '../errors.js';
-import { discardingFdWrite, emptyEnvironImports, resizeHeapImport, utcTimeImports } from '../hosting/emscripten-runtime.js';
-import { readCString } from '../hosting/strings.js';
+import { discardingFdWrite, emptyEnvironImports, resizeHeapImport, utcTimeImports } from '../emscripten/runtime.js';
+import { readCString } from '../emscripten/c-strings.js';
+import { cryptoRandom } from '../wasi/random.js';
 import { IMPORTS, MEMORY_EXPORT } from './abi.js';
 
-/** What the host knows about the current use. A new one per use; nothing in it outlives the use. */
+/** What the imports know about the current use. A new one per use; nothing in it outlives the use. */
 export class UseState {
   /** True once the heap asked to grow past the memory and was refused (the memory is full). */
   heapExhausted = false;
@@ -86,8 +89,7 @@ export function sqliteImports(wasmMemory: WebAssembly.Memory, use: () => UseStat
       for (let i = 0; i < iovcnt; i++) {
         const ptr = dv.getUint32(iov + 8 * i, true);
         const len = dv.getUint32(iov + 8 * i + 4, true);
-        // getRandomValues fills at most 64 KiB per call.
-        for (let at = 0; at < len; at += 65536) crypto.getRandomValues(new Uint8Array(wasmMemory.buffer, ptr + at, Math.min(65536, len - at)));
+        cryptoRandom(new Uint8Array(wasmMemory.buffer, ptr, len));
         total += len;
       }
       dv.setUint32(read, total, true);

@@ -1,12 +1,11 @@
 /**
- * The parts of emscripten's runtime that cowpool's hosts of emscripten builds (QuickJS, SQLite)
+ * The parts of emscripten's runtime that cowpool's imports for emscripten builds (QuickJS, SQLite)
  * implement alike: the clock's zone, always UTC (a sandbox should not learn the server's zone),
- * and heap growth within a cap.
+ * heap growth within a cap, an empty environment and a stdout that drops what it is given.
  */
-
 import { WASM_PAGE_SIZE } from '../module/wasm-page.js';
 
-const kEncoder = new TextEncoder();
+const UTF8_ENCODER = new TextEncoder();
 
 /** emscripten's `_localtime_js` and `_tzset_js` over `memory()`, in UTC. */
 export function utcTimeImports(memory: () => WebAssembly.Memory): {
@@ -20,8 +19,8 @@ export function utcTimeImports(memory: () => WebAssembly.Memory): {
       dv.setInt32(timezone, 0, true);
       dv.setInt32(daylight, 0, true);
       const bytes = new Uint8Array(memory().buffer);
-      bytes.set(kEncoder.encode('UTC\0'), stdName);
-      bytes.set(kEncoder.encode('UTC\0'), dstName);
+      bytes.set(UTF8_ENCODER.encode('UTC\0'), stdName);
+      bytes.set(UTF8_ENCODER.encode('UTC\0'), dstName);
     },
   };
 }
