@@ -1,5 +1,7 @@
-// cgiEnvironment: an HTTP request as RFC 3875 meta-variables, as a table of requests and the
-// variables they must (and must not) produce.
+/**
+ * cgiEnvironment: an HTTP request as RFC 3875 meta-variables, as a table of requests and the
+ * variables they must (and must not) produce.
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cgiEnvironment, SERVER_SOFTWARE, type CgiRequest, type CgiServer } from '../src/serve/cgi.ts';

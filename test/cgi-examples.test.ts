@@ -1,6 +1,8 @@
-// The example guests and the CGI test guests, end to end without a server: an HTTP-like request
-// becomes a CGI environment (cgiEnvironment), the guest runs on WasiHost in a fresh instance, and
-// its stdout becomes a response (parseCgiResponse).
+/**
+ * The example guests and the CGI test guests, end to end without a server: an HTTP-like request
+ * becomes a CGI environment (cgiEnvironment), the guest runs on WasiHost in a fresh instance, and
+ * its stdout becomes a response (parseCgiResponse).
+ */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';

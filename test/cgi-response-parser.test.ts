@@ -1,5 +1,7 @@
-// CgiResponseParser: reusing the last header block must give exactly what parseCgiResponse gives,
-// and must still reject what parseCgiResponse rejects.
+/**
+ * CgiResponseParser: reusing the last header block must give exactly what parseCgiResponse gives,
+ * and must still reject what parseCgiResponse rejects.
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';

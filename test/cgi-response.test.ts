@@ -1,5 +1,7 @@
-// parseCgiResponse: what a CGI guest writes, as the HTTP response the server sends or the reason it
-// answers 502. One table of valid outputs, one of malformed ones.
+/**
+ * parseCgiResponse: what a CGI guest writes, as the HTTP response the server sends or the reason it
+ * answers 502. One table of valid outputs, one of malformed ones.
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MalformedCgiResponseError, MAX_CGI_HEADER_BYTES, parseCgiResponse } from '../src/serve/cgi.ts';

@@ -1,5 +1,7 @@
-// The README's runnable examples, run as a user would (against the built package, through the
-// package's own exports), so that the documentation stays true.
+/**
+ * The README's runnable examples, run as a user would (against the built package, through the
+ * package's own exports), so that the documentation stays true.
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';

@@ -1,6 +1,8 @@
-// Real npm packages with JavaScript glue, pooled with it: an embind package (vscode-oniguruma),
-// wasm-bindgen packages (brotli-wasm, @resvg/resvg-wasm) and hash-wasm's own loader. Each use must
-// answer what a fresh glue on a fresh instance answers, use after use, whatever the previous use did.
+/**
+ * Real npm packages with JavaScript glue, pooled with it: an embind package (vscode-oniguruma),
+ * wasm-bindgen packages (brotli-wasm, @resvg/resvg-wasm) and hash-wasm's own loader. Each use must
+ * answer what a fresh glue on a fresh instance answers, use after use, whatever the previous use did.
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';

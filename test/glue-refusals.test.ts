@@ -1,5 +1,7 @@
-// What GluePool cannot make pristine, it refuses with a typed error that says why; and the parts of
-// the recipe that small hand-written glues exercise (a memory the glue creates, imports it forgets).
+/**
+ * What GluePool cannot make pristine, it refuses with a typed error that says why; and the parts of
+ * the recipe that small hand-written glues exercise (a memory the glue creates, imports it forgets).
+ */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

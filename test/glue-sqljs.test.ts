@@ -1,6 +1,8 @@
-// sql.js (emscripten, from npm) pooled with its glue: every use sees a fresh MEMFS and a fresh
-// SQLite, exactly as a fresh glue on a fresh instance would; the ATTACH leak of one glue per slot
-// (a table written to /shared.db in one use, seen by the next) cannot happen.
+/**
+ * sql.js (emscripten, from npm) pooled with its glue: every use sees a fresh MEMFS and a fresh
+ * SQLite, exactly as a fresh glue on a fresh instance would; the ATTACH leak of one glue per slot
+ * (a table written to /shared.db in one use, seen by the next) cannot happen.
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';

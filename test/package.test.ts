@@ -1,7 +1,9 @@
-// The package as a user installs it: `npm pack`, the tarball unpacked into a fresh project's
-// node_modules (offline: no registry involved), then that project's strict TypeScript (no
-// skipLibCheck) compiles a consumer of every entry point, and Node imports each subpath while
-// internals stay unreachable. Needs a built dist/ (`npm test` builds first).
+/**
+ * The package as a user installs it: `npm pack`, the tarball unpacked into a fresh project's
+ * node_modules (offline: no registry involved), then that project's strict TypeScript (no
+ * skipLibCheck) compiles a consumer of every entry point, and Node imports each subpath while
+ * internals stay unreachable. Needs a built dist/ (`npm test` builds first).
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';

@@ -1,6 +1,8 @@
-// The QuickJS examples and command as a user runs them (the built package through `cowpool/quickjs`):
-// examples/quickjs-serve.mjs on a real HTTP server on 127.0.0.1, where each request is evaluated in
-// a pristine context and the limits answer with their status codes, and the README's example.
+/**
+ * The QuickJS examples and command as a user runs them (the built package through `cowpool/quickjs`):
+ * examples/quickjs-serve.mjs on a real HTTP server on 127.0.0.1, where each request is evaluated in
+ * a pristine context and the limits answer with their status codes, and the README's example.
+ */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';

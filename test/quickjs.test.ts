@@ -1,6 +1,8 @@
-// cowpool/quickjs: every use of a sandbox starts from the set-up context, whatever the previous use
-// did (globals, prototypes, pending jobs, a thrown error, an exhausted deadline or memory limit), and
-// the limits answer with typed errors. Real QuickJS (the npm build), real pool, no mocks.
+/**
+ * cowpool/quickjs: every use of a sandbox starts from the set-up context, whatever the previous use
+ * did (globals, prototypes, pending jobs, a thrown error, an exhausted deadline or memory limit), and
+ * the limits answer with typed errors. Real QuickJS (the npm build), real pool, no mocks.
+ */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';

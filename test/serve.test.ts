@@ -1,6 +1,8 @@
-// `cowpool serve` end to end, over real HTTP on loopback: the examples' responses, the CGI
-// environment, request bodies, faults (trap, endless loop, bad output, growth) and the requests
-// after them, isolation between requests, concurrency, and the CLI itself.
+/**
+ * `cowpool serve` end to end, over real HTTP on loopback: the examples' responses, the CGI
+ * environment, request bodies, faults (trap, endless loop, bad output, growth) and the requests
+ * after them, isolation between requests, concurrency, and the CLI itself.
+ */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';

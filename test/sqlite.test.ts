@@ -1,7 +1,9 @@
-// cowpool/sqlite: every use of a sandbox starts from the set-up database, whatever the previous use
-// did (tables made, dropped or changed, an attached database, an error, an exhausted deadline or
-// memory limit), nothing can reach a file, and the limits answer with typed errors. Real SQLite
-// (sql.js's wasm), real pool, no mocks.
+/**
+ * cowpool/sqlite: every use of a sandbox starts from the set-up database, whatever the previous use
+ * did (tables made, dropped or changed, an attached database, an error, an exhausted deadline or
+ * memory limit), nothing can reach a file, and the limits answer with typed errors. Real SQLite
+ * (sql.js's wasm), real pool, no mocks.
+ */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';

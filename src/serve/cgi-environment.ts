@@ -1,18 +1,20 @@
-// An HTTP request as CGI/1.1 meta-variables (RFC 3875 §4.1), the environment a CGI guest reads.
-//
-// Choices where the RFC leaves room, each for a reason:
-// - Authorization and Proxy-Authorization are not passed as HTTP_* by default (§4.1.18 says the
-//   server SHOULD remove header fields carrying authentication information). A guest that checks
-//   tokens itself needs them: `server.passAuthorization: true` passes HTTP_AUTHORIZATION (like
-//   Apache's CGIPassAuth). AUTH_TYPE is always set from the Authorization scheme (§4.1.1).
-// - A `Proxy` header is dropped: as HTTP_PROXY it would be taken for a proxy setting ("httpoxy").
-// - Header names with anything but letters, digits and `-` are dropped: `X_Forwarded-For` and
-//   `X-Forwarded-For` would both become HTTP_X_FORWARDED_FOR, letting a client spoof one with the
-//   other (nginx and Apache drop them for the same reason).
-// - Repeated headers are joined with ", " (RFC 9110 §5.3), Cookie with "; " (RFC 9113 §8.2.3).
-// - PATH_INFO is URL-decoded (§4.1.5) unless decoding fails or yields a NUL; the raw form is in
-//   X_RAW_PATH_INFO. QUERY_STRING is raw (§4.1.7).
-// - Also set, as WAGI did: REQUEST_URI, X_FULL_URL, X_RAW_PATH_INFO, X_MATCHED_ROUTE.
+/**
+ * An HTTP request as CGI/1.1 meta-variables (RFC 3875 §4.1), the environment a CGI guest reads.
+ *
+ * Choices where the RFC leaves room, each for a reason:
+ * - Authorization and Proxy-Authorization are not passed as HTTP_* by default (§4.1.18 says the
+ *   server SHOULD remove header fields carrying authentication information). A guest that checks
+ *   tokens itself needs them: `server.passAuthorization: true` passes HTTP_AUTHORIZATION (like
+ *   Apache's CGIPassAuth). AUTH_TYPE is always set from the Authorization scheme (§4.1.1).
+ * - A `Proxy` header is dropped: as HTTP_PROXY it would be taken for a proxy setting ("httpoxy").
+ * - Header names with anything but letters, digits and `-` are dropped: `X_Forwarded-For` and
+ *   `X-Forwarded-For` would both become HTTP_X_FORWARDED_FOR, letting a client spoof one with the
+ *   other (nginx and Apache drop them for the same reason).
+ * - Repeated headers are joined with ", " (RFC 9110 §5.3), Cookie with "; " (RFC 9113 §8.2.3).
+ * - PATH_INFO is URL-decoded (§4.1.5) unless decoding fails or yields a NUL; the raw form is in
+ *   X_RAW_PATH_INFO. QUERY_STRING is raw (§4.1.7).
+ * - Also set, as WAGI did: REQUEST_URI, X_FULL_URL, X_RAW_PATH_INFO, X_MATCHED_ROUTE.
+ */
 
 import { createRequire } from 'node:module';
 import type { IncomingHttpHeaders } from 'node:http';

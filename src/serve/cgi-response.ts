@@ -1,17 +1,19 @@
-// A CGI guest's stdout as an HTTP response (RFC 3875 §6): a header block of `Name: value` lines
-// (ended by LF or CRLF), a blank line, then the body.
-//
-//   Status: 404 Not Found\r\n        -> status 404, reason "Not Found" (not sent as a header)
-//   Content-Type: text/plain\n       -> required when there is a body (§6.3.1), unless Location
-//   \n                               -> end of the header block
-//   body bytes…                      -> returned as a view of stdout, not copied
-//
-// Strict where a mistake would reach the client: anything malformed throws
-// MalformedCgiResponseError, which the server answers with 502. Lenient where the RFC allows:
-// LF or CRLF, any header order, Location without Status means 302 (every Location is treated as a
-// client redirect; local redirects are not supported). Hop-by-hop headers (Connection,
-// Transfer-Encoding, …) are the server's business (§6.3.4 forbids scripts to send them) and are
-// dropped; a Content-Length that disagrees with the body is an error.
+/**
+ * A CGI guest's stdout as an HTTP response (RFC 3875 §6): a header block of `Name: value` lines
+ * (ended by LF or CRLF), a blank line, then the body.
+ *
+ *   Status: 404 Not Found\r\n        -> status 404, reason "Not Found" (not sent as a header)
+ *   Content-Type: text/plain\n       -> required when there is a body (§6.3.1), unless Location
+ *   \n                               -> end of the header block
+ *   body bytes…                      -> returned as a view of stdout, not copied
+ *
+ * Strict where a mistake would reach the client: anything malformed throws
+ * MalformedCgiResponseError, which the server answers with 502. Lenient where the RFC allows:
+ * LF or CRLF, any header order, Location without Status means 302 (every Location is treated as a
+ * client redirect; local redirects are not supported). Hop-by-hop headers (Connection,
+ * Transfer-Encoding, …) are the server's business (§6.3.4 forbids scripts to send them) and are
+ * dropped; a Content-Length that disagrees with the body is an error.
+ */
 
 import { CowpoolError, ErrorCodes } from '../errors.js';
 
