@@ -10,7 +10,7 @@ import { parseBytes, parseCount, parseDuration, parsePort } from '../options/uni
 import { createQuickJSServer, QuickJSSandbox } from '../quickjs/index.js';
 
 /** Usage of `cowpool quickjs`, for `cowpool quickjs --help`. */
-export const QUICKJS_USAGE = `  cowpool quickjs serve [setup.js] [options]
+const QUICKJS_USAGE = `  cowpool quickjs serve [setup.js] [options]
                                        evaluate JavaScript per HTTP request, each in a pristine
                                        QuickJS context; with setup.js, call its handle(request)
 
@@ -30,7 +30,9 @@ export async function quickjsCommand(args: string[]): Promise<number> {
     console.log(`Usage:\n${QUICKJS_USAGE}\n`);
     return 0;
   }
-  if (sub !== 'serve') throw new InvalidArgumentError(`cowpool quickjs: unknown command "${sub ?? ''}"; try cowpool quickjs serve [setup.js]`);
+  if (sub !== 'serve') {
+    throw new InvalidArgumentError(`cowpool quickjs: unknown command "${sub ?? ''}"; try cowpool quickjs serve [setup.js]`);
+  }
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
@@ -44,7 +46,9 @@ export async function quickjsCommand(args: string[]): Promise<number> {
       'max-body': { type: 'string', default: '1MiB' },
     },
   });
-  if (positionals.length > 1) throw new InvalidArgumentError('quickjs serve takes at most one setup script: cowpool quickjs serve setup.js');
+  if (positionals.length > 1) {
+    throw new InvalidArgumentError('quickjs serve takes at most one setup script: cowpool quickjs serve setup.js');
+  }
   const setupFile = positionals[0];
   const port = parsePort('--port', values.port!);
   const pool = parseCount('--pool', values.pool!, 1);

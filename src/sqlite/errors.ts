@@ -28,7 +28,8 @@ export class SqliteMemoryLimitError extends GuestMemoryLimitError {
     super(
       limitBytes,
       [],
-      `SQLite ran out of memory at the sandbox's limit of ${limitBytes} bytes and the use was stopped; raise memoryLimit if the SQL needs more`,
+      `SQLite ran out of memory at the sandbox's limit of ${limitBytes} bytes and the use was stopped; ` +
+        'raise memoryLimit if the SQL needs more',
     );
   }
 }
