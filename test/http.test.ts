@@ -55,7 +55,7 @@ test('a body over the limit answers 413 and closes the connection, announced or 
   assert.equal(await (await fetch(url)).text(), 'no body', 'the server goes on');
 });
 
-test('an error answer in JSON has the shape of the JSON server\'s other errors', async () => {
+test("an error answer in JSON has the shape of the JSON server's other errors", async () => {
   const res = await fetch(`${url}/json`, { method: 'POST', body: 'x'.repeat(LIMIT + 1) });
   assert.equal(res.status, 413);
   assert.equal(res.headers.get('content-type'), 'application/json');

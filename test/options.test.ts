@@ -55,7 +55,13 @@ test('sizes, durations, counts and ports as written on the command line', () => 
   for (const [text, bytes] of sizes) assert.equal(parseBytes('--max-body', text), bytes, text);
   const unreadable = /^--max-body: cannot read "1 parsec" \(write it like 1MiB, 512KiB or 1048576\)$/;
   assert.throws(() => parseBytes('--max-body', '1 parsec'), { message: unreadable });
-  const durations: [string, number][] = [['10s', 10_000], ['250ms', 250], ['1m', 60_000], ['2h', 7_200_000], ['1500', 1500]];
+  const durations: [string, number][] = [
+    ['10s', 10_000],
+    ['250ms', 250],
+    ['1m', 60_000],
+    ['2h', 7_200_000],
+    ['1500', 1500],
+  ];
   for (const [text, ms] of durations) assert.equal(parseDuration('--timeout', text), ms, text);
   assert.throws(() => parseDuration('--timeout', '-1s'), { message: /^--timeout: cannot read "-1s"/ });
   assert.equal(parseCount('--workers', '4', 1), 4);

@@ -13,12 +13,7 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  GuestTimeoutError,
-  GuestTrapError,
-  InvalidArgumentError,
-  PoolClosedError,
-} from '../errors.js';
+import { GuestTimeoutError, GuestTrapError, InvalidArgumentError, PoolClosedError } from '../errors.js';
 import type { ResetStrategy } from '../memory/index.js';
 import { InstancePool, type InstanceHost, type PoolInstance } from '../pool/index.js';
 import { bodyTooLarge, BODY_UNREADABLE, INTERNAL_ERROR, sendError, SHUTTING_DOWN } from '../http/error-response.js';
@@ -67,8 +62,21 @@ export interface CowpoolServer {
   close(): Promise<void>;
 }
 
-const kDefaults = { host: '127.0.0.1', port: 0, timeout: 10_000, maxBody: DEFAULT_MAX_BODY };
-const kServeKeys = ['wasm', 'host', 'port', 'keepResident', 'strategy', 'timeout', 'maxBody', 'env', 'dirs', 'overlayLimit', 'log', 'programName'] as const satisfies readonly (keyof ServeOptions)[];
+const DEFAULTS = { host: '127.0.0.1', port: 0, timeout: 10_000, maxBody: DEFAULT_MAX_BODY };
+const SERVE_KEYS = [
+  'wasm',
+  'host',
+  'port',
+  'keepResident',
+  'strategy',
+  'timeout',
+  'maxBody',
+  'env',
+  'dirs',
+  'overlayLimit',
+  'log',
+  'programName',
+] as const satisfies readonly (keyof ServeOptions)[];
 
 /** The body of a request without one, and the output of a guest that wrote none. */
 const EMPTY = Buffer.alloc(0);
@@ -85,11 +93,11 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
         'with one instance; start more processes (cowpool serve --workers N) to use more cores',
     );
   }
-  rejectUnknownKeys(options, kServeKeys, 'serve options');
+  rejectUnknownKeys(options, SERVE_KEYS, 'serve options');
   const bytes = typeof options.wasm === 'string' ? new Uint8Array(await readFile(options.wasm)) : options.wasm;
   const programName = options.programName ?? (typeof options.wasm === 'string' ? baseName(options.wasm) : 'app.wasm');
-  const timeout = options.timeout ?? kDefaults.timeout;
-  const maxBody = options.maxBody ?? kDefaults.maxBody;
+  const timeout = options.timeout ?? DEFAULTS.timeout;
+  const maxBody = options.maxBody ?? DEFAULTS.maxBody;
   const log = options.log;
   checkWasiCommand(bytes, programName);
 
@@ -250,7 +258,7 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? kDefaults.port, options.host ?? kDefaults.host, () => {
+    server.listen(options.port ?? DEFAULTS.port, options.host ?? DEFAULTS.host, () => {
       server.off('error', reject);
       resolve();
     });
