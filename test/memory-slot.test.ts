@@ -4,7 +4,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { MemoryImage, MemorySlot, chooseStrategy, selfCheck, COPY_THRESHOLD, type ResetStrategy } from '../src/memory/index.ts';
+import {
+  MemoryImage,
+  MemorySlot,
+  chooseStrategy,
+  resolveStrategy,
+  selfCheck,
+  COPY_THRESHOLD,
+  type ResetStrategy,
+} from '../src/memory/index.ts';
 import { Category, kernelBehaviour, PageMap, pagemapSupport } from '../src/pagemap/index.ts';
 import { nativeSupport, PAGE_SIZE } from '../src/sys/index.ts';
 import { wat } from './support/wat.ts';
@@ -98,7 +106,8 @@ test('MemoryImage keeps the page-aligned non-zero span, in a sealed memfd', () =
   assert.equal(typeof empty.fd, nativeSupport().available ? 'number' : 'undefined');
   const plain = MemoryImage.fromContents(new Uint8Array(65536), { memfd: false });
   assert.equal(plain.fd, undefined);
-  assert.equal(MemorySlot.create(plain, { strategy: 'auto' }).strategy, 'copy', 'auto copies an image it cannot map');
+  assert.equal(resolveStrategy('auto', plain), 'copy', 'auto copies an image it cannot map');
+  assert.equal(MemorySlot.create(plain, { strategy: resolveStrategy('auto', plain) }).strategy, 'copy');
   assert.throws(() => MemorySlot.create(plain, { strategy: 'madvise' }), /built without a memfd/);
   assert.throws(() => MemoryImage.create({ start: 100, bytes: new Uint8Array(1) }, 65536), {
     code: 'COWPOOL_ERR_INVALID_ARGUMENT',
@@ -272,7 +281,10 @@ test('slot states are enforced', () => {
   assert.equal(slot.state, 'closed');
   assert.throws(() => slot.lease(), /lease\(\) of a closed slot/);
   assert.throws(() => MemorySlot.create(image, { strategy: 'fast' as never }), /options.strategy must be/);
-  assert.throws(() => MemorySlot.create(image, { keepResident: -1 }), /options.keepResident/);
+  assert.throws(() => resolveStrategy('fast' as never, image), /options.strategy must be 'auto', 'pagemap'/);
+  // A slot takes a concrete strategy: `auto` is resolved above it, once.
+  assert.throws(() => MemorySlot.create(image, { strategy: 'auto' as never }), /resolve 'auto' with resolveStrategy first/);
+  assert.throws(() => MemorySlot.create(image, { strategy: 'copy', keepResident: -1 }), /options.keepResident/);
 });
 
 /** Random image as data segments, plus a fresh instance of a module declaring them, to compare with. */

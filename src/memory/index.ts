@@ -7,13 +7,6 @@ export {
   type MemorySlotOptions,
   type ResetReport,
 } from './slot.js';
-export {
-  chooseStrategy,
-  parseStrategy,
-  resolveStrategy,
-  COPY_THRESHOLD,
-  RESET_STRATEGIES,
-  type ResetStrategy,
-  type StrategyChoice,
-} from './strategy.js';
+export { parseStrategy, RESET_STRATEGIES, type ResetStrategy } from './reset-strategy.js';
+export { chooseStrategy, resolveStrategy, COPY_THRESHOLD, type StrategyChoice } from './auto-strategy.js';
 export { selfCheck, checkStrategy, type SelfCheckReport, type StrategyCheck } from './self-check.js';

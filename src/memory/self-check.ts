@@ -1,7 +1,7 @@
 /**
  * The startup self-check: does each reset strategy keep cowpool's contract on this V8 and kernel?
  * Run once per process, each strategy on its own, so that `auto` can take the best one that passed
- * (see `strategy.ts`) and say why the others did not.
+ * (see `auto-strategy.ts`) and say why the others did not.
  *
  * The contract checked, over two uses of one slot:
  * - the memory reads back exactly the image before the first use and after every reset;
@@ -14,7 +14,7 @@ import { PAGE_SIZE } from '../sys/index.js';
 import { WASM_PAGE_SIZE } from '../module/wasm-page.js';
 import { MemoryImage } from './image.js';
 import { DIRTY_PAGES, MemorySlot } from './slot.js';
-import { RESET_STRATEGIES, type ResetStrategy } from './strategy.js';
+import { RESET_STRATEGIES, type ResetStrategy } from './reset-strategy.js';
 
 /** Whether one strategy kept the contract, and if not, what went wrong. */
 export type StrategyCheck = { ok: true } | { ok: false; reason: string };
