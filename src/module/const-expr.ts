@@ -6,30 +6,9 @@
  */
 
 import { InvalidArgumentError } from '../errors.js';
-import type { ByteRange, ByteReader } from './bytes.js';
+import type { ByteReader } from './bytes.js';
+import type { ArithmeticOp, ConstExpr, ConstInstr } from './types.js';
 import { readHeapType } from './valtypes.js';
-
-/** One instruction of a constant expression (MVP, reference types, SIMD and extended-const). */
-export type ConstInstr =
-  | { readonly op: 'i32.const'; readonly value: number }
-  | { readonly op: 'i64.const'; readonly value: bigint }
-  | { readonly op: 'f32.const'; readonly value: number }
-  | { readonly op: 'f64.const'; readonly value: number }
-  | { readonly op: 'v128.const'; readonly bytes: Uint8Array }
-  | { readonly op: 'ref.null'; readonly heapType: string | number }
-  | { readonly op: 'ref.func'; readonly functionIndex: number }
-  | { readonly op: 'global.get'; readonly globalIndex: number }
-  | { readonly op: ArithmeticOp };
-
-/** A decoded constant expression. */
-export interface ConstExpr {
-  readonly instrs: readonly ConstInstr[];
-  /** The expression's bytes, its final `end` (0x0B) included. */
-  readonly range: ByteRange;
-}
-
-/** The integer arithmetic the extended-const proposal allows in constant expressions. */
-export type ArithmeticOp = 'i32.add' | 'i32.sub' | 'i32.mul' | 'i64.add' | 'i64.sub' | 'i64.mul';
 
 // The extended-const proposal's additions.
 const kArithmetic: ReadonlyMap<number, ArithmeticOp> = new Map([

@@ -6,8 +6,9 @@
  */
 
 import type { ByteReader } from './bytes.js';
-import { readConstExpr, type ConstExpr } from './const-expr.js';
+import { readConstExpr } from './const-expr.js';
 import type {
+  ConstExpr,
   DataSegment,
   DefinedGlobal,
   DefinedTable,
