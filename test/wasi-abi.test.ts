@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { WasiHost, type WasiHostOptions } from '../src/wasi/host.ts';
+import { WasiHost, type WasiHostOptions } from '../src/wasi/wasi-host.ts';
 import { Errno, Filetype, Rights } from '../src/wasi/abi.ts';
 import { PREVIEW1_FUNCTIONS } from '../src/wasi/preview1-imports.ts';
 import { WasiExit } from '../src/wasi/wasi-exit.ts';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WasiHost } from '../src/wasi/host.ts';
+import { WasiHost } from '../src/wasi/wasi-host.ts';
 import { WasiExit } from '../src/wasi/wasi-exit.ts';
 import { InvalidArgumentError } from '../src/errors.ts';
 import type { WasiContext } from '../src/wasi/context.ts';

@@ -9,7 +9,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, sym
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { WasiHost, type PreopenOption } from '../src/wasi/host.ts';
+import { WasiHost, type PreopenOption } from '../src/wasi/wasi-host.ts';
 import { Errno, Oflags, Rights } from '../src/wasi/abi.ts';
 import { WasiDriver } from './support/wasi-driver.ts';
 import { snapshot } from './support/tree.ts';

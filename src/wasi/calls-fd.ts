@@ -21,7 +21,7 @@ import {
   type ErrnoValue,
 } from './abi.js';
 import type { FdEntry, FileEntry } from './fd-table.js';
-import { writeFilestat } from './filestat.js';
+import { writeFilestat } from './fs/filestat.js';
 import { timeUpdates } from './calls-path.js';
 import type { WasiState } from './state.js';
 

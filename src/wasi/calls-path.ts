@@ -19,10 +19,10 @@ import {
   type ErrnoValue,
 } from './abi.js';
 import type { DirectoryEntry } from './fd-table.js';
-import { writeFilestat } from './filestat.js';
-import { fail, isDirectory, type DirNode } from './fs-node.js';
-import type { TimeUpdate } from './open-file.js';
-import type { Resolved } from './preopen-fs.js';
+import { writeFilestat } from './fs/filestat.js';
+import { fail, isDirectory, type DirNode } from './fs/fs-node.js';
+import type { TimeUpdate } from './fs/open-file.js';
+import type { Resolved } from './fs/preopen-fs.js';
 import type { WasiState } from './state.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });

@@ -10,9 +10,9 @@ import {
   INHERITING_RIGHTS,
   type ErrnoValue,
 } from './abi.js';
-import type { DirNode } from './fs-node.js';
-import type { OpenFile } from './open-file.js';
-import type { ListedEntry, PreopenFs } from './preopen-fs.js';
+import type { DirNode } from './fs/fs-node.js';
+import type { OpenFile } from './fs/open-file.js';
+import type { ListedEntry, PreopenFs } from './fs/preopen-fs.js';
 
 /** fd 0, 1 or 2: the context's stdin, stdout or stderr. */
 export interface StreamEntry {

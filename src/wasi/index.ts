@@ -16,9 +16,9 @@ export {
   type WasiRunInput,
   type WasiRunResult,
 } from './wasi-command.js';
-export { WasiHost, type WasiHostOptions, type PreopenOption } from './host.js';
-export type { PreopenMode } from './preopen-fs.js';
-export { DEFAULT_OVERLAY_LIMIT } from './overlay-budget.js';
+export { WasiHost, type WasiHostOptions, type PreopenOption } from './wasi-host.js';
+export type { PreopenMode } from './fs/preopen-fs.js';
+export { DEFAULT_OVERLAY_LIMIT } from './fs/overlay-budget.js';
 export type { WasiContext } from './context.js';
 export { WasiExit } from './wasi-exit.js';
 export { checkWasiCommand, isWasiCommand } from './command.js';

@@ -17,7 +17,7 @@ import { InstancePool, type InstanceHost, type PoolDescription, type PoolOptions
 import { sleepSynchronously, type WasiClock } from './clock.js';
 import { checkWasiCommand } from './command.js';
 import type { WasiContext } from './context.js';
-import { WasiHost, type PreopenOption } from './host.js';
+import { WasiHost, type PreopenOption } from './wasi-host.js';
 import type { RandomSource } from './random.js';
 
 /** Options of {@link WasiCommand.create}. */

@@ -1,6 +1,6 @@
 // Calls a WasiHost's preview1 functions directly, the way a guest would, on a memory the test owns:
 // file-system operations by path, each answering a short comparable string (the data, or `errno N`).
-import { WasiHost } from '../../src/wasi/host.ts';
+import { WasiHost } from '../../src/wasi/wasi-host.ts';
 import { Errno, Oflags, Rights } from '../../src/wasi/abi.ts';
 
 type Fn = (...args: (number | bigint)[]) => number;

@@ -37,7 +37,7 @@ import {
   type BigIntStats,
 } from 'node:fs';
 import { isAbsolute, relative, sep } from 'node:path';
-import { Errno, Filetype, type ErrnoValue } from './abi.js';
+import { Errno, Filetype, type ErrnoValue } from '../abi.js';
 import { filetypeOf } from './filestat.js';
 import {
   fail,

@@ -1,6 +1,6 @@
 // Failures of host file-system calls, mapped to the WASI errno a guest expects for them.
 
-import { Errno, type ErrnoValue } from './abi.js';
+import { Errno, type ErrnoValue } from '../abi.js';
 
 const kByCode: Readonly<Record<string, ErrnoValue>> = {
   EACCES: Errno.ACCES,

@@ -3,7 +3,7 @@
 // directory); this wraps it over a read-only view of `root`.
 
 import type { BigIntStats } from 'node:fs';
-import type { ErrnoValue } from './abi.js';
+import type { ErrnoValue } from '../abi.js';
 import { OverlayBudget } from './overlay-budget.js';
 import { PreopenFs } from './preopen-fs.js';
 

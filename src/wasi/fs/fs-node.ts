@@ -8,7 +8,7 @@
 //     lookup('other')    -> whatever /srv/data/sub/other is on the host
 
 import type { BigIntStats } from 'node:fs';
-import { Filetype, type ErrnoValue } from './abi.js';
+import { Filetype, type ErrnoValue } from '../abi.js';
 import { filetypeOf } from './filestat.js';
 
 /** A preview1 `filestat`, whatever it describes. */

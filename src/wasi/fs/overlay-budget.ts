@@ -2,7 +2,7 @@
 // neither one huge file nor a million empty ones can exhaust the host's memory. Past the limit the
 // guest gets ENOSPC, as from a full disk.
 
-import { Errno } from './abi.js';
+import { Errno } from '../abi.js';
 import { fail } from './fs-node.js';
 
 /** What each created node (file, directory, symlink, whiteout) costs besides its name and bytes. */

@@ -1,7 +1,7 @@
 // Host `fs.BigIntStats` and overlay nodes written as a preview1 `filestat` (64 bytes, see Layout.FILESTAT_SIZE).
 
 import type { BigIntStats } from 'node:fs';
-import { Filetype } from './abi.js';
+import { Filetype } from '../abi.js';
 import type { Filestat } from './fs-node.js';
 
 /** The preview1 filetype of a host file. FIFOs have no preview1 type and report UNKNOWN. */

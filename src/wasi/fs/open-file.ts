@@ -2,7 +2,7 @@
 // directories, and overlay files only read) or an in-memory file of the overlay.
 
 import { closeSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, readSync, writeSync } from 'node:fs';
-import { Errno } from './abi.js';
+import { Errno } from '../abi.js';
 import { fail, hostFilestat, memFilestat, type Filestat, type MemFile } from './fs-node.js';
 import type { OverlayBudget } from './overlay-budget.js';
 
