@@ -1,6 +1,8 @@
-// The numbers of the WASI preview1 ABI (`wasi_snapshot_preview1`), as the witx files define them and
-// wasi-libc's <wasi/api.h> checks them with _Static_assert. Everything here is data the guest reads
-// or writes: changing a value breaks every compiled guest, so each one is spelled out, not derived.
+/**
+ * The numbers of the WASI preview1 ABI (`wasi_snapshot_preview1`), as the witx files define them and
+ * wasi-libc's <wasi/api.h> checks them with _Static_assert. Everything here is data the guest reads
+ * or writes: changing a value breaks every compiled guest, so each one is spelled out, not derived.
+ */
 
 /** The import module name every preview1 guest links against. */
 export const WASI_MODULE = 'wasi_snapshot_preview1';

@@ -1,13 +1,15 @@
-// preview1 fd_* functions: the standard streams of the use's context, files and the directories
-// granted to the guest.
-//
-// Errno conventions (POSIX where POSIX speaks, WASI rights otherwise):
-// - a read on something not opened for reading / a write on something not opened for writing: EBADF;
-// - seek/tell/pread/pwrite on a stream: ESPIPE; read or write on a directory: EISDIR;
-// - a change under a read-only preopen: EROFS;
-// - an operation the fd's rights do not allow: ENOTCAPABLE.
-// The kind of descriptor is checked before rights and before the mode, so a directory given to a
-// file-only call answers the same in every mode.
+/**
+ * preview1 fd_* functions: the standard streams of the use's context, files and the directories
+ * granted to the guest.
+ *
+ * Errno conventions (POSIX where POSIX speaks, WASI rights otherwise):
+ * - a read on something not opened for reading / a write on something not opened for writing: EBADF;
+ * - seek/tell/pread/pwrite on a stream: ESPIPE; read or write on a directory: EISDIR;
+ * - a change under a read-only preopen: EROFS;
+ * - an operation the fd's rights do not allow: ENOTCAPABLE.
+ * The kind of descriptor is checked before rights and before the mode, so a directory given to a
+ * file-only call answers the same in every mode.
+ */
 
 import {
   ClockId,

@@ -1,10 +1,13 @@
-// preview1 path_* functions over the directories granted to the guest. Each path is resolved
-// beneath the directory fd it is relative to, never leaving it (PreopenFs.resolve); what a change
-// then does depends on the preopen's mode (overlay, readonly, persistent: see preopen-fs.ts).
-//
-// Order of checks, the same for every call: the directory fd (EBADF, ENOTDIR), its rights
-// (ENOTCAPABLE), the path (EFAULT, EILSEQ, then resolution errors), then the operation itself
-// (EROFS under a read-only preopen, EEXIST, ENOENT, …).
+/**
+ * preview1 path_* functions over the directories granted to the guest. Each path is resolved
+ * beneath the directory fd it is relative to, never leaving it (`fs/path-resolver.ts`); what a
+ * change then does depends on the preopen's mode (overlay, readonly, persistent: see
+ * `fs/preopen-fs.ts`).
+ *
+ * Order of checks, the same for every call: the directory fd (EBADF, ENOTDIR), its rights
+ * (ENOTCAPABLE), the path (EFAULT, EILSEQ, then resolution errors), then the operation itself
+ * (EROFS under a read-only preopen, EEXIST, ENOENT, …).
+ */
 
 import {
   Errno,
@@ -20,9 +23,10 @@ import {
 } from './abi.js';
 import type { DirectoryEntry } from './fd-table.js';
 import { writeFilestat } from './fs/filestat.js';
-import { fail, isDirectory, type DirNode } from './fs/fs-node.js';
+import { fail } from './errno-error.js';
+import { isDirectory, type DirNode } from './fs/fs-node.js';
 import type { TimeUpdate } from './fs/open-file.js';
-import type { Resolved } from './fs/preopen-fs.js';
+import { readlink, resolvePath, type Resolved } from './fs/path-resolver.js';
 import type { WasiState } from './state.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -62,7 +66,7 @@ export function pathCalls(state: WasiState): WebAssembly.ModuleImports {
     if (typeof dir === 'number') fail(dir);
     const path = guestString(pathPtr, pathLen);
     if (typeof path === 'number') fail(path);
-    const at = dir.fs.resolve(dir.dir, path, follow);
+    const at = resolvePath(dir.dir, path, follow);
     if (typeof at === 'number') fail(at);
     return { dir, at };
   }
@@ -168,7 +172,7 @@ export function pathCalls(state: WasiState): WebAssembly.ModuleImports {
         const { dir, at } = resolveAt(dirFd, Rights.PATH_READLINK, pathPtr, pathLen, false);
         if (at.node === undefined) fail(Errno.NOENT);
         if (at.node.kind !== 'symlink' && !(at.node.kind === 'host' && at.node.stats.isSymbolicLink())) fail(Errno.INVAL);
-        const target = Buffer.from(dir.fs.readlink(at.node));
+        const target = Buffer.from(readlink(at.node));
         bufPtr >>>= 0;
         const n = Math.min(target.length, bufLen >>> 0); // truncated like readlink(2)
         memory.refresh();

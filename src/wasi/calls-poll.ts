@@ -1,9 +1,11 @@
-// preview1 poll_oneoff: waiting for clocks and fds.
-//
-// Every fd this host offers is always ready (stdin is a buffer, stdout a sink, files are local), so
-// fd subscriptions fire at once and a poll that has any never sleeps. Without them, the poll sleeps
-// synchronously until the earliest clock deadline, which is how wasi-libc implements sleep(),
-// nanosleep() and poll() with a timeout.
+/**
+ * preview1 poll_oneoff: waiting for clocks and fds.
+ *
+ * Every fd this host offers is always ready (stdin is a buffer, stdout a sink, files are local), so
+ * fd subscriptions fire at once and a poll that has any never sleeps. Without them, the poll sleeps
+ * synchronously until the earliest clock deadline, which is how wasi-libc implements sleep(),
+ * nanosleep() and poll() with a timeout.
+ */
 
 import {
   Errno,

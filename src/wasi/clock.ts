@@ -1,5 +1,7 @@
-// The time sources behind clock_time_get, clock_res_get and poll_oneoff, behind one interface so a
-// server can cap how long a guest may sleep and tests can use a fake clock.
+/**
+ * The time sources behind clock_time_get, clock_res_get and poll_oneoff, behind one interface so a
+ * server can cap how long a guest may sleep and tests can use a fake clock.
+ */
 
 import { ClockId } from './abi.js';
 

@@ -1,4 +1,4 @@
-// Whether a compiled module can run as a WASI preview1 command under WasiHost, and if not, why.
+/** Whether a compiled module can run as a WASI preview1 command under WasiHost, and if not, why. */
 
 import { InvalidArgumentError } from '../errors.js';
 import { WASI_MODULE } from './abi.js';

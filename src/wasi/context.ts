@@ -1,5 +1,7 @@
-// The per-use part of a WASI host: what one run of the guest sees as argv, environ and standard
-// streams. Swapping this object is all that happens between two requests on a pooled instance.
+/**
+ * The per-use part of a WASI host: what one run of the guest sees as argv, environ and standard
+ * streams. Swapping this object is all that happens between two requests on a pooled instance.
+ */
 
 import { InvalidArgumentError } from '../errors.js';
 

@@ -1,6 +1,8 @@
-// The guest's file descriptors for one use: 0-2 are the context's streams, 3.. the preopened
-// directories (fixed for the host's lifetime), then whatever the guest opens. A use may close or
-// renumber any of them; the next use starts again from the pristine table.
+/**
+ * The guest's file descriptors for one use: 0-2 are the context's streams, 3.. the preopened
+ * directories (fixed for the host's lifetime), then whatever the guest opens. A use may close or
+ * renumber any of them; the next use starts again from the pristine table.
+ */
 
 import {
   Errno,

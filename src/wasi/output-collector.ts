@@ -1,6 +1,8 @@
-// A ready-made stdout/stderr sink. The host hands sinks views into guest memory, which the next
-// guest write or the next request overwrites; this copies each chunk into one growing buffer so a
-// whole response costs a few copies and no per-chunk allocation.
+/**
+ * A ready-made stdout/stderr sink. The host hands sinks views into guest memory, which the next
+ * guest write or the next request overwrites; this copies each chunk into one growing buffer so a
+ * whole response costs a few copies and no per-chunk allocation.
+ */
 
 const kInitialCapacity = 4096;
 

@@ -1,5 +1,7 @@
-// random_get's entropy source. Web Crypto's getRandomValues refuses more than 65536 bytes per call
-// (QuotaExceededError), so large requests are filled in chunks.
+/**
+ * random_get's entropy source. Web Crypto's getRandomValues refuses more than 65536 bytes per call
+ * (QuotaExceededError), so large requests are filled in chunks.
+ */
 
 /** Fills `target` with random bytes. May be given a view straight into guest memory. */
 export type RandomSource = (target: Uint8Array) => void;

@@ -1,15 +1,17 @@
-// WasiCommand: a WASI preview1 command module run once per use, each use on a pristine pooled
-// instance with a pristine file system, in one call:
-//
-//   const command = await WasiCommand.create(await readFile('tool.wasm'), {
-//     preopens: [{ guestPath: '/data', hostPath: './data' }],   // an overlay: writable, per use
-//     timeout: 5_000,
-//   });
-//   const { exitCode, stdout, stderr, error } = await command.run({ args: ['tool', '--flag'], stdin: 'input' });
-//   await command.close();
-//
-// It is the InstancePool and the WasiHost put together the way `cowpool serve` uses them: one host
-// per pooled instance, built once; each use swaps only the context (args, env, stdin, sinks).
+/**
+ * WasiCommand: a WASI preview1 command module run once per use, each use on a pristine pooled
+ * instance with a pristine file system, in one call:
+ *
+ *   const command = await WasiCommand.create(await readFile('tool.wasm'), {
+ *     preopens: [{ guestPath: '/data', hostPath: './data' }],   // an overlay: writable, per use
+ *     timeout: 5_000,
+ *   });
+ *   const { exitCode, stdout, stderr, error } = await command.run({ args: ['tool', '--flag'], stdin: 'input' });
+ *   await command.close();
+ *
+ * It is the InstancePool and the WasiHost put together the way `cowpool serve` uses them: one host
+ * per pooled instance, built once; each use swaps only the context (args, env, stdin, sinks).
+ */
 
 import { readFile } from 'node:fs/promises';
 import { GuestTimeoutError, GuestTrapError, InvalidArgumentError } from '../errors.js';

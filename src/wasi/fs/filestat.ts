@@ -1,8 +1,22 @@
-// Host `fs.BigIntStats` and overlay nodes written as a preview1 `filestat` (64 bytes, see Layout.FILESTAT_SIZE).
-
+/**
+ * The preview1 `filestat` of whatever a guest path names: made from a host file's `fs.BigIntStats`
+ * or from an overlay node, and written into guest memory (64 bytes, see `Layout.FILESTAT_SIZE`).
+ */
 import type { BigIntStats } from 'node:fs';
 import { Filetype } from '../abi.js';
-import type { Filestat } from './fs-node.js';
+import type { MemEntry } from './fs-node.js';
+
+/** A preview1 `filestat`, whatever it describes. */
+export interface Filestat {
+  dev: bigint;
+  ino: bigint;
+  filetype: number;
+  nlink: bigint;
+  size: bigint;
+  atim: bigint;
+  mtim: bigint;
+  ctim: bigint;
+}
 
 /** The preview1 filetype of a host file. FIFOs have no preview1 type and report UNKNOWN. */
 export function filetypeOf(stats: BigIntStats): number {
@@ -13,6 +27,30 @@ export function filetypeOf(stats: BigIntStats): number {
   if (stats.isBlockDevice()) return Filetype.BLOCK_DEVICE;
   if (stats.isSocket()) return Filetype.SOCKET_STREAM;
   return Filetype.UNKNOWN;
+}
+
+/** The filestat of a host entry. */
+export function hostFilestat(stats: BigIntStats): Filestat {
+  return {
+    dev: stats.dev,
+    ino: stats.ino,
+    filetype: filetypeOf(stats),
+    nlink: stats.nlink,
+    size: stats.size,
+    atim: stats.atimeNs,
+    mtim: stats.mtimeNs,
+    ctim: stats.ctimeNs,
+  };
+}
+
+/** The filestat of an in-memory node on device `dev`. */
+export function memFilestat(node: MemEntry, dev: bigint): Filestat {
+  const common = { dev, ino: node.ino, atim: node.atim, mtim: node.mtim, ctim: node.ctim };
+  if (node.kind === 'file') return { ...common, filetype: Filetype.REGULAR_FILE, nlink: node.nlink, size: BigInt(node.size) };
+  if (node.kind === 'symlink') {
+    return { ...common, filetype: Filetype.SYMBOLIC_LINK, nlink: 1n, size: BigInt(Buffer.byteLength(node.target)) };
+  }
+  return { ...common, filetype: Filetype.DIRECTORY, nlink: 1n, size: node.size };
 }
 
 /** Writes `stat` as a filestat at `ptr`; without one, a zeroed filestat of type `filetype` (a stream). */
