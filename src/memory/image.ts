@@ -60,22 +60,25 @@ export class MemoryImage {
   }
 
   /**
-   * Builds an image from a span: `bytes` placed at `start` (page-aligned) in a memory of
-   * `minimumBytes`, zeros elsewhere. `bytes` is padded to whole pages.
+   * Builds an image from a span: `bytes` placed at `start` in a memory of `minimumBytes`, zeros
+   * elsewhere. The span is widened to whole pages of this host ({@link PAGE_SIZE}): a module's
+   * image is rendered 4 KiB-aligned (`module/image.ts`, which knows no host), and arm64 kernels
+   * may use 16 or 64 KiB pages.
    */
   static create(span: { start: number; bytes: Uint8Array }, minimumBytes: number, options: MemoryImageOptions = {}): MemoryImage {
-    const { start } = span;
-    if (!Number.isSafeInteger(start) || start < 0 || start % PAGE_SIZE !== 0) {
-      throw new InvalidArgumentError(`image start ${start} is not a multiple of the ${PAGE_SIZE}-byte page size`);
+    if (!Number.isSafeInteger(span.start) || span.start < 0) {
+      throw new InvalidArgumentError(`image start ${span.start} is not a non-negative integer`);
     }
-    const length = Math.ceil(span.bytes.length / PAGE_SIZE) * PAGE_SIZE;
+    const start = Math.floor(span.start / PAGE_SIZE) * PAGE_SIZE;
+    const lead = span.start - start;
+    const length = span.bytes.length === 0 ? 0 : Math.ceil((lead + span.bytes.length) / PAGE_SIZE) * PAGE_SIZE;
     if (start + length > minimumBytes) {
       throw new InvalidArgumentError(
         `image span [${start}, ${start + length}) does not fit in the memory's initial ${minimumBytes} bytes`,
       );
     }
     const bytes = new Uint8Array(length);
-    bytes.set(span.bytes);
+    if (length > 0) bytes.set(span.bytes, lead);
     const useMemfd = options.memfd ?? nativeSupport().available;
     const fd = useMemfd ? sealedMemfd(options.name ?? 'cowpool-image', minimumBytes, bytes, start) : undefined;
     return new MemoryImage(start, bytes, minimumBytes, fd);

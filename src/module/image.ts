@@ -20,7 +20,11 @@ import { memoryCountProblem, memoryTypeProblems } from './memory-checks.js';
 import type { MemoryType, ModuleInfo, ValType } from './types.js';
 import { WASM_PAGE_SIZE } from './wasm-page.js';
 
-/** Alignment of a rendered image's span: the host page size mappings work in. */
+/**
+ * Alignment of a rendered image's span: 4 KiB, the smallest page any Linux host maps. This layer
+ * knows no host; where pages are larger (16 or 64 KiB on some arm64 kernels), `MemoryImage.create`
+ * widens the span to the host's pages, and a wasm page (64 KiB) is always a whole number of them.
+ */
 export const IMAGE_ALIGNMENT = 4096;
 
 /** One active data segment placed in memory. */
