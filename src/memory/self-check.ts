@@ -39,7 +39,12 @@ export function selfCheck(): SelfCheckReport {
   return result;
 }
 
-const MEMORY_BYTES = 4 * WASM_PAGE_SIZE;
+/**
+ * The check's memory: 16 host pages, at least 4 wasm pages (256 KiB, 64 pages where pages are 4 KiB).
+ * Four wasm pages alone would be only 4 host pages on a kernel with 64 KiB pages, too few for the
+ * image span and the pages the uses below touch.
+ */
+const MEMORY_BYTES = Math.max(4 * WASM_PAGE_SIZE, 16 * PAGE_SIZE);
 const IMAGE_PAGES = { first: 3, count: 3 };
 
 /** Runs the two-use check of one strategy on a fresh slot; never throws. */
