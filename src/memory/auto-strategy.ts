@@ -50,7 +50,9 @@ export function chooseStrategy(memoryBytes = Infinity, check: SelfCheckReport = 
   }
   return {
     strategy: 'copy',
-    reason: `${noPagemap}, and madvise is unavailable (${check.strategies.madvise.reason}); copy compares the whole memory after each use, which for large memories costs more than a fresh instance`,
+    reason:
+      `${noPagemap}, and madvise is unavailable (${check.strategies.madvise.reason}); ` +
+      'copy compares the whole memory after each use, which for large memories costs more than a fresh instance',
   };
 }
 
