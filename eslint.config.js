@@ -23,7 +23,8 @@ export default tseslint.config(
         {
           patterns: [
             {
-              regex: '^(assert|buffer|child_process|cluster|crypto|events|fs|http|net|os|path|perf_hooks|stream|timers|url|util|worker_threads|zlib)(/.*)?$',
+              regex:
+                '^(assert|buffer|child_process|cluster|crypto|events|fs|http|net|os|path|perf_hooks|stream|timers|url|util|worker_threads|zlib)(/.*)?$',
               message: "Import Node's built-ins with the node: prefix.",
             },
           ],
@@ -37,7 +38,12 @@ export default tseslint.config(
       // Module-level constants are UPPER_SNAKE_CASE or camelCase (functions, bound helpers); no `kName`.
       '@typescript-eslint/naming-convention': [
         'error',
-        { selector: 'variable', modifiers: ['const', 'global'], format: ['UPPER_CASE', 'camelCase', 'PascalCase'], custom: { regex: '^k[A-Z]', match: false } },
+        {
+          selector: 'variable',
+          modifiers: ['const', 'global'],
+          format: ['UPPER_CASE', 'camelCase', 'PascalCase'],
+          custom: { regex: '^k[A-Z]', match: false },
+        },
         { selector: 'typeLike', format: ['PascalCase'] },
       ],
       eqeqeq: ['error', 'always', { null: 'ignore' }],
@@ -61,6 +67,8 @@ export default tseslint.config(
   {
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     ...tseslint.configs.disableTypeChecked,
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', Buffer: 'readonly', WebAssembly: 'readonly' } },
+    languageOptions: {
+      globals: { process: 'readonly', console: 'readonly', URL: 'readonly', Buffer: 'readonly', WebAssembly: 'readonly' },
+    },
   },
 );

@@ -57,10 +57,21 @@ if (mode === 'live' || mode === 'shared') {
   const memoryLimit = 32 * 2 ** 20;
   const snapshot = buildSnapshot(loadQuickJSWasm(), { headroom: Math.ceil(memoryLimit * 1.5) + 2 * 2 ** 20, setupTimeout: 10_000 });
   before = memory();
-  const pool = InstancePool.createSync<WebAssembly.Exports, undefined, UseState>(snapshot.bytes, { setup: (host) => ({ imports: quickjsImports(host.memory!, () => host.context, true) }), max: count, min: 0 });
+  const pool = InstancePool.createSync<WebAssembly.Exports, undefined, UseState>(snapshot.bytes, {
+    setup: (host) => ({ imports: quickjsImports(host.memory!, () => host.context, true) }),
+    max: count,
+    min: 0,
+  });
   const leases = await Promise.all(Array.from({ length: count }, () => pool.acquire(new UseState())));
   for (const lease of leases) {
-    runRequest(quickjsExports(lease.instance), lease.host.memory!, snapshot.layout, lease.context!, { kind: 'eval', code: RSS_CODE, filename: 'eval.js' }, { memoryLimit, timeout: 1000 });
+    runRequest(
+      quickjsExports(lease.instance),
+      lease.host.memory!,
+      snapshot.layout,
+      lease.context!,
+      { kind: 'eval', code: RSS_CODE, filename: 'eval.js' },
+      { memoryLimit, timeout: 1000 },
+    );
   }
   for (const lease of leases) lease.release();
   // Idle: once `trimIdleAfter` (1 s by default) has passed, every context has given back its pages.
@@ -72,4 +83,13 @@ if (mode === 'live' || mode === 'shared') {
   throw new Error(`unknown mode ${mode}`);
 }
 const after = memory();
-console.log(JSON.stringify({ mode, count, rss: after.rss - before.rss, pss: after.pss - before.pss, private: after.private - before.private, kept: keep.length }));
+console.log(
+  JSON.stringify({
+    mode,
+    count,
+    rss: after.rss - before.rss,
+    pss: after.pss - before.pss,
+    private: after.private - before.private,
+    kept: keep.length,
+  }),
+);

@@ -46,15 +46,18 @@ export async function benchQuickJS(quick: boolean): Promise<Measurement[]> {
   // V8 compiles the 500 KB QuickJS module with its baseline compiler first and optimizes it in the
   // background: run every contender long enough that all are measured on optimized code.
   const reused = qjs.newContext();
-  warmUp(() => {
-    const context = qjs.newContext();
-    evalDump(context);
-    context.dispose();
-    evalDump(reused);
-    sandbox.evalSync(CODE);
-    soft.evalSync(CODE);
-    leaking.eval();
-  }, quick ? 500 : 3000);
+  warmUp(
+    () => {
+      const context = qjs.newContext();
+      evalDump(context);
+      context.dispose();
+      evalDump(reused);
+      sandbox.evalSync(CODE);
+      soft.evalSync(CODE);
+      leaking.eval();
+    },
+    quick ? 500 : 3000,
+  );
 
   // Interleaved: every batch runs each contender in turn, so that a noisy neighbour on this shared
   // machine slows them all alike and the ratios hold.
@@ -75,7 +78,10 @@ export async function benchQuickJS(quick: boolean): Promise<Measurement[]> {
         { name: 'cowpool sandbox.evalSync (pristine)', op: () => check(sandbox.evalSync(CODE)) },
         { name: 'cowpool await sandbox.eval (pristine)', op: async () => check(await sandbox.eval(CODE)) },
         { name: 'cowpool evalSync, hardDeadline: false', op: () => check(soft.evalSync(CODE)) },
-        { name: "cowpool's eval path on one context, never reset (leaks; what the pool adds is the rest)", op: () => check(leaking.eval()) },
+        {
+          name: "cowpool's eval path on one context, never reset (leaks; what the pool adds is the rest)",
+          op: () => check(leaking.eval()),
+        },
       ],
       quick ? 6 : 25,
       100,
@@ -93,12 +99,17 @@ export async function benchQuickJS(quick: boolean): Promise<Measurement[]> {
   await soft.close();
   await leaking.close();
   results.push(
-    await measureAsync(group, 'quickjs-emscripten new wasm instance', async () => {
-      const fresh = await newQuickJSWASMModuleFromVariant(variant);
-      const context = fresh.newContext();
-      check(evalDump(context));
-      context.dispose();
-    }, { batch: 5, batches: quick ? 3 : 8, budgetMs: quick ? 800 : 3000 }),
+    await measureAsync(
+      group,
+      'quickjs-emscripten new wasm instance',
+      async () => {
+        const fresh = await newQuickJSWASMModuleFromVariant(variant);
+        const context = fresh.newContext();
+        check(evalDump(context));
+        context.dispose();
+      },
+      { batch: 5, batches: quick ? 3 : 8, budgetMs: quick ? 800 : 3000 },
+    ),
   );
 
   results.push(...benchQuickJSMemory(quick ? 200 : 1000));

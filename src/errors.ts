@@ -6,7 +6,7 @@
  * Messages say what was wrong, by how much, and what to do about it.
  */
 
-const kBrand = Symbol.for('cowpool.error');
+const BRAND = Symbol.for('cowpool.error');
 
 /** Stable codes of every cowpool error class. */
 export const ErrorCodes = {
@@ -44,20 +44,17 @@ export class CowpoolError extends Error {
 
   static override [Symbol.hasInstance](value: unknown): boolean {
     if (this === CowpoolError) {
-      return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kBrand] === true;
+      return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
     }
     return Function.prototype[Symbol.hasInstance].call(this, value) || brandedAs(value, this.name);
   }
 }
-Object.defineProperty(CowpoolError.prototype, kBrand, { value: true });
+Object.defineProperty(CowpoolError.prototype, BRAND, { value: true });
 
 /** True when `value` is a cowpool error of the class named `name` from any installed copy. */
 function brandedAs(value: unknown, name: string): boolean {
   return (
-    typeof value === 'object' &&
-    value !== null &&
-    (value as Record<symbol, unknown>)[kBrand] === true &&
-    (value as Error).name === name
+    typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true && (value as Error).name === name
   );
 }
 
@@ -138,10 +135,7 @@ export class ImportMissingError extends CowpoolError {
   readonly kind: string;
 
   constructor(module: string, field: string, kind: string) {
-    super(
-      ErrorCodes.IMPORT_MISSING,
-      `module imports ${kind} "${module}"."${field}" but options.imports does not provide it`,
-    );
+    super(ErrorCodes.IMPORT_MISSING, `module imports ${kind} "${module}"."${field}" but options.imports does not provide it`);
     this.module = module;
     this.field = field;
     this.kind = kind;
@@ -174,7 +168,7 @@ export class AcquireTimeoutError extends CowpoolError {
  */
 export class AbortedError extends CowpoolError {
   constructor(cause: unknown) {
-    super(ErrorCodes.ABORTED, 'the wait for an instance was aborted by the caller\'s AbortSignal', { cause });
+    super(ErrorCodes.ABORTED, "the wait for an instance was aborted by the caller's AbortSignal", { cause });
   }
 }
 

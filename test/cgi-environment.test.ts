@@ -108,7 +108,17 @@ test('headers become HTTP_* (uppercase, - to _); repeated values join with ", ";
 test('all three header forms give the same variables', () => {
   const parsed = envOf(request({ headers: { host: 'h', 'x-a': 'v', 'set-cookie': ['1', '2'], cookie: 'c=1' } }));
   const flat = envOf(request({ headers: ['Host', 'h', 'X-A', 'v', 'Set-Cookie', '1', 'Set-Cookie', '2', 'Cookie', 'c=1'] }));
-  const pairs = envOf(request({ headers: [['host', 'h'], ['x-a', 'v'], ['set-cookie', '1'], ['set-cookie', '2'], ['cookie', 'c=1']] }));
+  const pairs = envOf(
+    request({
+      headers: [
+        ['host', 'h'],
+        ['x-a', 'v'],
+        ['set-cookie', '1'],
+        ['set-cookie', '2'],
+        ['cookie', 'c=1'],
+      ],
+    }),
+  );
   assert.deepEqual([...flat], [...parsed]);
   assert.deepEqual([...pairs], [...parsed]);
   assert.equal(parsed.get('HTTP_SET_COOKIE'), '1, 2');
@@ -145,13 +155,29 @@ test('httpoxy: a Proxy header never becomes HTTP_PROXY', () => {
 });
 
 test('header names with _ or other characters are dropped, so they cannot spoof HTTP_* of another header', () => {
-  const env = envOf(request({ headers: [['X-Forwarded-For', 'real'], ['X_Forwarded_For', 'spoof'], ['Weird.Name', 'w'], [':authority', 'h2']] }));
+  const env = envOf(
+    request({
+      headers: [
+        ['X-Forwarded-For', 'real'],
+        ['X_Forwarded_For', 'spoof'],
+        ['Weird.Name', 'w'],
+        [':authority', 'h2'],
+      ],
+    }),
+  );
   assert.equal(env.get('HTTP_X_FORWARDED_FOR'), 'real');
   assert.ok(![...env.keys()].some((k) => k.includes('.') || k.includes(':')));
 });
 
 test('values holding NUL are dropped (a C string cannot carry them)', () => {
-  const env = envOf(request({ headers: [['X-A', 'a\0b'], ['X-B', 'ok']] }));
+  const env = envOf(
+    request({
+      headers: [
+        ['X-A', 'a\0b'],
+        ['X-B', 'ok'],
+      ],
+    }),
+  );
   assert.equal(env.has('HTTP_X_A'), false);
   assert.equal(env.get('HTTP_X_B'), 'ok');
 });

@@ -132,7 +132,9 @@ describe('sqlite', () => {
 
   test('text needing JSON escapes, and several statements (the last one answers)', () => {
     const rows = JSON.parse(
-      query(`INSERT INTO animals(name, legs) VALUES ('say "moo"' || char(10) || 'ü', 4); SELECT name FROM animals WHERE id = last_insert_rowid()`).text(),
+      query(
+        `INSERT INTO animals(name, legs) VALUES ('say "moo"' || char(10) || 'ü', 4); SELECT name FROM animals WHERE id = last_insert_rowid()`,
+      ).text(),
     );
     assert.deepEqual(rows.rows, [['say "moo"\nü']]);
   });

@@ -24,15 +24,18 @@ test('a cached header block parses like a fresh one, whatever the body', () => {
     'X-Only: header\n\n',
   ];
   fc.assert(
-    fc.property(fc.array(fc.tuple(fc.constantFrom(...blocks), fc.uint8Array({ maxLength: 12 })), { minLength: 1, maxLength: 12 }), (responses) => {
-      const parser = new CgiResponseParser();
-      for (const [block, body] of responses) {
-        const stdout = Buffer.concat([Buffer.from(block), body]);
-        const expected = outcome(() => parseCgiResponse(stdout));
-        const actual = outcome(() => parser.parse(stdout));
-        assert.deepEqual(actual, expected, `${JSON.stringify(block)} + ${body.length} bytes`);
-      }
-    }),
+    fc.property(
+      fc.array(fc.tuple(fc.constantFrom(...blocks), fc.uint8Array({ maxLength: 12 })), { minLength: 1, maxLength: 12 }),
+      (responses) => {
+        const parser = new CgiResponseParser();
+        for (const [block, body] of responses) {
+          const stdout = Buffer.concat([Buffer.from(block), body]);
+          const expected = outcome(() => parseCgiResponse(stdout));
+          const actual = outcome(() => parser.parse(stdout));
+          assert.deepEqual(actual, expected, `${JSON.stringify(block)} + ${body.length} bytes`);
+        }
+      },
+    ),
     { numRuns: 200 },
   );
 });

@@ -10,24 +10,120 @@ const bytes = (s: string) => new Uint8Array(Buffer.from(s, 'latin1'));
 const valid: [string, string, { status: number; reason?: string; headers: [string, string][]; body: string }][] = [
   ['minimal LF', 'Content-Type: text/plain\n\nhi\n', { status: 200, headers: [['Content-Type', 'text/plain']], body: 'hi\n' }],
   ['CRLF', 'Content-Type: text/plain\r\n\r\nhi', { status: 200, headers: [['Content-Type', 'text/plain']], body: 'hi' }],
-  ['mixed CRLF and LF', 'Content-Type: a/b\r\nX-A: 1\n\r\nbody', { status: 200, headers: [['Content-Type', 'a/b'], ['X-A', '1']], body: 'body' }],
+  [
+    'mixed CRLF and LF',
+    'Content-Type: a/b\r\nX-A: 1\n\r\nbody',
+    {
+      status: 200,
+      headers: [
+        ['Content-Type', 'a/b'],
+        ['X-A', '1'],
+      ],
+      body: 'body',
+    },
+  ],
   ['empty body', 'Content-Type: text/plain\n\n', { status: 200, headers: [['Content-Type', 'text/plain']], body: '' }],
-  ['Status with reason', 'Status: 404 Not Found\nContent-Type: text/plain\n\nnope', { status: 404, reason: 'Not Found', headers: [['Content-Type', 'text/plain']], body: 'nope' }],
+  [
+    'Status with reason',
+    'Status: 404 Not Found\nContent-Type: text/plain\n\nnope',
+    { status: 404, reason: 'Not Found', headers: [['Content-Type', 'text/plain']], body: 'nope' },
+  ],
   ['Status without reason', 'Status: 201\nContent-Type: a/b\n\n', { status: 201, headers: [['Content-Type', 'a/b']], body: '' }],
-  ['Status with a tab and a long reason', 'Status: 418\tI am a teapot\n\n', { status: 418, reason: 'I am a teapot', headers: [], body: '' }],
+  [
+    'Status with a tab and a long reason',
+    'Status: 418\tI am a teapot\n\n',
+    { status: 418, reason: 'I am a teapot', headers: [], body: '' },
+  ],
   ['Status alone, no body, no Content-Type', 'Status: 204 No Content\n\n', { status: 204, reason: 'No Content', headers: [], body: '' }],
-  ['Status casing', 'STATUS: 500 Oops\nContent-type: x/y\n\n!', { status: 500, reason: 'Oops', headers: [['Content-type', 'x/y']], body: '!' }],
-  ['Location without Status → 302', 'Location: https://example.test/\n\n', { status: 302, headers: [['Location', 'https://example.test/']], body: '' }],
+  [
+    'Status casing',
+    'STATUS: 500 Oops\nContent-type: x/y\n\n!',
+    { status: 500, reason: 'Oops', headers: [['Content-type', 'x/y']], body: '!' },
+  ],
+  [
+    'Location without Status → 302',
+    'Location: https://example.test/\n\n',
+    { status: 302, headers: [['Location', 'https://example.test/']], body: '' },
+  ],
   ['local Location is a client redirect too', 'Location: /other\n\n', { status: 302, headers: [['Location', '/other']], body: '' }],
-  ['Location with Status', 'Status: 301 Moved Permanently\nLocation: /new\n\n', { status: 301, reason: 'Moved Permanently', headers: [['Location', '/new']], body: '' }],
+  [
+    'Location with Status',
+    'Status: 301 Moved Permanently\nLocation: /new\n\n',
+    { status: 301, reason: 'Moved Permanently', headers: [['Location', '/new']], body: '' },
+  ],
   ['Location with a body and no Content-Type', 'Location: /x\n\nmoved', { status: 302, headers: [['Location', '/x']], body: 'moved' }],
-  ['repeated headers kept in order', 'Content-Type: t/p\nSet-Cookie: a=1\nSet-Cookie: b=2\n\n', { status: 200, headers: [['Content-Type', 't/p'], ['Set-Cookie', 'a=1'], ['Set-Cookie', 'b=2']], body: '' }],
-  ['whitespace around values trimmed, none required', 'Content-Type:text/plain  \nX-Empty:\nX-Tab: \tv\t\n\n', { status: 200, headers: [['Content-Type', 'text/plain'], ['X-Empty', ''], ['X-Tab', 'v']], body: '' }],
-  ['colon inside the value', 'Content-Type: t/p\nX-Time: 12:30:00\n\n', { status: 200, headers: [['Content-Type', 't/p'], ['X-Time', '12:30:00']], body: '' }],
-  ['hop-by-hop headers dropped', 'Content-Type: t/p\nConnection: close\nTransfer-Encoding: chunked\nKeep-Alive: 5\n\nx', { status: 200, headers: [['Content-Type', 't/p']], body: 'x' }],
-  ['matching Content-Length kept', 'Content-Type: t/p\nContent-Length: 3\n\nabc', { status: 200, headers: [['Content-Type', 't/p'], ['Content-Length', '3']], body: 'abc' }],
-  ['latin1 value bytes preserved', 'Content-Type: t/p\nX-L: caf\xe9\n\n', { status: 200, headers: [['Content-Type', 't/p'], ['X-L', 'caf\xe9']], body: '' }],
-  ['body may hold blank lines and header-like text', 'Content-Type: t/p\n\nA: b\n\nStatus: 500\n', { status: 200, headers: [['Content-Type', 't/p']], body: 'A: b\n\nStatus: 500\n' }],
+  [
+    'repeated headers kept in order',
+    'Content-Type: t/p\nSet-Cookie: a=1\nSet-Cookie: b=2\n\n',
+    {
+      status: 200,
+      headers: [
+        ['Content-Type', 't/p'],
+        ['Set-Cookie', 'a=1'],
+        ['Set-Cookie', 'b=2'],
+      ],
+      body: '',
+    },
+  ],
+  [
+    'whitespace around values trimmed, none required',
+    'Content-Type:text/plain  \nX-Empty:\nX-Tab: \tv\t\n\n',
+    {
+      status: 200,
+      headers: [
+        ['Content-Type', 'text/plain'],
+        ['X-Empty', ''],
+        ['X-Tab', 'v'],
+      ],
+      body: '',
+    },
+  ],
+  [
+    'colon inside the value',
+    'Content-Type: t/p\nX-Time: 12:30:00\n\n',
+    {
+      status: 200,
+      headers: [
+        ['Content-Type', 't/p'],
+        ['X-Time', '12:30:00'],
+      ],
+      body: '',
+    },
+  ],
+  [
+    'hop-by-hop headers dropped',
+    'Content-Type: t/p\nConnection: close\nTransfer-Encoding: chunked\nKeep-Alive: 5\n\nx',
+    { status: 200, headers: [['Content-Type', 't/p']], body: 'x' },
+  ],
+  [
+    'matching Content-Length kept',
+    'Content-Type: t/p\nContent-Length: 3\n\nabc',
+    {
+      status: 200,
+      headers: [
+        ['Content-Type', 't/p'],
+        ['Content-Length', '3'],
+      ],
+      body: 'abc',
+    },
+  ],
+  [
+    'latin1 value bytes preserved',
+    'Content-Type: t/p\nX-L: caf\xe9\n\n',
+    {
+      status: 200,
+      headers: [
+        ['Content-Type', 't/p'],
+        ['X-L', 'caf\xe9'],
+      ],
+      body: '',
+    },
+  ],
+  [
+    'body may hold blank lines and header-like text',
+    'Content-Type: t/p\n\nA: b\n\nStatus: 500\n',
+    { status: 200, headers: [['Content-Type', 't/p']], body: 'A: b\n\nStatus: 500\n' },
+  ],
 ];
 
 for (const [what, output, expected] of valid) {
@@ -92,7 +188,11 @@ const malformed: [string, string | Uint8Array, RegExp][] = [
   ['Content-Type twice', 'Content-Type: a/b\nContent-Type: c/d\n\n', /repeats Content-Type/],
   ['empty Content-Type', 'Content-Type:\n\n', /empty Content-Type/],
   ['empty Location', 'Location: \n\n', /empty Location/],
-  ['Content-Length larger than the body', 'Content-Type: t/p\nContent-Length: 10\n\nabc', /Content-Length says 10 bytes but the body has 3/],
+  [
+    'Content-Length larger than the body',
+    'Content-Type: t/p\nContent-Length: 10\n\nabc',
+    /Content-Length says 10 bytes but the body has 3/,
+  ],
   ['Content-Length not a number', 'Content-Type: t/p\nContent-Length: 3x\n\nabc', /invalid Content-Length/],
   ['header block over 64 KiB', 'Content-Type: t/p\nX-Big: ' + 'a'.repeat(70000) + '\n\n', /exceeds 65536 bytes/],
   ['64 KiB without a newline', 'X'.repeat(70000), /exceeds 65536 bytes/],

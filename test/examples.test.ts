@@ -16,10 +16,7 @@ test('examples/pagemap.mjs reports exactly the written pages', () => {
   const kernel = kernelBehaviour();
   // Without the shared zero page, the page only read (20) is a private page like the written ones.
   const read = kernel.zeroPage === false ? 'written: pages 20 to 20\n' : '';
-  assert.equal(
-    out,
-    `0\nthis kernel: ${kernel.description}\nwritten: pages 5 to 6\n${read}written: pages 40 to 40\nscan complete\n`,
-  );
+  assert.equal(out, `0\nthis kernel: ${kernel.description}\nwritten: pages 5 to 6\n${read}written: pages 40 to 40\nscan complete\n`);
 });
 
 test('examples/pool.mjs gets a pristine instance every time', () => {
@@ -33,7 +30,7 @@ test('the bin prints help and the version', () => {
   assert.match(execFileSync(process.execPath, ['bin/cowpool.js', '--version'], { encoding: 'utf8' }), /^\d+\.\d+\.\d+\n$/);
 });
 
-test('npx cowpool runs the project\'s own bin, as the README says', () => {
+test("npx cowpool runs the project's own bin, as the README says", () => {
   // npm runs a project's own bin by installing the project into its npx cache (once, a few seconds).
   const out = execFileSync('npx', ['--yes', 'cowpool', '--version'], { encoding: 'utf8', timeout: 120_000 });
   assert.match(out, /^\d+\.\d+\.\d+\n$/);

@@ -65,7 +65,10 @@ test('vscode-oniguruma: concurrent uses on two instances, interleaved across awa
         }),
       ),
     );
-    assert.deepEqual(found, texts.map((_, i) => [i, i + 2]));
+    assert.deepEqual(
+      found,
+      texts.map((_, i) => [i, i + 2]),
+    );
     assert.equal(pool.stats().created, 2);
   } finally {
     await pool.close();
@@ -105,7 +108,12 @@ test('@resvg/resvg-wasm (wasm-bindgen, "initWasm once" glue): renders equal a fr
     return { width: image.width, height: image.height, png: image.asPng() as Uint8Array };
   };
   try {
-    for (const [size, colour] of [[8, 'red'], [16, 'blue'], [8, 'red'], [5, 'green']] as const) {
+    for (const [size, colour] of [
+      [8, 'red'],
+      [16, 'blue'],
+      [8, 'red'],
+      [5, 'green'],
+    ] as const) {
       const pooled = await pool.run(render(size, colour));
       assert.equal(pooled.width, size);
       assert.deepEqual(pooled, await pool.runFresh(render(size, colour)));

@@ -56,7 +56,11 @@ function counterPool(t: TestContext) {
 test('glue state and memory state both start fresh each use', async (t) => {
   const pool = await counterPool(t);
   try {
-    for (let i = 0; i < 5; i++) assert.deepEqual(await pool.run((api) => [api.bump(), api.bump()]), [[1, 2], [2, 4]]);
+    for (let i = 0; i < 5; i++)
+      assert.deepEqual(await pool.run((api) => [api.bump(), api.bump()]), [
+        [1, 2],
+        [2, 4],
+      ]);
   } finally {
     await pool.close();
   }
@@ -65,7 +69,10 @@ test('glue state and memory state both start fresh each use', async (t) => {
 test('a use that traps rejects with GuestTrapError and the next is pristine', async (t) => {
   const pool = await counterPool(t);
   try {
-    await assert.rejects(pool.run((api) => (api.bump(), api.trap())), GuestTrapError);
+    await assert.rejects(
+      pool.run((api) => (api.bump(), api.trap())),
+      GuestTrapError,
+    );
     assert.deepEqual(await pool.run((api) => api.bump()), [1, 2]);
   } finally {
     await pool.close();
@@ -123,7 +130,12 @@ test('a table the glue can grow from JS is fresh every use (reinstantiate), and 
     (err: unknown) => err instanceof ModuleNotPoolableError && /may grow.*cannot shrink/.test(err.message),
   );
   const fixed = wat(`(module (table (export "table") 2 2 funcref) (func (export "f") (result i32) (i32.const 7)))`);
-  const kept = await GluePool.create({ glue: glueFile(t, 'module.exports.init = (b) => new WebAssembly.Instance(new WebAssembly.Module(b), {}).exports;'), wasm: fixed, load, pool: { max: 1 } });
+  const kept = await GluePool.create({
+    glue: glueFile(t, 'module.exports.init = (b) => new WebAssembly.Instance(new WebAssembly.Module(b), {}).exports;'),
+    wasm: fixed,
+    load,
+    pool: { max: 1 },
+  });
   try {
     assert.equal(kept.describe().mechanism, 'reuse', 'a table that cannot grow does not force reinstantiate');
   } finally {
@@ -153,7 +165,10 @@ test('a module importing a table is refused: the glue would make a new one each 
 test('a load that never makes the glue instantiate the module is refused', async (t) => {
   const pool = await GluePool.create({ glue: glueFile(t, counterGlue), wasm: counterModule, load: (g) => g, pool: { max: 1 } });
   try {
-    await assert.rejects(pool.run(() => 1), (err: unknown) => err instanceof ModuleNotPoolableError && /without the glue instantiating/.test(err.message));
+    await assert.rejects(
+      pool.run(() => 1),
+      (err: unknown) => err instanceof ModuleNotPoolableError && /without the glue instantiating/.test(err.message),
+    );
     assert.equal(await pool.run(() => 1, undefined).catch(() => 'still refused'), 'still refused');
   } finally {
     await pool.close();
@@ -172,7 +187,10 @@ test('instantiating the module twice in one use is refused', async (t) => {
     pool: { max: 1 },
   });
   try {
-    await assert.rejects(pool.run(() => 1), (err: unknown) => err instanceof ModuleNotPoolableError && /twice/.test(err.message));
+    await assert.rejects(
+      pool.run(() => 1),
+      (err: unknown) => err instanceof ModuleNotPoolableError && /twice/.test(err.message),
+    );
   } finally {
     await pool.close();
   }
@@ -180,9 +198,17 @@ test('instantiating the module twice in one use is refused', async (t) => {
 
 test('an import the glue does not provide is named', async (t) => {
   const glue = `module.exports.init = (bytes) => new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: {} });`;
-  const pool = await GluePool.create({ glue: glueFile(t, glue), wasm: counterModule, load: (g, kit) => g.init(kit.bytes), pool: { max: 1 } });
+  const pool = await GluePool.create({
+    glue: glueFile(t, glue),
+    wasm: counterModule,
+    load: (g, kit) => g.init(kit.bytes),
+    pool: { max: 1 },
+  });
   try {
-    await assert.rejects(pool.run(() => 1), (err: unknown) => err instanceof ImportMissingError && err.module === 'env' && err.field === 'note');
+    await assert.rejects(
+      pool.run(() => 1),
+      (err: unknown) => err instanceof ImportMissingError && err.module === 'env' && err.field === 'note',
+    );
   } finally {
     await pool.close();
   }
@@ -228,7 +254,12 @@ test('reuse with tableReserve: the glue sees the declared table, and nothing it 
     for (let i = 0; i < 4; i++) {
       const seen = await pool.run((e) => {
         const entry = e.table.get(0) as unknown as Record<string, unknown>;
-        const result = { length: e.table.length, grown: e.table.grow(1, e.one), entryMark: entry.mark, tableMark: (e.table as unknown as Record<string, unknown>).mark };
+        const result = {
+          length: e.table.length,
+          grown: e.table.grow(1, e.one),
+          entryMark: entry.mark,
+          tableMark: (e.table as unknown as Record<string, unknown>).mark,
+        };
         assert.equal(e.call(2), 1, 'what the glue grew into the table is callable from wasm');
         assert.throws(() => e.table.get(3), RangeError, 'past the size shown, as a fresh table');
         entry.mark = 'earlier use';
@@ -259,7 +290,10 @@ test('pools of the same glue file share its compiled code, not its state; a chan
   const b = await GluePool.create<{ bump(): [number, number] }>(options);
   try {
     for (let i = 0; i < 3; i++) {
-      assert.deepEqual(await a.run((api) => [api.bump(), api.bump()]), [[1, 2], [2, 4]]);
+      assert.deepEqual(await a.run((api) => [api.bump(), api.bump()]), [
+        [1, 2],
+        [2, 4],
+      ]);
       assert.deepEqual(await b.run((api) => api.bump()), [1, 2]);
       assert.deepEqual(await a.runFresh((api) => api.bump()), [1, 2]);
     }

@@ -100,7 +100,10 @@ test('a span finer than the host page is widened to whole pages, in the bytes an
   const slot = MemorySlot.create(image, { strategy: nativeSupport().available ? 'madvise' : 'copy' });
   const memory = new Uint8Array(slot.memory.buffer);
   assert.deepEqual([...memory.subarray(P + 99, P + 103)], [0, 7, 8, 0], 'the mapped image reads back');
-  assert.equal(memory.some((b, i) => b !== 0 && i !== P + 100 && i !== P + 101), false);
+  assert.equal(
+    memory.some((b, i) => b !== 0 && i !== P + 100 && i !== P + 101),
+    false,
+  );
   slot.close();
   image.close();
   assert.equal(MemoryImage.create({ start: P + 100, bytes: new Uint8Array(0) }, 65536, { memfd: false }).length, 0);
@@ -244,7 +247,12 @@ test('trim gives back what an idle slot holds; the next use still starts from th
     if (strategy === 'pagemap' && pagemapSkip) continue;
     const image = MemoryImage.create({ start: 0, bytes: new Uint8Array(2 * P).fill(3) }, 16 * 65536);
     const slot = MemorySlot.create(image, { strategy, keepResident: 1 << 20 });
-    const held = () => PageMap.open().scan(slot.memory.buffer, { categoryInverted: Category.FILE, categoryMask: Category.FILE | Category.PRESENT, returnMask: 0 }).pages;
+    const held = () =>
+      PageMap.open().scan(slot.memory.buffer, {
+        categoryInverted: Category.FILE,
+        categoryMask: Category.FILE | Category.PRESENT,
+        returnMask: 0,
+      }).pages;
     slot.lease();
     const view = new Uint8Array(slot.memory.buffer);
     view[0] = 9;
@@ -265,7 +273,7 @@ test('trim gives back what an idle slot holds; the next use still starts from th
   }
 });
 
-test('two slots sharing one image do not see each other\'s writes', () => {
+test("two slots sharing one image do not see each other's writes", () => {
   const image = MemoryImage.create({ start: P, bytes: new Uint8Array(P).fill(5) }, 65536);
   for (const { strategy, skip } of strategies) {
     if (skip) continue;
@@ -307,10 +315,9 @@ test('slot states are enforced', () => {
 const imageArbitrary = fc
   .record({
     pages: fc.integer({ min: 1, max: 3 }),
-    segments: fc.array(
-      fc.record({ at: fc.nat({ max: 3 * 65536 - 1 }), bytes: fc.uint8Array({ minLength: 1, maxLength: 300 }) }),
-      { maxLength: 6 },
-    ),
+    segments: fc.array(fc.record({ at: fc.nat({ max: 3 * 65536 - 1 }), bytes: fc.uint8Array({ minLength: 1, maxLength: 300 }) }), {
+      maxLength: 6,
+    }),
   })
   .map(({ pages, segments }) => ({
     pages,

@@ -7,7 +7,10 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 
 async function start(args: string[]): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['examples/quickjs-serve.mjs', ...args], { env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['examples/quickjs-serve.mjs', ...args], {
+    env: { ...process.env, PORT: '0' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   child.stdout!.setEncoding('utf8');
   for await (const chunk of child.stdout!) {
@@ -36,7 +39,7 @@ describe('examples/quickjs-serve.mjs evaluating request bodies', () => {
   });
   after(() => stop(server.child));
 
-  test('a script\'s value and console lines come back as JSON', async () => {
+  test("a script's value and console lines come back as JSON", async () => {
     assert.deepEqual(await post(server.url, 'console.log("hi"); [1, 2, 3].map((x) => x * 2)'), {
       status: 200,
       json: { value: [2, 4, 6], logs: [{ level: 'log', text: 'hi' }] },
@@ -72,7 +75,7 @@ describe('examples/quickjs-serve.mjs with a setup script', () => {
   });
   after(() => stop(server.child));
 
-  test('requests call the setup script\'s handler, which starts from the image every time', async () => {
+  test("requests call the setup script's handler, which starts from the image every time", async () => {
     const sum = await fetch(`${server.url}/add?a=40&b=2`);
     assert.deepEqual(await sum.json(), { sum: 42 });
     for (let i = 0; i < 3; i++) {
@@ -84,15 +87,22 @@ describe('examples/quickjs-serve.mjs with a setup script', () => {
   });
 });
 
-test('examples/quickjs.mjs (the README\'s example) prints what the README says', () => {
+test("examples/quickjs.mjs (the README's example) prints what the README says", () => {
   const out = execFileSync(process.execPath, ['examples/quickjs.mjs'], { encoding: 'utf8' });
-  assert.equal(out, '[ 2, 4, 6 ]\nhello ada (1)\nhello bob (1)\nundefinedundefined\nlog about to fail\nTypeError cannot read property \'x\' of null\n');
+  assert.equal(
+    out,
+    "[ 2, 4, 6 ]\nhello ada (1)\nhello bob (1)\nundefinedundefined\nlog about to fail\nTypeError cannot read property 'x' of null\n",
+  );
 });
 
 test('cowpool quickjs serve setup.js is the same server as a command', async () => {
-  const child = spawn(process.execPath, ['bin/cowpool.js', 'quickjs', 'serve', 'examples/quickjs-setup.js', '--port', '0', '--timeout', '100ms'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['bin/cowpool.js', 'quickjs', 'serve', 'examples/quickjs-setup.js', '--port', '0', '--timeout', '100ms'],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   try {
     let out = '';
     child.stdout.setEncoding('utf8');

@@ -148,7 +148,8 @@ describe('results', () => {
       fc.string({ unit: 'binary' }),
       fc.constantFrom('\ud800', 'a\udfffb', '\ufffd'),
     );
-    const literal = (v: unknown) => (v === undefined ? 'undefined' : Object.is(v, -0) ? '-0' : typeof v === 'number' ? String(v) : JSON.stringify(v));
+    const literal = (v: unknown) =>
+      v === undefined ? 'undefined' : Object.is(v, -0) ? '-0' : typeof v === 'number' ? String(v) : JSON.stringify(v);
     fc.assert(
       fc.property(primitive, fc.boolean(), (v, log) => {
         const expected = v === undefined ? undefined : JSON.parse(JSON.stringify(v));
@@ -159,7 +160,11 @@ describe('results', () => {
       }),
       { numRuns: 200 },
     );
-    assert.throws(() => sandbox.evalSync('1n'), (e: unknown) => e instanceof QuickJSError && /BigInt/i.test(e.message), 'a BigInt is not JSON');
+    assert.throws(
+      () => sandbox.evalSync('1n'),
+      (e: unknown) => e instanceof QuickJSError && /BigInt/i.test(e.message),
+      'a BigInt is not JSON',
+    );
     assert.equal(sandbox.evalSync('Symbol("s")'), undefined, 'a symbol is not JSON either: no value');
   });
 
@@ -185,7 +190,7 @@ describe('results', () => {
     );
   });
 
-  test('console lines go to the use\'s console, and the setup script\'s to setupLogs', async () => {
+  test("console lines go to the use's console, and the setup script's to setupLogs", async () => {
     const lines: ConsoleEntry[] = [];
     const value = await sandbox.eval('console.log("a", 1, { b: 2 }); console.error("oops"); 5', { console: (e) => lines.push(e) });
     assert.equal(value, 5);
@@ -195,9 +200,12 @@ describe('results', () => {
     ]);
     assert.deepEqual(sandbox.setupLogs, [{ level: 'log', text: 'set up' }]);
     const lines2: ConsoleEntry[] = [];
-    const hijacked = sandbox.evalSync('Object.prototype.toJSON = () => undefined; Array.prototype.toJSON = () => 5; console.log("still"); ({ a: 1 })', {
-      console: (e) => lines2.push(e),
-    });
+    const hijacked = sandbox.evalSync(
+      'Object.prototype.toJSON = () => undefined; Array.prototype.toJSON = () => 5; console.log("still"); ({ a: 1 })',
+      {
+        console: (e) => lines2.push(e),
+      },
+    );
     assert.equal(hijacked, undefined, 'a toJSON of the script serializes its own value');
     assert.deepEqual(lines2, [{ level: 'log', text: 'still' }], 'but not the log lines');
     const none: ConsoleEntry[] = [];
@@ -207,7 +215,7 @@ describe('results', () => {
 });
 
 describe('errors and limits', () => {
-  test('a guest exception is a QuickJSError with the guest\'s name, message, stack and logs', async () => {
+  test("a guest exception is a QuickJSError with the guest's name, message, stack and logs", async () => {
     const err = await sandbox.eval('console.log("before"); null.x', { filename: 'user.js' }).then(
       () => assert.fail('should throw'),
       (e: unknown) => e,
@@ -219,24 +227,49 @@ describe('errors and limits', () => {
     assert.match(err.guestStack, /user\.js:1/);
     assert.match(err.stack ?? '', /user\.js:1/);
     assert.deepEqual(err.logs, [{ level: 'log', text: 'before' }]);
-    assert.throws(() => sandbox.callSync('fail', ['no way']), (e: unknown) => e instanceof QuickJSError && e.guestName === 'RangeError' && e.guestMessage === 'no way');
-    assert.throws(() => sandbox.evalSync('throw { plain: 1 }'), (e: unknown) => e instanceof QuickJSError && e.guestName === 'Thrown' && e.guestMessage === '{"plain":1}');
-    assert.throws(() => sandbox.evalSync('Promise.reject(new SyntaxError("later"))'), (e: unknown) => e instanceof QuickJSError && e.guestName === 'SyntaxError');
-    assert.throws(() => sandbox.evalSync('new Promise(() => {})'), (e: unknown) => e instanceof QuickJSError && /never settles/.test(e.message));
-    assert.throws(() => sandbox.callSync('nothing'), (e: unknown) => e instanceof QuickJSError && /nothing is not a function/.test(e.message));
-    assert.throws(() => sandbox.evalSync('1 +'), (e: unknown) => e instanceof QuickJSError && e.guestName === 'SyntaxError');
+    assert.throws(
+      () => sandbox.callSync('fail', ['no way']),
+      (e: unknown) => e instanceof QuickJSError && e.guestName === 'RangeError' && e.guestMessage === 'no way',
+    );
+    assert.throws(
+      () => sandbox.evalSync('throw { plain: 1 }'),
+      (e: unknown) => e instanceof QuickJSError && e.guestName === 'Thrown' && e.guestMessage === '{"plain":1}',
+    );
+    assert.throws(
+      () => sandbox.evalSync('Promise.reject(new SyntaxError("later"))'),
+      (e: unknown) => e instanceof QuickJSError && e.guestName === 'SyntaxError',
+    );
+    assert.throws(
+      () => sandbox.evalSync('new Promise(() => {})'),
+      (e: unknown) => e instanceof QuickJSError && /never settles/.test(e.message),
+    );
+    assert.throws(
+      () => sandbox.callSync('nothing'),
+      (e: unknown) => e instanceof QuickJSError && /nothing is not a function/.test(e.message),
+    );
+    assert.throws(
+      () => sandbox.evalSync('1 +'),
+      (e: unknown) => e instanceof QuickJSError && e.guestName === 'SyntaxError',
+    );
     assert.equal(sandbox.evalSync('bump()'), 1, 'the next use is healthy');
   });
 
   test('the deadline ends a use with GuestTimeoutError, and the next use is healthy', async () => {
-    await assert.rejects(sandbox.eval('while (true) {}', { timeout: 30 }), (e: unknown) => e instanceof GuestTimeoutError && e.timeoutMs === 30);
+    await assert.rejects(
+      sandbox.eval('while (true) {}', { timeout: 30 }),
+      (e: unknown) => e instanceof GuestTimeoutError && e.timeoutMs === 30,
+    );
     assert.throws(() => sandbox.evalSync('/(a+)+$/.test("a".repeat(40) + "b")', { timeout: 30 }), GuestTimeoutError);
     assert.throws(() => sandbox.evalSync('(async () => { for (;;) await null })()', { timeout: 30 }), GuestTimeoutError);
-    assert.throws(() => sandbox.evalSync('try { while (true) {} } catch (e) { "caught" }', { timeout: 30 }), GuestTimeoutError, 'a script cannot catch its deadline');
+    assert.throws(
+      () => sandbox.evalSync('try { while (true) {} } catch (e) { "caught" }', { timeout: 30 }),
+      GuestTimeoutError,
+      'a script cannot catch its deadline',
+    );
     assert.equal(sandbox.evalSync('bump() + add(1, 1)'), 3);
   });
 
-  test('the hard deadline stops the guest on its own, without QuickJS\'s check', async () => {
+  test("the hard deadline stops the guest on its own, without QuickJS's check", async () => {
     // Below the sandbox API: QuickJS's own deadline set to never, so only the wasm's fuel counter
     // (the pool's `interruptible`) can end the loop, as it ends native code QuickJS never checks in.
     const { buildSnapshot } = await import('../src/quickjs/image.ts');
@@ -251,19 +284,38 @@ describe('errors and limits', () => {
       max: 1,
     });
     try {
-      const use = (code: string) => (instance: WebAssembly.Instance, state: InstanceType<typeof UseState> | undefined, host: { memory: WebAssembly.Memory | undefined }) =>
-        runRequest(quickjsExports(instance), host.memory!, snapshot.layout, state!, { kind: 'eval', code, filename: 'eval.js' }, { memoryLimit: 2 ** 20, timeout: Infinity });
-      assert.throws(() => pool.runSync(use('while (true) {}'), new UseState(), { timeout: 30 }), (e: unknown) => e instanceof GuestTimeoutError);
+      const use =
+        (code: string) =>
+        (
+          instance: WebAssembly.Instance,
+          state: InstanceType<typeof UseState> | undefined,
+          host: { memory: WebAssembly.Memory | undefined },
+        ) =>
+          runRequest(
+            quickjsExports(instance),
+            host.memory!,
+            snapshot.layout,
+            state!,
+            { kind: 'eval', code, filename: 'eval.js' },
+            { memoryLimit: 2 ** 20, timeout: Infinity },
+          );
+      assert.throws(
+        () => pool.runSync(use('while (true) {}'), new UseState(), { timeout: 30 }),
+        (e: unknown) => e instanceof GuestTimeoutError,
+      );
       assert.equal(pool.runSync(use('6 * 7'), new UseState()).value, 42, 'the next use is healthy');
     } finally {
       await pool.close();
     }
   });
 
-  test('without the hard deadline, QuickJS\'s own check still stops a loop', async () => {
+  test("without the hard deadline, QuickJS's own check still stops a loop", async () => {
     const soft = await QuickJSSandbox.create({ hardDeadline: false, timeout: 30 });
     try {
-      assert.throws(() => soft.evalSync('while (true) {}'), (e: unknown) => e instanceof GuestTimeoutError && e.timeoutMs === 30);
+      assert.throws(
+        () => soft.evalSync('while (true) {}'),
+        (e: unknown) => e instanceof GuestTimeoutError && e.timeoutMs === 30,
+      );
       assert.equal(soft.evalSync('1'), 1);
     } finally {
       await soft.close();
@@ -281,12 +333,18 @@ describe('errors and limits', () => {
   });
 
   test('deep recursion is a catchable QuickJS error, not a crash', () => {
-    assert.throws(() => sandbox.evalSync('function f() { return f() + 1 } f()'), (e: unknown) => e instanceof QuickJSError && /stack overflow/.test(e.message));
+    assert.throws(
+      () => sandbox.evalSync('function f() { return f() + 1 } f()'),
+      (e: unknown) => e instanceof QuickJSError && /stack overflow/.test(e.message),
+    );
     assert.equal(sandbox.evalSync('function g(n) { try { return g(n + 1) } catch { return n > 100 } } g(0)'), true);
   });
 
   test('a setup script that throws fails create with its QuickJSError', async () => {
-    await assert.rejects(QuickJSSandbox.create({ setup: 'undefinedFunction()', setupFilename: 'boot.js' }), (e: unknown) => e instanceof QuickJSError && /boot\.js/.test(e.guestStack));
+    await assert.rejects(
+      QuickJSSandbox.create({ setup: 'undefinedFunction()', setupFilename: 'boot.js' }),
+      (e: unknown) => e instanceof QuickJSError && /boot\.js/.test(e.guestStack),
+    );
   });
 
   test('bad arguments are InvalidArgumentError naming the option', async () => {
@@ -303,7 +361,10 @@ describe('errors and limits', () => {
 
   test('a module that is not the QuickJS build is refused with what differs', () => {
     const empty = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
-    assert.throws(() => QuickJSSandbox.createSync({ wasm: empty }), (e: unknown) => e instanceof UnsupportedError && /import b \(assertFail\) is missing/.test(e.message));
+    assert.throws(
+      () => QuickJSSandbox.createSync({ wasm: empty }),
+      (e: unknown) => e instanceof UnsupportedError && /import b \(assertFail\) is missing/.test(e.message),
+    );
   });
 
   test('stats count each kind of outcome', async () => {
@@ -315,7 +376,13 @@ describe('errors and limits', () => {
       assert.throws(() => counted.evalSync('"x".repeat(2 ** 28)', { memoryLimit: 2 ** 20 }));
       const stats = counted.stats();
       assert.deepEqual(
-        { results: stats.results, exceptions: stats.exceptions, timeouts: stats.timeouts, memoryLimits: stats.memoryLimits, traps: stats.traps },
+        {
+          results: stats.results,
+          exceptions: stats.exceptions,
+          timeouts: stats.timeouts,
+          memoryLimits: stats.memoryLimits,
+          traps: stats.traps,
+        },
         { results: 1, exceptions: 1, timeouts: 1, memoryLimits: 1, traps: 0 },
       );
       assert.equal(stats.pool.uses, 4);
@@ -336,8 +403,15 @@ describe('the whole heap', () => {
     const { runRequest } = await import('../src/quickjs/session.ts');
     const { InstancePool } = await import('../src/pool/index.ts');
     const memoryLimit = 4 * 2 ** 20;
-    const snapshot = buildSnapshot(loadQuickJSWasm(), { setup: { code: SETUP, filename: 'setup.js' }, headroom: 2 * memoryLimit, setupTimeout: 5000 });
-    const pool = InstancePool.createSync<WebAssembly.Exports, undefined, InstanceType<typeof UseState>>(snapshot.bytes, { setup: (host) => ({ imports: quickjsImports(host.memory!, () => host.context, true) }), max: 1 });
+    const snapshot = buildSnapshot(loadQuickJSWasm(), {
+      setup: { code: SETUP, filename: 'setup.js' },
+      headroom: 2 * memoryLimit,
+      setupTimeout: 5000,
+    });
+    const pool = InstancePool.createSync<WebAssembly.Exports, undefined, InstanceType<typeof UseState>>(snapshot.bytes, {
+      setup: (host) => ({ imports: quickjsImports(host.memory!, () => host.context, true) }),
+      max: 1,
+    });
     try {
       const pristineBytes = await (async () => {
         const lease = await pool.acquire(new UseState());
@@ -345,10 +419,21 @@ describe('the whole heap', () => {
         lease.release();
         return copy;
       })();
-      for (const script of [...POLLUTERS, 'for (let i = 0; i < 20000; i++) Symbol.for("s" + i); 1', 'JSON.parse(JSON.stringify(Array.from({ length: 5000 }, (_, i) => ({ ["k" + i]: i })))).length']) {
+      for (const script of [
+        ...POLLUTERS,
+        'for (let i = 0; i < 20000; i++) Symbol.for("s" + i); 1',
+        'JSON.parse(JSON.stringify(Array.from({ length: 5000 }, (_, i) => ({ ["k" + i]: i })))).length',
+      ]) {
         const lease = await pool.acquire(new UseState());
         try {
-          runRequest(quickjsExports(lease.instance), lease.host.memory!, snapshot.layout, lease.context!, { kind: 'eval', code: script, filename: 'eval.js' }, { memoryLimit, timeout: 50 });
+          runRequest(
+            quickjsExports(lease.instance),
+            lease.host.memory!,
+            snapshot.layout,
+            lease.context!,
+            { kind: 'eval', code: script, filename: 'eval.js' },
+            { memoryLimit, timeout: 50 },
+          );
         } catch {
           // Typed errors are the other tests' business; here only what is left behind matters.
         }

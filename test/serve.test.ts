@@ -124,7 +124,10 @@ test('a guest that traps gets 500, logged with its stderr; the next request succ
   const res = await fetch(trapping.url);
   assert.equal(res.status, 500);
   assert.doesNotMatch(await res.text(), /before-trap/, 'partial output is not served');
-  assert.ok(trapping.logs.some((line) => /^trap: guest trapped: unreachable/.test(line)), trapping.logs.join('\n'));
+  assert.ok(
+    trapping.logs.some((line) => /^trap: guest trapped: unreachable/.test(line)),
+    trapping.logs.join('\n'),
+  );
   assert.equal((await fetch(trapping.url)).status, 500);
   assert.equal(trapping.pool.stats().uses, 2);
 });
@@ -167,7 +170,9 @@ test('concurrent requests each get their own answer', async () => {
 test('there is no pool size to set: serve() refuses it, and the CLI says to use --workers', async () => {
   await assert.rejects(serve({ wasm: 'examples/hello.wasm', pool: 4 } as ServeOptions), /there is no pool option: .*--workers N/);
   await assert.rejects(serve({ wasm: 'examples/hello.wasm', prot: 0 } as ServeOptions), /unknown option 'prot'; did you mean 'port'\?/);
-  const child = spawn(process.execPath, ['bin/cowpool.js', 'serve', 'examples/hello.wasm', '--pool', '4'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['bin/cowpool.js', 'serve', 'examples/hello.wasm', '--pool', '4'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let err = '';
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
   const [code] = await once(child, 'exit');

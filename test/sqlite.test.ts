@@ -58,14 +58,17 @@ const only = (result: { values: SqlValue[][] }[]): SqlValue => result[0]!.values
 describe('every use starts from the set-up database', () => {
   test('the setup schema and rows are there in every use', () => {
     for (let i = 0; i < 3; i++) {
-      assert.deepEqual(sandbox.execSync('SELECT count(*), sum(typeof(v) = \'blob\') FROM t')[0]!.values, [[5, 1]]);
+      assert.deepEqual(sandbox.execSync("SELECT count(*), sum(typeof(v) = 'blob') FROM t")[0]!.values, [[5, 1]]);
       assert.deepEqual(sandbox.execSync(FINGERPRINT), pristine);
     }
   });
 
   test('a table created, dropped or changed in one use is not seen by the next', async () => {
     assert.equal(only(sandbox.execSync('CREATE TABLE extra(x); INSERT INTO extra VALUES (1); SELECT count(*) FROM extra')), 1);
-    assert.throws(() => sandbox.execSync('SELECT * FROM extra'), (e: unknown) => e instanceof SqliteError && /no such table: extra/.test(e.message));
+    assert.throws(
+      () => sandbox.execSync('SELECT * FROM extra'),
+      (e: unknown) => e instanceof SqliteError && /no such table: extra/.test(e.message),
+    );
     assert.equal(only(sandbox.execSync('DELETE FROM t; DROP INDEX t_v; PRAGMA user_version = 1; SELECT count(*) FROM t')), 0);
     assert.deepEqual(sandbox.execSync(FINGERPRINT), pristine);
     assert.deepEqual(await sandbox.exec('DROP TABLE t; CREATE TABLE t(other); SELECT 1 WHERE 0'), []);
@@ -74,9 +77,16 @@ describe('every use starts from the set-up database', () => {
 
   test('concurrent uses each get a database of their own', async () => {
     const counts = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => sandbox.exec(`INSERT INTO t(v) VALUES (${i}); CREATE TABLE mine(x); INSERT INTO mine VALUES (${i}); SELECT count(*), (SELECT x FROM mine) FROM t`)),
+      Array.from({ length: 8 }, (_, i) =>
+        sandbox.exec(
+          `INSERT INTO t(v) VALUES (${i}); CREATE TABLE mine(x); INSERT INTO mine VALUES (${i}); SELECT count(*), (SELECT x FROM mine) FROM t`,
+        ),
+      ),
     );
-    assert.deepEqual(counts.map((r) => r[0]!.values[0]), Array.from({ length: 8 }, (_, i) => [6, i]));
+    assert.deepEqual(
+      counts.map((r) => r[0]!.values[0]),
+      Array.from({ length: 8 }, (_, i) => [6, i]),
+    );
     assert.deepEqual(await sandbox.exec(FINGERPRINT), pristine);
   });
 
@@ -90,9 +100,18 @@ describe('every use starts from the set-up database', () => {
     assert.equal(draws.size, 40);
   });
 
-  test("ATTACH of a file is refused, and no later use sees such a database", () => {
-    for (const sql of ["ATTACH '/shared.db' AS s", "ATTACH 'shared.db' AS s", "ATTACH 'file:/tmp/x.db?mode=rwc' AS s", "VACUUM INTO '/tmp/copy.db'"]) {
-      assert.throws(() => sandbox.execSync(sql), (e: unknown) => e instanceof SqliteError && e.resultCode === 14 && /unable to open/.test(e.sqliteMessage), sql);
+  test('ATTACH of a file is refused, and no later use sees such a database', () => {
+    for (const sql of [
+      "ATTACH '/shared.db' AS s",
+      "ATTACH 'shared.db' AS s",
+      "ATTACH 'file:/tmp/x.db?mode=rwc' AS s",
+      "VACUUM INTO '/tmp/copy.db'",
+    ]) {
+      assert.throws(
+        () => sandbox.execSync(sql),
+        (e: unknown) => e instanceof SqliteError && e.resultCode === 14 && /unable to open/.test(e.sqliteMessage),
+        sql,
+      );
     }
     assert.throws(() => sandbox.execSync('SELECT * FROM s.sqlite_schema'), SqliteError);
     assert.deepEqual(sandbox.execSync(FINGERPRINT), pristine);
@@ -102,7 +121,10 @@ describe('every use starts from the set-up database', () => {
     const sql = "ATTACH ':memory:' AS s; CREATE TABLE s.t(x); INSERT INTO s.t VALUES (1), (2); SELECT count(*) FROM s.t";
     assert.equal(only(sandbox.execSync(sql)), 2);
     assert.equal(only(sandbox.execSync(sql)), 2);
-    assert.throws(() => sandbox.execSync('SELECT * FROM s.t'), (e: unknown) => e instanceof SqliteError && /no such table: s.t/.test(e.message));
+    assert.throws(
+      () => sandbox.execSync('SELECT * FROM s.t'),
+      (e: unknown) => e instanceof SqliteError && /no such table: s.t/.test(e.message),
+    );
     assert.deepEqual(sandbox.execSync(FINGERPRINT), pristine);
   });
 
@@ -122,13 +144,23 @@ describe('every use starts from the set-up database', () => {
     const name = fc.integer({ min: 0, max: 3 }).map((i) => `n${i}`);
     const op = fc.oneof(
       literal.map((v) => `INSERT INTO t(v) VALUES (${v})`),
-      fc.tuple(literal, fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 3 })).map(([v, k, j]) => `UPDATE t SET v = ${v} WHERE id % ${k} = ${j % k}`),
+      fc
+        .tuple(literal, fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 3 }))
+        .map(([v, k, j]) => `UPDATE t SET v = ${v} WHERE id % ${k} = ${j % k}`),
       fc.tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 3 })).map(([k, j]) => `DELETE FROM t WHERE id % ${k} = ${j % k}`),
       fc.tuple(name, literal).map(([n, v]) => `CREATE TABLE IF NOT EXISTS ${n}(x); INSERT INTO ${n} VALUES (${v})`),
       name.map((n) => `DROP TABLE IF EXISTS ${n}`),
       name.map((n) => `CREATE INDEX IF NOT EXISTS ${n}_i ON t(v, id)`),
       fc.integer({ min: 0, max: 1000 }).map((n) => `PRAGMA user_version = ${n}`),
-      fc.constantFrom('DROP TABLE t', 'DROP INDEX IF EXISTS t_v', 'VACUUM', 'BEGIN', 'COMMIT', "ATTACH ':memory:' AS m", 'CREATE TABLE m.u AS SELECT * FROM t'),
+      fc.constantFrom(
+        'DROP TABLE t',
+        'DROP INDEX IF EXISTS t_v',
+        'VACUUM',
+        'BEGIN',
+        'COMMIT',
+        "ATTACH ':memory:' AS m",
+        'CREATE TABLE m.u AS SELECT * FROM t',
+      ),
     );
     fc.assert(
       fc.property(fc.array(op, { minLength: 1, maxLength: 12 }), (ops) => {
@@ -200,7 +232,11 @@ describe('the whole memory', () => {
         (e: unknown) => e instanceof GuestTrapError,
       );
       const bytes = await read();
-      assert.equal(bytes.length !== image.length || bytes.findIndex((b, i) => b !== image[i]), -1, 'after a trap the memory differs from the image');
+      assert.equal(
+        bytes.length !== image.length || bytes.findIndex((b, i) => b !== image[i]),
+        -1,
+        'after a trap the memory differs from the image',
+      );
     } finally {
       await pool.close();
     }
@@ -243,11 +279,13 @@ describe('parameters and results', () => {
 
   test('named parameters, the statements that return rows, and exact large integers', () => {
     const params: Record<string, SqlParam> = { ':a': 1, '@b': 'two', $c: new Uint8Array([3]), ':unused': 4 };
-    assert.deepEqual(sandbox.execSync('SELECT :a AS a, @b AS b, $c AS c', params), [{ columns: ['a', 'b', 'c'], values: [[1, 'two', new Uint8Array([3])]] }]);
+    assert.deepEqual(sandbox.execSync('SELECT :a AS a, @b AS b, $c AS c', params), [
+      { columns: ['a', 'b', 'c'], values: [[1, 'two', new Uint8Array([3])]] },
+    ]);
     assert.deepEqual(sandbox.execSync('CREATE TABLE x(y); SELECT 1 WHERE 0; INSERT INTO x VALUES (1), (2); SELECT y FROM x; -- done'), [
       { columns: ['y'], values: [[1], [2]] },
     ]);
-    assert.deepEqual(sandbox.execSync('SELECT 9007199254740993, -9223372036854775808, 9007199254740991, 1.5, x\'\', \'\'')[0]!.values, [
+    assert.deepEqual(sandbox.execSync("SELECT 9007199254740993, -9223372036854775808, 9007199254740991, 1.5, x'', ''")[0]!.values, [
       [9007199254740993n, -9223372036854775808n, 9007199254740991, 1.5, new Uint8Array(0), ''],
     ]);
     assert.deepEqual(sandbox.execSync('  -- nothing but a comment\n  '), []);
@@ -267,14 +305,24 @@ describe('errors are typed, and the next use is healthy', () => {
   const healthy = () => assert.deepEqual(sandbox.execSync(FINGERPRINT), pristine);
 
   test('SQL that SQLite refuses is a SqliteError with its message and result code', async () => {
-    assert.throws(() => sandbox.execSync('SELEC 1'), (e: unknown) => e instanceof SqliteError && e.resultCode === 1 && /near "SELEC": syntax error/.test(e.sqliteMessage) && e instanceof CowpoolError);
+    assert.throws(
+      () => sandbox.execSync('SELEC 1'),
+      (e: unknown) =>
+        e instanceof SqliteError && e.resultCode === 1 && /near "SELEC": syntax error/.test(e.sqliteMessage) && e instanceof CowpoolError,
+    );
     healthy();
-    await assert.rejects(sandbox.exec('INSERT INTO t(id, v) VALUES (1, 0)'), (e: unknown) => e instanceof SqliteError && e.resultCode === 19 && /UNIQUE constraint failed: t.id/.test(e.sqliteMessage));
+    await assert.rejects(
+      sandbox.exec('INSERT INTO t(id, v) VALUES (1, 0)'),
+      (e: unknown) => e instanceof SqliteError && e.resultCode === 19 && /UNIQUE constraint failed: t.id/.test(e.sqliteMessage),
+    );
     healthy();
     // Statements before the failing one ran, and are gone all the same.
     assert.throws(() => sandbox.execSync('DELETE FROM t; SELECT * FROM missing'), SqliteError);
     healthy();
-    assert.throws(() => sandbox.execSync('SELECT ?', [1, 2]), (e: unknown) => e instanceof SqliteError && e.resultCode === 25);
+    assert.throws(
+      () => sandbox.execSync('SELECT ?', [1, 2]),
+      (e: unknown) => e instanceof SqliteError && e.resultCode === 25,
+    );
     healthy();
     await assert.rejects(SqliteSandbox.create({ setup: 'CREATE TABLE' }), SqliteError);
   });
@@ -283,16 +331,25 @@ describe('errors are typed, and the next use is healthy', () => {
     const triggers =
       'CREATE TABLE r(x); PRAGMA recursive_triggers = 1; ' +
       'CREATE TRIGGER rt AFTER INSERT ON r WHEN new.x < 100000 BEGIN INSERT INTO r VALUES (new.x + 1); END; INSERT INTO r VALUES (1)';
-    assert.throws(() => sandbox.execSync(triggers), (e: unknown) => e instanceof SqliteError && /triggers nested too deep/.test(e.sqliteMessage));
+    assert.throws(
+      () => sandbox.execSync(triggers),
+      (e: unknown) => e instanceof SqliteError && /triggers nested too deep/.test(e.sqliteMessage),
+    );
     healthy();
     assert.throws(() => sandbox.execSync(`SELECT ${'('.repeat(5000)}1${')'.repeat(5000)}`), SqliteError);
     healthy();
   });
 
   test('a query past its deadline is a GuestTimeoutError', async () => {
-    assert.throws(() => sandbox.execSync(COUNT_FOREVER, undefined, { timeout: 50 }), (e: unknown) => e instanceof GuestTimeoutError && e.timeoutMs === 50);
+    assert.throws(
+      () => sandbox.execSync(COUNT_FOREVER, undefined, { timeout: 50 }),
+      (e: unknown) => e instanceof GuestTimeoutError && e.timeoutMs === 50,
+    );
     healthy();
-    await assert.rejects(sandbox.exec(`CREATE TABLE big(x); INSERT INTO big VALUES (1); ${COUNT_FOREVER}`, undefined, { timeout: 30 }), GuestTimeoutError);
+    await assert.rejects(
+      sandbox.exec(`CREATE TABLE big(x); INSERT INTO big VALUES (1); ${COUNT_FOREVER}`, undefined, { timeout: 30 }),
+      GuestTimeoutError,
+    );
     healthy();
     assert.ok(sandbox.stats().timeouts >= 2);
   });
@@ -300,9 +357,18 @@ describe('errors are typed, and the next use is healthy', () => {
   test('a query past the memory limit is a SqliteMemoryLimitError', async () => {
     const small = await SqliteSandbox.create({ setup: SETUP, memoryLimit: 4 * 2 ** 20, max: 1 });
     try {
-      const fill = 'CREATE TABLE f(x); WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) INSERT INTO f SELECT randomblob(1000) FROM c';
-      for (const sql of ['SELECT length(randomblob(8000000))', fill, "SELECT length(group_concat(hex(randomblob(1000)))) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 10000) SELECT x FROM c)"]) {
-        assert.throws(() => small.execSync(sql, undefined, { timeout: 10_000 }), (e: unknown) => e instanceof SqliteMemoryLimitError && e.limitBytes === 4 * 2 ** 20, sql);
+      const fill =
+        'CREATE TABLE f(x); WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) INSERT INTO f SELECT randomblob(1000) FROM c';
+      for (const sql of [
+        'SELECT length(randomblob(8000000))',
+        fill,
+        'SELECT length(group_concat(hex(randomblob(1000)))) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 10000) SELECT x FROM c)',
+      ]) {
+        assert.throws(
+          () => small.execSync(sql, undefined, { timeout: 10_000 }),
+          (e: unknown) => e instanceof SqliteMemoryLimitError && e.limitBytes === 4 * 2 ** 20,
+          sql,
+        );
         assert.deepEqual(small.execSync(FINGERPRINT), pristine);
       }
       // Within the limit, the same kind of work succeeds.
@@ -316,9 +382,15 @@ describe('errors are typed, and the next use is healthy', () => {
 
   test('a module that is not this build of SQLite is refused with UnsupportedError', () => {
     const empty = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
-    assert.throws(() => SqliteSandbox.createSync({ wasm: empty }), (e: unknown) => e instanceof UnsupportedError && /import a \(assertFail\) is missing/.test(e.message));
+    assert.throws(
+      () => SqliteSandbox.createSync({ wasm: empty }),
+      (e: unknown) => e instanceof UnsupportedError && /import a \(assertFail\) is missing/.test(e.message),
+    );
     // Another emscripten build (QuickJS): same import namespace, other functions behind the letters.
     const quickjs = readFileSync(createRequire(import.meta.url).resolve('@jitl/quickjs-wasmfile-release-sync/wasm'));
-    assert.throws(() => SqliteSandbox.createSync({ wasm: quickjs }), (e: unknown) => e instanceof UnsupportedError && /not the SQLite build/.test(e.message));
+    assert.throws(
+      () => SqliteSandbox.createSync({ wasm: quickjs }),
+      (e: unknown) => e instanceof UnsupportedError && /not the SQLite build/.test(e.message),
+    );
   });
 });

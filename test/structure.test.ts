@@ -74,7 +74,10 @@ test('no cycle between the folders (layers) of src/', () => {
     if (!layers.has(from)) layers.set(from, new Set());
     for (const target of targets) if (layer(target) !== from) layers.get(from)!.add(layer(target));
   }
-  assert.deepEqual(cycles(layers, (l) => l), []);
+  assert.deepEqual(
+    cycles(layers, (l) => l),
+    [],
+  );
 });
 
 test('every file in src/ opens with a /** … */ header comment', () => {

@@ -11,7 +11,7 @@ import { InstancePool } from '../pool/index.js';
 import { parseDirOption } from './dir-option.js';
 import { parseBytes, parseDuration } from './units.js';
 
-const kUsage = `cowpool — a fresh WebAssembly instance per request, in microseconds
+const USAGE = `cowpool — a fresh WebAssembly instance per request, in microseconds
 
 Usage:
   cowpool serve <app.wasm> [options]   serve a WASI command module over HTTP, CGI-style
@@ -58,10 +58,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'help':
       case '--help':
       case '-h':
-        console.log(kUsage);
+        console.log(USAGE);
         return 0;
       default:
-        console.error(`cowpool: unknown command "${command}"\n\n${kUsage}`);
+        console.error(`cowpool: unknown command "${command}"\n\n${USAGE}`);
         return 2;
     }
   } catch (err) {

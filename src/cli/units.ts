@@ -4,7 +4,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 
-const kSizes: Record<string, number> = {
+const SIZES: Record<string, number> = {
   '': 1,
   b: 1,
   k: 1024,
@@ -18,7 +18,7 @@ const kSizes: Record<string, number> = {
   gib: 1024 ** 3,
 };
 
-const kDurations: Record<string, number> = { '': 1, ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000 };
+const DURATIONS: Record<string, number> = { '': 1, ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000 };
 
 function parse(option: string, value: string, units: Record<string, number>, example: string): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
@@ -32,10 +32,10 @@ function parse(option: string, value: string, units: Record<string, number>, exa
 
 /** Bytes from `1MiB`, `64k`, `1048576`, … */
 export function parseBytes(option: string, value: string): number {
-  return parse(option, value, kSizes, '1MiB, 512KiB or 1048576');
+  return parse(option, value, SIZES, '1MiB, 512KiB or 1048576');
 }
 
 /** Milliseconds from `10s`, `250ms`, `1m`, … */
 export function parseDuration(option: string, value: string): number {
-  return parse(option, value, kDurations, '10s, 250ms or 1m');
+  return parse(option, value, DURATIONS, '10s, 250ms or 1m');
 }

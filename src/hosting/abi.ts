@@ -25,7 +25,7 @@ export interface AbiTable {
   readonly exports: Readonly<Record<string, AbiFunction>>;
 }
 
-const kLetter: Record<string, string> = { i32: 'i', i64: 'I', f32: 'f', f64: 'F' };
+const LETTER: Record<string, string> = { i32: 'i', i64: 'I', f32: 'f', f64: 'F' };
 
 /** Every way the module `info` describes differs from `table`, as readable lines (none: it matches). */
 export function abiProblems(info: ModuleInfo, table: AbiTable): string[] {
@@ -91,5 +91,5 @@ export function packageFile(pkg: string, file: string, versions: string, what: s
 }
 
 function signatureOf(type: FuncType): Signature {
-  return [type.params.map((t) => kLetter[t] ?? '?').join(''), type.results.map((t) => kLetter[t] ?? '?').join('')];
+  return [type.params.map((t) => LETTER[t] ?? '?').join(''), type.results.map((t) => LETTER[t] ?? '?').join('')];
 }

@@ -6,7 +6,7 @@
 
 import { WASM_PAGE_SIZE } from '../module/wasm-page.js';
 
-const kEncoder = new TextEncoder();
+const ENCODER = new TextEncoder();
 
 /** emscripten's `_localtime_js` and `_tzset_js` over `memory()`, in UTC. */
 export function utcTimeImports(memory: () => WebAssembly.Memory): {
@@ -20,8 +20,8 @@ export function utcTimeImports(memory: () => WebAssembly.Memory): {
       dv.setInt32(timezone, 0, true);
       dv.setInt32(daylight, 0, true);
       const bytes = new Uint8Array(memory().buffer);
-      bytes.set(kEncoder.encode('UTC\0'), stdName);
-      bytes.set(kEncoder.encode('UTC\0'), dstName);
+      bytes.set(ENCODER.encode('UTC\0'), stdName);
+      bytes.set(ENCODER.encode('UTC\0'), dstName);
     },
   };
 }

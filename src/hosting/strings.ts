@@ -1,14 +1,14 @@
 /** C strings in a guest's memory, for hosts that call a package's wasm without its glue. */
 import { InvalidArgumentError } from '../errors.js';
 
-const kUtf8 = new TextDecoder();
-const kEncoder = new TextEncoder();
+const UTF8 = new TextDecoder();
+const ENCODER = new TextEncoder();
 
 /** Reads the NUL-terminated UTF-8 string at `ptr`. */
 export function readCString(memory: WebAssembly.Memory, ptr: number): string {
   const bytes = new Uint8Array(memory.buffer);
   const end = bytes.indexOf(0, ptr);
-  return kUtf8.decode(bytes.subarray(ptr, end < 0 ? bytes.length : end));
+  return UTF8.decode(bytes.subarray(ptr, end < 0 ? bytes.length : end));
 }
 
 /**
@@ -24,7 +24,7 @@ export function writeCString(memory: WebAssembly.Memory, malloc: (size: number) 
     throw new InvalidArgumentError(`a string of ${room} bytes does not fit in the sandbox's memory; pass less, or raise memoryLimit`);
   }
   const bytes = new Uint8Array(memory.buffer, ptr, room);
-  const { written } = kEncoder.encodeInto(text, bytes);
+  const { written } = ENCODER.encodeInto(text, bytes);
   bytes[written] = 0;
   return { ptr, length: written };
 }

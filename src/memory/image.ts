@@ -73,9 +73,7 @@ export class MemoryImage {
     const lead = span.start - start;
     const length = span.bytes.length === 0 ? 0 : Math.ceil((lead + span.bytes.length) / PAGE_SIZE) * PAGE_SIZE;
     if (start + length > minimumBytes) {
-      throw new InvalidArgumentError(
-        `image span [${start}, ${start + length}) does not fit in the memory's initial ${minimumBytes} bytes`,
-      );
+      throw new InvalidArgumentError(`image span [${start}, ${start + length}) does not fit in the memory's initial ${minimumBytes} bytes`);
     }
     const bytes = new Uint8Array(length);
     if (length > 0) bytes.set(span.bytes, lead);
@@ -91,7 +89,10 @@ export class MemoryImage {
    */
   withMinimum(minimumBytes: number): MemoryImage {
     if (this.#closed) throw new ClosedError('MemoryImage');
-    return MemoryImage.create({ start: this.start, bytes: this.bytes }, minimumBytes, { memfd: this.#fd !== undefined, name: 'cowpool-image' });
+    return MemoryImage.create({ start: this.start, bytes: this.bytes }, minimumBytes, {
+      memfd: this.#fd !== undefined,
+      name: 'cowpool-image',
+    });
   }
 
   /** Length of the span in bytes. */
@@ -172,11 +173,27 @@ export function nonZeroSpan(contents: Uint8Array): { start: number; end: number 
   const words = contents.byteOffset % 8 === 0 ? new BigUint64Array(contents.buffer, contents.byteOffset, contents.length >>> 3) : undefined;
   const isZeroAt = (i: number) => contents[i] === 0;
   if (words) {
-    for (let w = 0; w < words.length; w++) if (words[w] !== 0n) { first = w * 8; break; }
-    for (let w = words.length - 1; w >= 0; w--) if (words[w] !== 0n) { last = w * 8 + 7; break; }
-    for (let i = words.length * 8; i < contents.length; i++) if (!isZeroAt(i)) { if (first < 0) first = i; last = i; }
+    for (let w = 0; w < words.length; w++)
+      if (words[w] !== 0n) {
+        first = w * 8;
+        break;
+      }
+    for (let w = words.length - 1; w >= 0; w--)
+      if (words[w] !== 0n) {
+        last = w * 8 + 7;
+        break;
+      }
+    for (let i = words.length * 8; i < contents.length; i++)
+      if (!isZeroAt(i)) {
+        if (first < 0) first = i;
+        last = i;
+      }
   } else {
-    for (let i = 0; i < contents.length; i++) if (!isZeroAt(i)) { if (first < 0) first = i; last = i; }
+    for (let i = 0; i < contents.length; i++)
+      if (!isZeroAt(i)) {
+        if (first < 0) first = i;
+        last = i;
+      }
   }
   if (first < 0) return { start: 0, end: 0 };
   const start = Math.floor(first / PAGE_SIZE) * PAGE_SIZE;

@@ -29,16 +29,9 @@
  * States: `clean` (bytes equal the image, size equals the minimum), `leased` (a guest may be using
  * it), `closed`. `lease()` needs `clean`, `reset()` needs `leased`.
  */
-import { InternalError, InvalidArgumentError, UnsupportedError } from '../errors.js';
+import { InternalError, InvalidArgumentError } from '../errors.js';
 import { Category, PageMap, type PreparedScan, type RegionVisitor, type ScanOptions } from '../pagemap/index.js';
-import {
-  addressOf,
-  madviseDontNeed,
-  mmapFixedPrivateFile,
-  offsetAddress,
-  PAGE_SIZE,
-  type Address,
-} from '../sys/index.js';
+import { addressOf, madviseDontNeed, mmapFixedPrivateFile, offsetAddress, PAGE_SIZE, type Address } from '../sys/index.js';
 import type { MemoryImage } from './image.js';
 import { WASM_PAGE_SIZE } from '../module/wasm-page.js';
 import { StickyPolicy } from './sticky.js';
@@ -231,11 +224,7 @@ export class MemorySlot {
       return report;
     }
     if (this.strategy === 'copy') this.#resetByCopy(report);
-    else if (
-      this.strategy === 'madvise' ||
-      this.keepResidentPages === 0 ||
-      (this.#decommitSticky && this.#sticky.shouldDecommit())
-    ) {
+    else if (this.strategy === 'madvise' || this.keepResidentPages === 0 || (this.#decommitSticky && this.#sticky.shouldDecommit())) {
       // Discard everything, and with it the sticky set: always for `madvise`; for `pagemap` when
       // there is no budget to restore in place, or when the sticky set outgrew what uses write.
       this.#decommit(0, report);

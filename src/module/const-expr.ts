@@ -11,7 +11,7 @@ import type { ArithmeticOp, ConstExpr, ConstInstr } from './types.js';
 import { readHeapType } from './valtypes.js';
 
 // The extended-const proposal's additions.
-const kArithmetic: ReadonlyMap<number, ArithmeticOp> = new Map([
+const ARITHMETIC: ReadonlyMap<number, ArithmeticOp> = new Map([
   [0x6a, 'i32.add'],
   [0x6b, 'i32.sub'],
   [0x6c, 'i32.mul'],
@@ -61,7 +61,7 @@ export function readConstExpr(r: ByteReader): ConstExpr {
         r.fail('unsupported: GC proposal instruction (0xfb prefix) in a constant expression', at);
         break;
       default: {
-        const arithmetic = kArithmetic.get(op);
+        const arithmetic = ARITHMETIC.get(op);
         if (arithmetic === undefined) {
           r.fail(`instruction 0x${op.toString(16)} is not allowed in a constant expression`, at);
         }
@@ -77,10 +77,7 @@ export function readConstExpr(r: ByteReader): ConstExpr {
  *
  * @throws InvalidArgumentError if the expression produces a reference or a v128, or is ill-typed.
  */
-export function evaluateConstExpr(
-  expr: ConstExpr,
-  globalValue: (globalIndex: number) => number | bigint,
-): number | bigint {
+export function evaluateConstExpr(expr: ConstExpr, globalValue: (globalIndex: number) => number | bigint): number | bigint {
   const stack: (number | bigint)[] = [];
   const pop = (): number | bigint => {
     const v = stack.pop();

@@ -7,7 +7,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { DEFAULT_KEEP_RESIDENT, parseStrategy, type ResetStrategy } from '../memory/index.js';
 import type { ImportsFactory, SetupHook } from './host.js';
 import type { Interruptible, Mechanism, ModulePlan } from './prepare.js';
-import { kTestHooks, type TestHooks } from './test-hooks.js';
+import { TEST_HOOKS, type TestHooks } from './test-hooks.js';
 
 /** Options of {@link InstancePool.create}. `S` is each instance's state, `C` a use's context. */
 export interface PoolOptions<S = undefined, C = unknown> {
@@ -124,7 +124,7 @@ export interface FilledUseOptions {
   signal: AbortSignal | undefined;
 }
 
-const kPoolKeys = [
+const POOL_KEYS = [
   'setup',
   'imports',
   'max',
@@ -140,9 +140,9 @@ const kPoolKeys = [
   'acquireTimeout',
   'interruptible',
 ] as const satisfies readonly (keyof PoolOptions)[];
-const kUseKeys = ['timeout', 'acquireTimeout', 'signal'] as const satisfies readonly (keyof UseOptions)[];
+const USE_KEYS = ['timeout', 'acquireTimeout', 'signal'] as const satisfies readonly (keyof UseOptions)[];
 
-const kDefaults = {
+const DEFAULTS = {
   max: 16,
   min: 1,
   keepResident: DEFAULT_KEEP_RESIDENT,
@@ -160,16 +160,17 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
   const o: PoolOptions<S, C> = options ?? {};
   if (Object.hasOwn(o, 'timeout') || Object.hasOwn(o, 'signal')) {
     const key = Object.hasOwn(o, 'timeout') ? 'timeout' : 'signal';
-    throw new InvalidArgumentError(`options.${key} belongs to each use: pool.run(fn, context, { ${key} }) (a pool-wide wait limit is options.acquireTimeout)`);
+    throw new InvalidArgumentError(
+      `options.${key} belongs to each use: pool.run(fn, context, { ${key} }) (a pool-wide wait limit is options.acquireTimeout)`,
+    );
   }
-  rejectUnknownKeys(o, kPoolKeys, 'options');
-  const own = <K extends keyof PoolOptions<S, C>>(key: K): PoolOptions<S, C>[K] =>
-    Object.hasOwn(o, key) ? o[key] : undefined;
-  const max = integer('max', own('max') ?? kDefaults.max, 1);
-  const min = integer('min', own('min') ?? kDefaults.min, 0);
+  rejectUnknownKeys(o, POOL_KEYS, 'options');
+  const own = <K extends keyof PoolOptions<S, C>>(key: K): PoolOptions<S, C>[K] => (Object.hasOwn(o, key) ? o[key] : undefined);
+  const max = integer('max', own('max') ?? DEFAULTS.max, 1);
+  const min = integer('min', own('min') ?? DEFAULTS.min, 0);
   if (min > max) throw new InvalidArgumentError(`options.min (${min}) must not exceed options.max (${max})`);
-  const strategy = parseStrategy(own('strategy') ?? kDefaults.strategy, 'options.strategy');
-  const mechanism = own('mechanism') ?? kDefaults.mechanism;
+  const strategy = parseStrategy(own('strategy') ?? DEFAULTS.strategy, 'options.strategy');
+  const mechanism = own('mechanism') ?? DEFAULTS.mechanism;
   if (!['auto', 'reuse', 'reinstantiate'].includes(mechanism)) {
     throw new InvalidArgumentError(`options.mechanism must be 'auto', 'reuse' or 'reinstantiate', not ${String(mechanism)}`);
   }
@@ -178,20 +179,20 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
   if (initialMemory !== undefined && initialMemory !== 'learn' && !(Number.isSafeInteger(initialMemory) && initialMemory > 0)) {
     throw new InvalidArgumentError(`options.initialMemory must be a positive number of bytes or 'learn', not ${String(initialMemory)}`);
   }
-  const acquireTimeout = own('acquireTimeout') ?? kDefaults.acquireTimeout;
+  const acquireTimeout = own('acquireTimeout') ?? DEFAULTS.acquireTimeout;
   checkWait('options.acquireTimeout', acquireTimeout);
-  const trimIdleAfter = own('trimIdleAfter') ?? kDefaults.trimIdleAfter;
+  const trimIdleAfter = own('trimIdleAfter') ?? DEFAULTS.trimIdleAfter;
   checkWait('options.trimIdleAfter', trimIdleAfter);
   const interruptible = own('interruptible') ?? false;
   if (typeof interruptible !== 'boolean' && interruptible !== 'loops') {
     throw new InvalidArgumentError(`options.interruptible must be true, false or 'loops', not ${String(interruptible)}`);
   }
-  const hooks = (o as { [kTestHooks]?: TestHooks })[kTestHooks];
+  const hooks = (o as { [TEST_HOOKS]?: TestHooks })[TEST_HOOKS];
   return {
     setup: setupHook(own('setup'), own('imports')),
     max,
     min,
-    keepResident: integer('keepResident', own('keepResident') ?? kDefaults.keepResident, 0),
+    keepResident: integer('keepResident', own('keepResident') ?? DEFAULTS.keepResident, 0),
     trimIdleAfter,
     strategy,
     acquireTimeout,
@@ -206,10 +207,13 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
  * Checks one use's options against the pool's, before anything is taken from the pool: a bad
  * option must not cost an instance.
  */
-export function fillUseOptions(options: UseOptions | undefined, pool: { acquireTimeout: number; interruptible: boolean }): FilledUseOptions {
+export function fillUseOptions(
+  options: UseOptions | undefined,
+  pool: { acquireTimeout: number; interruptible: boolean },
+): FilledUseOptions {
   if (options === undefined) return { timeout: Infinity, acquireTimeout: pool.acquireTimeout, signal: undefined };
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('the use options must be an object');
-  rejectUnknownKeys(options, kUseKeys, 'the use options');
+  rejectUnknownKeys(options, USE_KEYS, 'the use options');
   let timeout = Object.hasOwn(options, 'timeout') ? options.timeout : undefined;
   if (timeout === undefined) timeout = Infinity;
   else if (timeout !== Infinity) {
@@ -280,7 +284,9 @@ function initializer(value: PoolOptions['initialize']): ModulePlan['initialize']
   rejectUnknownKeys(spec, ['name', 'args'], 'options.initialize');
   const args = spec.args ?? [];
   if (!Array.isArray(args) || !args.every((a) => typeof a === 'number' || typeof a === 'bigint')) {
-    throw new InvalidArgumentError('options.initialize.args must be an array of numbers and bigints (the export\'s i32/i64/f32/f64 arguments)');
+    throw new InvalidArgumentError(
+      "options.initialize.args must be an array of numbers and bigints (the export's i32/i64/f32/f64 arguments)",
+    );
   }
   return { name: spec.name, args: [...args] };
 }
@@ -305,7 +311,8 @@ function checkWait(name: string, value: unknown): asserts value is number {
 
 function setupHook<S, C>(setup: SetupHook<S, C> | undefined, imports: PoolOptions<S, C>['imports']): SetupHook<S, C> {
   if (setup !== undefined) {
-    if (imports !== undefined) throw new InvalidArgumentError('give options.setup or options.imports, not both (setup returns the imports)');
+    if (imports !== undefined)
+      throw new InvalidArgumentError('give options.setup or options.imports, not both (setup returns the imports)');
     if (typeof setup !== 'function') throw new InvalidArgumentError('options.setup must be a function (host) => ({ imports, state })');
     return setup;
   }

@@ -30,7 +30,8 @@ export async function quickjsCommand(args: string[]): Promise<number> {
     console.log(`Usage:\n${QUICKJS_USAGE}\n`);
     return 0;
   }
-  if (sub !== 'serve') throw new InvalidArgumentError(`cowpool quickjs: unknown command "${sub ?? ''}"; try cowpool quickjs serve [setup.js]`);
+  if (sub !== 'serve')
+    throw new InvalidArgumentError(`cowpool quickjs: unknown command "${sub ?? ''}"; try cowpool quickjs serve [setup.js]`);
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
@@ -44,12 +45,15 @@ export async function quickjsCommand(args: string[]): Promise<number> {
       'max-body': { type: 'string', default: '1MiB' },
     },
   });
-  if (positionals.length > 1) throw new InvalidArgumentError('quickjs serve takes at most one setup script: cowpool quickjs serve setup.js');
+  if (positionals.length > 1)
+    throw new InvalidArgumentError('quickjs serve takes at most one setup script: cowpool quickjs serve setup.js');
   const setupFile = positionals[0];
   const port = Number(values.port);
   const pool = Number(values.pool);
-  if (!Number.isSafeInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError(`--port ${values.port}: expected a port number`);
-  if (!Number.isSafeInteger(pool) || pool < 1) throw new InvalidArgumentError(`--pool ${values.pool}: expected a whole number of at least 1`);
+  if (!Number.isSafeInteger(port) || port < 0 || port > 65535)
+    throw new InvalidArgumentError(`--port ${values.port}: expected a port number`);
+  if (!Number.isSafeInteger(pool) || pool < 1)
+    throw new InvalidArgumentError(`--pool ${values.pool}: expected a whole number of at least 1`);
   const sandbox = await QuickJSSandbox.create({
     ...(setupFile !== undefined ? { setup: await readFile(setupFile, 'utf8'), setupFilename: setupFile } : {}),
     timeout: parseDuration('--timeout', values.timeout!),

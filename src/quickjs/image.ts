@@ -59,7 +59,10 @@ export function buildSnapshot(wasm: Uint8Array, options: SnapshotOptions): Snaps
   const { min, max } = memoryType.memory;
   const memory = new WebAssembly.Memory({ initial: min, ...(max !== undefined ? { maximum: max } : {}) });
   let current: UseState | undefined;
-  const instance = new WebAssembly.Instance(new WebAssembly.Module(inspectable(wasm, info)), quickjsImports(memory, () => current));
+  const instance = new WebAssembly.Instance(
+    new WebAssembly.Module(inspectable(wasm, info)),
+    quickjsImports(memory, () => current),
+  );
   const x = quickjsExports(instance);
   x.wasmCallCtors();
   const rt = x.QTS_NewRuntime();
@@ -85,7 +88,13 @@ export function buildSnapshot(wasm: Uint8Array, options: SnapshotOptions): Snaps
   current = undefined;
 
   const keepExports = new Set(Object.values(EXPORTS).map((e) => e.name));
-  const { bytes, usedBytes, memoryBytes } = snapshotModule(wasm, info, { instance, memory, headroom: options.headroom, keepExports, what: 'QuickJS' });
+  const { bytes, usedBytes, memoryBytes } = snapshotModule(wasm, info, {
+    instance,
+    memory,
+    headroom: options.headroom,
+    keepExports,
+    what: 'QuickJS',
+  });
   return { bytes, layout, usedBytes, memoryBytes, setupLogs };
 }
 

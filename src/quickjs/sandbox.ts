@@ -93,7 +93,7 @@ export interface QuickJSSandboxStats {
 
 /** The largest memory limit: a wasm32 heap. */
 const MAX_MEMORY_LIMIT = 2 ** 31;
-const kDefaults = { timeout: 1000, memoryLimit: 32 * 2 ** 20, max: 4, min: 1 } as const;
+const DEFAULTS = { timeout: 1000, memoryLimit: 32 * 2 ** 20, max: 4, min: 1 } as const;
 /** Setup may take this long (it runs once). */
 const SETUP_TIMEOUT_MS = 10_000;
 /** How long past its deadline the hard deadline lets a use run before the wasm is stopped. */
@@ -115,7 +115,11 @@ export class QuickJSSandbox {
   /** What the setup script logged. */
   readonly setupLogs: readonly ConsoleEntry[];
 
-  private constructor(pool: InstancePool<WebAssembly.Exports, undefined, UseState>, snapshot: Snapshot, options: Required<Pick<QuickJSSandboxOptions, 'timeout' | 'memoryLimit' | 'hardDeadline'>> & Pick<QuickJSSandboxOptions, 'console'>) {
+  private constructor(
+    pool: InstancePool<WebAssembly.Exports, undefined, UseState>,
+    snapshot: Snapshot,
+    options: Required<Pick<QuickJSSandboxOptions, 'timeout' | 'memoryLimit' | 'hardDeadline'>> & Pick<QuickJSSandboxOptions, 'console'>,
+  ) {
     this.#pool = pool;
     this.#snapshot = snapshot;
     this.#defaults = { timeout: options.timeout, memoryLimit: options.memoryLimit, console: options.console };
@@ -134,12 +138,14 @@ export class QuickJSSandbox {
   /** {@link create}, synchronously. */
   static createSync(options: QuickJSSandboxOptions = {}): QuickJSSandbox {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
-    const timeout = milliseconds(options.timeout ?? kDefaults.timeout, 'options.timeout');
-    const memoryLimit = byteLimit(options.memoryLimit ?? kDefaults.memoryLimit, 'options.memoryLimit', MAX_MEMORY_LIMIT);
+    const timeout = milliseconds(options.timeout ?? DEFAULTS.timeout, 'options.timeout');
+    const memoryLimit = byteLimit(options.memoryLimit ?? DEFAULTS.memoryLimit, 'options.memoryLimit', MAX_MEMORY_LIMIT);
     const hardDeadline = options.hardDeadline ?? true;
     if (typeof hardDeadline !== 'boolean') throw new InvalidArgumentError('options.hardDeadline must be a boolean');
-    if (options.setup !== undefined && typeof options.setup !== 'string') throw new InvalidArgumentError('options.setup must be a script (a string)');
-    if (options.console !== undefined && typeof options.console !== 'function') throw new InvalidArgumentError('options.console must be a function');
+    if (options.setup !== undefined && typeof options.setup !== 'string')
+      throw new InvalidArgumentError('options.setup must be a script (a string)');
+    if (options.console !== undefined && typeof options.console !== 'function')
+      throw new InvalidArgumentError('options.console must be a function');
     const wasm = options.wasm ?? loadQuickJSWasm();
     const snapshot = buildSnapshot(wasm, {
       ...(options.setup !== undefined ? { setup: { code: options.setup, filename: options.setupFilename ?? 'setup.js' } } : {}),
@@ -148,8 +154,8 @@ export class QuickJSSandbox {
     });
     const pool = InstancePool.createSync<WebAssembly.Exports, undefined, UseState>(snapshot.bytes, {
       setup: (host) => ({ imports: quickjsImports(host.memory!, () => host.context, true) }),
-      max: options.max ?? kDefaults.max,
-      min: options.min ?? kDefaults.min,
+      max: options.max ?? DEFAULTS.max,
+      min: options.min ?? DEFAULTS.min,
       interruptible: hardDeadline ? 'loops' : false,
       ...(options.keepResident !== undefined ? { keepResident: options.keepResident } : {}),
       ...(options.trimIdleAfter !== undefined ? { trimIdleAfter: options.trimIdleAfter } : {}),
@@ -235,9 +241,13 @@ export class QuickJSSandbox {
   #use(request: Request, options: QuickJSUseOptions) {
     const limits: UseLimits = {
       timeout: options.timeout === undefined ? this.#defaults.timeout : milliseconds(options.timeout, 'options.timeout'),
-      memoryLimit: options.memoryLimit === undefined ? this.#defaults.memoryLimit : byteLimit(options.memoryLimit, 'options.memoryLimit', MAX_MEMORY_LIMIT),
+      memoryLimit:
+        options.memoryLimit === undefined
+          ? this.#defaults.memoryLimit
+          : byteLimit(options.memoryLimit, 'options.memoryLimit', MAX_MEMORY_LIMIT),
     };
-    if (options.console !== undefined && typeof options.console !== 'function') throw new InvalidArgumentError('options.console must be a function');
+    if (options.console !== undefined && typeof options.console !== 'function')
+      throw new InvalidArgumentError('options.console must be a function');
     if (limits.memoryLimit > this.#defaults.memoryLimit) {
       throw new InvalidArgumentError(
         `options.memoryLimit (${limits.memoryLimit} bytes) exceeds the sandbox's memoryLimit (${this.#defaults.memoryLimit} bytes), ` +
@@ -299,4 +309,3 @@ function callRequest(name: string, args: readonly unknown[]): Request {
   }
   return { kind: 'call', name, argsJson };
 }
-

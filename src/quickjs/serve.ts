@@ -41,7 +41,13 @@ export function createQuickJSServer(sandbox: QuickJSSandbox, options: QuickJSSer
   });
 }
 
-async function respond(sandbox: QuickJSSandbox, handler: string | undefined, maxBody: number, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function respond(
+  sandbox: QuickJSSandbox,
+  handler: string | undefined,
+  maxBody: number,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -68,7 +74,8 @@ async function respond(sandbox: QuickJSSandbox, handler: string | undefined, max
     const headers = typeof response.headers === 'object' && response.headers !== null ? (response.headers as Record<string, string>) : {};
     return send(res, status, response.body, headers);
   } catch (err) {
-    const status = err instanceof QuickJSError ? 400 : err instanceof GuestTimeoutError ? 504 : err instanceof GuestMemoryLimitError ? 507 : 500;
+    const status =
+      err instanceof QuickJSError ? 400 : err instanceof GuestTimeoutError ? 504 : err instanceof GuestMemoryLimitError ? 507 : 500;
     const error =
       err instanceof QuickJSError
         ? { name: err.guestName, message: err.guestMessage, stack: err.guestStack }

@@ -77,17 +77,17 @@ export interface UseResult {
   logs: ConsoleEntry[];
 }
 
-const kSeeds = new BigUint64Array(256);
+const SEEDS = new BigUint64Array(256);
 let seedsLeft = 0;
 
 /** A non-zero 64-bit seed from the system's random source (drawn 256 at a time). */
 function randomSeed(): bigint {
   for (;;) {
     if (seedsLeft === 0) {
-      crypto.getRandomValues(kSeeds);
-      seedsLeft = kSeeds.length;
+      crypto.getRandomValues(SEEDS);
+      seedsLeft = SEEDS.length;
     }
-    const seed = kSeeds[--seedsLeft]!;
+    const seed = SEEDS[--seedsLeft]!;
     if (seed !== 0n) return seed; // xorshift's one stuck state
   }
 }
@@ -116,12 +116,19 @@ export function runRequest(
     const filename = request.filename === DEFAULT_FILENAME ? layout.defaultFilename : writeCString(memory, x.malloc, request.filename).ptr;
     value = x.QTS_Eval(ctx, code.ptr, code.length, filename, 0, 0);
   } else {
-    value = callDispatcher(x, memory, layout, layout.ops.call, newString(x, memory, ctx, request.name), newString(x, memory, ctx, request.argsJson));
+    value = callDispatcher(
+      x,
+      memory,
+      layout,
+      layout.ops.call,
+      newString(x, memory, ctx, request.name),
+      newString(x, memory, ctx, request.argsJson),
+    );
   }
   const settled = settle(x, memory, layout, state, value);
   if ('thrown' in settled) throw failure(x, memory, layout, state, settled.thrown, limits);
   const plain = primitiveResult(x, memory, layout, settled.value);
-  if (plain !== kNotPlain) return { value: plain, logs: [] };
+  if (plain !== NOT_PLAIN) return { value: plain, logs: [] };
   const finished = callDispatcher(x, memory, layout, layout.ops.ok, settled.value);
   const thrown = x.QTS_ResolveException(ctx, finished);
   if (thrown !== 0) throw failure(x, memory, layout, state, thrown, limits);
@@ -129,31 +136,32 @@ export function runRequest(
   return { value: outcome.value, logs: entries(outcome.logs) };
 }
 
-const kNotPlain = Symbol('not plain');
+const NOT_PLAIN = Symbol('not plain');
 
 /**
  * The result as the dispatcher's JSON would carry it, read directly when nothing was logged and it
  * is a number, a boolean or `undefined`: that case skips a guest call, two copies and a parse.
- * Anything else is {@link kNotPlain}, for the dispatcher: objects, a use that logged, and strings,
+ * Anything else is {@link NOT_PLAIN}, for the dispatcher: objects, a use that logged, and strings,
  * which a C string cannot carry exactly (it ends at a NUL, and UTF-8 has no lone surrogates).
  */
 function primitiveResult(x: QuickJSExports, memory: WebAssembly.Memory, layout: ContextLayout, value: number): unknown {
   const { ctx } = layout;
   const out = layout.scratch + 12;
-  if (x.QTS_GetLength(ctx, out, layout.logs) !== 0 || new Uint32Array(memory.buffer, out, 1)[0] !== 0) return kNotPlain;
+  if (x.QTS_GetLength(ctx, out, layout.logs) !== 0 || new Uint32Array(memory.buffer, out, 1)[0] !== 0) return NOT_PLAIN;
   const type = x.QTS_Typeof(ctx, value);
   const bytes = new Uint8Array(memory.buffer, type, 2);
   switch (bytes[0]) {
-    case 0x6e: { // number: as JSON has it (NaN and the infinities are null, -0 is 0)
+    case 0x6e: {
+      // number: as JSON has it (NaN and the infinities are null, -0 is 0)
       const n = x.QTS_GetFloat64(ctx, value);
       return Number.isFinite(n) ? n + 0 : null;
     }
     case 0x75: // undefined: no value
       return undefined;
     case 0x62: // boolean (not bigint)
-      return bytes[1] === 0x6f ? x.QTS_GetFloat64(ctx, value) !== 0 : kNotPlain;
+      return bytes[1] === 0x6f ? x.QTS_GetFloat64(ctx, value) !== 0 : NOT_PLAIN;
     default:
-      return kNotPlain;
+      return NOT_PLAIN;
   }
 }
 
@@ -260,7 +268,7 @@ function newString(x: QuickJSExports, memory: WebAssembly.Memory, ctx: number, t
   return x.QTS_NewString(ctx, writeCString(memory, x.malloc, text).ptr);
 }
 
-const kLevels = new Set<unknown>(['log', 'info', 'warn', 'error', 'debug']);
+const LEVELS = new Set<unknown>(['log', 'info', 'warn', 'error', 'debug']);
 
 /**
  * Parses what the dispatcher returned. It is the guest's output, so it is checked rather than
@@ -289,7 +297,7 @@ function readOutcome(text: string): GuestOutcome {
 function entries(logs: readonly unknown[]): ConsoleEntry[] {
   const out: ConsoleEntry[] = [];
   for (const entry of logs) {
-    if (Array.isArray(entry) && kLevels.has(entry[0]) && typeof entry[1] === 'string') {
+    if (Array.isArray(entry) && LEVELS.has(entry[0]) && typeof entry[1] === 'string') {
       out.push({ level: entry[0] as ConsoleEntry['level'], text: entry[1] });
     }
   }

@@ -52,7 +52,7 @@ export interface CgiServer {
   passAuthorization?: boolean | undefined;
 }
 
-const kVersion: string = (() => {
+const VERSION: string = (() => {
   try {
     // ../../package.json from both src/serve/ and dist/serve/.
     return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
@@ -62,10 +62,10 @@ const kVersion: string = (() => {
 })();
 
 /** The default SERVER_SOFTWARE, `cowpool/<version>`. */
-export const SERVER_SOFTWARE = `cowpool/${kVersion}`;
+export const SERVER_SOFTWARE = `cowpool/${VERSION}`;
 
-const kHeaderName = /^[A-Za-z0-9-]+$/;
-const kVariableName = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const HEADER_NAME = /^[A-Za-z0-9-]+$/;
+const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
  * The CGI/1.1 environment of `request` as `KEY=value` strings, ready for `WasiContext.env`.
@@ -122,7 +122,7 @@ export function cgiEnvironment(request: CgiRequest, server: CgiServer, extra?: R
       case 'proxy-authorization':
         return;
     }
-    if (kHeaderName.test(lower)) env.push(`HTTP_${lower.toUpperCase().replaceAll('-', '_')}=${value}`);
+    if (HEADER_NAME.test(lower)) env.push(`HTTP_${lower.toUpperCase().replaceAll('-', '_')}=${value}`);
   });
 
   if (request.bodyLength > 0 || contentLengthHeader) env.push(`CONTENT_LENGTH=${request.bodyLength}`);
@@ -211,8 +211,8 @@ function withExtra(env: string[], extra: Readonly<Record<string, string>>): stri
   const names = Object.keys(extra);
   for (const name of names) {
     const value = extra[name];
-    if (!kVariableName.test(name)) {
-      throw new InvalidArgumentError(`extra environment variable name ${JSON.stringify(name)} must match ${kVariableName}`);
+    if (!VARIABLE_NAME.test(name)) {
+      throw new InvalidArgumentError(`extra environment variable name ${JSON.stringify(name)} must match ${VARIABLE_NAME}`);
     }
     if (typeof value !== 'string' || value.includes('\0')) {
       throw new InvalidArgumentError(`extra environment variable ${name} must be a string without NUL`);

@@ -44,12 +44,13 @@ export class MalformedCgiResponseError extends CowpoolError {
   }
 }
 
-const kToken = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 // Field values may hold visible ASCII, obs-text (0x80-0xFF), space and tab; no other control characters.
-const kBadValueChar = /[\x00-\x08\x0a-\x1f\x7f]/;
-const kStatus = /^([0-9]{3})(?:[ \t]+(.*))?$/;
-const kDigits = /^[0-9]+$/;
-const kHopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const BAD_VALUE_CHAR = /[\x00-\x08\x0a-\x1f\x7f]/;
+const STATUS = /^([0-9]{3})(?:[ \t]+(.*))?$/;
+const DIGITS = /^[0-9]+$/;
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
 /**
  * Parses what a CGI guest wrote to stdout.
@@ -73,7 +74,7 @@ export function parseCgiResponse(stdout: Uint8Array): CgiResponse {
   let contentLength: number | undefined;
   let fields = 0;
   let pos = 0;
-  let bodyStart = -1;
+  let bodyStart: number;
 
   for (let line = 1; ; line++) {
     const nl = text.indexOf(0x0a, pos);
@@ -101,11 +102,11 @@ export function parseCgiResponse(stdout: Uint8Array): CgiResponse {
     const colon = field.indexOf(':');
     if (colon === -1) throw new MalformedCgiResponseError(`header line ${line} has no colon: ${preview(field)}${hint(line)}`);
     const name = field.slice(0, colon);
-    if (!kToken.test(name)) {
+    if (!TOKEN.test(name)) {
       throw new MalformedCgiResponseError(`header line ${line} has an invalid field name: ${preview(field)}${hint(line)}`);
     }
     const value = trimWhitespace(field.slice(colon + 1));
-    if (kBadValueChar.test(value)) {
+    if (BAD_VALUE_CHAR.test(value)) {
       throw new MalformedCgiResponseError(`header line ${line} (${name}) has a control character in its value`);
     }
 
@@ -113,7 +114,7 @@ export function parseCgiResponse(stdout: Uint8Array): CgiResponse {
     switch (lower) {
       case 'status': {
         if (status !== undefined) throw new MalformedCgiResponseError(`header line ${line} repeats Status`);
-        const match = kStatus.exec(value);
+        const match = STATUS.exec(value);
         const code = match === null ? NaN : Number(match[1]);
         if (!(code >= 200 && code <= 599)) {
           throw new MalformedCgiResponseError(`header line ${line} has an invalid Status (want "NNN reason", 200-599): ${preview(value)}`);
@@ -134,18 +135,19 @@ export function parseCgiResponse(stdout: Uint8Array): CgiResponse {
         contentType = true;
         break;
       case 'content-length':
-        if (contentLength !== undefined || !kDigits.test(value)) {
+        if (contentLength !== undefined || !DIGITS.test(value)) {
           throw new MalformedCgiResponseError(`header line ${line} has a repeated or invalid Content-Length: ${preview(value)}`);
         }
         contentLength = Number(value);
         break;
       default:
-        if (kHopByHop.has(lower)) continue;
+        if (HOP_BY_HOP.has(lower)) continue;
     }
     headers.push([name, value]);
   }
 
-  if (fields === 0) throw new MalformedCgiResponseError('the header block is empty (a CGI response needs at least Content-Type, Location or Status)');
+  if (fields === 0)
+    throw new MalformedCgiResponseError('the header block is empty (a CGI response needs at least Content-Type, Location or Status)');
   const body = stdout.subarray(bodyStart);
   if (body.length > 0 && !contentType && !location) {
     throw new MalformedCgiResponseError(`a body of ${body.length} bytes comes without a Content-Type header`);

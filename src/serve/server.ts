@@ -13,12 +13,7 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  GuestTimeoutError,
-  GuestTrapError,
-  InvalidArgumentError,
-  PoolClosedError,
-} from '../errors.js';
+import { GuestTimeoutError, GuestTrapError, InvalidArgumentError, PoolClosedError } from '../errors.js';
 import type { ResetStrategy } from '../memory/index.js';
 import { InstancePool, type InstanceHost, type PoolInstance } from '../pool/index.js';
 import { rejectUnknownKeys } from '../pool/options.js';
@@ -65,8 +60,21 @@ export interface CowpoolServer {
   close(): Promise<void>;
 }
 
-const kDefaults = { host: '127.0.0.1', port: 0, timeout: 10_000, maxBody: 1 << 20 };
-const kServeKeys = ['wasm', 'host', 'port', 'keepResident', 'strategy', 'timeout', 'maxBody', 'env', 'dirs', 'overlayLimit', 'log', 'programName'] as const satisfies readonly (keyof ServeOptions)[];
+const DEFAULTS = { host: '127.0.0.1', port: 0, timeout: 10_000, maxBody: 1 << 20 };
+const SERVE_KEYS = [
+  'wasm',
+  'host',
+  'port',
+  'keepResident',
+  'strategy',
+  'timeout',
+  'maxBody',
+  'env',
+  'dirs',
+  'overlayLimit',
+  'log',
+  'programName',
+] as const satisfies readonly (keyof ServeOptions)[];
 
 /**
  * Starts the server; resolves once it listens. Rejects when the module is not a WASI command, or
@@ -80,11 +88,11 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
         'with one instance; start more processes (cowpool serve --workers N) to use more cores',
     );
   }
-  rejectUnknownKeys(options, kServeKeys, 'serve options');
+  rejectUnknownKeys(options, SERVE_KEYS, 'serve options');
   const bytes = typeof options.wasm === 'string' ? new Uint8Array(await readFile(options.wasm)) : options.wasm;
   const programName = options.programName ?? (typeof options.wasm === 'string' ? baseName(options.wasm) : 'app.wasm');
-  const timeout = options.timeout ?? kDefaults.timeout;
-  const maxBody = options.maxBody ?? kDefaults.maxBody;
+  const timeout = options.timeout ?? DEFAULTS.timeout;
+  const maxBody = options.maxBody ?? DEFAULTS.maxBody;
   const log = options.log;
   checkWasiCommand(bytes, programName);
 
@@ -120,7 +128,7 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
     const started = log ? performance.now() : 0;
     if (!hasBody(req)) {
       // The common GET: answer right away, without the stream and promise machinery of a body.
-      logLine(req, guarded(req, res, kEmpty), started);
+      logLine(req, guarded(req, res, EMPTY), started);
       return;
     }
     readBody(req, maxBody).then(
@@ -169,7 +177,7 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
         { serverPort: port, scriptName: '', serverSoftware: SERVER_SOFTWARE },
         options.env,
       ),
-    stdin: kEmpty,
+    stdin: EMPTY,
     // Copied into Buffers (small ones come from Node's slab pool, cheaply).
     stdout: (chunk) => void stdout.push(Buffer.from(chunk)),
     stderr: (chunk) => void stderr.push(Buffer.from(chunk)),
@@ -206,7 +214,7 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
       }
       throw err;
     }
-    const output = stdout.length === 0 ? kEmptyBuffer : concat(stdout);
+    const output = stdout.length === 0 ? EMPTY_BUFFER : concat(stdout);
     if (output.length === 0 && exitCode !== 0) {
       log?.(`exit ${exitCode} with no output${stderr.length ? `; stderr: ${text(stderr).trimEnd()}` : ''}`);
       respondPlain(res, 500, `the program exited with status ${exitCode}\n`);
@@ -245,7 +253,7 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? kDefaults.port, options.host ?? kDefaults.host, () => {
+    server.listen(options.port ?? DEFAULTS.port, options.host ?? DEFAULTS.host, () => {
       server.off('error', reject);
       resolve();
     });
@@ -304,8 +312,8 @@ function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array | und
   });
 }
 
-const kEmpty = new Uint8Array(0);
-const kEmptyBuffer = Buffer.alloc(0);
+const EMPTY = new Uint8Array(0);
+const EMPTY_BUFFER = Buffer.alloc(0);
 
 function respondPlain(res: ServerResponse, status: number, message: string, close = false): void {
   if (res.headersSent) return;

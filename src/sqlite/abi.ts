@@ -141,9 +141,14 @@ export function checkAbi(info: ModuleInfo): void {
   const problems = abiProblems(info, { namespace: 'a', imports: IMPORTS, exports: EXPORTS });
   // An import this table does not know would be a function cowpool cannot provide.
   const known = new Set<string>(Object.values(IMPORTS).map((e) => e.name));
-  for (const imp of info.imports) if (imp.module !== 'a' || !known.has(imp.name)) problems.push(`import ${imp.module}.${imp.name} is not one this build has`);
+  for (const imp of info.imports)
+    if (imp.module !== 'a' || !known.has(imp.name)) problems.push(`import ${imp.module}.${imp.name} is not one this build has`);
   if (info.memories.length !== 1 || !info.exports.some((e) => e.kind === 'memory' && e.name === MEMORY_EXPORT)) {
     problems.push(`the module does not define one memory exported as "${MEMORY_EXPORT}"`);
   }
-  refuseUnless(problems, 'SQLite', `this module is not the SQLite build cowpool/sqlite hosts (${SQLJS_PACKAGE} ${SQLJS_VERSIONS}, dist/sql-wasm.wasm)`);
+  refuseUnless(
+    problems,
+    'SQLite',
+    `this module is not the SQLite build cowpool/sqlite hosts (${SQLJS_PACKAGE} ${SQLJS_VERSIONS}, dist/sql-wasm.wasm)`,
+  );
 }

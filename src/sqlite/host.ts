@@ -87,7 +87,8 @@ export function sqliteImports(wasmMemory: WebAssembly.Memory, use: () => UseStat
         const ptr = dv.getUint32(iov + 8 * i, true);
         const len = dv.getUint32(iov + 8 * i + 4, true);
         // getRandomValues fills at most 64 KiB per call.
-        for (let at = 0; at < len; at += 65536) crypto.getRandomValues(new Uint8Array(wasmMemory.buffer, ptr + at, Math.min(65536, len - at)));
+        for (let at = 0; at < len; at += 65536)
+          crypto.getRandomValues(new Uint8Array(wasmMemory.buffer, ptr + at, Math.min(65536, len - at)));
         total += len;
       }
       dv.setUint32(read, total, true);

@@ -70,12 +70,16 @@ export function buildSnapshot(wasm: Uint8Array, options: SnapshotOptions): Snaps
   const info = readModule(imported);
   const memory = new WebAssembly.Memory({ initial: min, ...(max !== undefined ? { maximum: max } : {}) });
   const state = new UseState();
-  const instance = new WebAssembly.Instance(new WebAssembly.Module(inspectable(imported, info)), sqliteImports(memory, () => state, true));
+  const instance = new WebAssembly.Instance(
+    new WebAssembly.Module(inspectable(imported, info)),
+    sqliteImports(memory, () => state, true),
+  );
   const x = sqliteExports(instance);
   x.wasmCallCtors();
   const scratch = x.malloc(8);
   const name = writeCString(memory, x.malloc, ':memory:');
-  if (scratch === 0 || x.sqlite3_open(name.ptr, scratch) !== SQLITE_OK) throw new InternalError('SQLite could not open a :memory: database');
+  if (scratch === 0 || x.sqlite3_open(name.ptr, scratch) !== SQLITE_OK)
+    throw new InternalError('SQLite could not open a :memory: database');
   const layout: DatabaseLayout = { db: new Uint32Array(memory.buffer, scratch, 1)[0]!, scratch };
   // Sorts and temporary tables too large for the cache would otherwise ask for files, which there are none of.
   runSql(x, memory, layout, 'PRAGMA temp_store=MEMORY', undefined, Infinity);
@@ -111,5 +115,8 @@ function findPrng(x: SqliteExports, memory: WebAssembly.Memory, layout: Database
     if (state.randomSeeds === seeds + 1 && words[i] === CHACHA[0]) return i * 4;
     words[i] = CHACHA[0];
   }
-  throw new UnsupportedError('SQLite', "cannot find where this build keeps its PRNG's state, so every use would draw the same random numbers");
+  throw new UnsupportedError(
+    'SQLite',
+    "cannot find where this build keeps its PRNG's state, so every use would draw the same random numbers",
+  );
 }

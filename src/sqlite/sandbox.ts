@@ -68,7 +68,7 @@ export interface SqliteSandboxStats {
 
 /** The largest memory limit: what a fixed wasm32 memory leaves room for with the allocator. */
 const MAX_MEMORY_LIMIT = 2 ** 30;
-const kDefaults = { timeout: 1000, memoryLimit: 32 * 2 ** 20, max: 4, min: 1 } as const;
+const DEFAULTS = { timeout: 1000, memoryLimit: 32 * 2 ** 20, max: 4, min: 1 } as const;
 
 /** A pool of pristine SQLite databases; see the module comment. */
 export class SqliteSandbox {
@@ -78,7 +78,11 @@ export class SqliteSandbox {
   readonly #exports = new WeakMap<WebAssembly.Instance, SqliteExports>();
   readonly #stats = { results: 0, errors: 0, timeouts: 0, memoryLimits: 0, traps: 0 };
 
-  private constructor(pool: InstancePool<WebAssembly.Exports, undefined, UseState>, snapshot: Snapshot, defaults: { timeout: number; memoryLimit: number }) {
+  private constructor(
+    pool: InstancePool<WebAssembly.Exports, undefined, UseState>,
+    snapshot: Snapshot,
+    defaults: { timeout: number; memoryLimit: number },
+  ) {
     this.#pool = pool;
     this.#snapshot = snapshot;
     this.#defaults = defaults;
@@ -96,16 +100,18 @@ export class SqliteSandbox {
   /** {@link create}, synchronously. */
   static createSync(options: SqliteSandboxOptions = {}): SqliteSandbox {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
-    const timeout = milliseconds(options.timeout ?? kDefaults.timeout, 'options.timeout');
-    const memoryLimit = byteLimit(options.memoryLimit ?? kDefaults.memoryLimit, 'options.memoryLimit', MAX_MEMORY_LIMIT);
-    if (options.setup !== undefined && typeof options.setup !== 'string') throw new InvalidArgumentError('options.setup must be SQL (a string)');
-    if (options.wasm !== undefined && !(options.wasm instanceof Uint8Array)) throw new InvalidArgumentError('options.wasm must be a Uint8Array');
+    const timeout = milliseconds(options.timeout ?? DEFAULTS.timeout, 'options.timeout');
+    const memoryLimit = byteLimit(options.memoryLimit ?? DEFAULTS.memoryLimit, 'options.memoryLimit', MAX_MEMORY_LIMIT);
+    if (options.setup !== undefined && typeof options.setup !== 'string')
+      throw new InvalidArgumentError('options.setup must be SQL (a string)');
+    if (options.wasm !== undefined && !(options.wasm instanceof Uint8Array))
+      throw new InvalidArgumentError('options.wasm must be a Uint8Array');
     const wasm = options.wasm ?? loadSqliteWasm();
     const snapshot = buildSnapshot(wasm, { ...(options.setup !== undefined ? { setup: options.setup } : {}), memoryLimit });
     const pool = InstancePool.createSync<WebAssembly.Exports, undefined, UseState>(snapshot.bytes, {
       setup: (host) => ({ imports: sqliteImports(host.memory!, () => host.context) }),
-      max: options.max ?? kDefaults.max,
-      min: options.min ?? kDefaults.min,
+      max: options.max ?? DEFAULTS.max,
+      min: options.min ?? DEFAULTS.min,
       // SQLite is trusted code and every step of a query passes its VDBE's loop.
       interruptible: 'loops',
       ...(options.keepResident !== undefined ? { keepResident: options.keepResident } : {}),
@@ -167,7 +173,11 @@ export class SqliteSandbox {
     if (typeof sql !== 'string') throw new InvalidArgumentError('sql must be a string');
     checkParams(params);
     const memoryLimit = this.#defaults.memoryLimit;
-    return (instance: WebAssembly.Instance, _state: UseState | undefined, host: { memory: WebAssembly.Memory | undefined }): QueryResult[] => {
+    return (
+      instance: WebAssembly.Instance,
+      _state: UseState | undefined,
+      host: { memory: WebAssembly.Memory | undefined },
+    ): QueryResult[] => {
       let x = this.#exports.get(instance);
       if (x === undefined) {
         x = sqliteExports(instance);
@@ -199,13 +209,25 @@ export class SqliteSandbox {
 
 function checkParams(params: unknown): void {
   if (params === undefined) return;
-  if (typeof params !== 'object' || params === null) throw new InvalidArgumentError('params must be an array or an object of named parameters');
-  const values: [string, unknown][] = Array.isArray(params) ? params.map((v, i) => [`params[${i}]`, v]) : Object.entries(params).map(([k, v]) => [`params[${JSON.stringify(k)}]`, v]);
+  if (typeof params !== 'object' || params === null)
+    throw new InvalidArgumentError('params must be an array or an object of named parameters');
+  const values: [string, unknown][] = Array.isArray(params)
+    ? params.map((v, i) => [`params[${i}]`, v])
+    : Object.entries(params).map(([k, v]) => [`params[${JSON.stringify(k)}]`, v]);
   for (const [path, value] of values) {
-    if (value === null || typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean' || value instanceof Uint8Array) continue;
+    if (
+      value === null ||
+      typeof value === 'number' ||
+      typeof value === 'string' ||
+      typeof value === 'boolean' ||
+      value instanceof Uint8Array
+    )
+      continue;
     if (typeof value === 'bigint') {
       if (value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)) continue;
-      throw new InvalidArgumentError(`${path} (${value}n) is outside the safe integer range, which this SQLite build can bind exactly; pass it as a string`);
+      throw new InvalidArgumentError(
+        `${path} (${value}n) is outside the safe integer range, which this SQLite build can bind exactly; pass it as a string`,
+      );
     }
     throw new InvalidArgumentError(`${path} must be a number, bigint, string, boolean, Uint8Array or null, not ${typeof value}`);
   }

@@ -33,7 +33,7 @@ export interface DatabaseLayout {
 
 /** `SQLITE_STATIC`: SQLite does not copy a bound value (its bytes live until the memory is reset). */
 const STATIC = 0;
-const kUtf8 = new TextDecoder();
+const UTF8 = new TextDecoder();
 
 /** Runs every statement of `sql` on the database at `layout` and returns the rows, or throws a typed error. */
 export function runSql(
@@ -98,7 +98,7 @@ function column(x: SqliteExports, memory: WebAssembly.Memory, stmt: number, i: n
     case ColumnType.text: {
       const ptr = x.sqlite3_column_text(stmt, i);
       const n = x.sqlite3_column_bytes(stmt, i);
-      return kUtf8.decode(new Uint8Array(memory.buffer, ptr, n));
+      return UTF8.decode(new Uint8Array(memory.buffer, ptr, n));
     }
     case ColumnType.blob: {
       const ptr = x.sqlite3_column_blob(stmt, i);
@@ -119,11 +119,12 @@ function bind(
   fail: (rc: number) => Error,
 ): void {
   const one = (index: number, value: SqlParam): void => {
-    let rc = SQLITE_OK;
     if (value === null || value === undefined) return; // unbound parameters are NULL
+    let rc: number;
     if (typeof value === 'boolean') rc = x.sqlite3_bind_int(stmt, index, value ? 1 : 0);
     else if (typeof value === 'number') {
-      rc = (value | 0) === value && !Object.is(value, -0) ? x.sqlite3_bind_int(stmt, index, value) : x.sqlite3_bind_double(stmt, index, value);
+      rc =
+        (value | 0) === value && !Object.is(value, -0) ? x.sqlite3_bind_int(stmt, index, value) : x.sqlite3_bind_double(stmt, index, value);
     } else if (typeof value === 'bigint') {
       // Checked safe by the sandbox: an integer-valued double, stored as an INTEGER where the column's affinity says so.
       const n = Number(value);

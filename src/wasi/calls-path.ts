@@ -61,7 +61,13 @@ export function pathCalls(state: WasiState): WebAssembly.ModuleImports {
    * What a guest path names under directory `dirFd` (which must hold `right`), resolved without
    * leaving the directory; throws the errno for why not.
    */
-  function resolveAt(dirFd: number, right: bigint, pathPtr: number, pathLen: number, follow: boolean): { dir: DirectoryEntry; at: Resolved } {
+  function resolveAt(
+    dirFd: number,
+    right: bigint,
+    pathPtr: number,
+    pathLen: number,
+    follow: boolean,
+  ): { dir: DirectoryEntry; at: Resolved } {
     const dir = directoryAt(dirFd, right);
     if (typeof dir === 'number') fail(dir);
     const path = guestString(pathPtr, pathLen);
@@ -106,8 +112,7 @@ export function pathCalls(state: WasiState): WebAssembly.ModuleImports {
         const { at } = resolveAt(dirFd, Rights.PATH_OPEN, pathPtr, pathLen, (lookupFlags & Lookupflags.SYMLINK_FOLLOW) !== 0);
         const { fs } = dir;
 
-        const write =
-          (fdflags & Fdflags.APPEND) !== 0 || (rightsBase & WRITE_INTENT_RIGHTS) !== 0n;
+        const write = (fdflags & Fdflags.APPEND) !== 0 || (rightsBase & WRITE_INTENT_RIGHTS) !== 0n;
         const node = at.node;
         let fd: number | undefined;
         if (node !== undefined && isDirectory(node)) {
@@ -169,7 +174,7 @@ export function pathCalls(state: WasiState): WebAssembly.ModuleImports {
 
     path_readlink(dirFd: number, pathPtr: number, pathLen: number, bufPtr: number, bufLen: number, usedPtr: number): number {
       return guarded(() => {
-        const { dir, at } = resolveAt(dirFd, Rights.PATH_READLINK, pathPtr, pathLen, false);
+        const { at } = resolveAt(dirFd, Rights.PATH_READLINK, pathPtr, pathLen, false);
         if (at.node === undefined) fail(Errno.NOENT);
         if (at.node.kind !== 'symlink' && !(at.node.kind === 'host' && at.node.stats.isSymbolicLink())) fail(Errno.INVAL);
         const target = Buffer.from(readlink(at.node));

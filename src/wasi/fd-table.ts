@@ -4,14 +4,7 @@
  * renumber any of them; the next use starts again from the pristine table.
  */
 
-import {
-  Errno,
-  STDIN_RIGHTS,
-  STDOUT_RIGHTS,
-  DIRECTORY_RIGHTS,
-  INHERITING_RIGHTS,
-  type ErrnoValue,
-} from './abi.js';
+import { Errno, STDIN_RIGHTS, STDOUT_RIGHTS, DIRECTORY_RIGHTS, INHERITING_RIGHTS, type ErrnoValue } from './abi.js';
 import type { DirNode } from './fs/fs-node.js';
 import type { OpenFile } from './fs/open-file.js';
 import type { ListedEntry, PreopenFs } from './fs/preopen-fs.js';
@@ -171,4 +164,3 @@ export class FdTable {
     return this.#preopens;
   }
 }
-

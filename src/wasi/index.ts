@@ -10,12 +10,7 @@
  * ```
  */
 
-export {
-  WasiCommand,
-  type WasiCommandOptions,
-  type WasiRunInput,
-  type WasiRunResult,
-} from './wasi-command.js';
+export { WasiCommand, type WasiCommandOptions, type WasiRunInput, type WasiRunResult } from './wasi-command.js';
 export { WasiHost, type WasiHostOptions, type PreopenOption } from './wasi-host.js';
 export type { PreopenMode } from './fs/preopen-fs.js';
 export { DEFAULT_OVERLAY_LIMIT } from './fs/overlay-budget.js';

@@ -4,7 +4,7 @@
  * whole response costs a few copies and no per-chunk allocation.
  */
 
-const kInitialCapacity = 4096;
+const INITIAL_CAPACITY = 4096;
 
 /**
  * Collects what a guest writes to one stream. Pass {@link OutputCollector.sink} as
@@ -15,7 +15,7 @@ export class OutputCollector {
   #buffer: Uint8Array;
   #length = 0;
 
-  constructor(initialCapacity = kInitialCapacity) {
+  constructor(initialCapacity = INITIAL_CAPACITY) {
     this.#buffer = new Uint8Array(Math.max(16, initialCapacity));
   }
 

@@ -6,11 +6,11 @@
 /** Fills `target` with random bytes. May be given a view straight into guest memory. */
 export type RandomSource = (target: Uint8Array) => void;
 
-const kMaxChunk = 65536;
+const MAX_CHUNK = 65536;
 
 /** Cryptographically secure bytes from `crypto.getRandomValues`, in chunks of at most 64 KiB. */
 export const cryptoRandom: RandomSource = (target) => {
-  for (let offset = 0; offset < target.length; offset += kMaxChunk) {
-    globalThis.crypto.getRandomValues(target.subarray(offset, Math.min(offset + kMaxChunk, target.length)));
+  for (let offset = 0; offset < target.length; offset += MAX_CHUNK) {
+    globalThis.crypto.getRandomValues(target.subarray(offset, Math.min(offset + MAX_CHUNK, target.length)));
   }
 };

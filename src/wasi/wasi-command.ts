@@ -67,7 +67,7 @@ export interface WasiRunResult {
   error: GuestTrapError | GuestTimeoutError | undefined;
 }
 
-const kEmpty = new Uint8Array(0);
+const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
 
 /** A WASI command module, run on a pristine pooled instance per use. */
@@ -153,7 +153,7 @@ export class WasiCommand {
     if (input === null || typeof input !== 'object') throw new InvalidArgumentError('run() takes an object: { args, env, stdin, timeout }');
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
-    const stdin = input.stdin === undefined ? kEmpty : typeof input.stdin === 'string' ? encoder.encode(input.stdin) : input.stdin;
+    const stdin = input.stdin === undefined ? EMPTY : typeof input.stdin === 'string' ? encoder.encode(input.stdin) : input.stdin;
     const context: WasiContext = {
       args: input.args ?? [this.#programName],
       env: input.env ?? [],

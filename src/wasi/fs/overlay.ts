@@ -17,7 +17,7 @@
 import { closeSync, constants, openSync, readdirSync, readlinkSync, readSync, type BigIntStats } from 'node:fs';
 import { Errno } from '../abi.js';
 import { fail } from '../errno-error.js';
-import { HostNode, inoOf, isDirectory, lookupHost, MemDir, MemFile, MemLink, WHITEOUT, type DirNode, type FsNode } from './fs-node.js';
+import { type HostNode, inoOf, isDirectory, lookupHost, MemDir, MemFile, MemLink, WHITEOUT, type DirNode, type FsNode } from './fs-node.js';
 import {
   CopyOnWriteFile,
   MemFileHandle,
