@@ -26,11 +26,16 @@ export async function benchFlite(quick: boolean): Promise<Measurement[]> {
   try {
     const module = new WebAssembly.Module(wasm);
     results.push(
-      await measureAsync(group, 'new Instance + WASI host', async () => {
-        const host = new WasiHost({ preopens });
-        const instance = new WebAssembly.Instance(module, host.imports);
-        host.run(instance, { args, env: [], stdin: new Uint8Array(0), stdout: sink, stderr: sink });
-      }, options),
+      await measureAsync(
+        group,
+        'new Instance + WASI host',
+        async () => {
+          const host = new WasiHost({ preopens });
+          const instance = new WebAssembly.Instance(module, host.imports);
+          host.run(instance, { args, env: [], stdin: new Uint8Array(0), stdout: sink, stderr: sink });
+        },
+        options,
+      ),
     );
     const pools: [string, NonNullable<WasiCommandOptions['pool']>][] = [
       ['WasiCommand (pooled; retires every use)', { max: 1 }],

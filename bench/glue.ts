@@ -33,13 +33,14 @@ const allCases: Case[] = [
     options: sqljsGlue(),
     use: (SQL) => {
       const db = new SQL.Database();
-      const n = db.exec("ATTACH '/shared.db' AS s; CREATE TABLE s.t(x); INSERT INTO s.t VALUES (1); SELECT count(*) FROM s.t")[0].values[0][0];
+      const n = db.exec("ATTACH '/shared.db' AS s; CREATE TABLE s.t(x); INSERT INTO s.t VALUES (1); SELECT count(*) FROM s.t")[0]
+        .values[0][0];
       db.close();
       return n;
     },
     // The sql.js recipe: its exported table grows only from JS (addFunction), so room for it makes
     // reuse possible; reuse is forced over the cost rule (537 entries to restore, ~35 us).
-    tuned: { label: "GluePool.run, reuse + tableReserve 16", pool: { mechanism: 'reuse', tableReserve: 16 } },
+    tuned: { label: 'GluePool.run, reuse + tableReserve 16', pool: { mechanism: 'reuse', tableReserve: 16 } },
   },
   {
     group: 'vscode-oniguruma (embind): one scanner, one match',
@@ -89,7 +90,9 @@ async function grownCase(c: Case, options: { batch: number; batches: number; bud
   for (let i = 0; i < warmUp; i++) await pool.run(c.use);
   collect();
   const before = pool.stats();
-  const m = await withCpu(options.batch, () => measureAsync(c.group, 'GluePool.run, virtualMemorySize + learn', () => pool.run(c.use), options));
+  const m = await withCpu(options.batch, () =>
+    measureAsync(c.group, 'GluePool.run, virtualMemorySize + learn', () => pool.run(c.use), options),
+  );
   const after = pool.stats();
   m.extra = {
     ...m.extra,
@@ -125,7 +128,11 @@ export async function benchGlue(quick: boolean): Promise<Measurement[]> {
       const was = before[i];
       if (p === undefined || m === undefined || was === undefined) continue;
       const now = p.stats();
-      m.extra = { ...m.extra, mechanism: p.describe().mechanism, retiredPerUse: ((now.retirements - was.retirements) / (now.uses - was.uses)).toFixed(2) };
+      m.extra = {
+        ...m.extra,
+        mechanism: p.describe().mechanism,
+        retiredPerUse: ((now.retirements - was.retirements) / (now.uses - was.uses)).toFixed(2),
+      };
     }
     results.push(...measured);
     await pool.close();

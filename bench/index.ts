@@ -16,7 +16,10 @@ import { selfCheck } from '../src/memory/index.ts';
 import { renderHtml } from './report.ts';
 
 const { values } = parseArgs({
-  options: { scope: { type: 'string', default: 'reset,memory,pool,glue,flite,wasi,serve,quickjs,sqlite' }, quick: { type: 'boolean', default: false } },
+  options: {
+    scope: { type: 'string', default: 'reset,memory,pool,glue,flite,wasi,serve,quickjs,sqlite' },
+    quick: { type: 'boolean', default: false },
+  },
 });
 const scopes = new Set(values.scope!.split(','));
 const quick = values.quick!;

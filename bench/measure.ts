@@ -108,7 +108,11 @@ export interface Contender {
  * median wall time of its batches, and (`cpuUsPerOp`) the process CPU time spent during its
  * batches, per use: CPU time counts the neighbours much less than wall time does.
  */
-export async function interleaved(group: string, contenders: Contender[], options: { batch: number; batches: number; budgetMs: number }): Promise<Measurement[]> {
+export async function interleaved(
+  group: string,
+  contenders: Contender[],
+  options: { batch: number; batches: number; budgetMs: number },
+): Promise<Measurement[]> {
   const perOp = contenders.map((): number[] => []);
   const cpu = contenders.map(() => 0);
   const started = performance.now();

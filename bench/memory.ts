@@ -132,7 +132,9 @@ function firstReads(): Measurement[] {
   out.push(row('pooled slot, first of its image', firstNs, { pageCacheKiBAllocated: Math.round(pageCache / 1024) }));
   const second = MemorySlot.create(image, { strategy: 'madvise' });
   const secondNs = readAll(second.memory);
-  out.push(row('pooled slot, image already read', secondNs, { pageCacheKiBAllocated: Math.round((shmem() - shmemBefore - pageCache) / 1024) }));
+  out.push(
+    row('pooled slot, image already read', secondNs, { pageCacheKiBAllocated: Math.round((shmem() - shmemBefore - pageCache) / 1024) }),
+  );
   first.close();
   second.close();
   image.close();

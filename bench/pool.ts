@@ -27,7 +27,6 @@ interface Touch {
   touch(pages: number): void;
 }
 
-
 /** Runs the pool benchmark. */
 export async function benchPool(quick: boolean): Promise<Measurement[]> {
   const options = quick ? { batches: 8, budgetMs: 800 } : {};
@@ -35,9 +34,16 @@ export async function benchPool(quick: boolean): Promise<Measurement[]> {
 
   const group = 'pool.run, 1 MiB memory, 2 dirty pages';
   const module = new WebAssembly.Module(TOUCH);
-  results.push(measure(group, 'new Instance + call', () => {
-    (new WebAssembly.Instance(module).exports.touch as (n: number) => void)(2);
-  }, options));
+  results.push(
+    measure(
+      group,
+      'new Instance + call',
+      () => {
+        (new WebAssembly.Instance(module).exports.touch as (n: number) => void)(2);
+      },
+      options,
+    ),
+  );
   const pool = await InstancePool.create<Touch>(TOUCH, { max: 1 });
   results.push(await measureAsync(group, 'await pool.run', () => pool.run((i) => i.exports.touch(2)), options));
   results.push(measure(group, 'pool.runSync', () => pool.runSync((i) => i.exports.touch(2)), options));
@@ -90,7 +96,10 @@ async function sqlite(options: object): Promise<Measurement[]> {
     },
   });
   const out = [
-    measure(group, 'new Instance + query', () => void wasi.run(new WebAssembly.Instance(module, wasi.imports), context), { ...options, batch: 20 }),
+    measure(group, 'new Instance + query', () => void wasi.run(new WebAssembly.Instance(module, wasi.imports), context), {
+      ...options,
+      batch: 20,
+    }),
     await measureAsync(group, 'await pool.run', () => pool.run((i, _c, host) => host.state.run(i, context)), { ...options, batch: 20 }),
   ];
   await pool.close();

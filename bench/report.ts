@@ -21,11 +21,10 @@ export function renderHtml(report: Report): string {
     .map(([k, v]) => `<tr><th>${escape(k)}</th><td>${escape(String(v))}</td></tr>`)
     .join('');
   const table = report.results
-    .map(
-      (r) =>
-        r.unavailable
-          ? `<tr><td>${escape(r.group)}</td><td>${escape(r.name)}</td><td colspan="3">unavailable: ${escape(r.unavailable)}</td></tr>`
-          : `<tr><td>${escape(r.group)}</td><td>${escape(r.name)}</td><td>${formatNs(r.nsPerOp)}</td><td>${formatNs(r.minNsPerOp)} – ${formatNs(r.maxNsPerOp)}</td><td>${escape(JSON.stringify(r.extra ?? {}))}</td></tr>`,
+    .map((r) =>
+      r.unavailable
+        ? `<tr><td>${escape(r.group)}</td><td>${escape(r.name)}</td><td colspan="3">unavailable: ${escape(r.unavailable)}</td></tr>`
+        : `<tr><td>${escape(r.group)}</td><td>${escape(r.name)}</td><td>${formatNs(r.nsPerOp)}</td><td>${formatNs(r.minNsPerOp)} – ${formatNs(r.maxNsPerOp)}</td><td>${escape(JSON.stringify(r.extra ?? {}))}</td></tr>`,
     )
     .join('\n');
   return `<!doctype html><html><head><meta charset="utf-8"><title>cowpool benchmarks</title>

@@ -43,10 +43,15 @@ export function benchReset(quick: boolean): Measurement[] {
       const group = `reset ${mib} MiB, ${dirty} dirty pages`;
       const batch = dirty > 100 ? 20 : 200;
       results.push(
-        measure(group, 'new Instance', () => {
-          const instance = new WebAssembly.Instance(own);
-          (instance.exports.touch as (n: number) => void)(dirty);
-        }, { ...options, batch: mib === 16 ? Math.min(batch, 50) : batch }),
+        measure(
+          group,
+          'new Instance',
+          () => {
+            const instance = new WebAssembly.Instance(own);
+            (instance.exports.touch as (n: number) => void)(dirty);
+          },
+          { ...options, batch: mib === 16 ? Math.min(batch, 50) : batch },
+        ),
       );
       const image = MemoryImage.fromContents(contents);
       for (const strategy of RESET_STRATEGIES) {
@@ -58,11 +63,16 @@ export function benchReset(quick: boolean): Measurement[] {
         const slot = MemorySlot.create(image, { strategy, keepResident: 64 << 20 });
         const touch = new WebAssembly.Instance(imported, { env: { memory: slot.memory } }).exports.touch as (n: number) => void;
         let last = { dirtyPages: 0, syscalls: 0 };
-        const m = measure(group, strategy, () => {
-          slot.lease();
-          touch(dirty);
-          last = slot.reset();
-        }, { ...options, batch: strategy === 'copy' && mib === 16 ? 20 : batch });
+        const m = measure(
+          group,
+          strategy,
+          () => {
+            slot.lease();
+            touch(dirty);
+            last = slot.reset();
+          },
+          { ...options, batch: strategy === 'copy' && mib === 16 ? 20 : batch },
+        );
         m.extra = { dirtyPagesSeen: last.dirtyPages, syscalls: last.syscalls };
         results.push(m);
         slot.close();
@@ -86,11 +96,16 @@ function stickyCase(group: string, quick: boolean): Measurement[] {
     const touch = new WebAssembly.Instance(imported, { env: { memory: slot.memory } }).exports.touch as (n: number) => void;
     let use = 0;
     let pages = 0;
-    const m = measure(group, decommitSticky ? 'pagemap + sticky policy' : 'pagemap, no policy (Wasmtime)', () => {
-      slot.lease();
-      touch(++use % 50 === 0 ? 1024 : 2);
-      pages += slot.reset().dirtyPages;
-    }, quick ? { batch: 100, batches: 5, budgetMs: 800 } : { batch: 100 });
+    const m = measure(
+      group,
+      decommitSticky ? 'pagemap + sticky policy' : 'pagemap, no policy (Wasmtime)',
+      () => {
+        slot.lease();
+        touch(++use % 50 === 0 ? 1024 : 2);
+        pages += slot.reset().dirtyPages;
+      },
+      quick ? { batch: 100, batches: 5, budgetMs: 800 } : { batch: 100 },
+    );
     m.extra = { meanDirtyPagesPerReset: Math.round(pages / use) };
     out.push(m);
     slot.close();

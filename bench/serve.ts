@@ -12,7 +12,7 @@ interface Contender {
   args: string[];
 }
 
-const kContenders: Contender[] = [
+const CONTENDERS: Contender[] = [
   { name: 'bare Node http', args: ['bench/servers/bare.mjs', '0'] },
   { name: 'cowpool serve', args: ['bin/cowpool.js', 'serve', 'examples/hello.wasm', '--port', '0', '--quiet'] },
   { name: 'fresh instance per request', args: ['bench/servers/fresh.mjs', '0', 'examples/hello.wasm'] },
@@ -27,7 +27,7 @@ export async function benchServe(quick: boolean): Promise<Measurement[]> {
   const pin = spawnSync('taskset', ['--version']).error === undefined;
   const seconds = quick ? 2 : 8;
   const results: Measurement[] = [];
-  for (const contender of kContenders) {
+  for (const contender of CONTENDERS) {
     const { child, port } = await startServer(contender, pin);
     try {
       wrk(port, 1, pin); // warm-up

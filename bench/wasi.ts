@@ -23,8 +23,14 @@ export async function benchWasi(quick: boolean): Promise<Measurement[]> {
   mkdirSync(join(dir, 'a', 'b'), { recursive: true });
   writeFileSync(join(dir, 'a', 'b', 'page.html'), '<p>hello</p>\n'.repeat(315));
   try {
-    const readonly = await WasiCommand.create(probe, { preopens: [{ guestPath: '/data', hostPath: dir, mode: 'readonly' }], pool: { max: 1 } });
-    const overlay = await WasiCommand.create(probe, { preopens: [{ guestPath: '/data', hostPath: dir, mode: 'overlay' }], pool: { max: 1 } });
+    const readonly = await WasiCommand.create(probe, {
+      preopens: [{ guestPath: '/data', hostPath: dir, mode: 'readonly' }],
+      pool: { max: 1 },
+    });
+    const overlay = await WasiCommand.create(probe, {
+      preopens: [{ guestPath: '/data', hostPath: dir, mode: 'overlay' }],
+      pool: { max: 1 },
+    });
     const read: WasiRunInput = { args: ['probe', 'read', '/data/a/b/page.html'] };
     const none: WasiRunInput = { args: ['probe', 'return', '0'] };
     const write: WasiRunInput = { args: ['probe', 'write', '/data/a/b/new.txt'] };
@@ -42,7 +48,11 @@ export async function benchWasi(quick: boolean): Promise<Measurement[]> {
       [hostGroup, 'overlay preopen', hostCalls(dir, 'overlay')],
     ];
     for (const [, , op] of cases) for (let i = 0; i < 1000; i++) op(); // past V8's tier-up
-    for (const [command, input] of [[readonly, read], [overlay, read], [overlay, write]] as const) {
+    for (const [command, input] of [
+      [readonly, read],
+      [overlay, read],
+      [overlay, write],
+    ] as const) {
       if (command.runSync(input).exitCode !== 0) throw new Error(`bench guest failed: ${input.args!.join(' ')}`);
     }
     const perOp: number[][] = cases.map(() => []);

@@ -9,6 +9,7 @@ const routes = {
   '/eval': (q, body) => ({ value: (0, eval)(body) }),
 };
 
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- QuickJS serve calls the global `handle`
 function handle(request) {
   console.log(request.method, request.path);
   const route = routes[request.path];

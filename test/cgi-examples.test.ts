@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { cgiEnvironment, MalformedCgiResponseError, parseCgiResponse, type CgiResponse } from '../src/serve/cgi.ts';
-import { WasiHost } from '../src/wasi/host.ts';
+import { WasiHost } from '../src/wasi/wasi-host.ts';
 import { OutputCollector } from '../src/wasi/output-collector.ts';
 import { example, fixture } from './fixtures/wasi-guests.ts';
 

@@ -24,7 +24,10 @@ test('flite: every pooled use writes what a fresh instance writes; growth keeps 
   const preopens = [{ guestPath: '/out', hostPath: dir, mode: 'persistent' as const }];
 
   const fresh = await WasiCommand.create(wasm, { programName: 'flite', preopens, pool: { max: 1, min: 0 } });
-  const expected: Record<'hello' | 'other', Buffer> = { hello: await speak(fresh, dir, 'fresh-hello.wav', 'hello'), other: Buffer.alloc(0) };
+  const expected: Record<'hello' | 'other', Buffer> = {
+    hello: await speak(fresh, dir, 'fresh-hello.wav', 'hello'),
+    other: Buffer.alloc(0),
+  };
   await fresh.close();
   const other = await WasiCommand.create(wasm, { programName: 'flite', preopens, pool: { max: 1, min: 0 } });
   expected.other = await speak(other, dir, 'fresh-other.wav', 'a pristine instance every time');

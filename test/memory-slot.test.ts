@@ -4,7 +4,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { MemoryImage, MemorySlot, chooseStrategy, selfCheck, COPY_THRESHOLD, type ResetStrategy } from '../src/memory/index.ts';
+import {
+  MemoryImage,
+  MemorySlot,
+  chooseStrategy,
+  resolveStrategy,
+  selfCheck,
+  COPY_THRESHOLD,
+  type ResetStrategy,
+} from '../src/memory/index.ts';
 import { Category, kernelBehaviour, PageMap, pagemapSupport } from '../src/pagemap/index.ts';
 import { nativeSupport, PAGE_SIZE } from '../src/sys/index.ts';
 import { wat } from './support/wat.ts';
@@ -82,6 +90,25 @@ test('auto takes the best strategy whose own check passed, and says why in words
   assert.match(copy.reason!, /madvise is unavailable \(koffi could not be loaded\)/);
 });
 
+test('a span finer than the host page is widened to whole pages, in the bytes and the memfd', () => {
+  // module/image.ts renders spans 4 KiB-aligned; on a kernel with 16 or 64 KiB pages that is finer
+  // than a page. A span starting 100 bytes into a page stands for that case on any host.
+  const image = MemoryImage.create({ start: P + 100, bytes: new Uint8Array([7, 8]) }, 65536);
+  assert.equal(image.start, P);
+  assert.equal(image.length, P);
+  assert.deepEqual([...image.bytes.subarray(99, 103)], [0, 7, 8, 0]);
+  const slot = MemorySlot.create(image, { strategy: nativeSupport().available ? 'madvise' : 'copy' });
+  const memory = new Uint8Array(slot.memory.buffer);
+  assert.deepEqual([...memory.subarray(P + 99, P + 103)], [0, 7, 8, 0], 'the mapped image reads back');
+  assert.equal(
+    memory.some((b, i) => b !== 0 && i !== P + 100 && i !== P + 101),
+    false,
+  );
+  slot.close();
+  image.close();
+  assert.equal(MemoryImage.create({ start: P + 100, bytes: new Uint8Array(0) }, 65536, { memfd: false }).length, 0);
+});
+
 test('MemoryImage keeps the page-aligned non-zero span, in a sealed memfd', () => {
   const contents = new Uint8Array(65536);
   contents[5 * P + 10] = 1;
@@ -98,9 +125,10 @@ test('MemoryImage keeps the page-aligned non-zero span, in a sealed memfd', () =
   assert.equal(typeof empty.fd, nativeSupport().available ? 'number' : 'undefined');
   const plain = MemoryImage.fromContents(new Uint8Array(65536), { memfd: false });
   assert.equal(plain.fd, undefined);
-  assert.equal(MemorySlot.create(plain, { strategy: 'auto' }).strategy, 'copy', 'auto copies an image it cannot map');
+  assert.equal(resolveStrategy('auto', plain), 'copy', 'auto copies an image it cannot map');
+  assert.equal(MemorySlot.create(plain, { strategy: resolveStrategy('auto', plain) }).strategy, 'copy');
   assert.throws(() => MemorySlot.create(plain, { strategy: 'madvise' }), /built without a memfd/);
-  assert.throws(() => MemoryImage.create({ start: 100, bytes: new Uint8Array(1) }, 65536), {
+  assert.throws(() => MemoryImage.create({ start: -1, bytes: new Uint8Array(1) }, 65536), {
     code: 'COWPOOL_ERR_INVALID_ARGUMENT',
   });
   assert.throws(() => MemoryImage.create({ start: 15 * P, bytes: new Uint8Array(2 * P) }, 65536), /does not fit/);
@@ -219,7 +247,12 @@ test('trim gives back what an idle slot holds; the next use still starts from th
     if (strategy === 'pagemap' && pagemapSkip) continue;
     const image = MemoryImage.create({ start: 0, bytes: new Uint8Array(2 * P).fill(3) }, 16 * 65536);
     const slot = MemorySlot.create(image, { strategy, keepResident: 1 << 20 });
-    const held = () => PageMap.open().scan(slot.memory.buffer, { categoryInverted: Category.FILE, categoryMask: Category.FILE | Category.PRESENT, returnMask: 0 }).pages;
+    const held = () =>
+      PageMap.open().scan(slot.memory.buffer, {
+        categoryInverted: Category.FILE,
+        categoryMask: Category.FILE | Category.PRESENT,
+        returnMask: 0,
+      }).pages;
     slot.lease();
     const view = new Uint8Array(slot.memory.buffer);
     view[0] = 9;
@@ -240,7 +273,7 @@ test('trim gives back what an idle slot holds; the next use still starts from th
   }
 });
 
-test('two slots sharing one image do not see each other\'s writes', () => {
+test("two slots sharing one image do not see each other's writes", () => {
   const image = MemoryImage.create({ start: P, bytes: new Uint8Array(P).fill(5) }, 65536);
   for (const { strategy, skip } of strategies) {
     if (skip) continue;
@@ -272,17 +305,19 @@ test('slot states are enforced', () => {
   assert.equal(slot.state, 'closed');
   assert.throws(() => slot.lease(), /lease\(\) of a closed slot/);
   assert.throws(() => MemorySlot.create(image, { strategy: 'fast' as never }), /options.strategy must be/);
-  assert.throws(() => MemorySlot.create(image, { keepResident: -1 }), /options.keepResident/);
+  assert.throws(() => resolveStrategy('fast' as never, image), /options.strategy must be 'auto', 'pagemap'/);
+  // A slot takes a concrete strategy: `auto` is resolved above it, once.
+  assert.throws(() => MemorySlot.create(image, { strategy: 'auto' as never }), /resolve 'auto' with resolveStrategy first/);
+  assert.throws(() => MemorySlot.create(image, { strategy: 'copy', keepResident: -1 }), /options.keepResident/);
 });
 
 /** Random image as data segments, plus a fresh instance of a module declaring them, to compare with. */
 const imageArbitrary = fc
   .record({
     pages: fc.integer({ min: 1, max: 3 }),
-    segments: fc.array(
-      fc.record({ at: fc.nat({ max: 3 * 65536 - 1 }), bytes: fc.uint8Array({ minLength: 1, maxLength: 300 }) }),
-      { maxLength: 6 },
-    ),
+    segments: fc.array(fc.record({ at: fc.nat({ max: 3 * 65536 - 1 }), bytes: fc.uint8Array({ minLength: 1, maxLength: 300 }) }), {
+      maxLength: 6,
+    }),
   })
   .map(({ pages, segments }) => ({
     pages,

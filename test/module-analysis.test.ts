@@ -17,7 +17,16 @@ function analyzeBinary(bytes: Uint8Array): ModuleAnalysis {
 
 test('memory: defined or imported, limits, exports, and memory.grow anywhere', () => {
   const quiet = analyze('(module (memory (export "mem") 1 4) (func (drop (memory.size))))');
-  assert.deepEqual(quiet.memory, { min: 1, max: 4, shared: false, memory64: false, index: 0, imported: false, exportNames: ['mem'], grows: false });
+  assert.deepEqual(quiet.memory, {
+    min: 1,
+    max: 4,
+    shared: false,
+    memory64: false,
+    index: 0,
+    imported: false,
+    exportNames: ['mem'],
+    grows: false,
+  });
   assert.deepEqual(quiet.poolable, { ok: true });
 
   const grows = analyze('(module (import "env" "m" (memory 2)) (func $dead (drop (memory.grow (i32.const 1)))))');
@@ -87,7 +96,7 @@ test('tables: every mutating instruction marks its target table, and only it', (
   assert.equal(a.tableInit, true, '$f is in an element segment, so a use can reach it');
 });
 
-const kDrops = `
+const DROPS = `
   (memory 1) (data $d "x") (table 1 funcref) (elem $e func $dropper)
   (func $dropper (data.drop $d) (elem.drop $e))`;
 
@@ -120,13 +129,13 @@ test('the start function counts when it is also exported', () => {
 });
 
 test('call_indirect is conservative: every function in any element segment is reachable', () => {
-  const a = analyze(`(module ${kDrops}
+  const a = analyze(`(module ${DROPS}
     (type $v (func))
     (func (export "run") (call_indirect (type $v) (i32.const 0))))`);
   assert.equal(a.dataDrop, true);
   assert.equal(a.elemDrop, true);
   // Even with no call_indirect anywhere, a function in a table may be called by the host.
-  const b = analyze(`(module ${kDrops} (export "t" (table 0)))`);
+  const b = analyze(`(module ${DROPS} (export "t" (table 0)))`);
   assert.equal(b.dataDrop, true);
 });
 
@@ -155,7 +164,13 @@ test('not poolable: several memories, memory64, shared memory, GC reference type
   const two = analyzeBinary(binary(section(2, [1, ...name('a'), ...name('m'), 2, 0, 1]), section(5, [1, 0, 1])));
   assert.equal(two.poolable.ok, false);
   assert.match(two.poolable.ok ? '' : two.poolable.reason, /2 memories \(multi-memory\)/);
-  assert.deepEqual(two.memories.map((m) => [m.index, m.imported]), [[0, true], [1, false]]);
+  assert.deepEqual(
+    two.memories.map((m) => [m.index, m.imported]),
+    [
+      [0, true],
+      [1, false],
+    ],
+  );
 
   const m64 = analyze('(module (memory i64 1))');
   assert.deepEqual(m64.poolable, { ok: false, reason: 'memory 0 is a 64-bit memory (memory64)' });
@@ -169,8 +184,6 @@ test('not poolable: several memories, memory64, shared memory, GC reference type
   const gc = analyzeBinary(binary(section(6, [1, 0x6e, 1, 0xd0, 0x6e, 0x0b])));
   assert.deepEqual(gc.poolable, { ok: false, reason: 'the module uses GC-proposal reference types (anyref in global 0)' });
 
-  const gcLocal = analyzeBinary(
-    binary(section(1, [1, 0x60, 0, 0]), section(3, [1, 0]), section(10, [1, 5, 1, 1, 0x64, 0x70, 0x0b])),
-  );
+  const gcLocal = analyzeBinary(binary(section(1, [1, 0x60, 0, 0]), section(3, [1, 0]), section(10, [1, 5, 1, 1, 0x64, 0x70, 0x0b])));
   assert.match(gcLocal.poolable.ok ? '' : gcLocal.poolable.reason, /\(ref func\) in a local of function 0/);
 });

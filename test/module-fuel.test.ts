@@ -14,11 +14,11 @@ import { Op } from '../src/module/opcodes.ts';
 import { evaluateDataImage, renderImage } from '../src/module/image.ts';
 import { InvalidArgumentError } from '../src/errors.ts';
 
-const kInterrupt = { fuelExport: 'cowpool:fuel', tableExport: 'cowpool:check' } as const;
+const INTERRUPT = { fuelExport: 'cowpool:fuel', tableExport: 'cowpool:check' } as const;
 
 /** Rewrites with `interrupt` (plus `plan`), checking the output validates and reads back. */
 function instrument(bytes: Uint8Array, plan: RewritePlan = {}): Uint8Array {
-  const out = rewriteModule(bytes, readModule(bytes), { interrupt: kInterrupt, ...plan });
+  const out = rewriteModule(bytes, readModule(bytes), { interrupt: INTERRUPT, ...plan });
   assert.ok(WebAssembly.validate(out), 'instrumented module must validate');
   readModule(out);
   return out;
@@ -26,7 +26,7 @@ function instrument(bytes: Uint8Array, plan: RewritePlan = {}): Uint8Array {
 
 // A JS function becomes something `table.set` accepts by going through a module that imports and
 // re-exports it (Node 20 has no `new WebAssembly.Function`).
-const kCheckWrapper = new WebAssembly.Module(wat('(module (import "h" "check" (func)) (export "check" (func 0)))'));
+const CHECK_WRAPPER = new WebAssembly.Module(wat('(module (import "h" "check" (func)) (export "check" (func 0)))'));
 
 /** Thrown by the test checks: stands for the pool's timeout error. */
 class Deadline extends Error {}
@@ -37,14 +37,14 @@ class Deadline extends Error {}
  */
 function wire(instance: WebAssembly.Instance, fuel: number, throwAt = Infinity): { calls: () => number } {
   let calls = 0;
-  const global = instance.exports[kInterrupt.fuelExport] as WebAssembly.Global;
+  const global = instance.exports[INTERRUPT.fuelExport] as WebAssembly.Global;
   const check = (): void => {
     calls++;
     if (calls >= throwAt) throw new Deadline(`deadline (check call ${calls})`);
     global.value = fuel;
   };
-  const wrapper = new WebAssembly.Instance(kCheckWrapper, { h: { check } });
-  (instance.exports[kInterrupt.tableExport] as WebAssembly.Table).set(0, wrapper.exports['check'] as () => void);
+  const wrapper = new WebAssembly.Instance(CHECK_WRAPPER, { h: { check } });
+  (instance.exports[INTERRUPT.tableExport] as WebAssembly.Table).set(0, wrapper.exports['check'] as () => void);
   global.value = fuel;
   return { calls: () => calls };
 }
@@ -68,9 +68,9 @@ function countPoints(bytes: Uint8Array): { points: number; instructions: number 
 }
 
 /** Instructions in one inserted sequence (see fuel.ts). */
-const kSequenceInstructions = 11;
+const SEQUENCE_INSTRUCTIONS = 11;
 
-const kSpin = wat(`(module
+const SPIN = wat(`(module
   (global $iters (export "iters") (mut i32) (i32.const 0))
   (func (export "spin")
     (loop $l
@@ -78,23 +78,26 @@ const kSpin = wat(`(module
       (br $l))))`);
 
 test('the rewrite appends a type, a global, a table and two exports; no existing index moves', () => {
-  const out = instrument(kSpin);
-  const before = readModule(kSpin);
+  const out = instrument(SPIN);
+  const before = readModule(SPIN);
   const after = readModule(out);
-  assert.deepEqual(after.types, before.types, 'the module\'s own [] -> [] type is reused');
+  assert.deepEqual(after.types, before.types, "the module's own [] -> [] type is reused");
   assert.deepEqual(after.functions, before.functions);
-  assert.deepEqual(after.globals.slice(0, -1).map((g) => g.index), before.globals.map((g) => g.index));
+  assert.deepEqual(
+    after.globals.slice(0, -1).map((g) => g.index),
+    before.globals.map((g) => g.index),
+  );
   const fuel = after.globals.at(-1);
   assert.deepEqual(fuel && [fuel.index, fuel.type, fuel.mutable, fuel.init.instrs], [1, 'i32', true, [{ op: 'i32.const', value: 0 }]]);
   assert.deepEqual(after.tables, [{ element: 'funcref', min: 1, max: 1, table64: false }]);
   assert.deepEqual(after.exports, [
     ...before.exports,
-    { name: kInterrupt.fuelExport, kind: 'global', index: 1 },
-    { name: kInterrupt.tableExport, kind: 'table', index: 0 },
+    { name: INTERRUPT.fuelExport, kind: 'global', index: 1 },
+    { name: INTERRUPT.tableExport, kind: 'table', index: 0 },
   ]);
   const instance = instantiate(out);
-  assert.equal(globalValue(instance, kInterrupt.fuelExport), 0);
-  assert.equal((instance.exports[kInterrupt.tableExport] as WebAssembly.Table).length, 1);
+  assert.equal(globalValue(instance, INTERRUPT.fuelExport), 0);
+  assert.equal((instance.exports[INTERRUPT.tableExport] as WebAssembly.Table).length, 1);
 });
 
 test('every other byte of each body is copied: removing the inserted sequences gives the original', () => {
@@ -121,7 +124,7 @@ test('every other byte of each body is copied: removing the inserted sequences g
     const original = before.code[i]!;
     const got = out.subarray(body.range.start, body.range.end);
     const stripped: number[] = [];
-    for (let p = 0; p < got.length; ) {
+    for (let p = 0; p < got.length;) {
       if (sequence.every((b, k) => got[p + k] === b)) {
         inserted++;
         p += sequence.length;
@@ -133,13 +136,13 @@ test('every other byte of each body is copied: removing the inserted sequences g
   assert.equal(inserted, 3 + 4);
 });
 
-test('an infinite loop is stopped: one check per N steps, and the check\'s exception ends the call', () => {
+test("an infinite loop is stopped: one check per N steps, and the check's exception ends the call", () => {
   for (const [fuel, throwAt] of [
     [1000, 5],
     [1, 4],
     [7, 1],
   ] as const) {
-    const instance = instantiate(instrument(kSpin));
+    const instance = instantiate(instrument(SPIN));
     const { calls } = wire(instance, fuel, throwAt);
     assert.throws(() => fn(instance, 'spin')(), Deadline);
     assert.equal(calls(), throwAt);
@@ -159,8 +162,8 @@ test('an instance stays usable after an interrupted call once the counter is ref
       (local.get $s)))`);
   const instance = instantiate(instrument(bytes));
   let deadline = true;
-  const global = instance.exports[kInterrupt.fuelExport] as WebAssembly.Global;
-  const wrapper = new WebAssembly.Instance(kCheckWrapper, {
+  const global = instance.exports[INTERRUPT.fuelExport] as WebAssembly.Global;
+  const wrapper = new WebAssembly.Instance(CHECK_WRAPPER, {
     h: {
       check: () => {
         if (deadline) throw new Deadline('deadline');
@@ -168,7 +171,7 @@ test('an instance stays usable after an interrupted call once the counter is ref
       },
     },
   });
-  (instance.exports[kInterrupt.tableExport] as WebAssembly.Table).set(0, wrapper.exports['check'] as () => void);
+  (instance.exports[INTERRUPT.tableExport] as WebAssembly.Table).set(0, wrapper.exports['check'] as () => void);
   global.value = 100;
   assert.throws(() => fn(instance, 'spin')(), Deadline);
   assert.ok((global.value as number) <= 0, 'the counter is left exhausted');
@@ -204,7 +207,7 @@ test('unbounded recursion without loops is stopped by the function-entry checks 
   assert.equal(calls(), 10);
 });
 
-test('a guest that catches the check\'s exception (legacy catch_all) is still stopped: <= 0 keeps checking', (t) => {
+test("a guest that catches the check's exception (legacy catch_all) is still stopped: <= 0 keeps checking", (t) => {
   // After each catch the guest runs a bounded loop and would then return 7: with an `== 0` test
   // the counter, already below zero, would never call the check again and the call would succeed.
   const bump = '(global.set $caught (i32.add (global.get $caught) (i32.const 1)))';
@@ -231,7 +234,7 @@ test('a guest that catches the check\'s exception (legacy catch_all) is still st
   // a fifth time, outside every try.
   assert.equal(globalValue(instance, 'caught'), 2);
   assert.equal(calls(), 5);
-  assert.ok((globalValue(instance, kInterrupt.fuelExport) as number) < 0);
+  assert.ok((globalValue(instance, INTERRUPT.fuelExport) as number) < 0);
 });
 
 test('a real C guest that never returns (test/fixtures/loop.wasm) is stopped', () => {
@@ -249,7 +252,7 @@ test('a real C guest that never returns (test/fixtures/loop.wasm) is stopped', (
 });
 
 test('until the host fills the table, instrumented code traps; a start section needs removeStart', () => {
-  const instance = instantiate(instrument(kSpin));
+  const instance = instantiate(instrument(SPIN));
   assert.throws(() => fn(instance, 'spin')(), WebAssembly.RuntimeError);
   const withStart = wat(`(module
     (global $g (export "g") (mut i32) (i32.const 0))
@@ -360,9 +363,9 @@ type Stmt =
   | { k: 'call'; dst: [number, number]; a: Expr; b: Expr }
   | { k: 'exit'; c: Expr };
 
-const kLocals = 4;
-const kOps = ['i32.add', 'i32.sub', 'i32.mul', 'i32.xor', 'i32.and', 'i32.or', 'i32.shl', 'i32.shr_u', 'i32.rotl'];
-const local = fc.integer({ min: 0, max: kLocals - 1 });
+const LOCALS = 4;
+const OPS = ['i32.add', 'i32.sub', 'i32.mul', 'i32.xor', 'i32.and', 'i32.or', 'i32.shl', 'i32.shr_u', 'i32.rotl'];
+const local = fc.integer({ min: 0, max: LOCALS - 1 });
 
 function exprArb(depth: number): fc.Arbitrary<Expr> {
   const leaf = fc.oneof(
@@ -371,7 +374,7 @@ function exprArb(depth: number): fc.Arbitrary<Expr> {
   );
   if (depth === 0) return leaf;
   const sub = exprArb(depth - 1);
-  return fc.oneof(leaf, fc.record({ k: fc.constant('bin' as const), op: fc.constantFrom(...kOps), a: sub, b: sub }));
+  return fc.oneof(leaf, fc.record({ k: fc.constant('bin' as const), op: fc.constantFrom(...OPS), a: sub, b: sub }));
 }
 
 function stmtsArb(depth: number, minLength = 0): fc.Arbitrary<Stmt[]> {
@@ -466,9 +469,9 @@ function programText(program: Stmt[]): string {
 }
 
 test('loops only (calls: false): loop headers count, function entries do not, results are unchanged', () => {
-  const loopsOnly = (bytes: Uint8Array) => instrument(bytes, { interrupt: { ...kInterrupt, calls: false } });
+  const loopsOnly = (bytes: Uint8Array) => instrument(bytes, { interrupt: { ...INTERRUPT, calls: false } });
   // Only the loop header counts now: `throwAt * fuel` iterations begin, the last one's check throws.
-  const instance = instantiate(loopsOnly(kSpin));
+  const instance = instantiate(loopsOnly(SPIN));
   const { calls } = wire(instance, 100, 3);
   assert.throws(() => fn(instance, 'spin')(), Deadline);
   assert.equal(calls(), 3);
@@ -508,7 +511,7 @@ test('random programs (loops, exits, br_table, multi-value blocks, calls) comput
 
 // ---- With the pool's other rewrites ----------------------------------------------------------
 
-const kStateful = wat(`(module
+const STATEFUL = wat(`(module
   (memory (export "mem") 1 2)
   (global $counter (mut i32) (i32.const 5))
   (global $wide (mut i64) (i64.const -7))
@@ -544,22 +547,19 @@ test('combined with importMemory, stripActiveData, exportGlobals, exportTables, 
     globalInits: new Map([[0, 6]]),
     removeStart: true,
   };
-  const out = instrument(kStateful, plan);
+  const out = instrument(STATEFUL, plan);
   const info = readModule(out);
   assert.equal(info.start, undefined);
-  assert.deepEqual(
-    info.exports.map((e) => [e.name, e.kind, e.index]).slice(-5),
-    [
-      ['cowpool:global:0', 'global', 0],
-      ['cowpool:global:1', 'global', 1],
-      ['cowpool:table:0', 'table', 0],
-      [kInterrupt.fuelExport, 'global', 2],
-      [kInterrupt.tableExport, 'table', 1],
-    ],
-  );
+  assert.deepEqual(info.exports.map((e) => [e.name, e.kind, e.index]).slice(-5), [
+    ['cowpool:global:0', 'global', 0],
+    ['cowpool:global:1', 'global', 1],
+    ['cowpool:table:0', 'table', 0],
+    [INTERRUPT.fuelExport, 'global', 2],
+    [INTERRUPT.tableExport, 'table', 1],
+  ]);
 
-  const original = instantiate(kStateful);
-  const image = renderImage(evaluateDataImage(readModule(kStateful), kStateful, () => undefined));
+  const original = instantiate(STATEFUL);
+  const image = renderImage(evaluateDataImage(readModule(STATEFUL), STATEFUL, () => undefined));
   const memory = new WebAssembly.Memory({ initial: 1, maximum: 2 });
   new Uint8Array(memory.buffer).set(image.bytes, image.start);
   const pooled = instantiate(out, { cowpool: { memory } });
@@ -584,11 +584,14 @@ test('export names that collide are refused like the export prefixes are', () =>
     [{ fuelExport: 42 as unknown as string, tableExport: 'check' }, {}, /plan\.interrupt\.fuelExport must be a string/],
   ];
   for (const [interrupt, plan, message] of cases) {
-    assert.throws(() => rewriteModule(bytes, readModule(bytes), { ...plan, interrupt }), (err: unknown) => {
-      assert.ok(err instanceof InvalidArgumentError, String(err));
-      assert.match(err.message, message);
-      return true;
-    });
+    assert.throws(
+      () => rewriteModule(bytes, readModule(bytes), { ...plan, interrupt }),
+      (err: unknown) => {
+        assert.ok(err instanceof InvalidArgumentError, String(err));
+        assert.match(err.message, message);
+        return true;
+      },
+    );
   }
   const notObject = { interrupt: 'yes' } as unknown as RewritePlan;
   assert.throws(() => rewriteModule(bytes, readModule(bytes), notObject), InvalidArgumentError);
@@ -610,7 +613,7 @@ test('modules without functions, types, globals, tables or exports get the secti
   }
 });
 
-test('every compiled example and fixture instruments and validates, alone and with the pool\'s rewrites', () => {
+test("every compiled example and fixture instruments and validates, alone and with the pool's rewrites", () => {
   const dirs = [new URL('../examples/', import.meta.url), new URL('./fixtures/', import.meta.url)];
   const files = dirs.flatMap((dir) =>
     readdirSync(dir)
@@ -624,7 +627,7 @@ test('every compiled example and fixture instruments and validates, alone and wi
     const before = countPoints(bytes);
     const after = countPoints(out);
     assert.equal(after.points, before.points, `${file}: the sequences add no loop`);
-    assert.equal(after.instructions, before.instructions + before.points * kSequenceInstructions, `${file}: one sequence per point`);
+    assert.equal(after.instructions, before.instructions + before.points * SEQUENCE_INSTRUCTIONS, `${file}: one sequence per point`);
     const info = readModule(bytes);
     if (info.memories.length > 0) {
       instrument(bytes, { importMemory: { module: 'cowpool', name: 'memory' }, stripActiveData: true, exportGlobals: { prefix: 'g' } });

@@ -58,12 +58,24 @@ function assertMemoryIsImage(memory: Uint8Array, image: DataImage): void {
   const end = rendered.start + rendered.bytes.length;
   assert.ok(end <= memory.length, `image span ${rendered.start}+${rendered.bytes.length} exceeds memory`);
   assert.equal(Buffer.compare(memory.subarray(rendered.start, end), rendered.bytes), 0, 'image bytes differ from V8 memory');
-  assert.ok(memory.subarray(0, rendered.start).every((b) => b === 0), 'non-zero byte before the image span');
-  assert.ok(memory.subarray(end).every((b) => b === 0), 'non-zero byte after the image span');
+  assert.ok(
+    memory.subarray(0, rendered.start).every((b) => b === 0),
+    'non-zero byte before the image span',
+  );
+  assert.ok(
+    memory.subarray(end).every((b) => b === 0),
+    'non-zero byte after the image span',
+  );
   // The span is the smallest aligned one: its first and last 4 KiB blocks hold a non-zero byte.
   if (rendered.bytes.length > 0) {
-    assert.ok(rendered.bytes.subarray(0, IMAGE_ALIGNMENT).some((b) => b !== 0), 'first block of the span is all zero');
-    assert.ok(rendered.bytes.subarray(-IMAGE_ALIGNMENT).some((b) => b !== 0), 'last block of the span is all zero');
+    assert.ok(
+      rendered.bytes.subarray(0, IMAGE_ALIGNMENT).some((b) => b !== 0),
+      'first block of the span is all zero',
+    );
+    assert.ok(
+      rendered.bytes.subarray(-IMAGE_ALIGNMENT).some((b) => b !== 0),
+      'last block of the span is all zero',
+    );
   }
 }
 
@@ -93,7 +105,9 @@ test('rendered image equals the memory of a fresh instance (random segments, off
           offset: fc.oneof(
             fc.nat({ max: 4 * 65536 }).map((value): Offset => ({ kind: 'const', value })),
             fc.constant<Offset>({ kind: 'global' }),
-            fc.integer({ min: -4096, max: 65536 }).map((value): Offset => ({ kind: extendedConst ? 'global+const' : 'const', value: extendedConst ? value : Math.abs(value) })),
+            fc
+              .integer({ min: -4096, max: 65536 })
+              .map((value): Offset => ({ kind: extendedConst ? 'global+const' : 'const', value: extendedConst ? value : Math.abs(value) })),
           ),
           bytes: arbBytes,
         }),
@@ -144,11 +158,14 @@ test('overlapping segments: later ones win, including with zeros, and the span s
   ]);
   const info = readModule(bytes);
   const image = evaluateDataImage(info, bytes, () => 0);
-  assert.deepEqual(image.segments.map((s) => [s.index, s.offset, s.bytes.length]), [
-    [0, 4096, 8192],
-    [1, 4096, 4096],
-    [2, 12287, 2],
-  ]);
+  assert.deepEqual(
+    image.segments.map((s) => [s.index, s.offset, s.bytes.length]),
+    [
+      [0, 4096, 8192],
+      [1, 4096, 4096],
+      [2, 12287, 2],
+    ],
+  );
   const rendered = renderImage(image);
   assert.equal(rendered.start, 8192);
   assert.equal(rendered.bytes.length, 8192);
@@ -194,7 +211,10 @@ test('passive segments are not part of the image; offsets may read defined immut
   const info = readModule(bytes);
   assert.throws(() => evaluateDataImage(info, bytes, () => 65536), ModuleNotPoolableError);
   const image = evaluateDataImage(info, bytes, () => 5);
-  assert.deepEqual(image.segments.map((s) => [s.index, s.offset]), [[1, 15]]);
+  assert.deepEqual(
+    image.segments.map((s) => [s.index, s.offset]),
+    [[1, 15]],
+  );
 });
 
 test('a segment past the initial memory is refused, saying which and by how much', () => {

@@ -17,7 +17,13 @@ function wabtInstructionCounts(bytes: Uint8Array): number[] {
     return text
       .split('\n  (func ')
       .slice(1)
-      .map((f) => f.split('\n').slice(1).filter((l) => l.startsWith('    ') && !l.trim().startsWith('(')).length);
+      .map(
+        (f) =>
+          f
+            .split('\n')
+            .slice(1)
+            .filter((l) => l.startsWith('    ') && !l.trim().startsWith('(')).length,
+      );
   } finally {
     m.destroy();
   }
@@ -70,7 +76,41 @@ test('MVP control flow, memory, numeric, sign extension and saturating truncatio
       (return (call_indirect (type $t) (i32.const 0) (call $f (i32.const 0)))))
   )`);
   const { opcodes } = walkAll(bytes);
-  assertSees(opcodes, [Op.block, Op.loop, Op.if, Op.else, 0x0c, 0x0d, 0x0e, 0x0f, Op.call, Op.callIndirect, 0x20, 0x21, 0x22, Op.globalSet, 0x2f, 0x3a, 0x34, 0x3e, 0x2b, 0x39, 0x38, Op.memorySize, Op.memoryGrow, 0x43, 0x44, 0xc4, 0xc0, 0xc1, 0xfc0000, 0xfc0007, 0x1b, 0x00, 0x01]);
+  assertSees(opcodes, [
+    Op.block,
+    Op.loop,
+    Op.if,
+    Op.else,
+    0x0c,
+    0x0d,
+    0x0e,
+    0x0f,
+    Op.call,
+    Op.callIndirect,
+    0x20,
+    0x21,
+    0x22,
+    Op.globalSet,
+    0x2f,
+    0x3a,
+    0x34,
+    0x3e,
+    0x2b,
+    0x39,
+    0x38,
+    Op.memorySize,
+    Op.memoryGrow,
+    0x43,
+    0x44,
+    0xc4,
+    0xc0,
+    0xc1,
+    0xfc0000,
+    0xfc0007,
+    0x1b,
+    0x00,
+    0x01,
+  ]);
   assert.ok(WebAssembly.validate(bytes));
 });
 
@@ -94,7 +134,24 @@ test('bulk memory, reference types and typed select', () => {
       (select (result externref) (local.get 0) (ref.null extern) (i32.const 1)))
   )`);
   const { opcodes, seen } = walkAll(bytes);
-  assertSees(opcodes, [Op.memoryInit, Op.dataDrop, Op.memoryCopy, Op.memoryFill, Op.tableInit, Op.elemDrop, Op.tableCopy, Op.tableGrow, Op.tableSize, Op.tableFill, Op.tableGet, Op.tableSet, Op.refNull, 0xd1, Op.refFunc, 0x1c]);
+  assertSees(opcodes, [
+    Op.memoryInit,
+    Op.dataDrop,
+    Op.memoryCopy,
+    Op.memoryFill,
+    Op.tableInit,
+    Op.elemDrop,
+    Op.tableCopy,
+    Op.tableGrow,
+    Op.tableSize,
+    Op.tableFill,
+    Op.tableGet,
+    Op.tableSet,
+    Op.refNull,
+    0xd1,
+    Op.refFunc,
+    0x1c,
+  ]);
   assert.deepEqual(seen.find((s) => s.opcode === Op.tableGrow)?.indices, [1]);
   assert.deepEqual(seen.find((s) => s.opcode === Op.tableInit)?.indices, [0, 0]);
   assert.deepEqual(seen.find((s) => s.opcode === Op.memoryInit)?.indices, [0, 0]);
@@ -166,7 +223,13 @@ test('SIMD: memargs, lanes, v128.const, shuffle, load/store lane, and the rest',
       (drop (i16x8.extmul_high_i8x16_u (local.get 0) (local.get 0)))
       (v128.bitselect (v128.const i64x2 -1 0x7fffffffffffffff) (local.get 0) (v128.const f32x4 1 2 3 4))))`);
   const { opcodes } = walkAll(bytes);
-  assertSees(opcodes, [0xfd000b, 0xfd0001, 0xfd000a, 0xfd005c, 0xfd0055, 0xfd005b, 0xfd0016, 0xfd0022, 0xfd000d, 0xfd00ba, 0xfd00ff, 0xfd0053, 0xfd009f, 0xfd000c, 0xfd0052]);
+  assertSees(
+    opcodes,
+    [
+      0xfd000b, 0xfd0001, 0xfd000a, 0xfd005c, 0xfd0055, 0xfd005b, 0xfd0016, 0xfd0022, 0xfd000d, 0xfd00ba, 0xfd00ff, 0xfd0053, 0xfd009f,
+      0xfd000c, 0xfd0052,
+    ],
+  );
   assert.ok(WebAssembly.validate(bytes));
 });
 

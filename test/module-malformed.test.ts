@@ -10,7 +10,13 @@ import { analyzeModule } from '../src/module/analysis.ts';
 import { rewriteModule } from '../src/module/rewrite.ts';
 import { MalformedModuleError } from '../src/errors.ts';
 
-function assertMalformed(bytes: Uint8Array, section: string, offset: number, reason: RegExp, read: (b: Uint8Array) => unknown = readModule): void {
+function assertMalformed(
+  bytes: Uint8Array,
+  section: string,
+  offset: number,
+  reason: RegExp,
+  read: (b: Uint8Array) => unknown = readModule,
+): void {
   assert.throws(
     () => read(bytes),
     (err: unknown) => {
@@ -30,7 +36,12 @@ const u8 = (...b: number[]): Uint8Array => new Uint8Array(b);
 test('header: empty, truncated, bad magic, bad version, a component', () => {
   assertMalformed(u8(), 'header', 0, /shorter than the 8-byte header/);
   assertMalformed(u8(0x00, 0x61, 0x73, 0x6d, 0x01, 0x00), 'header', 6, /unexpected end: the module is 6 bytes/);
-  assertMalformed(u8(0x00, 0x61, 0x73, 0x6e, 0x01, 0, 0, 0), 'header', 3, /bad magic number: expected 00 61 73 6d \("\\0asm"\), found 00 61 73 6e/);
+  assertMalformed(
+    u8(0x00, 0x61, 0x73, 0x6e, 0x01, 0, 0, 0),
+    'header',
+    3,
+    /bad magic number: expected 00 61 73 6d \("\\0asm"\), found 00 61 73 6e/,
+  );
   assertMalformed(u8(0x7f, 0x45, 0x4c, 0x46), 'header', 0, /bad magic number/);
   assertMalformed(u8(0x00, 0x61, 0x73, 0x6d, 0x02, 0, 0, 0), 'header', 4, /unsupported binary version 2/);
   assertMalformed(u8(0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00), 'header', 6, /component/);
@@ -50,7 +61,12 @@ test('section framing: unknown id, size past the end, overlong size, order, dupl
 
 test('section contents: truncation inside a section, bad encodings, inconsistent counts', () => {
   const type = section(1, [1, 0x60, 0, 0]);
-  assertMalformed(binary(section(1, [1, 0x60, 1, 0x7f]), section(0, name('x'))), 'type', 14, /needed 1 byte\(s\) but reached the end of the type section/);
+  assertMalformed(
+    binary(section(1, [1, 0x60, 1, 0x7f]), section(0, name('x'))),
+    'type',
+    14,
+    /needed 1 byte\(s\) but reached the end of the type section/,
+  );
   assertMalformed(binary(section(1, [1, 0x60, 2, 0x7f])), 'type', 12, /vector of 2 items cannot fit in the 1 bytes left/);
   assertMalformed(binary(section(1, [1, 0x60, 1, 0x55, 0])), 'type', 13, /unknown value type 0x55/);
   assertMalformed(binary(section(1, [1, 0x61, 0, 0])), 'type', 11, /unknown type form 0x61/);
@@ -60,16 +76,36 @@ test('section contents: truncation inside a section, bad encodings, inconsistent
   assertMalformed(binary(type, section(2, [1, ...name('a'), ...name('b'), 0, 3])), 'import', 22, /type index 3 out of range \(1 types\)/);
   assertMalformed(binary(type, section(2, [1, ...name('a'), ...name('b'), 3, 0x7f, 2])), 'import', 23, /invalid global mutability 0x2/);
   assertMalformed(binary(section(5, [1, 0x10, 1])), 'memory', 11, /unknown memory limits flags 0x10/);
-  assertMalformed(binary(type, section(3, [1, 0]), section(7, [1, ...name('f'), 0, 1])), 'export', 24, /export "f" refers to function 1, but there are only 1/);
+  assertMalformed(
+    binary(type, section(3, [1, 0]), section(7, [1, ...name('f'), 0, 1])),
+    'export',
+    24,
+    /export "f" refers to function 1, but there are only 1/,
+  );
   assertMalformed(binary(type, section(3, [1, 0])), 'function', 14, /declares 1 functions but there is no code section/);
-  assertMalformed(binary(type, section(3, [1, 0]), section(10, [2, 2, 0, 0x0b, 2, 0, 0x0b])), 'code', 20, /code section has 2 bodies but the function section declares 1/);
+  assertMalformed(
+    binary(type, section(3, [1, 0]), section(10, [2, 2, 0, 0x0b, 2, 0, 0x0b])),
+    'code',
+    20,
+    /code section has 2 bodies but the function section declares 1/,
+  );
   assertMalformed(binary(type, section(3, [1, 0]), section(10, [1, 2, 0, 0x01])), 'code', 23, /does not end with end/);
   assertMalformed(binary(type, section(3, [1, 0]), section(8, [3])), 'start', 20, /start function 3 out of range/);
-  assertMalformed(binary(section(12, [2]), section(11, [1, 1, 0])), 'data', 13, /data section has 1 segments but the datacount section says 2/);
+  assertMalformed(
+    binary(section(12, [2]), section(11, [1, 1, 0])),
+    'data',
+    13,
+    /data section has 1 segments but the datacount section says 2/,
+  );
   assertMalformed(binary(section(12, [2])), 'datacount', 8, /says 2 segments but there is no data section/);
   assertMalformed(binary(section(11, [1, 3])), 'data', 11, /unknown data segment flags 3/);
   assertMalformed(binary(section(9, [1, 8])), 'element', 11, /unknown element segment flags 8/);
-  assertMalformed(binary(section(6, [1, 0x7f, 0, 0x20, 0, 0x0b])), 'global', 13, /instruction 0x20 is not allowed in a constant expression/);
+  assertMalformed(
+    binary(section(6, [1, 0x7f, 0, 0x20, 0, 0x0b])),
+    'global',
+    13,
+    /instruction 0x20 is not allowed in a constant expression/,
+  );
   assertMalformed(binary(section(6, [1, 0x7f, 0, 0x41, 0x80, 0x80, 0x80, 0x80, 0x10, 0x0b])), 'global', 14, /integer too large for s32/);
 });
 
@@ -79,7 +115,7 @@ test('an unknown opcode in a body is reported by analysis with the code section 
 });
 
 // A module with something in most sections, to corrupt.
-const kSeed = wat(`(module
+const SEED = wat(`(module
   (type (func (param i32) (result i32)))
   (import "env" "g" (global i32))
   (import "env" "f" (func (param i32)))
@@ -96,9 +132,9 @@ const kSeed = wat(`(module
   (data "passive"))`);
 
 test('every strict prefix of a valid module is read or refused as malformed, never anything else', () => {
-  const boundaries = new Set(readModule(kSeed).sections.map((s) => s.range.end));
-  for (let length = 0; length < kSeed.length; length++) {
-    const prefix = kSeed.subarray(0, length);
+  const boundaries = new Set(readModule(SEED).sections.map((s) => s.range.end));
+  for (let length = 0; length < SEED.length; length++) {
+    const prefix = SEED.subarray(0, length);
     try {
       readModule(prefix);
       assert.ok(length === 8 || boundaries.has(length), `prefix of ${length} bytes cut inside a section but was accepted`);
@@ -111,9 +147,9 @@ test('every strict prefix of a valid module is read or refused as malformed, nev
 test('corrupting bytes never surfaces as anything but MalformedModuleError', () => {
   fc.assert(
     fc.property(
-      fc.array(fc.tuple(fc.nat({ max: kSeed.length - 1 }), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }),
+      fc.array(fc.tuple(fc.nat({ max: SEED.length - 1 }), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }),
       (edits) => {
-        const bytes = kSeed.slice();
+        const bytes = SEED.slice();
         for (const [at, value] of edits) bytes[at] = value;
         try {
           const info = readModule(bytes);

@@ -12,7 +12,7 @@ import { readModule } from '../src/module/reader.ts';
 const features = { ...allFeatures, function_references: true };
 
 // The smallest immediates of each kind; index 0 exists in every index space of the test module.
-const kCanonical: Record<number, number[]> = {
+const CANONICAL: Record<number, number[]> = {
   [Imm.none]: [],
   [Imm.index]: [0],
   [Imm.index2]: [0, 0],
@@ -31,12 +31,12 @@ const kCanonical: Record<number, number[]> = {
 };
 
 // Block structure (covered by the WAT tests) and prefixes (enumerated below) are not single opcodes.
-const kStructural = new Set([0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x0b, 0x18, 0x19, 0x1f, 0xfb, 0xfc, 0xfd, 0xfe]);
+const STRUCTURAL = new Set([0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x0b, 0x18, 0x19, 0x1f, 0xfb, 0xfc, 0xfd, 0xfe]);
 
 // Typed function references / GC instructions wabt 1.0.39 cannot decode. Their numbers come from
 // the GC proposal's final opcode table (ref.eq 0xD3, ref.as_non_null 0xD4, br_on_null 0xD5,
 // br_on_non_null 0xD6, return_call_ref 0x15); if wabt learns them, this test asks for a check.
-const kBeyondWabt = new Set(['0x15', '0xd3', '0xd4', '0xd5', '0xd6']);
+const BEYOND_WABT = new Set(['0x15', '0xd3', '0xd4', '0xd5', '0xd6']);
 
 /** A module with one function per body and one of everything an immediate can name. */
 function moduleWith(bodies: number[][]): Uint8Array {
@@ -82,7 +82,7 @@ interface Case {
 function allCases(): Case[] {
   const cases: Case[] = [];
   for (let op = 0; op < 256; op++) {
-    if (!kStructural.has(op)) cases.push({ name: `0x${op.toString(16)}`, encoding: [op], kind: singleByteImmediates[op] ?? 0 });
+    if (!STRUCTURAL.has(op)) cases.push({ name: `0x${op.toString(16)}`, encoding: [op], kind: singleByteImmediates[op] ?? 0 });
   }
   for (const [prefix, table] of prefixedImmediates) {
     for (let sub = 0; sub < table.length + 16; sub++) {
@@ -93,15 +93,18 @@ function allCases(): Case[] {
 }
 
 test('every known opcode decodes in wabt as one instruction with the immediates the table gives', () => {
-  const known = allCases().filter((c) => c.kind !== Imm.unknown && !kBeyondWabt.has(c.name));
-  const bodies = known.map((c) => [...c.encoding, ...(kCanonical[c.kind] ?? [])]);
+  const known = allCases().filter((c) => c.kind !== Imm.unknown && !BEYOND_WABT.has(c.name));
+  const bodies = known.map((c) => [...c.encoding, ...(CANONICAL[c.kind] ?? [])]);
   const bytes = moduleWith(bodies);
   const text = wabtDecode(bytes);
   assert.ok(text !== null, 'wabt failed to decode the module of all known opcodes');
   const functions = text.split('\n  (func ').slice(1);
   assert.equal(functions.length, known.length);
   functions.forEach((f, i) => {
-    const lines = f.split('\n').slice(1).filter((l) => l.startsWith('    '));
+    const lines = f
+      .split('\n')
+      .slice(1)
+      .filter((l) => l.startsWith('    '));
     assert.equal(lines.length, 1, `${known[i]?.name} => wabt decodes ${JSON.stringify(lines)}`);
   });
   // And our walker agrees: one instruction plus the final end, per body.
@@ -120,10 +123,10 @@ test('every opcode the table does not know is rejected by wabt too', () => {
 });
 
 test('opcodes beyond wabt are still in the table (checked against the GC proposal by hand)', () => {
-  for (const name of kBeyondWabt) {
+  for (const name of BEYOND_WABT) {
     const op = Number.parseInt(name, 16);
     assert.notEqual(singleByteImmediates[op], Imm.unknown, name);
-    const text = wabtDecode(moduleWith([[op, ...(kCanonical[singleByteImmediates[op] ?? 0] ?? [])]]));
+    const text = wabtDecode(moduleWith([[op, ...(CANONICAL[singleByteImmediates[op] ?? 0] ?? [])]]));
     assert.equal(text, null, `wabt now decodes ${name}: compare its immediates with the table`);
   }
 });

@@ -67,7 +67,10 @@ test('imports of every kind, numbered per kind, before the defined ones', () => 
   );
   assert.equal(info.functions.length, 2);
   assert.deepEqual(info.types[info.functions[1] ?? -1], { params: [], results: ['i32', 'i64'] });
-  assert.deepEqual(info.code.map((c) => c.functionIndex), [2, 3]);
+  assert.deepEqual(
+    info.code.map((c) => c.functionIndex),
+    [2, 3],
+  );
   assert.equal(info.globals[0]?.index, 2);
   assert.deepEqual(info.exports, [
     { name: 'b', kind: 'function', index: 3 },
@@ -158,7 +161,15 @@ test('element segments in all eight encodings', () => {
       [2, 'active', 1, [{ op: 'i32.const', value: 0 }], 'funcref', [0], undefined],
       [3, 'declarative', undefined, undefined, 'funcref', [0], undefined],
       [4, 'active', 0, [{ op: 'i32.const', value: 1 }], 'funcref', undefined, [[{ op: 'ref.func', functionIndex: 0 }]]],
-      [5, 'passive', undefined, undefined, 'funcref', undefined, [[{ op: 'ref.null', heapType: 'func' }], [{ op: 'ref.func', functionIndex: 0 }]]],
+      [
+        5,
+        'passive',
+        undefined,
+        undefined,
+        'funcref',
+        undefined,
+        [[{ op: 'ref.null', heapType: 'func' }], [{ op: 'ref.func', functionIndex: 0 }]],
+      ],
       [6, 'active', 1, [{ op: 'i32.const', value: 1 }], 'funcref', undefined, [[{ op: 'ref.null', heapType: 'func' }]]],
       [7, 'declarative', undefined, undefined, 'funcref', undefined, [[{ op: 'ref.func', functionIndex: 0 }]]],
     ],

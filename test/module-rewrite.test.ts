@@ -9,7 +9,7 @@ import { keepOnlyExports, rewriteModule, type RewritePlan } from '../src/module/
 import { evaluateDataImage, renderImage } from '../src/module/image.ts';
 import { InvalidArgumentError, ModuleNotPoolableError } from '../src/errors.ts';
 
-const kMemoryImport = { module: 'cowpool', name: 'memory' };
+const MEMORY_IMPORT = { module: 'cowpool', name: 'memory' };
 
 function rewrite(bytes: Uint8Array, plan: RewritePlan): Uint8Array {
   const out = rewriteModule(bytes, readModule(bytes), plan);
@@ -37,7 +37,7 @@ function call(instance: WebAssembly.Instance, fn: string, ...args: number[]): un
   }
 }
 
-const kSegments = wat(`(module
+const SEGMENTS = wat(`(module
   (import "env" "base" (global $base i32))
   (memory (export "mem") 1 3)
   (global $seen (mut i32) (i32.const 0))
@@ -62,9 +62,9 @@ type Step = [fn: string, ...args: number[]];
 
 /** Runs `steps` on a fresh original and on the rewritten module over a pooled memory; compares. */
 function compare(base: number, steps: readonly Step[]): void {
-  const original = new WebAssembly.Instance(new WebAssembly.Module(kSegments), { env: { base } });
-  const rewritten = rewrite(kSegments, { importMemory: kMemoryImport, stripActiveData: true });
-  const memory = pooledMemory(kSegments, () => base);
+  const original = new WebAssembly.Instance(new WebAssembly.Module(SEGMENTS), { env: { base } });
+  const rewritten = rewrite(SEGMENTS, { importMemory: MEMORY_IMPORT, stripActiveData: true });
+  const memory = pooledMemory(SEGMENTS, () => base);
   const pooled = new WebAssembly.Instance(new WebAssembly.Module(rewritten), { env: { base }, cowpool: { memory } });
   assert.equal(pooled.exports['mem'], memory, 'the exported memory is the pooled one');
   for (const [fn, ...args] of [['seen'], ...steps] as Step[]) {
@@ -102,9 +102,9 @@ test('importMemory + stripActiveData: same behaviour as a fresh original, segmen
 
 test('importMemory + stripActiveData: random step sequences behave the same (property)', () => {
   const fns = ['read', 'write', 'initA', 'initB', 'initP', 'dropP', 'dropA', 'size'] as const;
-  const step = fc.tuple(fc.constantFrom(...fns), fc.nat({ max: 70000 }), fc.nat({ max: 10 }), fc.nat({ max: 10 })).map(
-    ([fn, a, b, c]): Step => (fn.startsWith('init') ? [fn, a, b, c] : fn === 'write' ? [fn, a, b] : fn === 'read' ? [fn, a] : [fn]),
-  );
+  const step = fc
+    .tuple(fc.constantFrom(...fns), fc.nat({ max: 70000 }), fc.nat({ max: 10 }), fc.nat({ max: 10 }))
+    .map(([fn, a, b, c]): Step => (fn.startsWith('init') ? [fn, a, b, c] : fn === 'write' ? [fn, a, b] : fn === 'read' ? [fn, a] : [fn]));
   fc.assert(
     fc.property(fc.nat({ max: 65000 }), fc.array(step, { maxLength: 12 }), (base, steps) => compare(base, steps)),
     { numRuns: 40 },
@@ -112,12 +112,17 @@ test('importMemory + stripActiveData: random step sequences behave the same (pro
 });
 
 test('importMemory keeps the limits, adds one memory import and defines no memory', () => {
-  const out = rewrite(kSegments, { importMemory: kMemoryImport });
+  const out = rewrite(SEGMENTS, { importMemory: MEMORY_IMPORT });
   const info = readModule(out);
   assert.equal(info.memories.length, 0);
   const imp = info.imports.at(-1);
-  assert.deepEqual(imp?.kind === 'memory' && [imp.module, imp.name, imp.index, imp.memory], ['cowpool', 'memory', 0, { min: 1, max: 3, shared: false, memory64: false }]);
-  assert.deepEqual(WebAssembly.Module.exports(new WebAssembly.Module(out)), WebAssembly.Module.exports(new WebAssembly.Module(kSegments)));
+  assert.deepEqual(imp?.kind === 'memory' && [imp.module, imp.name, imp.index, imp.memory], [
+    'cowpool',
+    'memory',
+    0,
+    { min: 1, max: 3, shared: false, memory64: false },
+  ]);
+  assert.deepEqual(WebAssembly.Module.exports(new WebAssembly.Module(out)), WebAssembly.Module.exports(new WebAssembly.Module(SEGMENTS)));
   // Without stripActiveData, the segments are written into the imported memory at instantiation.
   const memory = new WebAssembly.Memory({ initial: 1, maximum: 3 });
   new WebAssembly.Instance(new WebAssembly.Module(out), { env: { base: 300 }, cowpool: { memory } });
@@ -136,7 +141,7 @@ test('a module without an import section gets one in the right place; custom sec
     section(11, [1, 0, 0x41, 0, 0x0b, 1, 42]),
     section(0, [...name('last')]),
   );
-  const out = rewrite(bytes, { importMemory: kMemoryImport, stripActiveData: true });
+  const out = rewrite(bytes, { importMemory: MEMORY_IMPORT, stripActiveData: true });
   assert.deepEqual(
     readModule(out).sections.map((s) => s.customName ?? s.name),
     ['first', 'type', 'after-type', 'import', 'function', 'export', 'code', 'data', 'last'],
@@ -147,13 +152,16 @@ test('a module without an import section gets one in the right place; custom sec
   assert.equal(call(instance, 'f'), 1);
   // Even with no other section before it.
   const bare = binary(section(5, [1, 0, 1]));
-  assert.deepEqual(readModule(rewrite(bare, { importMemory: kMemoryImport })).sections.map((s) => s.name), ['import']);
+  assert.deepEqual(
+    readModule(rewrite(bare, { importMemory: MEMORY_IMPORT })).sections.map((s) => s.name),
+    ['import'],
+  );
 });
 
 test('an already-imported memory is renamed, or left alone when the name already matches', () => {
   const bytes = wat('(module (import "env" "f" (func)) (import "env" "mem" (memory 1 2)) (import "x" "y" (global i32)))');
   assert.deepEqual(rewrite(bytes, { importMemory: { module: 'env', name: 'mem' } }), bytes);
-  const out = rewrite(bytes, { importMemory: kMemoryImport });
+  const out = rewrite(bytes, { importMemory: MEMORY_IMPORT });
   assert.deepEqual(
     readModule(out).imports.map((i) => [i.module, i.name, i.kind]),
     [
@@ -167,12 +175,12 @@ test('an already-imported memory is renamed, or left alone when the name already
 
 test('importMemory refuses modules without a memory or with several', () => {
   const none = wat('(module)');
-  assert.throws(() => rewrite(none, { importMemory: kMemoryImport }), InvalidArgumentError);
+  assert.throws(() => rewrite(none, { importMemory: MEMORY_IMPORT }), InvalidArgumentError);
   const two = binary(section(2, [1, ...name('a'), ...name('m'), 2, 0, 1]), section(5, [1, 0, 1]));
-  assert.throws(() => rewriteModule(two, readModule(two), { importMemory: kMemoryImport }), ModuleNotPoolableError);
+  assert.throws(() => rewriteModule(two, readModule(two), { importMemory: MEMORY_IMPORT }), ModuleNotPoolableError);
 });
 
-const kGlobals = wat(`(module
+const GLOBALS = wat(`(module
   (import "env" "imp" (global $imp (mut i32)))
   (global $sp (mut i32) (i32.const 1024))
   (global $big (mut i64) (i64.const -5))
@@ -193,9 +201,12 @@ const kGlobals = wat(`(module
   (func (export "callHidden") (param i32) (result i32) (call_indirect (result i32) (local.get 0))))`);
 
 test('exportGlobals exposes every internal mutable global with its live value; JS can restore it', () => {
-  const out = rewrite(kGlobals, { exportGlobals: { prefix: 'cowpool:global:' } });
+  const out = rewrite(GLOBALS, { exportGlobals: { prefix: 'cowpool:global:' } });
   const exports = WebAssembly.Module.exports(new WebAssembly.Module(out)).filter((e) => e.kind === 'global');
-  assert.deepEqual(exports.map((e) => e.name), ['shown', 'cowpool:global:1', 'cowpool:global:2', 'cowpool:global:3', 'cowpool:global:4']);
+  assert.deepEqual(
+    exports.map((e) => e.name),
+    ['shown', 'cowpool:global:1', 'cowpool:global:2', 'cowpool:global:3', 'cowpool:global:4'],
+  );
   const instance = new WebAssembly.Instance(new WebAssembly.Module(out), {
     env: { imp: new WebAssembly.Global({ value: 'i32', mutable: true }, 0) },
   });
@@ -210,7 +221,7 @@ test('exportGlobals exposes every internal mutable global with its live value; J
 });
 
 test('exportTables exposes internal tables with their entries', () => {
-  const out = rewrite(kGlobals, { exportTables: { prefix: 'cowpool:table:' } });
+  const out = rewrite(GLOBALS, { exportTables: { prefix: 'cowpool:table:' } });
   const instance = new WebAssembly.Instance(new WebAssembly.Module(out), {
     env: { imp: new WebAssembly.Global({ value: 'i32', mutable: true }, 0) },
   });
@@ -236,7 +247,7 @@ test('generated export names must not collide', () => {
 });
 
 test('globalInits replaces initial values of numeric globals', () => {
-  const out = rewrite(kGlobals, {
+  const out = rewrite(GLOBALS, {
     exportGlobals: { prefix: 'g' },
     globalInits: new Map<number, number | bigint>([
       [1, 4096],
@@ -267,7 +278,7 @@ test('globalInits rejects values that do not fit the global', () => {
   ];
   for (const [inits, reason] of bad) {
     assert.throws(
-      () => rewrite(kGlobals, { globalInits: inits }),
+      () => rewrite(GLOBALS, { globalInits: inits }),
       (err: unknown) => err instanceof InvalidArgumentError && reason.test(err.message),
       String(reason),
     );
@@ -310,7 +321,10 @@ test('keepOnlyExports keeps the named exports, whatever their kind, and nothing 
     (func $f (export "f") (result i32) (i32.const 1)) (func (export "h") (result i32) (call $f)))`);
   const kept = keepOnlyExports(bytes, readModule(bytes), new Set(['h', 'g']));
   assert.ok(WebAssembly.validate(kept));
-  assert.deepEqual(readModule(kept).exports.map((e) => e.name), ['g', 'h']);
+  assert.deepEqual(
+    readModule(kept).exports.map((e) => e.name),
+    ['g', 'h'],
+  );
   const exports = new WebAssembly.Instance(new WebAssembly.Module(kept)).exports;
   assert.equal((exports.h as () => number)(), 1);
   assert.equal((exports.g as WebAssembly.Global).value, 5);

@@ -50,7 +50,7 @@ function compileC(source: string): Uint8Array | string {
   }
 }
 
-const kGuest = compileC(`
+const GUEST = compileC(`
 #include <stdio.h>
 #include <string.h>
 static char greeting[64] = "hello from wasm";
@@ -90,34 +90,32 @@ function wasiHost(memory: () => WebAssembly.Memory): { imports: WebAssembly.Impo
 }
 
 test('clang WASI guest: pooled re-instantiation and instance reuse both behave like a fresh instance', (t) => {
-  if (typeof kGuest === 'string') {
-    t.skip(kGuest);
+  if (typeof GUEST === 'string') {
+    t.skip(GUEST);
     return;
   }
-  exercise('clang guest', kGuest);
-  const info = readModule(kGuest);
-  const analysis = analyzeModule(info, kGuest);
+  exercise('clang guest', GUEST);
+  const info = readModule(GUEST);
+  const analysis = analyzeModule(info, GUEST);
   assert.deepEqual(analysis.poolable, { ok: true });
   const sp = analysis.globals.find((g) => !g.imported && g.mutable && g.type === 'i32');
   assert.ok(sp !== undefined && sp.exportNames.length === 0 && sp.written, '__stack_pointer: internal, mutable, written');
 
   // Fresh original.
-  let originalMemory: WebAssembly.Memory | undefined;
-  const fresh = wasiHost(() => originalMemory as WebAssembly.Memory);
-  const original = new WebAssembly.Instance(new WebAssembly.Module(kGuest), fresh.imports);
-  originalMemory = original.exports['memory'] as WebAssembly.Memory;
+  const fresh = wasiHost(() => original.exports['memory'] as WebAssembly.Memory);
+  const original = new WebAssembly.Instance(new WebAssembly.Module(GUEST), fresh.imports);
   (original.exports['_start'] as () => void)();
   assert.equal(fresh.stdout(), 'hello from wasm! 42\n');
 
   // Rewritten for the pool: imported memory pre-filled with the image, internal globals exported.
   const rewritten = new WebAssembly.Module(
-    rewriteModule(kGuest, info, {
+    rewriteModule(GUEST, info, {
       importMemory: { module: 'cowpool', name: 'memory' },
       stripActiveData: true,
       exportGlobals: { prefix: 'cowpool:global:' },
     }),
   );
-  const image = evaluateDataImage(info, kGuest, () => undefined);
+  const image = evaluateDataImage(info, GUEST, () => undefined);
   const span = renderImage(image);
   const memory = new WebAssembly.Memory({ initial: image.minPages, ...(image.maxPages !== undefined ? { maximum: image.maxPages } : {}) });
   const reset = (): void => {
@@ -147,7 +145,8 @@ test("wabt's own emscripten-built binary", async (t) => {
   const captured: Uint8Array[] = [];
   const instantiate = WebAssembly.instantiate;
   const spy = (source: unknown, imports?: WebAssembly.Imports): Promise<unknown> => {
-    if (source instanceof Uint8Array || source instanceof ArrayBuffer) captured.push(new Uint8Array(source instanceof ArrayBuffer ? source : source.slice()));
+    if (source instanceof Uint8Array || source instanceof ArrayBuffer)
+      captured.push(new Uint8Array(source instanceof ArrayBuffer ? source : source.slice()));
     return (instantiate as (s: unknown, i?: WebAssembly.Imports) => Promise<unknown>)(source, imports);
   };
   (WebAssembly as { instantiate: unknown }).instantiate = spy;

@@ -27,9 +27,17 @@ test('a start function that fills memory and sets globals, through calls, is pur
 
 const IMPURE: [string, string, RegExp][] = [
   ['calls an import', '(import "env" "log" (func $log)) (func $s (call $log))', /calls the import "env"."log"/],
-  ['calls an import through another function', '(import "env" "log" (func $log)) (func $h (call $log)) (func $s (call $h))', /through function 1\) calls the import/],
+  [
+    'calls an import through another function',
+    '(import "env" "log" (func $log)) (func $h (call $log)) (func $s (call $h))',
+    /through function 1\) calls the import/,
+  ],
   ['makes an indirect call', '(type $t (func)) (table 1 funcref) (func $s (call_indirect (type $t) (i32.const 0)))', /indirect call/],
-  ['reads an imported global', '(import "env" "seed" (global $seed i32)) (global $g (mut i32) (i32.const 0)) (func $s (global.set $g (global.get $seed)))', /imported global "env"."seed"/],
+  [
+    'reads an imported global',
+    '(import "env" "seed" (global $seed i32)) (global $g (mut i32) (i32.const 0)) (func $s (global.set $g (global.get $seed)))',
+    /imported global "env"."seed"/,
+  ],
   ['grows memory', '(func $s (drop (memory.grow (i32.const 1))))', /grows memory/],
   ['changes a table', '(table 1 funcref) (func $s (table.set (i32.const 0) (ref.func $s)))', /changes a table/],
   ['drops a segment', '(data $d "x") (func $s (data.drop $d))', /drops a segment/],
@@ -50,7 +58,7 @@ test('an imported start function is impure', () => {
 
 // The point of "pure": running it once and snapshotting memory and globals equals what a fresh
 // instance's start leaves. Random stores and global writes, checked against V8.
-test('a pure start function run once leaves exactly what a fresh instance\'s start leaves (property)', () => {
+test("a pure start function run once leaves exactly what a fresh instance's start leaves (property)", () => {
   fc.assert(
     fc.property(
       fc.array(fc.record({ at: fc.nat({ max: 65530 }), value: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }) }), { maxLength: 8 }),

@@ -2,7 +2,15 @@
 // across a full region buffer and scans of live WebAssembly memories.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Category as C, PageMap, pagemapSupport, categoryNames, kernelBehaviour, type ScanOptions, type ScanResult } from '../src/pagemap/index.ts';
+import {
+  Category as C,
+  PageMap,
+  pagemapSupport,
+  categoryNames,
+  kernelBehaviour,
+  type ScanOptions,
+  type ScanResult,
+} from '../src/pagemap/index.ts';
 import { wat } from './support/wat.ts';
 import { mmapAnonymous, munmap, PAGE_SIZE, viewAt, type Address } from '../src/sys/index.ts';
 
@@ -120,7 +128,12 @@ test('basic page flags', { skip }, (t) => {
     // Wasmtime's expectation, on the kernel it was written for.
     const WPZ = C.WRITTEN | C.PRESENT | C.PFNZERO;
     const WP = C.WRITTEN | C.PRESENT;
-    assert.deepEqual(pages(result), [[0, 1, WPZ], [1, 3, WP], [3, 4, WPZ], [5, 7, WPZ]]);
+    assert.deepEqual(pages(result), [
+      [0, 1, WPZ],
+      [1, 3, WP],
+      [3, 4, WPZ],
+      [5, 7, WPZ],
+    ]);
   }
   assert.equal(result.walkEnd, 10 * P);
 });
@@ -319,6 +332,10 @@ test('a prepared scan runs again and again like scan', { skip }, (t) => {
   ]);
   assert.equal(summary.stop, 'complete');
   assert.equal(summary.calls, 2, 'resumed once past the 2-region buffer');
-  assert.deepEqual(pages(pm.scan(m.target, options)).map(([a, b]) => [a, b]), seen, 'scan agrees');
+  assert.deepEqual(
+    pages(pm.scan(m.target, options)).map(([a, b]) => [a, b]),
+    seen,
+    'scan agrees',
+  );
   assert.throws(() => pm.prepare(m.target, { maxRegions: 0 }), { code: 'COWPOOL_ERR_INVALID_ARGUMENT' });
 });

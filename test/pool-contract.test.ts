@@ -29,7 +29,11 @@ async function checkContract(spec: ModuleSpec, sequence: Op[][], strategy: Reset
       const used = pool.run((instance) => runOps(instance, ops));
       if (traps) await assert.rejects(used, GuestTrapError);
       else await used;
-      assert.deepEqual(await pool.run((instance) => observe(instance, spec)), fresh(), `${context}: after use ${i + 1}: ${JSON.stringify(ops)}`);
+      assert.deepEqual(
+        await pool.run((instance) => observe(instance, spec)),
+        fresh(),
+        `${context}: after use ${i + 1}: ${JSON.stringify(ops)}`,
+      );
     }
   } finally {
     await pool.close();

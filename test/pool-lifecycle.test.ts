@@ -13,7 +13,7 @@ import {
   InvalidArgumentError,
   PoolClosedError,
 } from '../src/index.ts';
-import { kTestHooks } from '../src/pool/test-hooks.ts';
+import { TEST_HOOKS } from '../src/pool/test-hooks.ts';
 import { openMemfds } from './support/fds.ts';
 import { wat } from './support/wat.ts';
 
@@ -42,7 +42,10 @@ for (const mechanism of ['reuse', 'reinstantiate'] as const) {
     // The instrumented module exports its fuel counter; without it the spin below would never return.
     assert.ok(await pool.run((i) => 'cowpool:fuel' in i.exports), 'the initialized module is instrumented');
     assert.equal(await pool.run((i) => i.exports.ready()), 16, 'uses start from the initialized state');
-    await assert.rejects(pool.run((i) => i.exports.spin(), undefined, { timeout: 30 }), GuestTimeoutError);
+    await assert.rejects(
+      pool.run((i) => i.exports.spin(), undefined, { timeout: 30 }),
+      GuestTimeoutError,
+    );
     assert.equal(await pool.run((i) => i.exports.ready()), 16, 'and the pool goes on after the timeout');
     await pool.close();
   });
@@ -50,11 +53,14 @@ for (const mechanism of ['reuse', 'reinstantiate'] as const) {
 
 test('a use option the pool rejects costs no instance (timeout on a pool that is not interruptible)', async () => {
   const pool = await InstancePool.create<Spin>(spinModule, { max: 1 });
-  await assert.rejects(pool.run((i) => i.exports.touch(0), undefined, { timeout: 50 }), (err: unknown) => {
-    assert.ok(err instanceof InvalidArgumentError);
-    assert.equal(err.message, 'a timeout needs a pool created with options.interruptible: true');
-    return true;
-  });
+  await assert.rejects(
+    pool.run((i) => i.exports.touch(0), undefined, { timeout: 50 }),
+    (err: unknown) => {
+      assert.ok(err instanceof InvalidArgumentError);
+      assert.equal(err.message, 'a timeout needs a pool created with options.interruptible: true');
+      return true;
+    },
+  );
   assert.throws(() => pool.runSync((i) => i.exports.touch(0), undefined, { timeout: 50 }), InvalidArgumentError);
   await assert.rejects(pool.acquire(undefined, { timeout: 50 }), InvalidArgumentError);
   const stats = pool.stats();
@@ -65,12 +71,12 @@ test('a use option the pool rejects costs no instance (timeout on a pool that is
   await pool.close();
 });
 
-test('a reset that fails retires the instance, keeps the use\'s result, is counted, and close() still resolves', async () => {
+test("a reset that fails retires the instance, keeps the use's result, is counted, and close() still resolves", async () => {
   const before = openMemfds();
   let failures = 0;
   const pool = await InstancePool.create<Spin>(spinModule, {
     max: 1,
-    [kTestHooks]: {
+    [TEST_HOOKS]: {
       beforeReset: () => {
         if (failures > 0) {
           failures--;
@@ -83,7 +89,11 @@ test('a reset that fails retires the instance, keeps the use\'s result, is count
   failures = 1;
   assert.equal(await pool.run((i) => i.exports.touch(200)), 1, 'run resolves with the result');
   failures = 1;
-  assert.equal(pool.runSync((i) => i.exports.touch(200)), 1, 'runSync returns the result (a new instance, pristine)');
+  assert.equal(
+    pool.runSync((i) => i.exports.touch(200)),
+    1,
+    'runSync returns the result (a new instance, pristine)',
+  );
   failures = 1;
   const lease = await pool.acquire();
   assert.equal(lease.release(), undefined, 'release does not throw; there is no report');
@@ -111,12 +121,15 @@ test('an already-aborted signal is refused and takes nothing; aborting a wait re
   const pool = await InstancePool.create<Spin>(spinModule, { max: 1 });
   const reason = new Error('client went away');
   const aborted = AbortSignal.abort(reason);
-  await assert.rejects(pool.run((i) => i.exports.touch(0), undefined, { signal: aborted }), (err: unknown) => {
-    assert.ok(err instanceof AbortedError);
-    assert.equal(err.code, 'COWPOOL_ERR_ABORTED');
-    assert.equal(err.cause, reason);
-    return true;
-  });
+  await assert.rejects(
+    pool.run((i) => i.exports.touch(0), undefined, { signal: aborted }),
+    (err: unknown) => {
+      assert.ok(err instanceof AbortedError);
+      assert.equal(err.code, 'COWPOOL_ERR_ABORTED');
+      assert.equal(err.cause, reason);
+      return true;
+    },
+  );
   await assert.rejects(pool.acquire(undefined, { signal: aborted }), AbortedError);
   assert.throws(() => pool.runSync((i) => i.exports.touch(0), undefined, { signal: aborted }), AbortedError);
   assert.deepEqual([pool.stats().idle, pool.stats().leased, pool.stats().waits], [1, 0, 0]);
@@ -195,11 +208,15 @@ test('idle instances give back their written pages after trimIdleAfter, and thei
     const pagemap = pool.describe().strategy === 'pagemap';
     for (let i = 0; i < 100 && pool.stats().trims < (pagemap ? 3 : 0); i++) await new Promise((r) => setTimeout(r, 10));
     assert.equal(pool.stats().trims, pagemap ? 3 : 0, 'each idle pagemap instance trimmed once (other strategies hold nothing)');
-    for (let i = 0; i < 5; i++) assert.equal(await pool.run((instance) => instance.exports.use()), 7, 'a trimmed instance starts from the image');
+    for (let i = 0; i < 5; i++)
+      assert.equal(await pool.run((instance) => instance.exports.use()), 7, 'a trimmed instance starts from the image');
   } finally {
     await pool.close();
   }
-  await assert.rejects(InstancePool.create(bytes, { trimIdleAfter: -1 }), (e: unknown) => e instanceof InvalidArgumentError && /trimIdleAfter/.test(e.message));
+  await assert.rejects(
+    InstancePool.create(bytes, { trimIdleAfter: -1 }),
+    (e: unknown) => e instanceof InvalidArgumentError && /trimIdleAfter/.test(e.message),
+  );
 });
 
 test('a guest that runs out of stack is a GuestTrapError, like a trap, and the next use is pristine', async () => {
@@ -207,16 +224,25 @@ test('a guest that runs out of stack is a GuestTrapError, like a trap, and the n
     (func (export "peek") (result i32) (i32.load (i32.const 0))))`);
   const pool = await InstancePool.create<{ recurse(): void; peek(): number }>(bytes, { max: 1 });
   try {
-    await assert.rejects(pool.run((i) => i.exports.recurse()), (e: unknown) => e instanceof GuestTrapError && e.cause instanceof RangeError);
+    await assert.rejects(
+      pool.run((i) => i.exports.recurse()),
+      (e: unknown) => e instanceof GuestTrapError && e.cause instanceof RangeError,
+    );
     assert.throws(() => pool.runSync((i) => i.exports.recurse()), GuestTrapError);
-    assert.equal(pool.runSync((i) => i.exports.peek()), 0);
+    assert.equal(
+      pool.runSync((i) => i.exports.peek()),
+      0,
+    );
   } finally {
     await pool.close();
   }
 });
 
-test('options.interruptible is true, false or \'loops\'', async () => {
-  await assert.rejects(InstancePool.create(spinModule, { interruptible: 'calls' as never }), (e: unknown) => e instanceof InvalidArgumentError && /true, false or 'loops', not calls/.test(e.message));
+test("options.interruptible is true, false or 'loops'", async () => {
+  await assert.rejects(
+    InstancePool.create(spinModule, { interruptible: 'calls' as never }),
+    (e: unknown) => e instanceof InvalidArgumentError && /true, false or 'loops', not calls/.test(e.message),
+  );
 });
 
 test('one plan: every combination of mechanism, interruptible and initialize is honoured together', async () => {
@@ -224,14 +250,28 @@ test('one plan: every combination of mechanism, interruptible and initialize is 
     for (const interruptible of [false, true, 'loops'] as const) {
       for (const initialize of [undefined, 'init']) {
         const what = JSON.stringify({ mechanism, interruptible, initialize });
-        const pool = await InstancePool.create<Spin>(spinModule, { mechanism, interruptible, ...(initialize ? { initialize } : {}), max: 1 });
+        const pool = await InstancePool.create<Spin>(spinModule, {
+          mechanism,
+          interruptible,
+          ...(initialize ? { initialize } : {}),
+          max: 1,
+        });
         const description = pool.describe();
         assert.equal(description.mechanism, mechanism === 'auto' ? 'reuse' : mechanism, what);
         assert.equal(description.interruptible, interruptible, what);
         assert.equal(description.initialized, initialize !== undefined, what);
-        assert.equal(await pool.run((i) => 'cowpool:fuel' in i.exports), interruptible !== false, `${what}: the fuel counter is there iff interruptible`);
+        assert.equal(
+          await pool.run((i) => 'cowpool:fuel' in i.exports),
+          interruptible !== false,
+          `${what}: the fuel counter is there iff interruptible`,
+        );
         assert.equal(await pool.run((i) => i.exports.ready()), initialize ? 16 : 0, `${what}: the initialized state`);
-        if (interruptible) await assert.rejects(pool.run((i) => i.exports.spin(), undefined, { timeout: 5 }), GuestTimeoutError, what);
+        if (interruptible)
+          await assert.rejects(
+            pool.run((i) => i.exports.spin(), undefined, { timeout: 5 }),
+            GuestTimeoutError,
+            what,
+          );
         await pool.close();
       }
     }
@@ -256,11 +296,14 @@ test('a start function that only writes memory and globals runs once at image ti
   const fresh = new WebAssembly.Instance(new WebAssembly.Module(bytes));
   const expected = (fresh.exports.use as () => number)();
   for (let i = 0; i < 3; i++) {
-    const [result, memory] = await pool.run((instance) => [
-      (instance.exports.use as () => number)(),
-      // A copy: the view would show the reset memory once the use is over.
-      new Uint8Array((instance.exports.memory as WebAssembly.Memory).buffer, 0, 8192).slice(),
-    ] as const);
+    const [result, memory] = await pool.run(
+      (instance) =>
+        [
+          (instance.exports.use as () => number)(),
+          // A copy: the view would show the reset memory once the use is over.
+          new Uint8Array((instance.exports.memory as WebAssembly.Memory).buffer, 0, 8192).slice(),
+        ] as const,
+    );
     assert.equal(result, expected, 'the global starts where the start function left it, every use');
     assert.deepEqual(memory, new Uint8Array((fresh.exports.memory as WebAssembly.Memory).buffer, 0, 8192));
   }
@@ -291,8 +334,14 @@ test('initialize takes arguments; a WASI _start as initializer is refused with w
   const pool = await InstancePool.create(bytes, { initialize: { name: 'init', args: [40, 2n] } });
   assert.equal(await pool.run((i) => (i.exports.get as () => number)()), 42);
   await pool.close();
-  await assert.rejects(InstancePool.create(bytes, { initialize: { name: 'init', args: ['x' as never] } }), /initialize.args must be an array of numbers/);
-  await assert.rejects(InstancePool.create(bytes, { initialize: { name: 'init', arguments: [] } as never }), /unknown option 'arguments' \(known: name, args\)/);
+  await assert.rejects(
+    InstancePool.create(bytes, { initialize: { name: 'init', args: ['x' as never] } }),
+    /initialize.args must be an array of numbers/,
+  );
+  await assert.rejects(
+    InstancePool.create(bytes, { initialize: { name: 'init', arguments: [] } as never }),
+    /unknown option 'arguments' \(known: name, args\)/,
+  );
   const command = wat(`(module (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32))) (memory (export "memory") 1)
     (func (export "_start") (call $exit (i32.const 0))))`);
   await assert.rejects(
@@ -301,8 +350,18 @@ test('initialize takes arguments; a WASI _start as initializer is refused with w
   );
   const throwing = wat(`(module (import "env" "boom" (func $boom)) (memory 1) (func (export "init") (call $boom)))`);
   await assert.rejects(
-    InstancePool.create(throwing, { initialize: 'init', imports: { env: { boom: () => { throw new TypeError('no host here'); } } } }),
-    (err: Error & { code?: string }) => err.code === 'COWPOOL_ERR_NOT_POOLABLE' && /options.initialize 'init' failed \(TypeError: no host here\)/.test(err.message),
+    InstancePool.create(throwing, {
+      initialize: 'init',
+      imports: {
+        env: {
+          boom: () => {
+            throw new TypeError('no host here');
+          },
+        },
+      },
+    }),
+    (err: Error & { code?: string }) =>
+      err.code === 'COWPOOL_ERR_NOT_POOLABLE' && /options.initialize 'init' failed \(TypeError: no host here\)/.test(err.message),
   );
 });
 

@@ -17,12 +17,12 @@ import {
   type ResetStrategy,
 } from '../src/index.ts';
 import { pagemapSupport } from '../src/pagemap/index.ts';
-import { kTestHooks } from '../src/pool/test-hooks.ts';
+import { TEST_HOOKS } from '../src/pool/test-hooks.ts';
 import { openMemfds } from './support/fds.ts';
 import { wat } from './support/wat.ts';
 
 /** The guest's functions: each writes the page after the image, then ends as its name says. */
-const kGuestBody = `(memory (export "memory") 1 8)
+const GUEST_BODY = `(memory (export "memory") 1 8)
   (data (i32.const 0) "cowpool image")
   (func (export "touch") (result i32)
     (i32.store (i32.const 4096) (i32.add (i32.load (i32.const 4096)) (i32.const 1)))
@@ -31,10 +31,10 @@ const kGuestBody = `(memory (export "memory") 1 8)
   (func (export "spin") (i32.store (i32.const 4096) (i32.const 99)) (loop $l (br $l)))
   (func (export "grow") (result i32) (i32.store (i32.const 4096) (i32.const 99)) (memory.grow (i32.const 1)))`;
 
-const guest = wat(`(module ${kGuestBody})`);
+const guest = wat(`(module ${GUEST_BODY})`);
 
 /** The same guest with a start function that calls the host: the test can make instantiation fail. */
-const started = wat(`(module (import "env" "start" (func $start)) ${kGuestBody} (func $s call $start) (start $s))`);
+const started = wat(`(module (import "env" "start" (func $start)) ${GUEST_BODY} (func $s call $start) (start $s))`);
 
 interface Guest {
   touch(): number;
@@ -135,7 +135,7 @@ async function check(input: Scenario) {
     strategy,
     interruptible: true,
     setup: () => (asyncSetup ? Promise.resolve({ imports }) : { imports }),
-    [kTestHooks]: hooks,
+    [TEST_HOOKS]: hooks,
   } as object);
   const held: Lease<Guest>[] = [];
   const calls: Call[] = [];
@@ -208,7 +208,10 @@ async function check(input: Scenario) {
       switch (cmd.kind) {
         case 'acquire': {
           const controller = cmd.abortable ? new AbortController() : undefined;
-          track({ kind: 'acquire', expected: 'lease', controller, aborted: false, settled: false }, pool.acquire(undefined, options(controller, 'lease')));
+          track(
+            { kind: 'acquire', expected: 'lease', controller, aborted: false, settled: false },
+            pool.acquire(undefined, options(controller, 'lease')),
+          );
           break;
         }
         case 'release': {
@@ -282,7 +285,10 @@ async function check(input: Scenario) {
     assert.equal(done, true, `close() resolved once the last lease was released; ${trace.join(' → ')}`);
     invariants('closed');
     assert.equal(pool.stats().instances, 0);
-    assert.ok(calls.every((c) => c.settled), 'every call settled');
+    assert.ok(
+      calls.every((c) => c.settled),
+      'every call settled',
+    );
     assert.equal(openMemfds(), memfdsBefore, `every memfd closed; ${trace.join(' → ')}`);
   } finally {
     for (const lease of held) if (lease.active) lease.release();
@@ -296,6 +302,6 @@ test('the lease lifecycle holds its invariants under random interleavings', asyn
   } catch (err) {
     // fast-check keeps the failing assertion in `cause`, which the test reporter does not print.
     const cause = (err as Error).cause as Error | undefined;
-    throw new Error(`${(err as Error).message}\n\nfailed with: ${cause?.stack ?? String(cause)}`);
+    throw new Error(`${(err as Error).message}\n\nfailed with: ${cause?.stack ?? String(cause)}`, { cause: err });
   }
 });

@@ -7,7 +7,6 @@ import { readFileSync } from 'node:fs';
 import { InstancePool } from '../src/index.ts';
 import { hashWasmBytes, type Sha256 } from './support/hash-wasm.ts';
 
-
 function sha256(exports: Sha256, input: Uint8Array, finish = true): string {
   const at = exports.Hash_GetBuffer();
   exports.Hash_Init(256);
@@ -37,7 +36,7 @@ test('hash-wasm SHA-256 through the pool matches node:crypto, use after use', as
   const fresh = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as unknown as Sha256;
   const freshMemory = Buffer.from(fresh.memory.buffer);
   const pooledMemory = await pool.run((i) => Buffer.from(i.exports.memory.buffer));
-  assert.ok(pooledMemory.equals(freshMemory), 'pooled memory equals a fresh instance\'s');
+  assert.ok(pooledMemory.equals(freshMemory), "pooled memory equals a fresh instance's");
   await pool.close();
 });
 

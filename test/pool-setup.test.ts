@@ -3,13 +3,7 @@
 // validated with the closest known name for a typo.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  AcquireTimeoutError,
-  GuestTimeoutError,
-  InstancePool,
-  InvalidArgumentError,
-  type InstanceHost,
-} from '../src/index.ts';
+import { AcquireTimeoutError, GuestTimeoutError, InstancePool, InvalidArgumentError, type InstanceHost } from '../src/index.ts';
 import { openMemfds } from './support/fds.ts';
 import { wat } from './support/wat.ts';
 
@@ -37,11 +31,14 @@ test('setup(host) gives each pooled instance its own typed state, built once', a
     },
   });
   for (let i = 0; i < 3; i++) {
-    const seen = await pool.run((instance, context, host) => {
-      const value = instance.exports.ask();
-      const calls: number = host.state.calls; // typed: no cast
-      return { value, calls, add: context?.add };
-    }, { add: 10 });
+    const seen = await pool.run(
+      (instance, context, host) => {
+        const value = instance.exports.ask();
+        const calls: number = host.state.calls; // typed: no cast
+        return { value, calls, add: context?.add };
+      },
+      { add: 10 },
+    );
     assert.deepEqual(seen, { value: 10 * (i + 1), calls: 10 * (i + 1), add: 10 });
   }
   assert.equal(built, 1, 'setup runs once per pooled instance');
@@ -55,7 +52,10 @@ test('setup(host) gives each pooled instance its own typed state, built once', a
 
 test('the state type is inferred from setup when no type arguments are given', async () => {
   const pool = await InstancePool.create(counter, {
-    setup: (host: InstanceHost<{ label: string }>) => ({ imports: { env: { next: () => host.state.label.length } }, state: { label: 'four' } }),
+    setup: (host: InstanceHost<{ label: string }>) => ({
+      imports: { env: { next: () => host.state.label.length } },
+      state: { label: 'four' },
+    }),
   });
   assert.equal(await pool.run((_, __, host) => host.state.label), 'four');
   await pool.close();
@@ -70,11 +70,14 @@ test('an async setup works with create, instances made on demand; createSync ref
   };
   const pool = await InstancePool.create<Counter, Tally>(counter, { setup, min: 0, max: 2 });
   assert.equal(pool.stats().instances, 0);
-  assert.throws(() => pool.runSync((i) => i.exports.ask()), (err: unknown) => {
-    assert.ok(err instanceof AcquireTimeoutError);
-    assert.match(err.message, /an async options.setup is still building one/);
-    return true;
-  });
+  assert.throws(
+    () => pool.runSync((i) => i.exports.ask()),
+    (err: unknown) => {
+      assert.ok(err instanceof AcquireTimeoutError);
+      assert.match(err.message, /an async options.setup is still building one/);
+      return true;
+    },
+  );
   const results = await Promise.all([pool.run((i) => i.exports.ask()), pool.run((i) => i.exports.ask()), pool.run((i) => i.exports.ask())]);
   // Three calls, each counted by the instance that served it (which one serves which is the pool's choice).
   assert.equal(results.length, 3);
@@ -108,11 +111,14 @@ test('host facts are read-only; checkDeadline lets a blocking host function end 
       },
     }),
   });
-  await assert.rejects(pool.run((i) => i.exports.go(), undefined, { timeout: 20 }), (err: unknown) => {
-    assert.ok(err instanceof GuestTimeoutError);
-    assert.equal(err.timeoutMs, 20);
-    return true;
-  });
+  await assert.rejects(
+    pool.run((i) => i.exports.go(), undefined, { timeout: 20 }),
+    (err: unknown) => {
+      assert.ok(err instanceof GuestTimeoutError);
+      assert.equal(err.timeoutMs, 20);
+      return true;
+    },
+  );
   assert.equal(seen!.timeout, 20);
   assert.ok(Number.isFinite(seen!.deadline));
   const lease = await pool.acquire();
@@ -133,10 +139,7 @@ test('the imports option still works (object or function), and not together with
   });
   assert.equal(await fromFunction.run((i) => i.exports.ask(), 9), 9);
   await fromFunction.close();
-  await assert.rejects(
-    InstancePool.create(counter, { imports: {}, setup: () => ({}) }),
-    /give options.setup or options.imports, not both/,
-  );
+  await assert.rejects(InstancePool.create(counter, { imports: {}, setup: () => ({}) }), /give options.setup or options.imports, not both/);
 });
 
 test('unknown option keys are rejected with the closest known name', async () => {
@@ -155,7 +158,10 @@ test('unknown option keys are rejected with the closest known name', async () =>
     });
   }
   const pool = await InstancePool.create<Counter>(counter, { imports: { env: { next: () => 1 } } });
-  await assert.rejects(pool.run((i) => i.exports.ask(), undefined, { timeOut: 5 } as never), /unknown option 'timeOut'; did you mean 'timeout'\?/);
+  await assert.rejects(
+    pool.run((i) => i.exports.ask(), undefined, { timeOut: 5 } as never),
+    /unknown option 'timeOut'; did you mean 'timeout'\?/,
+  );
   assert.throws(() => pool.runSync((i) => i.exports.ask(), undefined, { signal: 'stop' } as never), /signal must be an AbortSignal/);
   assert.deepEqual([pool.stats().idle, pool.stats().leased], [1, 0], 'rejected options took nothing');
   await pool.close();
@@ -163,10 +169,20 @@ test('unknown option keys are rejected with the closest known name', async () =>
 
 test('a pool that fails to be made leaves no memfd open', async () => {
   const before = openMemfds();
-  await assert.rejects(InstancePool.create(counter, { initialize: 'nope', imports: { env: { next: () => 1 } } }), /exports no function of that name/);
+  await assert.rejects(
+    InstancePool.create(counter, { initialize: 'nope', imports: { env: { next: () => 1 } } }),
+    /exports no function of that name/,
+  );
   await assert.rejects(InstancePool.create(counter), /module imports function "env"."next"/);
   assert.throws(() => InstancePool.createSync(counter, { setup: () => ({ imports: { env: {} } }) }), /"env"."next"/);
-  await assert.rejects(InstancePool.create(counter, { setup: () => { throw new Error('setup failed'); } }), /setup failed/);
+  await assert.rejects(
+    InstancePool.create(counter, {
+      setup: () => {
+        throw new Error('setup failed');
+      },
+    }),
+    /setup failed/,
+  );
   await assert.rejects(InstancePool.create(counter, { setup: () => null as never }), /options.setup must return \{ imports\?, state\? \}/);
   assert.equal(openMemfds(), before);
 });

@@ -92,7 +92,9 @@ test('the room stays within the table maximum; a table the module grows itself s
   assert.deepEqual(bounded.describe().reservedTables, [{ name: 't', reserve: 2 }]);
   assert.equal(await bounded.run((inst) => inst.exports.t.length), 5);
   await bounded.close();
-  const grows = await InstancePool.create(tableModule('3', '(func (export "g") (drop (table.grow $t (ref.null func) (i32.const 1))))'), { tableReserve: 8 });
+  const grows = await InstancePool.create(tableModule('3', '(func (export "g") (drop (table.grow $t (ref.null func) (i32.const 1))))'), {
+    tableReserve: 8,
+  });
   assert.equal(grows.describe().mechanism, 'reinstantiate');
   assert.match(grows.describe().mechanismReason, /the module runs table.grow on it/);
   await grows.close();

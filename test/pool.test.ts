@@ -111,7 +111,10 @@ test('close waits for leases, rejects waiters and later calls, and is idempotent
   let closed = false;
   const closing = pool.close().then(() => (closed = true));
   await assert.rejects(waiter, PoolClosedError);
-  await assert.rejects(pool.run(() => 1), { code: 'COWPOOL_ERR_POOL_CLOSED' });
+  await assert.rejects(
+    pool.run(() => 1),
+    { code: 'COWPOOL_ERR_POOL_CLOSED' },
+  );
   assert.throws(() => pool.runSync(() => 1), PoolClosedError);
   await new Promise((resolve) => setImmediate(resolve));
   assert.equal(closed, false, 'close waits for the lease');
@@ -122,7 +125,7 @@ test('close waits for leases, rejects waiters and later calls, and is idempotent
   assert.equal(pool.stats().instances, 0);
 });
 
-test('host functions see the current use\'s context without re-instantiation', async () => {
+test("host functions see the current use's context without re-instantiation", async () => {
   const bytes = wat(`(module (import "env" "who" (func $who (result i32))) (memory 1)
     (func (export "ask") (result i32) call $who))`);
   let bound = 0;
@@ -152,7 +155,10 @@ test('describe and stats say what the pool does and why', async () => {
   const stats = pool.stats();
   assert.equal(stats.uses, 1);
   assert.equal(stats.instantiations, 1);
-  assert.equal(Object.values(stats.resets).reduce((a, b) => a + b, 0), 1);
+  assert.equal(
+    Object.values(stats.resets).reduce((a, b) => a + b, 0),
+    1,
+  );
   await pool.close();
 });
 
@@ -199,7 +205,10 @@ test('bad input gets a typed error that says what to do', async () => {
   });
   await assert.rejects(InstancePool.create(secretModule, { min: 3, max: 2 }), /options.min \(3\) must not exceed options.max \(2\)/);
   await assert.rejects(InstancePool.create(secretModule, { strategy: 'fast' as never }), /options.strategy must be/);
-  await assert.rejects(InstancePool.create(secretModule, { initialize: 'nope' }), /exports no function of that name \(it exports: write, global, trap, grow\)/);
+  await assert.rejects(
+    InstancePool.create(secretModule, { initialize: 'nope' }),
+    /exports no function of that name \(it exports: write, global, trap, grow\)/,
+  );
   await assert.rejects(InstancePool.create(new WebAssembly.Module(secretModule) as never), /pass the .wasm bytes/);
   // A JSON "__proto__" key is an own key that is not an option; inherited properties are not options.
   await assert.rejects(InstancePool.create(secretModule, JSON.parse('{"__proto__": {"max": 0}}')), /unknown option '__proto__'/);

@@ -63,7 +63,7 @@ test('a secret in a dirty page that was swapped out is found (SWAPPED) and gone 
     slot.close();
     image.close();
   });
-  const secret = Buffer.from('the previous tenant\'s password');
+  const secret = Buffer.from("the previous tenant's password");
   const pages = [3, 9]; // one inside the image's span, one outside it
   slot.lease();
   const view = new Uint8Array(slot.memory.buffer);

@@ -36,12 +36,15 @@ test('a sealed memfd mapped copy-on-write: writes stay private, madvise brings t
     pwrite(fd, new Uint8Array(2 * PAGE_SIZE).fill(7), 0);
     addSeals(fd, Seal.SHRINK | Seal.GROW | Seal.WRITE | Seal.SEAL);
     assert.equal(getSeals(fd) & Seal.WRITE, Seal.WRITE);
-    assert.throws(() => pwrite(fd, new Uint8Array([1]), 0), (err: unknown) => {
-      assert.ok(err instanceof SyscallError);
-      assert.equal(err.syscall, 'pwrite');
-      assert.equal(err.errno, 'EPERM');
-      return true;
-    });
+    assert.throws(
+      () => pwrite(fd, new Uint8Array([1]), 0),
+      (err: unknown) => {
+        assert.ok(err instanceof SyscallError);
+        assert.equal(err.syscall, 'pwrite');
+        assert.equal(err.errno, 'EPERM');
+        return true;
+      },
+    );
     const region = mmapAnonymous(4 * PAGE_SIZE);
     try {
       mmapFixedPrivateFile(region, 2 * PAGE_SIZE, fd, 0);
@@ -61,13 +64,16 @@ test('a sealed memfd mapped copy-on-write: writes stay private, madvise brings t
 });
 
 test('failures are typed, with the errno and what it means here', () => {
-  assert.throws(() => close(987654), (err: unknown) => {
-    assert.ok(err instanceof SyscallError);
-    assert.equal(err.code, 'COWPOOL_ERR_SYSCALL');
-    assert.equal(err.errno, 'EBADF');
-    assert.equal(err.errnoNumber, 9);
-    return true;
-  });
+  assert.throws(
+    () => close(987654),
+    (err: unknown) => {
+      assert.ok(err instanceof SyscallError);
+      assert.equal(err.code, 'COWPOOL_ERR_SYSCALL');
+      assert.equal(err.errno, 'EBADF');
+      assert.equal(err.errnoNumber, 9);
+      return true;
+    },
+  );
   const region = mmapAnonymous(PAGE_SIZE);
   try {
     assert.throws(() => mmapFixedPrivateFile(region, PAGE_SIZE, 987654, 0), {

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { WasiHost, type WasiHostOptions } from '../src/wasi/host.ts';
+import { WasiHost, type WasiHostOptions } from '../src/wasi/wasi-host.ts';
 import { Errno, Filetype, Rights } from '../src/wasi/abi.ts';
 import { PREVIEW1_FUNCTIONS } from '../src/wasi/preview1-imports.ts';
 import { WasiExit } from '../src/wasi/wasi-exit.ts';
@@ -299,7 +299,7 @@ describe('path_open and files', () => {
     assert.equal(s.call('fd_readdir', d.fd, 1000, 4096, 0n, 100), Errno.SUCCESS);
     const used = s.view().getUint32(100, true);
     const names: string[] = [];
-    for (let p = 1000; p < 1000 + used; ) {
+    for (let p = 1000; p < 1000 + used;) {
       const namlen = s.view().getUint32(p + 16, true);
       names.push(Buffer.from(s.bytes().subarray(p + 24, p + 24 + namlen)).toString());
       p += 24 + namlen;
@@ -375,7 +375,12 @@ describe('clocks, random, poll_oneoff', () => {
     const d = setup();
     d.memory.grow(3);
     assert.equal(d.call('random_get', 0, 200000), Errno.SUCCESS);
-    assert.ok(d.bytes().subarray(0, 200000).filter((b) => b === 0).length < 1200);
+    assert.ok(
+      d
+        .bytes()
+        .subarray(0, 200000)
+        .filter((b) => b === 0).length < 1200,
+    );
   });
 
   function subscribeClock(s: ReturnType<typeof setup>, at: number, userdata: bigint, id: number, timeout: bigint, abstime = false) {
@@ -458,12 +463,15 @@ describe('clocks, random, poll_oneoff', () => {
 describe('proc_exit', () => {
   test('throws WasiExit', () => {
     const s = setup();
-    assert.throws(() => s.call('proc_exit', 3), (e) => e instanceof WasiExit && e.exitCode === 3);
+    assert.throws(
+      () => s.call('proc_exit', 3),
+      (e) => e instanceof WasiExit && e.exitCode === 3,
+    );
   });
 });
 
 // The witx signatures, so a module can import every function exactly as a compiler would.
-const kSignatures: Record<string, string> = {
+const SIGNATURES: Record<string, string> = {
   args_get: 'i32 i32',
   args_sizes_get: 'i32 i32',
   environ_get: 'i32 i32',
@@ -513,16 +521,16 @@ const kSignatures: Record<string, string> = {
 };
 
 describe('every function through wasm, with arbitrary arguments', () => {
-  const names = Object.keys(kSignatures).filter((n) => n !== 'proc_exit');
+  const names = Object.keys(SIGNATURES).filter((n) => n !== 'proc_exit');
   const module = new WebAssembly.Module(
     wat(`(module
-      ${Object.entries(kSignatures)
+      ${Object.entries(SIGNATURES)
         .map(([n, p]) => `(import "wasi_snapshot_preview1" "${n}" (func $${n} (param ${p})${n === 'proc_exit' ? '' : ' (result i32)'}))`)
         .join('\n')}
       (memory (export "memory") 1)
       ${names
         .map((n) => {
-          const params = (kSignatures[n] as string).split(' ').filter(Boolean);
+          const params = (SIGNATURES[n] as string).split(' ').filter(Boolean);
           return `(func (export "${n}") ${params.map((t) => `(param ${t})`).join(' ')} (result i32)
             (call $${n} ${params.map((_, i) => `(local.get ${i})`).join(' ')}))`;
         })
@@ -550,7 +558,12 @@ describe('every function through wasm, with arbitrary arguments', () => {
           fc.constantFrom(...names).chain((name) =>
             fc.tuple(
               fc.constant(name),
-              fc.tuple(...(kSignatures[name] as string).split(' ').filter(Boolean).map((t) => (t === 'i64' ? i64 : i32))),
+              fc.tuple(
+                ...(SIGNATURES[name] as string)
+                  .split(' ')
+                  .filter(Boolean)
+                  .map((t) => (t === 'i64' ? i64 : i32)),
+              ),
             ),
           ),
           ([name, args]) => {

@@ -39,5 +39,8 @@ test('a reactor, a missing memory and foreign imports are named', () => {
 
 test('_start and memory of the wrong kind', () => {
   const result = isWasiCommand(module('(module (global (export "_start") i32 (i32.const 0)) (table (export "memory") 1 funcref))'));
-  assert.match((result as { reason: string }).reason, /exports _start as a global, not a function; it exports "memory" as a table, not a memory/);
+  assert.match(
+    (result as { reason: string }).reason,
+    /exports _start as a global, not a function; it exports "memory" as a table, not a memory/,
+  );
 });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WasiHost } from '../src/wasi/host.ts';
+import { WasiHost } from '../src/wasi/wasi-host.ts';
 import { WasiExit } from '../src/wasi/wasi-exit.ts';
 import { InvalidArgumentError } from '../src/errors.ts';
 import type { WasiContext } from '../src/wasi/context.ts';
@@ -119,7 +119,12 @@ describe('exit status', () => {
 describe('clocks, randomness, sleep', () => {
   test('realtime is now, monotonic does not go back, resolution is 1 ns', () => {
     const run = runGuest(new WasiHost(), probe, { args: ['p', 'clock'] });
-    const fields = Object.fromEntries(run.stdout.trim().split('\n').map((l) => l.split(' ')));
+    const fields = Object.fromEntries(
+      run.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ')),
+    );
     const now = Date.now() / 1000;
     assert.ok(Math.abs(Number(fields['realtime']) - now) < 5, run.stdout);
     assert.ok(Math.abs(Number(fields['time']) - now) < 5, run.stdout);
@@ -204,7 +209,10 @@ describe('files under a granted directory', () => {
     assert.equal(runGuest(withData(), probe, { args: ['p', 'stat', '/data/digits.txt'] }).stdout, 'size 10 dir 0 reg 1\n');
     const subSize = statSync(join(data, 'sub')).size;
     assert.equal(runGuest(withData(), probe, { args: ['p', 'stat', '/data/sub'] }).stdout, `size ${subSize} dir 1 reg 0\n`);
-    const listing = runGuest(withData(), probe, { args: ['p', 'ls', '/data'] }).stdout.trim().split('\n').sort();
+    const listing = runGuest(withData(), probe, { args: ['p', 'ls', '/data'] })
+      .stdout.trim()
+      .split('\n')
+      .sort();
     assert.deepEqual(listing, ['absolute-link 0', 'digits.txt 0', 'escape-link 0', 'hello.txt 0', 'inside-link 0', 'sub 1']);
     const seek = runGuest(withData(), probe, { args: ['p', 'seek', '/data/digits.txt'] }).stdout;
     assert.equal(seek, `end 10 mid 2 read 1 char 2 tell 3\nstdout seek -1 errno ${Errno.SPIPE}\n`);
@@ -271,7 +279,13 @@ describe('one host, many uses', () => {
       const instance = new WebAssembly.Instance(module, { ...host.imports, env: { memory } });
       host.bindMemory(memory);
       const out: string[] = [];
-      host.run(instance, { args: [], env: [], stdin: new Uint8Array(0), stdout: (c) => out.push(Buffer.from(c).toString()), stderr: () => {} });
+      host.run(instance, {
+        args: [],
+        env: [],
+        stdin: new Uint8Array(0),
+        stdout: (c) => out.push(Buffer.from(c).toString()),
+        stderr: () => {},
+      });
       assert.equal(out.join(''), text);
     }
   });
@@ -329,7 +343,10 @@ describe('lifecycle and validation', () => {
   });
 
   test('bad options are refused with the option named', () => {
-    assert.throws(() => new WasiHost({ preopens: [{ guestPath: '/x', hostPath: join(root, 'missing') }] }), /options\.preopens\[0\]\.hostPath/);
+    assert.throws(
+      () => new WasiHost({ preopens: [{ guestPath: '/x', hostPath: join(root, 'missing') }] }),
+      /options\.preopens\[0\]\.hostPath/,
+    );
     assert.throws(() => new WasiHost({ preopens: [{ guestPath: '/x', hostPath: join(data, 'hello.txt') }] }), /is not a directory/);
     assert.throws(() => new WasiHost({ preopens: [{ guestPath: '', hostPath: data }] }), /guestPath/);
     assert.throws(() => new WasiHost({ clock: { sleep: 5 as unknown as () => void } }), /options\.clock\.sleep/);
@@ -346,6 +363,9 @@ describe('lifecycle and validation', () => {
 
   test('proc_exit unwinds with WasiExit, which carries the unsigned status', () => {
     const exit = (new WasiHost().imports['wasi_snapshot_preview1'] as Record<string, (code: number) => void>)['proc_exit'];
-    assert.throws(() => exit?.(-1), (e) => e instanceof WasiExit && e.exitCode === 0xffffffff);
+    assert.throws(
+      () => exit?.(-1),
+      (e) => e instanceof WasiExit && e.exitCode === 0xffffffff,
+    );
   });
 });

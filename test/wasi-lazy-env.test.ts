@@ -1,7 +1,7 @@
 // An environment given as a function is built only if the guest reads it, and checked when it is.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { WasiHost } from '../src/wasi/host.ts';
+import { WasiHost } from '../src/wasi/wasi-host.ts';
 import { example, fixture, runGuest } from './fixtures/wasi-guests.ts';
 
 test('env() is called only by a guest that reads its environment', () => {

@@ -27,7 +27,10 @@ describe('WasiCommand', () => {
   test('args, env and stdin in; stdout, stderr and the exit code out', async () => {
     const command = await WasiCommand.create(fixture('wasi-probe'));
     const cat = await command.run({ args: ['probe', 'cat'], stdin: 'body bytes' });
-    assert.deepEqual([cat.exitCode, cat.stdout.toString(), cat.stderr.toString(), cat.error], [0, 'body bytes', 'read 10 bytes\n', undefined]);
+    assert.deepEqual(
+      [cat.exitCode, cat.stdout.toString(), cat.stderr.toString(), cat.error],
+      [0, 'body bytes', 'read 10 bytes\n', undefined],
+    );
     const env = command.runSync({ args: ['probe', 'getenv', 'WHO'], env: { WHO: 'library' } });
     assert.equal(env.stdout.toString(), 'library\n');
     await command.close();
@@ -59,7 +62,10 @@ describe('WasiCommand', () => {
     for (const note of ['first', 'second', 'third']) {
       const { exitCode, stdout } = await command.run({ env: { QUERY_STRING: `note=${note}` } });
       assert.equal(exitCode, 0);
-      assert.equal(stdout.toString(), `Content-Type: text/plain\n\nfound before: no note\nfound before: no secret\nwrote and read back: "${note}"\n`);
+      assert.equal(
+        stdout.toString(),
+        `Content-Type: text/plain\n\nfound before: no note\nfound before: no secret\nwrote and read back: "${note}"\n`,
+      );
     }
     await command.close();
     assert.deepEqual(snapshot(dir), original);
@@ -82,7 +88,10 @@ describe('WasiCommand', () => {
   test('bad input is refused with a clear error', async () => {
     await assert.rejects(WasiCommand.create(new Uint8Array([0, 97, 115, 109])), InvalidArgumentError);
     await assert.rejects(WasiCommand.create(fixture('trap'), { timeout: -1 }), /timeout/);
-    await assert.rejects(WasiCommand.create(fixture('trap'), { preopens: [{ guestPath: '/d', hostPath: dir, mode: 'rw' as never }] }), /mode must be one of/);
+    await assert.rejects(
+      WasiCommand.create(fixture('trap'), { preopens: [{ guestPath: '/d', hostPath: dir, mode: 'rw' as never }] }),
+      /mode must be one of/,
+    );
     await assert.rejects(WasiCommand.create(fixture('trap'), { overlayLimit: -5 }), /overlayLimit/);
   });
 });
@@ -107,7 +116,10 @@ describe('cowpool serve with a writable directory', () => {
     const server = await serve({ wasm: scratch, port: 0, dirs: [{ guestPath: '/data', hostPath: dir }], overlayLimit: 400 });
     try {
       const long = 'x'.repeat(250);
-      assert.equal(await (await fetch(`${server.url}?note=${long}`)).text(), 'found before: no note\nfound before: no secret\ncould not write: No space left on device\n');
+      assert.equal(
+        await (await fetch(`${server.url}?note=${long}`)).text(),
+        'found before: no note\nfound before: no secret\ncould not write: No space left on device\n',
+      );
       assert.match(await (await fetch(`${server.url}?note=short`)).text(), /wrote and read back: "short"/);
     } finally {
       await server.close();

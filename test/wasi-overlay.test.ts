@@ -9,7 +9,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, sym
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { WasiHost, type PreopenOption } from '../src/wasi/host.ts';
+import { WasiHost, type PreopenOption } from '../src/wasi/wasi-host.ts';
 import { Errno, Oflags, Rights } from '../src/wasi/abi.ts';
 import { WasiDriver } from './support/wasi-driver.ts';
 import { snapshot } from './support/tree.ts';
@@ -50,8 +50,24 @@ function persistentCopy(): { driver: WasiDriver; dir: string } {
 
 // --- the overlay against the kernel ------------------------------------------------------------
 
-const names = ['hello.txt', 'sub', 'sub/inner.txt', 'sub/deep', 'sub/deep/x.txt', 'empty', 'empty/h', 'new', 'new/f', 'g', 'sub/g',
-  'link-to-hello', 'link-to-sub', 'link-to-sub/inner.txt', 'sub/deep/', 'g/'];
+const names = [
+  'hello.txt',
+  'sub',
+  'sub/inner.txt',
+  'sub/deep',
+  'sub/deep/x.txt',
+  'empty',
+  'empty/h',
+  'new',
+  'new/f',
+  'g',
+  'sub/g',
+  'link-to-hello',
+  'link-to-sub',
+  'link-to-sub/inner.txt',
+  'sub/deep/',
+  'g/',
+];
 const name = fc.constantFrom(...names);
 const text = fc.constantFrom('', 'a', 'bb', 'ccc\n', 'x'.repeat(300));
 const operation = fc.oneof(
@@ -92,7 +108,7 @@ function apply(driver: WasiDriver, o: Operation): string {
 }
 
 /** Sequences the property once found answering unlike the kernel, kept as named cases. */
-const kRegressions: Record<string, Operation[]> = {
+const REGRESSIONS: Record<string, Operation[]> = {
   // Linux answers EINVAL (a directory into itself) before looking at whether the target is empty.
   'rename a directory onto a non-empty directory inside it': [{ op: 'rename', path: 'sub', to: 'sub/deep/' }],
 };
@@ -112,7 +128,7 @@ function compareWithKernel(driver: WasiDriver, operations: readonly Operation[])
 }
 
 describe('the overlay behaves like the kernel', () => {
-  for (const [what, operations] of Object.entries(kRegressions)) {
+  for (const [what, operations] of Object.entries(REGRESSIONS)) {
     test(`regression: ${what}`, () => {
       const driver = overlay();
       driver.end();
@@ -286,14 +302,25 @@ describe('persistent and read-only preopens', () => {
 // --- no escape -----------------------------------------------------------------------------------
 
 describe('no path leaves the preopen, in any mode', () => {
-  const outside = () => snapshot(root).toString() && Object.fromEntries(Object.entries(snapshot(root)).filter(([k]) => !k.startsWith('base') && !k.startsWith('copy-')));
+  const outside = () =>
+    snapshot(root).toString() &&
+    Object.fromEntries(Object.entries(snapshot(root)).filter(([k]) => !k.startsWith('base') && !k.startsWith('copy-')));
 
   for (const mode of ['overlay', 'persistent'] as const) {
     test(`${mode}: .., absolute paths, symlinks to /etc and out, and loops fail with the WASI errno and touch nothing`, () => {
       const before_ = outside();
       const driver = mode === 'persistent' ? persistentCopy().driver : overlay();
       const notCapable = `errno ${Errno.NOTCAPABLE}`;
-      for (const path of ['../outside.txt', 'sub/../../outside.txt', '/etc/passwd', 'etc/passwd', 'etc', 'up/x', '..', 'sub/deep/../../..']) {
+      for (const path of [
+        '../outside.txt',
+        'sub/../../outside.txt',
+        '/etc/passwd',
+        'etc/passwd',
+        'etc',
+        'up/x',
+        '..',
+        'sub/deep/../../..',
+      ]) {
         assert.equal(driver.read(path), notCapable, `read ${path}`);
         assert.equal(driver.write(path, 'pwned'), notCapable, `write ${path}`);
         assert.equal(driver.stat(path, true), notCapable, `stat ${path}`);

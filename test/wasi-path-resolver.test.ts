@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveBeneath } from '../src/wasi/path-resolver.ts';
+import { resolveBeneath } from '../src/wasi/fs/path-resolver.ts';
 import { Errno } from '../src/wasi/abi.ts';
 
 let root: string;

@@ -18,13 +18,13 @@ const tests = suiteTests();
  * Tests cowpool is known to fail, with the reason (kept in step with the README's list). Empty:
  * all 72 pass. A test listed here must fail; one that starts passing must leave the list.
  */
-const kKnownFailures: Readonly<Record<string, string>> = {};
+const KNOWN_FAILURES: Readonly<Record<string, string>> = {};
 
 /**
  * Persistent mode fails these: they set a time and read it back to the nanosecond, and Node's
  * `fs.utimes` takes seconds as a double (about 240 ns of precision today).
  */
-const kKnownPersistentFailures: Readonly<Record<string, string>> = {
+const KNOWN_PERSISTENT_FAILURES: Readonly<Record<string, string>> = {
   'rust/fd_filestat_set': 'times set through fs.futimes lose the nanoseconds',
   'rust/path_filestat': 'times set through fs.utimes lose the nanoseconds',
   'rust/symlink_filestat': 'times set through fs.lutimes lose the nanoseconds',
@@ -47,7 +47,7 @@ if (tests === undefined) {
         assert.deepEqual(second, first, 'the second run on the same pooled instance differs from the first');
         const why = failure(suiteTest, first);
         verdicts.set(suiteTest.name, why);
-        const known = kKnownFailures[suiteTest.name];
+        const known = KNOWN_FAILURES[suiteTest.name];
         if (known === undefined) assert.equal(why, undefined, `${suiteTest.name} fails`);
         else assert.notEqual(why, undefined, `${suiteTest.name} passes now: take it off the known failures (${known})`);
       });
@@ -78,7 +78,7 @@ if (tests !== undefined) {
           });
           const [run] = (await runSuiteTest({ ...suiteTest, preopens }, 1)) as [SuiteRun];
           const why = failure(suiteTest, run);
-          const known = kKnownPersistentFailures[suiteTest.name];
+          const known = KNOWN_PERSISTENT_FAILURES[suiteTest.name];
           if (known === undefined) assert.equal(why, undefined, `${suiteTest.name} fails`);
           // A time whose nanoseconds happen to survive the double (some "now"s do) passes: say so, but
           // a known failure that passes by chance must not fail the suite.

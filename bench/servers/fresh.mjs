@@ -12,7 +12,15 @@ let port = 0;
 const server = createServer((req, res) => {
   req.resume();
   const env = cgiEnvironment(
-    { method: req.method, url: req.url, headers: req.rawHeaders, httpVersion: req.httpVersion, remoteAddress: req.socket.remoteAddress, remotePort: req.socket.remotePort, bodyLength: 0 },
+    {
+      method: req.method,
+      url: req.url,
+      headers: req.rawHeaders,
+      httpVersion: req.httpVersion,
+      remoteAddress: req.socket.remoteAddress,
+      remotePort: req.socket.remotePort,
+      bodyLength: 0,
+    },
     { serverPort: port, scriptName: '' },
   );
   const stdout = [];

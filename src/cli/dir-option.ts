@@ -6,21 +6,23 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { PreopenMode, PreopenOption } from '../wasi/index.js';
 
-const kSuffixes: Readonly<Record<string, PreopenMode>> = { ':rw': 'persistent', ':ro': 'readonly' };
+const SUFFIXES: Readonly<Record<string, PreopenMode>> = { ':rw': 'persistent', ':ro': 'readonly' };
 
 /** Parses one `--dir` value. */
 export function parseDirOption(spec: string): PreopenOption {
   const [hostPath, guest, extra] = spec.split('::');
   let guestPath = guest ?? '';
   let mode: PreopenMode = 'overlay';
-  for (const [suffix, suffixMode] of Object.entries(kSuffixes)) {
+  for (const [suffix, suffixMode] of Object.entries(SUFFIXES)) {
     if (guestPath.endsWith(suffix)) {
       guestPath = guestPath.slice(0, -suffix.length);
       mode = suffixMode;
     }
   }
   if (!hostPath || !guestPath || extra !== undefined) {
-    throw new InvalidArgumentError(`--dir ${spec}: write it as HOST::GUEST, e.g. ./public::/www (add :rw to keep changes, :ro to refuse them)`);
+    throw new InvalidArgumentError(
+      `--dir ${spec}: write it as HOST::GUEST, e.g. ./public::/www (add :rw to keep changes, :ro to refuse them)`,
+    );
   }
   return { hostPath, guestPath, mode };
 }

@@ -23,7 +23,10 @@ export interface GlueKit {
   /** The module, compiled once (pass it where the glue accepts a `WebAssembly.Module`). */
   readonly module: WebAssembly.Module;
   /** For emscripten's `Module.instantiateWasm(imports, receiveInstance)`. */
-  readonly instantiateWasm: (imports: WebAssembly.Imports, receive: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void) => object;
+  readonly instantiateWasm: (
+    imports: WebAssembly.Imports,
+    receive: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void,
+  ) => object;
   /** For loaders that take an instantiator: `(imports) => Promise<{ instance, module }>`. */
   readonly instantiate: (imports: WebAssembly.Imports) => Promise<{ instance: WebAssembly.Instance; module: WebAssembly.Module }>;
 }
@@ -61,7 +64,14 @@ export class GluePool<T> {
   /** The pooled tables with room to grow (`tableReserve`) by export name: the glue is shown their declared size. */
   readonly #reserved: ReadonlyMap<string, number>;
 
-  private constructor(pool: InstancePool<WebAssembly.Exports, Route>, script: GlueScript, options: GluePoolOptions<T>, bytes: Uint8Array, module: WebAssembly.Module, files: ReadonlyMap<string, Uint8Array>) {
+  private constructor(
+    pool: InstancePool<WebAssembly.Exports, Route>,
+    script: GlueScript,
+    options: GluePoolOptions<T>,
+    bytes: Uint8Array,
+    module: WebAssembly.Module,
+    files: ReadonlyMap<string, Uint8Array>,
+  ) {
     this.#pool = pool;
     this.#script = script;
     this.#load = options.load;
@@ -80,14 +90,17 @@ export class GluePool<T> {
   static async create<T>(options: GluePoolOptions<T>): Promise<GluePool<T>> {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
     if (typeof options.load !== 'function') {
-      throw new InvalidArgumentError('options.load must be a function (glueExports, kit) => api that makes the glue instantiate the module');
+      throw new InvalidArgumentError(
+        'options.load must be a function (glueExports, kit) => api that makes the glue instantiate the module',
+      );
     }
     const poolOptions: object = options.pool ?? {};
-    if (typeof poolOptions !== 'object' || poolOptions === null) throw new InvalidArgumentError('options.pool must be an object of InstancePool options');
+    if (typeof poolOptions !== 'object' || poolOptions === null)
+      throw new InvalidArgumentError('options.pool must be an object of InstancePool options');
     for (const key of ['imports', 'setup', 'initialize']) {
       if (Object.hasOwn(poolOptions, key)) {
         throw new InvalidArgumentError(
-          `options.pool.${key} is not supported with glue: ${key === 'initialize' ? 'an initializer would run outside any use, without a glue' : 'the imports are the glue\'s own, routed to each use'}`,
+          `options.pool.${key} is not supported with glue: ${key === 'initialize' ? 'an initializer would run outside any use, without a glue' : "the imports are the glue's own, routed to each use"}`,
         );
       }
     }
@@ -112,23 +125,35 @@ export class GluePool<T> {
    * kept past `fn`: once the use ends its exports and imports throw {@link ClosedError}.
    */
   run<R>(fn: (api: T) => R | Promise<R>, options?: UseOptions): Promise<Awaited<R>> {
-    return this.#pool.run(async (instance, _context, host) => {
-      const route = host.state;
-      let live = true;
-      let given: WebAssembly.Instance | undefined;
-      const binding = this.#binding(() => {
-        if (given !== undefined) throw twice();
-        given = guardedInstance(instance, () => live, this.#reserved);
-        return given;
-      }, (imports) => route.route(imports), this.#memoryImported ? host.memory : undefined);
-      try {
-        const api = await this.#evaluate(binding, () => given !== undefined, () => live);
-        return await fn(api);
-      } finally {
-        live = false;
-        route.route(undefined);
-      }
-    }, undefined, options);
+    return this.#pool.run(
+      async (instance, _context, host) => {
+        const route = host.state;
+        let live = true;
+        let given: WebAssembly.Instance | undefined;
+        const binding = this.#binding(
+          () => {
+            if (given !== undefined) throw twice();
+            given = guardedInstance(instance, () => live, this.#reserved);
+            return given;
+          },
+          (imports) => route.route(imports),
+          this.#memoryImported ? host.memory : undefined,
+        );
+        try {
+          const api = await this.#evaluate(
+            binding,
+            () => given !== undefined,
+            () => live,
+          );
+          return await fn(api);
+        } finally {
+          live = false;
+          route.route(undefined);
+        }
+      },
+      undefined,
+      options,
+    );
   }
 
   /**
@@ -138,12 +163,22 @@ export class GluePool<T> {
   async runFresh<R>(fn: (api: T) => R | Promise<R>): Promise<Awaited<R>> {
     let made: WebAssembly.Instance | undefined;
     let imports: WebAssembly.Imports | undefined;
-    const binding = this.#binding(() => {
-      if (made !== undefined) throw twice();
-      made = new WebAssembly.Instance(this.#module, imports);
-      return made;
-    }, (next) => (imports = next), undefined);
-    return (await fn(await this.#evaluate(binding, () => made !== undefined, () => true))) as Awaited<R>;
+    const binding = this.#binding(
+      () => {
+        if (made !== undefined) throw twice();
+        made = new WebAssembly.Instance(this.#module, imports);
+        return made;
+      },
+      (next) => (imports = next),
+      undefined,
+    );
+    return (await fn(
+      await this.#evaluate(
+        binding,
+        () => made !== undefined,
+        () => true,
+      ),
+    )) as Awaited<R>;
   }
 
   /** The underlying pool's choices (mechanism, strategy, memory) and why. */
@@ -180,7 +215,7 @@ export class GluePool<T> {
     if (!instantiated()) {
       throw new ModuleNotPoolableError(
         `options.load returned without the glue instantiating the module (${this.#script.filename}); make load ` +
-          'call the glue\'s initializer and pass it kit.instantiateWasm, kit.instantiate, kit.module or kit.bytes',
+          "call the glue's initializer and pass it kit.instantiateWasm, kit.instantiate, kit.module or kit.bytes",
       );
     }
     return api;
@@ -214,12 +249,12 @@ function twice(): Error {
   return new ModuleNotPoolableError('the glue instantiated the module twice in one use; a pooled use has one instance');
 }
 
-const kImports = new WeakMap<WebAssembly.Module, WebAssembly.ModuleImportDescriptor[]>();
+const IMPORTS = new WeakMap<WebAssembly.Module, WebAssembly.ModuleImportDescriptor[]>();
 
 /** Names the import the glue failed to provide, instead of a TypeError deep in a stub. */
 function checkImports(module: WebAssembly.Module, imports: WebAssembly.Imports, memoryImported: boolean): void {
-  let list = kImports.get(module);
-  if (list === undefined) kImports.set(module, (list = WebAssembly.Module.imports(module)));
+  let list = IMPORTS.get(module);
+  if (list === undefined) IMPORTS.set(module, (list = WebAssembly.Module.imports(module)));
   for (const wanted of list) {
     if (wanted.kind === 'memory' && memoryImported) continue;
     const value = imports[wanted.module]?.[wanted.name];

@@ -16,7 +16,7 @@ import vm from 'node:vm';
 import { InvalidArgumentError, ModuleNotPoolableError } from '../errors.js';
 
 /** The CommonJS wrapper parameters, plus the globals each evaluation shadows. */
-const kParameters = ['exports', 'require', 'module', '__filename', '__dirname', 'WebAssembly', 'FinalizationRegistry'] as const;
+const PARAMETERS = ['exports', 'require', 'module', '__filename', '__dirname', 'WebAssembly', 'FinalizationRegistry'] as const;
 
 type Wrapper = (
   this: unknown,
@@ -61,7 +61,7 @@ export class GlueScript {
    */
   static load(filename: string): GlueScript {
     if (typeof filename !== 'string' || filename === '') {
-      throw new InvalidArgumentError('glue must be the path of the package\'s CommonJS glue file');
+      throw new InvalidArgumentError("glue must be the path of the package's CommonJS glue file");
     }
     const script = new GlueScript(resolve(filename));
     script.#compile(script.filename);
@@ -131,18 +131,18 @@ export class GlueScript {
     } catch (err) {
       throw new InvalidArgumentError(`cannot read the glue file ${filename}: ${(err as Error).message}`);
     }
-    const shared = kShared.get(filename);
+    const shared = SHARED.get(filename);
     if (shared !== undefined && shared.source === source) {
       this.#compiled.set(filename, shared.wrapper);
       return shared.wrapper;
     }
     try {
-      wrapper = vm.compileFunction(source, [...kParameters], { filename }) as Wrapper;
+      wrapper = vm.compileFunction(source, [...PARAMETERS], { filename }) as Wrapper;
     } catch (err) {
       if (err instanceof SyntaxError && /\b(import|export)\b/.test(err.message)) {
         throw new ModuleNotPoolableError(
           `the glue ${filename} is an ES module, which Node evaluates once per process, so its state cannot be ` +
-            'renewed per use; point options.glue at the package\'s CommonJS build (wasm-bindgen: --target nodejs; ' +
+            "renewed per use; point options.glue at the package's CommonJS build (wasm-bindgen: --target nodejs; " +
             'emscripten: MODULARIZE without EXPORT_ES6)',
           { cause: err },
         );
@@ -150,7 +150,7 @@ export class GlueScript {
       throw new InvalidArgumentError(`the glue ${filename} does not compile: ${(err as Error).message}`);
     }
     this.#compiled.set(filename, wrapper);
-    kShared.set(filename, { source, wrapper });
+    SHARED.set(filename, { source, wrapper });
     return wrapper;
   }
 }
@@ -161,7 +161,7 @@ export class GlueScript {
  * two pools each with a copy (a tuned and a default pool of one package, say) make V8 optimize
  * the glue's functions again and again, hundreds of times more, in its background threads.
  */
-const kShared = new Map<string, { source: string; wrapper: Wrapper }>();
+const SHARED = new Map<string, { source: string; wrapper: Wrapper }>();
 
 interface Scope extends EvaluationScope {
   registry: typeof FinalizationRegistry;
@@ -187,12 +187,12 @@ function registryWhile(live: () => boolean): typeof FinalizationRegistry {
  */
 function servingFs(files: ReadonlyMap<string, Uint8Array>): typeof fs {
   if (files.size === 0) return fs;
-  let served = kServing.get(files);
-  if (served === undefined) kServing.set(files, (served = makeServingFs(files)));
+  let served = SERVING.get(files);
+  if (served === undefined) SERVING.set(files, (served = makeServingFs(files)));
   return served;
 }
 
-const kServing = new WeakMap<ReadonlyMap<string, Uint8Array>, typeof fs>();
+const SERVING = new WeakMap<ReadonlyMap<string, Uint8Array>, typeof fs>();
 
 function makeServingFs(files: ReadonlyMap<string, Uint8Array>): typeof fs {
   const served = (path: unknown) => (typeof path === 'string' ? files.get(resolve(path)) : undefined);

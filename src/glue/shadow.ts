@@ -57,10 +57,10 @@ export function shadowWebAssembly(binding: Binding): typeof WebAssembly {
     return isPooled(bytes) ? binding.module : real.compile(bytes);
   }
   async function instantiateStreaming(response: unknown, imports?: WebAssembly.Imports): Promise<unknown> {
-    return instantiate(new Uint8Array(await (await response as Response).arrayBuffer()), imports);
+    return instantiate(new Uint8Array(await ((await response) as Response).arrayBuffer()), imports);
   }
   async function compileStreaming(response: unknown): Promise<WebAssembly.Module> {
-    return compile(new Uint8Array(await (await response as Response).arrayBuffer()));
+    return compile(new Uint8Array(await ((await response) as Response).arrayBuffer()));
   }
   Object.assign(ns, { Module, Instance, Memory, instantiate, compile, instantiateStreaming, compileStreaming });
   return ns as unknown as typeof WebAssembly;
@@ -87,7 +87,7 @@ function baseNamespace(): object {
 export function guardedInstance(
   instance: WebAssembly.Instance,
   live: () => boolean,
-  reserved: ReadonlyMap<string, number> = kNoReserve,
+  reserved: ReadonlyMap<string, number> = NO_RESERVE,
 ): WebAssembly.Instance {
   const exports: Record<string, unknown> = Object.create(null);
   const guards: unknown[] = [];
@@ -146,7 +146,7 @@ interface TableFunctions {
   wrap(value: unknown): unknown;
 }
 
-const kNoReserve: ReadonlyMap<string, number> = new Map();
+const NO_RESERVE: ReadonlyMap<string, number> = new Map();
 
 /**
  * The exported table as the glue sees it. Storing a guarded function (emscripten's `addFunction`
@@ -230,7 +230,8 @@ export function forwardingImports(
     }
     const { module: space, name } = wanted;
     (imports[space] ??= {})[name] = (...args: unknown[]) => {
-      if (target === undefined) throw new ClosedError(`the glue API of a use that ended (import "${space}"."${name}" called outside a use)`);
+      if (target === undefined)
+        throw new ClosedError(`the glue API of a use that ended (import "${space}"."${name}" called outside a use)`);
       return (target[space]![name] as (...a: unknown[]) => unknown)(...args);
     };
   }

@@ -114,7 +114,8 @@ function withContents(bytes: Uint8Array, info: ModuleInfo, contents: Uint8Array,
   for (const section of info.sections) {
     if (section.id === SectionId.import) out.section(SectionId.import, imports);
     else if (section.id === SectionId.data) out.section(SectionId.data, data);
-    else if (section.id === SectionId.datacount) out.section(SectionId.datacount, new ByteWriter().u32(info.dataSegments.length + segments.length));
+    else if (section.id === SectionId.datacount)
+      out.section(SectionId.datacount, new ByteWriter().u32(info.dataSegments.length + segments.length));
     else out.bytes(bytes.subarray(section.range.start, section.range.end));
   }
   if (dataSection === undefined) out.section(SectionId.data, data);

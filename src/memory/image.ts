@@ -60,22 +60,23 @@ export class MemoryImage {
   }
 
   /**
-   * Builds an image from a span: `bytes` placed at `start` (page-aligned) in a memory of
-   * `minimumBytes`, zeros elsewhere. `bytes` is padded to whole pages.
+   * Builds an image from a span: `bytes` placed at `start` in a memory of `minimumBytes`, zeros
+   * elsewhere. The span is widened to whole pages of this host ({@link PAGE_SIZE}): a module's
+   * image is rendered 4 KiB-aligned (`module/image.ts`, which knows no host), and arm64 kernels
+   * may use 16 or 64 KiB pages.
    */
   static create(span: { start: number; bytes: Uint8Array }, minimumBytes: number, options: MemoryImageOptions = {}): MemoryImage {
-    const { start } = span;
-    if (!Number.isSafeInteger(start) || start < 0 || start % PAGE_SIZE !== 0) {
-      throw new InvalidArgumentError(`image start ${start} is not a multiple of the ${PAGE_SIZE}-byte page size`);
+    if (!Number.isSafeInteger(span.start) || span.start < 0) {
+      throw new InvalidArgumentError(`image start ${span.start} is not a non-negative integer`);
     }
-    const length = Math.ceil(span.bytes.length / PAGE_SIZE) * PAGE_SIZE;
+    const start = Math.floor(span.start / PAGE_SIZE) * PAGE_SIZE;
+    const lead = span.start - start;
+    const length = span.bytes.length === 0 ? 0 : Math.ceil((lead + span.bytes.length) / PAGE_SIZE) * PAGE_SIZE;
     if (start + length > minimumBytes) {
-      throw new InvalidArgumentError(
-        `image span [${start}, ${start + length}) does not fit in the memory's initial ${minimumBytes} bytes`,
-      );
+      throw new InvalidArgumentError(`image span [${start}, ${start + length}) does not fit in the memory's initial ${minimumBytes} bytes`);
     }
     const bytes = new Uint8Array(length);
-    bytes.set(span.bytes);
+    if (length > 0) bytes.set(span.bytes, lead);
     const useMemfd = options.memfd ?? nativeSupport().available;
     const fd = useMemfd ? sealedMemfd(options.name ?? 'cowpool-image', minimumBytes, bytes, start) : undefined;
     return new MemoryImage(start, bytes, minimumBytes, fd);
@@ -88,7 +89,10 @@ export class MemoryImage {
    */
   withMinimum(minimumBytes: number): MemoryImage {
     if (this.#closed) throw new ClosedError('MemoryImage');
-    return MemoryImage.create({ start: this.start, bytes: this.bytes }, minimumBytes, { memfd: this.#fd !== undefined, name: 'cowpool-image' });
+    return MemoryImage.create({ start: this.start, bytes: this.bytes }, minimumBytes, {
+      memfd: this.#fd !== undefined,
+      name: 'cowpool-image',
+    });
   }
 
   /** Length of the span in bytes. */
@@ -169,11 +173,27 @@ export function nonZeroSpan(contents: Uint8Array): { start: number; end: number 
   const words = contents.byteOffset % 8 === 0 ? new BigUint64Array(contents.buffer, contents.byteOffset, contents.length >>> 3) : undefined;
   const isZeroAt = (i: number) => contents[i] === 0;
   if (words) {
-    for (let w = 0; w < words.length; w++) if (words[w] !== 0n) { first = w * 8; break; }
-    for (let w = words.length - 1; w >= 0; w--) if (words[w] !== 0n) { last = w * 8 + 7; break; }
-    for (let i = words.length * 8; i < contents.length; i++) if (!isZeroAt(i)) { if (first < 0) first = i; last = i; }
+    for (let w = 0; w < words.length; w++)
+      if (words[w] !== 0n) {
+        first = w * 8;
+        break;
+      }
+    for (let w = words.length - 1; w >= 0; w--)
+      if (words[w] !== 0n) {
+        last = w * 8 + 7;
+        break;
+      }
+    for (let i = words.length * 8; i < contents.length; i++)
+      if (!isZeroAt(i)) {
+        if (first < 0) first = i;
+        last = i;
+      }
   } else {
-    for (let i = 0; i < contents.length; i++) if (!isZeroAt(i)) { if (first < 0) first = i; last = i; }
+    for (let i = 0; i < contents.length; i++)
+      if (!isZeroAt(i)) {
+        if (first < 0) first = i;
+        last = i;
+      }
   }
   if (first < 0) return { start: 0, end: 0 };
   const start = Math.floor(first / PAGE_SIZE) * PAGE_SIZE;

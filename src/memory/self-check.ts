@@ -1,7 +1,7 @@
 /**
  * The startup self-check: does each reset strategy keep cowpool's contract on this V8 and kernel?
  * Run once per process, each strategy on its own, so that `auto` can take the best one that passed
- * (see `strategy.ts`) and say why the others did not.
+ * (see `auto-strategy.ts`) and say why the others did not.
  *
  * The contract checked, over two uses of one slot:
  * - the memory reads back exactly the image before the first use and after every reset;
@@ -14,7 +14,7 @@ import { PAGE_SIZE } from '../sys/index.js';
 import { WASM_PAGE_SIZE } from '../module/wasm-page.js';
 import { MemoryImage } from './image.js';
 import { DIRTY_PAGES, MemorySlot } from './slot.js';
-import { RESET_STRATEGIES, type ResetStrategy } from './strategy.js';
+import { RESET_STRATEGIES, type ResetStrategy } from './reset-strategy.js';
 
 /** Whether one strategy kept the contract, and if not, what went wrong. */
 export type StrategyCheck = { ok: true } | { ok: false; reason: string };
@@ -39,7 +39,12 @@ export function selfCheck(): SelfCheckReport {
   return result;
 }
 
-const MEMORY_BYTES = 4 * WASM_PAGE_SIZE;
+/**
+ * The check's memory: 16 host pages, at least 4 wasm pages (256 KiB, 64 pages where pages are 4 KiB).
+ * Four wasm pages alone would be only 4 host pages on a kernel with 64 KiB pages, too few for the
+ * image span and the pages the uses below touch.
+ */
+const MEMORY_BYTES = Math.max(4 * WASM_PAGE_SIZE, 16 * PAGE_SIZE);
 const IMAGE_PAGES = { first: 3, count: 3 };
 
 /** Runs the two-use check of one strategy on a fresh slot; never throws. */

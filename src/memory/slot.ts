@@ -21,31 +21,29 @@
  * - `copy`: write back the pages whose bytes differ from the image. Needs no mapping and no native
  *   call; pages never touched are only read, so they stay unpopulated where the kernel has a zero page.
  *
- * A memory that grew cannot shrink (V8), so its slot is retired: `reset()` does no work on it and
- * closes the slot, and the pool replaces it.
+ * A memory that grew cannot shrink (V8), so it is never reset: `reset()` reports `grew`, does no
+ * work on it (no restore, no `madvise`) and closes the slot. The pool then retires the member that
+ * held it and makes a new one when one is needed; V8 frees the memory, mapping and all, when it
+ * collects it.
  *
  * States: `clean` (bytes equal the image, size equals the minimum), `leased` (a guest may be using
  * it), `closed`. `lease()` needs `clean`, `reset()` needs `leased`.
  */
-import { InternalError, InvalidArgumentError, UnsupportedError } from '../errors.js';
+import { InternalError, InvalidArgumentError } from '../errors.js';
 import { Category, PageMap, type PreparedScan, type RegionVisitor, type ScanOptions } from '../pagemap/index.js';
-import {
-  addressOf,
-  madviseDontNeed,
-  mmapFixedPrivateFile,
-  offsetAddress,
-  PAGE_SIZE,
-  type Address,
-} from '../sys/index.js';
+import { addressOf, madviseDontNeed, mmapFixedPrivateFile, offsetAddress, PAGE_SIZE, type Address } from '../sys/index.js';
 import type { MemoryImage } from './image.js';
 import { WASM_PAGE_SIZE } from '../module/wasm-page.js';
 import { StickyPolicy } from './sticky.js';
-import { resolveStrategy, type ResetStrategy } from './strategy.js';
+import { requireStrategy, type ResetStrategy } from './reset-strategy.js';
 
 /** Options of {@link MemorySlot.create}. */
 export interface MemorySlotOptions {
-  /** Which reset to use; `auto` (default) picks the fastest that works here (see `strategy.ts`). */
-  strategy?: ResetStrategy | 'auto';
+  /**
+   * Which reset to use: a concrete strategy, never `auto` (whoever creates the slot resolves that
+   * first, through `auto-strategy.ts`).
+   */
+  strategy: ResetStrategy;
   /**
    * Bytes a `pagemap` reset may restore in place per use; dirty pages beyond it are discarded
    * instead. Rounded down to whole pages. Default {@link DEFAULT_KEEP_RESIDENT} (2 MiB).
@@ -123,9 +121,11 @@ export class MemorySlot {
   readonly #sticky = new StickyPolicy();
   readonly #decommitSticky: boolean;
   readonly #scanOptions: ScanOptions;
-  /** The dirty-page scan over the accessible part, prepared again when the memory grows. */
+  /**
+   * The dirty-page scan over the initial part, prepared at the first scan. Only a memory of its
+   * initial size is ever scanned: `reset()` closes one that grew before it gets here.
+   */
   #scan: PreparedScan | undefined;
-  #scanLength = 0;
   readonly #visit: RegionVisitor = (start, end) => this.#restore(start, end, this.#report!);
   #report: ResetReport | undefined;
   /** The image's bytes as a `Buffer`, for the memcmp of a `copy` reset. */
@@ -151,10 +151,10 @@ export class MemorySlot {
 
   /**
    * Creates a memory of the image's minimum size and maps the image over it. Throws
-   * {@link UnsupportedError} when a fixed `strategy` cannot work here, with the reason.
+   * {@link UnsupportedError} when `strategy` cannot work here, with the reason.
    */
-  static create(image: MemoryImage, options: MemorySlotOptions = {}): MemorySlot {
-    const strategy = resolveStrategy(options.strategy ?? 'auto', image);
+  static create(image: MemoryImage, options: MemorySlotOptions): MemorySlot {
+    const strategy = requireStrategy(options.strategy, image);
     const keepResident = options.keepResident ?? DEFAULT_KEEP_RESIDENT;
     if (!Number.isSafeInteger(keepResident) || keepResident < 0) {
       throw new InvalidArgumentError(`options.keepResident must be a non-negative integer of bytes, not ${keepResident}`);
@@ -218,19 +218,15 @@ export class MemorySlot {
     const report = emptyReport(this.strategy);
     report.grew = this.#view.length > this.image.minimumBytes;
     if (report.grew) {
-      // V8 cannot shrink the memory, so the slot is retired: resetting memory about to be thrown away
-      // would be wasted work (a full reset of a grown memory costs milliseconds).
+      // V8 cannot shrink the memory, so the pool retires this slot: resetting memory about to be
+      // thrown away would be wasted work (a full reset of a grown memory costs milliseconds).
       this.close();
       return report;
     }
     if (this.strategy === 'copy') this.#resetByCopy(report);
-    else if (
-      this.strategy === 'madvise' ||
-      this.keepResidentPages === 0 ||
-      (this.#decommitSticky && this.#sticky.shouldDecommit())
-    ) {
-      // A grown memory is retired by its pool (V8 cannot shrink it), so restoring it in place would
-      // be wasted work; discarding it returns its pages to the kernel before V8 frees it.
+    else if (this.strategy === 'madvise' || this.keepResidentPages === 0 || (this.#decommitSticky && this.#sticky.shouldDecommit())) {
+      // Discard everything, and with it the sticky set: always for `madvise`; for `pagemap` when
+      // there is no budget to restore in place, or when the sticky set outgrew what uses write.
       this.#decommit(0, report);
       report.strategy = 'madvise';
       this.#sticky.decommitted();
@@ -285,11 +281,10 @@ export class MemorySlot {
 
   #resetByScan(report: ResetReport): void {
     const length = this.#view.length;
-    if (this.#scan === undefined || this.#scanLength !== length) {
+    if (this.#scan === undefined) {
       pageMap ??= PageMap.open();
       // SAFETY: [base, base + length) is this slot's memory, accessible while the slot lives.
       this.#scan = pageMap.prepare({ address: this.#base!, length }, this.#scanOptions);
-      this.#scanLength = length;
     }
     this.#report = report;
     const summary = this.#scan.run(this.#visit);

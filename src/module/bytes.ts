@@ -16,7 +16,7 @@ export interface ByteRange {
 }
 
 // Fatal so that an invalid name is reported rather than silently replaced by U+FFFD.
-const kUtf8 = new TextDecoder('utf-8', { fatal: true });
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * Reads from `bytes[pos, limit)`. Offsets are absolute (into the whole module), so error offsets
@@ -218,7 +218,7 @@ export class ByteReader {
     const length = this.u32();
     const raw = this.take(length);
     try {
-      return kUtf8.decode(raw);
+      return UTF8.decode(raw);
     } catch {
       return this.fail('name is not valid UTF-8', start);
     }

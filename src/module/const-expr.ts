@@ -6,33 +6,12 @@
  */
 
 import { InvalidArgumentError } from '../errors.js';
-import type { ByteRange, ByteReader } from './bytes.js';
+import type { ByteReader } from './bytes.js';
+import type { ArithmeticOp, ConstExpr, ConstInstr } from './types.js';
 import { readHeapType } from './valtypes.js';
 
-/** One instruction of a constant expression (MVP, reference types, SIMD and extended-const). */
-export type ConstInstr =
-  | { readonly op: 'i32.const'; readonly value: number }
-  | { readonly op: 'i64.const'; readonly value: bigint }
-  | { readonly op: 'f32.const'; readonly value: number }
-  | { readonly op: 'f64.const'; readonly value: number }
-  | { readonly op: 'v128.const'; readonly bytes: Uint8Array }
-  | { readonly op: 'ref.null'; readonly heapType: string | number }
-  | { readonly op: 'ref.func'; readonly functionIndex: number }
-  | { readonly op: 'global.get'; readonly globalIndex: number }
-  | { readonly op: ArithmeticOp };
-
-/** A decoded constant expression. */
-export interface ConstExpr {
-  readonly instrs: readonly ConstInstr[];
-  /** The expression's bytes, its final `end` (0x0B) included. */
-  readonly range: ByteRange;
-}
-
-/** The integer arithmetic the extended-const proposal allows in constant expressions. */
-export type ArithmeticOp = 'i32.add' | 'i32.sub' | 'i32.mul' | 'i64.add' | 'i64.sub' | 'i64.mul';
-
 // The extended-const proposal's additions.
-const kArithmetic: ReadonlyMap<number, ArithmeticOp> = new Map([
+const ARITHMETIC: ReadonlyMap<number, ArithmeticOp> = new Map([
   [0x6a, 'i32.add'],
   [0x6b, 'i32.sub'],
   [0x6c, 'i32.mul'],
@@ -82,7 +61,7 @@ export function readConstExpr(r: ByteReader): ConstExpr {
         r.fail('unsupported: GC proposal instruction (0xfb prefix) in a constant expression', at);
         break;
       default: {
-        const arithmetic = kArithmetic.get(op);
+        const arithmetic = ARITHMETIC.get(op);
         if (arithmetic === undefined) {
           r.fail(`instruction 0x${op.toString(16)} is not allowed in a constant expression`, at);
         }
@@ -98,10 +77,7 @@ export function readConstExpr(r: ByteReader): ConstExpr {
  *
  * @throws InvalidArgumentError if the expression produces a reference or a v128, or is ill-typed.
  */
-export function evaluateConstExpr(
-  expr: ConstExpr,
-  globalValue: (globalIndex: number) => number | bigint,
-): number | bigint {
+export function evaluateConstExpr(expr: ConstExpr, globalValue: (globalIndex: number) => number | bigint): number | bigint {
   const stack: (number | bigint)[] = [];
   const pop = (): number | bigint => {
     const v = stack.pop();

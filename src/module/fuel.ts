@@ -63,13 +63,13 @@ import { Op } from './opcodes.js';
 import { ByteWriter } from './writer.js';
 
 // Opcodes of the inserted sequence that `Op` has no name for.
-const kI32Const = 0x41;
-const kI32Sub = 0x6b;
-const kI32LeS = 0x4c;
-const kEmptyBlockType = 0x40;
-const kFuncType = 0x60;
-const kFuncRef = 0x70;
-const kI32 = 0x7f;
+const I32_CONST = 0x41;
+const I32_SUB = 0x6b;
+const I32_LE_S = 0x4c;
+const EMPTY_BLOCK_TYPE = 0x40;
+const FUNC_TYPE = 0x60;
+const FUNC_REF = 0x70;
+const I32 = 0x7f;
 
 /** What {@link instrumentFuel} adds to a module, ready for the rewriter to splice in. */
 export interface FuelInstrumentation {
@@ -96,19 +96,19 @@ function checkSequence(globalIndex: number, typeIndex: number, tableIndex: numbe
   return new ByteWriter()
     .u8(Op.globalGet)
     .u32(globalIndex)
-    .u8(kI32Const)
+    .u8(I32_CONST)
     .s32(1)
-    .u8(kI32Sub)
+    .u8(I32_SUB)
     .u8(Op.globalSet)
     .u32(globalIndex)
     .u8(Op.globalGet)
     .u32(globalIndex)
-    .u8(kI32Const)
+    .u8(I32_CONST)
     .s32(0)
-    .u8(kI32LeS)
+    .u8(I32_LE_S)
     .u8(Op.if)
-    .u8(kEmptyBlockType)
-    .u8(kI32Const)
+    .u8(EMPTY_BLOCK_TYPE)
+    .u8(I32_CONST)
     .s32(0)
     .u8(Op.callIndirect)
     .u32(typeIndex)
@@ -131,12 +131,12 @@ export function instrumentFuel(bytes: Uint8Array, info: ModuleInfo, initialFuel 
   // results is the same type as the one we would add (and call_indirect checks structurally).
   const existing = info.types.findIndex((t) => t.params.length === 0 && t.results.length === 0);
   const typeIndex = existing >= 0 ? existing : info.types.length;
-  const typeEntry = existing >= 0 ? undefined : new Uint8Array([kFuncType, 0, 0]);
+  const typeEntry = existing >= 0 ? undefined : new Uint8Array([FUNC_TYPE, 0, 0]);
   const globalIndex = info.importedGlobalCount + info.globals.length;
-  const globalEntry = new ByteWriter().u8(kI32).u8(1).u8(kI32Const).s32(initialFuel).u8(Op.end).finish().slice();
+  const globalEntry = new ByteWriter().u8(I32).u8(1).u8(I32_CONST).s32(initialFuel).u8(Op.end).finish().slice();
   const tableIndex = info.importedTableCount + info.tables.length;
   // Limits flag 1: a maximum follows. min = max = 1 so the host cannot be surprised by growth.
-  const tableEntry = new Uint8Array([kFuncRef, 0x01, 0x01, 0x01]);
+  const tableEntry = new Uint8Array([FUNC_REF, 0x01, 0x01, 0x01]);
 
   const sequence = checkSequence(globalIndex, typeIndex, tableIndex);
   let points = 0;

@@ -9,18 +9,17 @@
  * ```
  */
 
-import {
-  ImportMissingError,
-  InvalidArgumentError,
-  MalformedModuleError,
-  ModuleNotPoolableError,
-} from '../errors.js';
+import { ImportMissingError, InvalidArgumentError, MalformedModuleError, ModuleNotPoolableError } from '../errors.js';
 import { evaluateConstExpr } from './const-expr.js';
 import { memoryCountProblem, memoryTypeProblems } from './memory-checks.js';
 import type { MemoryType, ModuleInfo, ValType } from './types.js';
 import { WASM_PAGE_SIZE } from './wasm-page.js';
 
-/** Alignment of a rendered image's span: the host page size mappings work in. */
+/**
+ * Alignment of a rendered image's span: 4 KiB, the smallest page any Linux host maps. This layer
+ * knows no host; where pages are larger (16 or 64 KiB on some arm64 kernels), `MemoryImage.create`
+ * widens the span to the host's pages, and a wasm page (64 KiB) is always a whole number of them.
+ */
 export const IMAGE_ALIGNMENT = 4096;
 
 /** One active data segment placed in memory. */
@@ -118,11 +117,7 @@ function globalResolver(info: ModuleInfo, importedGlobal: ImportedGlobalValue): 
  * @throws ImportMissingError if an offset reads an imported global `importedGlobal` has no value for.
  * @throws InvalidArgumentError if the module has no memory.
  */
-export function evaluateDataImage(
-  info: ModuleInfo,
-  bytes: Uint8Array,
-  importedGlobal: ImportedGlobalValue,
-): DataImage {
+export function evaluateDataImage(info: ModuleInfo, bytes: Uint8Array, importedGlobal: ImportedGlobalValue): DataImage {
   const mem = memoryZero(info);
   const size = mem.min * WASM_PAGE_SIZE;
   const resolve = globalResolver(info, importedGlobal);
@@ -130,9 +125,7 @@ export function evaluateDataImage(
   for (const [index, seg] of info.dataSegments.entries()) {
     if (seg.mode !== 'active' || seg.offset === undefined) continue;
     if (seg.memory !== 0) {
-      throw new ModuleNotPoolableError(
-        `data segment ${index} targets memory ${seg.memory}; cowpool pools modules with one memory`,
-      );
+      throw new ModuleNotPoolableError(`data segment ${index} targets memory ${seg.memory}; cowpool pools modules with one memory`);
     }
     const value = evaluateConstExpr(seg.offset, (g) => resolve(g));
     if (typeof value !== 'number') throw new InvalidArgumentError(`data segment ${index}: offset is not an i32`);

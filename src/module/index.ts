@@ -19,7 +19,6 @@ export { walkInstructions } from './instructions.js';
 export type { Instruction, InstructionVisitor } from './instructions.js';
 export { Op } from './opcodes.js';
 export { evaluateConstExpr } from './const-expr.js';
-export type { ArithmeticOp, ConstExpr, ConstInstr } from './const-expr.js';
 export type { ByteRange } from './bytes.js';
 export { isGcRefType, isNumType, isRefType } from './valtypes.js';
 export type * from './types.js';

@@ -7,9 +7,7 @@ import type { MemoryType } from './types.js';
 
 /** The reason a module with `count` memories cannot be pooled, or undefined if `count` is fine. */
 export function memoryCountProblem(count: number): string | undefined {
-  return count > 1
-    ? `the module has ${count} memories (multi-memory); cowpool pools modules with at most one`
-    : undefined;
+  return count > 1 ? `the module has ${count} memories (multi-memory); cowpool pools modules with at most one` : undefined;
 }
 
 /** Why memory 0 of this type cannot back a pooled slot; empty when it can. */

@@ -134,7 +134,7 @@ export const singleByteImmediates: Uint8Array = table(256, [
   [0xd5, 0xd6, Imm.index], // br_on_null, br_on_non_null
 ]);
 
-const kMisc = table(18, [
+const MISC = table(18, [
   [0, 7, Imm.none], // saturating truncation
   [8, 8, Imm.index2], // memory.init data memory
   [9, 9, Imm.index], // data.drop
@@ -147,12 +147,9 @@ const kMisc = table(18, [
 ]);
 
 // SIMD sub-opcodes left unassigned by the final proposal (removed or never used).
-const kSimdGaps = [
-  0x9a, 0xa2, 0xa5, 0xa6, 0xaf, 0xb0, 0xb2, 0xb3, 0xb4, 0xbb,
-  0xc2, 0xc5, 0xc6, 0xcf, 0xd0, 0xd2, 0xd3, 0xd4, 0xe2, 0xee,
-];
+const SIMD_GAPS = [0x9a, 0xa2, 0xa5, 0xa6, 0xaf, 0xb0, 0xb2, 0xb3, 0xb4, 0xbb, 0xc2, 0xc5, 0xc6, 0xcf, 0xd0, 0xd2, 0xd3, 0xd4, 0xe2, 0xee];
 
-const kSimd = table(0x114, [
+const SIMD = table(0x114, [
   [0x00, 0x0b, Imm.memarg], // v128.load*, v128.store
   [0x0c, 0x0d, Imm.bytes16], // v128.const, i8x16.shuffle
   [0x0e, 0x14, Imm.none], // swizzle, splats
@@ -162,10 +159,10 @@ const kSimd = table(0x114, [
   [0x5c, 0x5d, Imm.memarg], // load32_zero, load64_zero
   [0x5e, 0xff, Imm.none], // arithmetic and conversions
   [0x100, 0x113, Imm.none], // relaxed SIMD
-  ...kSimdGaps.map((op) => [op, op, Imm.unknown] as const),
+  ...SIMD_GAPS.map((op) => [op, op, Imm.unknown] as const),
 ]);
 
-const kAtomics = table(0x4f, [
+const ATOMICS = table(0x4f, [
   [0x00, 0x02, Imm.memarg], // memory.atomic.notify, wait32, wait64
   [0x03, 0x03, Imm.byte], // atomic.fence
   [0x10, 0x4e, Imm.memarg], // loads, stores, read-modify-write, cmpxchg
@@ -173,9 +170,9 @@ const kAtomics = table(0x4f, [
 
 /** Immediates of prefixed opcodes, by prefix byte, indexed by sub-opcode. */
 export const prefixedImmediates: ReadonlyMap<number, Uint8Array> = new Map([
-  [0xfc, kMisc],
-  [0xfd, kSimd],
-  [0xfe, kAtomics],
+  [0xfc, MISC],
+  [0xfd, SIMD],
+  [0xfe, ATOMICS],
 ]);
 
 /** The immediate kind of an opcode in {@link Op} numbering, or `Imm.unknown`. */

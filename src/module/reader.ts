@@ -51,7 +51,7 @@ interface SectionKind {
   readonly read: (r: ByteReader, m: ModuleBuilder) => void;
 }
 
-const kSections: ReadonlyMap<number, SectionKind> = new Map([
+const SECTIONS: ReadonlyMap<number, SectionKind> = new Map([
   [SectionId.type, { name: 'type', rank: 1, read: readTypeSection }],
   [SectionId.import, { name: 'import', rank: 2, read: readImportSection }],
   [SectionId.function, { name: 'function', rank: 3, read: readFunctionSection }],
@@ -69,21 +69,21 @@ const kSections: ReadonlyMap<number, SectionKind> = new Map([
 
 /** Readable name of a section id (`custom`, `type`, …), or `unknown`. */
 export function sectionName(id: number): string {
-  return id === SectionId.custom ? 'custom' : (kSections.get(id)?.name ?? 'unknown');
+  return id === SectionId.custom ? 'custom' : (SECTIONS.get(id)?.name ?? 'unknown');
 }
 
 /** The order rank of a non-custom section id (type 1 … data 13, tag between memory and global). */
 export function sectionRank(id: number): number {
-  return kSections.get(id)?.rank ?? 0;
+  return SECTIONS.get(id)?.rank ?? 0;
 }
 
-const kMagic = [0x00, 0x61, 0x73, 0x6d];
-const kLossyUtf8 = new TextDecoder('utf-8');
+const MAGIC = [0x00, 0x61, 0x73, 0x6d];
+const LOSSY_UTF8 = new TextDecoder('utf-8');
 
 function readHeader(r: ByteReader): void {
   const length = r.bytes.length;
   for (let i = 0; i < Math.min(4, length); i++) {
-    if (r.bytes[i] !== kMagic[i]) {
+    if (r.bytes[i] !== MAGIC[i]) {
       const found = Array.from(r.bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
       r.fail(`bad magic number: expected 00 61 73 6d ("\\0asm"), found ${found}`, i);
     }
@@ -114,7 +114,7 @@ export function readModule(bytes: Uint8Array): ModuleInfo {
     const start = r.pos;
     r.section = 'header';
     const id = r.u8();
-    const kind = kSections.get(id);
+    const kind = SECTIONS.get(id);
     if (id !== SectionId.custom && kind === undefined) {
       throw new MalformedModuleError('unknown', start, `unknown section id ${id}`);
     }
@@ -140,7 +140,7 @@ export function readModule(bytes: Uint8Array): ModuleInfo {
     } else {
       // Custom section names are decoded leniently: a bad one must not make the module unusable.
       const length = sr.u32();
-      customName = kLossyUtf8.decode(sr.take(length));
+      customName = LOSSY_UTF8.decode(sr.take(length));
     }
     const range = { start, end: body.end };
     sections.push({ id, name, ...(customName !== undefined ? { customName } : {}), range, body });

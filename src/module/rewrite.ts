@@ -51,17 +51,14 @@ export interface RewritePlan {
   interrupt?: { readonly fuelExport: string; readonly tableExport: string; readonly initialFuel?: number; readonly calls?: boolean };
 }
 
-const kExternKindByte = { function: 0, table: 1, memory: 2, global: 3, tag: 4 } as const;
+const EXTERN_KIND_BYTE = { function: 0, table: 1, memory: 2, global: 3, tag: 4 } as const;
 
 /** A replacement for a section: new contents, or null to leave the section out. */
 export type Replacement = ByteWriter | null;
 
 function writeMemoryType(w: ByteWriter, mem: MemoryType): void {
   const flags =
-    (mem.max !== undefined ? 0x01 : 0) |
-    (mem.shared ? 0x02 : 0) |
-    (mem.memory64 ? 0x04 : 0) |
-    (mem.pageSizeLog2 !== undefined ? 0x08 : 0);
+    (mem.max !== undefined ? 0x01 : 0) | (mem.shared ? 0x02 : 0) | (mem.memory64 ? 0x04 : 0) | (mem.pageSizeLog2 !== undefined ? 0x08 : 0);
   w.u8(flags).u64(mem.min);
   if (mem.max !== undefined) w.u64(mem.max);
   if (mem.pageSizeLog2 !== undefined) w.u32(mem.pageSizeLog2);
@@ -98,12 +95,10 @@ function importMemory(
   // The JS import object holds one value per name: another import under it would get the memory.
   const clash = info.imports.find((i) => i.kind !== 'memory' && i.module === module && i.name === name);
   if (clash !== undefined) {
-    throw new InvalidArgumentError(
-      `plan.importMemory: the module already imports a ${clash.kind} as "${module}"."${name}"`,
-    );
+    throw new InvalidArgumentError(`plan.importMemory: the module already imports a ${clash.kind} as "${module}"."${name}"`);
   }
   const writeEntry = (w: ByteWriter, mem: MemoryType): void => {
-    w.name(module).name(name).u8(kExternKindByte.memory);
+    w.name(module).name(name).u8(EXTERN_KIND_BYTE.memory);
     writeMemoryType(w, mem);
   };
   const w = new ByteWriter();
@@ -157,9 +152,7 @@ function addExports(
   const add = (kind: 'global' | 'table', index: number, prefix: string, path: string): void => {
     const name = `${prefix}${index}`;
     if (names.has(name)) {
-      throw new InvalidArgumentError(
-        `${path} "${prefix}" gives ${kind} ${index} the export name "${name}", which is already taken`,
-      );
+      throw new InvalidArgumentError(`${path} "${prefix}" gives ${kind} ${index} the export name "${name}", which is already taken`);
     }
     names.add(name);
     added.push({ name, kind, index });
@@ -192,7 +185,7 @@ function addExports(
   const w = new ByteWriter().u32(info.exports.length + added.length);
   const section = findSection(info, SectionId.export);
   if (section !== undefined) w.bytes(entriesOf(bytes, section));
-  for (const e of added) w.name(e.name).u8(kExternKindByte[e.kind]).u32(e.index);
+  for (const e of added) w.name(e.name).u8(EXTERN_KIND_BYTE[e.kind]).u32(e.index);
   replace.set(SectionId.export, w);
 }
 
@@ -207,17 +200,13 @@ function encodeGlobalInit(type: string, value: unknown, path: string): Uint8Arra
     case 'i32':
       // Unsigned values are accepted too: JS code often holds addresses as u32.
       if (!isInteger(value) || value < -(2 ** 31) || value > 2 ** 32 - 1) {
-        throw new InvalidArgumentError(
-          `${path} must be an integer in [-2^31, 2^32) for an i32 global, got ${got}`,
-        );
+        throw new InvalidArgumentError(`${path} must be an integer in [-2^31, 2^32) for an i32 global, got ${got}`);
       }
       return i32ConstExpr(Number(BigInt.asIntN(32, BigInt(value))));
     case 'i64': {
       const unsafe = typeof value === 'number' && !Number.isSafeInteger(value);
       if (!isInteger(value) || unsafe || value < -(2n ** 63n) || value > 2n ** 64n - 1n) {
-        throw new InvalidArgumentError(
-          `${path} must be a bigint in [-2^63, 2^64) (or a safe integer) for an i64 global, got ${got}`,
-        );
+        throw new InvalidArgumentError(`${path} must be a bigint in [-2^63, 2^64) (or a safe integer) for an i64 global, got ${got}`);
       }
       return i64ConstExpr(BigInt(value));
     }
@@ -228,9 +217,7 @@ function encodeGlobalInit(type: string, value: unknown, path: string): Uint8Arra
       }
       return type === 'f32' ? f32ConstExpr(value) : f64ConstExpr(value);
     default:
-      throw new InvalidArgumentError(
-        `${path}: only i32, i64, f32 and f64 globals can be given values, this one is ${type}`,
-      );
+      throw new InvalidArgumentError(`${path}: only i32, i64, f32 and f64 globals can be given values, this one is ${type}`);
   }
 }
 
@@ -246,8 +233,7 @@ function encodeGlobalInits(info: ModuleInfo, inits: ReadonlyMap<number, number |
     if (g === undefined || g.index !== index) {
       const imported = typeof index === 'number' && index >= 0 && index < info.importedGlobalCount;
       throw new InvalidArgumentError(
-        `${path}: global ${String(index)} ${imported ? 'is imported' : 'does not exist'}; ` +
-          'only defined globals can be given values',
+        `${path}: global ${String(index)} ${imported ? 'is imported' : 'does not exist'}; ` + 'only defined globals can be given values',
       );
     }
     encoded.set(index, encodeGlobalInit(g.type, value, path));
@@ -361,7 +347,7 @@ export function rewriteModule(bytes: Uint8Array, info: ModuleInfo, plan: Rewrite
 export function keepOnlyExports(bytes: Uint8Array, info: ModuleInfo, keep: ReadonlySet<string>): Uint8Array {
   const kept = info.exports.filter((e) => keep.has(e.name));
   const w = new ByteWriter().u32(kept.length);
-  for (const e of kept) w.name(e.name).u8(kExternKindByte[e.kind]).u32(e.index);
+  for (const e of kept) w.name(e.name).u8(EXTERN_KIND_BYTE[e.kind]).u32(e.index);
   return emitModule(bytes, info, new Map([[SectionId.export, kept.length > 0 ? w : null]]));
 }
 

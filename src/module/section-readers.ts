@@ -6,8 +6,9 @@
  */
 
 import type { ByteReader } from './bytes.js';
-import { readConstExpr, type ConstExpr } from './const-expr.js';
+import { readConstExpr } from './const-expr.js';
 import type {
+  ConstExpr,
   DataSegment,
   DefinedGlobal,
   DefinedTable,
@@ -70,10 +71,10 @@ export function newModuleBuilder(): ModuleBuilder {
   };
 }
 
-const kExternKinds: readonly ExternKind[] = ['function', 'table', 'memory', 'global', 'tag'];
+const EXTERN_KINDS: readonly ExternKind[] = ['function', 'table', 'memory', 'global', 'tag'];
 
 // Type-section forms of the GC proposal: rejected with a clear reason rather than "unknown".
-const kGcTypeForms: ReadonlyMap<number, string> = new Map([
+const GC_TYPE_FORMS: ReadonlyMap<number, string> = new Map([
   [0x4e, 'rec'],
   [0x50, 'sub'],
   [0x4f, 'sub final'],
@@ -117,7 +118,7 @@ export function readTypeSection(r: ByteReader, m: ModuleBuilder): void {
     const at = r.pos;
     const form = r.u8();
     if (form !== 0x60) {
-      const gc = kGcTypeForms.get(form);
+      const gc = GC_TYPE_FORMS.get(form);
       if (gc !== undefined) {
         const reason = `unsupported: GC proposal type definition '${gc}' (0x${form.toString(16)})`;
         r.fail(`${reason}; cowpool pools only modules without GC types`, at);
@@ -223,7 +224,7 @@ export function readExportSection(r: ByteReader, m: ModuleBuilder): void {
   for (let i = 0; i < n; i++) {
     const name = r.name();
     const kindAt = r.pos;
-    const kind = kExternKinds[r.u8()];
+    const kind = EXTERN_KINDS[r.u8()];
     if (kind === undefined) r.fail(`unknown export kind 0x${(r.bytes[kindAt] ?? 0).toString(16)}`, kindAt);
     const indexAt = r.pos;
     const index = r.u32();

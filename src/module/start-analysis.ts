@@ -74,7 +74,8 @@ export function analyzeStart(info: ModuleInfo, bytes: Uint8Array): StartAnalysis
           break;
         case Op.globalSet:
           if (first < importedGlobals) problem = `writes the imported global ${importName(first, 'global')}`;
-          else if (!NUMERIC.has(info.globals[first - importedGlobals]?.type ?? '')) problem = `writes global ${first}, which is not a number`;
+          else if (!NUMERIC.has(info.globals[first - importedGlobals]?.type ?? ''))
+            problem = `writes global ${first}, which is not a number`;
           break;
         case Op.memoryGrow:
           problem = 'grows memory';

@@ -5,7 +5,6 @@
  */
 
 import type { ByteRange } from './bytes.js';
-import type { ConstExpr } from './const-expr.js';
 
 /** A numeric value type. */
 export type NumType = 'i32' | 'i64' | 'f32' | 'f64';
@@ -65,6 +64,28 @@ export interface TableType {
   /** Indexed by i64 (memory64 proposal applied to tables). */
   readonly table64: boolean;
 }
+
+/** One instruction of a constant expression (MVP, reference types, SIMD and extended-const). */
+export type ConstInstr =
+  | { readonly op: 'i32.const'; readonly value: number }
+  | { readonly op: 'i64.const'; readonly value: bigint }
+  | { readonly op: 'f32.const'; readonly value: number }
+  | { readonly op: 'f64.const'; readonly value: number }
+  | { readonly op: 'v128.const'; readonly bytes: Uint8Array }
+  | { readonly op: 'ref.null'; readonly heapType: string | number }
+  | { readonly op: 'ref.func'; readonly functionIndex: number }
+  | { readonly op: 'global.get'; readonly globalIndex: number }
+  | { readonly op: ArithmeticOp };
+
+/** A decoded constant expression (`const-expr.ts` reads and evaluates them). */
+export interface ConstExpr {
+  readonly instrs: readonly ConstInstr[];
+  /** The expression's bytes, its final `end` (0x0B) included. */
+  readonly range: ByteRange;
+}
+
+/** The integer arithmetic the extended-const proposal allows in constant expressions. */
+export type ArithmeticOp = 'i32.add' | 'i32.sub' | 'i32.mul' | 'i64.add' | 'i64.sub' | 'i64.mul';
 
 /** A defined table; `init` is present for the `0x40 0x00` form that gives every slot an initial value. */
 export interface DefinedTable extends TableType {

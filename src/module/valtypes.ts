@@ -9,7 +9,7 @@ import type { AbstractRefType, MemoryType, NumType, RefType, TableType, ValType 
 
 // Single-byte encodings of the abstract heap types: [byte, heap type name, nullable shorthand].
 // The same byte used as a value type is the shorthand.
-const kAbstract: ReadonlyArray<readonly [number, string, AbstractRefType]> = [
+const ABSTRACT: ReadonlyArray<readonly [number, string, AbstractRefType]> = [
   [0x70, 'func', 'funcref'],
   [0x6f, 'extern', 'externref'],
   [0x69, 'exn', 'exnref'],
@@ -23,11 +23,11 @@ const kAbstract: ReadonlyArray<readonly [number, string, AbstractRefType]> = [
   [0x73, 'nofunc', 'nullfuncref'],
   [0x74, 'noexn', 'nullexnref'],
 ];
-const kHeapTypes: ReadonlyMap<number, string> = new Map(kAbstract.map(([b, heap]) => [b, heap]));
-const kShorthands: ReadonlyMap<number, AbstractRefType> = new Map(kAbstract.map(([b, , ref]) => [b, ref]));
-const kShorthandOfHeap: ReadonlyMap<string, AbstractRefType> = new Map(kAbstract.map(([, h, ref]) => [h, ref]));
+const HEAP_TYPES: ReadonlyMap<number, string> = new Map(ABSTRACT.map(([b, heap]) => [b, heap]));
+const SHORTHANDS: ReadonlyMap<number, AbstractRefType> = new Map(ABSTRACT.map(([b, , ref]) => [b, ref]));
+const SHORTHAND_OF_HEAP: ReadonlyMap<string, AbstractRefType> = new Map(ABSTRACT.map(([, h, ref]) => [h, ref]));
 
-const kNumTypes: ReadonlyMap<number, ValType> = new Map([
+const NUM_TYPES: ReadonlyMap<number, ValType> = new Map([
   [0x7f, 'i32'],
   [0x7e, 'i64'],
   [0x7d, 'f32'],
@@ -35,11 +35,11 @@ const kNumTypes: ReadonlyMap<number, ValType> = new Map([
   [0x7b, 'v128'],
 ]);
 
-const kRefNull = 0x63;
-const kRef = 0x64;
+const REF_NULL = 0x63;
+const REF = 0x64;
 
 /** Reference types that exist without the GC proposal; any other one means the module uses GC. */
-const kPreGcRefTypes: ReadonlySet<string> = new Set(['funcref', 'externref', 'exnref']);
+const PRE_GC_REF_TYPES: ReadonlySet<string> = new Set(['funcref', 'externref', 'exnref']);
 
 /** True for `funcref`, `externref` and every other reference type. */
 export function isRefType(type: ValType): type is RefType {
@@ -48,7 +48,7 @@ export function isRefType(type: ValType): type is RefType {
 
 /** True for a reference type that only the GC proposal (or typed function references) defines. */
 export function isGcRefType(type: ValType): boolean {
-  return isRefType(type) && !kPreGcRefTypes.has(type);
+  return isRefType(type) && !PRE_GC_REF_TYPES.has(type);
 }
 
 /** True for `i32`, `i64`, `f32` and `f64`. */
@@ -62,7 +62,7 @@ export function readHeapType(r: ByteReader): string | number {
   const value = r.s33();
   if (value >= 0) return value;
   // Abstract heap types are single-byte negative s33 values, i.e. bytes 0x40–0x7F.
-  const name = value >= -64 ? kHeapTypes.get(value + 128) : undefined;
+  const name = value >= -64 ? HEAP_TYPES.get(value + 128) : undefined;
   if (name === undefined) r.fail(`unknown heap type ${value}`, start);
   return name;
 }
@@ -79,13 +79,13 @@ export function readRefType(r: ByteReader): RefType {
 export function readValType(r: ByteReader): ValType {
   const start = r.pos;
   const b = r.u8();
-  const simple = kNumTypes.get(b) ?? kShorthands.get(b);
+  const simple = NUM_TYPES.get(b) ?? SHORTHANDS.get(b);
   if (simple !== undefined) return simple;
-  if (b === kRefNull || b === kRef) {
+  if (b === REF_NULL || b === REF) {
     const heap = readHeapType(r);
     // `(ref null func)` is `funcref`: normalise so equal types compare equal.
-    if (b === kRefNull && typeof heap === 'string') return kShorthandOfHeap.get(heap) ?? `(ref null ${heap})`;
-    return b === kRefNull ? `(ref null ${heap})` : `(ref ${heap})`;
+    if (b === REF_NULL && typeof heap === 'string') return SHORTHAND_OF_HEAP.get(heap) ?? `(ref null ${heap})`;
+    return b === REF_NULL ? `(ref null ${heap})` : `(ref ${heap})`;
   }
   return r.fail(`unknown value type 0x${b.toString(16)}`, start);
 }

@@ -35,9 +35,9 @@ import { appendEntries, emitModule, type Replacement } from './rewrite.js';
 import type { ModuleInfo } from './types.js';
 import { ByteWriter } from './writer.js';
 
-const kI32 = 0x7f;
-const kFuncType = 0x60;
-const kEmptyBlockType = 0x40;
+const I32 = 0x7f;
+const FUNC_TYPE = 0x60;
+const EMPTY_BLOCK_TYPE = 0x40;
 const I = {
   localGet: 0x20,
   localSet: 0x21,
@@ -69,7 +69,9 @@ export function virtualizeMemorySize(bytes: Uint8Array, info: ModuleInfo): Virtu
   const memory = memoryImport?.kind === 'memory' ? memoryImport.memory : info.memories[0];
   if (memory === undefined) throw new InvalidArgumentError('virtualMemorySize: the module has no memory');
   if (memory.memory64 || memory.shared) {
-    throw new InvalidArgumentError(`virtualMemorySize: memory 0 is ${memory.memory64 ? '64-bit' : 'shared'}; only a 32-bit unshared memory can be virtualized`);
+    throw new InvalidArgumentError(
+      `virtualMemorySize: memory 0 is ${memory.memory64 ? '64-bit' : 'shared'}; only a 32-bit unshared memory can be virtualized`,
+    );
   }
   // Where each body reads or grows memory 0: [start, end) of the instruction, and which.
   const sites: { start: number; end: number; grow: boolean }[][] = [];
@@ -79,7 +81,10 @@ export function virtualizeMemorySize(bytes: Uint8Array, info: ModuleInfo): Virtu
     let open: { start: number; grow: boolean } | undefined;
     walkInstructions(bytes, body.instructions, ({ opcode, offset, indices }) => {
       if (open !== undefined) here.push({ ...open, end: offset });
-      open = (opcode === Op.memorySize || opcode === Op.memoryGrow) && indices[0] === 0 ? { start: offset, grow: opcode === Op.memoryGrow } : undefined;
+      open =
+        (opcode === Op.memorySize || opcode === Op.memoryGrow) && indices[0] === 0
+          ? { start: offset, grow: opcode === Op.memoryGrow }
+          : undefined;
     });
     replaced += here.length;
     sites.push(here);
@@ -92,7 +97,7 @@ export function virtualizeMemorySize(bytes: Uint8Array, info: ModuleInfo): Virtu
       (t) => t.params.length === params && t.params.every((p) => p === 'i32') && t.results.length === 1 && t.results[0] === 'i32',
     );
     if (found >= 0) return found;
-    newTypes.push(new Uint8Array(params === 1 ? [kFuncType, 1, kI32, 1, kI32] : [kFuncType, 0, 1, kI32]));
+    newTypes.push(new Uint8Array(params === 1 ? [FUNC_TYPE, 1, I32, 1, I32] : [FUNC_TYPE, 0, 1, I32]));
     return info.types.length + newTypes.length - 1;
   };
   const newTypes: Uint8Array[] = [];
@@ -101,7 +106,7 @@ export function virtualizeMemorySize(bytes: Uint8Array, info: ModuleInfo): Virtu
   appendEntries(bytes, info, SectionId.type, info.types.length, newTypes, replace);
 
   const globalIndex = info.importedGlobalCount + info.globals.length;
-  const globalEntry = new ByteWriter().u8(kI32).u8(1).u8(I.i32Const).s32(memory.min).u8(Op.end).finish().slice();
+  const globalEntry = new ByteWriter().u8(I32).u8(1).u8(I.i32Const).s32(memory.min).u8(Op.end).finish().slice();
   appendEntries(bytes, info, SectionId.global, info.globals.length, [globalEntry], replace);
 
   const growFunction = info.importedFunctionCount + info.functions.length;
@@ -134,17 +139,17 @@ export function virtualizeMemorySize(bytes: Uint8Array, info: ModuleInfo): Virtu
 
 /** `$grow` (see the module comment): param 0 is n, local 1 the new size. */
 function growBody(g: number): Uint8Array {
-  const w = new ByteWriter().u32(1).u32(1).u8(kI32);
+  const w = new ByteWriter().u32(1).u32(1).u8(I32);
   // new = $pages + n
   w.u8(Op.globalGet).u32(g).u8(I.localGet).u32(0).u8(I.i32Add).u8(I.localSet).u32(1);
   // if new < $pages (wrapped past 4 GiB): return -1
   w.u8(I.localGet).u32(1).u8(Op.globalGet).u32(g).u8(I.i32LtU);
-  w.u8(Op.if).u8(kEmptyBlockType).u8(I.i32Const).s32(-1).u8(I.return).u8(Op.end);
+  w.u8(Op.if).u8(EMPTY_BLOCK_TYPE).u8(I.i32Const).s32(-1).u8(I.return).u8(Op.end);
   // if new > memory.size: if memory.grow(new - memory.size) == -1: return -1
   w.u8(I.localGet).u32(1).u8(Op.memorySize).u8(0).u8(I.i32GtU);
-  w.u8(Op.if).u8(kEmptyBlockType);
+  w.u8(Op.if).u8(EMPTY_BLOCK_TYPE);
   w.u8(I.localGet).u32(1).u8(Op.memorySize).u8(0).u8(I.i32Sub).u8(Op.memoryGrow).u8(0).u8(I.i32Const).s32(-1).u8(I.i32Eq);
-  w.u8(Op.if).u8(kEmptyBlockType).u8(I.i32Const).s32(-1).u8(I.return).u8(Op.end);
+  w.u8(Op.if).u8(EMPTY_BLOCK_TYPE).u8(I.i32Const).s32(-1).u8(I.return).u8(Op.end);
   w.u8(Op.end);
   // old = $pages; $pages = new; return old
   w.u8(Op.globalGet).u32(g).u8(I.localGet).u32(1).u8(Op.globalSet).u32(g).u8(Op.end);

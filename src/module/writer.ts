@@ -3,7 +3,7 @@
  * expressions the rewriter emits. Output LEBs are minimal.
  */
 
-const kUtf8 = new TextEncoder();
+const UTF8 = new TextEncoder();
 
 /** Appends bytes; {@link finish} returns them as one array. */
 export class ByteWriter {
@@ -85,7 +85,7 @@ export class ByteWriter {
 
   /** A name: length then UTF-8. */
   name(text: string): this {
-    const b = kUtf8.encode(text);
+    const b = UTF8.encode(text);
     return this.u32(b.length).bytes(b);
   }
 

@@ -42,7 +42,11 @@ function probe(): KernelBehaviour {
   const support = pagemapSupport();
   const needed = Category.PRESENT | Category.PFNZERO | Category.WRITTEN;
   if (support.supported && (support.categories & needed) !== needed) {
-    return { zeroPage: undefined, writtenOutsideUffd: undefined, description: 'page behaviours unknown (this kernel lacks PFNZERO or WRITTEN)' };
+    return {
+      zeroPage: undefined,
+      writtenOutsideUffd: undefined,
+      description: 'page behaviours unknown (this kernel lacks PFNZERO or WRITTEN)',
+    };
   }
   if (!support.supported) {
     return {
@@ -60,8 +64,7 @@ function probe(): KernelBehaviour {
     bytes[PAGE_SIZE] = sink + 1;
     const returnMask = Category.PRESENT | Category.PFNZERO | Category.WRITTEN;
     const { regions } = PageMap.open().scan({ address, length }, { categoryMask: Category.PRESENT, returnMask });
-    const categoriesOf = (offset: number) =>
-      regions.find((r) => r.start <= offset && offset < r.end)?.categories ?? 0;
+    const categoriesOf = (offset: number) => regions.find((r) => r.start <= offset && offset < r.end)?.categories ?? 0;
     const read = categoriesOf(0);
     const written = categoriesOf(PAGE_SIZE);
     const zeroPage = (read & Category.PFNZERO) !== 0;

@@ -209,7 +209,6 @@ export class PageMap {
     }
     return bits;
   }
-
 }
 
 /**

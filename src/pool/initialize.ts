@@ -72,7 +72,9 @@ export function preinitialize(
   if (initializer !== undefined) {
     const init = instance.exports[initializer.name];
     if (typeof init !== 'function') {
-      const functions = WebAssembly.Module.exports(module).filter((e) => e.kind === 'function').map((e) => e.name);
+      const functions = WebAssembly.Module.exports(module)
+        .filter((e) => e.kind === 'function')
+        .map((e) => e.name);
       throw new InvalidArgumentError(
         `options.initialize is '${initializer.name}' but the module exports no function of that name (it exports: ${functions.join(', ') || 'none'})`,
       );
@@ -121,7 +123,11 @@ function tableEntries(analyzed: AnalyzedModule, instance: WebAssembly.Instance):
   const out = new Map<number, unknown[]>();
   for (const { index } of analyzed.analysis.tables.filter((t) => !t.imported)) {
     const table = instance.exports[tableExportName(analyzed.analysis, index)] as WebAssembly.Table | undefined;
-    if (table) out.set(index, Array.from({ length: table.length }, (_, i) => table.get(i)));
+    if (table)
+      out.set(
+        index,
+        Array.from({ length: table.length }, (_, i) => table.get(i)),
+      );
   }
   return out;
 }

@@ -40,7 +40,17 @@ import { InstanceHost, isPromise, runSetup } from './host.js';
 import { initializationMemory, preinitialize } from './initialize.js';
 import { fillOptions, fillUseOptions, type FilledOptions, type FilledUseOptions, type PoolOptions, type UseOptions } from './options.js';
 import { PooledInstance } from './pooled-instance.js';
-import { analyzeForPool, imageOf, poolSource, preinitializes, rewriteForPool, type Initialization, type Interruptible, type Mechanism, type PreparedModule } from './prepare.js';
+import {
+  analyzeForPool,
+  imageOf,
+  poolSource,
+  preinitializes,
+  rewriteForPool,
+  type Initialization,
+  type Interruptible,
+  type Mechanism,
+  type PreparedModule,
+} from './prepare.js';
 import { emptyStats, type PoolStats } from './stats.js';
 
 const debug = debuglog('cowpool');
@@ -202,7 +212,10 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
    * The one construction path, as steps: each `yield` hands out what may be a promise (an async
    * `setup`); `create` awaits it, `createSync` refuses it. Whatever fails, nothing stays open.
    */
-  static *#build<E extends object, S, C>(source: ModuleSource, options: PoolOptions<S, C> | undefined): Generator<unknown, InstancePool<E, S, C>, unknown> {
+  static *#build<E extends object, S, C>(
+    source: ModuleSource,
+    options: PoolOptions<S, C> | undefined,
+  ): Generator<unknown, InstancePool<E, S, C>, unknown> {
     const filled = fillOptions(options);
     const bytes = poolSource(toBytes(source), filled.virtualMemorySize);
     const { plan } = filled;
@@ -251,7 +264,11 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
           member = (yield made) as PooledInstance<S, C>;
         } catch (err) {
           // createSync refused to wait for it: close the member whenever its setup finishes.
-          if (isPromise(made)) made.then((late) => late.close(), () => {});
+          if (isPromise(made))
+            made.then(
+              (late) => late.close(),
+              () => {},
+            );
           throw err;
         }
         pool.#stats.created++;
@@ -402,7 +419,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
   #take(member: PooledInstance<S, C>, context: C | undefined, timeout: number): Lease<E, S, C> {
     if (member.state !== 'idle') throw new InternalError(`take() of a ${member.state} member`);
     member.state = 'leased';
-    member.lease = kBeginning;
+    member.lease = BEGINNING;
     this.#leased++;
     let instance: WebAssembly.Instance;
     try {
@@ -641,7 +658,8 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
 
   #useOptions(options: UseOptions | undefined): FilledUseOptions {
     // The common call passes no options: answer it without allocating.
-    if (options === undefined) return (this.#defaultUse ??= fillUseOptions(undefined, { acquireTimeout: this.#options.acquireTimeout, interruptible: false }));
+    if (options === undefined)
+      return (this.#defaultUse ??= fillUseOptions(undefined, { acquireTimeout: this.#options.acquireTimeout, interruptible: false }));
     return fillUseOptions(options, { acquireTimeout: this.#options.acquireTimeout, interruptible: this.#prepared.interrupt !== undefined });
   }
 
@@ -681,7 +699,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
 }
 
 /** The member's lease while its use is beginning, before the {@link Lease} exists. */
-const kBeginning = Object.freeze({});
+const BEGINNING = Object.freeze({});
 
 function toBytes(source: ModuleSource): Uint8Array {
   if (source instanceof WebAssembly.Module) {

@@ -7,7 +7,7 @@
  * after it, `close` when retired.
  */
 import { GuestTimeoutError, ImportMissingError } from '../errors.js';
-import { MemoryImage, MemorySlot, type MemorySlotOptions, type ResetReport } from '../memory/index.js';
+import { type MemoryImage, MemorySlot, type MemorySlotOptions, type ResetReport } from '../memory/index.js';
 import { hostControl, InstanceHost, isPromise, runSetup, type SetupHook } from './host.js';
 import type { PreparedModule } from './prepare.js';
 
@@ -205,15 +205,13 @@ class Interruption {
  * `(module (import "h" "check" (func)) (export "check" (func 0)))`: re-exporting an imported JS
  * function yields a wasm function object, which a funcref table accepts (a plain JS function is not).
  */
-const kTrampoline = new Uint8Array([
-  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-  0x01, 0x04, 0x01, 0x60, 0x00, 0x00,
-  0x02, 0x0b, 0x01, 0x01, 0x68, 0x05, 0x63, 0x68, 0x65, 0x63, 0x6b, 0x00, 0x00,
-  0x07, 0x09, 0x01, 0x05, 0x63, 0x68, 0x65, 0x63, 0x6b, 0x00, 0x00,
+const TRAMPOLINE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x02, 0x0b, 0x01, 0x01, 0x68, 0x05, 0x63, 0x68, 0x65,
+  0x63, 0x6b, 0x00, 0x00, 0x07, 0x09, 0x01, 0x05, 0x63, 0x68, 0x65, 0x63, 0x6b, 0x00, 0x00,
 ]);
 let trampolineModule: WebAssembly.Module | undefined;
 
 function checkTrampoline(check: () => void): unknown {
-  trampolineModule ??= new WebAssembly.Module(kTrampoline);
+  trampolineModule ??= new WebAssembly.Module(TRAMPOLINE);
   return new WebAssembly.Instance(trampolineModule, { h: { check } }).exports.check;
 }

@@ -205,7 +205,9 @@ export function rewriteForPool(bytes: Uint8Array, analyzed: AnalyzedModule, plan
     const globalInits = new Map<number, number | bigint>();
     for (const g of init.globals) {
       if (typeof g.value !== 'number' && typeof g.value !== 'bigint') {
-        throw new ModuleNotPoolableError(`${initializerName(analyzed, plan)} changed reference global ${g.index}, which a snapshot cannot keep`);
+        throw new ModuleNotPoolableError(
+          `${initializerName(analyzed, plan)} changed reference global ${g.index}, which a snapshot cannot keep`,
+        );
       }
       globalInits.set(g.index, g.value);
     }
@@ -240,7 +242,9 @@ export function rewriteForPool(bytes: Uint8Array, analyzed: AnalyzedModule, plan
 
 /** How errors name what ran to make the image: `options.initialize 'name'`, or the start function. */
 export function initializerName(analyzed: AnalyzedModule, plan: ModulePlan): string {
-  return plan.initialize ? `options.initialize '${plan.initialize.name}'` : `the start function (${analyzed.start.kind === 'none' ? '' : analyzed.start.function})`;
+  return plan.initialize
+    ? `options.initialize '${plan.initialize.name}'`
+    : `the start function (${analyzed.start.kind === 'none' ? '' : analyzed.start.function})`;
 }
 
 /** {@link analyzeForPool} then {@link rewriteForPool}, for a plan without pre-initialization. */
@@ -255,7 +259,11 @@ export function prepareModule(bytes: Uint8Array, plan: Partial<ModulePlan> = {})
 }
 
 /** Evaluates memory 0's initial image; imported globals used in offsets come from `importedGlobal`. */
-export function imageOf(analyzed: AnalyzedModule, bytes: Uint8Array, importedGlobal: (index: number) => number | bigint | undefined): ImageSpan {
+export function imageOf(
+  analyzed: AnalyzedModule,
+  bytes: Uint8Array,
+  importedGlobal: (index: number) => number | bigint | undefined,
+): ImageSpan {
   const data = evaluateDataImage(analyzed.info, bytes, importedGlobal);
   const span = renderImage(data);
   return { start: span.start, bytes: span.bytes, minimumBytes: pagesToBytes(data.minPages) };
@@ -342,8 +350,14 @@ function chooseMechanism(
   }
   const globals = analysis.globals.filter((g) => !g.imported && g.mutable).length;
   const what = [`${globals} mutable global${globals === 1 ? '' : 's'}`];
-  if (restoreTables.length > 0) what.push(`${entries} table entries${reservedTables.length > 0 ? ` (with ${tableReserve} entries of room for JS to grow ${reservedTables.length === 1 ? 'a table' : 'tables'} into)` : ''}`);
-  const startNote = start.kind === 'pure' ? '; the start function only writes the module\'s own memory and globals, so it ran once when the image was made' : '';
+  if (restoreTables.length > 0)
+    what.push(
+      `${entries} table entries${reservedTables.length > 0 ? ` (with ${tableReserve} entries of room for JS to grow ${reservedTables.length === 1 ? 'a table' : 'tables'} into)` : ''}`,
+    );
+  const startNote =
+    start.kind === 'pure'
+      ? "; the start function only writes the module's own memory and globals, so it ran once when the image was made"
+      : '';
   return {
     mechanism: 'reuse',
     reason: `nothing but memory, ${what.join(' and ')} can change in a use; they are restored after each one${startNote}`,

@@ -48,6 +48,7 @@ export class MalformedCgiResponseError extends CowpoolError {
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 // Field values may hold visible ASCII, obs-text (0x80-0xFF), space and tab; no other control characters.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const BAD_VALUE_CHAR = /[\x00-\x08\x0a-\x1f\x7f]/;
 const STATUS = /^([0-9]{3})(?:[ \t]+(.*))?$/;
 const DIGITS = /^[0-9]+$/;
@@ -75,7 +76,7 @@ export function parseCgiResponse(stdout: Uint8Array): CgiResponse {
   let contentLength: number | undefined;
   let fields = 0;
   let pos = 0;
-  let bodyStart = -1;
+  let bodyStart: number;
 
   for (let line = 1; ; line++) {
     const nl = text.indexOf(0x0a, pos);

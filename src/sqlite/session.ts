@@ -119,8 +119,8 @@ function bind(
   fail: (rc: number) => Error,
 ): void {
   const one = (index: number, value: SqlParam): void => {
-    let rc = SQLITE_OK;
     if (value === null || value === undefined) return; // unbound parameters are NULL
+    let rc: number;
     if (typeof value === 'boolean') rc = x.sqlite3_bind_int(stmt, index, value ? 1 : 0);
     else if (typeof value === 'number') {
       rc =

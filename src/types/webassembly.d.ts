@@ -4,6 +4,7 @@
 
 declare namespace WebAssembly {
   type ImportValue = ExportValue | number | bigint;
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- exported functions have any signature, as in lib.dom
   type ExportValue = Function | Global | Memory | Table;
   type Exports = Record<string, ExportValue>;
   type ModuleImports = Record<string, ImportValue>;

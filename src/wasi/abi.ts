@@ -1,6 +1,8 @@
-// The numbers of the WASI preview1 ABI (`wasi_snapshot_preview1`), as the witx files define them and
-// wasi-libc's <wasi/api.h> checks them with _Static_assert. Everything here is data the guest reads
-// or writes: changing a value breaks every compiled guest, so each one is spelled out, not derived.
+/**
+ * The numbers of the WASI preview1 ABI (`wasi_snapshot_preview1`), as the witx files define them and
+ * wasi-libc's <wasi/api.h> checks them with _Static_assert. Everything here is data the guest reads
+ * or writes: changing a value breaks every compiled guest, so each one is spelled out, not derived.
+ */
 
 /** The import module name every preview1 guest links against. */
 export const WASI_MODULE = 'wasi_snapshot_preview1';
@@ -208,8 +210,7 @@ export const Rights = {
  * write open from a read open. Other write-ish bits (e.g. PATH_CREATE_FILE) are inherited by every
  * open and say nothing about intent.
  */
-export const WRITE_INTENT_RIGHTS =
-  Rights.FD_WRITE | Rights.FD_DATASYNC | Rights.FD_ALLOCATE | Rights.FD_FILESTAT_SET_SIZE;
+export const WRITE_INTENT_RIGHTS = Rights.FD_WRITE | Rights.FD_DATASYNC | Rights.FD_ALLOCATE | Rights.FD_FILESTAT_SET_SIZE;
 
 /** What a regular file opened for reading can do. */
 export const READ_ONLY_FILE_RIGHTS =
@@ -236,8 +237,7 @@ export const READ_ONLY_DIRECTORY_RIGHTS =
 export const STDIN_RIGHTS = Rights.FD_READ | Rights.FD_FDSTAT_SET_FLAGS | Rights.FD_FILESTAT_GET | Rights.POLL_FD_READWRITE;
 
 /** Rights of fds 1 and 2. */
-export const STDOUT_RIGHTS =
-  Rights.FD_WRITE | Rights.FD_FDSTAT_SET_FLAGS | Rights.FD_FILESTAT_GET | Rights.POLL_FD_READWRITE;
+export const STDOUT_RIGHTS = Rights.FD_WRITE | Rights.FD_FDSTAT_SET_FLAGS | Rights.FD_FILESTAT_GET | Rights.POLL_FD_READWRITE;
 
 /** Byte sizes and field offsets of the preview1 structs the host reads or writes. */
 export const Layout = {

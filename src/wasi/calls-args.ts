@@ -1,7 +1,9 @@
-// preview1 args_* and environ_*: copy the use's argv/environ into guest memory.
-//
-// ABI: *_sizes_get(count_ptr, buf_size_ptr) writes two u32; *_get(ptrs_ptr, buf_ptr) writes one u32
-// pointer per string at ptrs_ptr and the NUL-terminated strings at buf_ptr.
+/**
+ * preview1 args_* and environ_*: copy the use's argv/environ into guest memory.
+ *
+ * ABI: *_sizes_get(count_ptr, buf_size_ptr) writes two u32; *_get(ptrs_ptr, buf_ptr) writes one u32
+ * pointer per string at ptrs_ptr and the NUL-terminated strings at buf_ptr.
+ */
 
 import { Errno } from './abi.js';
 import type { EncodedStrings } from './context.js';

@@ -1,4 +1,4 @@
-// preview1 clock_res_get and clock_time_get, answered by the host's WasiClock.
+/** preview1 clock_res_get and clock_time_get, answered by the host's WasiClock. */
 
 import { Errno } from './abi.js';
 import type { WasiState } from './state.js';

@@ -1,27 +1,19 @@
-// preview1 fd_* functions: the standard streams of the use's context, files and the directories
-// granted to the guest.
-//
-// Errno conventions (POSIX where POSIX speaks, WASI rights otherwise):
-// - a read on something not opened for reading / a write on something not opened for writing: EBADF;
-// - seek/tell/pread/pwrite on a stream: ESPIPE; read or write on a directory: EISDIR;
-// - a change under a read-only preopen: EROFS;
-// - an operation the fd's rights do not allow: ENOTCAPABLE.
-// The kind of descriptor is checked before rights and before the mode, so a directory given to a
-// file-only call answers the same in every mode.
+/**
+ * preview1 fd_* functions: the standard streams of the use's context, files and the directories
+ * granted to the guest.
+ *
+ * Errno conventions (POSIX where POSIX speaks, WASI rights otherwise):
+ * - a read on something not opened for reading / a write on something not opened for writing: EBADF;
+ * - seek/tell/pread/pwrite on a stream: ESPIPE; read or write on a directory: EISDIR;
+ * - a change under a read-only preopen: EROFS;
+ * - an operation the fd's rights do not allow: ENOTCAPABLE.
+ * The kind of descriptor is checked before rights and before the mode, so a directory given to a
+ * file-only call answers the same in every mode.
+ */
 
-import {
-  ClockId,
-  Errno,
-  Fdflags,
-  Filetype,
-  Layout,
-  Preopentype,
-  Rights,
-  Whence,
-  type ErrnoValue,
-} from './abi.js';
+import { ClockId, Errno, Fdflags, Filetype, Layout, Preopentype, Rights, Whence, type ErrnoValue } from './abi.js';
 import type { FdEntry, FileEntry } from './fd-table.js';
-import { writeFilestat } from './filestat.js';
+import { writeFilestat } from './fs/filestat.js';
 import { timeUpdates } from './calls-path.js';
 import type { WasiState } from './state.js';
 
@@ -34,8 +26,8 @@ import type { WasiState } from './state.js';
  */
 export const STREAM_FILETYPE = Filetype.UNKNOWN;
 
-const kAllFdflags = Fdflags.APPEND | Fdflags.DSYNC | Fdflags.NONBLOCK | Fdflags.RSYNC | Fdflags.SYNC;
-const kMaxAdvice = 5;
+const ALL_FDFLAGS = Fdflags.APPEND | Fdflags.DSYNC | Fdflags.NONBLOCK | Fdflags.RSYNC | Fdflags.SYNC;
+const MAX_ADVICE = 5;
 
 /** The fd functions of preview1, closed over `state`. */
 export function fdCalls(state: WasiState): WebAssembly.ModuleImports {
@@ -300,8 +292,7 @@ export function fdCalls(state: WasiState): WebAssembly.ModuleImports {
         memory.refresh();
         const view = memory.view;
         statPtr >>>= 0;
-        const filetype =
-          entry.kind === 'stream' ? STREAM_FILETYPE : entry.kind === 'file' ? Filetype.REGULAR_FILE : Filetype.DIRECTORY;
+        const filetype = entry.kind === 'stream' ? STREAM_FILETYPE : entry.kind === 'file' ? Filetype.REGULAR_FILE : Filetype.DIRECTORY;
         view.setBigUint64(statPtr, 0n, true); // filetype, padding and flags
         view.setUint8(statPtr, filetype);
         view.setUint16(statPtr + 2, entry.flags, true);
@@ -317,7 +308,7 @@ export function fdCalls(state: WasiState): WebAssembly.ModuleImports {
       const entry = fds.get(fd >>> 0);
       if (entry === undefined) return Errno.BADF;
       if ((entry.rightsBase & Rights.FD_FDSTAT_SET_FLAGS) === 0n) return Errno.NOTCAPABLE;
-      if ((flags & ~kAllFdflags) !== 0) return Errno.INVAL;
+      if ((flags & ~ALL_FDFLAGS) !== 0) return Errno.INVAL;
       // Everything here is synchronous, so only APPEND changes behaviour (fd_write goes to the end);
       // the rest are remembered so fd_fdstat_get reports what the guest set, as fcntl(F_GETFL) would.
       entry.flags = flags & 0xffff;
@@ -386,7 +377,7 @@ export function fdCalls(state: WasiState): WebAssembly.ModuleImports {
       if (entry.kind === 'stream') return Errno.SPIPE;
       if (entry.kind === 'directory') return Errno.BADF;
       if (offset < 0n || len < 0n) return Errno.INVAL;
-      return advice >>> 0 > kMaxAdvice ? Errno.INVAL : Errno.SUCCESS; // advice is a hint
+      return advice >>> 0 > MAX_ADVICE ? Errno.INVAL : Errno.SUCCESS; // advice is a hint
     },
 
     fd_allocate(fd: number, offset: bigint, len: bigint): number {

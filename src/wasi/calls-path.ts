@@ -1,10 +1,13 @@
-// preview1 path_* functions over the directories granted to the guest. Each path is resolved
-// beneath the directory fd it is relative to, never leaving it (PreopenFs.resolve); what a change
-// then does depends on the preopen's mode (overlay, readonly, persistent: see preopen-fs.ts).
-//
-// Order of checks, the same for every call: the directory fd (EBADF, ENOTDIR), its rights
-// (ENOTCAPABLE), the path (EFAULT, EILSEQ, then resolution errors), then the operation itself
-// (EROFS under a read-only preopen, EEXIST, ENOENT, …).
+/**
+ * preview1 path_* functions over the directories granted to the guest. Each path is resolved
+ * beneath the directory fd it is relative to, never leaving it (`fs/path-resolver.ts`); what a
+ * change then does depends on the preopen's mode (overlay, readonly, persistent: see
+ * `fs/preopen-fs.ts`).
+ *
+ * Order of checks, the same for every call: the directory fd (EBADF, ENOTDIR), its rights
+ * (ENOTCAPABLE), the path (EFAULT, EILSEQ, then resolution errors), then the operation itself
+ * (EROFS under a read-only preopen, EEXIST, ENOENT, …).
+ */
 
 import {
   Errno,
@@ -19,10 +22,11 @@ import {
   type ErrnoValue,
 } from './abi.js';
 import type { DirectoryEntry } from './fd-table.js';
-import { writeFilestat } from './filestat.js';
-import { fail, isDirectory, type DirNode } from './fs-node.js';
-import type { TimeUpdate } from './open-file.js';
-import type { Resolved } from './preopen-fs.js';
+import { writeFilestat } from './fs/filestat.js';
+import { fail } from './errno-error.js';
+import { isDirectory, type DirNode } from './fs/fs-node.js';
+import type { TimeUpdate } from './fs/open-file.js';
+import { readlink, resolvePath, type Resolved } from './fs/path-resolver.js';
 import type { WasiState } from './state.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -57,12 +61,18 @@ export function pathCalls(state: WasiState): WebAssembly.ModuleImports {
    * What a guest path names under directory `dirFd` (which must hold `right`), resolved without
    * leaving the directory; throws the errno for why not.
    */
-  function resolveAt(dirFd: number, right: bigint, pathPtr: number, pathLen: number, follow: boolean): { dir: DirectoryEntry; at: Resolved } {
+  function resolveAt(
+    dirFd: number,
+    right: bigint,
+    pathPtr: number,
+    pathLen: number,
+    follow: boolean,
+  ): { dir: DirectoryEntry; at: Resolved } {
     const dir = directoryAt(dirFd, right);
     if (typeof dir === 'number') fail(dir);
     const path = guestString(pathPtr, pathLen);
     if (typeof path === 'number') fail(path);
-    const at = dir.fs.resolve(dir.dir, path, follow);
+    const at = resolvePath(dir.dir, path, follow);
     if (typeof at === 'number') fail(at);
     return { dir, at };
   }
@@ -102,8 +112,7 @@ export function pathCalls(state: WasiState): WebAssembly.ModuleImports {
         const { at } = resolveAt(dirFd, Rights.PATH_OPEN, pathPtr, pathLen, (lookupFlags & Lookupflags.SYMLINK_FOLLOW) !== 0);
         const { fs } = dir;
 
-        const write =
-          (fdflags & Fdflags.APPEND) !== 0 || (rightsBase & WRITE_INTENT_RIGHTS) !== 0n;
+        const write = (fdflags & Fdflags.APPEND) !== 0 || (rightsBase & WRITE_INTENT_RIGHTS) !== 0n;
         const node = at.node;
         let fd: number | undefined;
         if (node !== undefined && isDirectory(node)) {
@@ -165,10 +174,10 @@ export function pathCalls(state: WasiState): WebAssembly.ModuleImports {
 
     path_readlink(dirFd: number, pathPtr: number, pathLen: number, bufPtr: number, bufLen: number, usedPtr: number): number {
       return guarded(() => {
-        const { dir, at } = resolveAt(dirFd, Rights.PATH_READLINK, pathPtr, pathLen, false);
+        const { at } = resolveAt(dirFd, Rights.PATH_READLINK, pathPtr, pathLen, false);
         if (at.node === undefined) fail(Errno.NOENT);
         if (at.node.kind !== 'symlink' && !(at.node.kind === 'host' && at.node.stats.isSymbolicLink())) fail(Errno.INVAL);
-        const target = Buffer.from(dir.fs.readlink(at.node));
+        const target = Buffer.from(readlink(at.node));
         bufPtr >>>= 0;
         const n = Math.min(target.length, bufLen >>> 0); // truncated like readlink(2)
         memory.refresh();

@@ -1,23 +1,17 @@
-// preview1 poll_oneoff: waiting for clocks and fds.
-//
-// Every fd this host offers is always ready (stdin is a buffer, stdout a sink, files are local), so
-// fd subscriptions fire at once and a poll that has any never sleeps. Without them, the poll sleeps
-// synchronously until the earliest clock deadline, which is how wasi-libc implements sleep(),
-// nanosleep() and poll() with a timeout.
+/**
+ * preview1 poll_oneoff: waiting for clocks and fds.
+ *
+ * Every fd this host offers is always ready (stdin is a buffer, stdout a sink, files are local), so
+ * fd subscriptions fire at once and a poll that has any never sleeps. Without them, the poll sleeps
+ * synchronously until the earliest clock deadline, which is how wasi-libc implements sleep(),
+ * nanosleep() and poll() with a timeout.
+ */
 
-import {
-  Errno,
-  Eventrwflags,
-  Eventtype,
-  Layout,
-  Rights,
-  Subclockflags,
-  type ErrnoValue,
-} from './abi.js';
+import { Errno, Eventrwflags, Eventtype, Layout, Rights, Subclockflags, type ErrnoValue } from './abi.js';
 import type { WasiState } from './state.js';
 
 /** What a write subscription on stdout/stderr reports as writable without blocking: a pipe's buffer. */
-const kWritableBytes = 65536n;
+const WRITABLE_BYTES = 65536n;
 
 /** The poll function of preview1, closed over `state`. */
 export function pollCalls(state: WasiState): WebAssembly.ModuleImports {
@@ -43,7 +37,7 @@ export function pollCalls(state: WasiState): WebAssembly.ModuleImports {
     const reading = type === Eventtype.FD_READ;
     if (entry.kind === 'stream') {
       if (reading !== (entry.stream === 0)) return [Errno.BADF, 0n, 0];
-      if (!reading) return [Errno.SUCCESS, kWritableBytes, 0];
+      if (!reading) return [Errno.SUCCESS, WRITABLE_BYTES, 0];
       const left = state.context.stdin.length - state.stdinPosition;
       return [Errno.SUCCESS, BigInt(left), left === 0 ? Eventrwflags.FD_READWRITE_HANGUP : 0];
     }

@@ -1,4 +1,4 @@
-// preview1 proc_exit, proc_raise, sched_yield and random_get.
+/** preview1 proc_exit, proc_raise, sched_yield and random_get. */
 
 import { Errno } from './abi.js';
 import type { WasiState } from './state.js';

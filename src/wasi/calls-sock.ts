@@ -1,5 +1,7 @@
-// preview1 sock_*: this host never hands a guest a socket (a CGI guest talks HTTP through its
-// standard streams), so every fd it holds is "not a socket".
+/**
+ * preview1 sock_*: this host never hands a guest a socket (a CGI guest talks HTTP through its
+ * standard streams), so every fd it holds is "not a socket".
+ */
 
 import { Errno } from './abi.js';
 import type { WasiState } from './state.js';

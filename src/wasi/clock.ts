@@ -1,5 +1,7 @@
-// The time sources behind clock_time_get, clock_res_get and poll_oneoff, behind one interface so a
-// server can cap how long a guest may sleep and tests can use a fake clock.
+/**
+ * The time sources behind clock_time_get, clock_res_get and poll_oneoff, behind one interface so a
+ * server can cap how long a guest may sleep and tests can use a fake clock.
+ */
 
 import { ClockId } from './abi.js';
 
@@ -18,10 +20,10 @@ export interface WasiClock {
 
 // performance.timeOrigin + performance.now() is wall time in milliseconds with sub-millisecond
 // precision; as a double near 1.7e12 it holds about 0.2 µs, so microseconds are honest.
-const kMicrosecond = 1000n;
-const kRealtimeResolution = kMicrosecond;
-const kMonotonicResolution = 1n;
-const kCpuResolution = kMicrosecond;
+const MICROSECOND = 1000n;
+const REALTIME_RESOLUTION = MICROSECOND;
+const MONOTONIC_RESOLUTION = 1n;
+const CPU_RESOLUTION = MICROSECOND;
 
 // One Int32Array over shared memory that nobody ever notifies: Atomics.wait on it is a plain,
 // precise, synchronous sleep that also works on the main thread of Node.
@@ -37,7 +39,7 @@ export function sleepSynchronously(nanoseconds: bigint): void {
 /** Process CPU time (user + system) in nanoseconds. */
 function cpuTime(): bigint {
   const usage = process.cpuUsage();
-  return BigInt(usage.user + usage.system) * kMicrosecond;
+  return BigInt(usage.user + usage.system) * MICROSECOND;
 }
 
 /**
@@ -49,7 +51,7 @@ export const systemClock: WasiClock = {
   now(clockId: number): bigint | undefined {
     switch (clockId) {
       case ClockId.REALTIME:
-        return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * kMicrosecond;
+        return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * MICROSECOND;
       case ClockId.MONOTONIC:
         return process.hrtime.bigint();
       case ClockId.PROCESS_CPUTIME_ID:
@@ -62,12 +64,12 @@ export const systemClock: WasiClock = {
   resolution(clockId: number): bigint | undefined {
     switch (clockId) {
       case ClockId.REALTIME:
-        return kRealtimeResolution;
+        return REALTIME_RESOLUTION;
       case ClockId.MONOTONIC:
-        return kMonotonicResolution;
+        return MONOTONIC_RESOLUTION;
       case ClockId.PROCESS_CPUTIME_ID:
       case ClockId.THREAD_CPUTIME_ID:
-        return kCpuResolution;
+        return CPU_RESOLUTION;
       default:
         return undefined;
     }

@@ -1,10 +1,10 @@
-// Whether a compiled module can run as a WASI preview1 command under WasiHost, and if not, why.
+/** Whether a compiled module can run as a WASI preview1 command under WasiHost, and if not, why. */
 
 import { InvalidArgumentError } from '../errors.js';
 import { WASI_MODULE } from './abi.js';
 import { PREVIEW1_FUNCTIONS } from './preview1-imports.js';
 
-const kKnown = new Set(PREVIEW1_FUNCTIONS);
+const KNOWN = new Set(PREVIEW1_FUNCTIONS);
 
 /**
  * Checks that `module` is a WASI preview1 command WasiHost can run alone: it exports a function
@@ -19,9 +19,7 @@ export function isWasiCommand(module: WebAssembly.Module): { ok: true } | { ok: 
   if (start === undefined) {
     const reactor = exports.some((e) => e.name === '_initialize');
     problems.push(
-      reactor
-        ? 'exports _initialize but no _start: it is a WASI reactor (a library), not a command'
-        : 'does not export _start',
+      reactor ? 'exports _initialize but no _start: it is a WASI reactor (a library), not a command' : 'does not export _start',
     );
   } else if (start.kind !== 'function') {
     problems.push(`exports _start as a ${start.kind}, not a function`);
@@ -32,7 +30,7 @@ export function isWasiCommand(module: WebAssembly.Module): { ok: true } | { ok: 
 
   const foreign: string[] = [];
   for (const imp of WebAssembly.Module.imports(module)) {
-    if (imp.module === WASI_MODULE && imp.kind === 'function' && kKnown.has(imp.name)) continue;
+    if (imp.module === WASI_MODULE && imp.kind === 'function' && KNOWN.has(imp.name)) continue;
     foreign.push(`${imp.module}.${imp.name} (${imp.kind})`);
   }
   if (foreign.length > 0) {

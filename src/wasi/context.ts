@@ -1,5 +1,7 @@
-// The per-use part of a WASI host: what one run of the guest sees as argv, environ and standard
-// streams. Swapping this object is all that happens between two requests on a pooled instance.
+/**
+ * The per-use part of a WASI host: what one run of the guest sees as argv, environ and standard
+ * streams. Swapping this object is all that happens between two requests on a pooled instance.
+ */
 
 import { InvalidArgumentError } from '../errors.js';
 
@@ -38,11 +40,11 @@ export interface EncodedStrings {
 }
 
 const encoder = new TextEncoder();
-const kEmpty: EncodedStrings = { bytes: new Uint8Array(0), offsets: [] };
+const EMPTY: EncodedStrings = { bytes: new Uint8Array(0), offsets: [] };
 
 /** Encodes `strings` once per use; args_sizes_get and args_get then only copy. */
 export function encodeStrings(strings: readonly string[]): EncodedStrings {
-  if (strings.length === 0) return kEmpty;
+  if (strings.length === 0) return EMPTY;
   const bytes = encoder.encode(strings.join('\0') + '\0');
   const offsets: number[] = [0];
   // Every 0 byte ends one string (UTF-8 never puts 0 inside a multi-byte character).

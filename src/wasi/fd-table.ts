@@ -1,18 +1,13 @@
-// The guest's file descriptors for one use: 0-2 are the context's streams, 3.. the preopened
-// directories (fixed for the host's lifetime), then whatever the guest opens. A use may close or
-// renumber any of them; the next use starts again from the pristine table.
+/**
+ * The guest's file descriptors for one use: 0-2 are the context's streams, 3.. the preopened
+ * directories (fixed for the host's lifetime), then whatever the guest opens. A use may close or
+ * renumber any of them; the next use starts again from the pristine table.
+ */
 
-import {
-  Errno,
-  STDIN_RIGHTS,
-  STDOUT_RIGHTS,
-  DIRECTORY_RIGHTS,
-  INHERITING_RIGHTS,
-  type ErrnoValue,
-} from './abi.js';
-import type { DirNode } from './fs-node.js';
-import type { OpenFile } from './open-file.js';
-import type { ListedEntry, PreopenFs } from './preopen-fs.js';
+import { Errno, STDIN_RIGHTS, STDOUT_RIGHTS, DIRECTORY_RIGHTS, INHERITING_RIGHTS, type ErrnoValue } from './abi.js';
+import type { DirNode } from './fs/fs-node.js';
+import type { OpenFile } from './fs/open-file.js';
+import type { ListedEntry, PreopenFs } from './fs/preopen-fs.js';
 
 /** fd 0, 1 or 2: the context's stdin, stdout or stderr. */
 export interface StreamEntry {
@@ -169,4 +164,3 @@ export class FdTable {
     return this.#preopens;
   }
 }
-

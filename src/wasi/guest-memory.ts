@@ -1,9 +1,11 @@
-// Views over the guest's linear memory that survive `memory.grow`.
-//
-// Growing a non-shared WebAssembly.Memory detaches its old ArrayBuffer: every typed array and
-// DataView over it reports length 0 (reads through a DataView then throw). A shared memory is never
-// detached but its old SharedArrayBuffer keeps the old length. Host calls run while the guest is
-// stopped, so checking once at the start of each call is enough: nothing grows memory during it.
+/**
+ * Views over the guest's linear memory that survive `memory.grow`.
+ *
+ * Growing a non-shared WebAssembly.Memory detaches its old ArrayBuffer: every typed array and
+ * DataView over it reports length 0 (reads through a DataView then throw). A shared memory is never
+ * detached but its old SharedArrayBuffer keeps the old length. Host calls run while the guest is
+ * stopped, so checking once at the start of each call is enough: nothing grows memory during it.
+ */
 
 /**
  * The bound memory of one WASI host, with cached `Uint8Array`/`DataView` views. Call

@@ -10,15 +10,10 @@
  * ```
  */
 
-export {
-  WasiCommand,
-  type WasiCommandOptions,
-  type WasiRunInput,
-  type WasiRunResult,
-} from './wasi-command.js';
-export { WasiHost, type WasiHostOptions, type PreopenOption } from './host.js';
-export type { PreopenMode } from './preopen-fs.js';
-export { DEFAULT_OVERLAY_LIMIT } from './overlay-budget.js';
+export { WasiCommand, type WasiCommandOptions, type WasiRunInput, type WasiRunResult } from './wasi-command.js';
+export { WasiHost, type WasiHostOptions, type PreopenOption } from './wasi-host.js';
+export type { PreopenMode } from './fs/preopen-fs.js';
+export { DEFAULT_OVERLAY_LIMIT } from './fs/overlay-budget.js';
 export type { WasiContext } from './context.js';
 export { WasiExit } from './wasi-exit.js';
 export { checkWasiCommand, isWasiCommand } from './command.js';

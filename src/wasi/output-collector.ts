@@ -1,8 +1,10 @@
-// A ready-made stdout/stderr sink. The host hands sinks views into guest memory, which the next
-// guest write or the next request overwrites; this copies each chunk into one growing buffer so a
-// whole response costs a few copies and no per-chunk allocation.
+/**
+ * A ready-made stdout/stderr sink. The host hands sinks views into guest memory, which the next
+ * guest write or the next request overwrites; this copies each chunk into one growing buffer so a
+ * whole response costs a few copies and no per-chunk allocation.
+ */
 
-const kInitialCapacity = 4096;
+const INITIAL_CAPACITY = 4096;
 
 /**
  * Collects what a guest writes to one stream. Pass {@link OutputCollector.sink} as
@@ -13,7 +15,7 @@ export class OutputCollector {
   #buffer: Uint8Array;
   #length = 0;
 
-  constructor(initialCapacity = kInitialCapacity) {
+  constructor(initialCapacity = INITIAL_CAPACITY) {
     this.#buffer = new Uint8Array(Math.max(16, initialCapacity));
   }
 

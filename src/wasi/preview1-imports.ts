@@ -1,5 +1,7 @@
-// The `wasi_snapshot_preview1` import object: every function preview1 defines, so any preview1
-// module links, each closed over one WasiState and built once.
+/**
+ * The `wasi_snapshot_preview1` import object: every function preview1 defines, so any preview1
+ * module links, each closed over one WasiState and built once.
+ */
 
 import { WASI_MODULE } from './abi.js';
 import { argsCalls } from './calls-args.js';

@@ -1,14 +1,16 @@
-// Everything the preview1 functions read or change, in one object they all close over. The imports
-// are built once around this object; a new use only replaces the context and resets counters.
+/**
+ * Everything the preview1 functions read or change, in one object they all close over. The imports
+ * are built once around this object; a new use only replaces the context and resets counters.
+ */
 
 import { Errno, type ErrnoValue } from './abi.js';
+import { ErrnoError } from './errno-error.js';
 import type { WasiClock } from './clock.js';
 import { encodeStrings, environmentStrings, type EncodedStrings, type WasiContext } from './context.js';
 import { FdTable, type Preopen } from './fd-table.js';
-import { ErrnoError } from './fs-node.js';
 import { GuestMemory } from './guest-memory.js';
-import type { OverlayBudget } from './overlay-budget.js';
-import { errnoFromHostError, isHostSystemError } from './host-errno.js';
+import type { OverlayBudget } from './fs/overlay-budget.js';
+import { errnoFromHostError, isHostSystemError } from './fs/host-errno.js';
 import type { RandomSource } from './random.js';
 
 const discard = (_chunk: Uint8Array): void => {};

@@ -1,15 +1,17 @@
-// WasiCommand: a WASI preview1 command module run once per use, each use on a pristine pooled
-// instance with a pristine file system, in one call:
-//
-//   const command = await WasiCommand.create(await readFile('tool.wasm'), {
-//     preopens: [{ guestPath: '/data', hostPath: './data' }],   // an overlay: writable, per use
-//     timeout: 5_000,
-//   });
-//   const { exitCode, stdout, stderr, error } = await command.run({ args: ['tool', '--flag'], stdin: 'input' });
-//   await command.close();
-//
-// It is the InstancePool and the WasiHost put together the way `cowpool serve` uses them: one host
-// per pooled instance, built once; each use swaps only the context (args, env, stdin, sinks).
+/**
+ * WasiCommand: a WASI preview1 command module run once per use, each use on a pristine pooled
+ * instance with a pristine file system, in one call:
+ *
+ *   const command = await WasiCommand.create(await readFile('tool.wasm'), {
+ *     preopens: [{ guestPath: '/data', hostPath: './data' }],   // an overlay: writable, per use
+ *     timeout: 5_000,
+ *   });
+ *   const { exitCode, stdout, stderr, error } = await command.run({ args: ['tool', '--flag'], stdin: 'input' });
+ *   await command.close();
+ *
+ * It is the InstancePool and the WasiHost put together the way `cowpool serve` uses them: one host
+ * per pooled instance, built once; each use swaps only the context (args, env, stdin, sinks).
+ */
 
 import { readFile } from 'node:fs/promises';
 import { GuestTimeoutError, GuestTrapError, InvalidArgumentError } from '../errors.js';
@@ -17,7 +19,7 @@ import { InstancePool, type InstanceHost, type PoolDescription, type PoolOptions
 import { sleepSynchronously, type WasiClock } from './clock.js';
 import { checkWasiCommand } from './command.js';
 import type { WasiContext } from './context.js';
-import { WasiHost, type PreopenOption } from './host.js';
+import { WasiHost, type PreopenOption } from './wasi-host.js';
 import type { RandomSource } from './random.js';
 
 /** Options of {@link WasiCommand.create}. */
@@ -65,7 +67,7 @@ export interface WasiRunResult {
   error: GuestTrapError | GuestTimeoutError | undefined;
 }
 
-const kEmpty = new Uint8Array(0);
+const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
 
 /** A WASI command module, run on a pristine pooled instance per use. */
@@ -151,7 +153,7 @@ export class WasiCommand {
     if (input === null || typeof input !== 'object') throw new InvalidArgumentError('run() takes an object: { args, env, stdin, timeout }');
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
-    const stdin = input.stdin === undefined ? kEmpty : typeof input.stdin === 'string' ? encoder.encode(input.stdin) : input.stdin;
+    const stdin = input.stdin === undefined ? EMPTY : typeof input.stdin === 'string' ? encoder.encode(input.stdin) : input.stdin;
     const context: WasiContext = {
       args: input.args ?? [this.#programName],
       env: input.env ?? [],

@@ -1,6 +1,8 @@
-// proc_exit must stop the guest at once, from inside a host call, with wasm frames below it. The only
-// way to unwind those frames from JS is to throw; runCommand catches this and turns it into the exit
-// code. It never reaches cowpool's callers unless they call `_start` themselves.
+/**
+ * proc_exit must stop the guest at once, from inside a host call, with wasm frames below it. The only
+ * way to unwind those frames from JS is to throw; runCommand catches this and turns it into the exit
+ * code. It never reaches cowpool's callers unless they call `_start` themselves.
+ */
 
 /**
  * Thrown by `proc_exit` to unwind the guest; {@link WasiHost.runCommand} catches it and returns

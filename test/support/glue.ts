@@ -30,7 +30,11 @@ export function onigurumaGlue(): GluePoolOptions<Api> {
 
 /** brotli-wasm's Node build (wasm-bindgen, instantiated by its glue), without pool options. */
 export function brotliGlue(): GluePoolOptions<Api> {
-  return { glue: packageFile('brotli-wasm', 'pkg.node/brotli_wasm.js'), wasm: packageFile('brotli-wasm', 'pkg.node/brotli_wasm_bg.wasm'), load: (brotli) => brotli };
+  return {
+    glue: packageFile('brotli-wasm', 'pkg.node/brotli_wasm.js'),
+    wasm: packageFile('brotli-wasm', 'pkg.node/brotli_wasm_bg.wasm'),
+    load: (brotli) => brotli,
+  };
 }
 
 /** @resvg/resvg-wasm (wasm-bindgen, `initWasm` once per glue, which throws on a kept glue), without pool options. */

@@ -24,5 +24,9 @@ export interface Sha256 {
 /** hash-wasm's SHA-256 bundle as `GluePool` takes it (its loader makes a hasher), without pool options. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function sha256Glue(): GluePoolOptions<any> {
-  return { glue: packageFile('hash-wasm', 'dist/sha256.umd.min.js'), wasm: hashWasmBytes('sha256'), load: (hashWasm) => hashWasm.createSHA256() };
+  return {
+    glue: packageFile('hash-wasm', 'dist/sha256.umd.min.js'),
+    wasm: hashWasmBytes('sha256'),
+    load: (hashWasm) => hashWasm.createSHA256(),
+  };
 }

@@ -48,9 +48,7 @@ export function moduleText(spec: ModuleSpec): string {
   for (const d of spec.data) lines.push(`(data (i32.const ${d.at}) "${hex(d.bytes)}")`);
   spec.passive.forEach((p, i) => lines.push(`(data $p${i} "${hex(p)}")`));
   if (spec.start) {
-    const bump = spec.globals[0]
-      ? `(global.set $g0 (${spec.globals[0].type}.add (global.get $g0) (${spec.globals[0].type}.const 1)))`
-      : '';
+    const bump = spec.globals[0] ? `(global.set $g0 (${spec.globals[0].type}.add (global.get $g0) (${spec.globals[0].type}.const 1)))` : '';
     lines.push(`(func $start (i32.store8 (i32.const 8) (i32.add (i32.load8_u (i32.const 8)) (i32.const 90))) ${bump})`);
     lines.push('(start $start)');
   }
@@ -90,7 +88,12 @@ function opFunction(spec: ModuleSpec): string {
       : 'nop';
   const dataDrop =
     spec.drop && spec.passive.length > 0
-      ? spec.passive.map((_, i) => `(if (i32.eq (i32.rem_u (local.get $b) (i32.const ${spec.passive.length})) (i32.const ${i})) (then (data.drop $p${i})))`).join(' ')
+      ? spec.passive
+          .map(
+            (_, i) =>
+              `(if (i32.eq (i32.rem_u (local.get $b) (i32.const ${spec.passive.length})) (i32.const ${i})) (then (data.drop $p${i})))`,
+          )
+          .join(' ')
       : 'nop';
   const elemDrop = spec.drop && t && spec.passiveElem ? '(elem.drop $pe)' : 'nop';
   const cases = [
@@ -115,9 +118,15 @@ export const moduleSpec: fc.Arbitrary<ModuleSpec> = fc
     extraMax: fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined }),
     data: fc.array(fc.record({ at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 64 }) }), { maxLength: 4 }),
     passive: fc.array(fc.uint8Array({ minLength: 1, maxLength: 32 }), { maxLength: 2 }),
-    globals: fc.array(fc.record({ type: fc.constantFrom('i32' as const, 'i64' as const), init: fc.integer({ min: -5, max: 1000 }) }), { maxLength: 3 }),
+    globals: fc.array(fc.record({ type: fc.constantFrom('i32' as const, 'i64' as const), init: fc.integer({ min: -5, max: 1000 }) }), {
+      maxLength: 3,
+    }),
     table: fc.option(
-      fc.record({ size: fc.integer({ min: 2, max: 8 }), fixed: fc.boolean(), init: fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 2 }) }),
+      fc.record({
+        size: fc.integer({ min: 2, max: 8 }),
+        fixed: fc.boolean(),
+        init: fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 2 }),
+      }),
       { nil: undefined },
     ),
     passiveElem: fc.boolean(),

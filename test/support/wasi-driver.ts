@@ -1,19 +1,20 @@
 // Calls a WasiHost's preview1 functions directly, the way a guest would, on a memory the test owns:
 // file-system operations by path, each answering a short comparable string (the data, or `errno N`).
-import { WasiHost } from '../../src/wasi/host.ts';
+import { type WasiHost } from '../../src/wasi/wasi-host.ts';
 import { Errno, Oflags, Rights } from '../../src/wasi/abi.ts';
 
 type Fn = (...args: (number | bigint)[]) => number;
 
-const kPath = 0x1000;
-const kPath2 = 0x2000;
-const kData = 0x8000;
-const kDataSize = 0x8000;
-const kOut = 0x100;
-const kIov = 0x200;
-const kStat = 0x300;
+const PATH = 0x1000;
+const PATH2 = 0x2000;
+const DATA = 0x8000;
+const DATA_SIZE = 0x8000;
+const OUT = 0x100;
+const IOV = 0x200;
+const STAT = 0x300;
 const FOLLOW = 1;
-const kReadWrite = Rights.FD_READ | Rights.FD_WRITE | Rights.FD_SEEK | Rights.FD_TELL | Rights.FD_FILESTAT_GET | Rights.FD_FILESTAT_SET_SIZE;
+const READ_WRITE =
+  Rights.FD_READ | Rights.FD_WRITE | Rights.FD_SEEK | Rights.FD_TELL | Rights.FD_FILESTAT_GET | Rights.FD_FILESTAT_SET_SIZE;
 
 /** A host with a use begun, and its preopen at fd 3. */
 export class WasiDriver {
@@ -56,28 +57,39 @@ export class WasiDriver {
   }
 
   /** path_open on fd 3; the new fd, or `errno N`. */
-  open(path: string, oflags = 0, rights: bigint = kReadWrite, fdflags = 0, lookup = FOLLOW, dirFd = 3): number | string {
-    const len = this.#put(kPath, path);
-    const errno = this.call('path_open', dirFd, lookup, kPath, len, oflags, rights, rights | Rights.PATH_OPEN | Rights.FD_READDIR, fdflags, kOut);
-    return errno === Errno.SUCCESS ? this.view.getUint32(kOut, true) : `errno ${errno}`;
+  open(path: string, oflags = 0, rights: bigint = READ_WRITE, fdflags = 0, lookup = FOLLOW, dirFd = 3): number | string {
+    const len = this.#put(PATH, path);
+    const errno = this.call(
+      'path_open',
+      dirFd,
+      lookup,
+      PATH,
+      len,
+      oflags,
+      rights,
+      rights | Rights.PATH_OPEN | Rights.FD_READDIR,
+      fdflags,
+      OUT,
+    );
+    return errno === Errno.SUCCESS ? this.view.getUint32(OUT, true) : `errno ${errno}`;
   }
 
   /** Writes `text` at the fd's position (or its end with APPEND). */
   writeFd(fd: number, text: string): string {
-    const len = this.#put(kData, text);
-    this.view.setUint32(kIov, kData, true);
-    this.view.setUint32(kIov + 4, len, true);
-    const errno = this.call('fd_write', fd, kIov, 1, kOut);
-    return errno === Errno.SUCCESS ? `wrote ${this.view.getUint32(kOut, true)}` : `errno ${errno}`;
+    const len = this.#put(DATA, text);
+    this.view.setUint32(IOV, DATA, true);
+    this.view.setUint32(IOV + 4, len, true);
+    const errno = this.call('fd_write', fd, IOV, 1, OUT);
+    return errno === Errno.SUCCESS ? `wrote ${this.view.getUint32(OUT, true)}` : `errno ${errno}`;
   }
 
   /** Reads the fd to its end (at most 32 KiB). */
   readFd(fd: number): string {
-    this.view.setUint32(kIov, kData, true);
-    this.view.setUint32(kIov + 4, kDataSize, true);
-    const errno = this.call('fd_read', fd, kIov, 1, kOut);
+    this.view.setUint32(IOV, DATA, true);
+    this.view.setUint32(IOV + 4, DATA_SIZE, true);
+    const errno = this.call('fd_read', fd, IOV, 1, OUT);
     if (errno !== Errno.SUCCESS) return `errno ${errno}`;
-    return Buffer.from(this.bytes.subarray(kData, kData + this.view.getUint32(kOut, true))).toString();
+    return Buffer.from(this.bytes.subarray(DATA, DATA + this.view.getUint32(OUT, true))).toString();
   }
 
   close(fd: number): number {
@@ -86,7 +98,7 @@ export class WasiDriver {
 
   /** Creates or replaces the file `path` with `text` (open CREAT|TRUNC, write, close). */
   write(path: string, text: string, append = false): string {
-    const fd = this.open(path, Oflags.CREAT | (append ? 0 : Oflags.TRUNC), kReadWrite, append ? 1 : 0);
+    const fd = this.open(path, Oflags.CREAT | (append ? 0 : Oflags.TRUNC), READ_WRITE, append ? 1 : 0);
     if (typeof fd === 'string') return fd;
     const result = this.writeFd(fd, text);
     this.close(fd);
@@ -104,7 +116,7 @@ export class WasiDriver {
 
   /** Sets the size of the file `path` through fd_filestat_set_size. */
   truncate(path: string, size: number): string {
-    const fd = this.open(path, 0, kReadWrite);
+    const fd = this.open(path, 0, READ_WRITE);
     if (typeof fd === 'string') return fd;
     const errno = this.call('fd_filestat_set_size', fd, BigInt(size));
     this.close(fd);
@@ -113,8 +125,8 @@ export class WasiDriver {
 
   /** A path_* call taking one path on fd 3. */
   path(name: 'path_create_directory' | 'path_remove_directory' | 'path_unlink_file', path: string): string {
-    const len = this.#put(kPath, path);
-    return `errno ${this.call(name, 3, kPath, len)}`;
+    const len = this.#put(PATH, path);
+    return `errno ${this.call(name, 3, PATH, len)}`;
   }
 
   mkdir(path: string): string {
@@ -128,55 +140,58 @@ export class WasiDriver {
   }
 
   rename(from: string, to: string): string {
-    const a = this.#put(kPath, from);
-    const b = this.#put(kPath2, to);
-    return `errno ${this.call('path_rename', 3, kPath, a, 3, kPath2, b)}`;
+    const a = this.#put(PATH, from);
+    const b = this.#put(PATH2, to);
+    return `errno ${this.call('path_rename', 3, PATH, a, 3, PATH2, b)}`;
   }
 
   link(from: string, to: string): string {
-    const a = this.#put(kPath, from);
-    const b = this.#put(kPath2, to);
-    return `errno ${this.call('path_link', 3, 0, kPath, a, 3, kPath2, b)}`;
+    const a = this.#put(PATH, from);
+    const b = this.#put(PATH2, to);
+    return `errno ${this.call('path_link', 3, 0, PATH, a, 3, PATH2, b)}`;
   }
 
   symlink(target: string, path: string): string {
-    const a = this.#put(kPath, target);
-    const b = this.#put(kPath2, path);
-    return `errno ${this.call('path_symlink', kPath, a, 3, kPath2, b)}`;
+    const a = this.#put(PATH, target);
+    const b = this.#put(PATH2, path);
+    return `errno ${this.call('path_symlink', PATH, a, 3, PATH2, b)}`;
   }
 
   /** `type size` of `path` (filetype number and size; symlinks not followed), or `errno N`. */
   stat(path: string, follow = false): string {
-    const len = this.#put(kPath, path);
-    const errno = this.call('path_filestat_get', 3, follow ? FOLLOW : 0, kPath, len, kStat);
+    const len = this.#put(PATH, path);
+    const errno = this.call('path_filestat_get', 3, follow ? FOLLOW : 0, PATH, len, STAT);
     if (errno !== Errno.SUCCESS) return `errno ${errno}`;
-    const type = this.view.getUint8(kStat + 16);
+    const type = this.view.getUint8(STAT + 16);
     // A directory's size is whatever the file system says; only files and links are compared.
-    return type === 3 ? 'dir' : `type ${type} size ${this.view.getBigUint64(kStat + 32, true)}`;
+    return type === 3 ? 'dir' : `type ${type} size ${this.view.getBigUint64(STAT + 32, true)}`;
   }
 
   /** The sorted names in directory `path` (without . and ..), or `errno N`. */
   list(path: string): string {
     const fd = this.open(path, Oflags.DIRECTORY, Rights.FD_READDIR | Rights.PATH_OPEN);
     if (typeof fd === 'string') return fd;
-    const errno = this.call('fd_readdir', fd, kData, kDataSize, 0n, kOut);
+    const errno = this.call('fd_readdir', fd, DATA, DATA_SIZE, 0n, OUT);
     this.close(fd);
     if (errno !== Errno.SUCCESS) return `errno ${errno}`;
-    const used = this.view.getUint32(kOut, true);
+    const used = this.view.getUint32(OUT, true);
     const names: string[] = [];
-    for (let p = kData; p < kData + used; ) {
+    for (let p = DATA; p < DATA + used;) {
       const length = this.view.getUint32(p + 16, true);
       names.push(Buffer.from(this.bytes.subarray(p + 24, p + 24 + length)).toString());
       p += 24 + length;
     }
-    return names.filter((n) => n !== '.' && n !== '..').sort().join(',');
+    return names
+      .filter((n) => n !== '.' && n !== '..')
+      .sort()
+      .join(',');
   }
 
   readlink(path: string): string {
-    const len = this.#put(kPath, path);
-    const errno = this.call('path_readlink', 3, kPath, len, kData, 256, kOut);
+    const len = this.#put(PATH, path);
+    const errno = this.call('path_readlink', 3, PATH, len, DATA, 256, OUT);
     if (errno !== Errno.SUCCESS) return `errno ${errno}`;
-    return Buffer.from(this.bytes.subarray(kData, kData + this.view.getUint32(kOut, true))).toString();
+    return Buffer.from(this.bytes.subarray(DATA, DATA + this.view.getUint32(OUT, true))).toString();
   }
 
   /** Everything beneath `path` as seen through WASI: one line per entry, recursively. */

@@ -45,7 +45,8 @@ export function suiteTests(): SuiteTest[] | undefined {
       const spec = existsSync(specPath) ? (JSON.parse(readFileSync(specPath, 'utf8')) as Record<string, unknown>) : {};
       const preopens: PreopenOption[] = [];
       if (typeof spec.root === 'string') preopens.push({ guestPath: '/', hostPath: join(folder, spec.root), mode: 'overlay' });
-      for (const dir of (spec.dirs as string[] | undefined) ?? []) preopens.push({ guestPath: dir, hostPath: join(folder, dir), mode: 'overlay' });
+      for (const dir of (spec.dirs as string[] | undefined) ?? [])
+        preopens.push({ guestPath: dir, hostPath: join(folder, dir), mode: 'overlay' });
       tests.push({
         name: `${language}/${base}`,
         wasm: join(folder, file),
@@ -119,6 +120,7 @@ export async function runSuiteTest(test: SuiteTest, times: number): Promise<Suit
 export function failure(test: SuiteTest, run: SuiteRun): string | undefined {
   if (run.trap !== undefined) return `trap: ${run.trap}; stderr: ${run.stderr.trim().slice(0, 400)}`;
   if (run.exitCode !== test.exitCode) return `exit ${run.exitCode}, expected ${test.exitCode}; stderr: ${run.stderr.trim().slice(0, 400)}`;
-  if (test.stdout !== undefined && run.stdout !== test.stdout) return `stdout ${JSON.stringify(run.stdout)}, expected ${JSON.stringify(test.stdout)}`;
+  if (test.stdout !== undefined && run.stdout !== test.stdout)
+    return `stdout ${JSON.stringify(run.stdout)}, expected ${JSON.stringify(test.stdout)}`;
   return undefined;
 }

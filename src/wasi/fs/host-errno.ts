@@ -1,8 +1,12 @@
-// Failures of host file-system calls, mapped to the WASI errno a guest expects for them.
+/**
+ * Failures of host file-system calls (the `fs` errors Node throws wherever the file layer reaches
+ * the host: host files, listings, copies into the overlay, changes in persistent mode), mapped to
+ * the WASI errno a guest expects for them. `WasiState.fault` applies it to what a host call throws.
+ */
 
-import { Errno, type ErrnoValue } from './abi.js';
+import { Errno, type ErrnoValue } from '../abi.js';
 
-const kByCode: Readonly<Record<string, ErrnoValue>> = {
+const ERRNO_BY_CODE: Readonly<Record<string, ErrnoValue>> = {
   EACCES: Errno.ACCES,
   EBADF: Errno.BADF,
   EEXIST: Errno.EXIST,
@@ -40,5 +44,5 @@ export function isHostSystemError(error: unknown): error is NodeJS.ErrnoExceptio
 
 /** The WASI errno for a failed host system call; EIO for anything without a closer match. */
 export function errnoFromHostError(error: NodeJS.ErrnoException): ErrnoValue {
-  return (error.code !== undefined ? kByCode[error.code] : undefined) ?? Errno.IO;
+  return (error.code !== undefined ? ERRNO_BY_CODE[error.code] : undefined) ?? Errno.IO;
 }

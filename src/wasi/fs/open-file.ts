@@ -1,9 +1,12 @@
-// An open regular file, whichever layer holds it: a host fd (read-only views, persistent
-// directories, and overlay files only read) or an in-memory file of the overlay.
-
-import { closeSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, readSync, writeSync } from 'node:fs';
-import { Errno } from './abi.js';
-import { fail, hostFilestat, memFilestat, type Filestat, type MemFile } from './fs-node.js';
+/**
+ * An open regular file, whichever layer holds it: a host fd (read-only views, persistent
+ * directories, and overlay files only read) or an in-memory file of the overlay.
+ */
+import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, futimesSync, openSync, readSync, writeSync } from 'node:fs';
+import { Errno } from '../abi.js';
+import { fail } from '../errno-error.js';
+import { hostFilestat, memFilestat, type Filestat } from './filestat.js';
+import type { HostNode, MemFile } from './fs-node.js';
 import type { OverlayBudget } from './overlay-budget.js';
 
 /** Times to set: a value in ns, `'now'`, or undefined to leave it. */
@@ -69,6 +72,20 @@ export class HostFile implements OpenFile {
       // EBADF is the only realistic failure and changes nothing for the guest.
     }
   }
+}
+
+/**
+ * Opens the host file `node` names with `flags` (plus O_NOFOLLOW and O_NONBLOCK), then checks
+ * that it is still the regular file that was looked up: EAGAIN when the file changed under us.
+ */
+export function openHostFile(node: HostNode, flags: number, readOnly: boolean): HostFile {
+  const fd = openSync(node.path, flags | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  const opened = fstatSync(fd, { bigint: true });
+  if (!opened.isFile() || opened.ino !== node.stats.ino || opened.dev !== node.stats.dev) {
+    closeSync(fd);
+    fail(Errno.AGAIN);
+  }
+  return new HostFile(fd, readOnly);
 }
 
 /** What a {@link CopyOnWriteFile} asks the overlay about the file it was opened on. */
@@ -151,7 +168,7 @@ export class CopyOnWriteFile implements OpenFile {
 }
 
 /** The largest in-memory file (a Uint8Array's practical limit, far above any sane overlay budget). */
-const kMaxMemFile = 2 ** 31;
+const MAX_MEM_FILE = 2 ** 31;
 
 /** A handle on an overlay file: every fd on it shares the one {@link MemFile}. */
 export class MemFileHandle implements OpenFile {
@@ -200,11 +217,11 @@ export class MemFileHandle implements OpenFile {
 
   /** Sets the content size to `size`, charging the budget for the difference; new bytes read as 0. */
   #resize(size: number): void {
-    if (size > kMaxMemFile) fail(Errno.FBIG);
+    if (size > MAX_MEM_FILE) fail(Errno.FBIG);
     const file = this.file;
     this.#budget.charge(size - file.size);
     if (size > file.data.length) {
-      const grown = new Uint8Array(Math.min(kMaxMemFile, Math.max(size, file.data.length * 2, 256)));
+      const grown = new Uint8Array(Math.min(MAX_MEM_FILE, Math.max(size, file.data.length * 2, 256)));
       grown.set(file.data.subarray(0, file.size));
       file.data = grown;
     } else if (size < file.size) {

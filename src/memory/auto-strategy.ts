@@ -1,29 +1,13 @@
 /**
- * The one place that names, validates and chooses memory reset strategies. Options, the CLI and
- * slots all go through {@link parseStrategy} and {@link resolveStrategy}, so that the rule for
- * what `auto` means lives here and nowhere else: the best strategy whose own self-check passed on
- * this host (see `self-check.ts`).
+ * What `auto` means, decided here and nowhere else: the best strategy whose own self-check passed
+ * on this host (see `self-check.ts`), with small memories copied where that is cheaper. The pool
+ * resolves `auto` once, through {@link chooseStrategy}, and hands its slots the concrete strategy;
+ * code that makes slots itself resolves through {@link resolveStrategy}. Slots never see `auto`:
+ * the self-check creates slots, so a slot that resolved `auto` would depend on its own check.
  */
-import { InvalidArgumentError, UnsupportedError } from '../errors.js';
-import { pagemapSupport } from '../pagemap/index.js';
-import { nativeSupport } from '../sys/index.js';
 import type { MemoryImage } from './image.js';
+import { parseStrategy, requireStrategy, type ResetStrategy } from './reset-strategy.js';
 import { selfCheck, type SelfCheckReport } from './self-check.js';
-
-/** How a slot is brought back to its image. See `slot.ts`. */
-export type ResetStrategy = 'pagemap' | 'madvise' | 'copy';
-
-/** Every strategy, best first: the order `auto` tries them in. */
-export const RESET_STRATEGIES: readonly ResetStrategy[] = ['pagemap', 'madvise', 'copy'];
-
-/**
- * Validates a user-supplied strategy name (`auto` or one of {@link RESET_STRATEGIES}). `what` names
- * the option in the error, e.g. `options.strategy` or `--strategy`.
- */
-export function parseStrategy(value: unknown, what: string): ResetStrategy | 'auto' {
-  if (value === 'auto' || RESET_STRATEGIES.includes(value as ResetStrategy)) return value as ResetStrategy | 'auto';
-  throw new InvalidArgumentError(`${what} must be 'auto', 'pagemap', 'madvise' or 'copy', not ${JSON.stringify(value)}`);
-}
 
 /**
  * Memories up to this size are reset by `copy` where the kernel has the shared zero page: comparing
@@ -66,28 +50,22 @@ export function chooseStrategy(memoryBytes = Infinity, check: SelfCheckReport = 
   }
   return {
     strategy: 'copy',
-    reason: `${noPagemap}, and madvise is unavailable (${check.strategies.madvise.reason}); copy compares the whole memory after each use, which for large memories costs more than a fresh instance`,
+    reason:
+      `${noPagemap}, and madvise is unavailable (${check.strategies.madvise.reason}); ` +
+      'copy compares the whole memory after each use, which for large memories costs more than a fresh instance',
   };
 }
 
 /**
  * The concrete strategy a slot over `image` uses for `requested`: `auto` through
- * {@link chooseStrategy}; a named strategy only when it can work here, else
- * {@link UnsupportedError} with the reason.
+ * {@link chooseStrategy} (`copy` for an image without a memfd, which cannot be mapped); a named
+ * strategy only when it can work here, else `UnsupportedError` with the reason (see
+ * `requireStrategy`). `requested` is validated as a user's option: anything else is an
+ * `InvalidArgumentError` naming `options.strategy`.
  */
 export function resolveStrategy(requested: ResetStrategy | 'auto', image: MemoryImage): ResetStrategy {
   parseStrategy(requested, 'options.strategy');
   // An image without a memfd (built with `memfd: false`) can only be copied back.
   if (requested === 'auto') return image.fd === undefined ? 'copy' : chooseStrategy(image.minimumBytes).strategy;
-  if (requested === 'copy') return requested;
-  const native = nativeSupport();
-  if (!native.available) throw new UnsupportedError(`the ${requested} reset`, native.reason);
-  if (image.fd === undefined) {
-    throw new UnsupportedError(`the ${requested} reset`, 'the image was built without a memfd (options.memfd: false)');
-  }
-  if (requested === 'pagemap') {
-    const support = pagemapSupport();
-    if (!support.supported) throw new UnsupportedError('PAGEMAP_SCAN', support.reason ?? 'unknown reason');
-  }
-  return requested;
+  return requireStrategy(requested, image);
 }

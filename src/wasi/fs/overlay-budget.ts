@@ -1,9 +1,11 @@
-// The bytes one use may hold in its overlays: file contents plus a small charge per node, so that
-// neither one huge file nor a million empty ones can exhaust the host's memory. Past the limit the
-// guest gets ENOSPC, as from a full disk.
+/**
+ * The bytes one use may hold in its overlays: file contents plus a small charge per node, so that
+ * neither one huge file nor a million empty ones can exhaust the host's memory. Past the limit the
+ * guest gets ENOSPC, as from a full disk.
+ */
 
-import { Errno } from './abi.js';
-import { fail } from './fs-node.js';
+import { Errno } from '../abi.js';
+import { fail } from '../errno-error.js';
 
 /** What each created node (file, directory, symlink, whiteout) costs besides its name and bytes. */
 export const NODE_OVERHEAD = 128;

@@ -1,16 +1,18 @@
-// WasiHost: a WASI preview1 host built for pooling. node:wasi binds one WASI object to one instance
-// for good; here the import object is built once and stays the same object for the host's whole
-// life, while each use (one request) only swaps a small context: argv, environ, stdin bytes and two
-// output sinks. Memory is bound separately, so the pool can hand the same host a re-instantiated
-// instance or another slot's memory.
-//
-//   const host = new WasiHost({ preopens: [{ guestPath: '/data', hostPath: './public' }] });
-//   const instance = new WebAssembly.Instance(module, host.imports);  // once per pooled instance
-//   host.begin({ args, env, stdin, stdout, stderr });                  // per request
-//   try { status = host.runCommand(instance); } finally { host.end(); }
-//
-// Lifecycle: idle --begin--> in use --end--> idle. Host calls made while idle see an empty context
-// and their output is dropped, so a guest can never write into a finished request.
+/**
+ * WasiHost: a WASI preview1 host built for pooling. node:wasi binds one WASI object to one instance
+ * for good; here the import object is built once and stays the same object for the host's whole
+ * life, while each use (one request) only swaps a small context: argv, environ, stdin bytes and two
+ * output sinks. Memory is bound separately, so the pool can hand the same host a re-instantiated
+ * instance or another slot's memory.
+ *
+ *   const host = new WasiHost({ preopens: [{ guestPath: '/data', hostPath: './public' }] });
+ *   const instance = new WebAssembly.Instance(module, host.imports);  // once per pooled instance
+ *   host.begin({ args, env, stdin, stdout, stderr });                  // per request
+ *   try { status = host.runCommand(instance); } finally { host.end(); }
+ *
+ * Lifecycle: idle --begin--> in use --end--> idle. Host calls made while idle see an empty context
+ * and their output is dropped, so a guest can never write into a finished request.
+ */
 
 import { realpathSync, statSync } from 'node:fs';
 import { InvalidArgumentError } from '../errors.js';
@@ -18,8 +20,8 @@ import { systemClock, type WasiClock } from './clock.js';
 import { validateContext, type WasiContext } from './context.js';
 import type { Preopen } from './fd-table.js';
 import { ClockId } from './abi.js';
-import { DEFAULT_OVERLAY_LIMIT, OverlayBudget } from './overlay-budget.js';
-import { PreopenFs, type PreopenMode } from './preopen-fs.js';
+import { DEFAULT_OVERLAY_LIMIT, OverlayBudget } from './fs/overlay-budget.js';
+import { PREOPEN_MODES, PreopenFs, type PreopenMode } from './fs/preopen-fs.js';
 import { createPreview1Imports } from './preview1-imports.js';
 import { cryptoRandom, type RandomSource } from './random.js';
 import { WasiState } from './state.js';
@@ -172,8 +174,8 @@ function resolvePreopens(preopens: readonly PreopenOption[] | undefined, budget:
     const where = `options.preopens[${i}]`;
     if (preopen === null || typeof preopen !== 'object') throw new InvalidArgumentError(`${where} must be { guestPath, hostPath }`);
     const { guestPath, hostPath, mode = 'overlay' } = preopen;
-    if (!kModes.includes(mode)) {
-      throw new InvalidArgumentError(`${where}.mode must be one of ${kModes.join(', ')}, got ${JSON.stringify(mode)}`);
+    if (!PREOPEN_MODES.includes(mode)) {
+      throw new InvalidArgumentError(`${where}.mode must be one of ${PREOPEN_MODES.join(', ')}, got ${JSON.stringify(mode)}`);
     }
     if (typeof guestPath !== 'string' || guestPath === '' || guestPath.includes('\0')) {
       throw new InvalidArgumentError(`${where}.guestPath must be a non-empty string without NUL, e.g. "/data"`);
@@ -195,8 +197,6 @@ function resolvePreopens(preopens: readonly PreopenOption[] | undefined, budget:
     return { guestPath, fs: new PreopenFs(real, mode, budget, now) };
   });
 }
-
-const kModes: readonly PreopenMode[] = ['overlay', 'readonly', 'persistent'];
 
 function resolveClock(clock: Partial<WasiClock> | undefined): WasiClock {
   if (clock === undefined) return systemClock;

@@ -1,41 +1,17 @@
-// The nodes a guest path can name. A preopen's tree is made of host entries (HostNode: a path and
-// its lstat, never cached beyond one call) and, in overlay mode, in-memory nodes that exist only for
-// one use: files, symlinks, and directories that merge their own entries over a host directory.
-//
-//   MemDir { lower: '/srv/data/sub', entries: { 'new.txt': MemFile, 'old.txt': WHITEOUT } }
-//     lookup('new.txt')  -> the MemFile
-//     lookup('old.txt')  -> missing (deleted in this use; the host file is untouched)
-//     lookup('other')    -> whatever /srv/data/sub/other is on the host
-
-import type { BigIntStats } from 'node:fs';
-import { Filetype, type ErrnoValue } from './abi.js';
-import { filetypeOf } from './filestat.js';
-
-/** A preview1 `filestat`, whatever it describes. */
-export interface Filestat {
-  dev: bigint;
-  ino: bigint;
-  filetype: number;
-  nlink: bigint;
-  size: bigint;
-  atim: bigint;
-  mtim: bigint;
-  ctim: bigint;
-}
-
-/** An errno raised inside the file-system layer; host calls catch it and return `errno`. */
-export class ErrnoError extends Error {
-  readonly errno: ErrnoValue;
-  constructor(errno: ErrnoValue) {
-    super(`WASI errno ${errno}`);
-    this.errno = errno;
-  }
-}
-
-/** Throws the errno `errno` (for use in expressions). */
-export function fail(errno: ErrnoValue): never {
-  throw new ErrnoError(errno);
-}
+/**
+ * The nodes a guest path can name. A preopen's tree is made of host entries (HostNode: a path and
+ * its lstat, never cached beyond one call) and, in overlay mode, in-memory nodes that exist only for
+ * one use: files, symlinks, and directories that merge their own entries over a host directory.
+ *
+ *     MemDir { lower: '/srv/data/sub', entries: { 'new.txt': MemFile, 'old.txt': WHITEOUT } }
+ *       lookup('new.txt')  -> the MemFile
+ *       lookup('old.txt')  -> missing (deleted in this use; the host file is untouched)
+ *       lookup('other')    -> whatever /srv/data/sub/other is on the host
+ *
+ * The lookup itself is `path-resolver.ts`; the overlay that makes and changes in-memory nodes is
+ * `overlay.ts`.
+ */
+import { lstatSync, type BigIntStats } from 'node:fs';
 
 /** Marks a name deleted in this use while the host directory beneath still has it. */
 export const WHITEOUT: unique symbol = Symbol('whiteout');
@@ -150,26 +126,17 @@ export function isSymlink(node: FsNode): boolean {
   return node.kind === 'symlink' || (node.kind === 'host' && node.stats.isSymbolicLink());
 }
 
-/** The filestat of a host entry. */
-export function hostFilestat(stats: BigIntStats): Filestat {
-  return {
-    dev: stats.dev,
-    ino: stats.ino,
-    filetype: filetypeOf(stats),
-    nlink: stats.nlink,
-    size: stats.size,
-    atim: stats.atimeNs,
-    mtim: stats.mtimeNs,
-    ctim: stats.ctimeNs,
-  };
+/** The host path `dir`/`name`, built from real directory names (never from a guest path). */
+export function hostPath(dir: string, name: string): string {
+  return dir.endsWith('/') ? dir + name : dir + '/' + name;
 }
 
-/** The filestat of an in-memory node on device `dev`. */
-export function memFilestat(node: MemEntry, dev: bigint): Filestat {
-  const common = { dev, ino: node.ino, atim: node.atim, mtim: node.mtim, ctim: node.ctim };
-  if (node.kind === 'file') return { ...common, filetype: Filetype.REGULAR_FILE, nlink: node.nlink, size: BigInt(node.size) };
-  if (node.kind === 'symlink') {
-    return { ...common, filetype: Filetype.SYMBOLIC_LINK, nlink: 1n, size: BigInt(Buffer.byteLength(node.target)) };
-  }
-  return { ...common, filetype: Filetype.DIRECTORY, nlink: 1n, size: node.size };
+/**
+ * The entry `name` of the host directory at `dir` (its lstat taken now, no symlink followed), found
+ * through `parent`; undefined when there is none.
+ */
+export function lookupHost(dir: string, name: string, parent?: DirNode): HostNode | undefined {
+  const path = hostPath(dir, name);
+  const stats = lstatSync(path, { bigint: true, throwIfNoEntry: false });
+  return stats === undefined ? undefined : new HostNode(path, stats, parent, name);
 }
