@@ -4,3 +4,4 @@
  */
 export * from './syscalls.js';
 export { errnoName } from './errno.js';
+export { FdLedger, installFdLedger, recordFd, forgetFd, DEFAULT_LEDGER_CAPACITY } from './fd-ledger.js';

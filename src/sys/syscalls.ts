@@ -7,9 +7,10 @@
  * File-descriptor calls that Node's `fs` already makes (`ftruncate`, `pwrite`, `close`) go through
  * `fs`: it is the supported path and needs no foreign call. The rest go through `native.ts`.
  */
-import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { ClosedError, InvalidArgumentError, UnsupportedError } from '../errors.js';
 import { syscallError, type Meanings } from './errno.js';
+import { forgetFd, recordFd } from './fd-ledger.js';
 import { libc, nativeLoadError, type LibC } from './native.js';
 
 /** A raw virtual address in this process. Made only by `sys/`. */
@@ -180,7 +181,10 @@ export function madvisePageOut(address: Address, length: number): void {
   }
 }
 
-/** Creates an anonymous memory file (close-on-exec, sealable) and returns its descriptor. */
+/**
+ * Creates an anonymous memory file (close-on-exec, sealable) and returns its descriptor, recorded
+ * in this thread's fd ledger (`fd-ledger.ts`) when it has one.
+ */
 export function memfdCreate(name: string): number {
   const fd = native().memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0) {
@@ -190,6 +194,7 @@ export function memfdCreate(name: string): number {
       EPERM: 'memfd_create was refused (a seccomp filter)',
     });
   }
+  recordFd(fd);
   return fd;
 }
 
@@ -234,13 +239,24 @@ export function pwrite(fd: number, bytes: Uint8Array, position: number): void {
   }
 }
 
-/** Opens a file read-only (close-on-exec, as Node always does). */
-export function openReadOnly(path: string): number {
-  return fsCall(`open(${path})`, () => openSync(path, 'r'));
+/** A file's size in bytes (`fstat`). */
+export function fileSize(fd: number): number {
+  return fsCall('fstat', () => fstatSync(fd).size);
 }
 
-/** Closes a file descriptor. */
+/**
+ * Opens a file read-only (close-on-exec, as Node always does), recorded in this thread's fd ledger
+ * when it has one.
+ */
+export function openReadOnly(path: string): number {
+  const fd = fsCall(`open(${path})`, () => openSync(path, 'r'));
+  recordFd(fd);
+  return fd;
+}
+
+/** Closes a file descriptor (forgotten from this thread's fd ledger first, see `fd-ledger.ts`). */
 export function close(fd: number): void {
+  forgetFd(fd);
   fsCall('close', () => closeSync(fd));
 }
 
