@@ -17,9 +17,26 @@
  * its own private zeroed page, indistinguishable from a written one. A read of a memfd hole maps a
  * page-cache page (category FILE) instead, allocated once per image and shared by every slot, on
  * every kernel. The holes cost nothing until first read.
+ *
+ * One image per process, however many threads: a memfd and its mappings belong to the process, so
+ * a worker thread maps the same memfd. `share()` gives a structured-cloneable descriptor (the fd
+ * number, the span and its bytes, which live in a SharedArrayBuffer so that the process holds one
+ * copy), and `MemoryImage.adopt()` makes an image of it in the worker:
+ *
+ *     owner thread:  MemoryImage.create ──share()──► descriptor ──postMessage──► worker thread(s)
+ *                       │ owns the memfd                                  MemoryImage.adopt(descriptor)
+ *                       │                                                   │ slots over the same memfd,
+ *                       │                                                   │ restores from the same bytes
+ *                       └ close() once every adopting worker has exited ◄───┘ never closes the memfd
+ *
+ * Invariants: the memfd is closed exactly once, by the image that created it, when its creator and
+ * every slot over it have released it (mappings already made stay valid either way: they hold the
+ * file). An adopted image never closes it: the owner must outlive every thread that adopted it,
+ * which a thread that is terminated (no cleanup runs in it) makes the only safe rule. The bytes
+ * are never written after creation, so threads read them without synchronization.
  */
 import { ClosedError, InvalidArgumentError } from '../errors.js';
-import { addSeals, close, ftruncate, memfdCreate, nativeSupport, PAGE_SIZE, pwrite, Seal } from '../sys/index.js';
+import { addSeals, close, fileSize, ftruncate, getSeals, memfdCreate, nativeSupport, PAGE_SIZE, pwrite, Seal } from '../sys/index.js';
 
 /** Options of {@link MemoryImage.create}. */
 export interface MemoryImageOptions {
@@ -29,25 +46,48 @@ export interface MemoryImageOptions {
   name?: string;
 }
 
+/**
+ * An image as another thread receives it ({@link MemoryImage.share}): structured-cloneable, the
+ * bytes in a SharedArrayBuffer (posting it copies no bytes). Valid while the sharing image is open.
+ */
+export interface SharedMemoryImage {
+  /** The owner's sealed memfd (a process-wide descriptor), or undefined for an image without one. */
+  readonly fd: number | undefined;
+  readonly start: number;
+  readonly minimumBytes: number;
+  /** The span's bytes, over a SharedArrayBuffer. */
+  readonly bytes: Uint8Array;
+}
+
+/** The seals {@link MemoryImage.adopt} requires: those every image's memfd gets. */
+const IMAGE_SEALS = Seal.SHRINK | Seal.GROW | Seal.WRITE;
+
 /** The initial contents of a linear memory; see the module comment. */
 export class MemoryImage {
   /** Offset of the span in linear memory; a multiple of the page size. */
   readonly start: number;
-  /** The span's bytes; its length is a multiple of the page size (0 when the memory starts all zero). */
+  /**
+   * The span's bytes; its length is a multiple of the page size (0 when the memory starts all zero).
+   * They live in a SharedArrayBuffer, so that threads sharing the image share them too.
+   */
   readonly bytes: Uint8Array;
   /** The memory's initial size in bytes; the span lies within it. */
   readonly minimumBytes: number;
   #fd: number | undefined;
+  /** Whether this image closes the memfd (it created it), or only uses another thread's (adopted). */
+  readonly #ownsFd: boolean;
   /** The creator's reference plus one per slot. */
   #references = 1;
   #ownerReleased = false;
   #closed = false;
+  #shared: SharedMemoryImage | undefined;
 
-  private constructor(start: number, bytes: Uint8Array, minimumBytes: number, fd: number | undefined) {
+  private constructor(start: number, bytes: Uint8Array, minimumBytes: number, fd: number | undefined, ownsFd: boolean) {
     this.start = start;
     this.bytes = bytes;
     this.minimumBytes = minimumBytes;
     this.#fd = fd;
+    this.#ownsFd = ownsFd;
   }
 
   /**
@@ -75,11 +115,50 @@ export class MemoryImage {
     if (start + length > minimumBytes) {
       throw new InvalidArgumentError(`image span [${start}, ${start + length}) does not fit in the memory's initial ${minimumBytes} bytes`);
     }
-    const bytes = new Uint8Array(length);
+    // Shared memory costs what an ArrayBuffer does, and lets every thread of the process read the
+    // one copy (share/adopt).
+    const bytes = new Uint8Array(new SharedArrayBuffer(length));
     if (length > 0) bytes.set(span.bytes, lead);
     const useMemfd = options.memfd ?? nativeSupport().available;
     const fd = useMemfd ? sealedMemfd(options.name ?? 'cowpool-image', minimumBytes, bytes, start) : undefined;
-    return new MemoryImage(start, bytes, minimumBytes, fd);
+    return new MemoryImage(start, bytes, minimumBytes, fd, true);
+  }
+
+  /**
+   * An image over another thread's (see the module comment and {@link share}): slots made from it
+   * map the same memfd and restore from the same bytes. It never closes the memfd; the sharing
+   * image must stay open until this thread has exited. Throws {@link InvalidArgumentError} when the
+   * descriptor is inconsistent or its fd is not an open, sealed memfd of the image's size here.
+   */
+  static adopt(shared: SharedMemoryImage): MemoryImage {
+    const { fd, start, minimumBytes, bytes } = shared;
+    if (!(bytes instanceof Uint8Array) || !(bytes.buffer instanceof SharedArrayBuffer)) {
+      throw new InvalidArgumentError('a shared image needs its bytes in a SharedArrayBuffer (made by MemoryImage.share())');
+    }
+    if (!Number.isSafeInteger(start) || start < 0 || start % PAGE_SIZE !== 0 || bytes.length % PAGE_SIZE !== 0) {
+      throw new InvalidArgumentError(`a shared image's span (start ${start}, ${bytes.length} bytes) is not page-aligned`);
+    }
+    if (!Number.isSafeInteger(minimumBytes) || start + bytes.length > minimumBytes) {
+      throw new InvalidArgumentError(`a shared image's span [${start}, ${start + bytes.length}) does not fit in ${minimumBytes} bytes`);
+    }
+    if (fd !== undefined) checkImageFd(fd, minimumBytes);
+    return new MemoryImage(start, bytes, minimumBytes, fd, false);
+  }
+
+  /**
+   * This image as another thread can receive it (postMessage, workerData): the memfd's number, the
+   * span and its bytes (shared, not copied). The receiver makes its image with {@link adopt}. This
+   * image must stay open (not closed by its creator) until every thread that adopted it has exited.
+   */
+  share(): SharedMemoryImage {
+    if (this.#closed) throw new ClosedError('MemoryImage');
+    this.#shared ??= { fd: this.#fd, start: this.start, minimumBytes: this.minimumBytes, bytes: this.bytes };
+    return this.#shared;
+  }
+
+  /** Whether this image was adopted from another thread's ({@link adopt}), and so never closes the memfd. */
+  get adopted(): boolean {
+    return !this.#ownsFd;
   }
 
   /**
@@ -110,7 +189,10 @@ export class MemoryImage {
     return this.#fd;
   }
 
-  /** True once the creator closed the image and every slot released it: the memfd is closed. */
+  /**
+   * True once the creator closed the image and every slot released it: the memfd is closed (for an
+   * adopted image: this thread no longer uses it; its owner closes it).
+   */
   get closed(): boolean {
     return this.#closed;
   }
@@ -140,7 +222,7 @@ export class MemoryImage {
 
   #closeFd(): void {
     this.#closed = true;
-    if (this.#fd !== undefined) close(this.#fd);
+    if (this.#fd !== undefined && this.#ownsFd) close(this.#fd);
     this.#fd = undefined;
   }
 
@@ -162,6 +244,30 @@ function sealedMemfd(name: string, size: number, bytes: Uint8Array, start: numbe
   } catch (err) {
     close(fd);
     throw err;
+  }
+}
+
+/**
+ * Checks that `fd` is what an image's memfd is: open here, `minimumBytes` long and sealed against
+ * change. A wrong number would otherwise map some other file into guests' memories.
+ */
+function checkImageFd(fd: number, minimumBytes: number): void {
+  if (!Number.isSafeInteger(fd) || fd < 0) throw new InvalidArgumentError(`a shared image's fd ${fd} is not a descriptor number`);
+  let size: number;
+  let seals: number;
+  try {
+    size = fileSize(fd);
+    seals = getSeals(fd);
+  } catch (err) {
+    throw new InvalidArgumentError(`a shared image's fd ${fd} is not an open memfd in this process (was its image closed?)`, {
+      cause: err,
+    });
+  }
+  if (size !== minimumBytes || (seals & IMAGE_SEALS) !== IMAGE_SEALS) {
+    throw new InvalidArgumentError(
+      `a shared image's fd ${fd} is not its image's sealed memfd (${size} bytes, seals 0x${seals.toString(16)}; ` +
+        `expected ${minimumBytes} bytes, sealed against writes and resizing)`,
+    );
   }
 }
 

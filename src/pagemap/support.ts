@@ -33,15 +33,42 @@ let cached: PagemapSupport | undefined;
 
 /**
  * The process's one `/proc/self/pagemap` descriptor, opened on first use and kept for the life of
- * the process. A pagemap descriptor reads the page tables of the process that opened it; Node
- * never forks without exec, so the descriptor cannot end up scanning a parent's memory.
+ * the process (a worker thread adopts the main thread's, see {@link adoptPagemap}). A pagemap
+ * descriptor reads the page tables of the process that opened it (every thread's: they share one
+ * address space); Node never forks without exec, so it cannot end up scanning a parent's memory.
  */
 export function pagemapDescriptor(): number {
   fd ??= openReadOnly(PROC_PAGEMAP);
   return fd;
 }
 
-/** Probes `PAGEMAP_SCAN` support once per process and returns the cached answer after that. */
+/**
+ * The process's pagemap descriptor and the probe's answer, as another thread receives them: a
+ * worker thread scans with the descriptor the main thread opened instead of opening its own, which
+ * it could not close if it were terminated (and which would cost one descriptor per thread).
+ */
+export interface SharedPagemap {
+  /** The descriptor, or undefined when `PAGEMAP_SCAN` is unsupported here (then none was opened). */
+  fd: number | undefined;
+  support: PagemapSupport;
+}
+
+/** Probes (opening the descriptor when supported) and returns what a worker thread needs to adopt. */
+export function sharePagemap(): SharedPagemap {
+  const support = pagemapSupport();
+  return { fd: support.supported ? pagemapDescriptor() : undefined, support };
+}
+
+/**
+ * In a worker thread, before anything scans: uses the main thread's descriptor and probe answer
+ * ({@link sharePagemap}). The descriptor stays the main thread's: this thread never closes it.
+ */
+export function adoptPagemap(shared: SharedPagemap): void {
+  if (fd === undefined) fd = shared.fd;
+  cached ??= shared.support;
+}
+
+/** Probes `PAGEMAP_SCAN` support once per thread and returns the cached answer after that. */
 export function pagemapSupport(): PagemapSupport {
   cached ??= probe();
   return cached;
