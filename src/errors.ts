@@ -25,6 +25,8 @@ export const ErrorCodes = {
   MALFORMED_CGI_RESPONSE: 'COWPOOL_ERR_MALFORMED_CGI_RESPONSE',
   GUEST_EXCEPTION: 'COWPOOL_ERR_GUEST_EXCEPTION',
   GUEST_MEMORY_LIMIT: 'COWPOOL_ERR_GUEST_MEMORY_LIMIT',
+  QUEUE_FULL: 'COWPOOL_ERR_QUEUE_FULL',
+  THREAD_EXITED: 'COWPOOL_ERR_THREAD_EXITED',
   INTERNAL: 'COWPOOL_ERR_INTERNAL',
 } as const;
 
@@ -170,11 +172,12 @@ export class AcquireTimeoutError extends CowpoolError {
 
 /**
  * The caller's `AbortSignal` fired before an instance was handed out (or had already fired). The
- * signal's `reason` is the `cause`. Nothing was leased.
+ * signal's `reason` is the `cause`. Nothing was leased. On worker threads, a use aborted while it
+ * ran was stopped with its thread (the message says so).
  */
 export class AbortedError extends CowpoolError {
-  constructor(cause: unknown) {
-    super(ErrorCodes.ABORTED, "the wait for an instance was aborted by the caller's AbortSignal", { cause });
+  constructor(cause: unknown, message = "the wait for an instance was aborted by the caller's AbortSignal") {
+    super(ErrorCodes.ABORTED, message, { cause });
   }
 }
 
@@ -185,12 +188,15 @@ export class GuestTrapError extends CowpoolError {
   }
 }
 
-/** The guest ran past its deadline and was stopped. */
+/**
+ * The guest ran past its deadline and was stopped: by the fuel counter (`interruptible`), or, on
+ * worker threads, by ending its thread a grace period after the deadline (the message says which).
+ */
 export class GuestTimeoutError extends CowpoolError {
   readonly timeoutMs: number;
 
-  constructor(timeoutMs: number) {
-    super(ErrorCodes.GUEST_TIMEOUT, `guest did not finish within ${timeoutMs} ms and was stopped`);
+  constructor(timeoutMs: number, message = `guest did not finish within ${timeoutMs} ms and was stopped`) {
+    super(ErrorCodes.GUEST_TIMEOUT, message);
     this.timeoutMs = timeoutMs;
   }
 }
@@ -227,6 +233,41 @@ export class GuestMemoryLimitError extends CowpoolError {
     super(ErrorCodes.GUEST_MEMORY_LIMIT, message);
     this.limitBytes = limitBytes;
     this.logs = logs;
+  }
+}
+
+/**
+ * A use was refused because the queue of uses waiting for a thread was full (`maxQueue`): the
+ * threads are all busy and enough callers already wait. Shed load (HTTP 503), or raise `maxQueue`
+ * or `threads`.
+ */
+export class QueueFullError extends CowpoolError {
+  /** The queue's bound. */
+  readonly maxQueue: number;
+
+  constructor(maxQueue: number, threads: number) {
+    super(
+      ErrorCodes.QUEUE_FULL,
+      `the queue is full: ${maxQueue} uses already wait for ${threads} busy thread${threads === 1 ? '' : 's'}; ` +
+        'retry later, or raise maxQueue or threads',
+    );
+    this.maxQueue = maxQueue;
+  }
+}
+
+/**
+ * The worker thread running a use exited before answering (an uncaught error in its code, a call
+ * of `process.exit`, running out of memory): the use is lost, and the thread was replaced. The
+ * worker's error, when it had one, is the `cause`.
+ */
+export class ThreadExitedError extends CowpoolError {
+  /** The thread's exit code. */
+  readonly exitCode: number;
+
+  constructor(exitCode: number, options?: { cause?: unknown }) {
+    const why = options?.cause instanceof Error ? `: ${options.cause.message}` : '';
+    super(ErrorCodes.THREAD_EXITED, `the worker thread running this use exited (code ${exitCode})${why}; it was replaced`, options);
+    this.exitCode = exitCode;
   }
 }
 
