@@ -1,0 +1,101 @@
+/**
+ * The options of the thread layer (how many threads, the queue's bound, deadlines and the grace
+ * before a hard stop) and of each use dispatched to it, their defaults, and their validation.
+ * Internals see only the filled forms, never `undefined`.
+ */
+import { availableParallelism } from 'node:os';
+import { InvalidArgumentError } from '../errors.js';
+import { integer, rejectUnknownKeys, timeoutMs, waitMs } from '../options/validate.js';
+
+/** Options of the thread layer, as a pool or sandbox with threads accepts them. */
+export interface ThreadOptions {
+  /** Worker threads running uses. Default: the cores this process may use (`os.availableParallelism()`). */
+  threads?: number;
+  /**
+   * Uses that may wait for a free thread; one more is refused with `QueueFullError`. Default
+   * Infinity (never refused): set a bound where load must be shed, as a server should.
+   */
+  maxQueue?: number;
+  /**
+   * Each use's deadline in ms (a use's own `timeout` overrides it), Infinity for none. A use still
+   * running `grace` ms after it is stopped with its thread: `GuestTimeoutError`. Default Infinity.
+   */
+  timeout?: number;
+  /**
+   * How long past its deadline a use may still run before its thread is ended, in ms: the time an
+   * engine gets to stop its guest itself (the fuel counter) and keep the thread. Default 100.
+   */
+  grace?: number;
+  /** Longest wait for a free thread, in ms; then `AcquireTimeoutError`. Default: no limit. */
+  acquireTimeout?: number;
+}
+
+/** Options of one use on threads. */
+export interface ThreadUseOptions {
+  /** This use's deadline in ms; overrides `options.timeout`. */
+  timeout?: number;
+  /** Longest wait for a free thread, in ms; overrides `options.acquireTimeout`. */
+  acquireTimeout?: number;
+  /** Before the use starts: it never runs (`AbortedError`). While it runs: its thread is ended and replaced (`AbortedError`). */
+  signal?: AbortSignal;
+}
+
+/** {@link ThreadOptions} with every default applied. */
+export interface FilledThreadOptions {
+  threads: number;
+  maxQueue: number;
+  timeout: number;
+  grace: number;
+  acquireTimeout: number;
+}
+
+/** {@link ThreadUseOptions} checked, the pool's defaults applied. */
+export interface FilledThreadUseOptions {
+  timeout: number;
+  acquireTimeout: number;
+  signal: AbortSignal | undefined;
+}
+
+/** The keys of {@link ThreadOptions}, for callers that accept them among their own options. */
+export const THREAD_OPTION_KEYS = [
+  'threads',
+  'maxQueue',
+  'timeout',
+  'grace',
+  'acquireTimeout',
+] as const satisfies readonly (keyof ThreadOptions)[];
+const USE_KEYS = ['timeout', 'acquireTimeout', 'signal'] as const satisfies readonly (keyof ThreadUseOptions)[];
+
+/** The default grace period in ms. */
+export const DEFAULT_GRACE = 100;
+
+/**
+ * Validates the thread options among `options` (other keys are the caller's to check; `what` names
+ * the object in messages) and fills in the defaults.
+ */
+export function fillThreadOptions(options: ThreadOptions, what = 'options'): FilledThreadOptions {
+  const own = <K extends keyof ThreadOptions>(key: K): ThreadOptions[K] => (Object.hasOwn(options, key) ? options[key] : undefined);
+  const maxQueue = own('maxQueue') ?? Infinity;
+  return {
+    threads: integer(`${what}.threads`, own('threads') ?? availableParallelism(), 1),
+    maxQueue: maxQueue === Infinity ? Infinity : integer(`${what}.maxQueue`, maxQueue, 0),
+    timeout: timeoutMs(`${what}.timeout`, own('timeout') ?? Infinity),
+    grace: waitMs(`${what}.grace`, own('grace') ?? DEFAULT_GRACE),
+    acquireTimeout: waitMs(`${what}.acquireTimeout`, own('acquireTimeout') ?? Infinity),
+  };
+}
+
+/** Validates one use's options and applies the pool's defaults. */
+export function fillThreadUseOptions(options: ThreadUseOptions | undefined, pool: FilledThreadOptions): FilledThreadUseOptions {
+  if (options === undefined) return { timeout: pool.timeout, acquireTimeout: pool.acquireTimeout, signal: undefined };
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('the use options must be an object');
+  rejectUnknownKeys(options, USE_KEYS, 'the use options');
+  const timeout = Object.hasOwn(options, 'timeout') && options.timeout !== undefined ? timeoutMs('timeout', options.timeout) : pool.timeout;
+  const acquireTimeout =
+    Object.hasOwn(options, 'acquireTimeout') && options.acquireTimeout !== undefined
+      ? waitMs('acquireTimeout', options.acquireTimeout)
+      : pool.acquireTimeout;
+  const signal = Object.hasOwn(options, 'signal') ? options.signal : undefined;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('signal must be an AbortSignal');
+  return { timeout, acquireTimeout, signal };
+}

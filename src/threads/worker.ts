@@ -1,0 +1,82 @@
+/**
+ * The entry of every worker thread a dispatcher starts. It adopts what the process already has (the
+ * fd ledger to record its own descriptors in, the main thread's pagemap descriptor), imports the
+ * engine module, builds the engine from the built parts, says it is ready, then runs uses one at a
+ * time until told to close. Nothing here knows what an engine does (see `engine.ts`).
+ *
+ * Every failure goes back as data: an engine that cannot be built answers `failed` (the dispatcher
+ * rejects `create`, or retries a replacement), a use that throws answers with its error serialized
+ * (`error-transport.ts`), a result that cannot be cloned answers with an error saying so.
+ */
+import { workerData } from 'node:worker_threads';
+import { serializeError } from '../error-transport.js';
+import { InvalidArgumentError } from '../errors.js';
+import { adoptPagemap } from '../pagemap/support.js';
+import { FdLedger, installFdLedger } from '../sys/index.js';
+import type { Engine, EngineModule } from './engine.js';
+import type { ToWorker, WorkerInit } from './protocol.js';
+import { StatsBoard, statsKeys, statsValues } from './stats-board.js';
+import { workerEnd, type WorkerEnd } from './transport.js';
+
+const init = workerData as WorkerInit;
+installFdLedger(FdLedger.attach(init.ledger));
+adoptPagemap(init.pagemap);
+
+let engine: Engine | undefined;
+const board = StatsBoard.attach(init.stats);
+let paths: string[][] = [];
+const values: number[] = [];
+
+const channel: WorkerEnd = workerEnd((message: ToWorker) => {
+  if (message.type === 'run') void run(message.id, message.input, message.timeout);
+  else void close();
+});
+
+try {
+  const module = (await import(init.engine)) as Partial<EngineModule>;
+  if (typeof module.createEngine !== 'function') {
+    throw new InvalidArgumentError(`the engine module ${init.engine} does not export a createEngine function`);
+  }
+  engine = await module.createEngine(init.parts, { index: init.index });
+  const keys = engine.stats ? statsKeys(engine.stats()) : [];
+  paths = keys.map((key) => key.split('.'));
+  publishStats();
+  channel.send({ type: 'ready', statsKeys: keys, description: engine.describe?.() });
+} catch (err) {
+  // The dispatcher ends this thread when it reads this (ending here could lose the message).
+  channel.send({ type: 'failed', error: serializeError(err) });
+}
+
+async function run(id: number, input: unknown, timeout: number): Promise<void> {
+  let value: unknown;
+  try {
+    const result = engine!.run(input, { timeout });
+    value = result instanceof Promise ? await result : result;
+  } catch (err) {
+    publishStats();
+    channel.send({ type: 'done', id, ok: false, error: serializeError(err) });
+    return;
+  }
+  publishStats();
+  try {
+    channel.send({ type: 'done', id, ok: true, value }, engine!.transfer?.(value));
+  } catch (err) {
+    const error = new InvalidArgumentError(
+      `the use's result cannot be sent to the calling thread (${(err as Error).message}); return structured-cloneable data`,
+      { cause: err },
+    );
+    channel.send({ type: 'done', id, ok: false, error: serializeError(error) });
+  }
+}
+
+function publishStats(): void {
+  if (engine?.stats && paths.length > 0) board.write(statsValues(engine.stats(), paths, values));
+}
+
+async function close(): Promise<void> {
+  try {
+    await engine?.close?.();
+  } finally {
+    process.exit(0);
+  }
+}
