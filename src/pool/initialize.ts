@@ -11,7 +11,7 @@
 import { GuestTrapError, InvalidArgumentError, ModuleNotPoolableError } from '../errors.js';
 import { MemoryImage } from '../memory/index.js';
 import { WASM_PAGE_SIZE } from '../module/wasm-page.js';
-import { bindImports } from './pooled-instance.js';
+import { bindImports } from './bind-imports.js';
 import {
   globalExportName,
   initializerName,

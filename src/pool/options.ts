@@ -6,7 +6,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import { DEFAULT_KEEP_RESIDENT, parseStrategy, type ResetStrategy } from '../memory/index.js';
 import { boolean, integer, rejectUnknownKeys, waitMs } from '../options/validate.js';
-import type { ImportsFactory, SetupHook } from './host.js';
+import type { ImportsFactory, SetupHook } from './instance-host.js';
 import type { Interruptible, Mechanism, ModulePlan } from './prepare.js';
 import { TEST_HOOKS, type TestHooks } from './test-hooks.js';
 

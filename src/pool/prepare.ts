@@ -326,7 +326,7 @@ function chooseMechanism(
     // a table a use merely changes (table.set, fill, copy, init) keeps its size and is restored.
     const growable = (table.grown || table.exported) && table.max !== table.min;
     // Grown from JS only: given room up front (tableReserve), every use starts with the same size
-    // and entries, and a use that outgrows the room costs its member (see PooledInstance.reset).
+    // and entries, and a use that outgrows the room costs its member (see Member.reset).
     // The module's code cannot grow it nor see growth other than by size, so nothing else differs.
     const reserved = growable && !table.grown && tableReserve > 0;
     if (growable && !reserved) {
