@@ -3,18 +3,18 @@
  * made of, each step in order, written once as steps for both drivers (`sync-or-async.ts`):
  *
  *     options ─fillOptions─► plan
- *     bytes ─poolSource (virtualMemorySize)─► analyzeForPool (mechanism) ─► data image (memfd)
- *           ─► pre-initialization (initialize, or a pure start function): runs the module, its
- *              memory becomes the image and the globals it changed the starting values
- *           ─► rewriteForPool (the one rewrite) ─► initialMemory (a larger image)
+ *     bytes ─poolSource (keepExports, virtualMemorySize)─► analyzeForPool (mechanism) ─► data image span
+ *           ─► pre-initialization (an initializer, or a pure start function; `preinitialize/`): runs
+ *              the module on the data image, and the state it leaves becomes the image span and
+ *              the globals' starting values
+ *           ─► rewriteForPool (the one rewrite) ─► the image's memfd ─► initialMemory (a larger one)
  *           ─► the reset strategy, resolved once for the image's size
  *
  * Each `yield` hands out what may be a promise (an async `setup`). Whatever fails, nothing stays
- * open: the image's memfd is closed on every failure path. Members are the pool's to make.
+ * open: the image's memfd, made last, is closed on every failure path. Members are the pool's to make.
  */
 import { InvalidArgumentError } from '../errors.js';
 import { chooseStrategy, MemoryImage, type ResetStrategy } from '../memory/index.js';
-import { initializationMemory, preinitialize } from './initialize.js';
 import { InstanceHost, runSetup } from './instance-host.js';
 import { enlarged } from './learn-size.js';
 import { fillOptions, type FilledOptions, type PoolOptions } from './options.js';
@@ -24,9 +24,12 @@ import {
   poolSource,
   preinitializes,
   rewriteForPool,
+  type ImageSpan,
   type Initialization,
   type PreparedModule,
 } from './prepare.js';
+import { initializationMemory } from './preinitialize/inspection.js';
+import { preinitialize } from './preinitialize/pipeline.js';
 import type { Steps } from './sync-or-async.js';
 import type { ModuleSource } from './types.js';
 
@@ -42,32 +45,31 @@ export interface PoolParts<S, C> {
 /** The pipeline; see the module comment. */
 export function* build<S, C>(source: ModuleSource, options: PoolOptions<S, C> | undefined): Steps<PoolParts<S, C>> {
   const filled = fillOptions(options);
-  const bytes = poolSource(toBytes(source), filled.virtualMemorySize);
   const { plan } = filled;
+  const bytes = poolSource(toBytes(source), plan, filled.virtualMemorySize);
   const analyzed = analyzeForPool(bytes, plan);
-  let image: MemoryImage | undefined;
+  let span: ImageSpan | undefined;
+  if (analyzed.analysis.memory) {
+    // Data offsets may read imported globals: then take them from the imports a pooled instance would get.
+    const scratch = analyzed.info.imports.some((i) => i.kind === 'global')
+      ? ((yield runSetup(filled.setup, new InstanceHost<S, C>(undefined))) as { imports: WebAssembly.Imports })
+      : undefined;
+    span = imageOf(analyzed, bytes, importedGlobalValues(analyzed, scratch?.imports));
+  }
   let init: Initialization | undefined;
+  if (preinitializes(analyzed, plan)) {
+    const memory = initializationMemory(analyzed, span);
+    const initializer = plan.initialize;
+    const { imports } =
+      initializer?.kind === 'function'
+        ? { imports: initializer.imports(memory) }
+        : ((yield runSetup(filled.setup, new InstanceHost<S, C>(memory))) as { imports: WebAssembly.Imports });
+    ({ span, init } = preinitialize(bytes, analyzed, plan, memory, imports));
+  }
+  const prepared = rewriteForPool(bytes, analyzed, plan, init);
+  let image = span ? MemoryImage.create({ start: span.start, bytes: span.bytes }, span.minimumBytes, { name: 'cowpool-image' }) : undefined;
   // From here on the image's memfd is open: every failure path closes it.
   try {
-    if (analyzed.analysis.memory) {
-      // Data offsets may read imported globals: then take them from the imports a pooled
-      // instance would get.
-      const scratch = analyzed.info.imports.some((i) => i.kind === 'global')
-        ? ((yield runSetup(filled.setup, new InstanceHost<S, C>(undefined))) as { imports: WebAssembly.Imports })
-        : undefined;
-      const span = imageOf(analyzed, bytes, importedGlobalValues(analyzed, scratch?.imports));
-      image = MemoryImage.create({ start: span.start, bytes: span.bytes }, span.minimumBytes, { name: 'cowpool-image' });
-    }
-    if (preinitializes(analyzed, plan)) {
-      const memory = initializationMemory(analyzed, image);
-      const host = new InstanceHost<S, C>(memory);
-      const { imports } = (yield runSetup(filled.setup, host)) as { imports: WebAssembly.Imports };
-      const result = preinitialize(bytes, analyzed, plan, memory, imports);
-      image?.close(); // the initialized image replaces it
-      image = result.image;
-      init = result.init;
-    }
-    const prepared = rewriteForPool(bytes, analyzed, plan, init);
     if (image && typeof filled.initialMemory === 'number') image = enlarged(image, filled.initialMemory, prepared.memoryPages?.maximum);
     const strategy = image ? strategyFor(filled.strategy, image.minimumBytes) : { strategy: 'none' as const };
     return { options: filled, prepared, image, strategy };
