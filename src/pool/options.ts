@@ -124,6 +124,12 @@ export interface FilledOptions<S, C> {
   /** Bytes (not yet rounded), `learn`, or undefined for the module's own size. */
   initialMemory: number | 'learn' | undefined;
   virtualMemorySize: boolean;
+  /**
+   * Whether a use is handed a view of its instance that stops working when the use ends
+   * (`use-view.ts`). False only for a pool a sandbox hosts (it passes a host's initializer): its
+   * uses are the sandbox's own code, which keeps no exports and caches them per instance.
+   */
+  guardExports: boolean;
   testHooks: TestHooks;
 }
 
@@ -218,6 +224,7 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
     },
     initialMemory,
     virtualMemorySize: boolean('options.virtualMemorySize', own('virtualMemorySize') ?? false),
+    guardExports: hosted === undefined,
     testHooks: hooks ?? {},
   };
 }
