@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { DEFAULT_KEEP_RESIDENT, parseStrategy, type ResetStrategy } from '../memory/index.js';
-import { boolean, integer, rejectUnknownKeys, waitMs } from '../options/validate.js';
+import { boolean, integer, rejectUnknownKeys, timeoutMs, waitMs } from '../options/validate.js';
 import type { ImportsFactory, SetupHook } from './instance-host.js';
 import type { Interruptible, Mechanism, ModulePlan } from './prepare.js';
 import { INITIALIZER, type FunctionInitializer, type Initializer } from './preinitialize/initializer.js';
@@ -88,8 +88,21 @@ export interface PoolOptions<S = undefined, C = unknown> {
    * interpreter's many small functions but does not bound loop-free recursion (a call tree can be
    * exponentially long): only for a guest whose every step of untrusted work passes a loop, such as
    * a JavaScript or Lua interpreter running untrusted scripts, never for untrusted wasm. Default false.
+   *
+   * A start function and an initializer are guest code like any other: with `interruptible`, one
+   * that runs per use (`reinstantiate`) is stopped at the use's `timeout`, and one that runs at
+   * create (pre-initialization) at `createTimeout`. Without it nothing on this thread can stop a
+   * guest that never returns, a start function included: a module whose start function may loop
+   * needs `interruptible`, or a worker thread that can be ended.
    */
   interruptible?: Interruptible;
+  /**
+   * How long the guest code `create` runs may take, in ms: the start function and `initialize`,
+   * run once to make the image. Past it, `create` rejects with a `GuestTimeoutError` that says what
+   * did not return. Needs `interruptible` (the fuel counter is what stops it). Default 10000 with
+   * `interruptible`; Infinity for none.
+   */
+  createTimeout?: number;
 }
 
 /**
@@ -156,6 +169,7 @@ const POOL_KEYS = [
   'tableReserve',
   'acquireTimeout',
   'interruptible',
+  'createTimeout',
 ] as const satisfies readonly (keyof PoolOptions)[];
 const USE_KEYS = ['timeout', 'acquireTimeout', 'signal'] as const satisfies readonly (keyof UseOptions)[];
 
@@ -167,6 +181,7 @@ const DEFAULTS = {
   strategy: 'auto',
   mechanism: 'auto',
   acquireTimeout: Infinity,
+  createTimeout: 10_000,
 } as const;
 
 /** Validates `options` and fills in the defaults. Throws {@link InvalidArgumentError} naming the option. */
@@ -206,6 +221,13 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
   if (typeof interruptible !== 'boolean' && interruptible !== 'loops') {
     throw new InvalidArgumentError(`options.interruptible must be true, false or 'loops', not ${String(interruptible)}`);
   }
+  const createTimeout = own('createTimeout');
+  if (createTimeout !== undefined && interruptible === false) {
+    throw new InvalidArgumentError(
+      'options.createTimeout needs options.interruptible: without the fuel counter nothing on this thread can stop ' +
+        'a start function or an initializer that never returns',
+    );
+  }
   const hooks = (o as InternalPoolOptions<S, C>)[TEST_HOOKS];
   return {
     setup: setupHook(own('setup'), own('imports')),
@@ -221,6 +243,7 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
       initialize,
       keepExports: hosted?.keepExports,
       tableReserve: integer('options.tableReserve', own('tableReserve') ?? 0, 0),
+      createTimeout: interruptible === false ? Infinity : timeoutMs('options.createTimeout', createTimeout ?? DEFAULTS.createTimeout),
     },
     initialMemory,
     virtualMemorySize: boolean('options.virtualMemorySize', own('virtualMemorySize') ?? false),
