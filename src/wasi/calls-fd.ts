@@ -442,8 +442,10 @@ export function fdCalls(state: WasiState): WebAssembly.ModuleImports {
         if (entry.kind !== 'directory') return Errno.NOTDIR;
         if ((entry.rightsBase & Rights.FD_READDIR) === 0n) return Errno.NOTCAPABLE;
         if (entry.listing === undefined || cookie === 0n) {
-          entry.listing = entry.fs.list(entry.dir);
+          if (entry.listing !== undefined) entry.fs.forget(entry.listing);
+          entry.listing = undefined;
           fds.touch();
+          entry.listing = entry.fs.list(entry.dir);
         }
         bufPtr >>>= 0;
         bufLen >>>= 0;
@@ -455,7 +457,7 @@ export function fdCalls(state: WasiState): WebAssembly.ModuleImports {
         const header = new DataView(new ArrayBuffer(Layout.DIRENT_SIZE));
         const headerBytes = new Uint8Array(header.buffer);
         let used = 0;
-        const listing = entry.listing;
+        const listing = entry.listing.entries;
         for (let i = cookie > BigInt(listing.length) ? listing.length : Number(cookie); i < listing.length && used < bufLen; i++) {
           const item = listing[i] as (typeof listing)[number];
           header.setBigUint64(0, BigInt(i + 1), true);

@@ -68,9 +68,12 @@ export class WasiState {
     this.#dropOverlays();
   }
 
-  /** Ends a use: closes the guest's files and stops routing output to the use's sinks. */
+  /**
+   * Ends a use: closes everything the guest opened, drops the overlays (nothing the use held
+   * outlives it) and stops routing output to the use's sinks.
+   */
   end(): void {
-    this.fds.closeAll();
+    this.fds.reset();
     this.#dropOverlays();
     this.context = IDLE_CONTEXT;
     this.#args = undefined;
