@@ -2,8 +2,9 @@
  * The limits of a WASI use that host calls meet (issue 18, finding 2 and the output limit): the
  * deadline is checked in every host call that can take time or produce output, so a guest doing
  * megabytes of work per loop iteration still ends within twice its deadline plus 50 ms; the output
- * a use may write is bounded, and passing it ends the use with GuestOutputLimitError; and a use
- * holds a bounded number of descriptors.
+ * a use may write is bounded, and passing it ends the use with GuestOutputLimitError; a use holds
+ * a bounded number of descriptors; and the options of WasiCommand and WasiHost reject keys they do
+ * not know.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +12,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_OUTPUT_LIMIT, WasiCommand, WasiHost, type UseDeadline } from '../src/wasi/index.ts';
-import { GuestOutputLimitError, GuestTimeoutError } from '../src/errors.ts';
+import { GuestOutputLimitError, GuestTimeoutError, InvalidArgumentError } from '../src/errors.ts';
 import { fixture as compiled, runGuest, wat } from './fixtures/wasi-guests.ts';
 import { WasiDriver } from './support/wasi-driver.ts';
 import { Errno, Rights } from '../src/wasi/abi.ts';
@@ -199,5 +200,34 @@ describe('open files', () => {
     driver.begin();
     assert.equal(typeof driver.open('host.txt', 0, Rights.FD_READ), 'number', 'the next use has all its descriptors');
     driver.end();
+  });
+});
+
+describe('unknown options are refused with the closest name', () => {
+  test('WasiCommand.create, run() and WasiHost', async () => {
+    const trap = fixture('trap');
+    await assert.rejects(WasiCommand.create(trap, { timeOut: 5 } as never), /unknown option 'timeOut'; did you mean 'timeout'\?/);
+    await assert.rejects(WasiCommand.create(trap, { outputlimit: 5 } as never), /did you mean 'outputLimit'\?/);
+    await assert.rejects(WasiCommand.create(trap, { outputLimit: -1 }), /options\.outputLimit must be a whole number of bytes/);
+    const command = await WasiCommand.create(trap);
+    try {
+      await assert.rejects(command.run({ signal: AbortSignal.timeout(10) } as never), (err: Error) => {
+        assert.ok(err instanceof InvalidArgumentError);
+        assert.match(err.message, /^run\(\) input: unknown option 'signal' \(known: args, env, stdin, timeout, outputLimit\)$/);
+        return true;
+      });
+      assert.throws(() => command.runSync({ timeOut: 5 } as never), /unknown option 'timeOut'; did you mean 'timeout'\?/);
+      await assert.rejects(command.run({ outputLimit: 1.5 }), /input\.outputLimit must be a whole number/);
+    } finally {
+      await command.close();
+    }
+    assert.throws(
+      () => new WasiHost({ overlaylimit: 5 } as never),
+      /WasiHost options: unknown option 'overlaylimit'; did you mean 'overlayLimit'\?/,
+    );
+    assert.throws(
+      () => new WasiHost({ preopens: [{ guestPath: '/d', hostPath: dir, readonly: true } as never] }),
+      /options\.preopens\[0\]: unknown option 'readonly'/,
+    );
   });
 });

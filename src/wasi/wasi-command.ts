@@ -17,7 +17,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { GuestOutputLimitError, GuestTimeoutError, GuestTrapError, InvalidArgumentError } from '../errors.js';
-import { byteLimit } from '../options/validate.js';
+import { byteLimit, rejectUnknownKeys } from '../options/validate.js';
 import { InstancePool, type InstanceHost, type PoolDescription, type PoolOptions, type PoolStats } from '../pool/index.js';
 import type { WasiClock } from './clock.js';
 import { checkWasiCommand } from './command.js';
@@ -82,6 +82,18 @@ export interface WasiRunResult {
   error: GuestTrapError | GuestTimeoutError | GuestOutputLimitError | undefined;
 }
 
+const COMMAND_KEYS = [
+  'preopens',
+  'overlayLimit',
+  'outputLimit',
+  'timeout',
+  'programName',
+  'pool',
+  'clock',
+  'random',
+] as const satisfies readonly (keyof WasiCommandOptions)[];
+const RUN_KEYS = ['args', 'env', 'stdin', 'timeout', 'outputLimit'] as const satisfies readonly (keyof WasiRunInput)[];
+
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
 
@@ -108,10 +120,12 @@ export class WasiCommand {
   /**
    * Compiles and checks the module, then creates the pool.
    * @param wasm the module's bytes or a path to read (the pool needs the bytes to build its memory image).
-   * @throws InvalidArgumentError when the module is not a WASI command or an option is malformed.
+   * @throws InvalidArgumentError when the module is not a WASI command, an option is malformed, or
+   *   an option is unknown (named with the closest known one).
    */
   static async create(wasm: Uint8Array | string, options: WasiCommandOptions = {}): Promise<WasiCommand> {
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options must be an object');
+    rejectUnknownKeys(options, COMMAND_KEYS, 'WasiCommand options');
     const outputLimit = byteLimit('options.outputLimit', options.outputLimit ?? DEFAULT_OUTPUT_LIMIT);
     const programName = options.programName ?? (typeof wasm === 'string' ? wasm.slice(wasm.lastIndexOf('/') + 1) : 'command.wasm');
     const source = typeof wasm === 'string' ? new Uint8Array(await readFile(wasm)) : wasm;
@@ -177,6 +191,7 @@ export class WasiCommand {
     if (input === null || typeof input !== 'object') {
       throw new InvalidArgumentError('run() takes an object: { args, env, stdin, timeout, outputLimit }');
     }
+    rejectUnknownKeys(input, RUN_KEYS, 'run() input');
     const outputLimit = input.outputLimit === undefined ? this.#outputLimit : byteLimit('input.outputLimit', input.outputLimit);
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];

@@ -16,6 +16,7 @@
 
 import { realpathSync, statSync } from 'node:fs';
 import { InvalidArgumentError } from '../errors.js';
+import { rejectUnknownKeys } from '../options/validate.js';
 import { systemClock, type UseDeadline, type WasiClock } from './clock.js';
 import { validateContext, type WasiContext } from './context.js';
 import type { Preopen } from './fd-table.js';
@@ -68,6 +69,9 @@ export interface WasiHostOptions {
   deadline?: UseDeadline;
 }
 
+const HOST_OPTION_KEYS = ['preopens', 'clock', 'random', 'overlayLimit', 'deadline'] as const satisfies readonly (keyof WasiHostOptions)[];
+const PREOPEN_KEYS = ['guestPath', 'hostPath', 'mode'] as const satisfies readonly (keyof PreopenOption)[];
+
 /**
  * A WASI preview1 host whose per-use context can be swapped in microseconds.
  *
@@ -86,6 +90,7 @@ export class WasiHost {
 
   constructor(options: WasiHostOptions = {}) {
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options must be an object');
+    rejectUnknownKeys(options, HOST_OPTION_KEYS, 'WasiHost options');
     const clock = resolveClock(options.clock);
     if (options.random !== undefined && typeof options.random !== 'function') {
       throw new InvalidArgumentError('options.random must be a function that fills a Uint8Array');
@@ -188,6 +193,7 @@ function resolvePreopens(preopens: readonly PreopenOption[] | undefined, budget:
   return preopens.map((preopen: PreopenOption, i) => {
     const where = `options.preopens[${i}]`;
     if (preopen === null || typeof preopen !== 'object') throw new InvalidArgumentError(`${where} must be { guestPath, hostPath }`);
+    rejectUnknownKeys(preopen, PREOPEN_KEYS, where);
     const { guestPath, hostPath, mode = 'overlay' } = preopen;
     if (!PREOPEN_MODES.includes(mode)) {
       throw new InvalidArgumentError(`${where}.mode must be one of ${PREOPEN_MODES.join(', ')}, got ${JSON.stringify(mode)}`);
