@@ -73,6 +73,12 @@ const cases: [errors.CowpoolError, string, string, RegExp][] = [
     /^SQLite ran out of memory at .* 1024 bytes.*raise memoryLimit/,
   ],
   [
+    new errors.GuestOutputLimitError(4096),
+    'GuestOutputLimitError',
+    'COWPOOL_ERR_GUEST_OUTPUT_LIMIT',
+    /^guest wrote more than its output limit of 4096 bytes \(stdout and stderr together\) .*--max-output/,
+  ],
+  [
     new errors.NestedUseError(1, 'run()'),
     'NestedUseError',
     'COWPOOL_ERR_NESTED_USE',
@@ -113,6 +119,7 @@ const CATEGORIES: Record<string, 'GuestLimitError' | 'GuestError' | 'CallerError
   SqliteError: 'GuestError',
   GuestMemoryLimitError: 'GuestLimitError',
   SqliteMemoryLimitError: 'GuestLimitError',
+  GuestOutputLimitError: 'GuestLimitError',
   NestedUseError: 'CallerError',
   InternalError: 'HostError',
 };
