@@ -5,9 +5,10 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { DEFAULT_KEEP_RESIDENT, parseStrategy, type ResetStrategy } from '../memory/index.js';
-import { boolean, integer, rejectUnknownKeys, waitMs } from '../options/validate.js';
-import type { ImportsFactory, SetupHook } from './host.js';
+import { boolean, integer, rejectUnknownKeys, timeoutMs, waitMs } from '../options/validate.js';
+import type { ImportsFactory, SetupHook } from './instance-host.js';
 import type { Interruptible, Mechanism, ModulePlan } from './prepare.js';
+import { INITIALIZER, type FunctionInitializer, type Initializer } from './preinitialize/initializer.js';
 import { TEST_HOOKS, type TestHooks } from './test-hooks.js';
 
 /** Options of {@link InstancePool.create}. `S` is each instance's state, `C` a use's context. */
@@ -87,9 +88,31 @@ export interface PoolOptions<S = undefined, C = unknown> {
    * interpreter's many small functions but does not bound loop-free recursion (a call tree can be
    * exponentially long): only for a guest whose every step of untrusted work passes a loop, such as
    * a JavaScript or Lua interpreter running untrusted scripts, never for untrusted wasm. Default false.
+   *
+   * A start function and an initializer are guest code like any other: with `interruptible`, one
+   * that runs per use (`reinstantiate`) is stopped at the use's `timeout`, and one that runs at
+   * create (pre-initialization) at `createTimeout`. Without it nothing on this thread can stop a
+   * guest that never returns, a start function included: a module whose start function may loop
+   * needs `interruptible`, or a worker thread that can be ended.
    */
   interruptible?: Interruptible;
+  /**
+   * How long the guest code `create` runs may take, in ms: the start function and `initialize`,
+   * run once to make the image. Past it, `create` rejects with a `GuestTimeoutError` that says what
+   * did not return. Needs `interruptible` (the fuel counter is what stops it). Default 10000 with
+   * `interruptible`; Infinity for none.
+   */
+  createTimeout?: number;
 }
+
+/**
+ * {@link PoolOptions} with what only cowpool itself passes, under symbol keys no user can type: a
+ * host's initializer (the sandboxes'), and the test hooks.
+ */
+export type InternalPoolOptions<S = undefined, C = unknown> = PoolOptions<S, C> & {
+  readonly [INITIALIZER]?: FunctionInitializer;
+  readonly [TEST_HOOKS]?: TestHooks;
+};
 
 /** Options of one use (`run`, `runSync`, `acquire`). */
 export interface UseOptions {
@@ -114,6 +137,12 @@ export interface FilledOptions<S, C> {
   /** Bytes (not yet rounded), `learn`, or undefined for the module's own size. */
   initialMemory: number | 'learn' | undefined;
   virtualMemorySize: boolean;
+  /**
+   * Whether a use is handed a view of its instance that stops working when the use ends
+   * (`use-view.ts`). False only for a pool a sandbox hosts (it passes a host's initializer): its
+   * uses are the sandbox's own code, which keeps no exports and caches them per instance.
+   */
+  guardExports: boolean;
   testHooks: TestHooks;
 }
 
@@ -140,6 +169,7 @@ const POOL_KEYS = [
   'tableReserve',
   'acquireTimeout',
   'interruptible',
+  'createTimeout',
 ] as const satisfies readonly (keyof PoolOptions)[];
 const USE_KEYS = ['timeout', 'acquireTimeout', 'signal'] as const satisfies readonly (keyof UseOptions)[];
 
@@ -151,6 +181,7 @@ const DEFAULTS = {
   strategy: 'auto',
   mechanism: 'auto',
   acquireTimeout: Infinity,
+  createTimeout: 10_000,
 } as const;
 
 /** Validates `options` and fills in the defaults. Throws {@link InvalidArgumentError} naming the option. */
@@ -175,7 +206,11 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
   if (!['auto', 'reuse', 'reinstantiate'].includes(mechanism)) {
     throw new InvalidArgumentError(`options.mechanism must be 'auto', 'reuse' or 'reinstantiate', not ${String(mechanism)}`);
   }
-  const initialize = initializer(own('initialize'));
+  const hosted = (o as InternalPoolOptions<S, C>)[INITIALIZER];
+  if (hosted !== undefined && own('initialize') !== undefined) {
+    throw new InvalidArgumentError(`options.initialize cannot be given to a pool that ${hosted.name} initializes`);
+  }
+  const initialize = hosted ?? initializer(own('initialize'));
   const initialMemory = own('initialMemory');
   if (initialMemory !== undefined && initialMemory !== 'learn' && !(Number.isSafeInteger(initialMemory) && initialMemory > 0)) {
     throw new InvalidArgumentError(`options.initialMemory must be a positive number of bytes or 'learn', not ${String(initialMemory)}`);
@@ -186,7 +221,14 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
   if (typeof interruptible !== 'boolean' && interruptible !== 'loops') {
     throw new InvalidArgumentError(`options.interruptible must be true, false or 'loops', not ${String(interruptible)}`);
   }
-  const hooks = (o as { [TEST_HOOKS]?: TestHooks })[TEST_HOOKS];
+  const createTimeout = own('createTimeout');
+  if (createTimeout !== undefined && interruptible === false) {
+    throw new InvalidArgumentError(
+      'options.createTimeout needs options.interruptible: without the fuel counter nothing on this thread can stop ' +
+        'a start function or an initializer that never returns',
+    );
+  }
+  const hooks = (o as InternalPoolOptions<S, C>)[TEST_HOOKS];
   return {
     setup: setupHook(own('setup'), own('imports')),
     max,
@@ -195,9 +237,17 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
     trimIdleAfter,
     strategy,
     acquireTimeout,
-    plan: { mechanism, interruptible, initialize, tableReserve: integer('options.tableReserve', own('tableReserve') ?? 0, 0) },
+    plan: {
+      mechanism,
+      interruptible,
+      initialize,
+      keepExports: hosted?.keepExports,
+      tableReserve: integer('options.tableReserve', own('tableReserve') ?? 0, 0),
+      createTimeout: interruptible === false ? Infinity : timeoutMs('options.createTimeout', createTimeout ?? DEFAULTS.createTimeout),
+    },
     initialMemory,
     virtualMemorySize: boolean('options.virtualMemorySize', own('virtualMemorySize') ?? false),
+    guardExports: hosted === undefined,
     testHooks: hooks ?? {},
   };
 }
@@ -232,7 +282,7 @@ export function fillUseOptions(
   return { timeout, acquireTimeout: acquireTimeout ?? pool.acquireTimeout, signal };
 }
 
-function initializer(value: PoolOptions['initialize']): ModulePlan['initialize'] {
+function initializer(value: PoolOptions['initialize']): Initializer | undefined {
   if (value === undefined) return undefined;
   const spec = typeof value === 'string' ? { name: value } : value;
   if (typeof spec !== 'object' || spec === null || typeof spec.name !== 'string' || spec.name === '') {
@@ -245,7 +295,7 @@ function initializer(value: PoolOptions['initialize']): ModulePlan['initialize']
       "options.initialize.args must be an array of numbers and bigints (the export's i32/i64/f32/f64 arguments)",
     );
   }
-  return { name: spec.name, args: [...args] };
+  return { kind: 'export', name: spec.name, args: [...args] };
 }
 
 function setupHook<S, C>(setup: SetupHook<S, C> | undefined, imports: PoolOptions<S, C>['imports']): SetupHook<S, C> {

@@ -5,7 +5,10 @@
  * (`{ method, path, query, headers, body }`) and may answer `{ status, headers, body }`.
  *
  * A script that throws answers 400, one past its deadline 504, one past its memory limit 507, with
- * `{ error: { name, message, stack }, logs }`; the next request is pristine either way.
+ * `{ error: { name, message, stack }, logs }`; the next request is pristine either way. A handler's
+ * answer whose `Content-Length` disagrees with its body is 502, as `cowpool serve` answers a CGI
+ * response that does: sent as is, a keep-alive client would read the difference as the start of
+ * the next response (or wait for bytes that never come).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { GuestMemoryLimitError, GuestTimeoutError, type ConsoleEntry } from '../errors.js';
@@ -70,6 +73,8 @@ async function respond(
     const response = typeof answer === 'object' && answer !== null ? (answer as Record<string, unknown>) : { body: answer };
     const status = typeof response.status === 'number' && response.status >= 200 && response.status <= 599 ? response.status : 200;
     const headers = typeof response.headers === 'object' && response.headers !== null ? (response.headers as Record<string, string>) : {};
+    const mismatch = contentLengthMismatch(headers, response.body);
+    if (mismatch !== undefined) return sendError(res, { status: 502, message: `the handler's answer is malformed: ${mismatch}` }, 'json');
     return send(res, status, response.body, headers);
   } catch (err) {
     const status =
@@ -82,8 +87,23 @@ async function respond(
   }
 }
 
+/** The body as {@link send} writes it. */
+function bodyText(body: unknown): string {
+  return typeof body === 'string' ? body : JSON.stringify(body ?? null);
+}
+
+/** Why the `Content-Length` a handler set cannot be sent with its body, or undefined when it can (or none was set). */
+function contentLengthMismatch(headers: Record<string, unknown>, body: unknown): string | undefined {
+  const bytes = Buffer.byteLength(bodyText(body));
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.toLowerCase() !== 'content-length') continue;
+    if (String(value).trim() !== String(bytes)) return `Content-Length says ${String(value)} bytes but the body has ${bytes}`;
+  }
+  return undefined;
+}
+
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = typeof body === 'string' ? body : JSON.stringify(body ?? null);
+  const text = bodyText(body);
   const type = typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json';
   res.writeHead(status, { 'content-type': type, ...headers });
   res.end(text);

@@ -15,7 +15,7 @@
  * dropped; a Content-Length that disagrees with the body is an error.
  */
 
-import { CowpoolError, ErrorCodes } from '../errors.js';
+import { ErrorCodes, GuestError } from '../errors.js';
 
 /** The largest header block accepted, blank line included. */
 export const MAX_CGI_HEADER_BYTES = 64 * 1024;
@@ -36,7 +36,7 @@ export interface CgiResponse {
  * The guest's output is not a valid CGI response; `reason` says what is wrong and where. The server
  * answers 502 Bad Gateway.
  */
-export class MalformedCgiResponseError extends CowpoolError {
+export class MalformedCgiResponseError extends GuestError {
   /** What is wrong, e.g. `header line 2 has no colon: "oops"`. */
   readonly reason: string;
 
@@ -83,7 +83,8 @@ export function parseCgiResponse(stdout: Uint8Array): CgiResponse {
     if (nl === -1 || nl >= scanEnd) {
       if (nl === -1 && stdout.length < MAX_CGI_HEADER_BYTES) {
         throw new MalformedCgiResponseError(
-          `no blank line ends the header block (${stdout.length} bytes, starting ${preview(text.toString('latin1', 0, Math.min(40, stdout.length)))})`,
+          `no blank line ends the header block (${stdout.length} bytes, ` +
+            `starting ${preview(text.toString('latin1', 0, Math.min(40, stdout.length)))})`,
         );
       }
       throw new MalformedCgiResponseError(`the header block exceeds ${MAX_CGI_HEADER_BYTES} bytes`);

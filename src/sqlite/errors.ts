@@ -1,11 +1,11 @@
 /** The errors a SQLite sandbox adds to cowpool's own (see `src/errors.ts` for the codes). */
-import { CowpoolError, ErrorCodes, GuestMemoryLimitError } from '../errors.js';
+import { ErrorCodes, GuestError, GuestMemoryLimitError } from '../errors.js';
 
 /**
  * SQLite refused the SQL: a syntax error, a constraint, a missing table, a file it may not open
  * (`ATTACH` of a path: the sandbox has no file system). `message` is SQLite's own.
  */
-export class SqliteError extends CowpoolError {
+export class SqliteError extends GuestError {
   /** SQLite's result code (`SQLITE_ERROR` = 1, `SQLITE_CONSTRAINT` = 19, `SQLITE_CANTOPEN` = 14, …). */
   readonly resultCode: number;
   /** SQLite's message (`sqlite3_errmsg`). */

@@ -75,6 +75,18 @@ export const ERROR_CASES: [errors.CowpoolError, string, string, RegExp][] = [
     /^SQLite ran out of memory at .* 1024 bytes.*raise memoryLimit/,
   ],
   [
+    new errors.GuestOutputLimitError(4096),
+    'GuestOutputLimitError',
+    'COWPOOL_ERR_GUEST_OUTPUT_LIMIT',
+    /^guest wrote more than its output limit of 4096 bytes \(stdout and stderr together\) .*--max-output/,
+  ],
+  [
+    new errors.NestedUseError(1, 'run()'),
+    'NestedUseError',
+    'COWPOOL_ERR_NESTED_USE',
+    /^run\(\) was called inside a use of the same pool, .*\(options\.max is 1\), so it would wait forever;.*raise options\.max/,
+  ],
+  [
     new errors.QueueFullError(64, 2),
     'QueueFullError',
     'COWPOOL_ERR_QUEUE_FULL',

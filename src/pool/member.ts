@@ -1,15 +1,19 @@
 /**
- * One member of a pool: a memory slot, its host (imports and state, built once by `setup`), and
- * (for `reuse`) the instance kept across uses with the global and table values to restore after each.
+ * `Member`: one pooled instance of a pool, as the pool keeps it: a memory slot, its host (imports
+ * and state, built once by `setup`), and (for `reuse`) the instance kept across uses with the
+ * global and table values to restore after each.
  *
  * Whether a member is idle, leased or retired is the pool's to decide and record (`instance-pool.ts`
  * holds the one state machine); a member only does the work of each step: `begin` a use, `reset`
  * after it, `close` when retired.
  */
-import { GuestTimeoutError, ImportMissingError } from '../errors.js';
+import { InternalError } from '../errors.js';
 import { type MemoryImage, MemorySlot, type MemorySlotOptions, type ResetReport } from '../memory/index.js';
-import { hostControl, InstanceHost, isPromise, runSetup, type SetupHook } from './host.js';
+import { bindImports } from './bind-imports.js';
+import { hostControl, InstanceHost, runSetup, type SetupHook } from './instance-host.js';
+import { Interruption } from './interruption.js';
 import type { PreparedModule } from './prepare.js';
+import { isPromise } from './sync-or-async.js';
 
 /** Where a member is in its life; only the pool's transitions change it. */
 export type MemberState = 'idle' | 'leased' | 'retired';
@@ -17,7 +21,7 @@ export type MemberState = 'idle' | 'leased' | 'retired';
 const control = hostControl();
 
 /** One pooled instance; see the module comment. */
-export class PooledInstance<S, C> {
+export class Member<S, C> {
   readonly host: InstanceHost<S, C>;
   readonly slot: MemorySlot | undefined;
   /** Written only by the pool's transitions. */
@@ -50,8 +54,8 @@ export class PooledInstance<S, C> {
     image: MemoryImage | undefined,
     slotOptions: MemorySlotOptions,
     setup: SetupHook<S, C>,
-  ): PooledInstance<S, C> | Promise<PooledInstance<S, C>> {
-    const member = new PooledInstance<S, C>(prepared, image, slotOptions);
+  ): Member<S, C> | Promise<Member<S, C>> {
+    const member = new Member<S, C>(prepared, image, slotOptions);
     const fail = (err: unknown): never => {
       member.close();
       throw err;
@@ -67,13 +71,19 @@ export class PooledInstance<S, C> {
 
   #link(given: WebAssembly.Imports): this {
     this.#imports = bindImports(this.#prepared.module, this.#prepared.memoryImport, given, this.slot?.memory);
-    if (this.#prepared.mechanism === 'reuse') this.#keep(new WebAssembly.Instance(this.#prepared.module, this.#imports));
+    if (this.#prepared.mechanism === 'reuse') {
+      // The analysis refuses `reuse` to a start function that would run again (pre-initialization
+      // removes one that does not): a kept instance has none to run outside a use.
+      if (this.#prepared.interrupt?.startExport !== undefined) throw new InternalError('a kept instance with a start function to run');
+      this.#keep(new WebAssembly.Instance(this.#prepared.module, this.#imports));
+    }
     return this;
   }
 
   /**
    * Starts a use: returns the instance to use (a new one for `reinstantiate`). When it throws (a
-   * start function trapped, say), the use has begun all the same and must be reset.
+   * start function trapped or overran the use's timeout, say), the use has begun all the same and
+   * must be reset.
    */
   begin(context: C | undefined, timeout: number): WebAssembly.Instance {
     this.slot?.lease();
@@ -83,7 +93,12 @@ export class PooledInstance<S, C> {
     let instance = this.#kept;
     if (instance === undefined) {
       instance = new WebAssembly.Instance(this.#prepared.module, this.#imports);
-      this.#interruption?.attach(instance);
+      control.instance(this.host, instance);
+      if (this.#interruption) {
+        // An interruptible module's start function was left for us to run, under the use's deadline.
+        this.#interruption.attach(instance);
+        this.#interruption.runStart(instance, 'the start function', "the use's timeout");
+      }
     }
     this.#interruption?.refill();
     control.instance(this.host, instance);
@@ -143,75 +158,4 @@ export class PooledInstance<S, C> {
       this.#tables.push({ table, entries });
     }
   }
-}
-
-/**
- * The user's imports with the pool's memory added, checked against what the module imports so a
- * missing import fails with its name instead of V8's LinkError.
- */
-export function bindImports(
-  module: WebAssembly.Module,
-  target: { module: string; name: string } | undefined,
-  given: WebAssembly.Imports,
-  memory: WebAssembly.Memory | undefined,
-): WebAssembly.Imports {
-  const imports: WebAssembly.Imports = {};
-  for (const [name, namespace] of Object.entries(given ?? {})) imports[name] = { ...namespace };
-  if (target && memory) imports[target.module] = { ...imports[target.module], [target.name]: memory };
-  for (const wanted of WebAssembly.Module.imports(module)) {
-    const namespace = imports[wanted.module];
-    if (namespace === undefined || !Object.hasOwn(namespace, wanted.name)) {
-      throw new ImportMissingError(wanted.module, wanted.name, wanted.kind);
-    }
-  }
-  return imports;
-}
-
-/** Fuel a use burns (loop iterations and calls) between two checks of its deadline. */
-const FUEL = 100_000;
-
-/**
- * The host side of an interruptible module (see `module/fuel.ts`): the guest counts fuel down and,
- * when it runs out, calls `check` through its check table; `check` ends the use with
- * {@link GuestTimeoutError} once the deadline has passed, and otherwise refills the fuel.
- */
-class Interruption {
-  readonly #exports: { fuelExport: string; tableExport: string };
-  readonly #check: unknown;
-  #fuel: WebAssembly.Global | undefined;
-
-  constructor(exports: { fuelExport: string; tableExport: string }, host: InstanceHost<unknown, unknown>) {
-    this.#exports = exports;
-    const check = () => {
-      if (performance.now() >= host.deadline) throw new GuestTimeoutError(host.timeout);
-      this.#fuel!.value = FUEL;
-    };
-    this.#check = checkTrampoline(check);
-  }
-
-  /** Wires a new instance's check table to this host and takes its fuel counter. */
-  attach(instance: WebAssembly.Instance): void {
-    (instance.exports[this.#exports.tableExport] as WebAssembly.Table).set(0, this.#check);
-    this.#fuel = instance.exports[this.#exports.fuelExport] as WebAssembly.Global;
-  }
-
-  /** Gives the starting use a full budget. */
-  refill(): void {
-    this.#fuel!.value = FUEL;
-  }
-}
-
-/**
- * `(module (import "h" "check" (func)) (export "check" (func 0)))`: re-exporting an imported JS
- * function yields a wasm function object, which a funcref table accepts (a plain JS function is not).
- */
-const TRAMPOLINE = new Uint8Array([
-  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x02, 0x0b, 0x01, 0x01, 0x68, 0x05, 0x63, 0x68, 0x65,
-  0x63, 0x6b, 0x00, 0x00, 0x07, 0x09, 0x01, 0x05, 0x63, 0x68, 0x65, 0x63, 0x6b, 0x00, 0x00,
-]);
-let trampolineModule: WebAssembly.Module | undefined;
-
-function checkTrampoline(check: () => void): unknown {
-  trampolineModule ??= new WebAssembly.Module(TRAMPOLINE);
-  return new WebAssembly.Instance(trampolineModule, { h: { check } }).exports.check;
 }
