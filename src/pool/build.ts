@@ -7,8 +7,13 @@
  *           ─► pre-initialization (an initializer, or a pure start function; `preinitialize/`): runs
  *              the module on the data image, and the state it leaves becomes the image span and
  *              the globals' starting values
- *           ─► rewriteForPool (the one rewrite) ─► the image's memfd ─► initialMemory (a larger one)
+ *           ─► rewriteForPool (the one rewrite)                       ── prepareModule: data only
+ *           ─► the image's memfd ─► initialMemory (a larger one)      ── assemble
  *           ─► the reset strategy, resolved once for the image's size
+ *
+ * The two halves are apart so that the first, which runs guest code (a start function, an
+ * initializer), can run on a worker thread that is ended if it overruns, and send back only data:
+ * the process then makes the one memfd itself (`threads/`).
  *
  * Each `yield` hands out what may be a promise (an async `setup`). Whatever fails, nothing stays
  * open: the image's memfd, made last, is closed on every failure path. Members are the pool's to make.
@@ -27,6 +32,7 @@ import {
   type ImageSpan,
   type Initialization,
   type PreparedModule,
+  type RunnableModule,
 } from './prepare.js';
 import { initializationMemory } from './preinitialize/inspection.js';
 import { preinitialize } from './preinitialize/pipeline.js';
@@ -36,14 +42,27 @@ import type { ModuleSource } from './types.js';
 /** What a pool is made of. The image, when there is one, is open: the pool owns it from here. */
 export interface PoolParts<S, C> {
   readonly options: FilledOptions<S, C>;
-  readonly prepared: PreparedModule;
+  readonly prepared: RunnableModule;
   readonly image: MemoryImage | undefined;
   /** The reset strategy (never `auto`), or `none` without a memory; and why it is not `pagemap`. */
   readonly strategy: { readonly strategy: ResetStrategy | 'none'; readonly reason?: string };
 }
 
+/** What {@link prepareModule} makes: data only, the image still bytes (no memfd yet). */
+export interface Preparation<S, C> {
+  readonly options: FilledOptions<S, C>;
+  readonly prepared: PreparedModule;
+  readonly span: ImageSpan | undefined;
+}
+
 /** The pipeline; see the module comment. */
 export function* build<S, C>(source: ModuleSource, options: PoolOptions<S, C> | undefined): Steps<PoolParts<S, C>> {
+  const { options: filled, prepared, span } = yield* prepareModule<S, C>(source, options);
+  return assemble(filled, prepared, span);
+}
+
+/** The first half of the pipeline, up to the rewrite: everything that runs guest code, and no memfd. */
+export function* prepareModule<S, C>(source: ModuleSource, options: PoolOptions<S, C> | undefined): Steps<Preparation<S, C>> {
   const filled = fillOptions(options);
   const { plan } = filled;
   const bytes = poolSource(toBytes(source), plan, filled.virtualMemorySize);
@@ -66,13 +85,20 @@ export function* build<S, C>(source: ModuleSource, options: PoolOptions<S, C> | 
         : ((yield runSetup(filled.setup, new InstanceHost<S, C>(memory))) as { imports: WebAssembly.Imports });
     ({ span, init } = preinitialize(bytes, analyzed, plan, memory, imports));
   }
-  const prepared = rewriteForPool(bytes, analyzed, plan, init);
+  return { options: filled, prepared: rewriteForPool(bytes, analyzed, plan, init), span };
+}
+
+/**
+ * The second half: the image's memfd from the span, enlarged to `initialMemory`, and the reset
+ * strategy for its size. Runs where the pool's process is (a memfd is the process's).
+ */
+export function assemble<S, C>(options: FilledOptions<S, C>, prepared: RunnableModule, span: ImageSpan | undefined): PoolParts<S, C> {
   let image = span ? MemoryImage.create({ start: span.start, bytes: span.bytes }, span.minimumBytes, { name: 'cowpool-image' }) : undefined;
   // From here on the image's memfd is open: every failure path closes it.
   try {
-    if (image && typeof filled.initialMemory === 'number') image = enlarged(image, filled.initialMemory, prepared.memoryPages?.maximum);
-    const strategy = image ? strategyFor(filled.strategy, image.minimumBytes) : { strategy: 'none' as const };
-    return { options: filled, prepared, image, strategy };
+    if (image && typeof options.initialMemory === 'number') image = enlarged(image, options.initialMemory, prepared.memoryPages?.maximum);
+    const strategy = image ? strategyFor(options.strategy, image.minimumBytes) : { strategy: 'none' as const };
+    return { options, prepared, image, strategy };
   } catch (err) {
     image?.close();
     throw err;

@@ -46,7 +46,7 @@ import { SizeLearner } from './learn-size.js';
 import { Lease } from './lease.js';
 import { Member } from './member.js';
 import { fillUseOptions, type FilledOptions, type FilledUseOptions, type PoolOptions, type UseOptions } from './options.js';
-import type { PreparedModule } from './prepare.js';
+import type { RunnableModule } from './prepare.js';
 import { emptyStats, type PoolStats } from './stats.js';
 import { driveAsync, driveSync, isPromise, type Steps } from './sync-or-async.js';
 import type { ModuleSource, PoolDescription, UseFunction } from './types.js';
@@ -54,13 +54,25 @@ import { WaiterQueue } from './waiters.js';
 
 const debug = debuglog('cowpool');
 
+// Assigned in InstancePool's static block, which alone can reach its private constructor.
+let fromParts!: <E extends object, S, C>(parts: PoolParts<S, C>) => Promise<InstancePool<E, S, C>>;
+
+/**
+ * A pool made from parts prepared elsewhere (`shared-parts.ts`: a worker thread's pool over the
+ * module and image its process prepared once): no analysis, no rewrite, no new image. Internal:
+ * not exported from the package.
+ */
+export function instancePoolFromParts<E extends object, S, C>(parts: PoolParts<S, C>): Promise<InstancePool<E, S, C>> {
+  return fromParts<E, S, C>(parts);
+}
+
 /**
  * A pool of fresh-equivalent instances of one module; see the module comment. `E` types the
  * instance's exports, `S` each instance's own state (what `options.setup` returns), `C` a use's context.
  */
 export class InstancePool<E extends object = WebAssembly.Exports, S = undefined, C = unknown> {
   readonly #options: FilledOptions<S, C>;
-  readonly #prepared: PreparedModule;
+  readonly #prepared: RunnableModule;
   /** The image new members map; replaced by a larger one when `initialMemory: 'learn'` learns a size. */
   #image: MemoryImage | undefined;
   /** `initialMemory: 'learn'`, else undefined. */
@@ -122,12 +134,20 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
     return driveSync(InstancePool.#construct<E, S, C>(source, options));
   }
 
+  static {
+    fromParts = (parts) => driveAsync(InstancePool.#populate(new InstancePool(parts)));
+  }
+
   /**
    * The one construction path: the parts (`build.ts`), then `options.min` members, created → idle.
    * Each `yield` hands out what may be a promise; whatever fails, nothing stays open.
    */
   static *#construct<E extends object, S, C>(source: ModuleSource, options: PoolOptions<S, C> | undefined): Steps<InstancePool<E, S, C>> {
-    const pool = new InstancePool<E, S, C>(yield* build<S, C>(source, options));
+    return yield* InstancePool.#populate(new InstancePool<E, S, C>(yield* build<S, C>(source, options)));
+  }
+
+  /** A pool made from its parts gets `options.min` members; on failure its parts are closed. */
+  static *#populate<E extends object, S, C>(pool: InstancePool<E, S, C>): Steps<InstancePool<E, S, C>> {
     try {
       for (let i = 0; i < pool.#options.min; i++) {
         const made = pool.#newMember();

@@ -137,6 +137,45 @@ export interface PreparedModule extends AnalyzedModule {
 }
 
 /**
+ * The part of a {@link PreparedModule} a pool runs with, after preparation: structured-cloneable
+ * (a compiled `WebAssembly.Module` posts to a worker thread, sharing its code; nothing here is a
+ * function), so that a pool on another thread is built from it without preparing the module again.
+ */
+export type RunnableModule = Pick<
+  PreparedModule,
+  | 'module'
+  | 'memoryImport'
+  | 'mechanism'
+  | 'reason'
+  | 'memoryPages'
+  | 'restoreGlobals'
+  | 'restoreTables'
+  | 'reservedTables'
+  | 'globalOverrides'
+  | 'interrupt'
+  | 'initialized'
+>;
+
+/** The {@link RunnableModule} of `prepared`, copied out of it (the analysis it also holds stays behind). */
+export function runnableOf(prepared: RunnableModule): RunnableModule {
+  const { module, memoryImport, mechanism, reason, memoryPages, restoreGlobals, restoreTables } = prepared;
+  const { reservedTables, globalOverrides, interrupt, initialized } = prepared;
+  return {
+    module,
+    ...(memoryImport ? { memoryImport } : {}),
+    mechanism,
+    reason,
+    ...(memoryPages ? { memoryPages } : {}),
+    restoreGlobals,
+    restoreTables,
+    reservedTables,
+    globalOverrides,
+    ...(interrupt ? { interrupt } : {}),
+    initialized,
+  };
+}
+
+/**
  * The exports an interruptible rewrite adds (see `module/fuel.ts`): the fuel counter, the check
  * table, and the start function, which runs once the check is wired instead of at instantiation.
  */

@@ -49,6 +49,8 @@ export interface DispatcherSpec {
   startTimeout?: number;
   /** Ms a thread asked to close may take to close its engine before it is stopped. Default 5000. */
   closePatience?: number;
+  /** The message of a hard stop's `GuestTimeoutError` (a use past `timeout` + `grace`), when the default does not say enough. */
+  hardStopMessage?: (timeout: number, grace: number) => string;
 }
 
 /** A snapshot of a dispatcher's counters. Counts are since it was created. */
@@ -126,6 +128,7 @@ export class Dispatcher<I = unknown, O = unknown> {
       grace: options.grace,
       startTimeout: spec.startTimeout ?? Infinity,
       what: spec.what ?? 'the engine',
+      hardStopMessage: spec.hardStopMessage,
     };
     this.#closePatience = spec.closePatience ?? 5000;
     this.#gauges = new Set(spec.gauges ?? []);
@@ -223,7 +226,7 @@ export class Dispatcher<I = unknown, O = unknown> {
       if (thread === undefined || (thread.state !== 'idle' && thread.state !== 'busy')) continue;
       threads++;
       if (thread.state === 'busy') busy++;
-      const flat = thread.board.read(thread.statsKeys);
+      const flat = thread.board.read(thread.statsKeys, thread.answered);
       addInto(engine, flat);
       perThread.push({ index: thread.index, busy: thread.state === 'busy', engine: unflatten(flat) });
     }

@@ -4,10 +4,14 @@
  * A board outlives its worker (the memory is the main thread's too), so a thread that was ended
  * still has its last counts to add to the pool's totals.
  *
- * Layout: an Int32 sequence number, then one Float64 per key (the engine's stats flattened to
- * dotted paths, `resets.pagemap`, in the order the worker announced). The writer makes the sequence
- * odd while it writes and even after (a seqlock): a reader that saw it odd or changed reads again,
- * so a snapshot is never torn.
+ * The worker writes after it has sent a use's result, off the use's latency, and counts the uses
+ * it published: a reader that knows how many uses a thread answered waits (microseconds) for that
+ * count, so `stats()` right after a use's promise settled includes that use.
+ *
+ * Layout: an Int32 sequence number and an Int32 count of uses published, then one Float64 per key
+ * (the engine's stats flattened to dotted paths, `resets.pagemap`, in the order the worker
+ * announced). The writer makes the sequence odd while it writes and even after (a seqlock): a reader
+ * that saw it odd or changed reads again, so a snapshot is never torn.
  */
 import { InvalidArgumentError } from '../errors.js';
 import type { EngineStats } from './engine.js';
@@ -15,6 +19,10 @@ import type { EngineStats } from './engine.js';
 /** Keys a board holds at most. */
 export const BOARD_CAPACITY = 256;
 const HEADER_BYTES = 8;
+const SEQUENCE = 0;
+const PUBLISHED = 1;
+/** Longest a reader waits for a use's counts, in ms: only a thread that is being stopped takes longer. */
+const SETTLE_MS = 5;
 
 /** Flat counters: dotted path → value. */
 export type FlatStats = Record<string, number>;
@@ -22,12 +30,12 @@ export type FlatStats = Record<string, number>;
 /** One thread's stats board; see the module comment. */
 export class StatsBoard {
   readonly buffer: SharedArrayBuffer;
-  readonly #sequence: Int32Array;
+  readonly #header: Int32Array;
   readonly #values: Float64Array;
 
   private constructor(buffer: SharedArrayBuffer) {
     this.buffer = buffer;
-    this.#sequence = new Int32Array(buffer, 0, 1);
+    this.#header = new Int32Array(buffer, 0, 2);
     this.#values = new Float64Array(buffer, HEADER_BYTES);
   }
 
@@ -41,21 +49,32 @@ export class StatsBoard {
     return new StatsBoard(buffer);
   }
 
-  /** Writes `values` (in the announced key order) as one snapshot (worker thread). */
-  write(values: readonly number[]): void {
-    Atomics.add(this.#sequence, 0, 1);
+  /** Writes `values` (in the announced key order) as one snapshot, after `uses` uses (worker thread). */
+  write(values: readonly number[], uses: number): void {
+    Atomics.add(this.#header, SEQUENCE, 1);
     this.#values.set(values);
-    Atomics.add(this.#sequence, 0, 1);
+    Atomics.add(this.#header, SEQUENCE, 1);
+    Atomics.store(this.#header, PUBLISHED, uses);
+    Atomics.notify(this.#header, PUBLISHED);
   }
 
-  /** The last snapshot, as `keys` (the worker's announced order) to values. */
-  read(keys: readonly string[]): FlatStats {
+  /**
+   * The last snapshot, as `keys` (the worker's announced order) to values, once it counts `uses`
+   * uses (waiting a few ms at most for the worker to publish them).
+   */
+  read(keys: readonly string[], uses = 0): FlatStats {
+    const until = performance.now() + SETTLE_MS;
+    for (let published = Atomics.load(this.#header, PUBLISHED); published < uses; published = Atomics.load(this.#header, PUBLISHED)) {
+      const left = until - performance.now();
+      if (left <= 0) break;
+      Atomics.wait(this.#header, PUBLISHED, published, left);
+    }
     for (;;) {
-      const before = Atomics.load(this.#sequence, 0);
+      const before = Atomics.load(this.#header, SEQUENCE);
       if (before % 2 === 1) continue;
       const out: FlatStats = {};
       for (let i = 0; i < keys.length; i++) out[keys[i]!] = this.#values[i]!;
-      if (Atomics.load(this.#sequence, 0) === before) return out;
+      if (Atomics.load(this.#header, SEQUENCE) === before) return out;
     }
   }
 }

@@ -67,6 +67,8 @@ export interface ThreadSpec {
   startTimeout: number;
   /** What the engine is, for messages (`the module's setup`, `the QuickJS context`). */
   what: string;
+  /** The message of a hard stop's `GuestTimeoutError`, when the default does not say enough. */
+  hardStopMessage: ((timeout: number, grace: number) => string) | undefined;
 }
 
 /** One worker thread; see the module comment. */
@@ -85,6 +87,8 @@ export class WorkerThread {
   description: unknown;
   /** Whether the engine ever became ready (a thread that failed to start is not replaced, but retried). */
   started = false;
+  /** Uses the thread answered (its stats board counts them once it has published). */
+  answered = 0;
   #task: Task | undefined;
   #timer: NodeJS.Timeout | undefined;
   #workerError: unknown;
@@ -172,8 +176,9 @@ export class WorkerThread {
         this.stop(
           new GuestTimeoutError(
             timeout,
-            `guest did not finish within ${timeout} ms (nor within the ${this.#spec.grace} ms grace after it) ` +
-              'and was stopped with its worker thread, which was replaced',
+            this.#spec.hardStopMessage?.(timeout, this.#spec.grace) ??
+              `guest did not finish within ${timeout} ms (nor within the ${this.#spec.grace} ms grace after it) ` +
+                'and was stopped with its worker thread, which was replaced',
           ),
         );
       }, timeout + this.#spec.grace);
@@ -225,6 +230,7 @@ export class WorkerThread {
         this.#worker.unref();
         this.#task = undefined;
         this.#state = 'idle';
+        this.answered++;
         task.state = 'settled';
         this.#events.idle(this);
         if (message.ok) task.resolve(message.value);

@@ -8,13 +8,13 @@
  * rejects `create`, or retries a replacement), a use that throws answers with its error serialized
  * (`error-transport.ts`), a result that cannot be cloned answers with an error saying so.
  */
-import { workerData } from 'node:worker_threads';
+import { workerData, type TransferListItem } from 'node:worker_threads';
 import { serializeError } from '../error-transport.js';
 import { InvalidArgumentError } from '../errors.js';
 import { adoptPagemap } from '../pagemap/support.js';
 import { FdLedger, installFdLedger } from '../sys/index.js';
 import type { Engine, EngineModule } from './engine.js';
-import type { ToWorker, WorkerInit } from './protocol.js';
+import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
 import { StatsBoard, statsKeys, statsValues } from './stats-board.js';
 import { workerEnd, type WorkerEnd } from './transport.js';
 
@@ -26,6 +26,8 @@ let engine: Engine | undefined;
 const board = StatsBoard.attach(init.stats);
 let paths: string[][] = [];
 const values: number[] = [];
+/** Uses answered, as the stats board counts them. */
+let answered = 0;
 
 const channel: WorkerEnd = workerEnd((message: ToWorker) => {
   if (message.type === 'run') void run(message.id, message.input, message.timeout);
@@ -53,24 +55,29 @@ async function run(id: number, input: unknown, timeout: number): Promise<void> {
     const result = engine!.run(input, { timeout });
     value = result instanceof Promise ? await result : result;
   } catch (err) {
-    publishStats();
-    channel.send({ type: 'done', id, ok: false, error: serializeError(err) });
+    answer({ type: 'done', id, ok: false, error: serializeError(err) });
     return;
   }
-  publishStats();
   try {
-    channel.send({ type: 'done', id, ok: true, value }, engine!.transfer?.(value));
+    answer({ type: 'done', id, ok: true, value }, engine!.transfer?.(value));
   } catch (err) {
     const error = new InvalidArgumentError(
       `the use's result cannot be sent to the calling thread (${(err as Error).message}); return structured-cloneable data`,
       { cause: err },
     );
-    channel.send({ type: 'done', id, ok: false, error: serializeError(error) });
+    answer({ type: 'done', id, ok: false, error: serializeError(error) });
   }
 }
 
+/** Sends a use's answer, then (off its latency) publishes the stats that count it. */
+function answer(message: FromWorker, transfer?: readonly TransferListItem[]): void {
+  channel.send(message, transfer);
+  answered++;
+  publishStats();
+}
+
 function publishStats(): void {
-  if (engine?.stats && paths.length > 0) board.write(statsValues(engine.stats(), paths, values));
+  if (engine?.stats && paths.length > 0) board.write(statsValues(engine.stats(), paths, values), answered);
 }
 
 async function close(): Promise<void> {
