@@ -11,7 +11,8 @@
  *     │  └─ GuestLimitError the guest reached a limit of its use: time, memory, output (504/507/502)
  *     ├─ CallerError        the caller's doing: a wrong argument, a closed pool, a module that
  *     │                     cannot be pooled, a nested use, an abort (400, or a bug to fix)
- *     ├─ CapacityError      nobody's fault: no instance was free in time (503: retry later)
+ *     ├─ CapacityError      nobody's fault: no instance or thread was free in time, or too many
+ *     │                     callers waited already (503: retry later)
  *     └─ HostError          the host's side: a system call, a missing platform feature, a value the
  *                           host cannot carry, a cowpool bug (500)
  *
@@ -89,8 +90,8 @@ export abstract class GuestLimitError extends GuestError {}
 export abstract class CallerError extends CowpoolError {}
 
 /**
- * Nobody's mistake: every instance was busy for longer than the caller would wait. Retry later, or
- * raise the pool's size.
+ * Nobody's mistake: every instance (or thread) was busy for longer than the caller would wait, or
+ * the queue of callers was full. Retry later, or raise the pool's size.
  */
 export abstract class CapacityError extends CowpoolError {}
 

@@ -62,6 +62,7 @@ test(
       const glue = await import('cowpool/glue');
       const quickjs = await import('cowpool/quickjs');
       const sqlite = await import('cowpool/sqlite');
+      const threads = await import('cowpool/threads');
       let internal = 'reachable';
       await import('cowpool/dist/memory/index.js').catch((err) => (internal = err.code));
       console.log(JSON.stringify({
@@ -72,6 +73,7 @@ test(
         glue: typeof glue.GluePool,
         quickjs: typeof quickjs.QuickJSSandbox,
         sqlite: typeof sqlite.SqliteSandbox,
+        threads: typeof threads.ThreadPool,
         internal,
       }));`;
       const seen = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', probe], { cwd: project, encoding: 'utf8' })) as {
@@ -82,11 +84,15 @@ test(
         glue: string;
         quickjs: string;
         sqlite: string;
+        threads: string;
         internal: string;
       };
-      assert.deepEqual([seen.wasi, seen.serve, seen.pagemap, seen.glue, seen.quickjs, seen.sqlite], Array(6).fill('function'));
+      assert.deepEqual(
+        [seen.wasi, seen.serve, seen.pagemap, seen.glue, seen.quickjs, seen.sqlite, seen.threads],
+        Array(7).fill('function'),
+      );
       assert.equal(seen.internal, 'ERR_PACKAGE_PATH_NOT_EXPORTED');
-      for (const name of ['InstancePool', 'InstanceHost', 'Lease', 'CowpoolError', 'AbortedError', 'PoolClosedError']) {
+      for (const name of ['InstancePool', 'InstanceHost', 'Lease', 'CowpoolError', 'AbortedError', 'PoolClosedError', 'QueueFullError']) {
         assert.ok(seen.root.includes(name), `cowpool exports ${name}`);
       }
       for (const name of ['MemorySlot', 'MemoryImage', 'selfCheck', 'chooseStrategy']) {
