@@ -7,7 +7,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { ThreadPool, type ThreadPoolOptions } from '../src/threads/index.ts';
 import { GuestTimeoutError, GuestTrapError, InvalidArgumentError, PoolClosedError, ThreadExitedError } from '../src/errors.ts';
@@ -162,6 +164,20 @@ test('a thread that dies is replaced and the pool keeps serving', async () => {
   assert.equal(((await pool.run({ op: 'bump' })) as { value: number }).value, 1);
   assert.equal(pool.stats().threads.replaced, 1);
   await pool.close();
+});
+
+test('an idle pool does not keep the process alive; a waiting or running use does', () => {
+  const started = performance.now();
+  const out = execFileSync(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(new URL('./fixtures/threads/idle-exit.ts', import.meta.url))],
+    {
+      encoding: 'utf8',
+      timeout: 30_000,
+    },
+  );
+  assert.match(out, /"value":1/, 'the use ran to its end before the process exited');
+  assert.ok(performance.now() - started < 30_000);
 });
 
 test('options: code comes from the module file, max and min do not apply, the file must exist and export a use', async () => {

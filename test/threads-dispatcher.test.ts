@@ -6,6 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -164,6 +167,22 @@ test('a thread that dies is replaced: its use gets ThreadExitedError, later ones
   // The use that ended its thread never finished, so its engine never counted it; the one before the crash was.
   assert.equal(d.stats().engine.uses, 2, 'the counts of ended threads are kept');
   assert.equal(d.stats().engine.level, 1, 'a level is not: only the live thread counts');
+  await d.close();
+});
+
+test('a replacement that cannot start is retried; meanwhile waiting uses get its error, not an endless wait', async () => {
+  const flag = join(mkdtempSync(join(tmpdir(), 'cowpool-threads-')), 'refuse');
+  const d = await dispatcher({ threads: 1 }, { failWhileFile: flag });
+  writeFileSync(flag, '');
+  await assert.rejects(d.run({ op: 'exit', code: 1 }), ThreadExitedError);
+  // No thread is alive and its replacement refuses to start: a waiting use gets the reason.
+  await assert.rejects(d.run({ op: 'echo', value: 1 }), (err: unknown) => err instanceof GuestTrapError && /flag file/.test(err.message));
+  rmSync(flag);
+  let answer: unknown;
+  for (let i = 0; i < 100 && answer === undefined; i++) {
+    answer = await d.run({ op: 'echo', value: 'back' }).catch(() => sleep(20).then(() => undefined));
+  }
+  assert.equal((answer as { value: string }).value, 'back', 'a retry started once it could');
   await d.close();
 });
 

@@ -316,6 +316,8 @@ export class Dispatcher<I = unknown, O = unknown> {
 
   #enqueue(task: Use, acquireTimeout: number): void {
     this.#queue.push(task);
+    // A use waiting for a thread that is yet to be retried keeps the process alive until the retry.
+    for (const timer of this.#retryTimers) timer.ref();
     if (acquireTimeout !== Infinity) {
       task.waitTimer = setTimeout(() => {
         if (task.state !== 'queued') return;
@@ -387,14 +389,14 @@ export class Dispatcher<I = unknown, O = unknown> {
     const alive = this.#threads.some((thread) => thread?.started && (thread.state === 'idle' || thread.state === 'busy'));
     if (!alive) for (const task of this.#queue.drain()) task.reject(error);
     const delay = Math.min(MAX_RETRY_DELAY, 10 * 2 ** this.#startFailures);
-    const timer = setTimeout(() => {
+    const timer: NodeJS.Timeout = setTimeout(() => {
       this.#retryTimers.delete(timer);
       if (this.#wantsThreads() && this.#threads[index] === undefined) {
         this.#counters.replaced++;
         this.#startThread(index);
       }
     }, delay);
-    timer.unref();
+    if (this.#queue.size === 0) timer.unref();
     this.#retryTimers.add(timer);
   }
 

@@ -119,9 +119,9 @@ export class WorkerThread {
       stats: this.board.buffer,
       pagemap: sharePagemap(),
     };
+    // A thread keeps the process alive while it starts, runs a use or ends (someone awaits each), not
+    // while it is idle: an idle pool must not keep a process from exiting.
     this.#worker = spawnWorker(WORKER_ENTRY, { workerData: init, name: `cowpool thread ${index}` });
-    // An idle pool must not keep the process alive; a use in flight does (run() refs the worker).
-    this.#worker.unref();
     this.#channel = mainEnd(this.#worker, (message) => this.#receive(message));
     this.#worker.on('error', (error) => (this.#workerError = error));
     this.#worker.on('exit', (code) => this.#exit(code));
@@ -218,6 +218,7 @@ export class WorkerThread {
         this.description = message.description;
         this.started = true;
         this.#state = 'idle';
+        this.#worker.unref();
         this.#readyResolve();
         return;
       case 'failed':
