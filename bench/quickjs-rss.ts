@@ -13,10 +13,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { newQuickJSWASMModuleFromVariant, RELEASE_SYNC as variant, type QuickJSContext } from 'quickjs-emscripten';
-import { InstancePool } from '../src/pool/index.ts';
 import { loadQuickJSWasm, quickjsExports } from '../src/quickjs/abi.ts';
-import { quickjsImports, UseState } from '../src/quickjs/imports.ts';
-import { buildSnapshot } from '../src/quickjs/image.ts';
+import { UseState } from '../src/quickjs/imports.ts';
+import { createInitializedPool } from '../src/quickjs/image.ts';
 import { runRequest } from '../src/quickjs/session.ts';
 
 const RSS_CODE = '(() => { let s = 0; for (let i = 0; i < 100; i++) s += i; return s })()';
@@ -55,13 +54,13 @@ if (mode === 'live' || mode === 'shared') {
   }
 } else if (mode === 'pooled' || mode === 'pooled-idle') {
   const memoryLimit = 32 * 2 ** 20;
-  const snapshot = buildSnapshot(loadQuickJSWasm(), { headroom: Math.ceil(memoryLimit * 1.5) + 2 * 2 ** 20, setupTimeout: 10_000 });
+  // The image (made with the pool, which has no context yet) is the sandbox's, not the contexts'.
+  const { pool, image: snapshot } = createInitializedPool(
+    loadQuickJSWasm(),
+    { headroom: Math.ceil(memoryLimit * 1.5) + 2 * 2 ** 20, setupTimeout: 10_000 },
+    { max: count, min: 0 },
+  );
   before = memory();
-  const pool = InstancePool.createSync<WebAssembly.Exports, undefined, UseState>(snapshot.bytes, {
-    setup: (host) => ({ imports: quickjsImports(host.memory!, () => host.context, true) }),
-    max: count,
-    min: 0,
-  });
   const leases = await Promise.all(Array.from({ length: count }, () => pool.acquire(new UseState())));
   for (const lease of leases) {
     runRequest(

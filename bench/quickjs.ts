@@ -16,10 +16,9 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { newQuickJSWASMModuleFromVariant, RELEASE_SYNC as variant, type QuickJSContext } from 'quickjs-emscripten';
-import { InstancePool } from '../src/pool/index.ts';
 import { loadQuickJSWasm, quickjsExports } from '../src/quickjs/abi.ts';
-import { quickjsImports, UseState } from '../src/quickjs/imports.ts';
-import { buildSnapshot } from '../src/quickjs/image.ts';
+import { UseState } from '../src/quickjs/imports.ts';
+import { createInitializedPool } from '../src/quickjs/image.ts';
 import { QuickJSSandbox } from '../src/quickjs/index.ts';
 import { runRequest } from '../src/quickjs/session.ts';
 import { measureAsync, summarize, type Measurement } from './measure.ts';
@@ -122,12 +121,11 @@ export async function benchQuickJS(quick: boolean): Promise<Measurement[]> {
  */
 async function leakingContext(): Promise<{ eval: () => unknown; close: () => Promise<void> }> {
   const memoryLimit = 32 * 2 ** 20;
-  const snapshot = buildSnapshot(loadQuickJSWasm(), { headroom: Math.ceil(memoryLimit * 1.5) + 2 * 2 ** 20, setupTimeout: 10_000 });
-  const pool = InstancePool.createSync<WebAssembly.Exports, undefined, UseState>(snapshot.bytes, {
-    setup: (host) => ({ imports: quickjsImports(host.memory!, () => host.context, true) }),
-    max: 1,
-    interruptible: 'loops',
-  });
+  const { pool, image: snapshot } = createInitializedPool(
+    loadQuickJSWasm(),
+    { headroom: Math.ceil(memoryLimit * 1.5) + 2 * 2 ** 20, setupTimeout: 10_000 },
+    { max: 1, interruptible: 'loops' },
+  );
   const lease = await pool.acquire(new UseState());
   const x = quickjsExports(lease.instance);
   const request = { kind: 'eval', code: CODE, filename: 'eval.js' } as const;

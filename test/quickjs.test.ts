@@ -274,17 +274,15 @@ describe('errors and limits', () => {
   test("the hard deadline stops the guest on its own, without QuickJS's check", async () => {
     // Below the sandbox API: QuickJS's own deadline set to never, so only the wasm's fuel counter
     // (the pool's `interruptible`) can end the loop, as it ends native code QuickJS never checks in.
-    const { buildSnapshot } = await import('../src/quickjs/image.ts');
+    const { createInitializedPool } = await import('../src/quickjs/image.ts');
     const { loadQuickJSWasm, quickjsExports } = await import('../src/quickjs/abi.ts');
-    const { quickjsImports, UseState } = await import('../src/quickjs/imports.ts');
+    const { UseState } = await import('../src/quickjs/imports.ts');
     const { runRequest } = await import('../src/quickjs/session.ts');
-    const { InstancePool } = await import('../src/pool/index.ts');
-    const snapshot = buildSnapshot(loadQuickJSWasm(), { headroom: 2 * 2 ** 20, setupTimeout: 5000 });
-    const pool = InstancePool.createSync<WebAssembly.Exports, undefined, InstanceType<typeof UseState>>(snapshot.bytes, {
-      setup: (host) => ({ imports: quickjsImports(host.memory!, () => host.context, true) }),
-      interruptible: 'loops',
-      max: 1,
-    });
+    const { pool, image: snapshot } = createInitializedPool(
+      loadQuickJSWasm(),
+      { headroom: 2 * 2 ** 20, setupTimeout: 5000 },
+      { interruptible: 'loops', max: 1 },
+    );
     try {
       const use =
         (code: string) =>
@@ -340,6 +338,14 @@ describe('errors and limits', () => {
       (e: unknown) => e instanceof QuickJSError && /stack overflow/.test(e.message),
     );
     assert.equal(sandbox.evalSync('function g(n) { try { return g(n + 1) } catch { return n > 100 } } g(0)'), true);
+  });
+
+  test('a memoryLimit whose room does not fit under the wasm maximum is refused with the numbers', () => {
+    assert.throws(
+      () => QuickJSSandbox.createSync({ memoryLimit: 2 ** 31 }),
+      (e: unknown) =>
+        e instanceof InvalidArgumentError && /^memoryLimit leaves no room: the memory can hold at most 2147483648 bytes/.test(e.message),
+    );
   });
 
   test('a setup script that throws fails create with its QuickJSError', async () => {
@@ -399,24 +405,26 @@ describe('errors and limits', () => {
 describe('the whole heap', () => {
   test('after any use, the memory a context starts from is byte for byte the image (atoms, jobs, GC state)', async () => {
     // Below the sandbox API: the same snapshot and pool, so that the memory itself can be compared.
-    const { buildSnapshot } = await import('../src/quickjs/image.ts');
+    const { createInitializedPool } = await import('../src/quickjs/image.ts');
     const { loadQuickJSWasm, quickjsExports } = await import('../src/quickjs/abi.ts');
-    const { quickjsImports, UseState } = await import('../src/quickjs/imports.ts');
+    const { UseState } = await import('../src/quickjs/imports.ts');
     const { runRequest } = await import('../src/quickjs/session.ts');
-    const { InstancePool } = await import('../src/pool/index.ts');
     const memoryLimit = 4 * 2 ** 20;
-    const snapshot = buildSnapshot(loadQuickJSWasm(), {
-      setup: { code: SETUP, filename: 'setup.js' },
-      headroom: 2 * memoryLimit,
-      setupTimeout: 5000,
-    });
-    const pool = InstancePool.createSync<WebAssembly.Exports, undefined, InstanceType<typeof UseState>>(snapshot.bytes, {
-      setup: (host) => ({ imports: quickjsImports(host.memory!, () => host.context, true) }),
-      max: 1,
-    });
+    const { pool, image: snapshot } = createInitializedPool(
+      loadQuickJSWasm(),
+      { setup: { code: SETUP, filename: 'setup.js' }, headroom: 2 * memoryLimit, setupTimeout: 5000 },
+      { max: 1 },
+    );
     try {
       const pristineBytes = await (async () => {
         const lease = await pool.acquire(new UseState());
+        // V8 makes a function object per export per instance: only the host's are kept.
+        const { EXPORTS } = await import('../src/quickjs/abi.ts');
+        const kept = new Set<string>(Object.values(EXPORTS).map((e) => e.name));
+        assert.deepEqual(
+          Object.keys(lease.instance.exports).filter((name) => !kept.has(name) && !name.startsWith('cowpool:')),
+          [],
+        );
         const copy = new Uint8Array(lease.host.memory!.buffer).slice();
         lease.release();
         return copy;

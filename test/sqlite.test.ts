@@ -182,18 +182,16 @@ describe('every use starts from the set-up database', () => {
 describe('the whole memory', () => {
   test('after any use (a trap included), the memory a database starts from is byte for byte the image', async () => {
     // Below the sandbox API: the same snapshot and pool, so that the memory itself can be compared.
-    const { buildSnapshot } = await import('../src/sqlite/image.ts');
+    const { createInitializedPool } = await import('../src/sqlite/image.ts');
     const { loadSqliteWasm, sqliteExports } = await import('../src/sqlite/abi.ts');
-    const { sqliteImports, UseState } = await import('../src/sqlite/imports.ts');
+    const { UseState } = await import('../src/sqlite/imports.ts');
     const { runSql } = await import('../src/sqlite/session.ts');
-    const { InstancePool } = await import('../src/pool/index.ts');
     const memoryLimit = 4 * 2 ** 20;
-    const snapshot = buildSnapshot(loadSqliteWasm(), { setup: SETUP, memoryLimit });
-    const pool = InstancePool.createSync<WebAssembly.Exports, undefined, InstanceType<typeof UseState>>(snapshot.bytes, {
-      setup: (host) => ({ imports: sqliteImports(host.memory!, () => host.context) }),
-      max: 1,
-      interruptible: 'loops',
-    });
+    const { pool, image: snapshot } = createInitializedPool(
+      loadSqliteWasm(),
+      { setup: SETUP, memoryLimit },
+      { max: 1, interruptible: 'loops' },
+    );
     try {
       const read = async (): Promise<Uint8Array> => {
         const lease = await pool.acquire(new UseState());

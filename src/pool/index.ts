@@ -1,6 +1,8 @@
 /** The instance pool: fresh-equivalent WebAssembly instances per use. */
-export { InstancePool, Lease, type ModuleSource, type PoolDescription, type PoolInstance, type UseFunction } from './instance-pool.js';
-export { InstanceHost, type ImportsFactory, type PoolSetup, type SetupHook } from './host.js';
+export { InstancePool } from './instance-pool.js';
+export { Lease } from './lease.js';
+export type { ModuleSource, PoolDescription, PoolInstance, UseFunction } from './types.js';
+export { InstanceHost, type ImportsFactory, type PoolSetup, type SetupHook } from './instance-host.js';
 export type { PoolOptions, UseOptions } from './options.js';
 export type { PoolStats } from './stats.js';
 export type { Interruptible, Mechanism } from './prepare.js';

@@ -6,8 +6,9 @@
 import { InvalidArgumentError } from '../errors.js';
 import { DEFAULT_KEEP_RESIDENT, parseStrategy, type ResetStrategy } from '../memory/index.js';
 import { boolean, integer, rejectUnknownKeys, waitMs } from '../options/validate.js';
-import type { ImportsFactory, SetupHook } from './host.js';
+import type { ImportsFactory, SetupHook } from './instance-host.js';
 import type { Interruptible, Mechanism, ModulePlan } from './prepare.js';
+import { INITIALIZER, type FunctionInitializer, type Initializer } from './preinitialize/initializer.js';
 import { TEST_HOOKS, type TestHooks } from './test-hooks.js';
 
 /** Options of {@link InstancePool.create}. `S` is each instance's state, `C` a use's context. */
@@ -90,6 +91,15 @@ export interface PoolOptions<S = undefined, C = unknown> {
    */
   interruptible?: Interruptible;
 }
+
+/**
+ * {@link PoolOptions} with what only cowpool itself passes, under symbol keys no user can type: a
+ * host's initializer (the sandboxes'), and the test hooks.
+ */
+export type InternalPoolOptions<S = undefined, C = unknown> = PoolOptions<S, C> & {
+  readonly [INITIALIZER]?: FunctionInitializer;
+  readonly [TEST_HOOKS]?: TestHooks;
+};
 
 /** Options of one use (`run`, `runSync`, `acquire`). */
 export interface UseOptions {
@@ -175,7 +185,11 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
   if (!['auto', 'reuse', 'reinstantiate'].includes(mechanism)) {
     throw new InvalidArgumentError(`options.mechanism must be 'auto', 'reuse' or 'reinstantiate', not ${String(mechanism)}`);
   }
-  const initialize = initializer(own('initialize'));
+  const hosted = (o as InternalPoolOptions<S, C>)[INITIALIZER];
+  if (hosted !== undefined && own('initialize') !== undefined) {
+    throw new InvalidArgumentError(`options.initialize cannot be given to a pool that ${hosted.name} initializes`);
+  }
+  const initialize = hosted ?? initializer(own('initialize'));
   const initialMemory = own('initialMemory');
   if (initialMemory !== undefined && initialMemory !== 'learn' && !(Number.isSafeInteger(initialMemory) && initialMemory > 0)) {
     throw new InvalidArgumentError(`options.initialMemory must be a positive number of bytes or 'learn', not ${String(initialMemory)}`);
@@ -186,7 +200,7 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
   if (typeof interruptible !== 'boolean' && interruptible !== 'loops') {
     throw new InvalidArgumentError(`options.interruptible must be true, false or 'loops', not ${String(interruptible)}`);
   }
-  const hooks = (o as { [TEST_HOOKS]?: TestHooks })[TEST_HOOKS];
+  const hooks = (o as InternalPoolOptions<S, C>)[TEST_HOOKS];
   return {
     setup: setupHook(own('setup'), own('imports')),
     max,
@@ -195,7 +209,13 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
     trimIdleAfter,
     strategy,
     acquireTimeout,
-    plan: { mechanism, interruptible, initialize, tableReserve: integer('options.tableReserve', own('tableReserve') ?? 0, 0) },
+    plan: {
+      mechanism,
+      interruptible,
+      initialize,
+      keepExports: hosted?.keepExports,
+      tableReserve: integer('options.tableReserve', own('tableReserve') ?? 0, 0),
+    },
     initialMemory,
     virtualMemorySize: boolean('options.virtualMemorySize', own('virtualMemorySize') ?? false),
     testHooks: hooks ?? {},
@@ -232,7 +252,7 @@ export function fillUseOptions(
   return { timeout, acquireTimeout: acquireTimeout ?? pool.acquireTimeout, signal };
 }
 
-function initializer(value: PoolOptions['initialize']): ModulePlan['initialize'] {
+function initializer(value: PoolOptions['initialize']): Initializer | undefined {
   if (value === undefined) return undefined;
   const spec = typeof value === 'string' ? { name: value } : value;
   if (typeof spec !== 'object' || spec === null || typeof spec.name !== 'string' || spec.name === '') {
@@ -245,7 +265,7 @@ function initializer(value: PoolOptions['initialize']): ModulePlan['initialize']
       "options.initialize.args must be an array of numbers and bigints (the export's i32/i64/f32/f64 arguments)",
     );
   }
-  return { name: spec.name, args: [...args] };
+  return { kind: 'export', name: spec.name, args: [...args] };
 }
 
 function setupHook<S, C>(setup: SetupHook<S, C> | undefined, imports: PoolOptions<S, C>['imports']): SetupHook<S, C> {

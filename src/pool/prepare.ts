@@ -22,6 +22,7 @@ import {
   analyzeModule,
   analyzeStart,
   evaluateDataImage,
+  keepOnlyExports,
   readModule,
   renderImage,
   rewriteModule,
@@ -31,6 +32,7 @@ import {
   type StartAnalysis,
   virtualizeMemorySize,
 } from '../module/index.js';
+import type { Initializer } from './preinitialize/initializer.js';
 
 /** How uses are made fresh; see the module comment. */
 export type Mechanism = 'reuse' | 'reinstantiate';
@@ -62,8 +64,10 @@ export interface ModulePlan {
   readonly interruptible: Interruptible;
   /** Entries added to each JS-growable exported table of a kept instance (see `PoolOptions.tableReserve`). */
   readonly tableReserve: number;
-  /** The export to run once before the image is captured, and its arguments, if any. */
-  readonly initialize: { readonly name: string; readonly args: readonly (number | bigint)[] } | undefined;
+  /** What runs once before the image is captured besides a start function, if anything (see `preinitialize/`). */
+  readonly initialize: Initializer | undefined;
+  /** The only exports the module keeps, by name (a host's initializer asks for it); undefined keeps them all. */
+  readonly keepExports: ReadonlySet<string> | undefined;
 }
 
 /** A module read and analysed, with its mechanism decided: everything before the rewrite. */
@@ -99,7 +103,7 @@ export function preinitializes(analyzed: AnalyzedModule, plan: ModulePlan): bool
 export interface Initialization {
   /** The memory's initial size in pages after initialization (it may have grown). */
   readonly initialPages?: number;
-  /** New initial values of the internal globals initialization changed (by global index). */
+  /** The internal mutable globals' starting values (by global index; see the pipeline's `Snapshot`). */
   readonly globals: readonly { index: number; name: string; value: unknown }[];
 }
 
@@ -134,11 +138,15 @@ export interface ImageSpan {
 }
 
 /**
- * The module bytes the pool works from: `bytes` itself, or with memory 0's size virtualized (see
- * `module/virtual-memory.ts`) when `options.virtualMemorySize` asks for it. Done before the
- * analysis, so that the size global is one more internal global the mechanisms restore.
+ * The module bytes the pool works from: `bytes` itself, or with only `plan.keepExports` exported,
+ * or with memory 0's size virtualized (see `module/virtual-memory.ts`) when
+ * `options.virtualMemorySize` asks for it. Done before the analysis, which then sees the module the
+ * pool runs: an export dropped no longer makes a table growable, and the size global is one more
+ * internal global the mechanisms restore.
  */
-export function poolSource(bytes: Uint8Array, virtualMemorySize: boolean): Uint8Array {
+export function poolSource(source: Uint8Array, plan: ModulePlan, virtualMemorySize: boolean): Uint8Array {
+  let bytes = source;
+  if (plan.keepExports) bytes = keepOnlyExports(bytes, readModule(bytes), plan.keepExports);
   if (!virtualMemorySize) return bytes;
   const info = readModule(bytes);
   if (info.memories.length === 0 && info.importedMemoryCount === 0) {
@@ -240,11 +248,12 @@ export function rewriteForPool(bytes: Uint8Array, analyzed: AnalyzedModule, plan
   };
 }
 
-/** How errors name what ran to make the image: `options.initialize 'name'`, or the start function. */
+/** How errors name what ran to make the image: `options.initialize 'name'`, a host's initialization, or the start function. */
 export function initializerName(analyzed: AnalyzedModule, plan: ModulePlan): string {
-  return plan.initialize
-    ? `options.initialize '${plan.initialize.name}'`
-    : `the start function (${analyzed.start.kind === 'none' ? '' : analyzed.start.function})`;
+  const init = plan.initialize;
+  if (init?.kind === 'export') return `options.initialize '${init.name}'`;
+  if (init?.kind === 'function') return init.name;
+  return `the start function (${analyzed.start.kind === 'none' ? '' : analyzed.start.function})`;
 }
 
 /** {@link analyzeForPool} then {@link rewriteForPool}, for a plan without pre-initialization. */
@@ -253,6 +262,7 @@ export function prepareModule(bytes: Uint8Array, plan: Partial<ModulePlan> = {})
     mechanism: plan.mechanism ?? 'auto',
     interruptible: plan.interruptible ?? false,
     initialize: undefined,
+    keepExports: undefined,
     tableReserve: plan.tableReserve ?? 0,
   };
   return rewriteForPool(bytes, analyzeForPool(bytes, full), full);
@@ -269,26 +279,12 @@ export function imageOf(
   return { start: span.start, bytes: span.bytes, minimumBytes: pagesToBytes(data.minPages) };
 }
 
-/**
- * The module rewritten so that every mutable global and table is visible from JS, with the memory
- * imported and active data stripped: what pre-initialization runs, to read the state it leaves.
- */
-export function inspectionModule(bytes: Uint8Array, analyzed: AnalyzedModule): WebAssembly.Module {
-  const plan: RewritePlan = {
-    stripActiveData: analyzed.analysis.memory !== null,
-    exportGlobals: { prefix: GLOBAL_EXPORT_PREFIX },
-    exportTables: { prefix: TABLE_EXPORT_PREFIX },
-  };
-  if (analyzed.analysis.memory && !analyzed.analysis.memory.imported) plan.importMemory = { ...MEMORY_IMPORT };
-  return compile(rewriteModule(bytes, analyzed.info, plan), bytes);
-}
-
-/** The export name under which a reuse rewrite (or {@link inspectionModule}) exposes a global. */
+/** The export name under which a reuse rewrite (or the inspection module of pre-initialization) exposes a global. */
 export function globalExportName(analysis: ModuleAnalysis, index: number): string {
   return analysis.globals[index]?.exportNames[0] ?? `${GLOBAL_EXPORT_PREFIX}${index}`;
 }
 
-/** The export name under which a reuse rewrite (or {@link inspectionModule}) exposes a table. */
+/** The export name under which a reuse rewrite (or the inspection module of pre-initialization) exposes a table. */
 export function tableExportName(analysis: ModuleAnalysis, index: number): string {
   return analysis.tables[index]?.exportNames[0] ?? `${TABLE_EXPORT_PREFIX}${index}`;
 }
@@ -326,12 +322,16 @@ function chooseMechanism(
     // a table a use merely changes (table.set, fill, copy, init) keeps its size and is restored.
     const growable = (table.grown || table.exported) && table.max !== table.min;
     // Grown from JS only: given room up front (tableReserve), every use starts with the same size
-    // and entries, and a use that outgrows the room costs its member (see PooledInstance.reset).
+    // and entries, and a use that outgrows the room costs its member (see Member.reset).
     // The module's code cannot grow it nor see growth other than by size, so nothing else differs.
     const reserved = growable && !table.grown && tableReserve > 0;
     if (growable && !reserved) {
       return reinstantiate(
-        `table ${table.index} may grow in a use (${table.grown ? 'the module runs table.grow on it' : 'it is exported with room to grow: options.tableReserve gives it room, making reuse possible'}), and a table cannot shrink`,
+        `table ${table.index} may grow in a use (` +
+          (table.grown
+            ? 'the module runs table.grow on it'
+            : 'it is exported with room to grow: options.tableReserve gives it room, making reuse possible') +
+          '), and a table cannot shrink',
       );
     }
     restoreTables.push(table.index);
@@ -341,7 +341,8 @@ function chooseMechanism(
   if (entries > MAX_RESTORED_TABLE_ENTRIES) {
     return {
       ...reinstantiate(
-        `restoring ${entries} table entries after every use would cost more than a new instance (a cost rule, limit ${MAX_RESTORED_TABLE_ENTRIES}: mechanism 'reuse' overrides it)`,
+        `restoring ${entries} table entries after every use would cost more than a new instance ` +
+          `(a cost rule, limit ${MAX_RESTORED_TABLE_ENTRIES}: mechanism 'reuse' overrides it)`,
         'cost',
       ),
       restoreTables,
@@ -352,7 +353,10 @@ function chooseMechanism(
   const what = [`${globals} mutable global${globals === 1 ? '' : 's'}`];
   if (restoreTables.length > 0)
     what.push(
-      `${entries} table entries${reservedTables.length > 0 ? ` (with ${tableReserve} entries of room for JS to grow ${reservedTables.length === 1 ? 'a table' : 'tables'} into)` : ''}`,
+      `${entries} table entries` +
+        (reservedTables.length > 0
+          ? ` (with ${tableReserve} entries of room for JS to grow ${reservedTables.length === 1 ? 'a table' : 'tables'} into)`
+          : ''),
     );
   const startNote =
     start.kind === 'pure'
@@ -371,11 +375,11 @@ export function reserveFor(table: { min: number; max?: number | undefined }, res
   return table.max === undefined ? reserve : Math.max(0, Math.min(reserve, table.max - table.min));
 }
 
-function compile(rewritten: Uint8Array, original: Uint8Array): WebAssembly.Module {
+/** Compiles a rewrite of `original`, telling an invalid module (the user's to fix) from a bad rewrite (ours). */
+export function compile(rewritten: Uint8Array, original: Uint8Array): WebAssembly.Module {
   try {
     return new WebAssembly.Module(rewritten);
   } catch (err) {
-    // Tell an invalid module (the user's to fix) from a bad rewrite (ours).
     try {
       new WebAssembly.Module(original);
     } catch (original) {

@@ -1,23 +1,23 @@
 /**
- * Pre-initialization of QuickJS, done here rather than by the pool's `initialize` option, which
- * runs one export without arguments: creating a runtime and a context and running a setup script
- * takes a dozen calls with arguments. The result is handed to the pool as an ordinary module:
+ * Pre-initialization of QuickJS: creating a runtime and a context and running a setup script takes
+ * a dozen calls with arguments, so QuickJS is set up by a function the pool's pre-initialization
+ * runs (`pool/preinitialize/`), with cowpool's imports (`imports.ts`):
  *
- *   original module ─ run start + ctors, JS_NewRuntime, JS_NewContext, bootstrap, setup script
- *        │                     (on a fresh memory, with cowpool's host)
- *        ▼
- *   snapshot module = the original, with
- *     - the start function removed (its effects are in the snapshot),
- *     - its mutable globals starting from the values initialization left,
- *     - its data segments emptied and the snapshot's non-zero pages added as active segments,
- *     - the memory's initial size raised to hold the snapshot and a use's memory limit.
+ *   start function + ctors, JS_NewRuntime, JS_NewContext, the Math.random state, the bootstrap,
+ *   the setup script ── on a fresh memory that may grow ──► the pool's snapshot, from which
+ *     - the memory image (sized to the snapshot and a use's memory limit),
+ *     - the globals' starting values (the start function is removed: its effects are in the image),
+ *     - only the exports the host calls (V8 makes a function object per export per instance),
+ *   and where the runtime, context and dispatcher are ({@link ContextLayout}), which every use needs.
  *
- * The pool then builds its copy-on-write image from those segments, and since the snapshot module
- * has no start function and touches no table, it keeps one instance per slot (`reuse`).
+ * The module then has no start function and touches no table, so the pool keeps one instance per
+ * slot (`reuse`).
  */
 import { InternalError, InvalidArgumentError, UnsupportedError, type ConsoleEntry } from '../errors.js';
 import { readModule } from '../module/index.js';
-import { inspectable, snapshotModule } from '../hosting/snapshot.js';
+import { InstancePool, type PoolOptions } from '../pool/index.js';
+import type { InternalPoolOptions } from '../pool/options.js';
+import { INITIALIZER, type FunctionInitializer } from '../pool/preinitialize/initializer.js';
 import { checkAbi, EXPORTS, quickjsExports, type QuickJSExports } from './abi.js';
 import { BOOTSTRAP } from './guest.js';
 import { writeCString } from '../emscripten/c-strings.js';
@@ -27,22 +27,18 @@ import { createLayoutExtras, drainLogs, runRequest, type ContextLayout } from '.
 /** QuickJS's stack limit; see where it is set. */
 const MAX_STACK_BYTES = 64 * 1024;
 
-/** What {@link buildSnapshot} produces. */
-export interface Snapshot {
-  /** The snapshot module's bytes, for the pool. */
-  readonly bytes: Uint8Array;
+/** What every use needs to know of the state initialization left. */
+export interface QuickJSImage {
   /** Where the runtime, context and dispatcher are in every use's memory. */
   readonly layout: ContextLayout;
-  /** Bytes up to the highest non-zero byte of the snapshot (the heap in use after setup, roughly). */
+  /** Bytes up to the highest non-zero byte of the image (the heap in use after setup, roughly). */
   readonly usedBytes: number;
-  /** The memory's initial size in bytes. */
-  readonly memoryBytes: number;
   /** What the setup script logged. */
   readonly setupLogs: ConsoleEntry[];
 }
 
-/** Options of {@link buildSnapshot}. */
-export interface SnapshotOptions {
+/** Options of {@link createInitializedPool}'s initialization. */
+export interface ImageOptions {
   readonly setup?: { readonly code: string; readonly filename: string };
   /** Room to leave above the snapshot for a use's heap, in bytes. */
   readonly headroom: number;
@@ -50,20 +46,56 @@ export interface SnapshotOptions {
   readonly setupTimeout: number;
 }
 
-/** Initializes QuickJS once and returns the module whose uses all start from that state. */
-export function buildSnapshot(wasm: Uint8Array, options: SnapshotOptions): Snapshot {
+/** The pool's options a QuickJS host may choose (the imports and the initialization are this module's). */
+export type QuickJSPoolOptions = Omit<PoolOptions<undefined, UseState>, 'setup' | 'imports' | 'initialize'>;
+
+/**
+ * Initializes QuickJS once and returns the pool whose uses all start from that state (with
+ * `pool` as its options), and what uses need to know of that state.
+ */
+export function createInitializedPool(
+  wasm: Uint8Array,
+  options: ImageOptions,
+  pool: QuickJSPoolOptions,
+): { pool: InstancePool<WebAssembly.Exports, undefined, UseState>; image: QuickJSImage } {
   const info = readModule(wasm);
   checkAbi(info);
-  const memoryType = info.imports.find((i) => i.kind === 'memory');
-  if (memoryType?.kind !== 'memory') throw new InvalidArgumentError('the QuickJS module imports no memory');
-  const { min, max } = memoryType.memory;
-  const memory = new WebAssembly.Memory({ initial: min, ...(max !== undefined ? { maximum: max } : {}) });
+  if (!info.imports.some((i) => i.kind === 'memory')) throw new InvalidArgumentError('the QuickJS module imports no memory');
   let current: UseState | undefined;
-  const instance = new WebAssembly.Instance(
-    new WebAssembly.Module(inspectable(wasm, info)),
-    quickjsImports(memory, () => current),
-  );
-  const x = quickjsExports(instance);
+  let image: QuickJSImage | undefined;
+  const initializer: FunctionInitializer<Omit<QuickJSImage, 'usedBytes'>> = {
+    kind: 'function',
+    name: 'the QuickJS initialization',
+    // The heap may grow while setting up; in a use it never does (the memory is sized for it).
+    imports: (memory) => quickjsImports(memory!, () => current),
+    run: (instance, memory) => {
+      const result = initialize(quickjsExports(instance), memory!, options, (state) => (current = state));
+      current = undefined;
+      return result;
+    },
+    keepExports: new Set(Object.values(EXPORTS).map((e) => e.name)),
+    headroom: { bytes: options.headroom, option: 'memoryLimit' },
+    captured: (snapshot) => {
+      image = { ...snapshot.result, usedBytes: snapshot.memory!.usedBytes };
+    },
+  };
+  const poolOptions: InternalPoolOptions<undefined, UseState> = {
+    ...pool,
+    setup: (host) => ({ imports: quickjsImports(host.memory!, () => host.context, true) }),
+    [INITIALIZER]: initializer,
+  };
+  const created = InstancePool.createSync<WebAssembly.Exports, undefined, UseState>(wasm, poolOptions);
+  if (image === undefined) throw new InternalError('the pool did not run the QuickJS initialization');
+  return { pool: created, image };
+}
+
+/** Sets QuickJS up in `memory` through `x`; `use` sets the use state the host's imports see from then on. */
+function initialize(
+  x: QuickJSExports,
+  memory: WebAssembly.Memory,
+  options: ImageOptions,
+  use: (state: UseState) => void,
+): Omit<QuickJSImage, 'usedBytes'> {
   x.wasmCallCtors();
   const rt = x.QTS_NewRuntime();
   const ctx = x.QTS_NewContext(rt, 0);
@@ -74,7 +106,7 @@ export function buildSnapshot(wasm: Uint8Array, options: SnapshotOptions): Snaps
   // QuickJS's catchable `InternalError: stack overflow` (about 340 plain JS calls deep), not a trap.
   x.QTS_RuntimeSetMaxStackSize(rt, MAX_STACK_BYTES);
   const state = new UseState();
-  current = state;
+  use(state);
   const randomState = findRandomState(x, memory, ctx);
   const bootstrap = runBootstrap(x, memory, ctx);
   const core = { ctx, dispatcher: bootstrap, undefinedValue: x.QTS_GetUndefined() };
@@ -85,17 +117,7 @@ export function buildSnapshot(wasm: Uint8Array, options: SnapshotOptions): Snaps
   }
   const setupLogs = drainLogs(x, memory, layout);
   x.QTS_RuntimeSetMemoryLimit(rt, -1);
-  current = undefined;
-
-  const keepExports = new Set(Object.values(EXPORTS).map((e) => e.name));
-  const { bytes, usedBytes, memoryBytes } = snapshotModule(wasm, info, {
-    instance,
-    memory,
-    headroom: options.headroom,
-    keepExports,
-    what: 'QuickJS',
-  });
-  return { bytes, layout, usedBytes, memoryBytes, setupLogs };
+  return { layout, setupLogs };
 }
 
 /** Bytes of the `JSContext` searched for its `Math.random` state. */

@@ -16,11 +16,11 @@ import {
   type ConsoleEntry,
 } from '../errors.js';
 import { boolean, memoryLimitBytes, timeoutMs } from '../options/validate.js';
-import { InstancePool, type PoolDescription, type PoolStats } from '../pool/index.js';
+import type { InstancePool, PoolDescription, PoolStats } from '../pool/index.js';
 import { quickjsExports, loadQuickJSWasm, type QuickJSExports } from './abi.js';
 import { QuickJSError } from './errors.js';
-import { quickjsImports, UseState } from './imports.js';
-import { buildSnapshot, type Snapshot } from './image.js';
+import { UseState } from './imports.js';
+import { createInitializedPool, type QuickJSImage } from './image.js';
 import { runRequest, type Request, type UseLimits, type UseResult } from './session.js';
 
 /** Options of {@link QuickJSSandbox.create}. */
@@ -113,7 +113,7 @@ const heapRoom = (limit: number) => Math.ceil(limit * 1.5) + 2 * 2 ** 20;
 /** A pool of pristine QuickJS contexts; see the module comment. */
 export class QuickJSSandbox {
   readonly #pool: InstancePool<WebAssembly.Exports, undefined, UseState>;
-  readonly #snapshot: Snapshot;
+  readonly #snapshot: QuickJSImage;
   readonly #defaults: { timeout: number; memoryLimit: number; console: ((entry: ConsoleEntry) => void) | undefined };
   readonly #hardDeadline: boolean;
   readonly #exports = new WeakMap<WebAssembly.Instance, QuickJSExports>();
@@ -123,7 +123,7 @@ export class QuickJSSandbox {
 
   private constructor(
     pool: InstancePool<WebAssembly.Exports, undefined, UseState>,
-    snapshot: Snapshot,
+    snapshot: QuickJSImage,
     options: Required<Pick<QuickJSSandboxOptions, 'timeout' | 'memoryLimit' | 'hardDeadline'>> & Pick<QuickJSSandboxOptions, 'console'>,
   ) {
     this.#pool = pool;
@@ -152,19 +152,21 @@ export class QuickJSSandbox {
     if (options.console !== undefined && typeof options.console !== 'function')
       throw new InvalidArgumentError('options.console must be a function');
     const wasm = options.wasm ?? loadQuickJSWasm();
-    const snapshot = buildSnapshot(wasm, {
-      ...(options.setup !== undefined ? { setup: { code: options.setup, filename: options.setupFilename ?? 'setup.js' } } : {}),
-      headroom: heapRoom(memoryLimit),
-      setupTimeout: SETUP_TIMEOUT_MS,
-    });
-    const pool = InstancePool.createSync<WebAssembly.Exports, undefined, UseState>(snapshot.bytes, {
-      setup: (host) => ({ imports: quickjsImports(host.memory!, () => host.context, true) }),
-      max: options.max ?? DEFAULTS.max,
-      min: options.min ?? DEFAULTS.min,
-      interruptible: hardDeadline ? 'loops' : false,
-      ...(options.keepResident !== undefined ? { keepResident: options.keepResident } : {}),
-      ...(options.trimIdleAfter !== undefined ? { trimIdleAfter: options.trimIdleAfter } : {}),
-    });
+    const { pool, image: snapshot } = createInitializedPool(
+      wasm,
+      {
+        ...(options.setup !== undefined ? { setup: { code: options.setup, filename: options.setupFilename ?? 'setup.js' } } : {}),
+        headroom: heapRoom(memoryLimit),
+        setupTimeout: SETUP_TIMEOUT_MS,
+      },
+      {
+        max: options.max ?? DEFAULTS.max,
+        min: options.min ?? DEFAULTS.min,
+        interruptible: hardDeadline ? 'loops' : false,
+        ...(options.keepResident !== undefined ? { keepResident: options.keepResident } : {}),
+        ...(options.trimIdleAfter !== undefined ? { trimIdleAfter: options.trimIdleAfter } : {}),
+      },
+    );
     return new QuickJSSandbox(pool, snapshot, { timeout, memoryLimit, hardDeadline, console: options.console });
   }
 

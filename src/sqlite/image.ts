@@ -1,26 +1,25 @@
 /**
  * Pre-initialization of SQLite: run the constructors, open one `:memory:` database, run the setup
- * SQL, and hand the state that leaves to the pool as an ordinary module:
+ * SQL, by a function the pool's pre-initialization runs (`pool/preinitialize/`), with cowpool's imports:
  *
- *   sql-wasm.wasm ─ its memory imported instead of defined; ctors, sqlite3_open(":memory:"),
- *        │          PRAGMA temp_store=MEMORY, setup SQL, PRAGMA hard_heap_limit (on a fresh
- *        │          memory, with cowpool's host)
- *        ▼
- *   snapshot module = that module, with
- *     - its mutable global (the stack pointer) starting from the value initialization left,
- *     - its data segments emptied and the snapshot's non-zero pages added as active segments,
- *     - the memory's initial size raised to hold the snapshot and a use's memory limit,
- *     - only the exports the host calls (no memory or table export: the pool keeps one instance per slot).
+ *   ctors, sqlite3_open(":memory:"), PRAGMA temp_store=MEMORY, the PRNG found, setup SQL,
+ *   PRAGMA hard_heap_limit ── on a fresh memory that may grow ──► the pool's snapshot, from which
+ *     - the memory image (sized to the snapshot and a use's memory limit),
+ *     - the starting value of its mutable global (the stack pointer),
+ *     - only the exports the host calls (no memory or table export: the pool keeps one instance per slot),
+ *   and where the database and the PRNG are ({@link SqliteImage}), which every use needs.
  *
  * SQLite's PRNG (`sqlite3Prng`, ChaCha20) is left unseeded in the image, so that every use seeds
  * it from the host's `/dev/urandom` (crypto) the first time it needs randomness.
  */
 import { InternalError, UnsupportedError } from '../errors.js';
-import { readModule, rewriteModule } from '../module/index.js';
-import { inspectable, snapshotModule } from '../hosting/snapshot.js';
+import { readModule } from '../module/index.js';
+import { InstancePool, type PoolOptions } from '../pool/index.js';
+import type { InternalPoolOptions } from '../pool/options.js';
+import { INITIALIZER, type FunctionInitializer } from '../pool/preinitialize/initializer.js';
 import { checkAbi, EXPORTS, SQLITE_OK, sqliteExports, type SqliteExports } from './abi.js';
 import { writeCString } from '../emscripten/c-strings.js';
-import { MEMORY_IMPORT, sqliteImports, UseState } from './imports.js';
+import { sqliteImports, UseState } from './imports.js';
 import { runSql, type DatabaseLayout } from './session.js';
 
 /** ChaCha20's constant words ("expand 32-byte k"), which start `sqlite3Prng.s` once it is seeded. */
@@ -28,22 +27,18 @@ const CHACHA = [0x61707865, 0x3320646e, 0x79622d32, 0x6b206574] as const;
 /** `struct sqlite3PrngType { u32 s[16]; u8 out[64]; u8 n; }`, up to its last member. */
 const PRNG_BYTES = 16 * 4 + 64 + 1;
 
-/** What {@link buildSnapshot} produces. */
-export interface Snapshot {
-  /** The snapshot module's bytes, for the pool. */
-  readonly bytes: Uint8Array;
+/** What every use needs to know of the state initialization left. */
+export interface SqliteImage {
   /** Where the database is in every use's memory. */
   readonly layout: DatabaseLayout;
-  /** Bytes up to the highest non-zero byte of the snapshot. */
+  /** Bytes up to the highest non-zero byte of the image. */
   readonly usedBytes: number;
-  /** The memory's initial (and, in the pool, fixed) size in bytes. */
-  readonly memoryBytes: number;
   /** Address of SQLite's PRNG state, unseeded in the image. */
   readonly prng: number;
 }
 
-/** Options of {@link buildSnapshot}. */
-export interface SnapshotOptions {
+/** Options of {@link createInitializedPool}'s initialization. */
+export interface ImageOptions {
   /** SQL run once after the database is opened; its effects are in every use. */
   readonly setup?: string;
   /**
@@ -54,32 +49,57 @@ export interface SnapshotOptions {
   readonly memoryLimit: number;
 }
 
+/** The pool's options a SQLite host may choose (the imports and the initialization are this module's). */
+export type SqlitePoolOptions = Omit<PoolOptions<undefined, UseState>, 'setup' | 'imports' | 'initialize'>;
+
 /**
  * Room above the limit for what SQLite does not count: the allocator's chunk headers and its
  * fragmentation, and the host's copies of a use's SQL and parameters.
  */
 const heapRoom = (limit: number) => Math.ceil(limit * 1.5) + 2 * 2 ** 20;
 
-/** Opens the database once, runs the setup SQL, and returns the module whose uses all start from that state. */
-export function buildSnapshot(wasm: Uint8Array, options: SnapshotOptions): Snapshot {
-  const original = readModule(wasm);
-  checkAbi(original);
-  const { min, max } = original.memories[0]!;
-  // Import the memory rather than let the module define it: the pool supplies it, and so does this.
-  const imported = rewriteModule(wasm, original, { importMemory: MEMORY_IMPORT });
-  const info = readModule(imported);
-  const memory = new WebAssembly.Memory({ initial: min, ...(max !== undefined ? { maximum: max } : {}) });
+/**
+ * Opens the database once, runs the setup SQL, and returns the pool whose uses all start from that
+ * state (with `pool` as its options), and what uses need to know of that state.
+ */
+export function createInitializedPool(
+  wasm: Uint8Array,
+  options: ImageOptions,
+  pool: SqlitePoolOptions,
+): { pool: InstancePool<WebAssembly.Exports, undefined, UseState>; image: SqliteImage } {
+  checkAbi(readModule(wasm));
   const state = new UseState();
-  const instance = new WebAssembly.Instance(
-    new WebAssembly.Module(inspectable(imported, info)),
-    sqliteImports(memory, () => state, true),
-  );
-  const x = sqliteExports(instance);
+  let image: SqliteImage | undefined;
+  const initializer: FunctionInitializer<Omit<SqliteImage, 'usedBytes'>> = {
+    kind: 'function',
+    name: 'the SQLite initialization',
+    // The heap may grow while setting up; in a use it never does (the memory is sized for it).
+    imports: (memory) => sqliteImports(memory!, () => state, true),
+    run: (instance, memory) => initialize(sqliteExports(instance), memory!, options, state),
+    keepExports: new Set(Object.values(EXPORTS).map((e) => e.name)),
+    headroom: { bytes: heapRoom(options.memoryLimit), option: 'memoryLimit' },
+    captured: (snapshot) => {
+      image = { ...snapshot.result, usedBytes: snapshot.memory!.usedBytes };
+    },
+  };
+  const poolOptions: InternalPoolOptions<undefined, UseState> = {
+    ...pool,
+    setup: (host) => ({ imports: sqliteImports(host.memory!, () => host.context) }),
+    [INITIALIZER]: initializer,
+  };
+  const created = InstancePool.createSync<WebAssembly.Exports, undefined, UseState>(wasm, poolOptions);
+  if (image === undefined) throw new InternalError('the pool did not run the SQLite initialization');
+  return { pool: created, image };
+}
+
+/** Sets SQLite up in `memory` through `x`, with `state` as what the host's imports see. */
+function initialize(x: SqliteExports, memory: WebAssembly.Memory, options: ImageOptions, state: UseState): Omit<SqliteImage, 'usedBytes'> {
   x.wasmCallCtors();
   const scratch = x.malloc(8);
   const name = writeCString(memory, x.malloc, ':memory:');
-  if (scratch === 0 || x.sqlite3_open(name.ptr, scratch) !== SQLITE_OK)
+  if (scratch === 0 || x.sqlite3_open(name.ptr, scratch) !== SQLITE_OK) {
     throw new InternalError('SQLite could not open a :memory: database');
+  }
   const layout: DatabaseLayout = { db: new Uint32Array(memory.buffer, scratch, 1)[0]!, scratch };
   // Sorts and temporary tables too large for the cache would otherwise ask for files, which there are none of.
   runSql(x, memory, layout, 'PRAGMA temp_store=MEMORY', undefined, Infinity);
@@ -89,11 +109,7 @@ export function buildSnapshot(wasm: Uint8Array, options: SnapshotOptions): Snaps
   // Past it an allocation fails as SQLITE_NOMEM, and the use ends (the memory itself never grows).
   runSql(x, memory, layout, `PRAGMA hard_heap_limit = ${options.memoryLimit}`, undefined, Infinity);
   new Uint8Array(memory.buffer, prng, PRNG_BYTES).fill(0);
-
-  const keepExports = new Set(Object.values(EXPORTS).map((e) => e.name));
-  const headroom = heapRoom(options.memoryLimit);
-  const { bytes, usedBytes, memoryBytes } = snapshotModule(imported, info, { instance, memory, headroom, keepExports, what: 'SQLite' });
-  return { bytes, layout, usedBytes, memoryBytes, prng };
+  return { layout, prng };
 }
 
 /**

@@ -8,11 +8,11 @@
  */
 import { CowpoolError, GuestTimeoutError, GuestTrapError, InvalidArgumentError } from '../errors.js';
 import { memoryLimitBytes, timeoutMs } from '../options/validate.js';
-import { InstancePool, type PoolDescription, type PoolStats } from '../pool/index.js';
+import type { InstancePool, PoolDescription, PoolStats } from '../pool/index.js';
 import { loadSqliteWasm, sqliteExports, type SqliteExports } from './abi.js';
 import { SqliteError, SqliteMemoryLimitError } from './errors.js';
-import { sqliteImports, UseState } from './imports.js';
-import { buildSnapshot, type Snapshot } from './image.js';
+import { UseState } from './imports.js';
+import { createInitializedPool, type SqliteImage } from './image.js';
 import { runSql, type QueryResult, type SqlParam, type SqlParams } from './session.js';
 
 /** Options of {@link SqliteSandbox.create}. */
@@ -73,14 +73,14 @@ const DEFAULTS = { timeout: 1000, memoryLimit: 32 * 2 ** 20, max: 4, min: 1 } as
 /** A pool of pristine SQLite databases; see the module comment. */
 export class SqliteSandbox {
   readonly #pool: InstancePool<WebAssembly.Exports, undefined, UseState>;
-  readonly #snapshot: Snapshot;
+  readonly #snapshot: SqliteImage;
   readonly #defaults: { timeout: number; memoryLimit: number };
   readonly #exports = new WeakMap<WebAssembly.Instance, SqliteExports>();
   readonly #stats = { results: 0, errors: 0, timeouts: 0, memoryLimits: 0, traps: 0 };
 
   private constructor(
     pool: InstancePool<WebAssembly.Exports, undefined, UseState>,
-    snapshot: Snapshot,
+    snapshot: SqliteImage,
     defaults: { timeout: number; memoryLimit: number },
   ) {
     this.#pool = pool;
@@ -107,16 +107,18 @@ export class SqliteSandbox {
     if (options.wasm !== undefined && !(options.wasm instanceof Uint8Array))
       throw new InvalidArgumentError('options.wasm must be a Uint8Array');
     const wasm = options.wasm ?? loadSqliteWasm();
-    const snapshot = buildSnapshot(wasm, { ...(options.setup !== undefined ? { setup: options.setup } : {}), memoryLimit });
-    const pool = InstancePool.createSync<WebAssembly.Exports, undefined, UseState>(snapshot.bytes, {
-      setup: (host) => ({ imports: sqliteImports(host.memory!, () => host.context) }),
-      max: options.max ?? DEFAULTS.max,
-      min: options.min ?? DEFAULTS.min,
-      // SQLite is trusted code and every step of a query passes its VDBE's loop.
-      interruptible: 'loops',
-      ...(options.keepResident !== undefined ? { keepResident: options.keepResident } : {}),
-      ...(options.trimIdleAfter !== undefined ? { trimIdleAfter: options.trimIdleAfter } : {}),
-    });
+    const { pool, image: snapshot } = createInitializedPool(
+      wasm,
+      { ...(options.setup !== undefined ? { setup: options.setup } : {}), memoryLimit },
+      {
+        max: options.max ?? DEFAULTS.max,
+        min: options.min ?? DEFAULTS.min,
+        // SQLite is trusted code and every step of a query passes its VDBE's loop.
+        interruptible: 'loops',
+        ...(options.keepResident !== undefined ? { keepResident: options.keepResident } : {}),
+        ...(options.trimIdleAfter !== undefined ? { trimIdleAfter: options.trimIdleAfter } : {}),
+      },
+    );
     return new SqliteSandbox(pool, snapshot, { timeout, memoryLimit });
   }
 

@@ -1,15 +1,18 @@
 /**
- * One member of a pool: a memory slot, its host (imports and state, built once by `setup`), and
- * (for `reuse`) the instance kept across uses with the global and table values to restore after each.
+ * `Member`: one pooled instance of a pool, as the pool keeps it: a memory slot, its host (imports
+ * and state, built once by `setup`), and (for `reuse`) the instance kept across uses with the
+ * global and table values to restore after each.
  *
  * Whether a member is idle, leased or retired is the pool's to decide and record (`instance-pool.ts`
  * holds the one state machine); a member only does the work of each step: `begin` a use, `reset`
  * after it, `close` when retired.
  */
-import { GuestTimeoutError, ImportMissingError } from '../errors.js';
 import { type MemoryImage, MemorySlot, type MemorySlotOptions, type ResetReport } from '../memory/index.js';
-import { hostControl, InstanceHost, isPromise, runSetup, type SetupHook } from './host.js';
+import { bindImports } from './bind-imports.js';
+import { hostControl, InstanceHost, runSetup, type SetupHook } from './instance-host.js';
+import { Interruption } from './interruption.js';
 import type { PreparedModule } from './prepare.js';
+import { isPromise } from './sync-or-async.js';
 
 /** Where a member is in its life; only the pool's transitions change it. */
 export type MemberState = 'idle' | 'leased' | 'retired';
@@ -17,7 +20,7 @@ export type MemberState = 'idle' | 'leased' | 'retired';
 const control = hostControl();
 
 /** One pooled instance; see the module comment. */
-export class PooledInstance<S, C> {
+export class Member<S, C> {
   readonly host: InstanceHost<S, C>;
   readonly slot: MemorySlot | undefined;
   /** Written only by the pool's transitions. */
@@ -50,8 +53,8 @@ export class PooledInstance<S, C> {
     image: MemoryImage | undefined,
     slotOptions: MemorySlotOptions,
     setup: SetupHook<S, C>,
-  ): PooledInstance<S, C> | Promise<PooledInstance<S, C>> {
-    const member = new PooledInstance<S, C>(prepared, image, slotOptions);
+  ): Member<S, C> | Promise<Member<S, C>> {
+    const member = new Member<S, C>(prepared, image, slotOptions);
     const fail = (err: unknown): never => {
       member.close();
       throw err;
@@ -143,75 +146,4 @@ export class PooledInstance<S, C> {
       this.#tables.push({ table, entries });
     }
   }
-}
-
-/**
- * The user's imports with the pool's memory added, checked against what the module imports so a
- * missing import fails with its name instead of V8's LinkError.
- */
-export function bindImports(
-  module: WebAssembly.Module,
-  target: { module: string; name: string } | undefined,
-  given: WebAssembly.Imports,
-  memory: WebAssembly.Memory | undefined,
-): WebAssembly.Imports {
-  const imports: WebAssembly.Imports = {};
-  for (const [name, namespace] of Object.entries(given ?? {})) imports[name] = { ...namespace };
-  if (target && memory) imports[target.module] = { ...imports[target.module], [target.name]: memory };
-  for (const wanted of WebAssembly.Module.imports(module)) {
-    const namespace = imports[wanted.module];
-    if (namespace === undefined || !Object.hasOwn(namespace, wanted.name)) {
-      throw new ImportMissingError(wanted.module, wanted.name, wanted.kind);
-    }
-  }
-  return imports;
-}
-
-/** Fuel a use burns (loop iterations and calls) between two checks of its deadline. */
-const FUEL = 100_000;
-
-/**
- * The host side of an interruptible module (see `module/fuel.ts`): the guest counts fuel down and,
- * when it runs out, calls `check` through its check table; `check` ends the use with
- * {@link GuestTimeoutError} once the deadline has passed, and otherwise refills the fuel.
- */
-class Interruption {
-  readonly #exports: { fuelExport: string; tableExport: string };
-  readonly #check: unknown;
-  #fuel: WebAssembly.Global | undefined;
-
-  constructor(exports: { fuelExport: string; tableExport: string }, host: InstanceHost<unknown, unknown>) {
-    this.#exports = exports;
-    const check = () => {
-      if (performance.now() >= host.deadline) throw new GuestTimeoutError(host.timeout);
-      this.#fuel!.value = FUEL;
-    };
-    this.#check = checkTrampoline(check);
-  }
-
-  /** Wires a new instance's check table to this host and takes its fuel counter. */
-  attach(instance: WebAssembly.Instance): void {
-    (instance.exports[this.#exports.tableExport] as WebAssembly.Table).set(0, this.#check);
-    this.#fuel = instance.exports[this.#exports.fuelExport] as WebAssembly.Global;
-  }
-
-  /** Gives the starting use a full budget. */
-  refill(): void {
-    this.#fuel!.value = FUEL;
-  }
-}
-
-/**
- * `(module (import "h" "check" (func)) (export "check" (func 0)))`: re-exporting an imported JS
- * function yields a wasm function object, which a funcref table accepts (a plain JS function is not).
- */
-const TRAMPOLINE = new Uint8Array([
-  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x02, 0x0b, 0x01, 0x01, 0x68, 0x05, 0x63, 0x68, 0x65,
-  0x63, 0x6b, 0x00, 0x00, 0x07, 0x09, 0x01, 0x05, 0x63, 0x68, 0x65, 0x63, 0x6b, 0x00, 0x00,
-]);
-let trampolineModule: WebAssembly.Module | undefined;
-
-function checkTrampoline(check: () => void): unknown {
-  trampolineModule ??= new WebAssembly.Module(TRAMPOLINE);
-  return new WebAssembly.Instance(trampolineModule, { h: { check } }).exports.check;
 }

@@ -4,8 +4,13 @@
  * the current use's context, instance and deadline change with every use, so host functions read
  * the current request's without re-instantiation. Only the pool changes them (through
  * {@link hostControl}); to everyone else they are read-only.
+ *
+ * (Of the things cowpool calls a host, this is the pooled instance's, as its host functions see it;
+ * the import objects of `quickjs/imports.ts`, `sqlite/imports.ts` and `wasi/wasi-host.ts` are
+ * what they bind to it.)
  */
 import { GuestTimeoutError, InvalidArgumentError } from '../errors.js';
+import { isPromise } from './sync-or-async.js';
 
 /** What `options.setup` returns: the imports of one pooled instance and its own state. */
 export interface PoolSetup<S> {
@@ -144,9 +149,4 @@ function checked<S>(result: PoolSetup<S>, host: InstanceHost<S, unknown>): { imp
   }
   control.state(host, result.state);
   return { imports, state: result.state };
-}
-
-/** True for a thenable. */
-export function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
-  return typeof (value as { then?: unknown } | null)?.then === 'function';
 }

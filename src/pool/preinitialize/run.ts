@@ -1,0 +1,104 @@
+/**
+ * Stage 2 of pre-initialization: instantiate the inspection module on the initialization memory
+ * (its start function runs then), observe its globals and tables, run the initializer (an export
+ * with its arguments, or a host's function that makes as many calls as it needs and returns what
+ * it learned), and observe them again: the snapshot is taken from the two observations. Failures
+ * come out typed and say what ran.
+ */
+import { GuestTrapError, InvalidArgumentError, ModuleNotPoolableError } from '../../errors.js';
+import { bindImports } from '../bind-imports.js';
+import { globalExportName, tableExportName, type AnalyzedModule } from '../prepare.js';
+import type { Initializer } from './initializer.js';
+import type { InspectedGlobal, Observation } from './snapshot.js';
+
+/** What the instance looked like before the initializer ran and after, and what it returned. */
+export interface InitializationRun<T> {
+  /** After instantiation (the start function ran), before the initializer. */
+  readonly before: Observation;
+  /** After the initializer. */
+  readonly after: Observation;
+  readonly result: T;
+}
+
+/**
+ * Instantiates `module` (the inspection module) with `imports` on `memory` and runs `initializer`
+ * (none: the start function alone). `what` names what ran, for errors.
+ */
+export function runInitialization<T>(
+  module: WebAssembly.Module,
+  analyzed: AnalyzedModule,
+  initializer: Initializer | undefined,
+  memory: WebAssembly.Memory | undefined,
+  imports: WebAssembly.Imports,
+  what: string,
+): InitializationRun<T> {
+  let instance: WebAssembly.Instance;
+  try {
+    instance = new WebAssembly.Instance(module, bindImports(module, analyzed.memoryImport, imports, memory));
+  } catch (err) {
+    throw initializationError(what, err, initializer?.kind === 'function');
+  }
+  const before = observe(analyzed, instance);
+  let result: unknown;
+  if (initializer?.kind === 'export') {
+    const init = instance.exports[initializer.name];
+    if (typeof init !== 'function') {
+      const functions = WebAssembly.Module.exports(module)
+        .filter((e) => e.kind === 'function')
+        .map((e) => e.name);
+      throw new InvalidArgumentError(
+        `options.initialize is '${initializer.name}' but the module exports no function of that name ` +
+          `(it exports: ${functions.join(', ') || 'none'})`,
+      );
+    }
+    try {
+      (init as (...args: unknown[]) => unknown)(...initializer.args);
+    } catch (err) {
+      throw initializationError(what, err, false);
+    }
+  } else if (initializer?.kind === 'function') {
+    try {
+      result = initializer.run(instance, memory);
+    } catch (err) {
+      throw initializationError(what, err, true);
+    }
+  }
+  return { before, after: observe(analyzed, instance), result: result as T };
+}
+
+/**
+ * A failure of the module's initialization as a typed error that names what ran: a trap is a
+ * {@link GuestTrapError}; cowpool's own errors pass through, and so does anything a host's function
+ * throws (its errors are its own); anything else the module's code threw (through an import) means
+ * no image can be made.
+ */
+function initializationError(what: string, err: unknown, hosted: boolean): unknown {
+  if (err instanceof WebAssembly.RuntimeError) return new GuestTrapError(`${what} trapped: ${err.message}`, { cause: err });
+  if (hosted) return err;
+  if (err instanceof Error && 'code' in err && String(err.code).startsWith('COWPOOL_')) return err;
+  const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return new ModuleNotPoolableError(`${what} failed (${message}), so no image can be made from it`, { cause: err });
+}
+
+/**
+ * The instance's internal mutable globals JavaScript can read (not v128) and its internal tables'
+ * entries, now, through the inspection module's exports.
+ */
+function observe(analyzed: AnalyzedModule, instance: WebAssembly.Instance): Observation {
+  const globals: InspectedGlobal[] = analyzed.analysis.globals
+    .filter((g) => !g.imported && g.mutable && g.type !== 'v128')
+    .map((g) => {
+      const name = globalExportName(analyzed.analysis, g.index);
+      return { index: g.index, name, value: (instance.exports[name] as WebAssembly.Global).value };
+    });
+  const tables = new Map<number, unknown[]>();
+  for (const { index } of analyzed.analysis.tables.filter((t) => !t.imported)) {
+    const table = instance.exports[tableExportName(analyzed.analysis, index)] as WebAssembly.Table | undefined;
+    if (table)
+      tables.set(
+        index,
+        Array.from({ length: table.length }, (_, i) => table.get(i)),
+      );
+  }
+  return { globals, tables };
+}

@@ -1,0 +1,193 @@
+// Pre-initialization, the one pipeline (src/pool/preinitialize/): an export or a host's function
+// runs once, and every use starts from the snapshot it leaves. Compared with a fresh instance that
+// ran the same initialization; the host's function form (internal, the sandboxes') is driven here
+// directly, with what it brings besides the call: its own imports, the exports to keep, headroom.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { GuestTrapError, InstancePool, InvalidArgumentError } from '../src/index.ts';
+import type { InternalPoolOptions } from '../src/pool/options.ts';
+import { INITIALIZER, type FunctionInitializer } from '../src/pool/preinitialize/initializer.ts';
+import { firstNonZero, lastNonZero, memorySnapshot, type Snapshot } from '../src/pool/preinitialize/snapshot.ts';
+import { openMemfds } from './support/fds.ts';
+import { wat } from './support/wat.ts';
+
+interface Started {
+  init(): void;
+  g(): number;
+  h(): number;
+  m(): number;
+}
+
+/** A start function that sets a global and memory, and an initializer that sets another global. */
+const started = wat(`(module (memory 1) (global $g (mut i32) (i32.const 0)) (global $h (mut i32) (i32.const 0))
+  (func $start (global.set $g (i32.const 5)) (i32.store (i32.const 0) (i32.const 9)))
+  (start $start)
+  (func (export "init") (global.set $h (i32.const 7)))
+  (func (export "g") (result i32) (global.get $g))
+  (func (export "h") (result i32) (global.get $h))
+  (func (export "m") (result i32) (i32.load (i32.const 0))))`);
+
+for (const mechanism of ['reuse', 'reinstantiate'] as const) {
+  test(`${mechanism}: with an initializer, what the start function set is kept too (the start function goes)`, async () => {
+    const fresh = new WebAssembly.Instance(new WebAssembly.Module(started)).exports as unknown as Started;
+    fresh.init();
+    const pool = await InstancePool.create<Started>(started, { initialize: 'init', mechanism, max: 1 });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const seen = await pool.run((inst) => [inst.exports.g(), inst.exports.h(), inst.exports.m()]);
+        assert.deepEqual(seen, [fresh.g(), fresh.h(), fresh.m()]);
+      }
+    } finally {
+      await pool.close();
+    }
+  });
+}
+
+interface Counter {
+  bump(by: number): number;
+  read(): number;
+  extra(): number;
+}
+
+/** A guest set up by many calls with arguments, which returns a pointer; `extra` is an export no host calls (dropped). */
+const counter = wat(`(module (import "host" "seed" (func $seed (result i32))) (memory 1 4)
+  (global $sp (mut i32) (i32.const 1024)) (global $calls (mut i32) (i32.const 0))
+  (func (export "bump") (param $by i32) (result i32)
+    (global.set $calls (i32.add (global.get $calls) (i32.const 1)))
+    (i32.store (i32.const 2048) (i32.add (i32.load (i32.const 2048)) (local.get $by)))
+    (i32.load (i32.const 2048)))
+  (func (export "seed") (result i32) (i32.store (i32.const 4096) (call $seed)) (i32.const 4096))
+  (func (export "read") (result i32) (i32.add (i32.load (i32.const 2048)) (i32.mul (global.get $calls) (i32.const 1000))))
+  (func (export "extra") (result i32) (global.get $sp)))`);
+
+/** The host's initialization of `counter`: three calls, the last returning where it put the seed. */
+function counterInitializer(
+  captured: (snapshot: Snapshot<{ seedAt: number }>) => void,
+  overrides: Partial<FunctionInitializer<{ seedAt: number }>> = {},
+): FunctionInitializer<{ seedAt: number }> {
+  return {
+    kind: 'function',
+    name: 'the counter initialization',
+    imports: () => ({ host: { seed: () => 77 } }),
+    run: (instance) => {
+      const x = instance.exports as unknown as Counter & { seed(): number };
+      x.bump(2);
+      x.bump(3);
+      return { seedAt: x.seed() };
+    },
+    keepExports: new Set(['bump', 'read', 'seed']),
+    captured,
+    ...overrides,
+  };
+}
+
+test('a host function initializes with its own imports and many calls; uses start from its snapshot', async () => {
+  let snapshot: Snapshot<{ seedAt: number }> | undefined;
+  const options: InternalPoolOptions = {
+    max: 1,
+    // The uses' imports differ from initialization's (which seeded 77).
+    imports: { host: { seed: () => 1 } },
+    [INITIALIZER]: counterInitializer((s) => (snapshot = s), { headroom: { bytes: 3 * 65536, option: 'roomForUses' } }),
+  };
+  const pool = await InstancePool.create<Counter>(counter, options);
+  try {
+    assert.ok(snapshot);
+    assert.deepEqual(snapshot.result, { seedAt: 4096 });
+    assert.equal(snapshot.memory?.usedBytes, 4097, 'up to the seed, the last non-zero byte');
+    assert.deepEqual(
+      snapshot.globals.map((g) => [g.name, g.value]),
+      [
+        ['cowpool:global:0', 1024],
+        ['cowpool:global:1', 2],
+      ],
+      'every numeric global, under the one export prefix',
+    );
+    const described = pool.describe();
+    assert.equal(described.initialized, true);
+    assert.equal(described.memory?.initialPages, 4, 'what was used and the headroom, in whole pages');
+    for (let i = 0; i < 3; i++) {
+      assert.equal(await pool.run((inst) => inst.exports.bump(10)), 15, 'every use starts from the snapshot');
+      assert.equal(await pool.run((inst) => inst.exports.read()), 2005);
+    }
+    const exports = await pool.run((inst) => Object.keys(inst.exports).sort());
+    const own = exports.filter((name) => !name.startsWith('cowpool:global:'));
+    assert.deepEqual(own, ['bump', 'read', 'seed'], "only the kept exports, and the pool's own");
+    assert.equal(await pool.run((_inst, _context, host) => host.memory?.buffer.byteLength), 4 * 65536);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('headroom past the maximum is refused with the numbers, and nothing stays open', async () => {
+  const before = openMemfds();
+  const options: InternalPoolOptions = {
+    imports: { host: { seed: () => 1 } },
+    [INITIALIZER]: counterInitializer(() => {}, { headroom: { bytes: 4 * 65536, option: 'roomForUses' } }),
+  };
+  await assert.rejects(InstancePool.create(counter, options), (err: unknown) => {
+    assert.ok(err instanceof InvalidArgumentError, String(err));
+    assert.equal(
+      err.message,
+      "roomForUses leaves no room: the memory can hold at most 262144 bytes (the module's maximum), " +
+        'initialization left 4097 in use, and a use needs 262144 more for this roomForUses',
+    );
+    return true;
+  });
+  assert.equal(openMemfds(), before);
+});
+
+test("a host function's failures: a trap is typed and named, its own errors pass through; it excludes options.initialize", async () => {
+  const trap = counterInitializer(() => {}, {
+    run: () => {
+      throw new WebAssembly.RuntimeError('unreachable');
+    },
+  });
+  await assert.rejects(
+    InstancePool.create(counter, { imports: { host: { seed: () => 1 } }, [INITIALIZER]: trap } as InternalPoolOptions),
+    (err: unknown) => err instanceof GuestTrapError && /the counter initialization trapped: unreachable/.test(err.message),
+  );
+  const own = new TypeError('the host says no');
+  const refusing = counterInitializer(() => {}, {
+    run: () => {
+      throw own;
+    },
+  });
+  const refused: InternalPoolOptions = { imports: { host: { seed: () => 1 } }, [INITIALIZER]: refusing };
+  await assert.rejects(InstancePool.create(counter, refused), (err) => err === own);
+  await assert.rejects(
+    InstancePool.create(counter, { initialize: 'bump', [INITIALIZER]: counterInitializer(() => {}) } as InternalPoolOptions),
+    /options.initialize cannot be given to a pool that the counter initialization initializes/,
+  );
+});
+
+test('the memory scan finds the first and last non-zero bytes and the page-aligned span, as a byte loop does', () => {
+  const byByte = (bytes: Uint8Array) => ({ first: bytes.findIndex((b) => b !== 0), last: bytes.findLastIndex((b) => b !== 0) });
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 0, max: 5 * 4096 + 100 }),
+      fc.array(fc.record({ at: fc.nat(), value: fc.integer({ min: 1, max: 255 }) }), { maxLength: 4 }),
+      (length, writes) => {
+        const bytes = new Uint8Array(length);
+        for (const { at, value } of writes) if (length > 0) bytes[at % length] = value;
+        const expected = byByte(bytes);
+        assert.equal(firstNonZero(bytes), expected.first, `${length} ${JSON.stringify(writes)}`);
+        assert.equal(lastNonZero(bytes), expected.last, `${length} ${JSON.stringify(writes)}`);
+        const snap = memorySnapshot(bytes);
+        assert.equal(snap.usedBytes, expected.last + 1);
+        assert.equal(snap.start % 4096, 0);
+        assert.equal(snap.bytes.length % 4096, 0);
+        if (expected.first >= 0) {
+          assert.ok(snap.start <= expected.first && expected.last < snap.start + snap.bytes.length);
+          const inMemory = Math.min(snap.bytes.length, length - snap.start);
+          assert.deepEqual(snap.bytes.subarray(0, inMemory), bytes.subarray(snap.start, snap.start + inMemory));
+          assert.ok(
+            snap.bytes.subarray(inMemory).every((b) => b === 0),
+            'padding past the memory is zero',
+          );
+        } else assert.equal(snap.bytes.length, 0);
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
