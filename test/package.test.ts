@@ -25,6 +25,7 @@ const ENTRY_POINTS: Record<string, string> = {
   'cowpool/glue': 'GluePool',
   'cowpool/quickjs': 'QuickJSSandbox',
   'cowpool/sqlite': 'SqliteSandbox',
+  'cowpool/metrics': 'metrics',
 };
 
 let dir = '';
