@@ -168,15 +168,20 @@ test(
       const resetTime = new Histogram(RESET_TIME_BOUNDS_NS);
       resetTime.observe(4_000);
       const withHistogram: MetricsSource = { stats: (): PoolCounters => ({ ...pool.stats(), resetTime: resetTime.snapshot(), traps: 0 }) };
-      metrics(pool, { process: true }); // starts the loop-delay monitor, so that its gauges appear below
-      await new Promise((resolve) => setTimeout(resolve, 30));
-      const text = metrics(
-        [
-          { source: withHistogram, labels: { pool: 'counter' } },
-          { source: quickjs, labels: { pool: 'quickjs' } },
-        ],
-        { process: true, labels: { service: 'a "quoted"\nname' } },
-      );
+      const read = () =>
+        metrics(
+          [
+            { source: withHistogram, labels: { pool: 'counter' } },
+            { source: quickjs, labels: { pool: 'quickjs' } },
+          ],
+          { process: true, labels: { service: 'a "quoted"\nname' } },
+        );
+      // The first read starts the loop-delay monitor; its gauges appear once it has sampled the loop.
+      let text = read();
+      for (let i = 0; i < 100 && !/^nodejs_eventloop_lag_p99_seconds /m.test(text); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        text = read();
+      }
       assert.match(text, /^nodejs_eventloop_lag_p99_seconds /m);
       const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
       assert.equal(check.status, 0, `promtool: ${check.stdout}${check.stderr}\n${text}`);

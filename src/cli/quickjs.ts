@@ -8,6 +8,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { parseBytes, parseCount, parseDuration, parsePort, UNITS_HELP } from '../options/units.js';
 import { createQuickJSServer, QuickJSSandbox } from '../quickjs/index.js';
 import { readCommandLine } from './command-line.js';
+import { SERVER_FLAGS, SERVER_FLAGS_USAGE, serveUntilSignal, serverFlags, startLine } from './server-command.js';
 
 /** Usage of `cowpool quickjs serve`, for its `--help` and `cowpool quickjs --help`. */
 const QUICKJS_USAGE = `Usage: cowpool quickjs serve [setup.js] [options]
@@ -24,6 +25,7 @@ quickjs serve options:
   --memory-limit <size>   QuickJS heap of one request (default 32MiB)
   --pool <n>              most contexts at once (default 4)
   --max-body <size>       largest request body (default 1MiB)
+${SERVER_FLAGS_USAGE.replace(' (with --workers, each process answers for itself)', '')}
   -h, --help              this help
 
 ${UNITS_HELP}`;
@@ -50,6 +52,7 @@ export async function quickjsCommand(args: string[]): Promise<number> {
         'memory-limit': { type: 'string', default: '32MiB' },
         pool: { type: 'string', default: '4' },
         'max-body': { type: 'string', default: '1MiB' },
+        ...SERVER_FLAGS,
       },
     },
     rest,
@@ -62,28 +65,49 @@ export async function quickjsCommand(args: string[]): Promise<number> {
   const setupFile = positionals[0];
   const port = parsePort('--port', values.port!);
   const pool = parseCount('--pool', values.pool!, 1);
+  const flags = serverFlags(values);
+  const building = performance.now();
   const sandbox = await QuickJSSandbox.create({
     ...(setupFile !== undefined ? { setup: await readFile(setupFile, 'utf8'), setupFilename: setupFile } : {}),
     timeout: parseDuration('--timeout', values.timeout!),
     memoryLimit: parseBytes('--memory-limit', values['memory-limit']!),
     max: pool,
   });
+  const buildMs = performance.now() - building;
   const server = createQuickJSServer(sandbox, {
     ...(setupFile !== undefined ? { handler: values.handler! } : {}),
     maxBody: parseBytes('--max-body', values['max-body']!),
+    log: flags.write,
+    logFormat: flags.format,
+    accessLog: flags.accessLog,
+    health: flags.health,
+    metrics: flags.metrics,
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, values.host, resolve);
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, values.host, resolve);
+    });
+  } catch (err) {
+    await sandbox.close();
+    throw err;
+  }
   const address = server.address();
   const at = typeof address === 'object' && address !== null ? `http://${values.host}:${address.port}` : String(address);
-  console.log(`cowpool quickjs serving ${setupFile ? `${setupFile} (${values.handler}(request))` : 'request bodies'} at ${at}`);
-  await new Promise<void>((resolve) => {
-    const stop = () => server.close(() => resolve());
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
-  await sandbox.close();
+  const what = `cowpool quickjs serving ${setupFile ? `${setupFile} (${values.handler}(request))` : 'request bodies'}`;
+  const start = startLine(what, at, buildMs, sandbox.describe(), sandbox.stats().pool);
+  flags.log.lifecycle('start', start.message, start.fields);
+  await serveUntilSignal(
+    flags.log,
+    async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await server.handler.close();
+      await sandbox.close();
+    },
+    () => server.handler.stats().http,
+  );
   return 0;
 }

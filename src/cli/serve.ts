@@ -7,6 +7,7 @@ import { parseStrategy } from '../memory/index.js';
 import { parseBytes, parseCount, parseDuration, parsePort, UNITS_HELP } from '../options/units.js';
 import { readCommandLine } from './command-line.js';
 import { parseDirOption } from './dir-option.js';
+import { SERVER_FLAGS, SERVER_FLAGS_USAGE, serveUntilSignal, serverFlags, startLine } from './server-command.js';
 
 /** The options of `cowpool serve`, for `cowpool serve --help` and `cowpool --help`. */
 export const SERVE_USAGE = `Usage: cowpool serve <app.wasm> [options]
@@ -27,7 +28,7 @@ serve options:
   --workers <n>           processes sharing the port (default 1). A guest runs on the JavaScript
                           thread, so each process serves one request at a time with one pooled
                           instance; use one worker per core for concurrency
-  --quiet                 no access log
+${SERVER_FLAGS_USAGE}
   -h, --help              this help
 
 ${UNITS_HELP}`;
@@ -52,7 +53,7 @@ export async function serveCommand(args: string[]): Promise<number> {
         env: { type: 'string', multiple: true, default: [] },
         dir: { type: 'string', multiple: true, default: [] },
         workers: { type: 'string', default: '1' },
-        quiet: { type: 'boolean', default: false },
+        ...SERVER_FLAGS,
       },
     },
     args,
@@ -78,10 +79,11 @@ export async function serveCommand(args: string[]): Promise<number> {
   const dirs = values.dir!.map(parseDirOption);
   const strategy = parseStrategy(values.strategy, '--strategy');
   const workers = parseCount('--workers', values.workers!, 1);
+  const flags = serverFlags(values);
   const cluster = await import('./workers.js');
-  if (workers > 1 && !cluster.isWorker) return cluster.runPrimary(workers);
+  if (workers > 1 && !cluster.isWorker) return cluster.runPrimary(workers, flags.log);
   const { serve } = await import('../serve/server.js');
-  const quiet = values.quiet!;
+  const building = performance.now();
   const server = await serve({
     wasm: path,
     host: values.host!,
@@ -93,21 +95,20 @@ export async function serveCommand(args: string[]): Promise<number> {
     ...(values['overlay-limit'] !== undefined ? { overlayLimit: parseBytes('--overlay-limit', values['overlay-limit']) } : {}),
     env,
     dirs,
-    ...(quiet ? {} : { log: (line: string) => process.stdout.write(`${line}\n`) }),
+    log: flags.write,
+    logFormat: flags.format,
+    accessLog: flags.accessLog,
+    health: flags.health,
+    metrics: flags.metrics,
   });
-  const description = server.pool.describe();
-  const line =
-    `cowpool serving ${path} at ${server.url} (${description.mechanism}, ${description.strategy} reset` +
-    `${description.strategyReason ? `: ${description.strategyReason}` : ''})`;
-  if (cluster.isWorker) cluster.announceListening(line);
-  else console.log(line);
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      if (!cluster.isWorker) console.log(`cowpool: ${signal}, finishing requests in flight`);
-      server.close().then(resolve, resolve);
-    };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
-  });
+  const start = startLine(`cowpool serving ${path}`, server.url, performance.now() - building, server.pool.describe(), server.pool.stats());
+  if (cluster.isWorker) cluster.announceListening(start.message, start.fields);
+  else flags.log.lifecycle('start', start.message, start.fields);
+  await serveUntilSignal(
+    flags.log,
+    () => server.close(),
+    () => server.handler.stats().http,
+    !cluster.isWorker,
+  );
   return 0;
 }

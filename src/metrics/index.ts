@@ -37,10 +37,10 @@ export interface MetricsSource {
   stats(): PoolCounters | SandboxCounters | ServedCounters;
 }
 
-/** A request handler's stats: its HTTP counters and those of what it serves. */
-export interface ServedCounters {
+/** A request handler's stats: its HTTP counters and those of what it serves (a pool's, a sandbox's). */
+export interface ServedCounters<S extends PoolCounters | SandboxCounters = PoolCounters | SandboxCounters> {
   readonly http: HttpCounters;
-  readonly served: PoolCounters | SandboxCounters;
+  readonly served: S;
 }
 
 /** A source and the labels that tell its samples apart from another source's. */

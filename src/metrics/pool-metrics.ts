@@ -138,13 +138,13 @@ export function httpFamilies(prefix: string, stats: HttpCounters, labels: Labels
   return [
     {
       name: `${prefix}http_requests_total`,
-      help: 'HTTP requests answered, by status code (the endpoints /metrics, /healthz and /readyz included).',
+      help: 'HTTP requests the handler answered, by status code (not those to /healthz, /readyz and /metrics).',
       type: 'counter',
       samples: Object.entries(stats.responses).map(([code, value]) => ({ labels: { ...labels, code }, value })),
     },
     {
       name: `${prefix}http_request_duration_seconds`,
-      help: 'Time from the arrival of a request to its response.',
+      help: 'Time from the arrival of a request at the handler to its response.',
       type: 'histogram',
       samples: [{ labels, histogram: stats.requestTime, unitsPerSecond: NS_PER_SECOND }],
     },

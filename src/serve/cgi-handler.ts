@@ -1,7 +1,10 @@
 /**
- * `cowpool serve`: an HTTP server where every request runs a WASI command module on a pristine
+ * The request handler of `cowpool serve`: every request runs a WASI command module on a pristine
  * instance, CGI-style (RFC 3875, as WAGI did): the request line and headers become environment
- * variables, the body is stdin, and stdout is a CGI response (header block, blank line, body).
+ * variables, the body is stdin, and stdout is a CGI response (header block, blank line, body). It is
+ * a plain `(req, res)` function, so it mounts in `http.createServer(handler)`, in express
+ * (`app.use('/app', handler)`: the mount path becomes SCRIPT_NAME) and in anything that passes on
+ * Node's request and response; the standalone server (server.ts) is built on it.
  *
  * Faults stay inside the request: a trap answers 500 (logged with the guest's stderr), a guest past
  * its deadline 504, output that is not a CGI response 502, a body over the limit 413. The instance
@@ -11,25 +14,24 @@
  * a time and its pool holds one instance; more cores mean more processes (`--workers`).
  */
 import { readFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GuestTimeoutError, GuestTrapError, InvalidArgumentError, PoolClosedError } from '../errors.js';
 import type { ResetStrategy } from '../memory/index.js';
-import { InstancePool, type InstanceHost, type PoolInstance } from '../pool/index.js';
-import { bodyTooLarge, BODY_UNREADABLE, INTERNAL_ERROR, sendError, SHUTTING_DOWN } from '../http/error-response.js';
-import { DEFAULT_MAX_BODY, hasBody, readBody } from '../http/body.js';
+import type { ServedCounters } from '../metrics/index.js';
+import { InstancePool, type InstanceHost, type PoolInstance, type PoolStats } from '../pool/index.js';
+import { BodyConsumedError, DEFAULT_MAX_BODY, hasBody, readBody } from '../http/body.js';
+import { bodyTooLarge, BODY_CONSUMED, BODY_UNREADABLE, INTERNAL_ERROR, sendError, SHUTTING_DOWN } from '../http/error-response.js';
+import type { Readiness } from '../http/operations.js';
+import { RequestCounters } from '../http/request-counters.js';
+import { logFormat, NO_LOG, originalUrl, serverLog, type LogFormat } from '../http/server-log.js';
 import { rejectUnknownKeys } from '../options/validate.js';
 import { checkWasiCommand, sleepSynchronously, WasiHost, type PreopenOption, type WasiContext } from '../wasi/index.js';
 import { cgiEnvironment, CgiResponseParser, MalformedCgiResponseError, SERVER_SOFTWARE } from './cgi.js';
 
-/** Options of {@link serve}. */
-export interface ServeOptions {
+/** Options of {@link createCgiHandler}. */
+export interface CgiHandlerOptions {
   /** The WASI command module: its bytes, or a path to read. */
   wasm: Uint8Array | string;
-  /** Interface to listen on. Default `127.0.0.1`. */
-  host?: string;
-  /** Port; 0 (default) picks a free one. */
-  port?: number;
   /** Bytes a reset may restore in place per request (see InstancePool). */
   keepResident?: number;
   /** Memory reset strategy. Default `auto`. */
@@ -46,27 +48,35 @@ export interface ServeOptions {
   overlayLimit?: number;
   /** Receives one access-log line per request, and fault reports. Default: none. */
   log?: (line: string) => void;
+  /** How `log` lines are written: `text` (default) or `json` (one object per line). */
+  logFormat?: LogFormat;
+  /** Log each request (default); `false` leaves `log` the fault reports only. */
+  accessLog?: boolean;
   /** The program name the guest sees as argv[0]. Default `app.wasm` or the path's base name. */
   programName?: string;
+  /**
+   * The path the handler is mounted at, which the guest sees as SCRIPT_NAME (and the rest of the
+   * path as PATH_INFO). Default: express's mount path (`req.baseUrl`) where there is one, else none.
+   */
+  scriptName?: string;
 }
 
-/** A running server. */
-export interface CowpoolServer {
-  /** `http://host:port/`. */
-  readonly url: string;
-  readonly port: number;
+/** A request handler for Node's HTTP server (and express, and anything that passes Node's request and response). */
+export interface CgiHandler {
+  (req: IncomingMessage, res: ServerResponse): void;
   /** The pool of the served module; each instance's state is its WASI host. */
   readonly pool: InstancePool<WebAssembly.Exports, WasiHost>;
-  readonly server: Server;
-  /** Stops accepting connections, lets requests in flight finish, then releases the pool. */
+  /** Responses by status, request times and the pool's counters: a source for `metrics()` of cowpool/metrics. */
+  stats(): ServedCounters<PoolStats>;
+  /** Ready while the pool is open (its image built, its instance made); not once {@link close} began. */
+  readiness(): Readiness;
+  /** Answers later requests 503, lets the one in flight finish, then releases the pool. */
   close(): Promise<void>;
 }
 
-const DEFAULTS = { host: '127.0.0.1', port: 0, timeout: 10_000, maxBody: DEFAULT_MAX_BODY };
-const SERVE_KEYS = [
+/** The option keys of {@link createCgiHandler}. */
+export const CGI_HANDLER_KEYS = [
   'wasm',
-  'host',
-  'port',
   'keepResident',
   'strategy',
   'timeout',
@@ -75,30 +85,45 @@ const SERVE_KEYS = [
   'dirs',
   'overlayLimit',
   'log',
+  'logFormat',
+  'accessLog',
   'programName',
-] as const satisfies readonly (keyof ServeOptions)[];
+  'scriptName',
+] as const satisfies readonly (keyof CgiHandlerOptions)[];
+
+const DEFAULTS = { timeout: 10_000, maxBody: DEFAULT_MAX_BODY };
 
 /** The body of a request without one, and the output of a guest that wrote none. */
 const EMPTY = Buffer.alloc(0);
 
 /**
- * Starts the server; resolves once it listens. Rejects when the module is not a WASI command, or
- * with {@link InvalidArgumentError} for an option it does not know.
+ * Checks the options of the handler (and, with `moreKeys`, of something built on it): an object,
+ * no `pool` (see below), no unknown key. `what` names the options in messages.
  */
-export async function serve(options: ServeOptions): Promise<CowpoolServer> {
-  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('serve() needs an options object with wasm');
+export function checkCgiHandlerOptions(options: unknown, what: string, moreKeys: readonly string[] = []): void {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${what} must be an object with wasm`);
   if (Object.hasOwn(options, 'pool')) {
     throw new InvalidArgumentError(
-      'serve options: there is no pool option: a guest runs on the JavaScript thread, so a process serves one request at a time ' +
+      `${what}: there is no pool option: a guest runs on the JavaScript thread, so a process serves one request at a time ` +
         'with one instance; start more processes (cowpool serve --workers N) to use more cores',
     );
   }
-  rejectUnknownKeys(options, SERVE_KEYS, 'serve options');
+  rejectUnknownKeys(options, [...CGI_HANDLER_KEYS, ...moreKeys], what);
+}
+
+/**
+ * Builds the handler: reads and checks the module, builds its image and its pooled instance.
+ * Rejects when the module is not a WASI command, or with {@link InvalidArgumentError} for an
+ * option it does not know.
+ */
+export async function createCgiHandler(options: CgiHandlerOptions): Promise<CgiHandler> {
+  checkCgiHandlerOptions(options, 'createCgiHandler options');
   const bytes = typeof options.wasm === 'string' ? new Uint8Array(await readFile(options.wasm)) : options.wasm;
   const programName = options.programName ?? (typeof options.wasm === 'string' ? baseName(options.wasm) : 'app.wasm');
   const timeout = options.timeout ?? DEFAULTS.timeout;
   const maxBody = options.maxBody ?? DEFAULTS.maxBody;
-  const log = options.log;
+  const log = options.log ? serverLog(options.log, logFormat('options.logFormat', options.logFormat)) : NO_LOG;
+  const accessLog = options.accessLog !== false;
   checkWasiCommand(bytes, programName);
 
   const pool = await InstancePool.create(bytes, {
@@ -127,34 +152,50 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
     },
   });
 
-  let port = 0;
+  const counters = new RequestCounters();
   const responses = new CgiResponseParser();
-  const server = createServer({ keepAlive: true }, (req, res) => {
-    const started = log ? performance.now() : 0;
+  let closing: Promise<void> | undefined;
+
+  function handler(req: IncomingMessage, res: ServerResponse): void {
+    const started = performance.now();
+    if (closing !== undefined) {
+      sendError(res, SHUTTING_DOWN);
+      answered(req, SHUTTING_DOWN.status, started);
+      return;
+    }
     if (!hasBody(req)) {
       // The common GET: answer right away, without the stream and promise machinery of a body.
-      logLine(req, guarded(req, res, EMPTY), started);
+      answered(req, guarded(req, res, EMPTY), started);
       return;
     }
     readBody(req, maxBody).then(
       (body) => {
         if (body === undefined) {
           sendError(res, bodyTooLarge(maxBody));
-          logLine(req, 413, started);
+          answered(req, 413, started);
           return;
         }
-        logLine(req, guarded(req, res, body), started);
+        answered(req, guarded(req, res, body), started);
       },
-      () => sendError(res, BODY_UNREADABLE),
+      (err: unknown) => {
+        const error = err instanceof BodyConsumedError ? BODY_CONSUMED : BODY_UNREADABLE;
+        sendError(res, error);
+        answered(req, error.status, started);
+      },
     );
-  });
+  }
+
+  function answered(req: IncomingMessage, status: number, started: number): void {
+    counters.record(status, started);
+    if (accessLog) log.access(req, status, started);
+  }
 
   /** {@link handle}, with anything it did not expect answered 500 rather than taking the server down. */
   function guarded(req: IncomingMessage, res: ServerResponse, body: Uint8Array): number {
     try {
       return handle(req, res, body);
     } catch (err) {
-      log?.(`error: ${(err as Error).stack ?? String(err)}`);
+      log.fault(`error: ${(err as Error).stack ?? String(err)}`, req);
       sendError(res, INTERNAL_ERROR);
       return INTERNAL_ERROR.status;
     }
@@ -162,7 +203,7 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
 
   // A guest runs synchronously, so requests reach the guest one at a time: one WASI context, its
   // sinks and the run options are made once and pointed at the current request.
-  let request: IncomingMessage | undefined;
+  let request: (IncomingMessage & { baseUrl?: unknown }) | undefined;
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
   const context: WasiContext = {
@@ -172,14 +213,18 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
       cgiEnvironment(
         {
           method: request!.method ?? 'GET',
-          url: request!.url ?? '/',
+          url: originalUrl(request!),
           headers: request!.rawHeaders,
           httpVersion: request!.httpVersion,
           remoteAddress: request!.socket.remoteAddress,
           remotePort: request!.socket.remotePort,
           bodyLength: context.stdin.length,
         },
-        { serverPort: port, scriptName: '', serverSoftware: SERVER_SOFTWARE },
+        {
+          serverPort: request!.socket.localPort ?? 0,
+          scriptName: options.scriptName ?? (typeof request!.baseUrl === 'string' ? request!.baseUrl : ''),
+          serverSoftware: SERVER_SOFTWARE,
+        },
         options.env,
       ),
     stdin: EMPTY,
@@ -209,7 +254,7 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
         return 504;
       }
       if (err instanceof GuestTrapError) {
-        log?.(`trap: ${err.message}${stderr.length ? `; stderr: ${text(stderr).trimEnd()}` : ''}`);
+        log.fault(`trap: ${err.message}${stderr.length ? `; stderr: ${text(stderr).trimEnd()}` : ''}`, req);
         sendError(res, { status: 500, message: 'the program failed (it trapped)' });
         return 500;
       }
@@ -221,7 +266,7 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
     }
     const output = stdout.length === 0 ? EMPTY : concat(stdout);
     if (output.length === 0 && exitCode !== 0) {
-      log?.(`exit ${exitCode} with no output${stderr.length ? `; stderr: ${text(stderr).trimEnd()}` : ''}`);
+      log.fault(`exit ${exitCode} with no output${stderr.length ? `; stderr: ${text(stderr).trimEnd()}` : ''}`, req);
       sendError(res, { status: 500, message: `the program exited with status ${exitCode}` });
       return 500;
     }
@@ -230,7 +275,7 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
       response = responses.parse(output);
     } catch (err) {
       if (!(err instanceof MalformedCgiResponseError)) throw err;
-      log?.(`bad gateway: ${err.reason}`);
+      log.fault(`bad gateway: ${err.reason}`, req);
       sendError(res, { status: 502, message: `the program's output is not a CGI response: ${err.reason}` });
       return 502;
     }
@@ -250,36 +295,20 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
     return response.status;
   }
 
-  function logLine(req: IncomingMessage, status: number, started: number): void {
-    if (!log) return;
-    const ms = (performance.now() - started).toFixed(2);
-    log(`${req.socket.remoteAddress ?? '-'} "${req.method} ${req.url} HTTP/${req.httpVersion}" ${status} ${ms}ms`);
-  }
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? DEFAULTS.port, options.host ?? DEFAULTS.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  port = address.port;
-  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  let closing: Promise<void> | undefined;
-  return {
-    url: `http://${shownHost}:${port}/`,
-    port,
+  return Object.assign(handler, {
     pool,
-    server,
-    close() {
-      closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      }).then(() => pool.close());
+    stats: (): ServedCounters<PoolStats> => ({ http: counters.snapshot(), served: pool.stats() }),
+    readiness: (): Readiness => {
+      if (closing !== undefined) return { ready: false, reason: 'shutting down' };
+      const stats = pool.stats();
+      const { mechanism, strategy } = pool.describe();
+      return { ready: true, details: { module: programName, mechanism, strategy, instances: stats.instances, idle: stats.idle } };
+    },
+    close(): Promise<void> {
+      closing ??= pool.close();
       return closing;
     },
-  };
+  });
 }
 
 function concat(chunks: Buffer[]): Buffer {
