@@ -201,3 +201,20 @@ test('cowpool quickjs serve logs as cowpool serve does: text by default, --quiet
     ['start', 'stopping', 'stop'],
   );
 });
+
+test('cowpool serve --workers 2 --metrics: each worker answers for itself, its series labelled worker="<n>"', async () => {
+  const seen = new Set<string>();
+  const { code, lines } = await runCommand(['serve', 'examples/hello.wasm', '--port', '0', '--workers', '2', '--metrics'], async (url) => {
+    for (let i = 0; i < 20 && seen.size < 2; i++) {
+      const text = await (await fetch(`${url}/metrics`, { headers: { connection: 'close' } })).text();
+      const worker = /^cowpool_uses_total\{worker="(\d+)"\} \d+$/m.exec(text)?.[1];
+      assert.ok(worker, text);
+      assert.match(text, new RegExp(`^process_resident_memory_bytes\\{worker="${worker}"\\} \\d+$`, 'm'));
+      seen.add(worker);
+    }
+  });
+  assert.equal(code, 0);
+  assert.ok(seen.size >= 1);
+  assert.match(lines[0]!, /, 2 worker processes$/);
+  assert.match(lines.at(-1)!, /^cowpool: 2 workers stopped after /);
+});

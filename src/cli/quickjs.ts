@@ -25,7 +25,7 @@ quickjs serve options:
   --memory-limit <size>   QuickJS heap of one request (default 32MiB)
   --pool <n>              most contexts at once (default 4)
   --max-body <size>       largest request body (default 1MiB)
-${SERVER_FLAGS_USAGE.replace(' (with --workers, each process answers for itself)', '')}
+${SERVER_FLAGS_USAGE.replace(/ \(with --workers[^)]*\)/, '')}
   -h, --help              this help
 
 ${UNITS_HELP}`;

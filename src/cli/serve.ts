@@ -99,7 +99,8 @@ export async function serveCommand(args: string[]): Promise<number> {
     logFormat: flags.format,
     accessLog: flags.accessLog,
     health: flags.health,
-    metrics: flags.metrics,
+    // Each worker answers /metrics for itself: its label keeps its series apart from the others'.
+    metrics: flags.metrics && (cluster.isWorker ? { labels: { worker: String(cluster.workerId) } } : true),
   });
   const start = startLine(`cowpool serving ${path}`, server.url, performance.now() - building, server.pool.describe(), server.pool.stats());
   if (cluster.isWorker) cluster.announceListening(start.message, start.fields);

@@ -23,9 +23,10 @@ export const SERVER_FLAGS_USAGE = `  --log <format>          text (default) or j
                           start-up and shutdown), for a log pipeline
   --quiet                 no access log (faults, start-up and shutdown lines still print)
   --health                answer GET /healthz (200 while the process runs) and GET /readyz (200
-                          when ready to serve, 503 while shutting down) before the program
+                          when ready to serve, 503 while shutting down), ahead of the guest
   --metrics               answer GET /metrics: requests, uses, resets and process counters in
-                          Prometheus text (with --workers, each process answers for itself)`;
+                          Prometheus text (with --workers, the process that takes the connection
+                          answers for itself, its series labelled worker="<n>")`;
 
 /** The parsed flags. */
 export interface ServerFlags {

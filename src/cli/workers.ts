@@ -21,6 +21,9 @@ export function announceListening(message: string, fields: LogFields): void {
 /** Whether this process is a worker started by {@link runPrimary}. */
 export const isWorker = cluster.isWorker;
 
+/** This worker's number (1, 2, …; replacements count on), or 0 in the primary. */
+export const workerId = cluster.worker?.id ?? 0;
+
 /**
  * In the primary: starts `count` workers (this same command), replaces a worker that dies after
  * startup, and on SIGINT/SIGTERM stops them all gracefully; its start-up and shutdown lines go to
@@ -31,9 +34,13 @@ export function runPrimary(count: number, log: ServerLog): Promise<number> {
   let listening = 0;
   let stopping = false;
   return new Promise<number>((resolve) => {
-    const finish = (code: number) => {
+    const finish = (code: number, done?: () => void) => {
       const remaining = () => Object.keys(cluster.workers ?? {}).length;
-      const wait = () => (remaining() === 0 ? resolve(code) : setTimeout(wait, 20));
+      const wait = () => {
+        if (remaining() > 0) return void setTimeout(wait, 20);
+        done?.();
+        resolve(code);
+      };
       wait();
     };
     const stopAll = () => {
@@ -65,7 +72,14 @@ export function runPrimary(count: number, log: ServerLog): Promise<number> {
     const onSignal = (signal: string) => {
       log.lifecycle('stopping', `cowpool: ${signal}, stopping ${count} workers`, { signal, workers: count });
       stopAll();
-      finish(0);
+      finish(0, () => {
+        const uptime = performance.now();
+        log.lifecycle('stop', `cowpool: ${count} workers stopped after ${(uptime / 1000).toFixed(1)} s`, {
+          signal,
+          workers: count,
+          uptimeMs: Math.round(uptime),
+        });
+      });
     };
     process.once('SIGINT', () => onSignal('SIGINT'));
     process.once('SIGTERM', () => onSignal('SIGTERM'));

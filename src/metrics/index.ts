@@ -53,7 +53,7 @@ export interface LabeledSource {
 export interface MetricsOptions {
   /** Prepended to every cowpool metric name (not to the process metrics). Default `cowpool_`. */
   prefix?: string;
-  /** Labels on every sample (`{ service: 'thumbnails' }`); with several sources, each adds its own. */
+  /** Labels on every sample, the process's included (`{ worker: '2' }`); with several sources, each adds its own. */
   labels?: Labels;
   /** Add the process metrics (`process_cpu_seconds_total`, `nodejs_heap_size_used_bytes`, …). Default false. */
   process?: boolean;
@@ -84,7 +84,7 @@ export function metrics(sources: MetricsSource | readonly LabeledSource[], optio
     const labels = { ...common, ...own };
     families.push(...sourceFamilies(prefix, source.stats(), labels));
   });
-  if (options.process) families.push(...processFamilies());
+  if (options.process) families.push(...processFamilies(common));
   return writeExposition(families);
 }
 

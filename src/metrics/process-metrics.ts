@@ -10,7 +10,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import type { MetricFamily } from './exposition.js';
+import type { Labels, MetricFamily } from './exposition.js';
 
 /** Sampling period of the loop-delay monitor, in ms. */
 const LOOP_DELAY_RESOLUTION_MS = 10;
@@ -19,19 +19,22 @@ const US_PER_SECOND = 1e6;
 
 let loopDelay: IntervalHistogram | undefined;
 
-/** The process's families, with no labels (they describe the process, whichever pool asks). */
-export function processFamilies(): MetricFamily[] {
+/**
+ * The process's families, labelled with `labels` only: they describe the process, whichever pool
+ * asks, but a process among several (`--workers`) needs its label to keep its series apart.
+ */
+export function processFamilies(labels: Labels): MetricFamily[] {
   const gauge = (name: string, help: string, value: number): MetricFamily => ({
     name,
     help,
     type: 'gauge',
-    samples: [{ labels: {}, value }],
+    samples: [{ labels, value }],
   });
   const counter = (name: string, help: string, value: number): MetricFamily => ({
     name,
     help,
     type: 'counter',
-    samples: [{ labels: {}, value }],
+    samples: [{ labels, value }],
   });
   const cpu = process.cpuUsage();
   const memory = process.memoryUsage();

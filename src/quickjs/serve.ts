@@ -20,7 +20,7 @@ import { createHandlerServer } from '../http/handler-server.js';
 import type { Readiness } from '../http/operations.js';
 import { RequestCounters } from '../http/request-counters.js';
 import { logFormat, NO_LOG, serverLog, type LogFormat } from '../http/server-log.js';
-import type { ServedCounters } from '../metrics/index.js';
+import type { MetricsOptions, ServedCounters } from '../metrics/index.js';
 import { rejectUnknownKeys } from '../options/validate.js';
 import { QuickJSError } from './errors.js';
 import type { QuickJSSandbox, QuickJSSandboxStats } from './sandbox.js';
@@ -43,8 +43,11 @@ export interface QuickJSHandlerOptions {
 export interface QuickJSServerOptions extends QuickJSHandlerOptions {
   /** Answer `/healthz` (alive) and `/readyz` (ready to serve) before the scripts. Default false. */
   health?: boolean;
-  /** Answer `/metrics` with the handler's, the sandbox's and the process's counters in Prometheus text. Default false. */
-  metrics?: boolean;
+  /**
+   * Answer `/metrics` with the handler's, the sandbox's and the process's counters in Prometheus
+   * text; options of cowpool/metrics' `metrics()` name and label them. Default false.
+   */
+  metrics?: boolean | MetricsOptions;
 }
 
 /** The request as a handler receives it. */
@@ -124,7 +127,7 @@ export function createQuickJSServer(sandbox: QuickJSSandbox, options: QuickJSSer
   checkOptions(options, [...HANDLER_KEYS, ...SERVER_KEYS], 'createQuickJSServer options');
   const { health, metrics, ...handlerOptions } = options;
   const handler = createQuickJSHandler(sandbox, handlerOptions);
-  const server = createHandlerServer(handler, { health: health === true, metrics: metrics === true });
+  const server = createHandlerServer(handler, { health: health === true, metrics: metrics ?? false });
   return Object.assign(server, { handler });
 }
 

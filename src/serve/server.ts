@@ -7,6 +7,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHandlerServer } from '../http/handler-server.js';
+import type { MetricsOptions } from '../metrics/index.js';
 import type { InstancePool } from '../pool/index.js';
 import type { WasiHost } from '../wasi/index.js';
 import { checkCgiHandlerOptions, createCgiHandler, type CgiHandler, type CgiHandlerOptions } from './cgi-handler.js';
@@ -19,8 +20,11 @@ export interface ServeOptions extends CgiHandlerOptions {
   port?: number;
   /** Answer `/healthz` (alive) and `/readyz` (ready to serve; 503 once closing) before the guest. Default false. */
   health?: boolean;
-  /** Answer `/metrics` with the handler's and the process's counters in Prometheus text. Default false. */
-  metrics?: boolean;
+  /**
+   * Answer `/metrics` with the handler's and the process's counters in Prometheus text; options of
+   * cowpool/metrics' `metrics()` name and label them (`{ prefix: 'app_', labels: { worker: '2' } }`). Default false.
+   */
+  metrics?: boolean | MetricsOptions;
 }
 
 /** A running server. */
@@ -49,7 +53,7 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
   checkCgiHandlerOptions(options, 'serve options', SERVER_KEYS);
   const { host, port, health, metrics: withMetrics, ...handlerOptions } = options;
   const handler = await createCgiHandler(handlerOptions);
-  const server = createHandlerServer(handler, { health: health === true, metrics: withMetrics === true }, { keepAlive: true });
+  const server = createHandlerServer(handler, { health: health === true, metrics: withMetrics ?? false }, { keepAlive: true });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
