@@ -83,6 +83,14 @@ export function memoryLimitBytes(path: string, value: unknown, max: number): num
   return value;
 }
 
+/** `value` as a limit in bytes: a whole number of at least 0, or Infinity for none; or an error naming `path`. */
+export function byteLimit(path: string, value: unknown): number {
+  if (value !== Infinity && (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0)) {
+    throw new InvalidArgumentError(`${path} must be a whole number of bytes (or Infinity for no limit), not ${String(value)}`);
+  }
+  return value as number;
+}
+
 function editDistance(a: string, b: string): number {
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {

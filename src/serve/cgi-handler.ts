@@ -7,15 +7,22 @@
  * Node's request and response; the standalone server (server.ts) is built on it.
  *
  * Faults stay inside the request: a trap answers 500 (logged with the guest's stderr), a guest past
- * its deadline 504, output that is not a CGI response 502, a body over the limit 413. The instance
- * is reset after every request whatever happened, so nothing one request does is seen by the next.
+ * its deadline 504, output that is not a CGI response or passes the output limit 502, a body over
+ * the limit 413. The instance is reset after every request whatever happened, so nothing one
+ * request does is seen by the next, and what a request held (its body, its output) is let go when
+ * it is answered.
+ *
+ * Every resource a request can take is bounded where it is taken: its body by `maxBody` (read no
+ * further), its output by `maxOutput` (counted in the WASI host before it is buffered here), its
+ * time by `timeout` (the pool owns the deadline: loops check it through the fuel counter, host
+ * calls on each call), its files by `overlayLimit`.
  *
  * A guest runs synchronously on the JavaScript thread, so one process runs one request's guest at
  * a time and its pool holds one instance; more cores mean more processes (`--workers`).
  */
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { GuestTimeoutError, GuestTrapError, InvalidArgumentError, PoolClosedError } from '../errors.js';
+import { GuestOutputLimitError, GuestTimeoutError, GuestTrapError, InvalidArgumentError, PoolClosedError } from '../errors.js';
 import type { ResetStrategy } from '../memory/index.js';
 import type { ServedCounters } from '../metrics/index.js';
 import { InstancePool, type InstanceHost, type PoolInstance, type PoolStats } from '../pool/index.js';
@@ -24,8 +31,8 @@ import { bodyTooLarge, BODY_CONSUMED, BODY_UNREADABLE, INTERNAL_ERROR, sendError
 import type { Readiness } from '../http/operations.js';
 import { RequestCounters } from '../http/request-counters.js';
 import { logFormat, NO_LOG, originalUrl, serverLog, type LogFormat } from '../http/server-log.js';
-import { rejectUnknownKeys } from '../options/validate.js';
-import { checkWasiCommand, sleepSynchronously, WasiHost, type PreopenOption, type WasiContext } from '../wasi/index.js';
+import { byteLimit, rejectUnknownKeys } from '../options/validate.js';
+import { checkWasiCommand, DEFAULT_OUTPUT_LIMIT, WasiHost, type PreopenOption, type WasiContext } from '../wasi/index.js';
 import { cgiEnvironment, CgiResponseParser, MalformedCgiResponseError, SERVER_SOFTWARE } from './cgi.js';
 
 /** Options of {@link createCgiHandler}. */
@@ -40,6 +47,12 @@ export interface CgiHandlerOptions {
   timeout?: number;
   /** Largest request body accepted, in bytes. Default 1 MiB. */
   maxBody?: number;
+  /**
+   * Most bytes one request's guest may write to stdout and stderr together; the response is
+   * buffered whole (CGI), so this bounds what a request can make the server hold. Past it the
+   * guest is stopped and the client gets 502. Default 16 MiB (`DEFAULT_OUTPUT_LIMIT`).
+   */
+  maxOutput?: number;
   /** Extra environment variables for every request. */
   env?: Record<string, string>;
   /** Directories granted to the guest; each an overlay unless its `mode` says otherwise (see PreopenOption). */
@@ -81,6 +94,7 @@ export const CGI_HANDLER_KEYS = [
   'strategy',
   'timeout',
   'maxBody',
+  'maxOutput',
   'env',
   'dirs',
   'overlayLimit',
@@ -95,6 +109,9 @@ const DEFAULTS = { timeout: 10_000, maxBody: DEFAULT_MAX_BODY };
 
 /** The body of a request without one, and the output of a guest that wrote none. */
 const EMPTY = Buffer.alloc(0);
+
+/** How much of a guest's stderr a log line quotes: enough for an error message, never megabytes. */
+const LOGGED_STDERR = 4096;
 
 /**
  * Checks the options of the handler (and, with `moreKeys`, of something built on it): an object,
@@ -116,13 +133,19 @@ export function checkCgiHandlerOptions(options: unknown, what: string, moreKeys:
  * Rejects when the module is not a WASI command, or with {@link InvalidArgumentError} for an
  * option it does not know.
  */
-export async function createCgiHandler(options: CgiHandlerOptions): Promise<CgiHandler> {
-  checkCgiHandlerOptions(options, 'createCgiHandler options');
+export function createCgiHandler(options: CgiHandlerOptions): Promise<CgiHandler> {
+  return buildCgiHandler(options, 'createCgiHandler options');
+}
+
+/** {@link createCgiHandler}, with `what` naming the options in messages (`serve options` for the server built on it). */
+export async function buildCgiHandler(options: CgiHandlerOptions, what: string): Promise<CgiHandler> {
+  checkCgiHandlerOptions(options, what);
   const bytes = typeof options.wasm === 'string' ? new Uint8Array(await readFile(options.wasm)) : options.wasm;
   const programName = options.programName ?? (typeof options.wasm === 'string' ? baseName(options.wasm) : 'app.wasm');
   const timeout = options.timeout ?? DEFAULTS.timeout;
   const maxBody = options.maxBody ?? DEFAULTS.maxBody;
-  const log = options.log ? serverLog(options.log, logFormat('options.logFormat', options.logFormat)) : NO_LOG;
+  const maxOutput = byteLimit(`${what}.maxOutput`, options.maxOutput ?? DEFAULT_OUTPUT_LIMIT);
+  const log = options.log ? serverLog(options.log, logFormat(`${what}.logFormat`, options.logFormat)) : NO_LOG;
   const accessLog = options.accessLog !== false;
   checkWasiCommand(bytes, programName);
 
@@ -134,17 +157,12 @@ export async function createCgiHandler(options: CgiHandlerOptions): Promise<CgiH
     strategy: options.strategy ?? 'auto',
     interruptible: Number.isFinite(timeout),
     setup: (host: InstanceHost<WasiHost>) => {
-      // One WASI host per pooled instance, built once; each request only swaps its context. A
-      // guest's sleep blocks the thread, so it is cut at the deadline like a loop is.
-      const sleep = (nanoseconds: bigint) => {
-        const left = host.timeLeft();
-        if (Number(nanoseconds) / 1e6 < left) return sleepSynchronously(nanoseconds);
-        sleepSynchronously(BigInt(Math.ceil(left * 1e6)));
-        host.checkDeadline();
-      };
+      // One WASI host per pooled instance, built once; each request only swaps its context. The
+      // pool owns each request's deadline; the host checks it in every call that can take time
+      // (writes, reads, polls: a guest's sleep is cut there).
       const wasi = new WasiHost({
         preopens: options.dirs ?? [],
-        clock: { sleep },
+        deadline: host,
         ...(options.overlayLimit !== undefined ? { overlayLimit: options.overlayLimit } : {}),
       });
       if (host.memory) wasi.bindMemory(host.memory);
@@ -231,6 +249,8 @@ export async function createCgiHandler(options: CgiHandlerOptions): Promise<CgiH
     // Copied into Buffers (small ones come from Node's slab pool, cheaply).
     stdout: (chunk) => void stdout.push(Buffer.from(chunk)),
     stderr: (chunk) => void stderr.push(Buffer.from(chunk)),
+    // Counted in the WASI host before a chunk reaches the sinks above: they never hold more.
+    outputLimit: maxOutput,
   };
   const runOptions = Number.isFinite(timeout) ? { timeout } : {};
   const runGuest = (instance: PoolInstance, _context: unknown, host: InstanceHost<WasiHost>) => host.state.run(instance, context);
@@ -239,12 +259,25 @@ export async function createCgiHandler(options: CgiHandlerOptions): Promise<CgiH
   let lastBodyLength = -1;
   let lastFlat: string[] = [];
 
-  /** Runs the guest for one request and writes the response; returns the status sent. */
+  /**
+   * Runs the guest for one request and writes the response; returns the status sent. Lets go of
+   * the request, its body and its output afterwards, so that an idle server holds none of them.
+   */
   function handle(req: IncomingMessage, res: ServerResponse, body: Uint8Array): number {
     request = req;
     context.stdin = body;
-    stdout.length = 0;
-    stderr.length = 0;
+    try {
+      return respond(req, res);
+    } finally {
+      request = undefined;
+      context.stdin = EMPTY;
+      stdout.length = 0;
+      stderr.length = 0;
+    }
+  }
+
+  /** Runs the guest on the current request and answers `res`. */
+  function respond(req: IncomingMessage, res: ServerResponse): number {
     let exitCode: number;
     try {
       exitCode = pool.runSync(runGuest, undefined, runOptions);
@@ -253,8 +286,13 @@ export async function createCgiHandler(options: CgiHandlerOptions): Promise<CgiH
         sendError(res, { status: 504, message: `the program did not answer within ${timeout} ms` });
         return 504;
       }
+      if (err instanceof GuestOutputLimitError) {
+        log.fault(`output limit: ${err.message}`, req);
+        sendError(res, { status: 502, message: `the program's output passed the ${maxOutput}-byte limit (--max-output)` });
+        return 502;
+      }
       if (err instanceof GuestTrapError) {
-        log.fault(`trap: ${err.message}${stderr.length ? `; stderr: ${text(stderr).trimEnd()}` : ''}`, req);
+        log.fault(`trap: ${err.message}${stderrNote()}`, req);
         sendError(res, { status: 500, message: 'the program failed (it trapped)' });
         return 500;
       }
@@ -266,7 +304,7 @@ export async function createCgiHandler(options: CgiHandlerOptions): Promise<CgiH
     }
     const output = stdout.length === 0 ? EMPTY : concat(stdout);
     if (output.length === 0 && exitCode !== 0) {
-      log.fault(`exit ${exitCode} with no output${stderr.length ? `; stderr: ${text(stderr).trimEnd()}` : ''}`, req);
+      log.fault(`exit ${exitCode} with no output${stderrNote()}`, req);
       sendError(res, { status: 500, message: `the program exited with status ${exitCode}` });
       return 500;
     }
@@ -295,6 +333,14 @@ export async function createCgiHandler(options: CgiHandlerOptions): Promise<CgiH
     return response.status;
   }
 
+  /** `; stderr: …` with the start of what the guest wrote to stderr, for a log line; empty without any. */
+  function stderrNote(): string {
+    if (stderr.length === 0) return '';
+    const all = concat(stderr);
+    const shown = all.subarray(0, LOGGED_STDERR).toString('utf8').trimEnd();
+    return `; stderr: ${shown}${all.length > LOGGED_STDERR ? ` … (${all.length} bytes)` : ''}`;
+  }
+
   return Object.assign(handler, {
     pool,
     stats: (): ServedCounters<PoolStats> => ({ http: counters.snapshot(), served: pool.stats() }),
@@ -314,10 +360,6 @@ export async function createCgiHandler(options: CgiHandlerOptions): Promise<CgiH
 function concat(chunks: Buffer[]): Buffer {
   if (chunks.length === 1) return chunks[0]!;
   return Buffer.concat(chunks);
-}
-
-function text(chunks: Buffer[]): string {
-  return Buffer.from(concat(chunks)).toString('utf8');
 }
 
 function baseName(path: string): string {

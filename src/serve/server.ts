@@ -10,7 +10,7 @@ import { createHandlerServer } from '../http/handler-server.js';
 import type { MetricsOptions } from '../metrics/index.js';
 import type { InstancePool } from '../pool/index.js';
 import type { WasiHost } from '../wasi/index.js';
-import { checkCgiHandlerOptions, createCgiHandler, type CgiHandler, type CgiHandlerOptions } from './cgi-handler.js';
+import { buildCgiHandler, checkCgiHandlerOptions, type CgiHandler, type CgiHandlerOptions } from './cgi-handler.js';
 
 /** Options of {@link serve}: the handler's, and where and what the server answers besides. */
 export interface ServeOptions extends CgiHandlerOptions {
@@ -52,7 +52,7 @@ const DEFAULTS = { host: '127.0.0.1', port: 0 };
 export async function serve(options: ServeOptions): Promise<CowpoolServer> {
   checkCgiHandlerOptions(options, 'serve options', SERVER_KEYS);
   const { host, port, health, metrics: withMetrics, ...handlerOptions } = options;
-  const handler = await createCgiHandler(handlerOptions);
+  const handler = await buildCgiHandler(handlerOptions, 'serve options');
   const server = createHandlerServer(handler, { health: health === true, metrics: withMetrics ?? false }, { keepAlive: true });
   try {
     await new Promise<void>((resolve, reject) => {
