@@ -3,7 +3,7 @@
  * took, which `/metrics` shows beside the counters of the pool or sandbox behind the handler.
  * Recording costs an increment and a histogram bucket, no allocation after a status's first use.
  */
-import { Histogram, REQUEST_TIME_BOUNDS_NS } from '../metrics/histogram.js';
+import { Histogram, REQUEST_TIME_BOUNDS_NS } from '../histogram.js';
 import type { HttpCounters } from '../metrics/pool-metrics.js';
 
 /** Nanoseconds in a millisecond, `performance.now()`'s unit. */

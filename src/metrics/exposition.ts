@@ -6,7 +6,7 @@
  * read the output; so does anything that scrapes OpenMetrics' predecessor.
  */
 import { InvalidArgumentError } from '../errors.js';
-import type { HistogramSnapshot } from './histogram.js';
+import type { HistogramSnapshot } from '../histogram.js';
 
 /** The Content-Type of {@link writeExposition}'s output. */
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';

@@ -21,7 +21,7 @@ import { checkLabels, checkMetricName, PROMETHEUS_CONTENT_TYPE, writeExposition,
 import { httpFamilies, poolFamilies, sandboxFamilies, type HttpCounters, type PoolCounters, type SandboxCounters } from './pool-metrics.js';
 import { processFamilies } from './process-metrics.js';
 
-export { Histogram, RESET_TIME_BOUNDS_NS, REQUEST_TIME_BOUNDS_NS, type HistogramSnapshot } from './histogram.js';
+export { Histogram, RESET_TIME_BOUNDS_NS, REQUEST_TIME_BOUNDS_NS, type HistogramSnapshot } from '../histogram.js';
 export type { HttpCounters, PoolCounters, SandboxCounters } from './pool-metrics.js';
 export type { Labels } from './exposition.js';
 

@@ -8,7 +8,7 @@
  */
 import type { PoolStats } from '../pool/index.js';
 import type { Labels, MetricFamily } from './exposition.js';
-import type { HistogramSnapshot } from './histogram.js';
+import type { HistogramSnapshot } from '../histogram.js';
 
 /** Nanoseconds in a second. */
 const NS_PER_SECOND = 1e9;

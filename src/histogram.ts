@@ -1,11 +1,12 @@
 /**
  * A histogram with fixed buckets: what a pool records per memory reset (and a server per request),
- * and what `/metrics` shows as a Prometheus histogram. Recording is one comparison per bucket below
+ * and what `/metrics` shows as a Prometheus histogram. It sits at the top of src/, beside errors.ts,
+ * because both the pool (which records) and metrics/ (which reads the pool's stats) need it. Recording is one comparison per bucket below
  * the value and one increment, no allocation, so a reset that takes microseconds can afford it.
  * Values are in whatever unit the recorder uses (nanoseconds for resets); the exposition scales
  * them to seconds, Prometheus' base unit.
  */
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from './errors.js';
 
 /** A histogram's state at one moment. */
 export interface HistogramSnapshot {
