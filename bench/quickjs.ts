@@ -20,7 +20,7 @@ import { loadQuickJSWasm, quickjsExports } from '../src/quickjs/abi.ts';
 import { UseState } from '../src/quickjs/imports.ts';
 import { createInitializedPool } from '../src/quickjs/image.ts';
 import { QuickJSSandbox } from '../src/quickjs/index.ts';
-import { runRequest } from '../src/quickjs/session.ts';
+import { runRequest, type UseResult } from '../src/quickjs/session.ts';
 import { measureAsync, summarize, type Measurement } from './measure.ts';
 
 const CODE = '(() => { let s = 0; for (let i = 0; i < 100; i++) s += i; return s })()';
@@ -130,7 +130,7 @@ async function leakingContext(): Promise<{ eval: () => unknown; close: () => Pro
   const x = quickjsExports(lease.instance);
   const request = { kind: 'eval', code: CODE, filename: 'eval.js' } as const;
   return {
-    eval: () => runRequest(x, lease.host.memory!, snapshot.layout, lease.context!, request, { memoryLimit, timeout: Infinity }).value,
+    eval: () => (runRequest(x, lease.host.memory!, snapshot.layout, lease.context!, request, { memoryLimit, timeout: Infinity }) as UseResult).value,
     close: () => {
       lease.release();
       return pool.close();

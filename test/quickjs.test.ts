@@ -303,7 +303,7 @@ describe('errors and limits', () => {
         () => pool.runSync(use('while (true) {}'), new UseState(), { timeout: 30 }),
         (e: unknown) => e instanceof GuestTimeoutError,
       );
-      assert.equal(pool.runSync(use('6 * 7'), new UseState()).value, 42, 'the next use is healthy');
+      assert.equal((pool.runSync(use('6 * 7'), new UseState()) as { value: unknown }).value, 42, 'the next use is healthy');
     } finally {
       await pool.close();
     }

@@ -19,16 +19,39 @@ import { boolean, memoryLimitBytes, timeoutMs } from '../options/validate.js';
 import type { InstancePool, PoolDescription, PoolStats } from '../pool/index.js';
 import { quickjsExports, loadQuickJSWasm, type QuickJSExports } from './abi.js';
 import { QuickJSError } from './errors.js';
-import { UseState } from './imports.js';
+import { hostFunctionTable, importHostFunctions, NO_HOST_FUNCTIONS, type HostFunctions, type HostFunctionTable } from './host-functions.js';
 import { createInitializedPool, type QuickJSImage } from './image.js';
+import { moduleLoader, type ModuleSource } from './modules.js';
 import { runRequest, type Request, type UseLimits, type UseResult } from './session.js';
+import { UseState } from './use-state.js';
+import { toWire } from './values.js';
 
 /** Options of {@link QuickJSSandbox.create}. */
 export interface QuickJSSandboxOptions {
   /** A script run once before the image is captured; what it defines is there in every use. */
   setup?: string;
-  /** The setup script's file name in stack traces. Default `setup.js`. */
+  /**
+   * The setup script's file name in stack traces, and its module name when it is a module (code
+   * that begins with `import` or `export`). Default `setup.js`.
+   */
   setupFilename?: string;
+  /**
+   * Functions of the host the guest may call, by name (a nested object is a namespace: `db.query`),
+   * in the setup script and in every use. Each gets the guest's arguments (copied) and `this`, a
+   * {@link HostCall} that says which use called (`this.context`, `this.signal`); it returns a value
+   * or a promise, which the guest awaits within the use (not in a Sync use). What it throws reaches
+   * the guest as an Error; uncaught, the use fails with {@link HostFunctionError}. Or the path or
+   * URL of a module whose exports are those functions (`create` only): the form worker threads can
+   * load.
+   */
+  functions?: HostFunctions | string | URL;
+  /**
+   * ES modules the setup script and uses may `import`: a map of module names to source text, or a
+   * function that returns a module's source by name (undefined when there is none). Names are as
+   * QuickJS normalizes them: `./lib.js` imported from `setup.js` is `lib.js`. What the setup script
+   * imports is compiled once, into the image.
+   */
+  modules?: ModuleSource;
   /** Default deadline of a use, in ms; `Infinity` for none. Default 1000. */
   timeout?: number;
   /**
@@ -77,6 +100,8 @@ export interface QuickJSUseOptions {
   filename?: string;
   /** Where this use's `console` lines go; overrides the sandbox's `console`. */
   console?: (entry: ConsoleEntry) => void;
+  /** What host functions see as `this.context` during this use. */
+  context?: unknown;
 }
 
 /** A snapshot of a sandbox's counters. */
@@ -138,11 +163,23 @@ export class QuickJSSandbox {
    * starts from. Rejects with {@link QuickJSError} when the setup script throws.
    */
   static async create(options: QuickJSSandboxOptions = {}): Promise<QuickJSSandbox> {
+    const functions = options?.functions;
+    if (typeof functions === 'string' || functions instanceof URL) {
+      return QuickJSSandbox.#create(options, await importHostFunctions(functions, 'options.functions'));
+    }
     return QuickJSSandbox.createSync(options);
   }
 
-  /** {@link create}, synchronously. */
+  /** {@link create}, synchronously (host functions as functions, not a module to import). */
   static createSync(options: QuickJSSandboxOptions = {}): QuickJSSandbox {
+    const functions = options?.functions;
+    if (typeof functions === 'string' || functions instanceof URL) {
+      throw new InvalidArgumentError('options.functions is a module to import, which createSync cannot wait for; use create');
+    }
+    return QuickJSSandbox.#create(options, functions === undefined ? NO_HOST_FUNCTIONS : hostFunctionTable(functions, 'options.functions'));
+  }
+
+  static #create(options: QuickJSSandboxOptions, functions: HostFunctionTable): QuickJSSandbox {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
     const timeout = timeoutMs('options.timeout', options.timeout ?? DEFAULTS.timeout);
     const memoryLimit = memoryLimitBytes('options.memoryLimit', options.memoryLimit ?? DEFAULTS.memoryLimit, MAX_MEMORY_LIMIT);
@@ -151,6 +188,7 @@ export class QuickJSSandbox {
       throw new InvalidArgumentError('options.setup must be a script (a string)');
     if (options.console !== undefined && typeof options.console !== 'function')
       throw new InvalidArgumentError('options.console must be a function');
+    const modules = moduleLoader(options.modules, 'options.modules');
     const wasm = options.wasm ?? loadQuickJSWasm();
     const { pool, image: snapshot } = createInitializedPool(
       wasm,
@@ -158,6 +196,7 @@ export class QuickJSSandbox {
         ...(options.setup !== undefined ? { setup: { code: options.setup, filename: options.setupFilename ?? 'setup.js' } } : {}),
         headroom: heapRoom(memoryLimit),
         setupTimeout: SETUP_TIMEOUT_MS,
+        bindings: { functions, modules },
       },
       {
         max: options.max ?? DEFAULTS.max,
@@ -178,7 +217,7 @@ export class QuickJSSandbox {
    */
   eval<T = unknown>(code: string, options: QuickJSUseOptions = {}): Promise<T> {
     try {
-      return this.#pool.run(this.#use(evalRequest(code, options), options), new UseState(), this.#poolOptions(options)).then(
+      return this.#pool.run(this.#use(evalRequest(code, options), options), this.#state(options, true), this.#poolOptions(options)).then(
         (result) => this.#deliver<T>(result, options),
         (err: unknown) => {
           throw this.#failed(err, options);
@@ -200,7 +239,7 @@ export class QuickJSSandbox {
    */
   call<T = unknown>(name: string, args: readonly unknown[] = [], options: QuickJSUseOptions = {}): Promise<T> {
     try {
-      return this.#pool.run(this.#use(callRequest(name, args), options), new UseState(), this.#poolOptions(options)).then(
+      return this.#pool.run(this.#use(callRequest(name, args), options), this.#state(options, true), this.#poolOptions(options)).then(
         (result) => this.#deliver<T>(result, options),
         (err: unknown) => {
           throw this.#failed(err, options);
@@ -238,7 +277,7 @@ export class QuickJSSandbox {
   #runSync<T>(request: Request, options: QuickJSUseOptions): T {
     let result: UseResult;
     try {
-      result = this.#pool.runSync(this.#use(request, options), new UseState(), this.#poolOptions(options));
+      result = this.#pool.runSync(this.#use(request, options), this.#state(options, false), this.#poolOptions(options)) as UseResult;
     } catch (err) {
       throw this.#failed(err, options);
     }
@@ -261,7 +300,11 @@ export class QuickJSSandbox {
           'which sizes its memory; create the sandbox with a larger memoryLimit',
       );
     }
-    return (instance: WebAssembly.Instance, state: UseState | undefined, host: { memory: WebAssembly.Memory | undefined }): UseResult => {
+    return (
+      instance: WebAssembly.Instance,
+      state: UseState | undefined,
+      host: { memory: WebAssembly.Memory | undefined },
+    ): UseResult | Promise<UseResult> => {
       let x = this.#exports.get(instance);
       if (x === undefined) {
         x = quickjsExports(instance);
@@ -269,6 +312,14 @@ export class QuickJSSandbox {
       }
       return runRequest(x, host.memory!, this.#snapshot.layout, state!, request, limits);
     };
+  }
+
+  /** A new use's state: its context, and whether it may wait (the promise forms). */
+  #state(options: QuickJSUseOptions, waits: boolean): UseState {
+    const state = new UseState();
+    state.waits = waits;
+    if (options.context !== undefined) state.context = options.context;
+    return state;
   }
 
   #poolOptions(options: QuickJSUseOptions): { timeout?: number } {
@@ -308,11 +359,5 @@ function evalRequest(code: string, options: QuickJSUseOptions): Request {
 function callRequest(name: string, args: readonly unknown[]): Request {
   if (typeof name !== 'string' || name === '') throw new InvalidArgumentError('name must be the name of a global function');
   if (!Array.isArray(args)) throw new InvalidArgumentError('args must be an array');
-  let argsJson: string;
-  try {
-    argsJson = JSON.stringify(args);
-  } catch (err) {
-    throw new InvalidArgumentError(`args must be JSON-compatible: ${(err as Error).message}`, { cause: err });
-  }
-  return { kind: 'call', name, argsJson };
+  return { kind: 'call', name, args: toWire(args, 'args') };
 }
