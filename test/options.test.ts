@@ -19,6 +19,7 @@ test('an unknown key is refused with the closest known name, and the known ones'
       err.message === "options: unknown option 'memorylimit'; did you mean 'memoryLimit'? (known: timeout, memoryLimit, setup)",
   );
   assert.equal(closestName('timout', known), 'timeout');
+  assert.equal(closestName('memLimit', known), 'memoryLimit', 'an abbreviation');
   assert.equal(closestName('zzzzzzzz', known), undefined, 'nothing near enough to be a typo');
 });
 

@@ -6,86 +6,75 @@
  * exactly the set-up one, and the pool resets the memory afterwards, so nothing a use does (tables it
  * made or dropped, rows it changed, a memory it filled, a deadline it missed) is visible to the next.
  */
-import { CowpoolError, GuestTimeoutError, GuestTrapError, InvalidArgumentError } from '../errors.js';
-import { memoryLimitBytes, timeoutMs } from '../options/validate.js';
-import type { InstancePool, PoolDescription, PoolStats } from '../pool/index.js';
+import { InvalidArgumentError } from '../errors.js';
+import type { OptionKeys } from '../options/validate.js';
+import type { InstanceHost } from '../pool/index.js';
+import { PoolEngine, type UseRunner } from '../sandbox/engine.js';
+import {
+  checkSandboxOptions,
+  sandboxKeys,
+  useKeys,
+  type SandboxDefaults,
+  type SandboxOptions,
+  type SandboxUseOptions,
+} from '../sandbox/options.js';
+import type { SandboxStats } from '../sandbox/outcomes.js';
+import { Sandbox, type PreparedUse, type SandboxParts } from '../sandbox/sandbox.js';
 import { loadSqliteWasm, sqliteExports, type SqliteExports } from './abi.js';
-import { SqliteError, SqliteMemoryLimitError } from './errors.js';
 import { UseState } from './imports.js';
 import { createInitializedPool, type SqliteImage } from './image.js';
 import { runSql, type QueryResult, type SqlParam, type SqlParams } from './session.js';
 
-/** Options of {@link SqliteSandbox.create}. */
-export interface SqliteSandboxOptions {
+/**
+ * Options of {@link SqliteSandbox.create}: SQLite's own, and those every sandbox takes
+ * ({@link SandboxOptions}: `timeout`, default 1000 ms; `memoryLimit`, the bytes SQLite's heap may
+ * hold in a use (its `hard_heap_limit`), the setup's tables included, default 32 MiB, past which an
+ * allocation fails and the use ends with {@link SqliteMemoryLimitError}; `max`, default 4; `min`,
+ * default 1; `keepResident`; `trimIdleAfter`; `acquireTimeout`).
+ */
+export interface SqliteSandboxOptions extends SandboxOptions {
   /**
    * SQL run once before the image is captured (a schema, reference rows): every use starts with its
    * result. It is the application's own SQL: it runs without a deadline or a memory limit.
    */
   setup?: string;
-  /** Default deadline of a use, in ms; `Infinity` for none. Default 1000. */
-  timeout?: number;
-  /**
-   * Bytes SQLite's heap may hold in a use (its `hard_heap_limit`), the setup's tables included.
-   * Default 32 MiB. Past it an allocation fails and the use ends with {@link SqliteMemoryLimitError}.
-   * It also sizes the wasm memory (pages a use does not touch cost nothing), which never grows.
-   */
-  memoryLimit?: number;
-  /** Bytes of pages a use wrote that a database keeps in memory, restored in place (the pool's `keepResident`). */
-  keepResident?: number;
-  /** A database idle this long (ms) gives back the pages `keepResident` kept (the pool's `trimIdleAfter`). */
-  trimIdleAfter?: number;
-  /** Most databases alive at once (one per concurrent use). Default 4. */
-  max?: number;
-  /** Databases created up front. Default 1. */
-  min?: number;
   /** The SQLite module's bytes; default: `dist/sql-wasm.wasm` of the installed `sql.js`. */
   wasm?: Uint8Array;
 }
 
-/** Options of one use. */
-export interface SqliteUseOptions {
-  /** Deadline in ms; overrides the sandbox's `timeout`. */
-  timeout?: number;
-}
+/** Options of one use: `timeout`, `memoryLimit`, `signal`, `acquireTimeout` ({@link SandboxUseOptions}). */
+export type SqliteUseOptions = SandboxUseOptions;
 
-/** A snapshot of a sandbox's counters. */
-export interface SqliteSandboxStats {
-  /** Uses that returned rows. */
-  results: number;
-  /** Uses SQLite refused ({@link SqliteError}). */
+/** A snapshot of a sandbox's counters ({@link SandboxStats}). */
+export interface SqliteSandboxStats extends SandboxStats {
+  /** Uses SQLite refused ({@link SqliteError}): the same count as `exceptions`, under its older name. */
   errors: number;
-  /** Uses stopped at their deadline. */
-  timeouts: number;
-  /** Uses stopped at the memory limit. */
-  memoryLimits: number;
-  /** Uses that ended with a trap or an unexpected error. */
-  traps: number;
-  /** Bytes of the wasm memory in use after setup (the image's extent). */
-  setupBytes: number;
-  /** The counters of the underlying instance pool. */
-  pool: PoolStats;
 }
 
-/** The largest memory limit: what a fixed wasm32 memory leaves room for with the allocator. */
-const MAX_MEMORY_LIMIT = 2 ** 30;
-const DEFAULTS = { timeout: 1000, memoryLimit: 32 * 2 ** 20, max: 4, min: 1 } as const;
+const OWN_KEYS = { setup: true, wasm: true } as const satisfies OptionKeys<Omit<SqliteSandboxOptions, keyof SandboxOptions>>;
+const CREATE_KEYS = sandboxKeys(OWN_KEYS);
+const USE_KEYS = useKeys({});
+
+const DEFAULTS: SandboxDefaults = {
+  timeout: 1000,
+  memoryLimit: 32 * 2 ** 20,
+  // What a fixed wasm32 memory leaves room for with the allocator.
+  maxMemoryLimit: 2 ** 30,
+  max: 4,
+  min: 1,
+};
+
+/** One use as data. */
+interface SqliteRequest {
+  readonly sql: string;
+  readonly params: SqlParams | undefined;
+  readonly memoryLimit: number;
+}
 
 /** A pool of pristine SQLite databases; see the module comment. */
-export class SqliteSandbox {
-  readonly #pool: InstancePool<WebAssembly.Exports, undefined, UseState>;
-  readonly #snapshot: SqliteImage;
-  readonly #defaults: { timeout: number; memoryLimit: number };
-  readonly #exports = new WeakMap<WebAssembly.Instance, SqliteExports>();
-  readonly #stats = { results: 0, errors: 0, timeouts: 0, memoryLimits: 0, traps: 0 };
-
-  private constructor(
-    pool: InstancePool<WebAssembly.Exports, undefined, UseState>,
-    snapshot: SqliteImage,
-    defaults: { timeout: number; memoryLimit: number },
-  ) {
-    this.#pool = pool;
-    this.#snapshot = snapshot;
-    this.#defaults = defaults;
+export class SqliteSandbox extends Sandbox<SqliteRequest, QueryResult[]> {
+  private constructor(parts: SandboxParts<SqliteRequest, QueryResult[]>) {
+    super(parts);
   }
 
   /**
@@ -99,27 +88,24 @@ export class SqliteSandbox {
 
   /** {@link create}, synchronously. */
   static createSync(options: SqliteSandboxOptions = {}): SqliteSandbox {
-    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
-    const timeout = timeoutMs('options.timeout', options.timeout ?? DEFAULTS.timeout);
-    const memoryLimit = memoryLimitBytes('options.memoryLimit', options.memoryLimit ?? DEFAULTS.memoryLimit, MAX_MEMORY_LIMIT);
+    const filled = checkSandboxOptions(options, CREATE_KEYS, DEFAULTS);
     if (options.setup !== undefined && typeof options.setup !== 'string')
       throw new InvalidArgumentError('options.setup must be SQL (a string)');
     if (options.wasm !== undefined && !(options.wasm instanceof Uint8Array))
       throw new InvalidArgumentError('options.wasm must be a Uint8Array');
     const wasm = options.wasm ?? loadSqliteWasm();
-    const { pool, image: snapshot } = createInitializedPool(
+    const { pool, image } = createInitializedPool(
       wasm,
-      { ...(options.setup !== undefined ? { setup: options.setup } : {}), memoryLimit },
-      {
-        max: options.max ?? DEFAULTS.max,
-        min: options.min ?? DEFAULTS.min,
-        // SQLite is trusted code and every step of a query passes its VDBE's loop.
-        interruptible: 'loops',
-        ...(options.keepResident !== undefined ? { keepResident: options.keepResident } : {}),
-        ...(options.trimIdleAfter !== undefined ? { trimIdleAfter: options.trimIdleAfter } : {}),
-      },
+      { ...(options.setup !== undefined ? { setup: options.setup } : {}), memoryLimit: filled.memoryLimit },
+      // SQLite is trusted code and every step of a query passes its VDBE's loop.
+      { ...filled.pool, interruptible: 'loops' },
     );
-    return new SqliteSandbox(pool, snapshot, { timeout, memoryLimit });
+    return new SqliteSandbox({
+      engine: new PoolEngine(pool, new SqliteRunner(image)),
+      options: filled,
+      useKeys: USE_KEYS,
+      setupBytes: image.usedBytes,
+    });
   }
 
   /**
@@ -128,86 +114,57 @@ export class SqliteSandbox {
    * with {@link SqliteError} when SQLite refuses the SQL, `GuestTimeoutError` at the deadline,
    * {@link SqliteMemoryLimitError} at the memory limit.
    */
-  exec(sql: string, params?: SqlParams, options: SqliteUseOptions = {}): Promise<QueryResult[]> {
-    try {
-      return this.#pool.run(this.#use(sql, params), new UseState(), this.#poolOptions(options)).then(
-        (result) => this.#deliver(result),
-        (err: unknown) => {
-          throw this.#failed(err);
-        },
-      );
-    } catch (err) {
-      return Promise.reject(this.#failed(err));
-    }
+  exec(sql: string, params?: SqlParams, options?: SqliteUseOptions): Promise<QueryResult[]> {
+    return this.use(() => this.#prepare(sql, params, options), same);
   }
 
   /** {@link exec}, synchronously. */
-  execSync(sql: string, params?: SqlParams, options: SqliteUseOptions = {}): QueryResult[] {
-    let result: QueryResult[];
-    try {
-      result = this.#pool.runSync(this.#use(sql, params), new UseState(), this.#poolOptions(options));
-    } catch (err) {
-      throw this.#failed(err);
-    }
-    return this.#deliver(result);
+  execSync(sql: string, params?: SqlParams, options?: SqliteUseOptions): QueryResult[] {
+    return this.useSync(() => this.#prepare(sql, params, options), same);
   }
 
   /** The sandbox's counters and its pool's. */
-  stats(): SqliteSandboxStats {
-    return { ...this.#stats, setupBytes: this.#snapshot.usedBytes, pool: this.#pool.stats() };
+  override stats(): SqliteSandboxStats {
+    const stats = super.stats();
+    return { ...stats, errors: stats.exceptions };
   }
 
-  /** The pool's choices (mechanism, reset strategy, memory) and why. */
-  describe(): PoolDescription {
-    return this.#pool.describe();
-  }
-
-  /** Waits for running uses, then releases every database and the image. Idempotent. */
-  close(): Promise<void> {
-    return this.#pool.close();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
-  }
-
-  #use(sql: string, params: SqlParams | undefined) {
+  #prepare(sql: string, params: SqlParams | undefined, options: SqliteUseOptions | undefined): PreparedUse<SqliteRequest> {
     if (typeof sql !== 'string') throw new InvalidArgumentError('sql must be a string');
     checkParams(params);
-    const memoryLimit = this.#defaults.memoryLimit;
-    return (
-      instance: WebAssembly.Instance,
-      _state: UseState | undefined,
-      host: { memory: WebAssembly.Memory | undefined },
-    ): QueryResult[] => {
-      let x = this.#exports.get(instance);
-      if (x === undefined) {
-        x = sqliteExports(instance);
-        this.#exports.set(instance, x);
-      }
-      return runSql(x, host.memory!, this.#snapshot.layout, sql, params, memoryLimit);
-    };
-  }
-
-  #poolOptions(options: SqliteUseOptions): { timeout?: number } {
-    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
-    const timeout = options.timeout === undefined ? this.#defaults.timeout : timeoutMs('options.timeout', options.timeout);
-    return Number.isFinite(timeout) ? { timeout } : {};
-  }
-
-  #deliver(result: QueryResult[]): QueryResult[] {
-    this.#stats.results++;
-    return result;
-  }
-
-  #failed(err: unknown): unknown {
-    if (err instanceof SqliteError) this.#stats.errors++;
-    else if (err instanceof GuestTimeoutError) this.#stats.timeouts++;
-    else if (err instanceof SqliteMemoryLimitError) this.#stats.memoryLimits++;
-    else if (err instanceof GuestTrapError || !(err instanceof CowpoolError)) this.#stats.traps++;
-    return err;
+    const use = this.useOptions(options);
+    if (use.memoryLimit !== this.options.memoryLimit) {
+      throw new InvalidArgumentError("options.memoryLimit: a SQLite use's own memory limit is not supported yet");
+    }
+    const pool = Number.isFinite(use.timeout) ? { ...use.wait, timeout: use.timeout } : use.wait;
+    return { request: { sql, params, memoryLimit: use.memoryLimit }, pool };
   }
 }
+
+/** Runs a {@link SqliteRequest} on a pooled database (the engine's kind-specific part). */
+class SqliteRunner implements UseRunner<SqliteRequest, QueryResult[], UseState> {
+  readonly #image: SqliteImage;
+  readonly #exports = new WeakMap<WebAssembly.Instance, SqliteExports>();
+
+  constructor(image: SqliteImage) {
+    this.#image = image;
+  }
+
+  context(): UseState {
+    return new UseState();
+  }
+
+  run(instance: WebAssembly.Instance, host: InstanceHost<undefined, UseState>, _state: UseState, use: SqliteRequest): QueryResult[] {
+    let x = this.#exports.get(instance);
+    if (x === undefined) {
+      x = sqliteExports(instance);
+      this.#exports.set(instance, x);
+    }
+    return runSql(x, host.memory!, this.#image.layout, use.sql, use.params, use.memoryLimit);
+  }
+}
+
+const same = <T>(value: T): T => value;
 
 function checkParams(params: unknown): void {
   if (params === undefined) return;

@@ -15,6 +15,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { GuestTimeoutError, GuestTrapError, InvalidArgumentError } from '../errors.js';
+import { keysOf, rejectUnknownKeys, type OptionKeys } from '../options/validate.js';
 import { InstancePool, type InstanceHost, type PoolDescription, type PoolOptions, type PoolStats } from '../pool/index.js';
 import { sleepSynchronously, type WasiClock } from './clock.js';
 import { checkWasiCommand } from './command.js';
@@ -67,6 +68,17 @@ export interface WasiRunResult {
   error: GuestTrapError | GuestTimeoutError | undefined;
 }
 
+const CREATE_KEYS = keysOf({
+  preopens: true,
+  overlayLimit: true,
+  timeout: true,
+  programName: true,
+  pool: true,
+  clock: true,
+  random: true,
+} as const satisfies OptionKeys<WasiCommandOptions>);
+const RUN_KEYS = keysOf({ args: true, env: true, stdin: true, timeout: true } as const satisfies OptionKeys<WasiRunInput>);
+
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
 
@@ -90,6 +102,7 @@ export class WasiCommand {
    */
   static async create(wasm: Uint8Array | string, options: WasiCommandOptions = {}): Promise<WasiCommand> {
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options must be an object');
+    rejectUnknownKeys(options, CREATE_KEYS, 'options');
     const programName = options.programName ?? (typeof wasm === 'string' ? wasm.slice(wasm.lastIndexOf('/') + 1) : 'command.wasm');
     const source = typeof wasm === 'string' ? new Uint8Array(await readFile(wasm)) : wasm;
     if (!(source instanceof Uint8Array)) throw new InvalidArgumentError('wasm must be the module bytes (a Uint8Array) or a path');
@@ -151,6 +164,7 @@ export class WasiCommand {
 
   #use(input: WasiRunInput) {
     if (input === null || typeof input !== 'object') throw new InvalidArgumentError('run() takes an object: { args, env, stdin, timeout }');
+    rejectUnknownKeys(input, RUN_KEYS, 'run()');
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     const stdin = input.stdin === undefined ? EMPTY : typeof input.stdin === 'string' ? encoder.encode(input.stdin) : input.stdin;
