@@ -63,6 +63,7 @@ export const EXPORTS = {
   QTS_GetLength: { name: 'sa', sig: ['iii', 'i'] },
   QTS_GetFloat64: { name: 'Z', sig: ['ii', 'F'] },
   QTS_NewFloat64: { name: 'Y', sig: ['iF', 'i'] },
+  QTS_Throw: { name: 'w', sig: ['ii', 'i'] },
   QTS_NewFunction: { name: 'Da', sig: ['iiiii', 'i'] },
   QTS_ArgvGetJSValueConstPointer: { name: 'Ea', sig: ['ii', 'i'] },
   QTS_RuntimeEnableModuleLoader: { name: 'Ha', sig: ['ii', ''] },
@@ -98,6 +99,8 @@ export interface QuickJSExports {
   QTS_GetFloat64(ctx: number, value: number): number;
   /** A new number (`JSValue*`). */
   QTS_NewFloat64(ctx: number, value: number): number;
+  /** Makes `error` (`JSValueConst*`) the context's pending exception; returns the exception marker. */
+  QTS_Throw(ctx: number, error: number): number;
   /**
    * A new function (`JSValue*`) that calls the `callFunction` import with `hostRefId`, its `this`
    * and its arguments; `name` is a C string.

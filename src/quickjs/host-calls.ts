@@ -51,7 +51,10 @@ export function hostCallImport(
       result.then(undefined, () => {});
       const failure: HostFailure = () =>
         new InvalidArgumentError(
-          `host function ${name} returned a promise, which a Sync use (evalSync, callSync) cannot wait for; use eval or call`,
+          state.setup
+            ? `host function ${name} returned a promise while the setup script ran, which runs once at create and cannot wait: ` +
+                'call it from a use (eval, call), or give the setup script a function that returns a value'
+            : `host function ${name} returned a promise, which a Sync use (evalSync, callSync) cannot wait for; use eval or call`,
         );
       state.stop(failure);
       return newString(guest, reply(state.keepError(failure), 'Error', `host function ${name} is async: this use cannot wait for it`));

@@ -125,6 +125,7 @@ function initialize(
     // Runs as a use does (errors typed the same way), but its effects are kept: this is the image.
     const limits = { memoryLimit: Infinity, timeout: options.setupTimeout };
     const guest = startUse(x, memory, layout, state, limits);
+    state.setup = true;
     const settled = evaluate(guest, state, options.setup.code, options.setup.filename);
     if (settled instanceof Promise) throw new InternalError('the setup script waited, which a synchronous initialization cannot');
     if ('thrown' in settled) throw failure(guest, state, settled.thrown, limits);

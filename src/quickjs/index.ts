@@ -17,3 +17,6 @@ export { createQuickJSServer, type QuickJSRequest, type QuickJSServerOptions } f
 export { GuestMemoryLimitError, type ConsoleEntry } from '../errors.js';
 export { QUICKJS_PACKAGE, QUICKJS_VERSIONS } from './abi.js';
 export { GuestTimeoutError, GuestTrapError, InvalidArgumentError, UnsupportedError } from '../errors.js';
+export { HostFunctionError, UncloneableValueError } from '../errors.js';
+export type { HostCall, HostFunction, HostFunctions } from './host-functions.js';
+export type { ModuleLoader, ModuleSource } from './modules.js';

@@ -48,6 +48,13 @@ export function loadModuleImport(
     const guest = state?.guest;
     if (load === undefined || state === undefined || guest === undefined) return 0;
     const name = readCString(memory, namePtr);
+    // No module is a null answer with an exception pending, as QuickJS's own loader throws it.
+    const missing = () => {
+      const { x, layout } = guest;
+      const code = writeCString(memory, x.malloc, `new ReferenceError(${JSON.stringify(`could not load module '${name}'`)})`);
+      x.QTS_Throw(layout.ctx, x.QTS_Eval(layout.ctx, code.ptr, code.length, layout.defaultFilename, 0, 0));
+      return 0;
+    };
     let source: unknown;
     try {
       source = load(name);
@@ -55,14 +62,14 @@ export function loadModuleImport(
       state.stop(
         (logs) => new HostFunctionError('loadModule', err, logs, `the module loader threw for '${name}': ${String((err as Error)?.message ?? err)}`),
       );
-      return 0;
+      return missing();
     }
-    if (source === undefined || source === null) return 0;
+    if (source === undefined || source === null) return missing();
     if (typeof source !== 'string') {
       if (isPromise(source)) source.then(undefined, () => {});
       const what = isPromise(source) ? 'a promise (a loader must answer at once)' : typeof source;
       state.stop(() => new InvalidArgumentError(`options.modules returned ${what} for '${name}'; return the source text, or undefined`));
-      return 0;
+      return missing();
     }
     // QuickJS frees the text with `free` once compiled.
     return writeCString(memory, guest.x.malloc, source).ptr;

@@ -39,6 +39,8 @@ export class UseState {
   context: unknown = undefined;
   /** True when the use may wait for host promises (`eval`, `call`); a Sync use may not. */
   waits = false;
+  /** True while the setup script runs (at create, synchronously). */
+  setup = false;
   /** The guest, during the use (set when it starts). */
   guest: GuestAccess | undefined = undefined;
   /** True once the guest queued a timer or a microtask: the use then runs its event loop. */
