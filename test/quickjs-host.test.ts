@@ -103,9 +103,7 @@ describe('calls', () => {
     assert.deepEqual(await sandbox.eval('whoami()', { context: { user: 'ada' } }), { name: 'whoami', user: 'ada' });
     assert.deepEqual(sandbox.evalSync('whoami()'), { name: 'whoami', user: null });
     // Two uses at once (max: 2), each waiting on the host: each keeps its own context.
-    const both = await Promise.all(
-      ['ada', 'bob'].map((user) => sandbox.eval('await fetchUser(1); whoami().user', { context: { user } })),
-    );
+    const both = await Promise.all(['ada', 'bob'].map((user) => sandbox.eval('await fetchUser(1); whoami().user', { context: { user } })));
     assert.deepEqual(both, ['ada', 'bob']);
   });
 
@@ -140,7 +138,7 @@ describe('calls', () => {
 });
 
 describe('errors', () => {
-  test("what a host function throws reaches the guest as an Error with its name and message, and the guest may catch it", async () => {
+  test('what a host function throws reaches the guest as an Error with its name and message, and the guest may catch it', async () => {
     assert.deepEqual(sandbox.callSync('caught', ['quota']), [true, 'QuotaError', 'over quota']);
     assert.deepEqual(sandbox.callSync('caught', ['throwsString']), [true, 'Error', 'plain text']);
     assert.deepEqual(await sandbox.call('caughtAsync'), ['RangeError', 'rejected later']);
@@ -166,7 +164,7 @@ describe('errors', () => {
     assert.throws(() => sandbox.evalSync('[1].map(() => quota())'), HostFunctionError);
   });
 
-  test('a guest error that is not the host error is the guest\'s QuickJSError', () => {
+  test("a guest error that is not the host error is the guest's QuickJSError", () => {
     assert.throws(
       () => sandbox.evalSync('try { quota() } catch (e) { throw new TypeError("mine: " + e.message) }'),
       (e: unknown) => e instanceof QuickJSError && e.guestName === 'TypeError' && e.guestMessage === 'mine: over quota',
@@ -177,7 +175,10 @@ describe('errors', () => {
     assert.throws(
       () => sandbox.evalSync('add(1, { f() {} })'),
       (e: unknown) =>
-        e instanceof UncloneableValueError && e.from === 'guest' && e.path === 'arguments[1].f of host function add' && e.kind === 'function',
+        e instanceof UncloneableValueError &&
+        e.from === 'guest' &&
+        e.path === 'arguments[1].f of host function add' &&
+        e.kind === 'function',
     );
     assert.equal(
       sandbox.evalSync('try { add(Symbol()) } catch (e) { e instanceof TypeError }'),
@@ -187,7 +188,10 @@ describe('errors', () => {
     assert.throws(
       () => sandbox.evalSync('leaky()'),
       (e: unknown) =>
-        e instanceof UncloneableValueError && e.from === 'host' && e.path === 'the result of host function leaky.callback' && e.kind === 'function',
+        e instanceof UncloneableValueError &&
+        e.from === 'host' &&
+        e.path === 'the result of host function leaky.callback' &&
+        e.kind === 'function',
     );
     assert.equal(sandbox.evalSync('try { leaky() } catch (e) { e.name }'), 'TypeError');
   });
@@ -212,8 +216,14 @@ describe('errors', () => {
   });
 
   test('bad host functions are InvalidArgumentError naming the option', () => {
-    assert.throws(() => QuickJSSandbox.createSync({ functions: { f: 1 as unknown as () => void } }), /options\.functions\.f must be a function/);
+    assert.throws(
+      () => QuickJSSandbox.createSync({ functions: { f: 1 as unknown as () => void } }),
+      /options\.functions\.f must be a function/,
+    );
     assert.throws(() => QuickJSSandbox.createSync({ functions: { 'not a name': () => 1 } }), /not a JavaScript identifier/);
-    assert.throws(() => QuickJSSandbox.createSync({ functions: [] as unknown as Record<string, () => void> }), /options\.functions must be/);
+    assert.throws(
+      () => QuickJSSandbox.createSync({ functions: [] as unknown as Record<string, () => void> }),
+      /options\.functions must be/,
+    );
   });
 });

@@ -76,25 +76,29 @@ describe('modules of uses', () => {
     assert.equal(sandbox.evalSync('(await import("config")).default.answer'), 42);
   });
 
-  test('a module a use loads is that use\'s alone: loaded again by the next', async () => {
+  test("a module a use loads is that use's alone: loaded again by the next", async () => {
     const before = asked.filter((n) => n === 'extra').length;
     assert.equal(await sandbox.eval('(await import("extra")).later'), 'loaded by a use');
     assert.equal(await sandbox.eval('(await import("extra")).later'), 'loaded by a use');
     assert.equal(asked.filter((n) => n === 'extra').length, before + 2);
   });
 
-  test('a module nobody provides is the guest\'s ReferenceError', async () => {
+  test("a module nobody provides is the guest's ReferenceError", async () => {
     await assert.rejects(
       sandbox.eval('import x from "missing"; x'),
-      (e: unknown) => e instanceof QuickJSError && e.guestName === 'ReferenceError' && /could not load module 'missing'/.test(e.guestMessage),
+      (e: unknown) =>
+        e instanceof QuickJSError && e.guestName === 'ReferenceError' && /could not load module 'missing'/.test(e.guestMessage),
     );
     assert.equal(await sandbox.eval('try { await import("missing") } catch (e) { e.name }'), 'ReferenceError');
   });
 
-  test('a module with an error is the guest\'s error, with the module\'s name in its stack', () => {
+  test("a module with an error is the guest's error, with the module's name in its stack", () => {
     const broken = QuickJSSandbox.createSync({ modules: { bad: 'export const x = ;', throws: 'throw new TypeError("at load")' } });
     try {
-      assert.throws(() => broken.evalSync('import { x } from "bad"; x'), (e: unknown) => e instanceof QuickJSError && e.guestName === 'SyntaxError');
+      assert.throws(
+        () => broken.evalSync('import { x } from "bad"; x'),
+        (e: unknown) => e instanceof QuickJSError && e.guestName === 'SyntaxError',
+      );
       assert.throws(
         () => broken.evalSync('import "throws";'),
         (e: unknown) => e instanceof QuickJSError && e.guestName === 'TypeError' && /throws/.test(e.guestStack),
@@ -106,7 +110,7 @@ describe('modules of uses', () => {
 });
 
 describe('loader errors', () => {
-  test("a loader that throws ends the use with HostFunctionError, whatever the guest catches", async () => {
+  test('a loader that throws ends the use with HostFunctionError, whatever the guest catches', async () => {
     const failing = await QuickJSSandbox.create({
       modules: (name) => {
         if (name === 'boom') throw new Error('disk on fire');
@@ -127,14 +131,20 @@ describe('loader errors', () => {
   test('a loader that answers with something else than source text is refused', async () => {
     const wrong = QuickJSSandbox.createSync({ modules: (() => Promise.resolve('export default 1')) as unknown as () => string });
     try {
-      assert.throws(() => wrong.evalSync('import x from "a"; x'), /options\.modules returned a promise \(a loader must answer at once\) for 'a'/);
+      assert.throws(
+        () => wrong.evalSync('import x from "a"; x'),
+        /options\.modules returned a promise \(a loader must answer at once\) for 'a'/,
+      );
     } finally {
       await wrong.close();
     }
   });
 
   test('bad modules options are InvalidArgumentError naming the option', () => {
-    assert.throws(() => QuickJSSandbox.createSync({ modules: { a: 1 as unknown as string } }), /options\.modules\['a'\] must be the module's source text/);
+    assert.throws(
+      () => QuickJSSandbox.createSync({ modules: { a: 1 as unknown as string } }),
+      /options\.modules\['a'\] must be the module's source text/,
+    );
     assert.throws(() => QuickJSSandbox.createSync({ modules: 'x' as unknown as Record<string, string> }), InvalidArgumentError);
     assert.throws(
       () => QuickJSSandbox.createSync({ setup: 'import x from "nowhere"' }),

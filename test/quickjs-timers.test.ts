@@ -61,7 +61,10 @@ describe('timers', () => {
 
   test('the deadline cuts a use that waits for a timer it cannot live to see', async () => {
     const start = performance.now();
-    await assert.rejects(sandbox.eval('sleep(10_000)', { timeout: 50 }), (e: unknown) => e instanceof GuestTimeoutError && e.timeoutMs === 50);
+    await assert.rejects(
+      sandbox.eval('sleep(10_000)', { timeout: 50 }),
+      (e: unknown) => e instanceof GuestTimeoutError && e.timeoutMs === 50,
+    );
     assert.ok(performance.now() - start < 1000, 'not the timer: the deadline');
     await assert.rejects(
       sandbox.eval('let n = 0; await new Promise(() => setInterval(() => n++, 5))', { timeout: 60 }),
@@ -118,7 +121,10 @@ describe('top-level await', () => {
     assert.equal(await sandbox.eval('await 1'), 1);
     assert.equal(await sandbox.eval('const x = await Promise.resolve(2); x * 2'), 4);
     assert.equal(sandbox.evalSync('const v = await sleep(1, "v"); v + v'), 'vv');
-    assert.equal(await sandbox.eval('await null; Promise.resolve("a promise completion is awaited too")'), 'a promise completion is awaited too');
+    assert.equal(
+      await sandbox.eval('await null; Promise.resolve("a promise completion is awaited too")'),
+      'a promise completion is awaited too',
+    );
     assert.equal(await sandbox.eval('"await"'), 'await', 'the word alone changes nothing');
     assert.equal(await sandbox.eval('var total = 0; for (const n of [1, 2, 3]) total += await n; total'), 6);
   });

@@ -41,7 +41,7 @@ const leaf = fc.oneof(
   fc.constantFrom('\ud800', 'a\udfffb', '\u0000', '"\\u0000"'),
   fc.bigInt(),
   fc.date(),
-  fc.constantFrom(/a+b/g, /^x$/imsu, new RegExp('\\u0000', 'y')),
+  fc.constantFrom(/a+b/g, /^x$/imsu, new RegExp('[\\]x]', 'y')),
   fc.uint8Array({ maxLength: 16 }),
   fc.uint8Array({ maxLength: 16 }).map((bytes) => bytes.slice().buffer),
   fc.float64Array({ maxLength: 4 }),
@@ -54,7 +54,10 @@ const leaf = fc.oneof(
 const { value } = fc.letrec((tie) => ({
   value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, leaf, tie('array'), tie('object'), tie('map'), tie('set')),
   array: fc.array(tie('value'), { maxLength: 4 }),
-  object: fc.dictionary(fc.oneof(fc.string(), fc.constantFrom('__proto__', '\u0000', 'constructor', '')), tie('value'), { maxKeys: 4, noNullPrototype: true }),
+  object: fc.dictionary(fc.oneof(fc.string(), fc.constantFrom('__proto__', '\u0000', 'constructor', '')), tie('value'), {
+    maxKeys: 4,
+    noNullPrototype: true,
+  }),
   map: fc.array(fc.tuple(tie('value'), tie('value')), { maxLength: 3 }).map((entries) => new Map(entries)),
   set: fc.array(tie('value'), { maxLength: 3 }).map((items) => new Set(items)),
 }));
@@ -122,12 +125,23 @@ describe('round trips', () => {
     assert.deepEqual(seen, ['object', '[object Map]', [1n]]);
     assert.deepEqual(sandbox.callSync('describe', [new Uint8Array(2)]), ['object', '[object Uint8Array]', null]);
     assert.deepEqual(sandbox.callSync('describe', [10n]), ['bigint', '[object BigInt]', null]);
-    assert.deepEqual(sandbox.callSync('describe', [Buffer.from('hi')]), ['object', '[object Uint8Array]', null], 'a Buffer is a Uint8Array there');
+    assert.deepEqual(
+      sandbox.callSync('describe', [Buffer.from('hi')]),
+      ['object', '[object Uint8Array]', null],
+      'a Buffer is a Uint8Array there',
+    );
   });
 
   test('a class instance crosses as a plain object of its own properties, as structured clone copies it', () => {
     assert.deepEqual(sandbox.evalSync('class P { constructor() { this.x = 1 } get y() { return 2 } }; new P()'), { x: 1 });
-    assert.deepEqual(sandbox.callSync('identity', [new (class { a = 1 })()]), { a: 1 });
+    assert.deepEqual(
+      sandbox.callSync('identity', [
+        new (class {
+          a = 1;
+        })(),
+      ]),
+      { a: 1 },
+    );
   });
 });
 
@@ -173,7 +187,7 @@ describe('what cannot cross', () => {
     assert.equal(sandbox.stats().pool.uses, uses, 'no use ran');
   });
 
-  test('a getter that throws while the result is copied is the guest\'s own exception', () => {
+  test("a getter that throws while the result is copied is the guest's own exception", () => {
     assert.throws(
       () => sandbox.evalSync('({ get x() { throw new Error("getter") } })'),
       (e: unknown) => e instanceof QuickJSError && e.guestMessage === 'getter',

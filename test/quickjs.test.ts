@@ -282,7 +282,7 @@ describe('errors and limits', () => {
     // (the pool's `interruptible`) can end the loop, as it ends native code QuickJS never checks in.
     const { createInitializedPool } = await import('../src/quickjs/image.ts');
     const { loadQuickJSWasm, quickjsExports } = await import('../src/quickjs/abi.ts');
-    const { UseState } = await import('../src/quickjs/imports.ts');
+    const { UseState } = await import('../src/quickjs/use-state.ts');
     const { runRequest } = await import('../src/quickjs/session.ts');
     const { pool, image: snapshot } = createInitializedPool(
       loadQuickJSWasm(),
@@ -368,7 +368,8 @@ describe('errors and limits', () => {
     assert.throws(() => sandbox.evalSync(7 as unknown as string), /code must be a string/);
     assert.throws(
       () => sandbox.callSync('add', [1, () => 2]),
-      (e: unknown) => e instanceof UncloneableValueError && e.from === 'host' && e.path === 'args[1]' && /args\[1\] is a function/.test(e.message),
+      (e: unknown) =>
+        e instanceof UncloneableValueError && e.from === 'host' && e.path === 'args[1]' && /args\[1\] is a function/.test(e.message),
     );
     await assert.rejects(sandbox.eval('1', { timeout: 0 }), /options\.timeout must be a positive number/);
     assert.throws(() => sandbox.evalSync('1', { memoryLimit: 2 ** 30 }), /exceeds the sandbox's memoryLimit/);
@@ -416,7 +417,7 @@ describe('the whole heap', () => {
     // Below the sandbox API: the same snapshot and pool, so that the memory itself can be compared.
     const { createInitializedPool } = await import('../src/quickjs/image.ts');
     const { loadQuickJSWasm, quickjsExports } = await import('../src/quickjs/abi.ts');
-    const { UseState } = await import('../src/quickjs/imports.ts');
+    const { UseState } = await import('../src/quickjs/use-state.ts');
     const { runRequest } = await import('../src/quickjs/session.ts');
     const memoryLimit = 4 * 2 ** 20;
     const { pool, image: snapshot } = createInitializedPool(

@@ -48,7 +48,8 @@ export function readBuffer(guest: Guest, value: number): ArrayBuffer {
   const length = x.QTS_GetArrayBufferLength(layout.ctx, value);
   if (length === 0) return new ArrayBuffer(0);
   const ptr = x.QTS_GetArrayBuffer(layout.ctx, value);
-  if (ptr === 0) throw new InvalidArgumentError(`a buffer of ${length} bytes does not fit twice in the sandbox's memory; raise memoryLimit`);
+  if (ptr === 0)
+    throw new InvalidArgumentError(`a buffer of ${length} bytes does not fit twice in the sandbox's memory; raise memoryLimit`);
   return memory.buffer.slice(ptr, ptr + length);
 }
 

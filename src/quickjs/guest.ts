@@ -60,7 +60,8 @@ export const BOOTSTRAP = `(() => {
   const global = globalThis;
   const stringify = JSON.stringify, parse = JSON.parse, apply = Reflect.apply;
   const StringOf = String, TypeErrorClass = TypeError, PromiseClass = Promise, MapOfClass = Map;
-  const sliceOf = String.prototype.slice, stringIndexOf = String.prototype.indexOf, dateNow = Date.now;
+  const sliceOf = String.prototype.slice, stringIndexOf = String.prototype.indexOf, charCodeAt = String.prototype.charCodeAt;
+  const dateNow = Date.now;
   const then = Promise.prototype.then, RESOLVED = Promise.resolve();
   const mapGet = Map.prototype.get, mapDelete = Map.prototype.delete, mapSetEntry = Map.prototype.set;
   const weakGet = WeakMap.prototype.get, weakSet = WeakMap.prototype.set;
@@ -111,16 +112,18 @@ export const BOOTSTRAP = `(() => {
     stashed = buffers;
   };
   const pending = new MapOfClass();
+  const SPACE = fresh(' '), ARGUMENTS = fresh('arguments');
   const hostError = (reply) => {
-    const space = apply(stringIndexOf, reply, [' ']);
+    const space = apply(stringIndexOf, reply, [SPACE]);
     const error = decode(apply(sliceOf, reply, [space + 1]), []);
     apply(weakSet, hostErrors, [error, +apply(sliceOf, reply, [1, space])]);
     return error;
   };
+  // Replies are told apart by their first character's code: a number, not a string to compare.
   const answer = (reply) => {
-    switch (reply[0]) {
-      case 'v': return decode(apply(sliceOf, reply, [1]), takeStash());
-      case 'p': {
+    switch (apply(charCodeAt, reply, [0])) {
+      case 0x76: return decode(apply(sliceOf, reply, [1]), takeStash()); // v
+      case 0x70: { // p
         const ticket = +apply(sliceOf, reply, [1]);
         return new PromiseClass((resolve, reject) => { apply(mapSetEntry, pending, [ticket, [resolve, reject]]); });
       }
@@ -131,7 +134,7 @@ export const BOOTSTRAP = `(() => {
     const f = function () {
       const args = [];
       for (let i = 0; i < arguments.length; i++) args[i] = arguments[i];
-      const argv = [index, encode(args, 'arguments', name)];
+      const argv = [index, encode(args, ARGUMENTS, name)];
       for (let i = 0; i < encodedBuffers.length; i++) argv[argv.length] = encodedBuffers[i];
       return answer(apply(hostCall, undefined, argv));
     };
@@ -245,12 +248,12 @@ export const BOOTSTRAP = `(() => {
       case ${GuestOp.install}: return install(a, b);
       case ${GuestOp.exports}: setupExports = a; return;
       case ${GuestOp.settle}: {
-        const space = apply(stringIndexOf, a, [' ']);
+        const space = apply(stringIndexOf, a, [SPACE]);
         const ticket = +apply(sliceOf, a, [0, space]);
         const entry = apply(mapGet, pending, [ticket]);
         apply(mapDelete, pending, [ticket]);
         const reply = apply(sliceOf, a, [space + 1]);
-        if (reply[0] === 'v') entry[0](decode(apply(sliceOf, reply, [1]), takeStash()));
+        if (apply(charCodeAt, reply, [0]) === 0x76) entry[0](decode(apply(sliceOf, reply, [1]), takeStash()));
         else entry[1](hostError(reply));
         return;
       }

@@ -86,6 +86,11 @@ function complete(state: UseState, completion: Completion): void {
 
 /** `v<wire>` for `value` (its buffers stashed in the guest), or an error reply when it cannot cross. */
 function valueReply(guest: Guest, state: UseState, name: string, value: unknown): string {
+  // The common answers are JSON as they are.
+  if (typeof value === 'string') return `v${JSON.stringify(value)}`;
+  if ((typeof value === 'number' && Number.isFinite(value) && !Object.is(value, -0)) || typeof value === 'boolean' || value === null) {
+    return `v${String(value)}`;
+  }
   let wire;
   try {
     wire = toWire(value, `the result of host function ${name}`);

@@ -28,15 +28,17 @@ export interface HostCall<C = unknown> {
 
 /**
  * A function the guest may call. Its parameters are whatever the guest passes (copied values),
- * hence `any`; `this` is the {@link HostCall}.
+ * hence `any`; `this` is the {@link HostCall}, whose `context` is what each use passes, hence `any`
+ * unless the function says (`this: HostCall<{ user: string }>`).
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the guest decides what it passes; the function declares what it expects
-export type HostFunction<C = unknown> = (this: HostCall<C>, ...args: any[]) => unknown;
+/* eslint-disable @typescript-eslint/no-explicit-any -- the guest decides the arguments, each use its context */
+export type HostFunction<C = any> = (this: HostCall<C>, ...args: any[]) => unknown;
 
 /** Host functions by the name the guest calls them; a nested object is a namespace (`{ db: { query } }` is `db.query`). */
-export interface HostFunctions<C = unknown> {
+export interface HostFunctions<C = any> {
   [name: string]: HostFunction<C> | HostFunctions<C>;
 }
+/* eslint-enable @typescript-eslint/no-explicit-any */
 
 /** Host functions in the order the image's wrappers call them (index + 1; 0 is the event loop's note). */
 export interface HostFunctionTable {

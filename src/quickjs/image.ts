@@ -161,10 +161,7 @@ function install(x: QuickJSExports, memory: WebAssembly.Memory, layout: ContextL
 }
 
 /** Sizes {@link fillHoles} asks for, largest first: powers of two down to 512, then every small bin. */
-const HOLE_SIZES = [
-  ...Array.from({ length: 8 }, (_, i) => 2 ** (16 - i)),
-  ...Array.from({ length: 63 }, (_, i) => 504 - 8 * i),
-];
+const HOLE_SIZES = [...Array.from({ length: 8 }, (_, i) => 2 ** (16 - i)), ...Array.from({ length: 63 }, (_, i) => 504 - 8 * i)];
 
 /**
  * Fills the holes that setting up left in the heap (blocks the parser and the setup script freed)

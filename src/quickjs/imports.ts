@@ -17,9 +17,7 @@ import { IMPORTS } from './abi.js';
 import { hostCallImport } from './host-calls.js';
 import { NO_HOST_FUNCTIONS, type HostFunctionTable } from './host-functions.js';
 import { loadModuleImport, type ModuleLoader } from './modules.js';
-import { UseState } from './use-state.js';
-
-export { UseState };
+import type { UseState } from './use-state.js';
 
 /** What a sandbox gives its guest besides QuickJS: host functions and modules (fixed at create). */
 export interface HostBindings {

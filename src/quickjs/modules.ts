@@ -31,7 +31,8 @@ export function moduleLoader(modules: unknown, path: string): ModuleLoader | und
   }
   const map = new Map<string, string>();
   for (const [name, source] of Object.entries(modules)) {
-    if (typeof source !== 'string') throw new InvalidArgumentError(`${path}['${name}'] must be the module's source text, not ${typeof source}`);
+    if (typeof source !== 'string')
+      throw new InvalidArgumentError(`${path}['${name}'] must be the module's source text, not ${typeof source}`);
     map.set(name, source);
   }
   return (name) => map.get(name);
@@ -60,7 +61,13 @@ export function loadModuleImport(
       source = load(name);
     } catch (err) {
       state.stop(
-        (logs) => new HostFunctionError('loadModule', err, logs, `the module loader threw for '${name}': ${String((err as Error)?.message ?? err)}`),
+        (logs) =>
+          new HostFunctionError(
+            'loadModule',
+            err,
+            logs,
+            `the module loader threw for '${name}': ${String((err as Error)?.message ?? err)}`,
+          ),
       );
       return missing();
     }

@@ -102,7 +102,9 @@ const OWN_KEYS = {
   console: true,
   wasm: true,
 } as const satisfies OptionKeys<Omit<QuickJSSandboxOptions, keyof SandboxOptions>>;
-const OWN_USE_KEYS = { filename: true, console: true, context: true } as const satisfies OptionKeys<Omit<QuickJSUseOptions, keyof SandboxUseOptions>>;
+const OWN_USE_KEYS = { filename: true, console: true, context: true } as const satisfies OptionKeys<
+  Omit<QuickJSUseOptions, keyof SandboxUseOptions>
+>;
 const CREATE_KEYS = sandboxKeys(OWN_KEYS);
 const USE_KEYS = useKeys(OWN_USE_KEYS);
 
@@ -289,7 +291,12 @@ class QuickJSRunner implements UseRunner<QuickJSRequest, UseResult, UseState> {
     return state;
   }
 
-  run(instance: WebAssembly.Instance, host: InstanceHost<undefined, UseState>, state: UseState, use: QuickJSRequest): UseResult | Promise<UseResult> {
+  run(
+    instance: WebAssembly.Instance,
+    host: InstanceHost<undefined, UseState>,
+    state: UseState,
+    use: QuickJSRequest,
+  ): UseResult | Promise<UseResult> {
     let x = this.#exports.get(instance);
     if (x === undefined) {
       x = quickjsExports(instance);

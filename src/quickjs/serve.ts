@@ -4,11 +4,13 @@
  * `handler`, the setup script's global function of that name is called with the request as JSON
  * (`{ method, path, query, headers, body }`) and may answer `{ status, headers, body }`.
  *
- * A script that throws answers 400, one past its deadline 504, one past its memory limit 507, with
- * `{ error: { name, message, stack }, logs }`; the next request is pristine either way.
+ * A script that throws (or answers with a value that cannot leave the sandbox) answers 400, one past
+ * its deadline 504, one past its memory limit 507, a host function's error 500, with
+ * `{ error: { name, message, stack }, logs }`; the next request is pristine either way. The answer
+ * is JSON: a BigInt in it is written as its decimal digits.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { GuestMemoryLimitError, GuestTimeoutError, type ConsoleEntry } from '../errors.js';
+import { GuestMemoryLimitError, GuestTimeoutError, UncloneableValueError, type ConsoleEntry } from '../errors.js';
 import { DEFAULT_MAX_BODY, hasBody, readBody } from '../http/body.js';
 import { bodyTooLarge, INTERNAL_ERROR, sendError } from '../http/error-response.js';
 import { QuickJSError } from './errors.js';
@@ -73,7 +75,13 @@ async function respond(
     return send(res, status, response.body, headers);
   } catch (err) {
     const status =
-      err instanceof QuickJSError ? 400 : err instanceof GuestTimeoutError ? 504 : err instanceof GuestMemoryLimitError ? 507 : 500;
+      err instanceof QuickJSError || (err instanceof UncloneableValueError && err.from === 'guest')
+        ? 400
+        : err instanceof GuestTimeoutError
+          ? 504
+          : err instanceof GuestMemoryLimitError
+            ? 507
+            : 500;
     const error =
       err instanceof QuickJSError
         ? { name: err.guestName, message: err.guestMessage, stack: err.guestStack }
@@ -83,7 +91,10 @@ async function respond(
 }
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = typeof body === 'string' ? body : JSON.stringify(body ?? null);
+  const text =
+    typeof body === 'string'
+      ? body
+      : JSON.stringify(body ?? null, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
   const type = typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json';
   res.writeHead(status, { 'content-type': type, ...headers });
   res.end(text);

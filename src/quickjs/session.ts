@@ -54,7 +54,9 @@ export function createLayoutExtras(
 ): Pick<ContextLayout, 'ops' | 'scratch' | 'defaultFilename' | 'logs' | 'stash'> {
   const scratch = x.malloc(SCRATCH_BYTES);
   const guest = { x, memory, layout: { ...layout, scratch } };
-  const ops = Object.fromEntries(Object.entries(GuestOp).map(([key, op]) => [key, x.QTS_NewFloat64(layout.ctx, op)])) as ContextLayout['ops'];
+  const ops = Object.fromEntries(
+    Object.entries(GuestOp).map(([key, op]) => [key, x.QTS_NewFloat64(layout.ctx, op)]),
+  ) as ContextLayout['ops'];
   return {
     ops,
     scratch,
@@ -133,7 +135,13 @@ export function runRequest(
 }
 
 /** Seeds the use's `Math.random`, sets its limits, and hands the guest to the state; returns the guest. */
-export function startUse(x: QuickJSExports, memory: WebAssembly.Memory, layout: ContextLayout, state: UseState, limits: UseLimits): UseGuest {
+export function startUse(
+  x: QuickJSExports,
+  memory: WebAssembly.Memory,
+  layout: ContextLayout,
+  state: UseState,
+  limits: UseLimits,
+): UseGuest {
   new DataView(memory.buffer).setBigUint64(layout.randomState, randomSeed(), true);
   x.QTS_RuntimeSetMemoryLimit(layout.rt, Number.isFinite(limits.memoryLimit) ? limits.memoryLimit : NO_LIMIT);
   state.deadline = performance.now() + limits.timeout;
@@ -175,7 +183,8 @@ function conclude(guest: UseGuest, state: UseState, settled: Settled, limits: Us
   const text = readCString(memory, x.QTS_GetString(layout.ctx, finished));
   const outcome = readOutcome(text);
   const buffers: ArrayBuffer[] = [];
-  for (let i = 0; i < (outcome.buffers ?? 0); i++) buffers.push(readBuffer(guest, callDispatcher(guest, layout.ops.buffer, x.QTS_NewFloat64(layout.ctx, i))));
+  for (let i = 0; i < (outcome.buffers ?? 0); i++)
+    buffers.push(readBuffer(guest, callDispatcher(guest, layout.ops.buffer, x.QTS_NewFloat64(layout.ctx, i))));
   return { value: reviveWire(outcome.value, text, buffers), logs: entries(outcome.logs) };
 }
 
@@ -241,7 +250,13 @@ export function failure(guest: UseGuest, state: UseState, thrown: number, limits
   if ('uncloneable' in error) {
     const { path, kind, fn } = error.uncloneable;
     const where = fn === undefined ? path : `${path} of host function ${fn}`;
-    return new UncloneableValueError('guest', where, kind, `${where} ${describeKind(kind)}, which cannot be copied out of the sandbox; ${FORMAT_HINT}`, logs);
+    return new UncloneableValueError(
+      'guest',
+      where,
+      kind,
+      `${where} ${describeKind(kind)}, which cannot be copied out of the sandbox; ${FORMAT_HINT}`,
+      logs,
+    );
   }
   const outOfMemory = 'name' in error && error.name === 'InternalError' && error.message === 'out of memory';
   // A full heap may leave no room even to describe the error.

@@ -200,7 +200,9 @@ function reviveTagged(tagged: Record<string, unknown>, buffers: readonly ArrayBu
         return NOT_TAGGED;
       }
     case 'm':
-      return Array.isArray(v) ? new Map(v.map((entry) => revive(Array.isArray(entry) ? entry.slice(0, 2) : [], buffers) as [unknown, unknown])) : NOT_TAGGED;
+      return Array.isArray(v)
+        ? new Map(v.map((entry) => revive(Array.isArray(entry) ? entry.slice(0, 2) : [], buffers) as [unknown, unknown]))
+        : NOT_TAGGED;
     case 's':
       return Array.isArray(v) ? new Set(revive(v, buffers) as unknown[]) : NOT_TAGGED;
     case 'a':
@@ -295,7 +297,10 @@ function findUncloneable(value: unknown, root: string): { path: string; kind: st
         }
       } else if (!(v instanceof Date || v instanceof RegExp || v instanceof Error || v instanceof ArrayBuffer || ArrayBuffer.isView(v))) {
         for (const key of Object.keys(v)) {
-          const found = visit((v as Record<string, unknown>)[key], `${path}${/^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`}`);
+          const found = visit(
+            (v as Record<string, unknown>)[key],
+            `${path}${/^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`}`,
+          );
           if (found) return found;
         }
       }
@@ -426,7 +431,8 @@ export const GUEST_VALUES = `
       } else if (v instanceof SetClass) {
         let i = 0;
         apply(setForEach, v, [(item) => { if (!found) found = visit(item, p + '.values()[' + i + ']'); i++; }]);
-      } else if (!(v instanceof DateClass || v instanceof RegExpClass || v instanceof ErrorClass || v instanceof ArrayBufferClass || isView(v))) {
+      } else if (!(v instanceof DateClass || v instanceof RegExpClass || v instanceof ErrorClass || v instanceof ArrayBufferClass ||
+          isView(v))) {
         const keys = keysOf(v);
         for (let i = 0; i < keys.length && !found; i++) found = visit(v[keys[i]], p + pathKey(keys[i]));
       }
