@@ -120,6 +120,13 @@ describe('round trips', () => {
     assert.equal(({} as Record<string, unknown>).polluted, undefined, 'nothing reaches the host prototypes');
   });
 
+  test('a getter that calls a host function while the result is copied leaves the result whole', () => {
+    assert.deepEqual(
+      sandbox.evalSync('({ a: new Uint8Array([1]), get b() { return echo(new Uint8Array([2, 3])) }, c: new Uint8Array([4]) })'),
+      { a: new Uint8Array([1]), b: new Uint8Array([2, 3]), c: new Uint8Array([4]) },
+    );
+  });
+
   test('the guest receives the host values as its own classes', () => {
     const seen = sandbox.callSync('describe', [new Map([[1n, new Date(0)]])]);
     assert.deepEqual(seen, ['object', '[object Map]', [1n]]);

@@ -18,7 +18,7 @@ import { PromiseState } from './abi.js';
 import { writeCString } from '../emscripten/c-strings.js';
 import { callDispatcher, type Guest } from './guest-io.js';
 import { deliver } from './host-calls.js';
-import type { ContextLayout } from './session.js';
+import type { ContextLayout } from './layout.js';
 import type { UseState } from './use-state.js';
 
 /** A settled result: the value (`JSValue*`), or what was thrown (`JSValue*`; `undefined`'s at a deadline). */

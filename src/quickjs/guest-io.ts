@@ -7,7 +7,7 @@
 import { InternalError, InvalidArgumentError } from '../errors.js';
 import { writeCString } from '../emscripten/c-strings.js';
 import type { QuickJSExports } from './abi.js';
-import type { ContextLayout } from './session.js';
+import type { ContextLayout } from './layout.js';
 import type { Wire } from './values.js';
 
 /** What these operations need: the exports, the memory and the context's layout. */

@@ -132,10 +132,16 @@ export const BOOTSTRAP = `(() => {
   };
   const hostFunction = (index, name) => {
     const f = function () {
+      // Called from a getter while a value is being encoded: that encoding's buffers are kept.
+      const outer = encodeDepth > 0 ? rest(encodedBuffers, 0) : undefined;
       const args = [];
       for (let i = 0; i < arguments.length; i++) args[i] = arguments[i];
       const argv = [index, encode(args, ARGUMENTS, name)];
       for (let i = 0; i < encodedBuffers.length; i++) argv[argv.length] = encodedBuffers[i];
+      if (outer !== undefined) {
+        encodedBuffers.length = 0;
+        for (let i = 0; i < outer.length; i++) encodedBuffers[i] = outer[i];
+      }
       return answer(apply(hostCall, undefined, argv));
     };
     Object.defineProperty(f, 'name', { value: name });

@@ -3,12 +3,20 @@
  * a dozen calls with arguments, so QuickJS is set up by a function the pool's pre-initialization
  * runs (`pool/preinitialize/`), with cowpool's imports (`imports.ts`):
  *
- *   start function + ctors, JS_NewRuntime, JS_NewContext, the Math.random state, the bootstrap,
- *   the setup script ── on a fresh memory that may grow ──► the pool's snapshot, from which
+ *   start function + ctors, JS_NewRuntime, JS_NewContext (the module loader on when there are
+ *   modules), the Math.random state, the bootstrap (`guest.ts`), the one host-call function
+ *   (`QTS_NewFunction`) with the timers and a wrapper per host function around it, the setup
+ *   script or module (what it imports compiled and evaluated here), the heap's holes filled
+ *     ── on a fresh memory that may grow ──► the pool's snapshot, from which
  *     - the memory image (sized to the snapshot and a use's memory limit),
  *     - the globals' starting values (the start function is removed: its effects are in the image),
  *     - only the exports the host calls (V8 makes a function object per export per instance),
  *   and where the runtime, context and dispatcher are ({@link ContextLayout}), which every use needs.
+ *
+ * A use's cost is mostly the pages it writes (each is a page to reset), so the image is laid out
+ * for few: the bootstrap is compiled, the holes its compilation freed are filled, and only then is
+ * it run, so that the closures a use touches lie side by side; after the setup script the holes are
+ * filled again, so that a use allocates from the top of the heap (`fillHoles`).
  *
  * The module then has no start function and touches no table, so the pool keeps one instance per
  * slot (`reuse`).
@@ -20,10 +28,11 @@ import type { InternalPoolOptions } from '../pool/options.js';
 import { INITIALIZER, type FunctionInitializer } from '../pool/preinitialize/initializer.js';
 import { checkAbi, EXPORTS, quickjsExports, type QuickJSExports } from './abi.js';
 import { callDispatcher, newString } from './guest-io.js';
-import { BOOTSTRAP } from './guest.js';
+import { BOOTSTRAP, GuestOp } from './guest.js';
 import { writeCString } from '../emscripten/c-strings.js';
 import { NO_BINDINGS, quickjsImports, type HostBindings } from './imports.js';
-import { createLayoutExtras, drainLogs, evaluate, failure, isModule, SCRATCH_BYTES, startUse, type ContextLayout } from './session.js';
+import { DEFAULT_FILENAME, SCRATCH_BYTES, type ContextLayout } from './layout.js';
+import { drainLogs, evaluate, failure, isModule, startUse } from './session.js';
 import { UseState } from './use-state.js';
 
 /** QuickJS's stack limit; see where it is set. */
@@ -146,6 +155,26 @@ function initialize(
   return { layout: { ...layout, scratch }, setupLogs };
 }
 
+/** Creates the strings, the scratch space and the handles of a {@link ContextLayout}. */
+function createLayoutExtras(
+  x: QuickJSExports,
+  memory: WebAssembly.Memory,
+  layout: Pick<ContextLayout, 'ctx' | 'dispatcher' | 'undefinedValue'>,
+): Pick<ContextLayout, 'ops' | 'scratch' | 'defaultFilename' | 'logs' | 'stash'> {
+  const scratch = x.malloc(SCRATCH_BYTES);
+  const guest = { x, memory, layout: { ...layout, scratch } };
+  const ops = Object.fromEntries(
+    Object.entries(GuestOp).map(([key, op]) => [key, x.QTS_NewFloat64(layout.ctx, op)]),
+  ) as ContextLayout['ops'];
+  return {
+    ops,
+    scratch,
+    defaultFilename: writeCString(memory, x.malloc, DEFAULT_FILENAME).ptr,
+    logs: callDispatcher(guest, ops.logs),
+    stash: callDispatcher(guest, ops.stasher),
+  };
+}
+
 /**
  * Makes the one C function through which the guest calls the host (`QTS_NewFunction`), and has the
  * bootstrap install the timers and a wrapper per host function around it.
@@ -226,6 +255,7 @@ function xorshiftNext(state: bigint): bigint {
   return v ^ (v >> 27n);
 }
 
+/** Compiles the bootstrap, fills the holes compiling left, then runs it; returns the dispatcher (`JSValue*`). */
 function runBootstrap(x: QuickJSExports, memory: WebAssembly.Memory, ctx: number, undefinedValue: number): number {
   const code = writeCString(memory, x.malloc, BOOTSTRAP);
   const make = x.QTS_Eval(ctx, code.ptr, code.length, writeCString(memory, x.malloc, '<cowpool>').ptr, 0, 0);

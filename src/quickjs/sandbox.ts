@@ -4,8 +4,9 @@
  * The runtime and context are created once and the setup script runs once (`image.ts`); the state
  * they leave becomes the copy-on-write image of an {@link InstancePool}. Every use then evaluates in
  * a context that is exactly the set-up one, and the pool resets the memory afterwards, so nothing a
- * script does (globals, prototypes, pending jobs, atoms, a heap it filled, a deadline it missed) is
- * visible to the next use.
+ * script does (globals, prototypes, pending jobs and timers, atoms, a heap it filled, a deadline it
+ * missed) is visible to the next use. Host functions and the modules the setup script imports are
+ * part of the image too (`host-functions.ts`, `modules.ts`); values cross as copies (`values.ts`).
  */
 import { GuestTimeoutError, InvalidArgumentError, type ConsoleEntry } from '../errors.js';
 import { boolean, type OptionKeys } from '../options/validate.js';
@@ -38,7 +39,10 @@ type Sink = (entry: ConsoleEntry) => void;
  * default 2 MiB: a QuickJS use writes about 12 pages; `trimIdleAfter`; `acquireTimeout`).
  */
 export interface QuickJSSandboxOptions extends SandboxOptions {
-  /** A script run once before the image is captured; what it defines is there in every use. */
+  /**
+   * A script (or a module: code that begins with `import` or `export`) run once before the image is
+   * captured; what it defines is there in every use. It may `await` at top level.
+   */
   setup?: string;
   /**
    * The setup script's file name in stack traces, and its module name when it is a module (code
@@ -82,7 +86,10 @@ export interface QuickJSUseOptions extends SandboxUseOptions {
   filename?: string;
   /** Where this use's `console` lines go; overrides the sandbox's `console`. */
   console?: Sink;
-  /** What host functions see as `this.context` during this use. */
+  /**
+   * What host functions see as `this.context` during this use. Plain data is best: when uses run
+   * on worker threads, it will be copied to the thread as `postMessage` copies.
+   */
   context?: unknown;
 }
 

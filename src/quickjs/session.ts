@@ -11,60 +11,12 @@ import { isPromise } from '../pool/sync-or-async.js';
 import { EvalFlags, type QuickJSExports } from './abi.js';
 import { QuickJSError } from './errors.js';
 import { settle, then, type Settled, type UseGuest } from './event-loop.js';
-import { GuestOp, type GuestOutcome } from './guest.js';
+import type { GuestOutcome } from './guest.js';
 import { callDispatcher, newString, readBuffer, sendWire } from './guest-io.js';
+import { DEFAULT_FILENAME, type ContextLayout } from './layout.js';
 import { readCString, writeCString } from '../emscripten/c-strings.js';
 import type { UseState } from './use-state.js';
 import { describeKind, FORMAT_HINT, reviveWire, type Wire } from './values.js';
-
-/** Addresses in the image that every use starts from (constants: the image is the same for all). */
-export interface ContextLayout {
-  /** `JSRuntime*`. */
-  readonly rt: number;
-  /** `JSContext*`. */
-  readonly ctx: number;
-  /** `JSValue*` of the dispatcher function (`guest.ts`). */
-  readonly dispatcher: number;
-  /** `JSValueConst*` of `undefined`. */
-  readonly undefinedValue: number;
-  /** Address of the context's `Math.random` state, which every use seeds afresh. */
-  readonly randomState: number;
-  /** `JSValue*` of the dispatcher's operation names (`GuestOp`), made once. */
-  readonly ops: { readonly [K in keyof typeof GuestOp]: number };
-  /** Room for the dispatcher's argument pointers and `ExecutePendingJob`'s out-parameter. */
-  readonly scratch: number;
-  /** The C string `eval.js`, the default file name. */
-  readonly defaultFilename: number;
-  /** `JSValue*` of the guest's array of logged lines, which only its console can reach. */
-  readonly logs: number;
-  /** `JSValue*` of the guest's stash function, which keeps buffers for its next decode. */
-  readonly stash: number;
-}
-
-/** Bytes of {@link ContextLayout.scratch}: three argument pointers and one out-parameter. */
-export const SCRATCH_BYTES = 16;
-/** The file name of evaluated code unless a use names it. */
-export const DEFAULT_FILENAME = 'eval.js';
-
-/** Creates the strings, the scratch space and the handles of a {@link ContextLayout} (at image time). */
-export function createLayoutExtras(
-  x: QuickJSExports,
-  memory: WebAssembly.Memory,
-  layout: Pick<ContextLayout, 'ctx' | 'dispatcher' | 'undefinedValue'>,
-): Pick<ContextLayout, 'ops' | 'scratch' | 'defaultFilename' | 'logs' | 'stash'> {
-  const scratch = x.malloc(SCRATCH_BYTES);
-  const guest = { x, memory, layout: { ...layout, scratch } };
-  const ops = Object.fromEntries(
-    Object.entries(GuestOp).map(([key, op]) => [key, x.QTS_NewFloat64(layout.ctx, op)]),
-  ) as ContextLayout['ops'];
-  return {
-    ops,
-    scratch,
-    defaultFilename: writeCString(memory, x.malloc, DEFAULT_FILENAME).ptr,
-    logs: callDispatcher(guest, ops.logs),
-    stash: callDispatcher(guest, ops.stasher),
-  };
-}
 
 /** What a use runs: a script or module, or a call of the setup script's function `name` with `args`. */
 export type Request =

@@ -7,7 +7,7 @@
  */
 import type { ConsoleEntry } from '../errors.js';
 import type { QuickJSExports } from './abi.js';
-import type { ContextLayout } from './session.js';
+import type { ContextLayout } from './layout.js';
 
 /** What the host needs to call into the guest during a use: its exports, memory and layout. */
 export interface GuestAccess {

@@ -131,10 +131,11 @@ function hostObject(raw: object, buffers: Uint8Array[]): unknown {
   if (raw instanceof Map) return { [WIRE_TAG]: 'm', v: [...raw] };
   if (raw instanceof Set) return { [WIRE_TAG]: 's', v: [...raw] };
   if (raw instanceof RegExp) return { [WIRE_TAG]: 'r', v: raw.source, f: raw.flags };
-  if (raw instanceof ArrayBuffer) return { [WIRE_TAG]: 'a', i: buffers.push(new Uint8Array(raw)) - 1 };
+  // Copied now: a use may wait for a free context, and the caller may change its bytes meanwhile.
+  if (raw instanceof ArrayBuffer) return { [WIRE_TAG]: 'a', i: buffers.push(new Uint8Array(raw).slice()) - 1 };
   if (ArrayBuffer.isView(raw)) {
     const c = VIEW_NAMES.find((name) => raw instanceof VIEWS[name]) ?? 'Uint8Array';
-    return { [WIRE_TAG]: 'v', c, i: buffers.push(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength)) - 1 };
+    return { [WIRE_TAG]: 'v', c, i: buffers.push(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength).slice()) - 1 };
   }
   if (raw instanceof Error) return { [WIRE_TAG]: 'e', n: String(raw.name), m: String(raw.message) };
   if (typeof raw === 'function') throw new Uncloneable('function');
@@ -314,7 +315,8 @@ function findUncloneable(value: unknown, root: string): { path: string; kind: st
 
 /**
  * The guest's half, evaluated inside the bootstrap's closure (`guest.ts`), where it defines
- * `encode(value, root, fn)` (the wire text; the buffers it points to are left in `encodedBuffers`) and
+ * `encode(value, root, fn)` (the wire text; the buffers it points to are left in `encodedBuffers`,
+ * and `encodeDepth` says whether an encoding is under way) and
  * `decode(text, buffers)`. It takes every intrinsic it uses at bootstrap time, so that what a
  * script replaces later cannot change how values cross. A value that cannot cross throws a
  * `TypeError` the script may catch; uncaught, `uncloneable(thrown)` says where it was, and the host
@@ -442,8 +444,12 @@ export const GUEST_VALUES = `
     return visit(value, path);
   };
   // root names the value in messages (result, arguments); fn, the host function it is passed to.
+  // A getter of a value being encoded may call a host function, whose arguments are encoded in
+  // turn: encodeDepth tells the host function's wrapper to keep the outer encoding's buffers.
+  let encodeDepth = 0;
   const encode = (value, root, fn) => {
     encodedBuffers.length = 0;
+    encodeDepth++;
     try {
       return stringify(value, replacer);
     } catch (e) {
@@ -456,6 +462,8 @@ export const GUEST_VALUES = `
         (kind === 'cycle' ? ' refers back to itself' : ' is a ' + kind) + ', which cannot be copied out of the sandbox');
       apply(weakSet, uncloneables, [error, { path, kind, fn }]);
       throw error;
+    } finally {
+      encodeDepth--;
     }
   };
   const uncloneable = (thrown) => apply(weakGet, uncloneables, [thrown]);
