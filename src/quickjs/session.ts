@@ -69,21 +69,24 @@ export function runRequest(
   request: Request,
   limits: UseLimits,
 ): UseResult | Promise<UseResult> {
-  let result: UseResult | Promise<UseResult>;
+  let guest: UseGuest;
+  let settled: Settled | Promise<Settled>;
   try {
-    const guest = startUse(x, memory, layout, state, limits);
-    const settled =
+    guest = startUse(x, memory, layout, state, limits);
+    settled =
       request.kind === 'eval'
         ? evaluate(guest, state, request.code, request.filename)
         : settle(guest, state, callDispatcher(guest, layout.ops.call, newString(guest, request.name), sendWire(guest, request.args)));
-    result = then(settled, (outcome) => conclude(guest, state, outcome, limits));
+    if (!isPromise(settled)) {
+      const result = conclude(guest, state, settled, limits);
+      state.end();
+      return result;
+    }
   } catch (err) {
     state.end();
     throw err;
   }
-  if (isPromise(result)) return result.finally(() => state.end());
-  state.end();
-  return result;
+  return settled.then((outcome) => conclude(guest, state, outcome, limits)).finally(() => state.end());
 }
 
 /** Seeds the use's `Math.random`, sets its limits, and hands the guest to the state; returns the guest. */
