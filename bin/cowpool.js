@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The published entry point: the CLI lives in dist/ (built by `npm install` through `prepare`).
+/** The published entry point: the CLI lives in dist/ (built by `npm install` through `prepare`). */
 import { main } from '../dist/cli/main.js';
 
 main(process.argv.slice(2))

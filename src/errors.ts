@@ -25,6 +25,7 @@ export const ErrorCodes = {
   MALFORMED_CGI_RESPONSE: 'COWPOOL_ERR_MALFORMED_CGI_RESPONSE',
   GUEST_EXCEPTION: 'COWPOOL_ERR_GUEST_EXCEPTION',
   GUEST_MEMORY_LIMIT: 'COWPOOL_ERR_GUEST_MEMORY_LIMIT',
+  GUEST_OUTPUT_LIMIT: 'COWPOOL_ERR_GUEST_OUTPUT_LIMIT',
   INTERNAL: 'COWPOOL_ERR_INTERNAL',
   HOST_FUNCTION: 'COWPOOL_ERR_HOST_FUNCTION',
   UNCLONEABLE_VALUE: 'COWPOOL_ERR_UNCLONEABLE_VALUE',
@@ -229,6 +230,26 @@ export class GuestMemoryLimitError extends CowpoolError {
     super(ErrorCodes.GUEST_MEMORY_LIMIT, message);
     this.limitBytes = limitBytes;
     this.logs = logs;
+  }
+}
+
+/**
+ * The guest wrote more to stdout and stderr (together) than its use allows, and the use was
+ * stopped before the output passed the limit; the instance is reset before reuse. A resource limit
+ * of the guest, like {@link GuestMemoryLimitError}: the program's fault or the limit's, never the
+ * caller's input. `cowpool serve` answers 502.
+ */
+export class GuestOutputLimitError extends CowpoolError {
+  /** The limit in bytes, stdout and stderr counted together. */
+  readonly limitBytes: number;
+
+  constructor(limitBytes: number) {
+    super(
+      ErrorCodes.GUEST_OUTPUT_LIMIT,
+      `guest wrote more than its output limit of ${limitBytes} bytes (stdout and stderr together) and was stopped; ` +
+        'raise the limit (outputLimit, or cowpool serve --max-output) if the program needs more',
+    );
+    this.limitBytes = limitBytes;
   }
 }
 

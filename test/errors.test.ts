@@ -72,6 +72,12 @@ const cases: [errors.CowpoolError, string, string, RegExp][] = [
     'COWPOOL_ERR_GUEST_MEMORY_LIMIT',
     /^SQLite ran out of memory at .* 1024 bytes.*raise memoryLimit/,
   ],
+  [
+    new errors.GuestOutputLimitError(4096),
+    'GuestOutputLimitError',
+    'COWPOOL_ERR_GUEST_OUTPUT_LIMIT',
+    /^guest wrote more than its output limit of 4096 bytes \(stdout and stderr together\) .*--max-output/,
+  ],
   [new errors.InternalError('slot state'), 'InternalError', 'COWPOOL_ERR_INTERNAL', /^internal error \(a cowpool bug\): slot state$/],
   [
     new errors.HostFunctionError('db.query', new RangeError('no row')),

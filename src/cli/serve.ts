@@ -16,6 +16,8 @@ export const SERVE_USAGE = `serve options:
   --strategy <name>       memory reset: auto, pagemap, madvise or copy (default auto)
   --timeout <time>        deadline of one request (default 10s)
   --max-body <size>       largest request body (default 1MiB)
+  --max-output <size>     most bytes one request's program may write to stdout and stderr
+                          together (default 16MiB); past it the program is stopped: 502
   --env K=V               extra environment variable for the program (repeatable)
   --dir HOST::GUEST       grant a host directory at a guest path (repeatable): writable by each
                           request, changes vanish after it; HOST::GUEST:rw keeps them, :ro refuses them
@@ -38,6 +40,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       strategy: { type: 'string', default: 'auto' },
       timeout: { type: 'string', default: '10s' },
       'max-body': { type: 'string', default: '1MiB' },
+      'max-output': { type: 'string', default: '16MiB' },
       'overlay-limit': { type: 'string' },
       env: { type: 'string', multiple: true, default: [] },
       dir: { type: 'string', multiple: true, default: [] },
@@ -74,6 +77,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     strategy,
     timeout: parseDuration('--timeout', values.timeout!),
     maxBody: parseBytes('--max-body', values['max-body']!),
+    maxOutput: parseBytes('--max-output', values['max-output']!),
     ...(values['overlay-limit'] !== undefined ? { overlayLimit: parseBytes('--overlay-limit', values['overlay-limit']) } : {}),
     env,
     dirs,

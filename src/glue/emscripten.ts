@@ -9,7 +9,8 @@ import type { GlueKit } from './glue-pool.js';
 /** A `load` for {@link GluePool.create} that calls an emscripten factory; `moduleArgs` are passed through. */
 export function emscripten<T = unknown>(
   moduleArgs: Record<string, unknown> = {},
-  pick: (glueExports: any) => (args: Record<string, unknown>) => T | Promise<T> = (e) => e, // eslint-disable-line @typescript-eslint/no-explicit-any
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a glue's exports have whatever shape its package gives them
+  pick: (glueExports: any) => (args: Record<string, unknown>) => T | Promise<T> = (e) => e,
 ): (glueExports: unknown, kit: GlueKit) => Promise<T> {
   return async (glueExports, kit) => pick(glueExports)({ ...moduleArgs, instantiateWasm: kit.instantiateWasm });
 }

@@ -100,7 +100,10 @@ export class GluePool<T> {
     for (const key of ['imports', 'setup', 'initialize']) {
       if (Object.hasOwn(poolOptions, key)) {
         throw new InvalidArgumentError(
-          `options.pool.${key} is not supported with glue: ${key === 'initialize' ? 'an initializer would run outside any use, without a glue' : "the imports are the glue's own, routed to each use"}`,
+          `options.pool.${key} is not supported with glue: ` +
+            (key === 'initialize'
+              ? 'an initializer would run outside any use, without a glue'
+              : "the imports are the glue's own, routed to each use"),
         );
       }
     }

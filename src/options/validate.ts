@@ -96,6 +96,14 @@ export function memoryLimitBytes(path: string, value: unknown, max: number): num
   return value;
 }
 
+/** `value` as a limit in bytes: a whole number of at least 0, or Infinity for none; or an error naming `path`. */
+export function byteLimit(path: string, value: unknown): number {
+  if (value !== Infinity && (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0)) {
+    throw new InvalidArgumentError(`${path} must be a whole number of bytes (or Infinity for no limit), not ${String(value)}`);
+  }
+  return value as number;
+}
+
 /** True when `key` is `name` with letters left out (at least two letters, the first kept). */
 function abbreviates(key: string, name: string): boolean {
   if (key.length < 2 || key.length >= name.length || key[0] !== name[0]) return false;

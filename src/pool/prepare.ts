@@ -327,7 +327,11 @@ function chooseMechanism(
     const reserved = growable && !table.grown && tableReserve > 0;
     if (growable && !reserved) {
       return reinstantiate(
-        `table ${table.index} may grow in a use (${table.grown ? 'the module runs table.grow on it' : 'it is exported with room to grow: options.tableReserve gives it room, making reuse possible'}), and a table cannot shrink`,
+        `table ${table.index} may grow in a use (` +
+          (table.grown
+            ? 'the module runs table.grow on it'
+            : 'it is exported with room to grow: options.tableReserve gives it room, making reuse possible') +
+          '), and a table cannot shrink',
       );
     }
     restoreTables.push(table.index);
@@ -337,7 +341,8 @@ function chooseMechanism(
   if (entries > MAX_RESTORED_TABLE_ENTRIES) {
     return {
       ...reinstantiate(
-        `restoring ${entries} table entries after every use would cost more than a new instance (a cost rule, limit ${MAX_RESTORED_TABLE_ENTRIES}: mechanism 'reuse' overrides it)`,
+        `restoring ${entries} table entries after every use would cost more than a new instance ` +
+          `(a cost rule, limit ${MAX_RESTORED_TABLE_ENTRIES}: mechanism 'reuse' overrides it)`,
         'cost',
       ),
       restoreTables,
@@ -348,7 +353,10 @@ function chooseMechanism(
   const what = [`${globals} mutable global${globals === 1 ? '' : 's'}`];
   if (restoreTables.length > 0)
     what.push(
-      `${entries} table entries${reservedTables.length > 0 ? ` (with ${tableReserve} entries of room for JS to grow ${reservedTables.length === 1 ? 'a table' : 'tables'} into)` : ''}`,
+      `${entries} table entries` +
+        (reservedTables.length > 0
+          ? ` (with ${tableReserve} entries of room for JS to grow ${reservedTables.length === 1 ? 'a table' : 'tables'} into)`
+          : ''),
     );
   const startNote =
     start.kind === 'pure'

@@ -83,7 +83,8 @@ export function parseCgiResponse(stdout: Uint8Array): CgiResponse {
     if (nl === -1 || nl >= scanEnd) {
       if (nl === -1 && stdout.length < MAX_CGI_HEADER_BYTES) {
         throw new MalformedCgiResponseError(
-          `no blank line ends the header block (${stdout.length} bytes, starting ${preview(text.toString('latin1', 0, Math.min(40, stdout.length)))})`,
+          `no blank line ends the header block (${stdout.length} bytes, ` +
+            `starting ${preview(text.toString('latin1', 0, Math.min(40, stdout.length)))})`,
         );
       }
       throw new MalformedCgiResponseError(`the header block exceeds ${MAX_CGI_HEADER_BYTES} bytes`);

@@ -4,8 +4,15 @@
  * variables, the body is stdin, and stdout is a CGI response (header block, blank line, body).
  *
  * Faults stay inside the request: a trap answers 500 (logged with the guest's stderr), a guest past
- * its deadline 504, output that is not a CGI response 502, a body over the limit 413. The instance
- * is reset after every request whatever happened, so nothing one request does is seen by the next.
+ * its deadline 504, output that is not a CGI response or passes the output limit 502, a body over
+ * the limit 413. The instance is reset after every request whatever happened, so nothing one
+ * request does is seen by the next, and what a request held (its body, its output) is let go when
+ * it is answered.
+ *
+ * Every resource a request can take is bounded where it is taken: its body by `maxBody` (read no
+ * further), its output by `maxOutput` (counted in the WASI host before it is buffered here), its
+ * time by `timeout` (the pool owns the deadline: loops check it through the fuel counter, host
+ * calls on each call), its files by `overlayLimit`.
  *
  * A guest runs synchronously on the JavaScript thread, so one process runs one request's guest at
  * a time and its pool holds one instance; more cores mean more processes (`--workers`).
@@ -13,13 +20,13 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { GuestTimeoutError, GuestTrapError, InvalidArgumentError, PoolClosedError } from '../errors.js';
+import { GuestOutputLimitError, GuestTimeoutError, GuestTrapError, InvalidArgumentError, PoolClosedError } from '../errors.js';
 import type { ResetStrategy } from '../memory/index.js';
 import { InstancePool, type InstanceHost, type PoolInstance } from '../pool/index.js';
 import { bodyTooLarge, BODY_UNREADABLE, INTERNAL_ERROR, sendError, SHUTTING_DOWN } from '../http/error-response.js';
 import { DEFAULT_MAX_BODY, hasBody, readBody } from '../http/body.js';
-import { rejectUnknownKeys } from '../options/validate.js';
-import { checkWasiCommand, sleepSynchronously, WasiHost, type PreopenOption, type WasiContext } from '../wasi/index.js';
+import { byteLimit, rejectUnknownKeys } from '../options/validate.js';
+import { checkWasiCommand, DEFAULT_OUTPUT_LIMIT, WasiHost, type PreopenOption, type WasiContext } from '../wasi/index.js';
 import { cgiEnvironment, CgiResponseParser, MalformedCgiResponseError, SERVER_SOFTWARE } from './cgi.js';
 
 /** Options of {@link serve}. */
@@ -38,6 +45,12 @@ export interface ServeOptions {
   timeout?: number;
   /** Largest request body accepted, in bytes. Default 1 MiB. */
   maxBody?: number;
+  /**
+   * Most bytes one request's guest may write to stdout and stderr together; the response is
+   * buffered whole (CGI), so this bounds what a request can make the server hold. Past it the
+   * guest is stopped and the client gets 502. Default 16 MiB (`DEFAULT_OUTPUT_LIMIT`).
+   */
+  maxOutput?: number;
   /** Extra environment variables for every request. */
   env?: Record<string, string>;
   /** Directories granted to the guest; each an overlay unless its `mode` says otherwise (see PreopenOption). */
@@ -71,6 +84,7 @@ const SERVE_KEYS = [
   'strategy',
   'timeout',
   'maxBody',
+  'maxOutput',
   'env',
   'dirs',
   'overlayLimit',
@@ -80,6 +94,9 @@ const SERVE_KEYS = [
 
 /** The body of a request without one, and the output of a guest that wrote none. */
 const EMPTY = Buffer.alloc(0);
+
+/** How much of a guest's stderr a log line quotes: enough for an error message, never megabytes. */
+const LOGGED_STDERR = 4096;
 
 /**
  * Starts the server; resolves once it listens. Rejects when the module is not a WASI command, or
@@ -98,6 +115,7 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
   const programName = options.programName ?? (typeof options.wasm === 'string' ? baseName(options.wasm) : 'app.wasm');
   const timeout = options.timeout ?? DEFAULTS.timeout;
   const maxBody = options.maxBody ?? DEFAULTS.maxBody;
+  const maxOutput = byteLimit('serve options.maxOutput', options.maxOutput ?? DEFAULT_OUTPUT_LIMIT);
   const log = options.log;
   checkWasiCommand(bytes, programName);
 
@@ -109,17 +127,12 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
     strategy: options.strategy ?? 'auto',
     interruptible: Number.isFinite(timeout),
     setup: (host: InstanceHost<WasiHost>) => {
-      // One WASI host per pooled instance, built once; each request only swaps its context. A
-      // guest's sleep blocks the thread, so it is cut at the deadline like a loop is.
-      const sleep = (nanoseconds: bigint) => {
-        const left = host.timeLeft();
-        if (Number(nanoseconds) / 1e6 < left) return sleepSynchronously(nanoseconds);
-        sleepSynchronously(BigInt(Math.ceil(left * 1e6)));
-        host.checkDeadline();
-      };
+      // One WASI host per pooled instance, built once; each request only swaps its context. The
+      // pool owns each request's deadline; the host checks it in every call that can take time
+      // (writes, reads, polls: a guest's sleep is cut there).
       const wasi = new WasiHost({
         preopens: options.dirs ?? [],
-        clock: { sleep },
+        deadline: host,
         ...(options.overlayLimit !== undefined ? { overlayLimit: options.overlayLimit } : {}),
       });
       if (host.memory) wasi.bindMemory(host.memory);
@@ -186,6 +199,8 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
     // Copied into Buffers (small ones come from Node's slab pool, cheaply).
     stdout: (chunk) => void stdout.push(Buffer.from(chunk)),
     stderr: (chunk) => void stderr.push(Buffer.from(chunk)),
+    // Counted in the WASI host before a chunk reaches the sinks above: they never hold more.
+    outputLimit: maxOutput,
   };
   const runOptions = Number.isFinite(timeout) ? { timeout } : {};
   const runGuest = (instance: PoolInstance, _context: unknown, host: InstanceHost<WasiHost>) => host.state.run(instance, context);
@@ -194,12 +209,25 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
   let lastBodyLength = -1;
   let lastFlat: string[] = [];
 
-  /** Runs the guest for one request and writes the response; returns the status sent. */
+  /**
+   * Runs the guest for one request and writes the response; returns the status sent. Lets go of
+   * the request, its body and its output afterwards, so that an idle server holds none of them.
+   */
   function handle(req: IncomingMessage, res: ServerResponse, body: Uint8Array): number {
     request = req;
     context.stdin = body;
-    stdout.length = 0;
-    stderr.length = 0;
+    try {
+      return respond(res);
+    } finally {
+      request = undefined;
+      context.stdin = EMPTY;
+      stdout.length = 0;
+      stderr.length = 0;
+    }
+  }
+
+  /** Runs the guest on the current request and answers `res`. */
+  function respond(res: ServerResponse): number {
     let exitCode: number;
     try {
       exitCode = pool.runSync(runGuest, undefined, runOptions);
@@ -208,8 +236,13 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
         sendError(res, { status: 504, message: `the program did not answer within ${timeout} ms` });
         return 504;
       }
+      if (err instanceof GuestOutputLimitError) {
+        log?.(`output limit: ${err.message}`);
+        sendError(res, { status: 502, message: `the program's output passed the ${maxOutput}-byte limit (--max-output)` });
+        return 502;
+      }
       if (err instanceof GuestTrapError) {
-        log?.(`trap: ${err.message}${stderr.length ? `; stderr: ${text(stderr).trimEnd()}` : ''}`);
+        log?.(`trap: ${err.message}${stderrNote()}`);
         sendError(res, { status: 500, message: 'the program failed (it trapped)' });
         return 500;
       }
@@ -221,7 +254,7 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
     }
     const output = stdout.length === 0 ? EMPTY : concat(stdout);
     if (output.length === 0 && exitCode !== 0) {
-      log?.(`exit ${exitCode} with no output${stderr.length ? `; stderr: ${text(stderr).trimEnd()}` : ''}`);
+      log?.(`exit ${exitCode} with no output${stderrNote()}`);
       sendError(res, { status: 500, message: `the program exited with status ${exitCode}` });
       return 500;
     }
@@ -248,6 +281,14 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
     else res.writeHead(response.status, headers);
     res.end(response.body);
     return response.status;
+  }
+
+  /** `; stderr: …` with the start of what the guest wrote to stderr, for a log line; empty without any. */
+  function stderrNote(): string {
+    if (stderr.length === 0) return '';
+    const all = concat(stderr);
+    const shown = all.subarray(0, LOGGED_STDERR).toString('utf8').trimEnd();
+    return `; stderr: ${shown}${all.length > LOGGED_STDERR ? ` … (${all.length} bytes)` : ''}`;
   }
 
   function logLine(req: IncomingMessage, status: number, started: number): void {
@@ -285,10 +326,6 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
 function concat(chunks: Buffer[]): Buffer {
   if (chunks.length === 1) return chunks[0]!;
   return Buffer.concat(chunks);
-}
-
-function text(chunks: Buffer[]): string {
-  return Buffer.from(concat(chunks)).toString('utf8');
 }
 
 function baseName(path: string): string {

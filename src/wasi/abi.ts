@@ -251,7 +251,10 @@ export const Layout = {
   PRESTAT_SIZE: 8,
   /** `dirent` header: d_next u64 @0, d_ino u64 @8, d_namlen u32 @16, d_type u8 @20; name follows. */
   DIRENT_SIZE: 24,
-  /** `subscription`: userdata u64 @0, tag u8 @8, union @16 (clock: id u32 @16, timeout u64 @24, precision u64 @32, flags u16 @40; fd: u32 @16). */
+  /**
+   * `subscription`: userdata u64 @0, tag u8 @8, union @16 (clock: id u32 @16, timeout u64 @24,
+   * precision u64 @32, flags u16 @40; fd: u32 @16).
+   */
   SUBSCRIPTION_SIZE: 48,
   /** `event`: userdata u64 @0, error u16 @8, type u8 @10, nbytes u64 @16, flags u16 @24. */
   EVENT_SIZE: 32,
