@@ -104,12 +104,18 @@ describe('timers', () => {
     assert.equal(sandbox.evalSync('try { queueMicrotask(1) } catch (e) { e.name }'), 'TypeError');
   });
 
-  test('the setup script may wait for timers: what they do is in the image', async () => {
+  test('the setup script may wait for timers: what they do is in the image, what it left set never runs', async () => {
+    hits.length = 0;
     const waited = await QuickJSSandbox.create({
-      setup: 'globalThis.ready = false; await new Promise((resolve) => setTimeout(resolve, 10)); ready = true;',
+      functions,
+      setup:
+        'globalThis.ready = false; await new Promise((resolve) => setTimeout(resolve, 10)); ready = true;' +
+        'setInterval(() => hit("left by the setup"), 1);',
     });
     try {
       assert.equal(waited.evalSync('ready'), true);
+      assert.equal(await waited.eval('await new Promise((resolve) => setTimeout(resolve, 10, "a use\'s own timer"))'), "a use's own timer");
+      assert.deepEqual(hits, []);
     } finally {
       await waited.close();
     }

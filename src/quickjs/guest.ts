@@ -33,7 +33,7 @@ export const GuestOp = {
   unwrap: 3,
   /** `(thrown)`: JSON of `{ logs, error: { name, message, stack } | { thrown } | { host } | { uncloneable } }`. */
   fail: 4,
-  /** `()`: JSON of the lines logged so far, and forgets them (after the setup script). */
+  /** `()`: JSON of the lines logged so far, and forgets them and the timers still set (after the setup script). */
   drain: 5,
   /** `()`: the array of lines logged, itself (once, at image time: the host reads its length). */
   logs: 6,
@@ -248,7 +248,16 @@ export const BOOTSTRAP = `(() => {
       case ${GuestOp.buffer}: return encodedBuffers[a];
       case ${GuestOp.unwrap}: return a.value;
       case ${GuestOp.fail}: return '{"logs":' + logsJson() + ',"error":' + describe(a) + '}';
-      case ${GuestOp.drain}: { const out = logsJson(); logs.length = 0; return out; }
+      case ${GuestOp.drain}: {
+        // After the setup script: what it left queued never runs, as in a use, and a use's first
+        // timer must note itself again.
+        timers.length = 0;
+        noted = false;
+        failed = false;
+        const out = logsJson();
+        logs.length = 0;
+        return out;
+      }
       case ${GuestOp.logs}: return logs;
       case ${GuestOp.stasher}: return stash;
       case ${GuestOp.install}: return install(a, b);

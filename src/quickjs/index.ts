@@ -3,9 +3,15 @@
  *
  * ```ts
  * import { QuickJSSandbox } from 'cowpool/quickjs';
- * const sandbox = await QuickJSSandbox.create({ setup: 'function add(a, b) { return a + b }' });
- * await sandbox.eval('1 + 2');             // 3
- * await sandbox.call('add', [40, 2]);      // 42
+ * const sandbox = await QuickJSSandbox.create({
+ *   setup: 'function add(a, b) { return a + b }',
+ *   functions: { lookup: async (key) => `${key}!` },  // host functions, sync or async
+ *   modules: { 'lib.js': 'export const two = 2n' },    // ES modules the guest may import
+ * });
+ * await sandbox.eval('1 + 2');                           // 3
+ * await sandbox.call('add', [40, 2]);                    // 42
+ * await sandbox.eval('await lookup("a")');               // 'a!'
+ * await sandbox.eval('(await import("lib.js")).two');    // 2n
  * ```
  *
  * QuickJS comes from the npm package `@jitl/quickjs-wasmfile-release-sync` (an optional peer
