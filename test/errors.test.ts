@@ -42,6 +42,8 @@ const CATEGORIES: Record<string, 'GuestLimitError' | 'GuestError' | 'CallerError
   SqliteMemoryLimitError: 'GuestLimitError',
   GuestOutputLimitError: 'GuestLimitError',
   NestedUseError: 'CallerError',
+  HostFunctionError: 'HostError',
+  UncloneableValueError: 'HostError',
   QueueFullError: 'CapacityError',
   ThreadExitedError: 'HostError',
   InternalError: 'HostError',

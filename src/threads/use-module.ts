@@ -13,6 +13,7 @@
  * as `host.context`); `setup` is `PoolOptions.setup`, once per pooled instance.
  */
 import { InvalidArgumentError } from '../errors.js';
+import { importModule } from '../import-module.js';
 import type { InstanceHost, SetupHook } from '../pool/instance-host.js';
 import type { PoolInstance } from '../pool/types.js';
 
@@ -33,7 +34,7 @@ export interface UseModule {
 export async function loadUseModule(url: string): Promise<UseModule> {
   let loaded: { default?: unknown; setup?: unknown };
   try {
-    loaded = (await import(url)) as typeof loaded;
+    loaded = (await importModule(url)) as typeof loaded;
   } catch (err) {
     throw new InvalidArgumentError(`options.filename: cannot import ${url}: ${(err as Error).message}`, { cause: err });
   }

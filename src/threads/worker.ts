@@ -11,6 +11,7 @@
 import { workerData, type TransferListItem } from 'node:worker_threads';
 import { serializeError } from '../error-transport.js';
 import { InvalidArgumentError } from '../errors.js';
+import { importModule } from '../import-module.js';
 import { adoptPagemap } from '../pagemap/support.js';
 import { FdLedger, installFdLedger } from '../sys/index.js';
 import type { Engine, EngineModule } from './engine.js';
@@ -34,19 +35,26 @@ const channel: WorkerEnd = workerEnd((message: ToWorker) => {
   else void close();
 });
 
-try {
-  const module = (await import(init.engine)) as Partial<EngineModule>;
-  if (typeof module.createEngine !== 'function') {
-    throw new InvalidArgumentError(`the engine module ${init.engine} does not export a createEngine function`);
+void start();
+
+/** Builds the engine and says it is ready. (No top-level await: this file is CommonJS in that build.) */
+async function start(): Promise<void> {
+  try {
+    const module = (await importModule(init.engine)) as Partial<EngineModule> & { default?: Partial<EngineModule> };
+    // A CommonJS engine module imported as ES has its exports as named ones, or as the default.
+    const createEngine = module.createEngine ?? module.default?.createEngine;
+    if (typeof createEngine !== 'function') {
+      throw new InvalidArgumentError(`the engine module ${init.engine} does not export a createEngine function`);
+    }
+    engine = await createEngine(init.parts, { index: init.index });
+    const keys = engine.stats ? statsKeys(engine.stats()) : [];
+    paths = keys.map((key) => key.split('.'));
+    publishStats();
+    channel.send({ type: 'ready', statsKeys: keys, description: engine.describe?.() });
+  } catch (err) {
+    // The dispatcher ends this thread when it reads this (ending here could lose the message).
+    channel.send({ type: 'failed', error: serializeError(err) });
   }
-  engine = await module.createEngine(init.parts, { index: init.index });
-  const keys = engine.stats ? statsKeys(engine.stats()) : [];
-  paths = keys.map((key) => key.split('.'));
-  publishStats();
-  channel.send({ type: 'ready', statsKeys: keys, description: engine.describe?.() });
-} catch (err) {
-  // The dispatcher ends this thread when it reads this (ending here could lose the message).
-  channel.send({ type: 'failed', error: serializeError(err) });
 }
 
 async function run(id: number, input: unknown, timeout: number): Promise<void> {

@@ -99,4 +99,16 @@ export const ERROR_CASES: [errors.CowpoolError, string, string, RegExp][] = [
     /^the worker thread running this use exited \(code 1\): boom; it was replaced$/,
   ],
   [new errors.InternalError('slot state'), 'InternalError', 'COWPOOL_ERR_INTERNAL', /^internal error \(a cowpool bug\): slot state$/],
+  [
+    new errors.HostFunctionError('db.query', new RangeError('no row')),
+    'HostFunctionError',
+    'COWPOOL_ERR_HOST_FUNCTION',
+    /^host function db\.query threw RangeError: no row, and the guest did not catch it$/,
+  ],
+  [
+    new errors.UncloneableValueError('guest', 'result.f', 'function', 'result.f is a function, which cannot be copied out of the sandbox'),
+    'UncloneableValueError',
+    'COWPOOL_ERR_UNCLONEABLE_VALUE',
+    /^result\.f is a function/,
+  ],
 ];
