@@ -136,6 +136,13 @@ for (const op of ['spin-js', 'spin-wasm'] as const) {
   });
 }
 
+test('a deadline beyond what a timer can wait (24.8 days) is no deadline, not an immediate stop', async () => {
+  const d = await dispatcher({ threads: 1, timeout: 3e9, acquireTimeout: 3e9 });
+  assert.equal(await d.run({ op: 'block', ms: 20 }), 0);
+  assert.equal(d.stats().replaced, 0);
+  await d.close();
+});
+
 test('an engine that stops its guest itself at the deadline keeps its thread', async () => {
   const d = await dispatcher({ threads: 1, grace: 200 });
   await assert.rejects(d.run({ op: 'soft-timeout' }, { timeout: 30 }), GuestTimeoutError);

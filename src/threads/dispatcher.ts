@@ -28,6 +28,7 @@ import type { EngineStats } from './engine.js';
 import { fillThreadUseOptions, type FilledThreadOptions, type FilledThreadUseOptions, type ThreadUseOptions } from './options.js';
 import { addInto, unflatten, type FlatStats } from './stats-board.js';
 import { TaskQueue } from './task-queue.js';
+import { deadlineTimer } from './timer.js';
 import { WorkerThread, type Task, type ThreadEvents, type ThreadSpec } from './thread.js';
 
 /** What a dispatcher runs: the engine, its parts, and what to know about it. */
@@ -318,20 +319,18 @@ export class Dispatcher<I = unknown, O = unknown> {
     this.#queue.push(task);
     // A use waiting for a thread that is yet to be retried keeps the process alive until the retry.
     for (const timer of this.#retryTimers) timer.ref();
-    if (acquireTimeout !== Infinity) {
-      task.waitTimer = setTimeout(() => {
-        if (task.state !== 'queued') return;
-        this.#leaveQueue(task);
-        const threads = this.#options.threads;
-        task.reject(
-          new AcquireTimeoutError(
-            acquireTimeout,
-            threads,
-            `no thread became free within ${acquireTimeout} ms (all ${threads} busy); raise threads or the acquire timeout`,
-          ),
-        );
-      }, acquireTimeout);
-    }
+    task.waitTimer = deadlineTimer(() => {
+      if (task.state !== 'queued') return;
+      this.#leaveQueue(task);
+      const threads = this.#options.threads;
+      task.reject(
+        new AcquireTimeoutError(
+          acquireTimeout,
+          threads,
+          `no thread became free within ${acquireTimeout} ms (all ${threads} busy); raise threads or the acquire timeout`,
+        ),
+      );
+    }, acquireTimeout);
   }
 
   #leaveQueue(task: Use): void {

@@ -25,6 +25,7 @@ import { FdLedger } from '../sys/index.js';
 import type { FromWorker, WorkerInit } from './protocol.js';
 import { siblingModule, spawnWorker } from './spawn.js';
 import { StatsBoard } from './stats-board.js';
+import { deadlineTimer } from './timer.js';
 import { mainEnd, type MainEnd } from './transport.js';
 
 /** The worker entry every thread starts on. */
@@ -125,17 +126,15 @@ export class WorkerThread {
     this.#channel = mainEnd(this.#worker, (message) => this.#receive(message));
     this.#worker.on('error', (error) => (this.#workerError = error));
     this.#worker.on('exit', (code) => this.#exit(code));
-    if (spec.startTimeout !== Infinity) {
-      this.#timer = setTimeout(() => {
-        this.#fail(
-          new GuestTimeoutError(
-            spec.startTimeout,
-            `${spec.what} did not finish starting on a worker thread within ${spec.startTimeout} ms; the thread was stopped`,
-          ),
-        );
-      }, spec.startTimeout);
-      this.#timer.unref();
-    }
+    this.#timer = deadlineTimer(() => {
+      this.#fail(
+        new GuestTimeoutError(
+          spec.startTimeout,
+          `${spec.what} did not finish starting on a worker thread within ${spec.startTimeout} ms; the thread was stopped`,
+        ),
+      );
+    }, spec.startTimeout);
+    this.#timer?.unref();
   }
 
   /** `starting`, `idle`, `busy`, `stopping` or `exited`. */
@@ -170,19 +169,17 @@ export class WorkerThread {
       return;
     }
     this.#worker.ref();
-    if (task.timeout !== Infinity) {
-      const timeout = task.timeout;
-      this.#timer = setTimeout(() => {
-        this.stop(
-          new GuestTimeoutError(
-            timeout,
-            this.#spec.hardStopMessage?.(timeout, this.#spec.grace) ??
-              `guest did not finish within ${timeout} ms (nor within the ${this.#spec.grace} ms grace after it) ` +
-                'and was stopped with its worker thread, which was replaced',
-          ),
-        );
-      }, timeout + this.#spec.grace);
-    }
+    const timeout = task.timeout;
+    this.#timer = deadlineTimer(() => {
+      this.stop(
+        new GuestTimeoutError(
+          timeout,
+          this.#spec.hardStopMessage?.(timeout, this.#spec.grace) ??
+            `guest did not finish within ${timeout} ms (nor within the ${this.#spec.grace} ms grace after it) ` +
+              'and was stopped with its worker thread, which was replaced',
+        ),
+      );
+    }, timeout + this.#spec.grace);
   }
 
   /**
