@@ -13,8 +13,11 @@ import type { HistogramSnapshot } from '../histogram.js';
 /** Nanoseconds in a second. */
 const NS_PER_SECOND = 1e9;
 
-/** A pool's stats as the metrics read them: {@link PoolStats} and the counters a pool may add. */
-export interface PoolCounters extends PoolStats {
+/**
+ * A pool's stats as the metrics read them: {@link PoolStats}, where the histogram and the trap and
+ * timeout counts may be missing (a source summed from other pools, or another copy of cowpool).
+ */
+export interface PoolCounters extends Omit<PoolStats, 'resetTime' | 'traps' | 'timeouts'> {
   /** Time of each memory reset, in nanoseconds (buckets: `RESET_TIME_BOUNDS_NS`). */
   readonly resetTime?: HistogramSnapshot;
   /** Uses that ended with a guest trap. */
