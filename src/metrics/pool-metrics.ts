@@ -3,8 +3,9 @@
  * returns, named and described once here. Names follow Prometheus' conventions (a `_total` counter,
  * base units: seconds and bytes), and each family's help says what one unit of it is.
  *
- * A pool's reset-time histogram and its trap and timeout counters appear when the pool's stats
- * carry them ({@link PoolCounters}); until then the summed reset time stands in for the histogram.
+ * A pool's reset-time histogram and its trap and timeout counters appear whenever the stats carry
+ * them ({@link PoolCounters}): every `InstancePool` does; a source summed from several pools or
+ * another copy of cowpool may not, and then only the summed reset time is shown.
  */
 import type { PoolStats } from '../pool/index.js';
 import type { Labels, MetricFamily } from './exposition.js';
