@@ -32,11 +32,14 @@ import {
   AbortedError,
   AcquireTimeoutError,
   ClosedError,
+  GuestTimeoutError,
+  GuestTrapError,
   InternalError,
   InvalidArgumentError,
   NestedUseError,
   PoolClosedError,
 } from '../errors.js';
+import { Histogram, RESET_TIME_BOUNDS_NS } from '../histogram.js';
 import type { MemoryImage, ResetReport, ResetStrategy } from '../memory/index.js';
 import { WASM_PAGE_SIZE } from '../module/wasm-page.js';
 import { build, type PoolParts } from './build.js';
@@ -90,6 +93,8 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
   #closing: Promise<void> | undefined;
   #closed: (() => void) | undefined;
   readonly #stats = emptyStats();
+  /** Each reset's duration, for `stats().resetTime` (and `/metrics`). */
+  readonly #resetTime = new Histogram(RESET_TIME_BOUNDS_NS);
   #defaultUse: FilledUseOptions | undefined;
   /**
    * Uses of this pool whose function is running on the current call stack (`runSync`'s, and the
@@ -215,7 +220,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
     try {
       return fn(lease.instance, lease.context, lease.host);
     } catch (err) {
-      throw guestError(err);
+      throw this.#failed(err);
     } finally {
       this.#depth--;
       lease.release();
@@ -271,6 +276,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
     return {
       ...this.#stats,
       resets: { ...this.#stats.resets },
+      resetTime: this.#resetTime.snapshot(),
       instances: this.#idle.length + this.#leased,
       idle: this.#idle.length,
       leased: this.#leased,
@@ -325,6 +331,14 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
     return fillUseOptions(options, { acquireTimeout: this.#options.acquireTimeout, interruptible: this.#prepared.interrupt !== undefined });
   }
 
+  /** What a use's failure reaches its caller as ({@link guestError}), counted as a trap or a timeout. */
+  #failed(err: unknown): unknown {
+    const error = guestError(err);
+    if (error instanceof GuestTrapError) this.#stats.traps++;
+    else if (error instanceof GuestTimeoutError) this.#stats.timeouts++;
+    return error;
+  }
+
   #runLeased<T>(lease: Lease<E, S, C>, fn: UseFunction<E, S, C, T | Promise<T>>): Promise<Awaited<T>> {
     let result: T | Promise<T>;
     this.#depth++;
@@ -332,7 +346,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
       result = fn(lease.instance, lease.context, lease.host);
     } catch (err) {
       this.#depth--;
-      const error = guestError(err);
+      const error = this.#failed(err);
       lease.release();
       return Promise.reject(error);
     }
@@ -347,7 +361,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
         return value;
       },
       (err: unknown) => {
-        const error = guestError(err);
+        const error = this.#failed(err);
         lease.release();
         throw error;
       },
@@ -383,7 +397,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
       // Instantiation failed (a start function trapped, say): reset what it wrote, keep the member.
       // The caller settles the pool (a waiter loop goes on; a direct caller had no waiters).
       this.#finish(member);
-      throw guestError(err);
+      throw this.#failed(err);
     }
     const lease = new Lease<E, S, C>(instance, member, this.#endLease, this.#options.guardExports);
     member.lease = lease;
@@ -418,6 +432,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
       this.#stats.resets[report.strategy]++;
       this.#stats.dirtyPages += report.dirtyPages;
       this.#stats.resetNanoseconds += report.nanoseconds;
+      this.#resetTime.observe(report.nanoseconds);
     }
     if (report?.grew) {
       if (this.#learner && this.#image && member.slot) {
