@@ -13,6 +13,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { ThreadPool, type ThreadPoolOptions } from '../src/threads/index.ts';
+import { metrics } from '../src/metrics/index.ts';
 import { GuestTimeoutError, GuestTrapError, InvalidArgumentError, PoolClosedError, ThreadExitedError } from '../src/errors.ts';
 import { pagemapSupport } from '../src/pagemap/index.ts';
 import type { ResetStrategy } from '../src/memory/index.ts';
@@ -75,6 +76,12 @@ test('uses run on the threads over one image: fresh state, the input as host.con
     stats.threads.perThread.reduce((sum, t) => sum + t.stats.uses, 0),
     10,
   );
+  assert.equal(stats.resetTime.count, 10, 'every reset is in the histogram, summed over threads');
+  assert.equal(
+    stats.resetTime.counts.reduce((a, b) => a + b, 0),
+    10,
+  );
+  assert.match(metrics(pool), /^cowpool_uses_total 10$/m, 'a ThreadPool is a metrics source as it is');
   const description = pool.describe();
   assert.equal(description.mechanism, 'reuse');
   assert.equal(description.max, 2);
@@ -113,6 +120,7 @@ test('a spinning guest, a looping host call: each stopped with its thread, typed
   assert.equal(((await pool.run({ op: 'bump' })) as { value: number }).value, 1);
   assert.equal(pool.stats().threads.replaced, 2);
   assert.equal(pool.stats().threads.timedOut, 2);
+  assert.equal(pool.stats().timeouts, 2, 'hard stops count as timeouts (what /metrics shows)');
   await pool.close();
 });
 

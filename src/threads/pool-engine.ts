@@ -25,7 +25,11 @@ export async function createEngine(parts: PoolEngineParts): Promise<Engine> {
   const interruptible = parts.pool.options.interruptible !== false;
   return {
     run: (input, { timeout }) => pool.run(fn, input, interruptible && timeout !== Infinity ? { timeout } : undefined),
-    stats: () => pool.stats() as unknown as EngineStats,
+    stats: () => {
+      // The histogram's bounds are the same on every thread: counts are summed over threads, bounds are not.
+      const { resetTime, ...counts } = pool.stats();
+      return { ...counts, resetTime: { counts: resetTime.counts, sum: resetTime.sum, count: resetTime.count } } as unknown as EngineStats;
+    },
     describe: () => pool.describe(),
     close: () => pool.close(),
   };

@@ -15,6 +15,7 @@
  */
 import type { TransferListItem } from 'node:worker_threads';
 import type { MemoryImage } from '../memory/index.js';
+import { RESET_TIME_BOUNDS_NS } from '../histogram.js';
 import { assemble } from '../pool/build.js';
 import { shareParts } from '../pool/shared-parts.js';
 import type { PoolStats } from '../pool/stats.js';
@@ -120,6 +121,8 @@ export class ThreadPool<I = unknown, O = unknown> {
     const { engine, perThread, ...threads } = this.#dispatcher.stats();
     return {
       ...poolStats(engine),
+      // A use stopped with its thread never reached its pool's count: the threads' count has both kinds.
+      timeouts: threads.timedOut,
       waiting: threads.queued,
       threads: { ...threads, perThread: perThread.map((t) => ({ index: t.index, busy: t.busy, stats: poolStats(t.engine) })) },
     };
@@ -179,16 +182,26 @@ async function prepare(
 function poolStats(engine: EngineStats): PoolStats {
   const n = (value: unknown) => (typeof value === 'number' ? value : 0);
   const resets = (engine.resets ?? {}) as EngineStats;
+  const resetTime = (engine.resetTime ?? {}) as EngineStats;
+  const resetCounts = (resetTime.counts ?? {}) as EngineStats;
   return {
     uses: n(engine.uses),
     resets: { pagemap: n(resets.pagemap), madvise: n(resets.madvise), copy: n(resets.copy) },
     dirtyPages: n(engine.dirtyPages),
     resetNanoseconds: n(engine.resetNanoseconds),
+    resetTime: {
+      bounds: RESET_TIME_BOUNDS_NS,
+      counts: RESET_TIME_BOUNDS_NS.concat(Infinity).map((_, i) => n(resetCounts[i])),
+      sum: n(resetTime.sum),
+      count: n(resetTime.count),
+    },
     instantiations: n(engine.instantiations),
     created: n(engine.created),
     retirements: n(engine.retirements),
     resetFailures: n(engine.resetFailures),
     waits: n(engine.waits),
+    traps: n(engine.traps),
+    timeouts: n(engine.timeouts),
     trims: n(engine.trims),
     instances: n(engine.instances),
     idle: n(engine.idle),
