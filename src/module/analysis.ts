@@ -82,11 +82,19 @@ export interface ModuleAnalysis {
   readonly mutableRefGlobals: readonly number[];
   /** Defined functions a use can run, ascending. */
   readonly reachableFunctions: readonly number[];
+  /**
+   * For each defined function, the offsets of the first instruction inside each of its `loop`s:
+   * where fuel instrumentation (`fuel.ts`) puts its checks, found in this pass so that the rewrite
+   * need not decode the code again.
+   */
+  readonly loopHeaders: readonly (readonly number[])[];
 }
 
 /** What one function body does that matters to the analysis. */
 interface BodyFacts {
   readonly calls: number[];
+  /** Offsets of the first instruction inside each `loop` (after its block type). */
+  readonly loops: number[];
   dataDrop: boolean;
   elemDrop: boolean;
   memoryInit: boolean;
@@ -117,9 +125,13 @@ function scanCode(info: ModuleInfo, bytes: Uint8Array): CodeFacts {
 }
 
 function scanBody(bytes: Uint8Array, range: ByteRange, facts: CodeFacts): BodyFacts {
-  const body: BodyFacts = { calls: [], dataDrop: false, elemDrop: false, memoryInit: false, tableInit: false };
-  walkInstructions(bytes, range, ({ opcode, indices }) => {
-    const [first = 0, second = 0] = indices;
+  const body: BodyFacts = { calls: [], loops: [], dataDrop: false, elemDrop: false, memoryInit: false, tableInit: false };
+  let afterLoop = false;
+  walkInstructions(bytes, range, ({ opcode, offset, indices }) => {
+    // A loop's block type ends where the next instruction starts (a loop has at least its `end`).
+    if (afterLoop) body.loops.push(offset);
+    afterLoop = opcode === Op.loop;
+    const first = indices[0] ?? 0;
     switch (opcode) {
       case Op.call:
       case Op.returnCall:
@@ -144,7 +156,7 @@ function scanBody(bytes: Uint8Array, range: ByteRange, facts: CodeFacts): BodyFa
         facts.mutatedTables.add(first);
         break;
       case Op.tableInit: // [elem, table]
-        facts.mutatedTables.add(second);
+        facts.mutatedTables.add(indices[1] ?? 0);
         body.tableInit = true;
         break;
       case Op.memoryInit:
@@ -319,5 +331,6 @@ export function analyzeModule(info: ModuleInfo, bytes: Uint8Array): ModuleAnalys
     tableInit: byUse('tableInit'),
     mutableRefGlobals: globals.filter((g) => g.mutable && isRefType(g.type)).map((g) => g.index),
     reachableFunctions: [...reachable].sort((a, b) => a - b),
+    loopHeaders: facts.bodies.map((b) => b.loops),
   };
 }

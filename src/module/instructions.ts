@@ -31,11 +31,13 @@ export interface Instruction {
 /** Called once per instruction, the function's final `end` included. */
 export type InstructionVisitor = (instruction: Instruction) => void;
 
-function readMemarg(r: ByteReader, indices: number[]): void {
+/** Reads a memarg; returns its memory index. */
+function readMemarg(r: ByteReader): number {
   const flags = r.u32();
   // Bit 6 of the alignment field announces an explicit memory index (multi-memory).
-  indices.push((flags & 0x40) !== 0 ? r.u32() : 0);
+  const memory = (flags & 0x40) !== 0 ? r.u32() : 0;
   r.u64();
+  return memory;
 }
 
 function skipCatchClauses(r: ByteReader): void {
@@ -80,7 +82,9 @@ export function walkInstructions(bytes: Uint8Array, range: ByteRange, visit?: In
         r.fail(`unknown opcode ${formatOpcode(opcode)}`, offset);
       }
     }
-    indices.length = 0;
+    // The indices are written in place and the length set only when it changes: most instructions
+    // have as many as the one before, and setting an array's length is not free.
+    let n = 0;
     switch (kind) {
       case Imm.none:
         break;
@@ -88,18 +92,19 @@ export function walkInstructions(bytes: Uint8Array, range: ByteRange, visit?: In
         skipBlockType(r);
         break;
       case Imm.index:
-        indices.push(r.u32());
+        indices[n++] = r.u32();
         break;
       case Imm.index2:
-        indices.push(r.u32(), r.u32());
+        indices[n++] = r.u32();
+        indices[n++] = r.u32();
         break;
       case Imm.brTable: {
-        const n = r.count();
-        for (let i = 0; i <= n; i++) indices.push(r.u32());
+        const labels = r.count();
+        for (let i = 0; i <= labels; i++) indices[n++] = r.u32();
         break;
       }
       case Imm.memarg:
-        readMemarg(r, indices);
+        indices[n++] = readMemarg(r);
         break;
       case Imm.i32:
         r.s32();
@@ -120,7 +125,7 @@ export function walkInstructions(bytes: Uint8Array, range: ByteRange, visit?: In
         r.u8();
         break;
       case Imm.memargLane:
-        readMemarg(r, indices);
+        indices[n++] = readMemarg(r);
         r.u8();
         break;
       case Imm.valTypes: {
@@ -141,6 +146,7 @@ export function walkInstructions(bytes: Uint8Array, range: ByteRange, visit?: In
         break;
       }
     }
+    if (indices.length !== n) indices.length = n;
     count++;
     if (visit !== undefined) {
       ins.opcode = opcode;

@@ -46,9 +46,16 @@ export interface RewritePlan {
    * i32 global, initially 0) is exported as `fuelExport`; the check is called through entry 0 of
    * a new one-entry funcref table exported as `tableExport`, which the host must fill with a
    * `[] -> []` function before any instrumented code runs. `calls: false` instruments loop headers
-   * only (see fuel.ts for when that is enough).
+   * only (see fuel.ts for when that is enough). `loopHeaders`: `analyzeModule`'s of these bytes,
+   * so that the code is not decoded a second time.
    */
-  interrupt?: { readonly fuelExport: string; readonly tableExport: string; readonly initialFuel?: number; readonly calls?: boolean };
+  interrupt?: {
+    readonly fuelExport: string;
+    readonly tableExport: string;
+    readonly initialFuel?: number;
+    readonly calls?: boolean;
+    readonly loopHeaders?: readonly (readonly number[])[];
+  };
 }
 
 const EXTERN_KIND_BYTE = { function: 0, table: 1, memory: 2, global: 3, tag: 4 } as const;
@@ -318,7 +325,7 @@ export function rewriteModule(bytes: Uint8Array, info: ModuleInfo, plan: Rewrite
   let fuel: FuelInstrumentation | undefined;
   const named: NamedExport[] = [];
   if (names !== undefined) {
-    fuel = instrumentFuel(bytes, info, plan.interrupt?.initialFuel ?? 0, plan.interrupt?.calls ?? true);
+    fuel = instrumentFuel(bytes, info, plan.interrupt?.initialFuel ?? 0, plan.interrupt?.calls ?? true, plan.interrupt?.loopHeaders);
     named.push(
       { name: names.fuelExport, kind: 'global', index: fuel.globalIndex, path: 'plan.interrupt.fuelExport' },
       { name: names.tableExport, kind: 'table', index: fuel.tableIndex, path: 'plan.interrupt.tableExport' },

@@ -17,6 +17,7 @@
  *   back fresh by construction. Always safe; costs an instantiation (µs for small modules).
  */
 import { InternalError, InvalidArgumentError, MalformedModuleError, ModuleNotPoolableError } from '../errors.js';
+import type { DataRun } from '../memory/data-pages.js';
 import { pagesToBytes } from '../module/wasm-page.js';
 import {
   analyzeModule,
@@ -135,6 +136,8 @@ export interface ImageSpan {
   start: number;
   bytes: Uint8Array;
   minimumBytes: number;
+  /** Where in `bytes` data lies, when known (zeros elsewhere); see `memory/data-pages.ts`. */
+  runs?: readonly DataRun[];
 }
 
 /**
@@ -195,7 +198,14 @@ export function rewriteForPool(bytes: Uint8Array, analyzed: AnalyzedModule, plan
   const rewrite: RewritePlan = { stripActiveData: memory !== null };
   // A start function runs inside `new WebAssembly.Instance`, before the pool can wire up the check:
   // it gets a budget it cannot exhaust, and every use gets the real one.
-  if (plan.interruptible) rewrite.interrupt = { ...INTERRUPT_EXPORTS, initialFuel: 0x7fff_ffff, calls: plan.interruptible !== 'loops' };
+  if (plan.interruptible) {
+    rewrite.interrupt = {
+      ...INTERRUPT_EXPORTS,
+      initialFuel: 0x7fff_ffff,
+      calls: plan.interruptible !== 'loops',
+      loopHeaders: analysis.loopHeaders,
+    };
+  }
   if (memory && !memory.imported) rewrite.importMemory = { ...MEMORY_IMPORT };
   if (mechanism === 'reuse') {
     rewrite.exportGlobals = { prefix: GLOBAL_EXPORT_PREFIX };

@@ -24,6 +24,8 @@ import { runSql, type DatabaseLayout } from './session.js';
 
 /** ChaCha20's constant words ("expand 32-byte k"), which start `sqlite3Prng.s` once it is seeded. */
 const CHACHA = [0x61707865, 0x3320646e, 0x79622d32, 0x6b206574] as const;
+/** {@link CHACHA} as it lies in (little-endian) memory. */
+const CHACHA_BYTES = Buffer.from(new Uint32Array(CHACHA).buffer);
 /** `struct sqlite3PrngType { u32 s[16]; u8 out[64]; u8 n; }`, up to its last member. */
 const PRNG_BYTES = 16 * 4 + 64 + 1;
 
@@ -121,8 +123,11 @@ function findPrng(x: SqliteExports, memory: WebAssembly.Memory, layout: Database
   const before = new Uint32Array(memory.buffer.slice(0));
   runSql(x, memory, layout, 'SELECT random()', undefined, Infinity);
   const after = new Uint32Array(memory.buffer);
-  for (let i = 0; i + 3 < before.length; i++) {
-    if (after[i] !== CHACHA[0] || after[i + 1] !== CHACHA[1] || after[i + 2] !== CHACHA[2] || after[i + 3] !== CHACHA[3]) continue;
+  // The constants are searched for natively (indexOf), not word by word in JavaScript.
+  const haystack = Buffer.from(memory.buffer);
+  for (let at = haystack.indexOf(CHACHA_BYTES); at >= 0; at = haystack.indexOf(CHACHA_BYTES, at + 1)) {
+    if (at % 4 !== 0) continue;
+    const i = at / 4;
     if (before[i] !== 0) continue;
     const seeds = state.randomSeeds;
     after[i] = 0;
