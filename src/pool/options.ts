@@ -8,6 +8,7 @@ import { DEFAULT_KEEP_RESIDENT, parseStrategy, type ResetStrategy } from '../mem
 import { boolean, integer, rejectUnknownKeys, waitMs } from '../options/validate.js';
 import type { ImportsFactory, SetupHook } from './instance-host.js';
 import type { Interruptible, Mechanism, ModulePlan } from './prepare.js';
+import { checkCacheOption, type CacheChoice, type CacheOption } from './cache/settings.js';
 import { INITIALIZER, type FunctionInitializer, type Initializer } from './preinitialize/initializer.js';
 import { TEST_HOOKS, type TestHooks } from './test-hooks.js';
 
@@ -90,6 +91,17 @@ export interface PoolOptions<S = undefined, C = unknown> {
    * a JavaScript or Lua interpreter running untrusted scripts, never for untrusted wasm. Default false.
    */
   interruptible?: Interruptible;
+  /**
+   * Keep what preparing the module produced (the rewritten module, the image, the plan) in a cache
+   * on disk, keyed by the module's bytes, the options that shape it and cowpool's version, so that
+   * the next pool of the same module starts in milliseconds: `true` (default), `false`, or
+   * `{ dir }`. The directory is `$COWPOOL_CACHE_DIR`, else `$XDG_CACHE_HOME/cowpool`, else
+   * `~/.cache/cowpool`; `COWPOOL_CACHE=off` turns the cache off for the whole process. A pool whose
+   * preparation ran code of yours (`initialize`, or data offsets read from imported globals) is not
+   * cached: what your imports return is not part of the key. Small modules (under 64 KiB with no
+   * start function) are not either: preparing them costs less than a file.
+   */
+  cache?: CacheOption;
 }
 
 /**
@@ -123,7 +135,7 @@ export interface FilledOptions<S, C> {
   plan: ModulePlan;
   /** Bytes (not yet rounded), `learn`, or undefined for the module's own size. */
   initialMemory: number | 'learn' | undefined;
-  virtualMemorySize: boolean;
+  cache: CacheChoice;
   testHooks: TestHooks;
 }
 
@@ -150,6 +162,7 @@ const POOL_KEYS = [
   'tableReserve',
   'acquireTimeout',
   'interruptible',
+  'cache',
 ] as const satisfies readonly (keyof PoolOptions)[];
 const USE_KEYS = ['timeout', 'acquireTimeout', 'signal'] as const satisfies readonly (keyof UseOptions)[];
 
@@ -215,9 +228,10 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
       initialize,
       keepExports: hosted?.keepExports,
       tableReserve: integer('options.tableReserve', own('tableReserve') ?? 0, 0),
+      virtualMemorySize: boolean('options.virtualMemorySize', own('virtualMemorySize') ?? false),
     },
     initialMemory,
-    virtualMemorySize: boolean('options.virtualMemorySize', own('virtualMemorySize') ?? false),
+    cache: checkCacheOption('options.cache', own('cache')),
     testHooks: hooks ?? {},
   };
 }

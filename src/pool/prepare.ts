@@ -69,6 +69,8 @@ export interface ModulePlan {
   readonly initialize: Initializer | undefined;
   /** The only exports the module keeps, by name (a host's initializer asks for it); undefined keeps them all. */
   readonly keepExports: ReadonlySet<string> | undefined;
+  /** Rewrite `memory.size` and `memory.grow` to read and grow a global (see `PoolOptions.virtualMemorySize`). */
+  readonly virtualMemorySize: boolean;
 }
 
 /** A module read and analysed, with its mechanism decided: everything before the rewrite. */
@@ -108,12 +110,18 @@ export interface Initialization {
   readonly globals: readonly { index: number; name: string; value: unknown }[];
 }
 
-/** What the pool needs to run a module. */
-export interface PreparedModule extends AnalyzedModule {
-  /** The rewritten module. */
-  readonly module: WebAssembly.Module;
+/**
+ * What the pool needs to run a module besides the module itself: the decisions of preparation, as
+ * plain data (structured-cloneable, but for the values of reference globals in `globalOverrides`).
+ */
+export interface RunPlan {
+  readonly mechanism: Mechanism;
+  /** Why this mechanism (and not the other). */
+  readonly reason: string;
+  /** The memory import the pool supplies, or undefined when the module has no memory. */
+  readonly memoryImport?: { readonly module: string; readonly name: string };
   /** Memory limits in 64 KiB pages. */
-  readonly memoryPages?: { initial: number; maximum?: number };
+  readonly memoryPages?: { readonly initial: number; readonly maximum?: number };
   /** Export names of the mutable globals to restore (reuse). */
   readonly restoreGlobals: readonly string[];
   /** Export names of the tables to restore (reuse). */
@@ -121,11 +129,20 @@ export interface PreparedModule extends AnalyzedModule {
   /** Export names of the tables given more entries per member (reuse; `plan.tableReserve`), and how many each. */
   readonly reservedTables: readonly { readonly name: string; readonly reserve: number }[];
   /** Values to give exported globals right after instantiation (reuse after pre-initialization). */
-  readonly globalOverrides: readonly { name: string; value: unknown }[];
+  readonly globalOverrides: readonly { readonly name: string; readonly value: unknown }[];
   /** Where the fuel counter and the check table are exported, when the module is interruptible. */
-  readonly interrupt?: { fuelExport: string; tableExport: string };
-  /** Whether every use starts from the state `plan.initialize` left. */
+  readonly interrupt?: { readonly fuelExport: string; readonly tableExport: string };
+  /** Whether every use starts from the state an initializer (or a start function run once) left. */
   readonly initialized: boolean;
+  /** The plan's `interruptible`: what the fuel counter counts. */
+  readonly interruptible: Interruptible;
+  /** The plan's `virtualMemorySize`. */
+  readonly virtualMemorySize: boolean;
+}
+
+/** A {@link RunPlan} with its module compiled: what members instantiate. */
+export interface PreparedModule extends RunPlan {
+  readonly module: WebAssembly.Module;
 }
 
 /** The exports an interruptible rewrite adds (see `module/fuel.ts`). */
@@ -147,11 +164,13 @@ export interface ImageSpan {
  * pool runs: an export dropped no longer makes a table growable, and the size global is one more
  * internal global the mechanisms restore.
  */
-export function poolSource(source: Uint8Array, plan: ModulePlan, virtualMemorySize: boolean): Uint8Array {
+export function poolSource(source: Uint8Array, plan: ModulePlan, info: ModuleInfo = readModule(source)): Uint8Array {
   let bytes = source;
-  if (plan.keepExports) bytes = keepOnlyExports(bytes, readModule(bytes), plan.keepExports);
-  if (!virtualMemorySize) return bytes;
-  const info = readModule(bytes);
+  if (plan.keepExports) {
+    bytes = keepOnlyExports(bytes, info, plan.keepExports);
+    if (plan.virtualMemorySize) info = readModule(bytes);
+  }
+  if (!plan.virtualMemorySize) return bytes;
   if (info.memories.length === 0 && info.importedMemoryCount === 0) {
     throw new InvalidArgumentError('options.virtualMemorySize: the module has no memory to virtualize');
   }
@@ -190,9 +209,15 @@ export function analyzeForPool(bytes: Uint8Array, plan: ModulePlan): AnalyzedMod
 /**
  * The one rewrite of the module the pool runs: memory imported, active data stripped, the fuel
  * counter when `plan.interruptible`, globals and tables exported for `reuse`, and what
- * pre-initialization left (`init`) baked in.
+ * pre-initialization left (`init`) baked in. Returns the rewritten bytes, compiled, and the plan
+ * the pool runs them by.
  */
-export function rewriteForPool(bytes: Uint8Array, analyzed: AnalyzedModule, plan: ModulePlan, init?: Initialization): PreparedModule {
+export function rewriteForPool(
+  bytes: Uint8Array,
+  analyzed: AnalyzedModule,
+  plan: ModulePlan,
+  init?: Initialization,
+): { bytes: Uint8Array; module: WebAssembly.Module; plan: RunPlan } {
   const { info, analysis, mechanism } = analyzed;
   const memory = analysis.memory;
   const rewrite: RewritePlan = { stripActiveData: memory !== null };
@@ -231,7 +256,8 @@ export function rewriteForPool(bytes: Uint8Array, analyzed: AnalyzedModule, plan
     }
     rewrite.globalInits = globalInits;
   }
-  const module = compile(rewriteModule(bytes, info, rewrite), bytes);
+  const rewritten = rewriteModule(bytes, info, rewrite);
+  const module = compile(rewritten, bytes);
   const restoreGlobals: string[] = [];
   if (mechanism === 'reuse') {
     for (const global of analysis.globals) {
@@ -240,9 +266,10 @@ export function rewriteForPool(bytes: Uint8Array, analyzed: AnalyzedModule, plan
     }
   }
   const initialPages = init?.initialPages ?? memory?.min;
-  return {
-    ...analyzed,
-    module,
+  const run: RunPlan = {
+    mechanism,
+    reason: analyzed.reason,
+    ...(analyzed.memoryImport ? { memoryImport: analyzed.memoryImport } : {}),
     ...(memory && initialPages !== undefined
       ? { memoryPages: { initial: initialPages, ...(memory.max !== undefined ? { maximum: memory.max } : {}) } }
       : {}),
@@ -255,7 +282,10 @@ export function rewriteForPool(bytes: Uint8Array, analyzed: AnalyzedModule, plan
     globalOverrides,
     ...(plan.interruptible ? { interrupt: { ...INTERRUPT_EXPORTS } } : {}),
     initialized: init !== undefined,
+    interruptible: plan.interruptible,
+    virtualMemorySize: plan.virtualMemorySize,
   };
+  return { bytes: rewritten, module, plan: run };
 }
 
 /** How errors name what ran to make the image: `options.initialize 'name'`, a host's initialization, or the start function. */
@@ -264,18 +294,6 @@ export function initializerName(analyzed: AnalyzedModule, plan: ModulePlan): str
   if (init?.kind === 'export') return `options.initialize '${init.name}'`;
   if (init?.kind === 'function') return init.name;
   return `the start function (${analyzed.start.kind === 'none' ? '' : analyzed.start.function})`;
-}
-
-/** {@link analyzeForPool} then {@link rewriteForPool}, for a plan without pre-initialization. */
-export function prepareModule(bytes: Uint8Array, plan: Partial<ModulePlan> = {}): PreparedModule {
-  const full: ModulePlan = {
-    mechanism: plan.mechanism ?? 'auto',
-    interruptible: plan.interruptible ?? false,
-    initialize: undefined,
-    keepExports: undefined,
-    tableReserve: plan.tableReserve ?? 0,
-  };
-  return rewriteForPool(bytes, analyzeForPool(bytes, full), full);
 }
 
 /** Evaluates memory 0's initial image; imported globals used in offsets come from `importedGlobal`. */

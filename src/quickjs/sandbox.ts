@@ -16,7 +16,7 @@ import {
   type ConsoleEntry,
 } from '../errors.js';
 import { boolean, memoryLimitBytes, timeoutMs } from '../options/validate.js';
-import type { InstancePool, PoolDescription, PoolStats } from '../pool/index.js';
+import type { CacheOption, InstancePool, PoolDescription, PoolStats } from '../pool/index.js';
 import { quickjsExports, loadQuickJSWasm, type QuickJSExports } from './abi.js';
 import { QuickJSError } from './errors.js';
 import { UseState } from './imports.js';
@@ -63,6 +63,13 @@ export interface QuickJSSandboxOptions {
   max?: number;
   /** Contexts created up front. Default 1. */
   min?: number;
+  /**
+   * Keep the prepared image (the state the setup left) in the cache on disk, so that the next
+   * sandbox with the same module, setup and limits starts in milliseconds without running the setup
+   * again: `true` (default), `false`, or `{ dir }` (see the README's "The cache"). The setup's effects
+   * are then those of the run that filled the cache: a setup that reads the clock keeps that time.
+   */
+  cache?: CacheOption;
   /** The QuickJS module's bytes; default: read from `@jitl/quickjs-wasmfile-release-sync`. */
   wasm?: Uint8Array;
 }
@@ -165,6 +172,7 @@ export class QuickJSSandbox {
         interruptible: hardDeadline ? 'loops' : false,
         ...(options.keepResident !== undefined ? { keepResident: options.keepResident } : {}),
         ...(options.trimIdleAfter !== undefined ? { trimIdleAfter: options.trimIdleAfter } : {}),
+        ...(options.cache !== undefined ? { cache: options.cache } : {}),
       },
     );
     return new QuickJSSandbox(pool, snapshot, { timeout, memoryLimit, hardDeadline, console: options.console });

@@ -13,7 +13,6 @@
  * it from the host's `/dev/urandom` (crypto) the first time it needs randomness.
  */
 import { InternalError, UnsupportedError } from '../errors.js';
-import { readModule } from '../module/index.js';
 import { InstancePool, type PoolOptions } from '../pool/index.js';
 import type { InternalPoolOptions } from '../pool/options.js';
 import { INITIALIZER, type FunctionInitializer } from '../pool/preinitialize/initializer.js';
@@ -69,7 +68,6 @@ export function createInitializedPool(
   options: ImageOptions,
   pool: SqlitePoolOptions,
 ): { pool: InstancePool<WebAssembly.Exports, undefined, UseState>; image: SqliteImage } {
-  checkAbi(readModule(wasm));
   const state = new UseState();
   let image: SqliteImage | undefined;
   const initializer: FunctionInitializer<Omit<SqliteImage, 'usedBytes'>> = {
@@ -80,8 +78,11 @@ export function createInitializedPool(
     run: (instance, memory) => initialize(sqliteExports(instance), memory!, options, state),
     keepExports: new Set(Object.values(EXPORTS).map((e) => e.name)),
     headroom: { bytes: heapRoom(options.memoryLimit), option: 'memoryLimit' },
-    captured: (snapshot) => {
-      image = { ...snapshot.result, usedBytes: snapshot.memory!.usedBytes };
+    // What the setup leaves besides the module: the SQL, and the heap limit it sets last.
+    key: JSON.stringify({ setup: options.setup ?? null, memoryLimit: options.memoryLimit }),
+    validate: checkAbi,
+    captured: ({ result, usedBytes }) => {
+      image = { ...result, usedBytes };
     },
   };
   const poolOptions: InternalPoolOptions<undefined, UseState> = {

@@ -8,7 +8,7 @@
  */
 import { CowpoolError, GuestTimeoutError, GuestTrapError, InvalidArgumentError } from '../errors.js';
 import { memoryLimitBytes, timeoutMs } from '../options/validate.js';
-import type { InstancePool, PoolDescription, PoolStats } from '../pool/index.js';
+import type { CacheOption, InstancePool, PoolDescription, PoolStats } from '../pool/index.js';
 import { loadSqliteWasm, sqliteExports, type SqliteExports } from './abi.js';
 import { SqliteError, SqliteMemoryLimitError } from './errors.js';
 import { UseState } from './imports.js';
@@ -38,6 +38,13 @@ export interface SqliteSandboxOptions {
   max?: number;
   /** Databases created up front. Default 1. */
   min?: number;
+  /**
+   * Keep the prepared image (the state the setup left) in the cache on disk, so that the next
+   * sandbox with the same module, setup and limits starts in milliseconds without running the setup
+   * again: `true` (default), `false`, or `{ dir }` (see the README's "The cache"). The setup's effects
+   * are then those of the run that filled the cache: a setup that reads the clock keeps that time.
+   */
+  cache?: CacheOption;
   /** The SQLite module's bytes; default: `dist/sql-wasm.wasm` of the installed `sql.js`. */
   wasm?: Uint8Array;
 }
@@ -117,6 +124,7 @@ export class SqliteSandbox {
         interruptible: 'loops',
         ...(options.keepResident !== undefined ? { keepResident: options.keepResident } : {}),
         ...(options.trimIdleAfter !== undefined ? { trimIdleAfter: options.trimIdleAfter } : {}),
+        ...(options.cache !== undefined ? { cache: options.cache } : {}),
       },
     );
     return new SqliteSandbox(pool, snapshot, { timeout, memoryLimit });
