@@ -13,6 +13,7 @@
  * hands out what may be a promise (an async `setup`). Whatever fails, nothing stays open: the
  * image's memfd, made last, is closed on every failure path. Members are the pool's to make.
  */
+import { channel } from 'node:diagnostics_channel';
 import { debuglog } from 'node:util';
 import { InvalidArgumentError } from '../errors.js';
 import { chooseStrategy, MemoryImage, type ResetStrategy } from '../memory/index.js';
@@ -45,21 +46,43 @@ export interface Ready {
   readonly image?: MemoryImage | undefined;
 }
 
+/**
+ * What the cache did for a pool: used an entry, stored one, or why neither: the module is too
+ * small to be worth it (`unneeded`), or it could not be cached (`skipped`: the cache is off, the
+ * preparation ran the user's code, the directory cannot be written).
+ */
+export type CacheOutcome =
+  | { readonly kind: 'hit'; readonly path: string }
+  | { readonly kind: 'stored'; readonly path: string }
+  | { readonly kind: 'unneeded' | 'skipped'; readonly reason: string };
+
 /** A prepared pool, from the cache or made now, with the options it was made with and its module compiled. */
 export interface Prepared<S, C> {
   readonly filled: FilledOptions<S, C>;
   readonly prepared: PreparedPool;
   readonly module: WebAssembly.Module;
-  /** Whether it came from the cache. */
-  readonly cached: boolean;
+  readonly cache: CacheOutcome;
 }
+
+/**
+ * What every construction publishes on the diagnostics channel `cowpool:pool:prepared` (nothing
+ * when no one subscribes): what the cache did, and how long the prepared pool took to get, in ms.
+ */
+export interface PreparedMessage {
+  readonly cache: CacheOutcome;
+  readonly milliseconds: number;
+}
+
+const preparedChannel = channel('cowpool:pool:prepared');
 
 /** The construction; see the module comment. */
 export function* build<S, C>(source: ModuleSource, options: PoolOptions<S, C> | undefined): Steps<PoolParts<S, C>> {
   const started = performance.now();
-  const { filled, prepared, module, cached } = yield* preparedPool<S, C>(source, options);
+  const { filled, prepared, module, cache } = yield* preparedPool<S, C>(source, options);
   const parts = assemble(prepared, filled, { module });
-  debug('pool %s in %s ms', cached ? 'assembled from the cache' : 'prepared', (performance.now() - started).toFixed(1));
+  const milliseconds = performance.now() - started;
+  debug('pool %s in %s ms', cache.kind === 'hit' ? 'assembled from the cache' : 'prepared and assembled', milliseconds.toFixed(1));
+  if (preparedChannel.hasSubscribers) preparedChannel.publish({ cache, milliseconds } satisfies PreparedMessage);
   return parts;
 }
 
@@ -70,23 +93,32 @@ export function* build<S, C>(source: ModuleSource, options: PoolOptions<S, C> | 
 export function* preparedPool<S, C>(source: ModuleSource, options: PoolOptions<S, C> | undefined): Steps<Prepared<S, C>> {
   const filled = fillOptions(options);
   const bytes = toBytes(source);
-  const cache = PreparedCache.open(filled.cache);
-  const key = cache ? cacheKey(bytes, filled.plan) : undefined;
-  const hit = key !== undefined ? cache!.load(key) : undefined;
+  const opened = PreparedCache.open(filled.cache);
+  const cache = opened instanceof PreparedCache ? opened : undefined;
+  const key = cache ? cacheKey(bytes, filled.plan) : { none: (opened as { off: string }).off };
+  if ('none' in key) debug('cache: not used: %s', key.none);
+  const hit = cache && 'key' in key ? cache.load(key.key) : undefined;
   let made: { prepared: PreparedPool; module: WebAssembly.Module };
+  let outcome: CacheOutcome;
   if (hit) {
     made = hit;
+    outcome = { kind: 'hit', path: hit.path };
   } else {
     const preparation = yield* prepare(bytes, filled);
     made = preparation;
-    if (key !== undefined) {
-      if (preparation.cacheable === true) cache!.store(key, preparation.prepared);
-      else debug('cache: not storing the prepared pool: %s', preparation.cacheable);
+    if (!cache || 'none' in key)
+      outcome = { kind: 'none' in key && key.small ? 'unneeded' : 'skipped', reason: 'none' in key ? key.none : '' };
+    else if (preparation.cacheable !== true) {
+      debug('cache: not storing the prepared pool: %s', preparation.cacheable);
+      outcome = { kind: 'skipped', reason: preparation.cacheable };
+    } else {
+      const stored = cache.store(key.key, preparation.prepared);
+      outcome = 'path' in stored ? { kind: 'stored', path: stored.path } : { kind: 'skipped', reason: stored.notStored };
     }
   }
   const initializer = filled.plan.initialize;
   if (initializer?.kind === 'function' && made.prepared.initialization) initializer.captured?.(made.prepared.initialization);
-  return { filled, prepared: made.prepared, module: made.module, cached: hit !== undefined };
+  return { filled, prepared: made.prepared, module: made.module, cache: outcome };
 }
 
 /**

@@ -98,8 +98,8 @@ export interface PoolOptions<S = undefined, C = unknown> {
    * `{ dir }`. The directory is `$COWPOOL_CACHE_DIR`, else `$XDG_CACHE_HOME/cowpool`, else
    * `~/.cache/cowpool`; `COWPOOL_CACHE=off` turns the cache off for the whole process. A pool whose
    * preparation ran code of yours (`initialize`, or data offsets read from imported globals) is not
-   * cached: what your imports return is not part of the key. Small modules (under 64 KiB with no
-   * start function) are not either: preparing them costs less than a file.
+   * cached: what your imports return is not part of the key. Nor are modules under 64 KiB:
+   * preparing them costs less than reading a file.
    */
   cache?: CacheOption;
 }

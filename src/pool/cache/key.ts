@@ -14,27 +14,25 @@
  * a small module, whose preparation costs less than a file read.
  */
 import { createHash } from 'node:crypto';
-import { debuglog } from 'node:util';
 import type { ModulePlan } from '../prepare.js';
 import { codeVersion } from './fingerprint.js';
-
-const debug = debuglog('cowpool');
 
 /** Modules smaller than this are not cached unless a host's initialization runs. */
 export const MIN_CACHED_BYTES = 64 * 1024;
 /** The layout of an entry (`entry.ts`): part of the key, and of the directory's name. */
 export const ENTRY_FORMAT = 1;
 
-/** The key of `bytes` prepared by `plan`, as 64 hex digits; undefined when it is not cached (see the module comment). */
-export function cacheKey(bytes: Uint8Array, plan: ModulePlan): string | undefined {
+/**
+ * The key of `bytes` prepared by `plan`, as 64 hex digits, or why it has none (see the module
+ * comment; a small module's reason is only a size).
+ */
+export function cacheKey(bytes: Uint8Array, plan: ModulePlan): { key: string } | { none: string; small?: true } {
   const init = plan.initialize;
-  const skip = (why: string): undefined => {
-    debug('cache: not used: %s', why);
-    return undefined;
-  };
-  if (init?.kind === 'export') return skip('options.initialize runs your code with your imports, which the key cannot cover');
-  if (init?.kind === 'function' && init.key === undefined) return skip(`${init.name} has no cache key`);
-  if (init === undefined && bytes.length < MIN_CACHED_BYTES) return undefined;
+  if (init?.kind === 'export') return { none: 'options.initialize runs your code with your imports, which the key cannot cover' };
+  if (init?.kind === 'function' && init.key === undefined) return { none: `${init.name} has no cache key` };
+  if (init === undefined && bytes.length < MIN_CACHED_BYTES) {
+    return { none: `the module is ${bytes.length} bytes, too small to be worth caching (${MIN_CACHED_BYTES / 1024} KiB)`, small: true };
+  }
   const shape = {
     mechanism: plan.mechanism,
     interruptible: plan.interruptible,
@@ -43,8 +41,9 @@ export function cacheKey(bytes: Uint8Array, plan: ModulePlan): string | undefine
     keepExports: plan.keepExports ? [...plan.keepExports].sort() : null,
     initializer: init ? { name: init.name, key: init.key, headroom: init.headroom ?? null } : null,
   };
-  return createHash('sha256')
+  const key = createHash('sha256')
     .update(JSON.stringify({ format: ENTRY_FORMAT, cowpool: codeVersion(), shape }))
     .update(bytes)
     .digest('hex');
+  return { key };
 }

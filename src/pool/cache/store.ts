@@ -35,10 +35,11 @@ function debugOnce(message: string, ...args: unknown[]): void {
   debug(message, ...args);
 }
 
-/** What a hit gives: the prepared pool and its module, compiled. */
+/** What a hit gives: the prepared pool, its module compiled, and the entry's path. */
 export interface CacheHit {
   readonly prepared: PreparedPool;
   readonly module: WebAssembly.Module;
+  readonly path: string;
 }
 
 /** A cache directory of prepared pools; see the module comment. */
@@ -50,14 +51,10 @@ export class PreparedCache {
     this.dir = dir;
   }
 
-  /** The cache `choice` and the environment ask for, or undefined when it is off (NODE_DEBUG=cowpool says why). */
-  static open(choice: CacheChoice): PreparedCache | undefined {
+  /** The cache `choice` and the environment ask for, or why it is off. */
+  static open(choice: CacheChoice): PreparedCache | { off: string } {
     const location = cacheLocation(choice);
-    if ('off' in location) {
-      debugOnce('cache: off: %s', location.off);
-      return undefined;
-    }
-    return new PreparedCache(join(location.dir, `prepared-${ENTRY_FORMAT}`));
+    return 'off' in location ? location : new PreparedCache(join(location.dir, `prepared-${ENTRY_FORMAT}`));
   }
 
   /** The entry of `key`, compiled, or undefined when there is none (or none intact: NODE_DEBUG says why). */
@@ -88,7 +85,7 @@ export class PreparedCache {
     const now = new Date();
     utimes(path, now, now, () => {});
     debug('cache: hit %s', key);
-    return { prepared, module };
+    return { prepared, module, path };
   }
 
   /** Stores `prepared` under `key`; returns the entry's path, or why it was not stored (NODE_DEBUG says it too). */
