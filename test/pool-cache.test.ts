@@ -22,6 +22,10 @@ import { preparedPool } from '../src/pool/build.ts';
 import { checkPreparedPool, FROM_PREPARED, FROM_PREPARED_SYNC } from '../src/pool/prepared-pool.ts';
 import { InvalidArgumentError } from '../src/errors.ts';
 import { wat } from './support/wat.ts';
+import { main } from '../src/cli/main.ts';
+import { serve } from '../src/serve/index.ts';
+import type { PreparedMessage } from '../src/pool/build.ts';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { openMemfds } from './support/fds.ts';
 
 /** A directory of its own for each test's cache. */
@@ -328,6 +332,48 @@ test('an entry under the wrong name is not used', async () => {
     await (await InstancePool.create(BIG, run.options)).close();
     assert.equal(run.calls(), 2, 'prepared afresh');
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('cowpool warm prepares what cowpool serve and the sandboxes then find in the cache', async () => {
+  const dir = cacheDir();
+  const saved = process.env.COWPOOL_CACHE_DIR;
+  const seen: PreparedMessage[] = [];
+  const listener = (message: unknown) => seen.push(message as PreparedMessage);
+  subscribe('cowpool:pool:prepared', listener);
+  const log = console.log;
+  const printed: string[] = [];
+  console.log = (...args: unknown[]) => void printed.push(args.join(' '));
+  try {
+    const setupFile = join(dir, 'setup.sql');
+    const sql = 'CREATE TABLE t(x); INSERT INTO t VALUES (42)';
+    writeFileSync(setupFile, sql);
+    assert.equal(await main(['warm', 'sqlite', setupFile, '--cache-dir', dir]), 0);
+    assert.equal(await main(['warm', 'examples/sqlite.wasm', '--cache-dir', dir]), 0);
+    assert.equal(await main(['warm', 'examples/hello.wasm', '--cache-dir', dir]), 0);
+    assert.match(printed.join('\n'), /sqlite with .*setup\.sql prepared into .*prepared-1\/[0-9a-f]{64}/);
+    assert.match(printed.join('\n'), /hello\.wasm needs no cache: the module is 477 bytes/);
+    assert.equal(entries(dir).length, 2);
+    seen.length = 0;
+    const db = await SqliteSandbox.create({ setup: sql, cache: { dir } });
+    assert.deepEqual(db.execSync('SELECT x FROM t')[0]!.values, [[42]]);
+    await db.close();
+    process.env.COWPOOL_CACHE_DIR = dir;
+    const server = await serve({ wasm: 'examples/sqlite.wasm', port: 0 });
+    await server.close();
+    assert.deepEqual(
+      seen.map((m) => m.cache.kind),
+      ['hit', 'hit'],
+    );
+    assert.equal(await main(['warm', 'quickjs', '--cache-dir', dir]), 0);
+    assert.equal(await main(['warm', 'quickjs', '--cache-dir', dir]), 0);
+    assert.match(printed.at(-1)!, /quickjs is prepared already/);
+  } finally {
+    console.log = log;
+    unsubscribe('cowpool:pool:prepared', listener);
+    if (saved === undefined) delete process.env.COWPOOL_CACHE_DIR;
+    else process.env.COWPOOL_CACHE_DIR = saved;
     rmSync(dir, { recursive: true, force: true });
   }
 });
