@@ -13,7 +13,7 @@
 
 import type { ByteRange } from './bytes.js';
 import { referencedFunctions } from './const-expr.js';
-import { walkInstructions } from './instructions.js';
+import { firstBytes, walkInstructions, type Instruction } from './instructions.js';
 import { memoryCountProblem, memoryTypeProblems } from './memory-checks.js';
 import { Op } from './opcodes.js';
 import type { ExternKind, MemoryType, ModuleInfo, RefType, ValType } from './types.js';
@@ -126,13 +126,13 @@ function scanCode(info: ModuleInfo, bytes: Uint8Array): CodeFacts {
 
 function scanBody(bytes: Uint8Array, range: ByteRange, facts: CodeFacts): BodyFacts {
   const body: BodyFacts = { calls: [], loops: [], dataDrop: false, elemDrop: false, memoryInit: false, tableInit: false };
-  let afterLoop = false;
-  walkInstructions(bytes, range, ({ opcode, offset, indices }) => {
-    // A loop's block type ends where the next instruction starts (a loop has at least its `end`).
-    if (afterLoop) body.loops.push(offset);
-    afterLoop = opcode === Op.loop;
+  const visit = ({ opcode, end, indices }: Instruction): void => {
     const first = indices[0] ?? 0;
     switch (opcode) {
+      case Op.loop:
+        // The loop's body starts right after its block type.
+        body.loops.push(end);
+        break;
       case Op.call:
       case Op.returnCall:
         body.calls.push(first);
@@ -169,9 +169,13 @@ function scanBody(bytes: Uint8Array, range: ByteRange, facts: CodeFacts): BodyFa
         body.elemDrop = true;
         break;
     }
-  });
+  };
+  walkInstructions(bytes, range, visit, INTERESTING);
   return body;
 }
+
+/** The instructions {@link scanBody} looks at (every 0xFC one: the table and segment instructions are there). */
+const INTERESTING = firstBytes(Op.loop, Op.call, Op.returnCall, Op.refFunc, Op.memoryGrow, Op.globalSet, Op.tableSet, Op.tableGrow);
 
 /** Defined functions a use can run: the closure of the roots under direct calls. */
 function reachableFromUse(info: ModuleInfo, facts: CodeFacts): Set<number> {

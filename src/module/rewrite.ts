@@ -367,7 +367,11 @@ export function emitModule(bytes: Uint8Array, info: ModuleInfo, replace: Readonl
   const pending = [...replace.entries()]
     .filter(([id, w]) => w !== null && findSection(info, id) === undefined)
     .sort(([a], [b]) => sectionRank(a) - sectionRank(b));
-  const out = new ByteWriter().bytes(bytes.subarray(0, 8));
+  // Sized for the whole output up front (at most the input and every replacement, with their
+  // headers): growing by doubling would copy a large module's bytes a dozen times.
+  let capacity = bytes.length;
+  for (const w of replace.values()) if (w !== null) capacity += w.length + 6;
+  const out = new ByteWriter(capacity).bytes(bytes.subarray(0, 8));
   const flushPendingBefore = (rank: number): void => {
     while (pending.length > 0 && sectionRank(pending[0]?.[0] ?? 0) < rank) {
       const [id, w] = pending.shift() as [number, ByteWriter];
@@ -384,5 +388,6 @@ export function emitModule(bytes: Uint8Array, info: ModuleInfo, replace: Readonl
     }
   }
   flushPendingBefore(Infinity);
-  return out.finish().slice();
+  // A view of the writer's own buffer, which nothing else holds: no copy.
+  return out.finish();
 }

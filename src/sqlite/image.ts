@@ -13,6 +13,7 @@
  * it from the host's `/dev/urandom` (crypto) the first time it needs randomness.
  */
 import { InternalError, UnsupportedError } from '../errors.js';
+import { candidateRanges } from '../memory/data-pages.js';
 import { InstancePool, type PoolOptions } from '../pool/index.js';
 import type { InternalPoolOptions } from '../pool/options.js';
 import { INITIALIZER, type FunctionInitializer } from '../pool/preinitialize/initializer.js';
@@ -118,24 +119,35 @@ function initialize(x: SqliteExports, memory: WebAssembly.Memory, options: Image
 /**
  * The address of `sqlite3Prng`. Found as a place where a `SELECT random()` left ChaCha20's
  * constants that was zero before it, then proved: zeroing its first word must make the next
- * `random()` reseed (read `/dev/urandom` again) and write the constants back there.
+ * `random()` reseed (read `/dev/urandom` again) and write the constants back there. Only the pages
+ * that may hold data are copied and searched (`memory/data-pages.ts`): the rest of the memory is
+ * zeros, and reading it would cost a page fault a page.
  */
 function findPrng(x: SqliteExports, memory: WebAssembly.Memory, layout: DatabaseLayout, state: UseState): number {
-  const before = new Uint32Array(memory.buffer.slice(0));
+  const wholeMemory = (buffer: ArrayBuffer) => [{ start: 0, end: buffer.byteLength }];
+  // The initialization memory is a WebAssembly.Memory of its own: anonymous, as candidateRanges needs.
+  const before = (candidateRanges(memory.buffer) ?? wholeMemory(memory.buffer)).map(({ start, end }) => ({
+    start,
+    words: new Uint32Array(memory.buffer.slice(start, end)),
+  }));
+  const wordBefore = (at: number) => {
+    const range = before.find((r) => r.start <= at && at < r.start + r.words.byteLength);
+    return range ? range.words[(at - range.start) / 4]! : 0;
+  };
   runSql(x, memory, layout, 'SELECT random()', undefined, Infinity);
-  const after = new Uint32Array(memory.buffer);
-  // The constants are searched for natively (indexOf), not word by word in JavaScript.
-  const haystack = Buffer.from(memory.buffer);
-  for (let at = haystack.indexOf(CHACHA_BYTES); at >= 0; at = haystack.indexOf(CHACHA_BYTES, at + 1)) {
-    if (at % 4 !== 0) continue;
-    const i = at / 4;
-    if (before[i] !== 0) continue;
-    const seeds = state.randomSeeds;
-    after[i] = 0;
-    runSql(x, memory, layout, 'SELECT random()', undefined, Infinity);
-    const words = new Uint32Array(memory.buffer);
-    if (state.randomSeeds === seeds + 1 && words[i] === CHACHA[0]) return i * 4;
-    words[i] = CHACHA[0];
+  for (const range of candidateRanges(memory.buffer) ?? wholeMemory(memory.buffer)) {
+    // The constants are searched for natively (indexOf), not word by word in JavaScript.
+    const haystack = Buffer.from(memory.buffer, range.start, range.end - range.start);
+    for (let found = haystack.indexOf(CHACHA_BYTES); found >= 0; found = haystack.indexOf(CHACHA_BYTES, found + 1)) {
+      const at = range.start + found;
+      if (at % 4 !== 0 || wordBefore(at) !== 0) continue;
+      const seeds = state.randomSeeds;
+      new Uint32Array(memory.buffer)[at / 4] = 0;
+      runSql(x, memory, layout, 'SELECT random()', undefined, Infinity);
+      const words = new Uint32Array(memory.buffer);
+      if (state.randomSeeds === seeds + 1 && words[at / 4] === CHACHA[0]) return at;
+      words[at / 4] = CHACHA[0];
+    }
   }
   throw new UnsupportedError(
     'SQLite',
