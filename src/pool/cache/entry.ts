@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { deserialize, serialize } from 'node:v8';
-import type { DataRun } from '../../memory/data-pages.js';
+import { dataRuns, type DataRun } from '../../memory/data-pages.js';
 import { checkPreparedPool, type PreparedPool } from '../prepared-pool.js';
 import { ENTRY_FORMAT } from './key.js';
 
@@ -34,7 +34,7 @@ export function encodeEntry(key: string, prepared: PreparedPool): Buffer {
   const image = prepared.image;
   let packed: PackedImage | undefined;
   if (image) {
-    const runs = image.runs ?? [{ start: 0, end: image.bytes.length }];
+    const runs = image.runs ?? dataRuns(image.bytes);
     const data = new Uint8Array(runs.reduce((sum, r) => sum + r.end - r.start, 0));
     let at = 0;
     for (const r of runs) {
