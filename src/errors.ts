@@ -3,7 +3,20 @@
  * should branch on `err.code` (or `instanceof`, which works across two installed copies of cowpool
  * because each class is branded with a registry symbol). The codes are listed in README.md.
  *
- * Messages say what was wrong, by how much, and what to do about it.
+ * Each class also says whose fault it was, through the abstract class it extends; a server maps
+ * these to its answer without knowing every class:
+ *
+ *     CowpoolError
+ *     ├─ GuestError         the guest's code failed: it threw, trapped, answered garbage (HTTP 500/502)
+ *     │  └─ GuestLimitError the guest reached a limit of its use: time, memory, output (504/507/502)
+ *     ├─ CallerError        the caller's doing: a wrong argument, a closed pool, a module that
+ *     │                     cannot be pooled, a nested use, an abort (400, or a bug to fix)
+ *     ├─ CapacityError      nobody's fault: no instance was free in time (503: retry later)
+ *     └─ HostError          the host's side: a system call, a missing platform feature, a value the
+ *                           host cannot carry, a cowpool bug (500)
+ *
+ * The bases are abstract: only their subclasses are thrown. Messages say what was wrong, by how
+ * much, and what to do about it.
  */
 
 const BRAND = Symbol.for('cowpool.error');
@@ -25,6 +38,8 @@ export const ErrorCodes = {
   MALFORMED_CGI_RESPONSE: 'COWPOOL_ERR_MALFORMED_CGI_RESPONSE',
   GUEST_EXCEPTION: 'COWPOOL_ERR_GUEST_EXCEPTION',
   GUEST_MEMORY_LIMIT: 'COWPOOL_ERR_GUEST_MEMORY_LIMIT',
+  GUEST_OUTPUT_LIMIT: 'COWPOOL_ERR_GUEST_OUTPUT_LIMIT',
+  NESTED_USE: 'COWPOOL_ERR_NESTED_USE',
   INTERNAL: 'COWPOOL_ERR_INTERNAL',
 } as const;
 
@@ -52,6 +67,38 @@ export class CowpoolError extends Error {
 Object.defineProperty(CowpoolError.prototype, BRAND, { value: true });
 
 /**
+ * The guest failed: code the pool ran threw, trapped, or produced what its host cannot accept. The
+ * input or the guest's program is to blame, not the caller's use of cowpool; the next use is
+ * pristine all the same.
+ */
+export abstract class GuestError extends CowpoolError {}
+
+/**
+ * The guest reached a limit its use set (time, memory, output) and was stopped there. A
+ * {@link GuestError}: the guest's program or its input asked for more than it may have; raise the
+ * limit if the work is legitimate.
+ */
+export abstract class GuestLimitError extends GuestError {}
+
+/**
+ * The caller's doing: an argument or option that is wrong, an object used after it was closed, a
+ * module cowpool cannot pool, a use that waits on itself, a wait the caller aborted. Fix the call.
+ */
+export abstract class CallerError extends CowpoolError {}
+
+/**
+ * Nobody's mistake: every instance was busy for longer than the caller would wait. Retry later, or
+ * raise the pool's size.
+ */
+export abstract class CapacityError extends CowpoolError {}
+
+/**
+ * The host's side failed: a system call, a feature this platform lacks, a value the host cannot
+ * carry across, or cowpool itself (a bug). Neither the guest nor the caller did anything wrong.
+ */
+export abstract class HostError extends CowpoolError {}
+
+/**
  * True when `value` is a cowpool error of the class named `name`, or of a subclass of it, from any
  * installed copy (`SqliteMemoryLimitError` from another copy is a `GuestMemoryLimitError` here too).
  */
@@ -65,14 +112,14 @@ function brandedAs(value: unknown, name: string): boolean {
 }
 
 /** An argument or option was out of range or of the wrong type; the message names it. */
-export class InvalidArgumentError extends CowpoolError {
+export class InvalidArgumentError extends CallerError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(ErrorCodes.INVALID_ARGUMENT, message, options);
   }
 }
 
 /** A system call failed. Carries the call's name and the errno code the kernel returned. */
-export class SyscallError extends CowpoolError {
+export class SyscallError extends HostError {
   /** The system call, e.g. `ioctl(PAGEMAP_SCAN)` or `mmap`. */
   readonly syscall: string;
   /** The errno code, e.g. `EINVAL`. */
@@ -89,7 +136,7 @@ export class SyscallError extends CowpoolError {
 }
 
 /** This platform, kernel or Node lacks something cowpool needs; `reason` says what and what to do. */
-export class UnsupportedError extends CowpoolError {
+export class UnsupportedError extends HostError {
   /** The feature that is missing, e.g. `PAGEMAP_SCAN`. */
   readonly feature: string;
   readonly reason: string;
@@ -102,14 +149,14 @@ export class UnsupportedError extends CowpoolError {
 }
 
 /** A resource (image, slot, page map, lease) was used after it was closed or released. */
-export class ClosedError extends CowpoolError {
+export class ClosedError extends CallerError {
   constructor(what: string) {
     super(ErrorCodes.CLOSED, `${what} was used after it was closed`);
   }
 }
 
 /** A WebAssembly binary could not be decoded; says in which section, at which byte and why. */
-export class MalformedModuleError extends CowpoolError {
+export class MalformedModuleError extends CallerError {
   /** The section being read (`type`, `code`, `data`, …) or `header`. */
   readonly section: string;
   /** Byte offset into the module binary. */
@@ -125,7 +172,7 @@ export class MalformedModuleError extends CowpoolError {
 }
 
 /** A valid module that cowpool cannot pool, with the reason and, where one exists, the fix. */
-export class ModuleNotPoolableError extends CowpoolError {
+export class ModuleNotPoolableError extends CallerError {
   readonly reason: string;
 
   constructor(reason: string, options?: { cause?: unknown }) {
@@ -135,7 +182,7 @@ export class ModuleNotPoolableError extends CowpoolError {
 }
 
 /** The module imports something the supplied imports object does not provide. */
-export class ImportMissingError extends CowpoolError {
+export class ImportMissingError extends CallerError {
   readonly module: string;
   readonly field: string;
   readonly kind: string;
@@ -149,14 +196,14 @@ export class ImportMissingError extends CowpoolError {
 }
 
 /** The pool was closed; no more instances are handed out. */
-export class PoolClosedError extends CowpoolError {
+export class PoolClosedError extends CallerError {
   constructor(message = 'the pool is closed', options?: { cause?: unknown }) {
     super(ErrorCodes.POOL_CLOSED, message, options);
   }
 }
 
 /** Waiting for a free instance took longer than the caller allowed. */
-export class AcquireTimeoutError extends CowpoolError {
+export class AcquireTimeoutError extends CapacityError {
   readonly timeoutMs: number;
 
   constructor(timeoutMs: number, max: number, message?: string) {
@@ -172,25 +219,28 @@ export class AcquireTimeoutError extends CowpoolError {
  * The caller's `AbortSignal` fired before an instance was handed out (or had already fired). The
  * signal's `reason` is the `cause`. Nothing was leased.
  */
-export class AbortedError extends CowpoolError {
+export class AbortedError extends CallerError {
   constructor(cause: unknown) {
     super(ErrorCodes.ABORTED, "the wait for an instance was aborted by the caller's AbortSignal", { cause });
   }
 }
 
 /** The guest trapped (unreachable, out-of-bounds access, …). The instance is reset before reuse. */
-export class GuestTrapError extends CowpoolError {
+export class GuestTrapError extends GuestError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(ErrorCodes.GUEST_TRAP, `guest trapped: ${message}`, options);
   }
 }
 
-/** The guest ran past its deadline and was stopped. */
-export class GuestTimeoutError extends CowpoolError {
+/**
+ * The guest ran past its deadline and was stopped. The message says what did not finish when it
+ * was not the use's own code (a start function, an initializer).
+ */
+export class GuestTimeoutError extends GuestLimitError {
   readonly timeoutMs: number;
 
-  constructor(timeoutMs: number) {
-    super(ErrorCodes.GUEST_TIMEOUT, `guest did not finish within ${timeoutMs} ms and was stopped`);
+  constructor(timeoutMs: number, message = `guest did not finish within ${timeoutMs} ms and was stopped`) {
+    super(ErrorCodes.GUEST_TIMEOUT, message);
     this.timeoutMs = timeoutMs;
   }
 }
@@ -213,7 +263,7 @@ export interface ConsoleEntry {
  * `SqliteMemoryLimitError`, which keeps that name and its wording (`instanceof GuestMemoryLimitError`
  * and `code` match both).
  */
-export class GuestMemoryLimitError extends CowpoolError {
+export class GuestMemoryLimitError extends GuestLimitError {
   /** The limit in bytes (the guest's whole heap, what its setup left included). */
   readonly limitBytes: number;
   /** What the guest logged before it ran out (QuickJS's console); empty for a guest without one. */
@@ -230,8 +280,49 @@ export class GuestMemoryLimitError extends CowpoolError {
   }
 }
 
+/**
+ * The guest wrote more to stdout and stderr (together) than its use allows, and the use was
+ * stopped before the output passed the limit; the instance is reset before reuse. A resource limit
+ * of the guest, like {@link GuestMemoryLimitError}: the program's fault or the limit's, never the
+ * caller's input. `cowpool serve` answers 502.
+ */
+export class GuestOutputLimitError extends GuestLimitError {
+  /** The limit in bytes, stdout and stderr counted together. */
+  readonly limitBytes: number;
+
+  constructor(limitBytes: number) {
+    super(
+      ErrorCodes.GUEST_OUTPUT_LIMIT,
+      `guest wrote more than its output limit of ${limitBytes} bytes (stdout and stderr together) and was stopped; ` +
+        'raise the limit (outputLimit, or cowpool serve --max-output) if the program needs more',
+    );
+    this.limitBytes = limitBytes;
+  }
+}
+
+/**
+ * A use waited for an instance that only a use enclosing it could give back: every instance of the
+ * pool is held by uses that are still running around this call (`pool.run` inside `pool.run` with
+ * `max: 1`), so the wait could never end. Do the nested work on the enclosing use's instance, or
+ * raise `options.max` (or use a second pool) if uses must nest.
+ */
+export class NestedUseError extends CallerError {
+  /** The pool's `max`. */
+  readonly max: number;
+
+  constructor(max: number, method: string) {
+    super(
+      ErrorCodes.NESTED_USE,
+      `${method} was called inside a use of the same pool, and the uses around this call hold every instance it may have ` +
+        `(options.max is ${max}), so it would wait forever; do the nested work on the enclosing use's instance, ` +
+        `or raise options.max if uses must nest`,
+    );
+    this.max = max;
+  }
+}
+
 /** An invariant of cowpool itself was broken: a bug. Please report it with the message. */
-export class InternalError extends CowpoolError {
+export class InternalError extends HostError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(ErrorCodes.INTERNAL, `internal error (a cowpool bug): ${message}`, options);
   }

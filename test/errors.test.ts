@@ -72,6 +72,18 @@ const cases: [errors.CowpoolError, string, string, RegExp][] = [
     'COWPOOL_ERR_GUEST_MEMORY_LIMIT',
     /^SQLite ran out of memory at .* 1024 bytes.*raise memoryLimit/,
   ],
+  [
+    new errors.GuestOutputLimitError(4096),
+    'GuestOutputLimitError',
+    'COWPOOL_ERR_GUEST_OUTPUT_LIMIT',
+    /^guest wrote more than its output limit of 4096 bytes \(stdout and stderr together\) .*--max-output/,
+  ],
+  [
+    new errors.NestedUseError(1, 'run()'),
+    'NestedUseError',
+    'COWPOOL_ERR_NESTED_USE',
+    /^run\(\) was called inside a use of the same pool, .*\(options\.max is 1\), so it would wait forever;.*raise options\.max/,
+  ],
   [new errors.InternalError('slot state'), 'InternalError', 'COWPOOL_ERR_INTERNAL', /^internal error \(a cowpool bug\): slot state$/],
 ];
 
@@ -86,6 +98,60 @@ test('every error class has its code, name and message', () => {
     assert.match(error.message, message);
   }
   assert.deepEqual(new Set(cases.map(([error]) => error.code)), codes, 'every code has a case here');
+});
+
+/** Whose fault each class says it is: the abstract class it extends (see src/errors.ts). */
+const CATEGORIES: Record<string, 'GuestLimitError' | 'GuestError' | 'CallerError' | 'CapacityError' | 'HostError'> = {
+  InvalidArgumentError: 'CallerError',
+  SyscallError: 'HostError',
+  UnsupportedError: 'HostError',
+  ClosedError: 'CallerError',
+  MalformedModuleError: 'CallerError',
+  ModuleNotPoolableError: 'CallerError',
+  ImportMissingError: 'CallerError',
+  PoolClosedError: 'CallerError',
+  AcquireTimeoutError: 'CapacityError',
+  AbortedError: 'CallerError',
+  GuestTrapError: 'GuestError',
+  GuestTimeoutError: 'GuestLimitError',
+  MalformedCgiResponseError: 'GuestError',
+  QuickJSError: 'GuestError',
+  SqliteError: 'GuestError',
+  GuestMemoryLimitError: 'GuestLimitError',
+  SqliteMemoryLimitError: 'GuestLimitError',
+  GuestOutputLimitError: 'GuestLimitError',
+  NestedUseError: 'CallerError',
+  InternalError: 'HostError',
+};
+
+test('every error class says whose fault it was: exactly one of guest, guest limit, caller, capacity, host', () => {
+  const bases = {
+    GuestError: errors.GuestError,
+    GuestLimitError: errors.GuestLimitError,
+    CallerError: errors.CallerError,
+    CapacityError: errors.CapacityError,
+    HostError: errors.HostError,
+  };
+  for (const [error, name] of cases) {
+    const category = CATEGORIES[name];
+    assert.ok(category, `${name} has a category in this table`);
+    const matching = Object.entries(bases)
+      .filter(([, base]) => error instanceof base)
+      .map(([base]) => base);
+    // A limit is also a guest error; every other class is under one base only.
+    const expected = category === 'GuestLimitError' ? ['GuestError', 'GuestLimitError'] : [category];
+    assert.deepEqual(matching, expected, name);
+  }
+});
+
+test('an error from another copy of cowpool is still placed by its base class', async () => {
+  const other = (await import(`../src/errors.ts?bases=${Date.now()}`)) as typeof errors;
+  assert.ok(new other.GuestTimeoutError(5) instanceof errors.GuestLimitError);
+  assert.ok(new other.GuestTimeoutError(5) instanceof errors.GuestError);
+  assert.ok(new other.InvalidArgumentError('x') instanceof errors.CallerError);
+  assert.ok(!(new other.InvalidArgumentError('x') instanceof errors.GuestError));
+  assert.ok(new other.InternalError('x') instanceof errors.HostError);
+  assert.ok(new other.AcquireTimeoutError(1, 1) instanceof errors.CapacityError);
 });
 
 test("the sandboxes share one memory-limit error: SQLite's is a GuestMemoryLimitError under its own name", () => {

@@ -37,3 +37,24 @@ test("npx cowpool runs the project's own bin, as the README says", () => {
   const out = execFileSync('npx', ['--yes', 'cowpool', '--version'], { encoding: 'utf8', timeout: 120_000 });
   assert.match(out, /^\d+\.\d+\.\d+\n$/);
 });
+
+test("examples/sqlite-sandbox.mjs (the README's first SQLite example) prints what its comments say", () => {
+  assert.deepEqual(run('examples/sqlite-sandbox.mjs').trim().split('\n'), [
+    '[{"columns":["count(*)"],"values":[[3]]}]',
+    '[{"columns":["count(*)"],"values":[[2]]}]',
+    '[{"columns":["v"],"values":[[2]]}]',
+    '[{"columns":["ab"],"values":[["xy"]]}]',
+    '14 unable to open database: /shared.db',
+  ]);
+});
+
+test("examples/sqlite-database.mjs (the README's database, statements, functions, export and memory limit) prints what its comments say", () => {
+  assert.deepEqual(run('examples/sqlite-database.mjs').trim().split('\n'), [
+    '{"columns":["id","name","price"],"rows":[{"id":3,"name":"fig","price":2}],"changes":0,"lastInsertRowid":0}',
+    '{"columns":[],"rows":[],"changes":1,"lastInsertRowid":4}',
+    '[1,{"stock":12,"value":900,"median":0.75}]',
+    '{"stock":13,"value":1100,"median":0.75}',
+    '[["apple"],["fig"]]',
+    '8388608',
+  ]);
+});

@@ -251,7 +251,7 @@ test('a real C guest that never returns (test/fixtures/loop.wasm) is stopped', (
   assert.equal(calls(), 20);
 });
 
-test('until the host fills the table, instrumented code traps; a start section needs removeStart', () => {
+test('until the host fills the table, instrumented code traps; a start section needs removeStart or startExport', () => {
   const instance = instantiate(instrument(SPIN));
   assert.throws(() => fn(instance, 'spin')(), WebAssembly.RuntimeError);
   const withStart = wat(`(module
@@ -263,6 +263,49 @@ test('until the host fills the table, instrumented code traps; a start section n
   const noStart = instantiate(instrument(withStart, { removeStart: true }));
   wire(noStart, 10);
   assert.equal(fn(noStart, 'get')(), 0);
+});
+
+test('startExport: the start function no longer runs at instantiation but is exported, for the host to run once wired', () => {
+  const withStart = wat(`(module
+    (global $g (export "g") (mut i32) (i32.const 0))
+    (func $start (global.set $g (i32.add (global.get $g) (i32.const 1))) (loop $l (br_if $l (i32.const 0))))
+    (start $start)
+    (func (export "get") (result i32) (global.get $g)))`);
+  const deferred = instrument(withStart, { interrupt: { ...INTERRUPT, startExport: 'cowpool:start' } });
+  assert.equal(readModule(deferred).start, undefined, 'no start section');
+  const instance = instantiate(deferred);
+  assert.equal(globalValue(instance, 'g'), 0, 'nothing ran at instantiation (the table is empty: it would have trapped)');
+  wire(instance, 10);
+  fn(instance, 'cowpool:start')();
+  assert.equal(fn(instance, 'get')(), 1, 'the exported start function is the original one');
+  // A start function that never returns is stopped by the check like any other code.
+  const looping = instrument(wat('(module (func $s (loop $l (br $l))) (start $s))'), {
+    interrupt: { ...INTERRUPT, startExport: 'cowpool:start' },
+  });
+  const stuck = instantiate(looping);
+  const { calls } = wire(stuck, 1000, 5);
+  assert.throws(() => fn(stuck, 'cowpool:start')(), Deadline);
+  assert.equal(calls(), 5);
+  // removeStart wins; a module without a start function gets no export.
+  assert.ok(
+    !WebAssembly.Module.exports(
+      new WebAssembly.Module(
+        instrument(withStart, {
+          removeStart: true,
+          interrupt: { ...INTERRUPT, startExport: 'cowpool:start' },
+        }),
+      ),
+    ).some((e) => e.name === 'cowpool:start'),
+  );
+  assert.ok(
+    !WebAssembly.Module.exports(
+      new WebAssembly.Module(
+        instrument(SPIN, {
+          interrupt: { ...INTERRUPT, startExport: 'cowpool:start' },
+        }),
+      ),
+    ).some((e) => e.name === 'cowpool:start'),
+  );
 });
 
 // ---- Behaviour equivalence ----------------------------------------------------------------------
@@ -579,7 +622,8 @@ test('export names that collide are refused like the export prefixes are', () =>
   const cases: [NonNullable<RewritePlan['interrupt']>, RewritePlan, RegExp][] = [
     [{ fuelExport: 'taken', tableExport: 'check' }, {}, /plan\.interrupt\.fuelExport "taken" is already taken/],
     [{ fuelExport: 'fuel', tableExport: 'f' }, {}, /plan\.interrupt\.tableExport "f" is already taken/],
-    [{ fuelExport: 'same', tableExport: 'same' }, {}, /both "same"/],
+    [{ fuelExport: 'same', tableExport: 'same' }, {}, /names "same" for two exports/],
+    [{ fuelExport: 'fuel', tableExport: 'check', startExport: 'fuel' }, {}, /names "fuel" for two exports/],
     [{ fuelExport: 'fuel', tableExport: 't0' }, { exportTables: { prefix: 't' } }, /tableExport "t0" is already taken/],
     [{ fuelExport: 42 as unknown as string, tableExport: 'check' }, {}, /plan\.interrupt\.fuelExport must be a string/],
   ];

@@ -19,6 +19,7 @@ test('an unknown key is refused with the closest known name, and the known ones'
       err.message === "options: unknown option 'memorylimit'; did you mean 'memoryLimit'? (known: timeout, memoryLimit, setup)",
   );
   assert.equal(closestName('timout', known), 'timeout');
+  assert.equal(closestName('memLimit', known), 'memoryLimit', 'an abbreviation');
   assert.equal(closestName('zzzzzzzz', known), undefined, 'nothing near enough to be a typo');
 });
 
@@ -61,6 +62,9 @@ test('sizes, durations, counts and ports as written on the command line', () => 
     ['1m', 60_000],
     ['2h', 7_200_000],
     ['1500', 1500],
+    ['5 minutes', 300_000],
+    ['1 second', 1000],
+    ['2 hours', 7_200_000],
   ];
   for (const [text, ms] of durations) assert.equal(parseDuration('--timeout', text), ms, text);
   assert.throws(() => parseDuration('--timeout', '-1s'), { message: /^--timeout: cannot read "-1s"/ });

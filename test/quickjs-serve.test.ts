@@ -107,14 +107,13 @@ test('cowpool quickjs serve setup.js is the same server as a command', async () 
   );
   try {
     let out = '';
-    child.stdout.setEncoding('utf8');
+    // Read on to the end (not `for await … break`, which would close the pipe the access log writes to).
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
     let url: string | undefined;
-    for await (const chunk of child.stdout) {
-      out += chunk;
-      url = /serving .* at (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1];
-      if (url) break;
+    while ((url = /serving .* at (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1]) === undefined) {
+      if (child.exitCode !== null) assert.fail(`the command did not start: ${out}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    assert.ok(url, `the command did not start: ${out}`);
     assert.deepEqual(await (await fetch(`${url}/add?a=2&b=3`)).json(), { sum: 5 });
     const looped = await fetch(`${url}/eval`, { method: 'POST', body: 'for (;;) {}' });
     assert.equal(looped.status, 504);

@@ -185,7 +185,7 @@ describe('the whole memory', () => {
     const { createInitializedPool } = await import('../src/sqlite/image.ts');
     const { loadSqliteWasm, sqliteExports } = await import('../src/sqlite/abi.ts');
     const { UseState } = await import('../src/sqlite/imports.ts');
-    const { runSql } = await import('../src/sqlite/session.ts');
+    const { Session } = await import('../src/sqlite/session.ts');
     const memoryLimit = 4 * 2 ** 20;
     const { pool, image: snapshot } = createInitializedPool(
       loadSqliteWasm(),
@@ -215,7 +215,10 @@ describe('the whole memory', () => {
       for (const sql of uses) {
         try {
           await pool.run(
-            (instance, _state, host) => runSql(sqliteExports(instance), host.memory!, snapshot.layout, sql, undefined, memoryLimit),
+            (instance, state, host) =>
+              new Session(sqliteExports(instance), host.memory!, snapshot.layout, memoryLimit, state).exec(sql, undefined, {
+                readBigInts: false,
+              }),
             new UseState(),
             { timeout: 50 },
           );

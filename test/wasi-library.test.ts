@@ -13,6 +13,7 @@ import { GuestTimeoutError, GuestTrapError, InvalidArgumentError } from '../src/
 import { serve } from '../src/serve/server.ts';
 import { parseDirOption } from '../src/cli/dir-option.ts';
 import { snapshot } from './support/tree.ts';
+import { entryCost, NODE_OVERHEAD } from '../src/wasi/fs/overlay-budget.ts';
 
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}.wasm`, import.meta.url));
 const scratch = readFileSync(new URL('../examples/scratch.wasm', import.meta.url));
@@ -113,7 +114,9 @@ describe('cowpool serve with a writable directory', () => {
   });
 
   test('past overlayLimit a request gets ENOSPC, and the next request has the whole budget again', async () => {
-    const server = await serve({ wasm: scratch, port: 0, dirs: [{ guestPath: '/data', hostPath: dir }], overlayLimit: 400 });
+    // Room for the two files scratch.wasm makes, a short note and the 38-byte secret; not for a 250-byte note.
+    const overlayLimit = 2 * NODE_OVERHEAD + entryCost('note.txt') + entryCost('.secret') + 150;
+    const server = await serve({ wasm: scratch, port: 0, dirs: [{ guestPath: '/data', hostPath: dir }], overlayLimit });
     try {
       const long = 'x'.repeat(250);
       assert.equal(

@@ -2,14 +2,15 @@
  * The `cowpool` command line: reads the command and hands the rest to its file (`serve.ts` runs a
  * WASI program once per HTTP request, each on a pristine instance; `inspect.ts` says how a module
  * would be pooled and why; `quickjs.ts` serves JavaScript per request; `warm.ts` fills the cache of
- * prepared pools), and turns a cowpool error into a message and an exit code. The commands use the
- * library's layers; no layer imports these.
+ * prepared pools), and turns what a command throws into one line that names the command
+ * (`cowpool serve: cannot read app.wasm: no such file`) and an exit code. Each command answers its
+ * own `--help`. The commands use the library's layers; no layer imports these.
  */
-import { createRequire } from 'node:module';
-import { CowpoolError, InvalidArgumentError } from '../errors.js';
+import { cowpoolVersion } from '../version.js';
+import { reportFailure } from './error-message.js';
 import { inspectCommand } from './inspect.js';
 import { SERVE_USAGE, serveCommand } from './serve.js';
-import { WARM_USAGE, warmCommand } from './warm.js';
+import { warmCommand } from './warm.js';
 
 const USAGE = `cowpool — a fresh WebAssembly instance per request, in microseconds
 
@@ -21,11 +22,9 @@ Usage:
                                        prepare ahead of time, into the cache, so that servers start in ms
   cowpool --version | --help
 
+\`cowpool <command> --help\` shows a command's options.
+
 ${SERVE_USAGE}
-
-${WARM_USAGE}
-
-Sizes take units (1MiB, 512KiB, 64k); times too (10s, 250ms).
 `;
 
 /** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
@@ -44,10 +43,14 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./quickjs.js')).quickjsCommand(rest);
       case '--version':
       case '-v':
-        console.log(version());
+        console.log(cowpoolVersion());
+        return 0;
+      case 'help':
+        // `cowpool help serve` is `cowpool serve --help`.
+        if (rest.length > 0) return await main([...rest, '--help']);
+        console.log(USAGE);
         return 0;
       case undefined:
-      case 'help':
       case '--help':
       case '-h':
         console.log(USAGE);
@@ -57,15 +60,13 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
     }
   } catch (err) {
-    if (err instanceof CowpoolError) {
-      console.error(`cowpool: ${err.message}`);
-      return err instanceof InvalidArgumentError ? 2 : 1;
-    }
-    throw err;
+    const report = reportFailure(err);
+    console.error(`cowpool ${commandName(argv)}: ${report.message}`);
+    return report.exitCode;
   }
 }
 
-/** cowpool's version, from its package.json. */
-function version(): string {
-  return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+/** The command as the user typed it, for messages: `serve`, `quickjs serve`. */
+function commandName(argv: string[]): string {
+  return argv[0] === 'quickjs' && argv[1] === 'serve' ? 'quickjs serve' : (argv[0] ?? '');
 }

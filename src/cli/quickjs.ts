@@ -4,15 +4,18 @@
  * of the CLI does not need QuickJS installed.
  */
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { InvalidArgumentError } from '../errors.js';
-import { parseBytes, parseCount, parseDuration, parsePort } from '../options/units.js';
+import { parseBytes, parseCount, parseDuration, parsePort, UNITS_HELP } from '../options/units.js';
 import { createQuickJSServer, QuickJSSandbox } from '../quickjs/index.js';
+import { readCommandLine } from './command-line.js';
+import { SERVER_FLAGS, SERVER_FLAGS_USAGE, serveUntilSignal, serverFlags, startLine } from './server-command.js';
 
-/** Usage of `cowpool quickjs`, for `cowpool quickjs --help`. */
-const QUICKJS_USAGE = `  cowpool quickjs serve [setup.js] [options]
-                                       evaluate JavaScript per HTTP request, each in a pristine
-                                       QuickJS context; with setup.js, call its handle(request)
+/** Usage of `cowpool quickjs serve`, for its `--help` and `cowpool quickjs --help`. */
+const QUICKJS_USAGE = `Usage: cowpool quickjs serve [setup.js] [options]
+
+Evaluates JavaScript per HTTP request, each in a pristine QuickJS context: without setup.js, a
+POST body is a script and the answer is {"value", "logs"}; with setup.js, each request calls its
+handle(request) and answers what it returns.
 
 quickjs serve options:
   --host <addr>           interface to listen on (default 127.0.0.1)
@@ -21,59 +24,90 @@ quickjs serve options:
   --timeout <time>        deadline of one request (default 1s)
   --memory-limit <size>   QuickJS heap of one request (default 32MiB)
   --pool <n>              most contexts at once (default 4)
-  --max-body <size>       largest request body (default 1MiB)`;
+  --max-body <size>       largest request body (default 1MiB)
+${SERVER_FLAGS_USAGE.replace(/ \(with --workers[^)]*\)/, '')}
+  -h, --help              this help
+
+${UNITS_HELP}`;
 
 /** Runs `cowpool quickjs …`; resolves to the exit code when the server stops. */
 export async function quickjsCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === undefined || sub === 'help' || sub === '--help' || sub === '-h') {
-    console.log(`Usage:\n${QUICKJS_USAGE}\n`);
+    console.log(QUICKJS_USAGE);
     return 0;
   }
-  if (sub !== 'serve') {
-    throw new InvalidArgumentError(`cowpool quickjs: unknown command "${sub ?? ''}"; try cowpool quickjs serve [setup.js]`);
-  }
-  const { values, positionals } = parseArgs({
-    args: rest,
-    allowPositionals: true,
-    options: {
-      host: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string', default: '8080' },
-      handler: { type: 'string', default: 'handle' },
-      timeout: { type: 'string', default: '1s' },
-      'memory-limit': { type: 'string', default: '32MiB' },
-      pool: { type: 'string', default: '4' },
-      'max-body': { type: 'string', default: '1MiB' },
+  if (sub !== 'serve') throw new InvalidArgumentError(`unknown command "${sub}"; try cowpool quickjs serve [setup.js]`);
+  const line = readCommandLine(
+    {
+      name: 'quickjs serve',
+      takes: 'at most one setup script',
+      positionals: { min: 0, max: 1 },
+      example: 'cowpool quickjs serve [setup.js] [options]',
+      options: {
+        host: { type: 'string', default: '127.0.0.1' },
+        port: { type: 'string', default: '8080' },
+        handler: { type: 'string', default: 'handle' },
+        timeout: { type: 'string', default: '1s' },
+        'memory-limit': { type: 'string', default: '32MiB' },
+        pool: { type: 'string', default: '4' },
+        'max-body': { type: 'string', default: '1MiB' },
+        ...SERVER_FLAGS,
+      },
     },
-  });
-  if (positionals.length > 1) {
-    throw new InvalidArgumentError('quickjs serve takes at most one setup script: cowpool quickjs serve setup.js');
+    rest,
+  );
+  if (line.help) {
+    console.log(QUICKJS_USAGE);
+    return 0;
   }
+  const { values, positionals } = line;
   const setupFile = positionals[0];
   const port = parsePort('--port', values.port!);
   const pool = parseCount('--pool', values.pool!, 1);
+  const flags = serverFlags(values);
+  const building = performance.now();
   const sandbox = await QuickJSSandbox.create({
     ...(setupFile !== undefined ? { setup: await readFile(setupFile, 'utf8'), setupFilename: setupFile } : {}),
     timeout: parseDuration('--timeout', values.timeout!),
     memoryLimit: parseBytes('--memory-limit', values['memory-limit']!),
     max: pool,
   });
+  const buildMs = performance.now() - building;
   const server = createQuickJSServer(sandbox, {
     ...(setupFile !== undefined ? { handler: values.handler! } : {}),
     maxBody: parseBytes('--max-body', values['max-body']!),
+    log: flags.write,
+    logFormat: flags.format,
+    accessLog: flags.accessLog,
+    health: flags.health,
+    metrics: flags.metrics,
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, values.host, resolve);
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, values.host, resolve);
+    });
+  } catch (err) {
+    await sandbox.close();
+    throw err;
+  }
   const address = server.address();
   const at = typeof address === 'object' && address !== null ? `http://${values.host}:${address.port}` : String(address);
-  console.log(`cowpool quickjs serving ${setupFile ? `${setupFile} (${values.handler}(request))` : 'request bodies'} at ${at}`);
-  await new Promise<void>((resolve) => {
-    const stop = () => server.close(() => resolve());
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
-  await sandbox.close();
+  const what = `cowpool quickjs serving ${setupFile ? `${setupFile} (${values.handler}(request))` : 'request bodies'}`;
+  const start = startLine(what, at, buildMs, sandbox.describe(), sandbox.stats().pool);
+  flags.log.lifecycle('start', start.message, start.fields);
+  await serveUntilSignal(
+    flags.log,
+    async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await server.handler.close();
+      await sandbox.close();
+    },
+    () => server.handler.stats().http,
+  );
   return 0;
 }

@@ -13,41 +13,60 @@
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { InvalidArgumentError } from '../errors.js';
-import { parseBytes, parseDuration } from '../options/units.js';
+import { parseBytes, parseDuration, UNITS_HELP } from '../options/units.js';
 import type { PreparedMessage } from '../pool/build.js';
 import { InstancePool, type CacheOption } from '../pool/index.js';
+import { readCommandLine } from './command-line.js';
 
-/** Usage of `cowpool warm`, for the CLI's help. */
-export const WARM_USAGE = `warm: prepare a module ahead of time, into the cache (see the README's "The cache")
-  cowpool warm <app.wasm> [--timeout <time>]       for cowpool serve app.wasm with that --timeout (default 10s)
-  cowpool warm quickjs [setup.js] [--memory-limit <size>]
-                                                   for cowpool quickjs serve [setup.js] (default 32MiB)
-  cowpool warm sqlite [setup.sql] [--memory-limit <size>]
-                                                   for a SqliteSandbox with that setup (default 32MiB)
-  --cache-dir <dir>       the cache directory (default $COWPOOL_CACHE_DIR, $XDG_CACHE_HOME/cowpool or
-                          ~/.cache/cowpool)`;
+/** Usage of `cowpool warm`, for its `--help`. */
+export const WARM_USAGE = `Usage: cowpool warm <app.wasm> | quickjs [setup.js] | sqlite [setup.sql] [options]
+
+Prepares a module ahead of time (a deploy step), into the cache of prepared pools, so that the
+servers and sandboxes started later find it prepared and start in milliseconds:
+
+  cowpool warm <app.wasm>            for cowpool serve app.wasm (with the same --timeout)
+  cowpool warm quickjs [setup.js]    for cowpool quickjs serve [setup.js] (the same path, --memory-limit)
+  cowpool warm sqlite [setup.sql]    for a SqliteSandbox with that setup and memoryLimit
+
+Give the options that shape the result as the server will be given them, and run it as the user
+(and with the COWPOOL_CACHE_DIR) the server will have.
+
+warm options:
+  --timeout <time>        cowpool serve's --timeout: a finite one instruments the module (default 10s)
+  --memory-limit <size>   the sandbox's memoryLimit (default 32MiB)
+  --cache-dir <dir>       the cache directory (default $COWPOOL_CACHE_DIR, $XDG_CACHE_HOME/cowpool
+                          or ~/.cache/cowpool)
+  -h, --help              this help
+
+${UNITS_HELP}`;
 
 /** Runs `cowpool warm …` (`args` after `warm`); resolves to the exit code. */
 export async function warmCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      timeout: { type: 'string', default: '10s' },
-      'memory-limit': { type: 'string', default: '32MiB' },
-      'cache-dir': { type: 'string' },
+  const line = readCommandLine(
+    {
+      name: 'warm',
+      takes: 'a module path, or quickjs or sqlite and at most one setup file',
+      positionals: { min: 1, max: 2 },
+      example: 'cowpool warm app.wasm | quickjs [setup.js] | sqlite [setup.sql]',
+      options: {
+        timeout: { type: 'string', default: '10s' },
+        'memory-limit': { type: 'string', default: '32MiB' },
+        'cache-dir': { type: 'string' },
+      },
     },
-  });
-  const [target, setupFile, ...extra] = positionals;
-  if (target === undefined) throw new InvalidArgumentError('warm takes a module path, quickjs or sqlite: cowpool warm app.wasm');
+    args,
+  );
+  if (line.help) {
+    console.log(WARM_USAGE);
+    return 0;
+  }
+  const { values, positionals } = line;
+  const [target, setupFile] = positionals as [string, string | undefined];
   const cache: CacheOption = values['cache-dir'] !== undefined ? { dir: values['cache-dir'] } : true;
   const kind = target === 'quickjs' || target === 'sqlite' ? target : 'module';
-  if (extra.length > 0 || (kind === 'module' && setupFile !== undefined)) {
-    throw new InvalidArgumentError(
-      kind === 'module' ? 'warm takes one module path: cowpool warm app.wasm' : `warm ${kind} takes at most one setup file`,
-    );
+  if (kind === 'module' && setupFile !== undefined) {
+    throw new InvalidArgumentError(`a module takes no setup file (usage: cowpool warm app.wasm)`);
   }
   const messages: PreparedMessage[] = [];
   const listener = (message: unknown) => messages.push(message as PreparedMessage);

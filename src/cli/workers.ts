@@ -4,33 +4,43 @@
  * a pool holds no state another process would need, so requests go to whichever worker accepts.
  */
 import cluster, { type Worker } from 'node:cluster';
+import type { LogFields, ServerLog } from '../http/server-log.js';
 
-/** The message a worker sends once it listens. */
+/** The message a worker sends once it listens: its start-up line. */
 export interface ListeningMessage {
   cowpool: 'listening';
-  line: string;
+  message: string;
+  fields: LogFields;
 }
 
-/** In a worker: tells the primary it listens (the primary prints one line for all). */
-export function announceListening(line: string): void {
-  process.send?.({ cowpool: 'listening', line } satisfies ListeningMessage);
+/** In a worker: tells the primary it listens (the primary logs one line for all). */
+export function announceListening(message: string, fields: LogFields): void {
+  process.send?.({ cowpool: 'listening', message, fields } satisfies ListeningMessage);
 }
 
 /** Whether this process is a worker started by {@link runPrimary}. */
 export const isWorker = cluster.isWorker;
 
+/** This worker's number (1, 2, …; replacements count on), or 0 in the primary. */
+export const workerId = cluster.worker?.id ?? 0;
+
 /**
  * In the primary: starts `count` workers (this same command), replaces a worker that dies after
- * startup, and on SIGINT/SIGTERM stops them all gracefully. Resolves to the exit code: 1 when a
- * worker fails before any listened (a bad module, say: each worker already said why).
+ * startup, and on SIGINT/SIGTERM stops them all gracefully; its start-up and shutdown lines go to
+ * `log`. Resolves to the exit code: 1 when a worker fails before any listened (a bad module, say:
+ * each worker already said why).
  */
-export function runPrimary(count: number): Promise<number> {
+export function runPrimary(count: number, log: ServerLog): Promise<number> {
   let listening = 0;
   let stopping = false;
   return new Promise<number>((resolve) => {
-    const finish = (code: number) => {
+    const finish = (code: number, done?: () => void) => {
       const remaining = () => Object.keys(cluster.workers ?? {}).length;
-      const wait = () => (remaining() === 0 ? resolve(code) : setTimeout(wait, 20));
+      const wait = () => {
+        if (remaining() > 0) return void setTimeout(wait, 20);
+        done?.();
+        resolve(code);
+      };
       wait();
     };
     const stopAll = () => {
@@ -41,7 +51,8 @@ export function runPrimary(count: number): Promise<number> {
       const worker = cluster.fork();
       worker.on('message', (message: ListeningMessage) => {
         if (message?.cowpool !== 'listening') return;
-        if (listening++ === 0) console.log(`${message.line}, ${count} worker processes`);
+        if (listening++ === 0)
+          log.lifecycle('start', `${message.message}, ${count} worker processes`, { ...message.fields, workers: count });
       });
       return worker;
     };
@@ -59,9 +70,16 @@ export function runPrimary(count: number): Promise<number> {
     });
     for (let i = 0; i < count; i++) start();
     const onSignal = (signal: string) => {
-      console.log(`cowpool: ${signal}, stopping ${count} workers`);
+      log.lifecycle('stopping', `cowpool: ${signal}, stopping ${count} workers`, { signal, workers: count });
       stopAll();
-      finish(0);
+      finish(0, () => {
+        const uptime = performance.now();
+        log.lifecycle('stop', `cowpool: ${count} workers stopped after ${(uptime / 1000).toFixed(1)} s`, {
+          signal,
+          workers: count,
+          uptimeMs: Math.round(uptime),
+        });
+      });
     };
     process.once('SIGINT', () => onSignal('SIGINT'));
     process.once('SIGTERM', () => onSignal('SIGTERM'));

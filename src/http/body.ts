@@ -25,11 +25,29 @@ export function hasBody(req: IncomingMessage): boolean {
 }
 
 /**
+ * Why a body cannot be read: a handler mounted after a body parser (express.json(), say) finds the
+ * stream already read, and what the parser made of it is not the bytes. The servers answer 500 with
+ * {@link BODY_CONSUMED}'s words: it is the application's setup that must change, not the request.
+ */
+export class BodyConsumedError extends Error {
+  constructor() {
+    super('the request body was read before this handler');
+    this.name = 'BodyConsumedError';
+  }
+}
+
+/**
  * The whole body, or undefined when it passes `limit` bytes (announced by `Content-Length`, or
  * counted as it arrives); then the rest is not read. Rejects when the request fails while it is read
- * (the client went away).
+ * (the client went away), and with {@link BodyConsumedError} when another handler read the stream
+ * and left no bytes behind (express.raw() and express.text() leave them in `req.body`: those are used).
  */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+export function readBody(req: IncomingMessage & { body?: unknown }, limit: number): Promise<Buffer | undefined> {
+  if (req.readableEnded) {
+    const earlier = typeof req.body === 'string' ? Buffer.from(req.body) : req.body instanceof Buffer ? req.body : undefined;
+    if (earlier === undefined) return Promise.reject(new BodyConsumedError());
+    return Promise.resolve(earlier.length > limit ? undefined : earlier);
+  }
   if (Number(req.headers['content-length'] ?? 0) > limit) return Promise.resolve(undefined);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];

@@ -32,6 +32,12 @@ export function bodyTooLarge(limit: number): ErrorResponse {
 /** 400: the request failed while its body was read. */
 export const BODY_UNREADABLE: ErrorResponse = { status: 400, message: 'could not read the request body', close: true };
 
+/** 500: another handler read the request body first (a body parser mounted before cowpool's handler). */
+export const BODY_CONSUMED: ErrorResponse = {
+  status: 500,
+  message: "the request body was read before cowpool's handler: mount the handler before body parsers (or use express.raw())",
+};
+
 /** 503: the server is closing and runs no more guests. */
 export const SHUTTING_DOWN: ErrorResponse = { status: 503, message: 'the server is shutting down', close: true };
 

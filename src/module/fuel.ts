@@ -22,7 +22,9 @@
  *   would need rewriting. A table (and the `$fuel` global, and the `[] -> []` type when the module
  *   lacks one) is appended at the end of its index space, so no existing index changes and every
  *   byte of the original code is copied as is; only the inserted sequences are new. The host puts
- *   a WebAssembly function wrapping its JS check into entry 0 of the exported table.
+ *   a WebAssembly function wrapping its JS check into entry 0 of the exported table. An import
+ *   would be no faster: the check is called once per `fuel` steps, and what every step pays (the
+ *   countdown below) is the same either way.
  * - The test is `<= 0`, not `== 0`. A guest can catch the host's exception (a legacy `catch_all`
  *   catches JS exceptions) and keep looping; the check did not refill the counter, so it is now
  *   negative, and every later header calls the check again, which throws again. With `== 0` the
@@ -30,10 +32,11 @@
  * - `$fuel` is a defined (not imported) mutable i32 starting at 0 and exported, so the host sets
  *   the budget per call with `global.value = n`. Until the host does so (and fills the table),
  *   the first instrumented point traps on the table's null entry. That is a safe default, but a
- *   start function runs before the host can reach either export, so it traps and instantiation
- *   fails. `initialFuel` gives the start function a budget instead: the pool passes 2^31 - 1, so
- *   a start function runs to completion (it is not interruptible; only uses are) and the host
- *   sets the real budget right after instantiation.
+ *   start function runs inside `new WebAssembly.Instance`, before the host can reach either
+ *   export, so the rewrite exports it instead (`startExport`, see `rewrite.ts`) and the host calls
+ *   it once the check is wired: a start function is guest code like any other, bounded by the
+ *   same check. (An earlier version gave it a budget of 2^31 - 1 steps instead: seconds of
+ *   unchecked guest code, then a trap on the null entry that read as the guest's.)
  * - The inserted `if` is closed right away and leaves the operand stack as it found it, so branch
  *   depths, block types and loop parameters are unaffected.
  *
@@ -82,7 +85,7 @@ export interface FuelInstrumentation {
   readonly typeEntry: Uint8Array | undefined;
   /** Index of the `$fuel` global (after every existing global). */
   readonly globalIndex: number;
-  /** The global section entry of `$fuel`: mutable i32, initially `initialFuel` (default 0). */
+  /** The global section entry of `$fuel`: mutable i32, initially 0. */
   readonly globalEntry: Uint8Array;
   /** Index of the check table (after every existing table). */
   readonly tableIndex: number;
@@ -134,7 +137,6 @@ function checkSequence(globalIndex: number, typeIndex: number, tableIndex: numbe
 export function instrumentFuel(
   bytes: Uint8Array,
   info: ModuleInfo,
-  initialFuel = 0,
   calls = true,
   loopHeaders?: readonly (readonly number[])[],
 ): FuelInstrumentation {
@@ -144,7 +146,7 @@ export function instrumentFuel(
   const typeIndex = existing >= 0 ? existing : info.types.length;
   const typeEntry = existing >= 0 ? undefined : new Uint8Array([FUNC_TYPE, 0, 0]);
   const globalIndex = info.importedGlobalCount + info.globals.length;
-  const globalEntry = new ByteWriter().u8(I32).u8(1).u8(I32_CONST).s32(initialFuel).u8(Op.end).finish().slice();
+  const globalEntry = new ByteWriter().u8(I32).u8(1).u8(I32_CONST).s32(0).u8(Op.end).finish().slice();
   const tableIndex = info.importedTableCount + info.tables.length;
   // Limits flag 1: a maximum follows. min = max = 1 so the host cannot be surprised by growth.
   const tableEntry = new Uint8Array([FUNC_REF, 0x01, 0x01, 0x01]);

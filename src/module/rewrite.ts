@@ -13,7 +13,8 @@
  * - `globalInits`: numeric globals start from given values (pre-initialization snapshots);
  * - `removeStart`: the start function no longer runs at instantiation;
  * - `interrupt`: a fuel counter at every function entry and loop header calls a host check through
- *   a new table when it runs out (see `fuel.ts`).
+ *   a new table when it runs out (see `fuel.ts`); with `startExport`, the start function is
+ *   exported instead of run at instantiation, so that the host can wire the check first.
  */
 
 import { InvalidArgumentError, ModuleNotPoolableError } from '../errors.js';
@@ -46,13 +47,15 @@ export interface RewritePlan {
    * i32 global, initially 0) is exported as `fuelExport`; the check is called through entry 0 of
    * a new one-entry funcref table exported as `tableExport`, which the host must fill with a
    * `[] -> []` function before any instrumented code runs. `calls: false` instruments loop headers
-   * only (see fuel.ts for when that is enough). `loopHeaders`: `analyzeModule`'s of these bytes,
-   * so that the code is not decoded a second time.
+   * only (see fuel.ts for when that is enough). `startExport`: a start function (unless
+   * `removeStart` drops it) no longer runs inside `new WebAssembly.Instance`, where it would meet
+   * the empty table, but is exported under this name for the host to call once the check is wired.
+   * `loopHeaders`: `analyzeModule`'s of these bytes, so that the code is not decoded a second time.
    */
   interrupt?: {
     readonly fuelExport: string;
     readonly tableExport: string;
-    readonly initialFuel?: number;
+    readonly startExport?: string;
     readonly calls?: boolean;
     readonly loopHeaders?: readonly (readonly number[])[];
   };
@@ -142,7 +145,7 @@ function stripActiveData(bytes: Uint8Array, info: ModuleInfo, replace: Map<numbe
 /** An export the rewriter adds under a name the plan chose; `path` names the option in errors. */
 interface NamedExport {
   readonly name: string;
-  readonly kind: 'global' | 'table';
+  readonly kind: 'function' | 'global' | 'table';
   readonly index: number;
   readonly path: string;
 }
@@ -155,7 +158,7 @@ function addExports(
   replace: Map<number, Replacement>,
 ): void {
   const names = new Set(info.exports.map((e) => e.name));
-  const added: { name: string; kind: 'global' | 'table'; index: number }[] = [];
+  const added: { name: string; kind: NamedExport['kind']; index: number }[] = [];
   const add = (kind: 'global' | 'table', index: number, prefix: string, path: string): void => {
     const name = `${prefix}${index}`;
     if (names.has(name)) {
@@ -288,19 +291,20 @@ export function appendEntries(
 }
 
 /** The export names of `plan.interrupt`, checked. */
-function interruptExports(interrupt: unknown): { fuelExport: string; tableExport: string } {
+function interruptExports(interrupt: unknown): { fuelExport: string; tableExport: string; startExport: string | undefined } {
   if (typeof interrupt !== 'object' || interrupt === null) {
     throw new InvalidArgumentError('plan.interrupt must be an object with fuelExport and tableExport');
   }
-  const { fuelExport, tableExport } = interrupt as Record<string, unknown>;
+  const { fuelExport, tableExport, startExport } = interrupt as Record<string, unknown>;
   const names = {
     fuelExport: checkString(fuelExport, 'plan.interrupt.fuelExport'),
     tableExport: checkString(tableExport, 'plan.interrupt.tableExport'),
+    startExport: startExport === undefined ? undefined : checkString(startExport, 'plan.interrupt.startExport'),
   };
-  if (names.fuelExport === names.tableExport) {
-    throw new InvalidArgumentError(
-      `plan.interrupt.fuelExport and plan.interrupt.tableExport are both "${names.fuelExport}"; exports need distinct names`,
-    );
+  const given = [names.fuelExport, names.tableExport, names.startExport].filter((n) => n !== undefined);
+  const twice = given.find((n, i) => given.indexOf(n) !== i);
+  if (twice !== undefined) {
+    throw new InvalidArgumentError(`plan.interrupt names "${twice}" for two exports; exports need distinct names`);
   }
   return names;
 }
@@ -325,12 +329,16 @@ export function rewriteModule(bytes: Uint8Array, info: ModuleInfo, plan: Rewrite
   let fuel: FuelInstrumentation | undefined;
   const named: NamedExport[] = [];
   if (names !== undefined) {
-    fuel = instrumentFuel(bytes, info, plan.interrupt?.initialFuel ?? 0, plan.interrupt?.calls ?? true, plan.interrupt?.loopHeaders);
+    fuel = instrumentFuel(bytes, info, plan.interrupt?.calls ?? true, plan.interrupt?.loopHeaders);
     named.push(
       { name: names.fuelExport, kind: 'global', index: fuel.globalIndex, path: 'plan.interrupt.fuelExport' },
       { name: names.tableExport, kind: 'table', index: fuel.tableIndex, path: 'plan.interrupt.tableExport' },
     );
   }
+  // The start function becomes an export the host calls once the check is wired (see `interrupt`).
+  const startExport = plan.removeStart === true ? undefined : names?.startExport;
+  const deferStart = startExport !== undefined && info.start !== undefined;
+  if (deferStart) named.push({ name: startExport, kind: 'function', index: info.start, path: 'plan.interrupt.startExport' });
   if (plan.exportGlobals !== undefined || plan.exportTables !== undefined || named.length > 0) {
     addExports(bytes, info, plan, named, replace);
   }
@@ -341,7 +349,7 @@ export function rewriteModule(bytes: Uint8Array, info: ModuleInfo, plan: Rewrite
     appendEntries(bytes, info, SectionId.table, info.tables.length, [fuel.tableEntry], replace);
     if (fuel.code !== undefined) replace.set(SectionId.code, fuel.code);
   }
-  if (plan.removeStart === true && info.start !== undefined) replace.set(SectionId.start, null);
+  if ((plan.removeStart === true || deferStart) && info.start !== undefined) replace.set(SectionId.start, null);
 
   return emitModule(bytes, info, replace);
 }

@@ -1,13 +1,16 @@
 /**
  * Option values as people write them, on the command line: sizes like `1MiB`, `512k`, `2MB`,
- * durations like `10s`, `250ms`, `1m` (a bare number is bytes or milliseconds), counts and ports.
- * Each parser throws {@link InvalidArgumentError} naming the option and showing how to write it.
+ * durations like `10s`, `250ms`, `1m`, `5 minutes` (a bare number is bytes or milliseconds, as in
+ * the library's options), counts and ports. Each parser throws {@link InvalidArgumentError} naming
+ * the option and showing how to write it; {@link UNITS_HELP} says the same in the commands' help.
  */
 import { InvalidArgumentError } from '../errors.js';
 
 const SIZE_UNITS: Readonly<Record<string, number>> = {
   '': 1,
   b: 1,
+  byte: 1,
+  bytes: 1,
   k: 1024,
   kb: 1000,
   kib: 1024,
@@ -19,7 +22,27 @@ const SIZE_UNITS: Readonly<Record<string, number>> = {
   gib: 1024 ** 3,
 };
 
-const DURATION_UNITS: Readonly<Record<string, number>> = { '': 1, ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000 };
+const DURATION_UNITS: Readonly<Record<string, number>> = {
+  '': 1,
+  ms: 1,
+  millisecond: 1,
+  milliseconds: 1,
+  s: 1000,
+  sec: 1000,
+  second: 1000,
+  seconds: 1000,
+  m: 60_000,
+  min: 60_000,
+  minute: 60_000,
+  minutes: 60_000,
+  h: 3_600_000,
+  hour: 3_600_000,
+  hours: 3_600_000,
+};
+
+/** How sizes and times are written, for the commands' `--help`. */
+export const UNITS_HELP = `Sizes take units: 1MiB, 512KiB, 64k, 2MB (a bare number is bytes).
+Times take units: 10s, 250ms, 1m, '5 minutes' (a bare number is milliseconds: --timeout 10 is 10 ms).`;
 
 /** The largest TCP port. */
 const MAX_PORT = 65535;

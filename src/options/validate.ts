@@ -23,8 +23,21 @@ export function rejectUnknownKeys(options: object, known: readonly string[], wha
 }
 
 /**
+ * The keys of an options type, as a record so that the compiler checks the list is complete:
+ * `keysOf({ setup: true, timeout: true } satisfies OptionKeys<MyOptions>)` fails to compile when an
+ * option is added to the type and not to the list (which {@link rejectUnknownKeys} would then refuse).
+ */
+export type OptionKeys<T> = { readonly [K in keyof Required<T>]: true };
+
+/** The keys of an {@link OptionKeys} record, for {@link rejectUnknownKeys}. */
+export function keysOf(keys: object): string[] {
+  return Object.keys(keys);
+}
+
+/**
  * The known name a typo most likely meant: one that begins or ends the key (or that the key
- * begins), else the nearest by edit distance if it is near enough to be a typo.
+ * begins), else one the key abbreviates (`memLimit` for `memoryLimit`: its letters in order, the
+ * first one first), else the nearest by edit distance if it is near enough to be a typo.
  */
 export function closestName(key: string, known: readonly string[]): string | undefined {
   const lower = key.toLowerCase();
@@ -32,7 +45,7 @@ export function closestName(key: string, known: readonly string[]): string | und
   let bestScore = Infinity;
   for (const name of known) {
     const n = name.toLowerCase();
-    const score = lower.startsWith(n) || n.startsWith(lower) || lower.endsWith(n) ? 0 : editDistance(lower, n);
+    const score = lower.startsWith(n) || n.startsWith(lower) || lower.endsWith(n) ? 0 : abbreviates(lower, n) ? 1 : editDistance(lower, n);
     if (score < bestScore || (score === bestScore && best !== undefined && name.length > best.length)) {
       best = name;
       bestScore = score;
@@ -81,6 +94,22 @@ export function memoryLimitBytes(path: string, value: unknown, max: number): num
     throw new InvalidArgumentError(`${path} must be a number of bytes between 64 KiB and ${max / 2 ** 30} GiB, not ${String(value)}`);
   }
   return value;
+}
+
+/** `value` as a limit in bytes: a whole number of at least 0, or Infinity for none; or an error naming `path`. */
+export function byteLimit(path: string, value: unknown): number {
+  if (value !== Infinity && (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0)) {
+    throw new InvalidArgumentError(`${path} must be a whole number of bytes (or Infinity for no limit), not ${String(value)}`);
+  }
+  return value as number;
+}
+
+/** True when `key` is `name` with letters left out (at least two letters, the first kept). */
+function abbreviates(key: string, name: string): boolean {
+  if (key.length < 2 || key.length >= name.length || key[0] !== name[0]) return false;
+  let at = 0;
+  for (const c of name) if (c === key[at]) at++;
+  return at === key.length;
 }
 
 function editDistance(a: string, b: string): number {

@@ -28,7 +28,15 @@
  * (`initialMemory: 'learn'`), `guest-error.ts` (what a use's failure becomes), `lease.ts`.
  */
 import { debuglog } from 'node:util';
-import { AbortedError, AcquireTimeoutError, ClosedError, InternalError, PoolClosedError } from '../errors.js';
+import {
+  AbortedError,
+  AcquireTimeoutError,
+  ClosedError,
+  InternalError,
+  InvalidArgumentError,
+  NestedUseError,
+  PoolClosedError,
+} from '../errors.js';
 import type { MemoryImage, ResetReport, ResetStrategy } from '../memory/index.js';
 import { WASM_PAGE_SIZE } from '../module/wasm-page.js';
 import { assemble, build, type PoolParts, type Ready } from './build.js';
@@ -72,6 +80,12 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
   #closed: (() => void) | undefined;
   readonly #stats = emptyStats();
   #defaultUse: FilledUseOptions | undefined;
+  /**
+   * Uses of this pool whose function is running on the current call stack (`runSync`'s, and the
+   * synchronous part of `run`'s). Each holds a lease: when they hold every lease out and the pool
+   * is full, a use asked for from inside them could only be served once one of them ends.
+   */
+  #depth = 0;
   /** Ends a lease; made once so that handing out a lease allocates no closure. */
   readonly #endLease = (member: Member<S, C>, lease: object) => this.#end(member, lease);
 
@@ -182,8 +196,10 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
     let use: FilledUseOptions;
     let lease: Lease<E, S, C> | undefined;
     try {
+      checkUseFunction(fn, 'run');
       use = this.#useOptions(options);
       lease = this.#tryLease(context, use);
+      if (lease === undefined) this.#refuseNestedWait('run()');
     } catch (err) {
       return Promise.reject(err);
     }
@@ -196,9 +212,11 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
    * want the lowest overhead. Throws {@link AcquireTimeoutError} when no instance is free now.
    */
   runSync<T>(fn: UseFunction<E, S, C, T>, context?: C, options?: UseOptions): T {
+    checkUseFunction(fn, 'runSync');
     const use = this.#useOptions(options);
     const lease = this.#tryLease(context, use);
     if (lease === undefined) {
+      this.#refuseNestedWait('runSync()');
       throw new AcquireTimeoutError(
         0,
         this.#options.max,
@@ -207,11 +225,13 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
           : undefined,
       );
     }
+    this.#depth++;
     try {
       return fn(lease.instance, lease.context, lease.host);
     } catch (err) {
       throw guestError(err);
     } finally {
+      this.#depth--;
       lease.release();
     }
   }
@@ -223,6 +243,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
     try {
       use = this.#useOptions(options);
       lease = this.#tryLease(context, use);
+      if (lease === undefined) this.#refuseNestedWait('acquire()');
     } catch (err) {
       return Promise.reject(err);
     }
@@ -294,6 +315,16 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
 
   // ---- the facade's helpers ----
 
+  /**
+   * Refuses to wait (throws {@link NestedUseError}) when only the uses around this call could give
+   * an instance back: they hold every lease out, the pool is full and no member is being made. A
+   * use nested in another's asynchronous continuation (after an `await`) is not on this stack and
+   * is not caught here: `acquireTimeout` bounds that wait (see the README).
+   */
+  #refuseNestedWait(method: string): void {
+    if (this.#depth > 0 && this.#leased <= this.#depth && this.#creating === 0) throw new NestedUseError(this.#options.max, method);
+  }
+
   /** Waits in line for a member; the waiter leaves the line on timeout, abort or close. */
   #wait(context: C | undefined, use: FilledUseOptions): Promise<Lease<E, S, C>> {
     this.#stats.waits++;
@@ -310,13 +341,16 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
 
   #runLeased<T>(lease: Lease<E, S, C>, fn: UseFunction<E, S, C, T | Promise<T>>): Promise<Awaited<T>> {
     let result: T | Promise<T>;
+    this.#depth++;
     try {
       result = fn(lease.instance, lease.context, lease.host);
     } catch (err) {
+      this.#depth--;
       const error = guestError(err);
       lease.release();
       return Promise.reject(error);
     }
+    this.#depth--;
     if (!isPromise(result)) {
       lease.release();
       return Promise.resolve(result as Awaited<T>);
@@ -365,7 +399,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
       this.#finish(member);
       throw guestError(err);
     }
-    const lease = new Lease<E, S, C>(instance, member, this.#endLease);
+    const lease = new Lease<E, S, C>(instance, member, this.#endLease, this.#options.guardExports);
     member.lease = lease;
     return lease;
   }
@@ -518,6 +552,15 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
     this.#trimmer.stop();
     for (const member of this.#idle.splice(0)) this.#retire(member, false);
     this.#image?.close();
+  }
+}
+
+/** Refuses a use function that is not a function, before anything is taken from the pool. */
+function checkUseFunction(fn: unknown, method: string): void {
+  if (typeof fn !== 'function') {
+    throw new InvalidArgumentError(
+      `${method}(fn) needs a function (instance, context, host) => result, not ${fn === null ? 'null' : typeof fn}`,
+    );
   }
 }
 

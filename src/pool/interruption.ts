@@ -1,40 +1,84 @@
 /**
  * The host side of an interruptible module (see `module/fuel.ts`): the guest counts fuel down and,
- * when it runs out, calls `check` through its check table; `check` ends the use with
- * {@link GuestTimeoutError} once the deadline has passed, and otherwise refills the fuel. One per
- * member, wired to each instance the member makes.
+ * when it runs out, calls `check` through its check table; `check` ends the guest with
+ * {@link GuestTimeoutError} once its deadline has passed, and otherwise refills the fuel.
+ *
+ * Whatever guest code runs is checked, not only a use's calls: the rewrite exports the start
+ * function instead of letting it run inside `new WebAssembly.Instance` (where the table is still
+ * empty), and {@link Interruption.runStart} calls it once the check is wired. The deadline is the
+ * use's for a member's instance (its host's), and the create deadline for pre-initialization.
  */
 import { GuestTimeoutError } from '../errors.js';
-import type { InstanceHost } from './instance-host.js';
 
-/** Fuel a use burns (loop iterations and calls) between two checks of its deadline. */
+/** Fuel a guest burns (loop iterations and calls) between two checks of its deadline. */
 const FUEL = 100_000;
 
-/** A member's deadline check; see the module comment. */
+/** Where an interruptible rewrite put its fuel counter, check table and (when there was one) start function. */
+export interface InterruptExports {
+  readonly fuelExport: string;
+  readonly tableExport: string;
+  /** Present when the module has a start function, which the host must call (see the module comment). */
+  readonly startExport?: string;
+}
+
+/** When the guest the check guards must stop: a use's host, or pre-initialization's create deadline. */
+export interface Deadline {
+  /** A `performance.now()` timestamp; Infinity for none. */
+  readonly deadline: number;
+  /** The timeout it came from in ms, for the error. */
+  readonly timeout: number;
+}
+
+/** The deadline check of a member (or of pre-initialization's instance); see the module comment. */
 export class Interruption {
-  readonly #exports: { fuelExport: string; tableExport: string };
+  readonly #exports: InterruptExports;
   readonly #check: unknown;
   #fuel: WebAssembly.Global | undefined;
 
-  constructor(exports: { fuelExport: string; tableExport: string }, host: InstanceHost<unknown, unknown>) {
+  constructor(exports: InterruptExports, clock: Deadline) {
     this.#exports = exports;
     const check = () => {
-      if (performance.now() >= host.deadline) throw new GuestTimeoutError(host.timeout);
+      if (performance.now() >= clock.deadline) throw new GuestTimeoutError(clock.timeout);
       this.#fuel!.value = FUEL;
     };
     this.#check = checkTrampoline(check);
   }
 
-  /** Wires a new instance's check table to this host and takes its fuel counter. */
+  /** Wires a new instance's check table to this check and takes its fuel counter. */
   attach(instance: WebAssembly.Instance): void {
     (instance.exports[this.#exports.tableExport] as WebAssembly.Table).set(0, this.#check);
     this.#fuel = instance.exports[this.#exports.fuelExport] as WebAssembly.Global;
   }
 
-  /** Gives the starting use a full budget. */
+  /** Gives the guest about to run a full budget. */
   refill(): void {
     this.#fuel!.value = FUEL;
   }
+
+  /**
+   * Runs the start function of `instance` (attached), if the module has one, under the check. A
+   * timeout says what did not return: `what` (the start function) within `limit` (the option).
+   */
+  runStart(instance: WebAssembly.Instance, what: string, limit: string): void {
+    if (this.#exports.startExport === undefined) return;
+    const start = instance.exports[this.#exports.startExport] as () => void;
+    this.refill();
+    try {
+      start();
+    } catch (err) {
+      throw overran(err, what, limit);
+    }
+  }
+}
+
+/**
+ * A {@link GuestTimeoutError} of guest code other than a use's own (a start function, an
+ * initializer) made to say what did not return and which limit stopped it; any other error as is.
+ */
+export function overran(err: unknown, what: string, limit: string): unknown {
+  if (!(err instanceof GuestTimeoutError)) return err;
+  const ms = err.timeoutMs;
+  return new GuestTimeoutError(ms, `${what} did not return within ${ms} ms (${limit}) and was stopped`);
 }
 
 /**

@@ -7,6 +7,7 @@
  * holds the one state machine); a member only does the work of each step: `begin` a use, `reset`
  * after it, `close` when retired.
  */
+import { InternalError } from '../errors.js';
 import { type MemoryImage, MemorySlot, type MemorySlotOptions, type ResetReport } from '../memory/index.js';
 import { bindImports } from './bind-imports.js';
 import { hostControl, InstanceHost, runSetup, type SetupHook } from './instance-host.js';
@@ -70,13 +71,19 @@ export class Member<S, C> {
 
   #link(given: WebAssembly.Imports): this {
     this.#imports = bindImports(this.#prepared.module, this.#prepared.memoryImport, given, this.slot?.memory);
-    if (this.#prepared.mechanism === 'reuse') this.#keep(new WebAssembly.Instance(this.#prepared.module, this.#imports));
+    if (this.#prepared.mechanism === 'reuse') {
+      // The analysis refuses `reuse` to a start function that would run again (pre-initialization
+      // removes one that does not): a kept instance has none to run outside a use.
+      if (this.#prepared.interrupt?.startExport !== undefined) throw new InternalError('a kept instance with a start function to run');
+      this.#keep(new WebAssembly.Instance(this.#prepared.module, this.#imports));
+    }
     return this;
   }
 
   /**
    * Starts a use: returns the instance to use (a new one for `reinstantiate`). When it throws (a
-   * start function trapped, say), the use has begun all the same and must be reset.
+   * start function trapped or overran the use's timeout, say), the use has begun all the same and
+   * must be reset.
    */
   begin(context: C | undefined, timeout: number): WebAssembly.Instance {
     this.slot?.lease();
@@ -86,7 +93,12 @@ export class Member<S, C> {
     let instance = this.#kept;
     if (instance === undefined) {
       instance = new WebAssembly.Instance(this.#prepared.module, this.#imports);
-      this.#interruption?.attach(instance);
+      control.instance(this.host, instance);
+      if (this.#interruption) {
+        // An interruptible module's start function was left for us to run, under the use's deadline.
+        this.#interruption.attach(instance);
+        this.#interruption.runStart(instance, 'the start function', "the use's timeout");
+      }
     }
     this.#interruption?.refill();
     control.instance(this.host, instance);

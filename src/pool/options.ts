@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { DEFAULT_KEEP_RESIDENT, parseStrategy, type ResetStrategy } from '../memory/index.js';
-import { boolean, integer, rejectUnknownKeys, waitMs } from '../options/validate.js';
+import { boolean, integer, rejectUnknownKeys, timeoutMs, waitMs } from '../options/validate.js';
 import type { ImportsFactory, SetupHook } from './instance-host.js';
 import type { Interruptible, Mechanism, ModulePlan } from './prepare.js';
 import { checkCacheOption, type CacheChoice, type CacheOption } from './cache/settings.js';
@@ -89,8 +89,21 @@ export interface PoolOptions<S = undefined, C = unknown> {
    * interpreter's many small functions but does not bound loop-free recursion (a call tree can be
    * exponentially long): only for a guest whose every step of untrusted work passes a loop, such as
    * a JavaScript or Lua interpreter running untrusted scripts, never for untrusted wasm. Default false.
+   *
+   * A start function and an initializer are guest code like any other: with `interruptible`, one
+   * that runs per use (`reinstantiate`) is stopped at the use's `timeout`, and one that runs at
+   * create (pre-initialization) at `createTimeout`. Without it nothing on this thread can stop a
+   * guest that never returns, a start function included: a module whose start function may loop
+   * needs `interruptible`, or a worker thread that can be ended.
    */
   interruptible?: Interruptible;
+  /**
+   * How long the guest code `create` runs may take, in ms: the start function and `initialize`,
+   * run once to make the image. Past it, `create` rejects with a `GuestTimeoutError` that says what
+   * did not return. Needs `interruptible` (the fuel counter is what stops it). Default 10000 with
+   * `interruptible`; Infinity for none.
+   */
+  createTimeout?: number;
   /**
    * Keep what preparing the module produced (the rewritten module, the image, the plan) in a cache
    * on disk, keyed by the module's bytes, the options that shape it and cowpool's version, so that
@@ -135,6 +148,12 @@ export interface FilledOptions<S, C> {
   plan: ModulePlan;
   /** Bytes (not yet rounded), `learn`, or undefined for the module's own size. */
   initialMemory: number | 'learn' | undefined;
+  /**
+   * Whether a use is handed a view of its instance that stops working when the use ends
+   * (`use-view.ts`). False only for a pool a sandbox hosts (it passes a host's initializer): its
+   * uses are the sandbox's own code, which keeps no exports and caches them per instance.
+   */
+  guardExports: boolean;
   cache: CacheChoice;
   testHooks: TestHooks;
 }
@@ -162,6 +181,7 @@ const POOL_KEYS = [
   'tableReserve',
   'acquireTimeout',
   'interruptible',
+  'createTimeout',
   'cache',
 ] as const satisfies readonly (keyof PoolOptions)[];
 const USE_KEYS = ['timeout', 'acquireTimeout', 'signal'] as const satisfies readonly (keyof UseOptions)[];
@@ -174,6 +194,7 @@ const DEFAULTS = {
   strategy: 'auto',
   mechanism: 'auto',
   acquireTimeout: Infinity,
+  createTimeout: 10_000,
 } as const;
 
 /** Validates `options` and fills in the defaults. Throws {@link InvalidArgumentError} naming the option. */
@@ -213,6 +234,13 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
   if (typeof interruptible !== 'boolean' && interruptible !== 'loops') {
     throw new InvalidArgumentError(`options.interruptible must be true, false or 'loops', not ${String(interruptible)}`);
   }
+  const createTimeout = own('createTimeout');
+  if (createTimeout !== undefined && interruptible === false) {
+    throw new InvalidArgumentError(
+      'options.createTimeout needs options.interruptible: without the fuel counter nothing on this thread can stop ' +
+        'a start function or an initializer that never returns',
+    );
+  }
   const hooks = (o as InternalPoolOptions<S, C>)[TEST_HOOKS];
   return {
     setup: setupHook(own('setup'), own('imports')),
@@ -228,9 +256,11 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
       initialize,
       keepExports: hosted?.keepExports,
       tableReserve: integer('options.tableReserve', own('tableReserve') ?? 0, 0),
+      createTimeout: interruptible === false ? Infinity : timeoutMs('options.createTimeout', createTimeout ?? DEFAULTS.createTimeout),
       virtualMemorySize: boolean('options.virtualMemorySize', own('virtualMemorySize') ?? false),
     },
     initialMemory,
+    guardExports: hosted === undefined,
     cache: checkCacheOption('options.cache', own('cache')),
     testHooks: hooks ?? {},
   };

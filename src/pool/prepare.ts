@@ -33,6 +33,7 @@ import {
   type StartAnalysis,
   virtualizeMemorySize,
 } from '../module/index.js';
+import type { InterruptExports } from './interruption.js';
 import type { Initializer } from './preinitialize/initializer.js';
 
 /** How uses are made fresh; see the module comment. */
@@ -67,6 +68,11 @@ export interface ModulePlan {
   readonly tableReserve: number;
   /** What runs once before the image is captured besides a start function, if anything (see `preinitialize/`). */
   readonly initialize: Initializer | undefined;
+  /**
+   * How long pre-initialization (the start function and the initializer, run once at create) may
+   * take, in ms; enforced by the fuel counter, so only when `interruptible` (see `PoolOptions.createTimeout`).
+   */
+  readonly createTimeout: number;
   /** The only exports the module keeps, by name (a host's initializer asks for it); undefined keeps them all. */
   readonly keepExports: ReadonlySet<string> | undefined;
   /** Rewrite `memory.size` and `memory.grow` to read and grow a global (see `PoolOptions.virtualMemorySize`). */
@@ -130,8 +136,11 @@ export interface RunPlan {
   readonly reservedTables: readonly { readonly name: string; readonly reserve: number }[];
   /** Values to give exported globals right after instantiation (reuse after pre-initialization). */
   readonly globalOverrides: readonly { readonly name: string; readonly value: unknown }[];
-  /** Where the fuel counter and the check table are exported, when the module is interruptible. */
-  readonly interrupt?: { readonly fuelExport: string; readonly tableExport: string };
+  /**
+   * Where the fuel counter and the check table are exported, when the module is interruptible; and
+   * its start function, which every new instance must be given to run (see `interruption.ts`).
+   */
+  readonly interrupt?: InterruptExports;
   /** Whether every use starts from the state an initializer (or a start function run once) left. */
   readonly initialized: boolean;
   /** The plan's `interruptible`: what the fuel counter counts. */
@@ -145,8 +154,11 @@ export interface PreparedModule extends RunPlan {
   readonly module: WebAssembly.Module;
 }
 
-/** The exports an interruptible rewrite adds (see `module/fuel.ts`). */
-export const INTERRUPT_EXPORTS = { fuelExport: 'cowpool:fuel', tableExport: 'cowpool:check' } as const;
+/**
+ * The exports an interruptible rewrite adds (see `module/fuel.ts`): the fuel counter, the check
+ * table, and the start function, which runs once the check is wired instead of at instantiation.
+ */
+export const INTERRUPT_EXPORTS = { fuelExport: 'cowpool:fuel', tableExport: 'cowpool:check', startExport: 'cowpool:start' } as const;
 
 /** The image span of memory 0 as the pool needs it. */
 export interface ImageSpan {
@@ -221,15 +233,10 @@ export function rewriteForPool(
   const { info, analysis, mechanism } = analyzed;
   const memory = analysis.memory;
   const rewrite: RewritePlan = { stripActiveData: memory !== null };
-  // A start function runs inside `new WebAssembly.Instance`, before the pool can wire up the check:
-  // it gets a budget it cannot exhaust, and every use gets the real one.
+  // A start function would run inside `new WebAssembly.Instance`, before the pool can wire up the
+  // check: it is exported instead, and each member runs it under the use's deadline.
   if (plan.interruptible) {
-    rewrite.interrupt = {
-      ...INTERRUPT_EXPORTS,
-      initialFuel: 0x7fff_ffff,
-      calls: plan.interruptible !== 'loops',
-      loopHeaders: analysis.loopHeaders,
-    };
+    rewrite.interrupt = { ...INTERRUPT_EXPORTS, calls: plan.interruptible !== 'loops', loopHeaders: analysis.loopHeaders };
   }
   if (memory && !memory.imported) rewrite.importMemory = { ...MEMORY_IMPORT };
   if (mechanism === 'reuse') {
@@ -280,12 +287,18 @@ export function rewriteForPool(
       reserve: reserveFor(analysis.tables[index]!, plan.tableReserve),
     })),
     globalOverrides,
-    ...(plan.interruptible ? { interrupt: { ...INTERRUPT_EXPORTS } } : {}),
+    ...(plan.interruptible ? { interrupt: interruptExports(info.start !== undefined && !init) } : {}),
     initialized: init !== undefined,
     interruptible: plan.interruptible,
     virtualMemorySize: plan.virtualMemorySize,
   };
   return { bytes: rewritten, module, plan: run };
+}
+
+/** The exports of an interruptible rewrite; the start function's when the module keeps one. */
+export function interruptExports(hasStart: boolean): InterruptExports {
+  const { fuelExport, tableExport, startExport } = INTERRUPT_EXPORTS;
+  return hasStart ? { fuelExport, tableExport, startExport } : { fuelExport, tableExport };
 }
 
 /** How errors name what ran to make the image: `options.initialize 'name'`, a host's initialization, or the start function. */

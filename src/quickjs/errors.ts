@@ -2,13 +2,13 @@
  * The error a QuickJS sandbox adds to cowpool's own (see `src/errors.ts` for the codes). Its memory
  * limit is cowpool's `GuestMemoryLimitError`, shared with the SQLite sandbox.
  */
-import { CowpoolError, ErrorCodes, type ConsoleEntry } from '../errors.js';
+import { ErrorCodes, GuestError, type ConsoleEntry } from '../errors.js';
 
 /**
  * The guest's JavaScript threw (or rejected) and did not catch it. `message` is the guest's
  * `name: message`; `guestStack` is QuickJS's stack of the guest code, also appended to `stack`.
  */
-export class QuickJSError extends CowpoolError {
+export class QuickJSError extends GuestError {
   /** The thrown error's `name` (`TypeError`, …), or `Thrown` when the value was not an Error. */
   readonly guestName: string;
   /** The thrown error's `message`, or the thrown value as text. */

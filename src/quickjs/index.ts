@@ -13,7 +13,15 @@
  */
 export { QuickJSSandbox, type QuickJSSandboxOptions, type QuickJSSandboxStats, type QuickJSUseOptions } from './sandbox.js';
 export { QuickJSError } from './errors.js';
-export { createQuickJSServer, type QuickJSRequest, type QuickJSServerOptions } from './serve.js';
+export {
+  createQuickJSHandler,
+  createQuickJSServer,
+  type QuickJSHandler,
+  type QuickJSHandlerOptions,
+  type QuickJSRequest,
+  type QuickJSServer,
+  type QuickJSServerOptions,
+} from './serve.js';
 export { GuestMemoryLimitError, type ConsoleEntry } from '../errors.js';
 export { QUICKJS_PACKAGE, QUICKJS_VERSIONS } from './abi.js';
 export { GuestTimeoutError, GuestTrapError, InvalidArgumentError, UnsupportedError } from '../errors.js';

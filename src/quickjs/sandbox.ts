@@ -7,36 +7,38 @@
  * script does (globals, prototypes, pending jobs, atoms, a heap it filled, a deadline it missed) is
  * visible to the next use.
  */
+import { GuestTimeoutError, InvalidArgumentError, type ConsoleEntry } from '../errors.js';
+import { boolean, type OptionKeys } from '../options/validate.js';
+import type { InstanceHost } from '../pool/index.js';
+import { PoolEngine, type UseRunner } from '../sandbox/engine.js';
 import {
-  CowpoolError,
-  GuestMemoryLimitError,
-  GuestTimeoutError,
-  GuestTrapError,
-  InvalidArgumentError,
-  type ConsoleEntry,
-} from '../errors.js';
-import { boolean, memoryLimitBytes, timeoutMs } from '../options/validate.js';
-import type { CacheOption, InstancePool, PoolDescription, PoolStats } from '../pool/index.js';
+  checkSandboxOptions,
+  sandboxKeys,
+  useKeys,
+  type SandboxDefaults,
+  type SandboxOptions,
+  type SandboxUseOptions,
+} from '../sandbox/options.js';
+import type { SandboxStats } from '../sandbox/outcomes.js';
+import { Sandbox, type PreparedUse, type SandboxParts } from '../sandbox/sandbox.js';
 import { quickjsExports, loadQuickJSWasm, type QuickJSExports } from './abi.js';
-import { QuickJSError } from './errors.js';
 import { UseState } from './imports.js';
 import { createInitializedPool, type QuickJSImage } from './image.js';
 import { runRequest, type Request, type UseLimits, type UseResult } from './session.js';
 
-/** Options of {@link QuickJSSandbox.create}. */
-export interface QuickJSSandboxOptions {
+type Sink = (entry: ConsoleEntry) => void;
+
+/**
+ * Options of {@link QuickJSSandbox.create}: QuickJS's own, and those every sandbox takes
+ * ({@link SandboxOptions}: `timeout`, default 1000 ms; `memoryLimit`, QuickJS's whole heap with the
+ * setup script's objects, default 32 MiB; `max`, default 4; `min`, default 1; `keepResident`,
+ * default 2 MiB: a QuickJS use writes about 12 pages; `trimIdleAfter`; `acquireTimeout`).
+ */
+export interface QuickJSSandboxOptions extends SandboxOptions {
   /** A script run once before the image is captured; what it defines is there in every use. */
   setup?: string;
   /** The setup script's file name in stack traces. Default `setup.js`. */
   setupFilename?: string;
-  /** Default deadline of a use, in ms; `Infinity` for none. Default 1000. */
-  timeout?: number;
-  /**
-   * Default memory limit of a use, in bytes: QuickJS's whole heap, the setup script's objects
-   * included. Default 32 MiB. It also sizes the wasm memory (pages a use does not touch cost
-   * nothing), which never grows: a use's own `memoryLimit` may be lower, not higher.
-   */
-  memoryLimit?: number;
   /**
    * Also instrument the wasm so that a deadline stops code QuickJS's own interrupt check does not
    * reach (long-running built-ins such as a huge `sort` or `repeat`). Only loop headers are
@@ -45,68 +47,45 @@ export interface QuickJSSandboxOptions {
    */
   hardDeadline?: boolean;
   /** Where lines the guest logs with `console` go, unless a use says otherwise. Default: dropped. */
-  console?: (entry: ConsoleEntry) => void;
-  /**
-   * Bytes of pages a use wrote that a context keeps in memory, restored in place, rather than
-   * dropping them and taking page faults on them next time (the pool's `keepResident`). Default
-   * 2 MiB: a QuickJS use writes about 12 pages (48 KiB); 0 gives them back after every use (each
-   * use then takes page faults on them).
-   */
-  keepResident?: number;
-  /**
-   * A context idle this long (ms) gives back the pages `keepResident` kept (the pool's
-   * `trimIdleAfter`): after a burst of concurrent uses, the contexts it needed cost V8's share of
-   * an instance and little else. Default 1000.
-   */
-  trimIdleAfter?: number;
-  /** Most contexts alive at once (one per concurrent use). Default 4. */
-  max?: number;
-  /** Contexts created up front. Default 1. */
-  min?: number;
-  /**
-   * Keep the prepared image (the state the setup left) in the cache on disk, so that the next
-   * sandbox with the same module, setup and limits starts in milliseconds without running the setup
-   * again: `true` (default), `false`, or `{ dir }` (see the README's "The cache"). The setup's effects
-   * are then those of the run that filled the cache: a setup that reads the clock keeps that time.
-   */
-  cache?: CacheOption;
+  console?: Sink;
   /** The QuickJS module's bytes; default: read from `@jitl/quickjs-wasmfile-release-sync`. */
   wasm?: Uint8Array;
 }
 
-/** Options of one use. */
-export interface QuickJSUseOptions {
-  /** Deadline in ms; overrides the sandbox's `timeout`. */
-  timeout?: number;
-  /** Memory limit in bytes; overrides the sandbox's `memoryLimit`. */
-  memoryLimit?: number;
+/** Options of one use: QuickJS's own, and `timeout`, `memoryLimit`, `signal`, `acquireTimeout` ({@link SandboxUseOptions}). */
+export interface QuickJSUseOptions extends SandboxUseOptions {
   /** File name of the evaluated code in stack traces. Default `eval.js`. */
   filename?: string;
   /** Where this use's `console` lines go; overrides the sandbox's `console`. */
-  console?: (entry: ConsoleEntry) => void;
+  console?: Sink;
 }
 
-/** A snapshot of a sandbox's counters. */
-export interface QuickJSSandboxStats {
-  /** Uses that returned a value. */
-  results: number;
-  /** Uses that ended with a {@link QuickJSError} (the guest threw). */
-  exceptions: number;
-  /** Uses stopped at their deadline. */
-  timeouts: number;
-  /** Uses stopped at their memory limit. */
-  memoryLimits: number;
-  /** Uses that ended with a trap (QuickJS aborted, the wasm stack ran out) or an unexpected error. */
-  traps: number;
-  /** Bytes of the wasm memory in use after setup (the image's extent). */
-  setupBytes: number;
-  /** The counters of the underlying instance pool. */
-  pool: PoolStats;
-}
+/**
+ * A snapshot of a sandbox's counters ({@link SandboxStats}): `exceptions` counts the uses that
+ * ended with a {@link QuickJSError} (the guest threw), `traps` those where QuickJS aborted or the
+ * wasm stack ran out.
+ */
+export type QuickJSSandboxStats = SandboxStats;
 
-/** The largest memory limit: a wasm32 heap. */
-const MAX_MEMORY_LIMIT = 2 ** 31;
-const DEFAULTS = { timeout: 1000, memoryLimit: 32 * 2 ** 20, max: 4, min: 1 } as const;
+const OWN_KEYS = {
+  setup: true,
+  setupFilename: true,
+  hardDeadline: true,
+  console: true,
+  wasm: true,
+} as const satisfies OptionKeys<Omit<QuickJSSandboxOptions, keyof SandboxOptions>>;
+const OWN_USE_KEYS = { filename: true, console: true } as const satisfies OptionKeys<Omit<QuickJSUseOptions, keyof SandboxUseOptions>>;
+const CREATE_KEYS = sandboxKeys(OWN_KEYS);
+const USE_KEYS = useKeys(OWN_USE_KEYS);
+
+const DEFAULTS: SandboxDefaults = {
+  timeout: 1000,
+  memoryLimit: 32 * 2 ** 20,
+  // A wasm32 heap.
+  maxMemoryLimit: 2 ** 31,
+  max: 4,
+  min: 1,
+};
 /** Setup may take this long (it runs once). */
 const SETUP_TIMEOUT_MS = 10_000;
 /** How long past its deadline the hard deadline lets a use run before the wasm is stopped. */
@@ -118,26 +97,17 @@ const HARD_DEADLINE_GRACE_MS = 20;
 const heapRoom = (limit: number) => Math.ceil(limit * 1.5) + 2 * 2 ** 20;
 
 /** A pool of pristine QuickJS contexts; see the module comment. */
-export class QuickJSSandbox {
-  readonly #pool: InstancePool<WebAssembly.Exports, undefined, UseState>;
-  readonly #snapshot: QuickJSImage;
-  readonly #defaults: { timeout: number; memoryLimit: number; console: ((entry: ConsoleEntry) => void) | undefined };
+export class QuickJSSandbox extends Sandbox<QuickJSRequest, UseResult> {
   readonly #hardDeadline: boolean;
-  readonly #exports = new WeakMap<WebAssembly.Instance, QuickJSExports>();
-  readonly #stats = { results: 0, exceptions: 0, timeouts: 0, memoryLimits: 0, traps: 0 };
+  readonly #console: Sink | undefined;
   /** What the setup script logged. */
   readonly setupLogs: readonly ConsoleEntry[];
 
-  private constructor(
-    pool: InstancePool<WebAssembly.Exports, undefined, UseState>,
-    snapshot: QuickJSImage,
-    options: Required<Pick<QuickJSSandboxOptions, 'timeout' | 'memoryLimit' | 'hardDeadline'>> & Pick<QuickJSSandboxOptions, 'console'>,
-  ) {
-    this.#pool = pool;
-    this.#snapshot = snapshot;
-    this.#defaults = { timeout: options.timeout, memoryLimit: options.memoryLimit, console: options.console };
-    this.#hardDeadline = options.hardDeadline;
-    this.setupLogs = snapshot.setupLogs;
+  private constructor(parts: SandboxParts<QuickJSRequest, UseResult>, image: QuickJSImage, own: { hardDeadline: boolean; console?: Sink }) {
+    super(parts);
+    this.#hardDeadline = own.hardDeadline;
+    this.#console = own.console;
+    this.setupLogs = image.setupLogs;
   }
 
   /**
@@ -150,32 +120,30 @@ export class QuickJSSandbox {
 
   /** {@link create}, synchronously. */
   static createSync(options: QuickJSSandboxOptions = {}): QuickJSSandbox {
-    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
-    const timeout = timeoutMs('options.timeout', options.timeout ?? DEFAULTS.timeout);
-    const memoryLimit = memoryLimitBytes('options.memoryLimit', options.memoryLimit ?? DEFAULTS.memoryLimit, MAX_MEMORY_LIMIT);
+    const filled = checkSandboxOptions(options, CREATE_KEYS, DEFAULTS);
     const hardDeadline = boolean('options.hardDeadline', options.hardDeadline ?? true);
     if (options.setup !== undefined && typeof options.setup !== 'string')
       throw new InvalidArgumentError('options.setup must be a script (a string)');
-    if (options.console !== undefined && typeof options.console !== 'function')
-      throw new InvalidArgumentError('options.console must be a function');
+    if (options.setupFilename !== undefined && typeof options.setupFilename !== 'string')
+      throw new InvalidArgumentError('options.setupFilename must be a string');
+    checkSink('options.console', options.console);
+    if (options.wasm !== undefined && !(options.wasm instanceof Uint8Array))
+      throw new InvalidArgumentError('options.wasm must be a Uint8Array');
     const wasm = options.wasm ?? loadQuickJSWasm();
-    const { pool, image: snapshot } = createInitializedPool(
+    const { pool, image } = createInitializedPool(
       wasm,
       {
         ...(options.setup !== undefined ? { setup: { code: options.setup, filename: options.setupFilename ?? 'setup.js' } } : {}),
-        headroom: heapRoom(memoryLimit),
+        headroom: heapRoom(filled.memoryLimit),
         setupTimeout: SETUP_TIMEOUT_MS,
       },
-      {
-        max: options.max ?? DEFAULTS.max,
-        min: options.min ?? DEFAULTS.min,
-        interruptible: hardDeadline ? 'loops' : false,
-        ...(options.keepResident !== undefined ? { keepResident: options.keepResident } : {}),
-        ...(options.trimIdleAfter !== undefined ? { trimIdleAfter: options.trimIdleAfter } : {}),
-        ...(options.cache !== undefined ? { cache: options.cache } : {}),
-      },
+      { ...filled.pool, interruptible: hardDeadline ? 'loops' : false },
     );
-    return new QuickJSSandbox(pool, snapshot, { timeout, memoryLimit, hardDeadline, console: options.console });
+    const engine = new PoolEngine(pool, new QuickJSRunner(image));
+    return new QuickJSSandbox({ engine, options: filled, useKeys: USE_KEYS, setupBytes: image.usedBytes }, image, {
+      hardDeadline,
+      ...(options.console !== undefined ? { console: options.console } : {}),
+    });
   }
 
   /**
@@ -184,131 +152,106 @@ export class QuickJSSandbox {
    * throws, {@link GuestTimeoutError} at the deadline, {@link GuestMemoryLimitError} at the memory
    * limit.
    */
-  eval<T = unknown>(code: string, options: QuickJSUseOptions = {}): Promise<T> {
-    try {
-      return this.#pool.run(this.#use(evalRequest(code, options), options), new UseState(), this.#poolOptions(options)).then(
-        (result) => this.#deliver<T>(result, options),
-        (err: unknown) => {
-          throw this.#failed(err, options);
-        },
-      );
-    } catch (err) {
-      return Promise.reject(this.#failed(err, options));
-    }
+  eval<T = unknown>(code: string, options?: QuickJSUseOptions): Promise<T> {
+    return this.use(
+      () => this.#prepare(evalRequest(code, options), options),
+      (result) => this.#deliver<T>(result, options),
+      (err) => this.#failed(err, options),
+    );
   }
 
   /** {@link eval}, synchronously. */
-  evalSync<T = unknown>(code: string, options: QuickJSUseOptions = {}): T {
-    return this.#runSync<T>(evalRequest(code, options), options);
+  evalSync<T = unknown>(code: string, options?: QuickJSUseOptions): T {
+    return this.useSync(
+      () => this.#prepare(evalRequest(code, options), options),
+      (result) => this.#deliver<T>(result, options),
+      (err) => this.#failed(err, options),
+    );
   }
 
   /**
    * Calls the global function `name` (defined by the setup script) with `args` (JSON-compatible) in
    * a pristine context and returns its result, awaited if it is a promise. Errors as {@link eval}.
    */
-  call<T = unknown>(name: string, args: readonly unknown[] = [], options: QuickJSUseOptions = {}): Promise<T> {
-    try {
-      return this.#pool.run(this.#use(callRequest(name, args), options), new UseState(), this.#poolOptions(options)).then(
-        (result) => this.#deliver<T>(result, options),
-        (err: unknown) => {
-          throw this.#failed(err, options);
-        },
-      );
-    } catch (err) {
-      return Promise.reject(this.#failed(err, options));
-    }
+  call<T = unknown>(name: string, args: readonly unknown[] = [], options?: QuickJSUseOptions): Promise<T> {
+    return this.use(
+      () => this.#prepare(callRequest(name, args), options),
+      (result) => this.#deliver<T>(result, options),
+      (err) => this.#failed(err, options),
+    );
   }
 
   /** {@link call}, synchronously. */
-  callSync<T = unknown>(name: string, args: readonly unknown[] = [], options: QuickJSUseOptions = {}): T {
-    return this.#runSync<T>(callRequest(name, args), options);
+  callSync<T = unknown>(name: string, args: readonly unknown[] = [], options?: QuickJSUseOptions): T {
+    return this.useSync(
+      () => this.#prepare(callRequest(name, args), options),
+      (result) => this.#deliver<T>(result, options),
+      (err) => this.#failed(err, options),
+    );
   }
 
-  /** The sandbox's counters and its pool's. */
-  stats(): QuickJSSandboxStats {
-    return { ...this.#stats, setupBytes: this.#snapshot.usedBytes, pool: this.#pool.stats() };
+  #prepare(request: Request, options: QuickJSUseOptions | undefined): PreparedUse<QuickJSRequest> {
+    const use = this.useOptions(options);
+    checkSink('options.console', options?.console);
+    const limits: UseLimits = { timeout: use.timeout, memoryLimit: use.memoryLimit };
+    // The hard deadline (the instrumented loops) stops the wasm a little after QuickJS's own check would.
+    const pool =
+      this.#hardDeadline && Number.isFinite(use.timeout) ? { ...use.wait, timeout: use.timeout + HARD_DEADLINE_GRACE_MS } : use.wait;
+    return { request: { request, limits }, pool };
   }
 
-  /** The pool's choices (mechanism, reset strategy, memory) and why. */
-  describe(): PoolDescription {
-    return this.#pool.describe();
-  }
-
-  /** Waits for running uses, then releases every context and the image. Idempotent. */
-  close(): Promise<void> {
-    return this.#pool.close();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
-  }
-
-  #runSync<T>(request: Request, options: QuickJSUseOptions): T {
-    let result: UseResult;
-    try {
-      result = this.#pool.runSync(this.#use(request, options), new UseState(), this.#poolOptions(options));
-    } catch (err) {
-      throw this.#failed(err, options);
-    }
-    return this.#deliver<T>(result, options);
-  }
-
-  #use(request: Request, options: QuickJSUseOptions) {
-    const limits: UseLimits = {
-      timeout: options.timeout === undefined ? this.#defaults.timeout : timeoutMs('options.timeout', options.timeout),
-      memoryLimit:
-        options.memoryLimit === undefined
-          ? this.#defaults.memoryLimit
-          : memoryLimitBytes('options.memoryLimit', options.memoryLimit, MAX_MEMORY_LIMIT),
-    };
-    if (options.console !== undefined && typeof options.console !== 'function')
-      throw new InvalidArgumentError('options.console must be a function');
-    if (limits.memoryLimit > this.#defaults.memoryLimit) {
-      throw new InvalidArgumentError(
-        `options.memoryLimit (${limits.memoryLimit} bytes) exceeds the sandbox's memoryLimit (${this.#defaults.memoryLimit} bytes), ` +
-          'which sizes its memory; create the sandbox with a larger memoryLimit',
-      );
-    }
-    return (instance: WebAssembly.Instance, state: UseState | undefined, host: { memory: WebAssembly.Memory | undefined }): UseResult => {
-      let x = this.#exports.get(instance);
-      if (x === undefined) {
-        x = quickjsExports(instance);
-        this.#exports.set(instance, x);
-      }
-      return runRequest(x, host.memory!, this.#snapshot.layout, state!, request, limits);
-    };
-  }
-
-  #poolOptions(options: QuickJSUseOptions): { timeout?: number } {
-    if (!this.#hardDeadline) return {};
-    const timeout = options.timeout ?? this.#defaults.timeout;
-    return Number.isFinite(timeout) ? { timeout: timeout + HARD_DEADLINE_GRACE_MS } : {};
-  }
-
-  #deliver<T>(result: UseResult, options: QuickJSUseOptions): T {
-    this.#stats.results++;
-    const sink = options.console ?? this.#defaults.console;
+  #deliver<T>(result: UseResult, options: QuickJSUseOptions | undefined): T {
+    const sink = options?.console ?? this.#console;
     if (sink) for (const entry of result.logs) sink(entry);
     return result.value as T;
   }
 
-  #failed(err: unknown, options: QuickJSUseOptions): unknown {
-    if (err instanceof QuickJSError) this.#stats.exceptions++;
-    else if (err instanceof GuestTimeoutError) this.#stats.timeouts++;
-    else if (err instanceof GuestMemoryLimitError) this.#stats.memoryLimits++;
-    else if (err instanceof GuestTrapError || !(err instanceof CowpoolError)) this.#stats.traps++;
-    const sink = options.console ?? this.#defaults.console;
+  #failed(err: unknown, options: QuickJSUseOptions | undefined): unknown {
+    const sink = options?.console ?? this.#console;
     const logs = typeof err === 'object' && err !== null ? (err as { logs?: unknown }).logs : undefined;
     if (sink && Array.isArray(logs)) for (const entry of logs as ConsoleEntry[]) sink(entry);
     // The hard deadline fires a little after the use's own; report the use's.
-    if (err instanceof GuestTimeoutError && !('logs' in err)) return new GuestTimeoutError(options.timeout ?? this.#defaults.timeout);
+    if (err instanceof GuestTimeoutError && !('logs' in err)) return new GuestTimeoutError(options?.timeout ?? this.options.timeout);
     return err;
   }
 }
 
-function evalRequest(code: string, options: QuickJSUseOptions): Request {
+/** One use as data: what to run and within which limits. */
+interface QuickJSRequest {
+  readonly request: Request;
+  readonly limits: UseLimits;
+}
+
+/** Runs a {@link QuickJSRequest} on a pooled context (the engine's kind-specific part). */
+class QuickJSRunner implements UseRunner<QuickJSRequest, UseResult, UseState> {
+  readonly #image: QuickJSImage;
+  readonly #exports = new WeakMap<WebAssembly.Instance, QuickJSExports>();
+
+  constructor(image: QuickJSImage) {
+    this.#image = image;
+  }
+
+  context(): UseState {
+    return new UseState();
+  }
+
+  run(instance: WebAssembly.Instance, host: InstanceHost<undefined, UseState>, state: UseState, use: QuickJSRequest): UseResult {
+    let x = this.#exports.get(instance);
+    if (x === undefined) {
+      x = quickjsExports(instance);
+      this.#exports.set(instance, x);
+    }
+    return runRequest(x, host.memory!, this.#image.layout, state, use.request, use.limits);
+  }
+}
+
+function checkSink(path: string, sink: unknown): void {
+  if (sink !== undefined && typeof sink !== 'function') throw new InvalidArgumentError(`${path} must be a function`);
+}
+
+function evalRequest(code: string, options: QuickJSUseOptions | undefined): Request {
   if (typeof code !== 'string') throw new InvalidArgumentError('code must be a string');
-  const filename = options.filename ?? 'eval.js';
+  const filename = options?.filename ?? 'eval.js';
   if (typeof filename !== 'string') throw new InvalidArgumentError('options.filename must be a string');
   return { kind: 'eval', code, filename };
 }

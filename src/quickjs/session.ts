@@ -240,8 +240,12 @@ function failure(
   if (timedOut) return Object.assign(new GuestTimeoutError(limits.timeout), { logs });
   const error = outcome.error ?? { thrown: 'undefined' };
   const outOfMemory = 'name' in error && error.name === 'InternalError' && error.message === 'out of memory';
-  // A full heap may leave no room even to describe the error.
-  if (outOfMemory || (undescribed && state.heapExhausted)) return new GuestMemoryLimitError(limits.memoryLimit, logs);
+  // A full heap may leave no room to describe the error, or even to make it: QuickJS then throws
+  // `null` instead of its "out of memory" InternalError (`JS_ThrowError2`). A string grown in place
+  // (`s += …`) fills the heap to the last byte before an allocation fails, so that is how such a
+  // storm ends; by the time the error is described here, the string is freed and there is room again.
+  const nullOnFullHeap = state.heapExhausted && 'thrown' in error && error.thrown === 'null';
+  if (outOfMemory || (state.heapExhausted && undescribed) || nullOnFullHeap) return new GuestMemoryLimitError(limits.memoryLimit, logs);
   if ('thrown' in error) return new QuickJSError('Thrown', error.thrown, '', logs);
   return new QuickJSError(error.name, error.message, error.stack, logs);
 }

@@ -16,9 +16,9 @@
  * - Also set, as WAGI did: REQUEST_URI, X_FULL_URL, X_RAW_PATH_INFO, X_MATCHED_ROUTE.
  */
 
-import { createRequire } from 'node:module';
 import type { IncomingHttpHeaders } from 'node:http';
 import { InvalidArgumentError } from '../errors.js';
+import { cowpoolVersion } from '../version.js';
 
 /** The parts of an HTTP request that CGI passes on. `IncomingMessage` and its socket provide them all. */
 export interface CgiRequest {
@@ -54,17 +54,8 @@ export interface CgiServer {
   passAuthorization?: boolean | undefined;
 }
 
-const VERSION: string = (() => {
-  try {
-    // ../../package.json from both src/serve/ and dist/serve/.
-    return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
-  } catch {
-    return '0.0.0';
-  }
-})();
-
 /** The default SERVER_SOFTWARE, `cowpool/<version>`. */
-export const SERVER_SOFTWARE = `cowpool/${VERSION}`;
+export const SERVER_SOFTWARE = `cowpool/${cowpoolVersion()}`;
 
 const HEADER_NAME = /^[A-Za-z0-9-]+$/;
 const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -15,7 +15,7 @@
  * dropped; a Content-Length that disagrees with the body is an error.
  */
 
-import { CowpoolError, ErrorCodes } from '../errors.js';
+import { ErrorCodes, GuestError } from '../errors.js';
 
 /** The largest header block accepted, blank line included. */
 export const MAX_CGI_HEADER_BYTES = 64 * 1024;
@@ -36,7 +36,7 @@ export interface CgiResponse {
  * The guest's output is not a valid CGI response; `reason` says what is wrong and where. The server
  * answers 502 Bad Gateway.
  */
-export class MalformedCgiResponseError extends CowpoolError {
+export class MalformedCgiResponseError extends GuestError {
   /** What is wrong, e.g. `header line 2 has no colon: "oops"`. */
   readonly reason: string;
 

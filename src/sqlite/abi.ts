@@ -88,6 +88,26 @@ export const EXPORTS = {
   sqlite3_bind_text: { name: 'za', sig: ['iiiii', 'i'] },
   sqlite3_bind_parameter_index: { name: 'Aa', sig: ['ii', 'i'] },
   sqlite3_changes: { name: 'Da', sig: ['i', 'i'] },
+  free: { name: 'Ja', sig: ['i', ''] },
+  sqlite3_clear_bindings: { name: 'da', sig: ['i', 'i'] },
+  sqlite3_close_v2: { name: 'Ea', sig: ['i', 'i'] },
+  sqlite3_backup_init: { name: 'aa', sig: ['iiii', 'i'] },
+  sqlite3_backup_step: { name: 'ba', sig: ['ii', 'i'] },
+  sqlite3_backup_finish: { name: 'ca', sig: ['i', 'i'] },
+  sqlite3_create_function_v2: { name: 'Fa', sig: ['iiiiiiiii', 'i'] },
+  sqlite3_aggregate_context: { name: 'qa', sig: ['ii', 'i'] },
+  sqlite3_value_type: { name: 'ia', sig: ['i', 'i'] },
+  sqlite3_value_double: { name: 'ga', sig: ['i', 'F'] },
+  sqlite3_value_text: { name: 'S', sig: ['i', 'i'] },
+  sqlite3_value_blob: { name: 'ea', sig: ['i', 'i'] },
+  sqlite3_value_bytes: { name: 'fa', sig: ['i', 'i'] },
+  sqlite3_result_null: { name: 'oa', sig: ['i', ''] },
+  sqlite3_result_int: { name: 'ma', sig: ['ii', ''] },
+  sqlite3_result_int64: { name: 'na', sig: ['iI', ''] },
+  sqlite3_result_double: { name: 'ka', sig: ['iF', ''] },
+  sqlite3_result_text: { name: 'pa', sig: ['iiii', ''] },
+  sqlite3_result_blob: { name: 'ja', sig: ['iiii', ''] },
+  sqlite3_result_error: { name: 'la', sig: ['iii', ''] },
 } as const satisfies Record<string, AbiFunction>;
 
 /** The exports as typed functions. */
@@ -113,6 +133,36 @@ export interface SqliteExports {
   sqlite3_bind_text(stmt: number, i: number, text: number, n: number, destructor: number): number;
   sqlite3_bind_parameter_index(stmt: number, name: number): number;
   sqlite3_changes(db: number): number;
+  free(ptr: number): void;
+  sqlite3_clear_bindings(stmt: number): number;
+  sqlite3_close_v2(db: number): number;
+  sqlite3_backup_init(dest: number, destName: number, source: number, sourceName: number): number;
+  sqlite3_backup_step(backup: number, pages: number): number;
+  sqlite3_backup_finish(backup: number): number;
+  sqlite3_create_function_v2(
+    db: number,
+    name: number,
+    nArg: number,
+    flags: number,
+    app: number,
+    xFunc: number,
+    xStep: number,
+    xFinal: number,
+    xDestroy: number,
+  ): number;
+  sqlite3_aggregate_context(ctx: number, bytes: number): number;
+  sqlite3_value_type(value: number): number;
+  sqlite3_value_double(value: number): number;
+  sqlite3_value_text(value: number): number;
+  sqlite3_value_blob(value: number): number;
+  sqlite3_value_bytes(value: number): number;
+  sqlite3_result_null(ctx: number): void;
+  sqlite3_result_int(ctx: number, value: number): void;
+  sqlite3_result_int64(ctx: number, value: bigint): void;
+  sqlite3_result_double(ctx: number, value: number): void;
+  sqlite3_result_text(ctx: number, text: number, n: number, destructor: number): void;
+  sqlite3_result_blob(ctx: number, data: number, n: number, destructor: number): void;
+  sqlite3_result_error(ctx: number, message: number, n: number): void;
 }
 
 /** SQLite's result codes cowpool tells apart. */
@@ -120,6 +170,11 @@ export const SQLITE_OK = 0;
 export const SQLITE_NOMEM = 7;
 export const SQLITE_ROW = 100;
 export const SQLITE_DONE = 101;
+/** `sqlite3_create_function_v2`'s text encoding and flag. */
+export const SQLITE_UTF8 = 1;
+export const SQLITE_DETERMINISTIC = 0x800;
+/** The destructor that makes SQLite copy a value it is given (so that the host may free it at once). */
+export const SQLITE_TRANSIENT = -1;
 /** `sqlite3_column_type`'s fundamental types. */
 export const ColumnType = { integer: 1, float: 2, text: 3, blob: 4, null: 5 } as const;
 

@@ -1,230 +1,416 @@
 /**
- * `SqliteSandbox`: SQL per request, each use on a pristine in-memory SQLite database.
+ * `SqliteSandbox`: SQL per request, each use on a pristine SQLite database.
  *
- * The database is opened once and the setup SQL runs once (`image.ts`); the state they leave becomes
- * the copy-on-write image of an {@link InstancePool}. Every use then runs on a database that is
- * exactly the set-up one, and the pool resets the memory afterwards, so nothing a use does (tables it
- * made or dropped, rows it changed, a memory it filled, a deadline it missed) is visible to the next.
+ * The database is made once (`image.ts`): an in-memory database, filled from an existing database
+ * file if one is given, the user's functions registered, the setup SQL run, the user's statements
+ * prepared. The state this leaves becomes the copy-on-write image of an {@link InstancePool}. Every
+ * use then runs on a database that is exactly that one, and the pool resets the memory afterwards,
+ * so nothing a use does (rows it changed, tables it made or dropped, a memory it filled, a deadline
+ * it missed) is visible to the next; a use pays only for the pages it writes.
+ *
+ * Uses: `exec` (any SQL, sql.js's result shape), `query` (one prepared statement: bind and step),
+ * `batch` (several prepared statements in one use), `export` (SQL, then the database's bytes).
  */
-import { CowpoolError, GuestTimeoutError, GuestTrapError, InvalidArgumentError } from '../errors.js';
-import { memoryLimitBytes, timeoutMs } from '../options/validate.js';
-import type { CacheOption, InstancePool, PoolDescription, PoolStats } from '../pool/index.js';
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { InvalidArgumentError } from '../errors.js';
+import { boolean, closestName, keysOf, rejectUnknownKeys, type OptionKeys } from '../options/validate.js';
+import type { InstanceHost } from '../pool/index.js';
+import { PoolEngine, type UseRunner } from '../sandbox/engine.js';
+import {
+  checkSandboxOptions,
+  sandboxKeys,
+  useKeys,
+  type FilledUseOptions,
+  type SandboxDefaults,
+  type SandboxOptions,
+  type SandboxUseOptions,
+} from '../sandbox/options.js';
+import type { SandboxStats } from '../sandbox/outcomes.js';
+import { Sandbox, type PreparedUse, type SandboxParts } from '../sandbox/sandbox.js';
 import { loadSqliteWasm, sqliteExports, type SqliteExports } from './abi.js';
-import { SqliteError, SqliteMemoryLimitError } from './errors.js';
+import { FunctionCalls } from './function-calls.js';
+import { functionSpecs, importFunctions, type SqlFunctions } from './functions.js';
 import { UseState } from './imports.js';
 import { createInitializedPool, type SqliteImage } from './image.js';
-import { runSql, type QueryResult, type SqlParam, type SqlParams } from './session.js';
+import { Session, type RowOptions } from './session.js';
+import type { QueryResult, SqlParam, SqlParams, SqlRow, StatementResult } from './values.js';
 
-/** Options of {@link SqliteSandbox.create}. */
-export interface SqliteSandboxOptions {
+/**
+ * Options of {@link SqliteSandbox.create}: SQLite's own, and those every sandbox takes
+ * ({@link SandboxOptions}: `timeout`, default 1000 ms; `memoryLimit`; `max`, default 4; `min`,
+ * default 1; `keepResident`; `trimIdleAfter`; `acquireTimeout`).
+ *
+ * `memoryLimit` is the bytes SQLite's heap may hold in a use (its `hard_heap_limit`), the database
+ * and the setup's tables included; past it an allocation fails and the use ends with
+ * {@link SqliteMemoryLimitError}. Default 32 MiB, plus the database's size and an eighth when one
+ * is given. It sizes the wasm memory, which never grows.
+ */
+export interface SqliteSandboxOptions extends SandboxOptions {
   /**
-   * SQL run once before the image is captured (a schema, reference rows): every use starts with its
-   * result. It is the application's own SQL: it runs without a deadline or a memory limit.
+   * An existing database to start every use from: a SQLite database file's bytes, or its path.
+   * It is copied into the image once (a WAL database as a rollback one, without its -wal file),
+   * and the file is not read again or written: every use starts from this copy.
+   */
+  database?: Uint8Array | string;
+  /**
+   * SQL run once before the image is captured (a schema, reference rows), after the database is
+   * copied in: every use starts with its result. It is the application's own SQL: it runs without
+   * a deadline or a memory limit.
    */
   setup?: string;
-  /** Default deadline of a use, in ms; `Infinity` for none. Default 1000. */
-  timeout?: number;
   /**
-   * Bytes SQLite's heap may hold in a use (its `hard_heap_limit`), the setup's tables included.
-   * Default 32 MiB. Past it an allocation fails and the use ends with {@link SqliteMemoryLimitError}.
-   * It also sizes the wasm memory (pages a use does not touch cost nothing), which never grows.
+   * Statements compiled once, after the setup, and kept compiled in the image, by name: a use of
+   * one (`query`, `batch`) only binds its parameters and steps it. One statement each.
    */
-  memoryLimit?: number;
-  /** Bytes of pages a use wrote that a database keeps in memory, restored in place (the pool's `keepResident`). */
-  keepResident?: number;
-  /** A database idle this long (ms) gives back the pages `keepResident` kept (the pool's `trimIdleAfter`). */
-  trimIdleAfter?: number;
-  /** Most databases alive at once (one per concurrent use). Default 4. */
-  max?: number;
-  /** Databases created up front. Default 1. */
-  min?: number;
+  statements?: Readonly<Record<string, string>>;
   /**
-   * Keep the prepared image (the state the setup left) in the cache on disk, so that the next
-   * sandbox with the same module, setup and limits starts in milliseconds without running the setup
-   * again: `true` (default), `false`, or `{ dir }` (see the README's "The cache"). The setup's effects
-   * are then those of the run that filled the cache: a setup that reads the clock keeps that time.
+   * User-defined SQL functions, scalar and aggregate, that call this process's JavaScript, by SQL
+   * name: an object, or a module (path or `file:` URL; `create` only) whose named exports they
+   * are. Registered before the setup runs. See {@link SqlFunctionDefinition}.
    */
-  cache?: CacheOption;
+  functions?: SqlFunctions;
+  /** Rows of prepared statements as arrays (the default) or objects keyed by column name. */
+  rowMode?: 'array' | 'object';
+  /** Read every INTEGER as a bigint (not only those beyond 2^53). Default false. */
+  readBigInts?: boolean;
   /** The SQLite module's bytes; default: `dist/sql-wasm.wasm` of the installed `sql.js`. */
   wasm?: Uint8Array;
 }
 
-/** Options of one use. */
-export interface SqliteUseOptions {
-  /** Deadline in ms; overrides the sandbox's `timeout`. */
-  timeout?: number;
+/** Options of one use: `rowMode` and `readBigInts`, and `timeout`, `memoryLimit`, `signal`, `acquireTimeout` ({@link SandboxUseOptions}). */
+export interface SqliteUseOptions extends SandboxUseOptions {
+  /** Overrides the sandbox's `rowMode` (prepared statements only: `exec` returns sql.js's shape). */
+  rowMode?: 'array' | 'object';
+  /** Overrides the sandbox's `readBigInts`. */
+  readBigInts?: boolean;
 }
 
-/** A snapshot of a sandbox's counters. */
-export interface SqliteSandboxStats {
-  /** Uses that returned rows. */
-  results: number;
-  /** Uses SQLite refused ({@link SqliteError}). */
+/** One step of a {@link SqliteSandbox.batch}: a prepared statement and its parameters. */
+export interface BatchStep {
+  /** The statement's name in `options.statements`. */
+  statement: string;
+  params?: SqlParams;
+}
+
+/** A snapshot of a sandbox's counters ({@link SandboxStats}). */
+export interface SqliteSandboxStats extends SandboxStats {
+  /** Uses SQLite refused ({@link SqliteError}): the same count as `exceptions`, under its older name. */
   errors: number;
-  /** Uses stopped at their deadline. */
-  timeouts: number;
-  /** Uses stopped at the memory limit. */
-  memoryLimits: number;
-  /** Uses that ended with a trap or an unexpected error. */
-  traps: number;
-  /** Bytes of the wasm memory in use after setup (the image's extent). */
-  setupBytes: number;
-  /** The counters of the underlying instance pool. */
-  pool: PoolStats;
 }
 
-/** The largest memory limit: what a fixed wasm32 memory leaves room for with the allocator. */
-const MAX_MEMORY_LIMIT = 2 ** 30;
-const DEFAULTS = { timeout: 1000, memoryLimit: 32 * 2 ** 20, max: 4, min: 1 } as const;
+const OWN_KEYS = {
+  database: true,
+  setup: true,
+  statements: true,
+  functions: true,
+  rowMode: true,
+  readBigInts: true,
+  wasm: true,
+} as const satisfies OptionKeys<Omit<SqliteSandboxOptions, keyof SandboxOptions>>;
+const OWN_USE_KEYS = { rowMode: true, readBigInts: true } as const satisfies OptionKeys<Omit<SqliteUseOptions, keyof SandboxUseOptions>>;
+const CREATE_KEYS = sandboxKeys(OWN_KEYS);
+const USE_KEYS = useKeys(OWN_USE_KEYS);
+const STEP_KEYS = keysOf({ statement: true, params: true } satisfies OptionKeys<BatchStep>);
+
+const DEFAULTS: SandboxDefaults = {
+  timeout: 1000,
+  memoryLimit: 32 * 2 ** 20,
+  // What a fixed wasm32 memory leaves room for with the allocator.
+  maxMemoryLimit: 2 ** 30,
+  max: 4,
+  min: 1,
+};
+
+/** What a use reads and how (checked). */
+interface Limits extends RowOptions {
+  readonly memoryLimit: number;
+}
+
+/** One use as data. */
+type SqliteRequest =
+  | { readonly kind: 'exec'; readonly sql: string; readonly params: SqlParams | undefined; readonly limits: Limits }
+  | {
+      readonly kind: 'batch';
+      readonly steps: readonly { readonly statement: number; readonly params: SqlParams | undefined }[];
+      readonly limits: Limits;
+    }
+  | { readonly kind: 'export'; readonly sql: string | undefined; readonly params: SqlParams | undefined; readonly limits: Limits };
+
+/** What a use gives back, by request kind. */
+type SqliteResult = QueryResult[] | StatementResult[] | Uint8Array;
 
 /** A pool of pristine SQLite databases; see the module comment. */
-export class SqliteSandbox {
-  readonly #pool: InstancePool<WebAssembly.Exports, undefined, UseState>;
-  readonly #snapshot: SqliteImage;
-  readonly #defaults: { timeout: number; memoryLimit: number };
-  readonly #exports = new WeakMap<WebAssembly.Instance, SqliteExports>();
-  readonly #stats = { results: 0, errors: 0, timeouts: 0, memoryLimits: 0, traps: 0 };
+export class SqliteSandbox extends Sandbox<SqliteRequest, SqliteResult> {
+  readonly #statements: ReadonlyMap<string, number>;
+  readonly #rows: RowOptions;
 
-  private constructor(
-    pool: InstancePool<WebAssembly.Exports, undefined, UseState>,
-    snapshot: SqliteImage,
-    defaults: { timeout: number; memoryLimit: number },
-  ) {
-    this.#pool = pool;
-    this.#snapshot = snapshot;
-    this.#defaults = defaults;
+  private constructor(parts: SandboxParts<SqliteRequest, SqliteResult>, image: SqliteImage, rows: RowOptions) {
+    super(parts);
+    this.#statements = new Map(image.statements.map((s, i) => [s.name, i]));
+    this.#rows = rows;
   }
 
   /**
-   * Opens the database, runs `options.setup`, and makes that state the image every use starts from.
-   * Rejects with {@link SqliteError} when the setup SQL fails, `UnsupportedError` when the module is
-   * not the sql.js build this version hosts.
+   * Makes the database (copies `options.database` in, registers `options.functions`, runs
+   * `options.setup`, prepares `options.statements`) and makes that state the image every use
+   * starts from. Rejects with {@link SqliteError} when the setup SQL fails,
+   * {@link InvalidArgumentError} for a database SQLite cannot read or a statement that does not
+   * compile, `UnsupportedError` when the module is not the sql.js build this version hosts.
    */
   static async create(options: SqliteSandboxOptions = {}): Promise<SqliteSandbox> {
-    return SqliteSandbox.createSync(options);
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
+    const loaded: SqliteSandboxOptions = { ...options };
+    if (typeof options.database === 'string') loaded.database = await readDatabase(options.database, readFile);
+    if (typeof options.functions === 'string' || options.functions instanceof URL)
+      loaded.functions = await importFunctions(options.functions);
+    return SqliteSandbox.createSync(loaded);
   }
 
-  /** {@link create}, synchronously. */
+  /** {@link create}, synchronously (`options.functions` as an object only). */
   static createSync(options: SqliteSandboxOptions = {}): SqliteSandbox {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
-    const timeout = timeoutMs('options.timeout', options.timeout ?? DEFAULTS.timeout);
-    const memoryLimit = memoryLimitBytes('options.memoryLimit', options.memoryLimit ?? DEFAULTS.memoryLimit, MAX_MEMORY_LIMIT);
+    const database = typeof options.database === 'string' ? readDatabase(options.database, readFileSync) : options.database;
+    if (database !== undefined && !(database instanceof Uint8Array)) {
+      throw new InvalidArgumentError("options.database must be a database file's bytes (a Uint8Array) or its path");
+    }
+    const filled = checkSandboxOptions(options, CREATE_KEYS, database === undefined ? DEFAULTS : withDatabase(database.length));
     if (options.setup !== undefined && typeof options.setup !== 'string')
       throw new InvalidArgumentError('options.setup must be SQL (a string)');
     if (options.wasm !== undefined && !(options.wasm instanceof Uint8Array))
       throw new InvalidArgumentError('options.wasm must be a Uint8Array');
+    const statements = options.statements ?? {};
+    if (typeof statements !== 'object' || statements === null)
+      throw new InvalidArgumentError('options.statements must be an object of SQL statements by name');
+    const rows: RowOptions = {
+      rowMode: rowMode('options.rowMode', options.rowMode ?? 'array'),
+      readBigInts: boolean('options.readBigInts', options.readBigInts ?? false),
+    };
+    const functions = new FunctionCalls(functionSpecs(options.functions));
     const wasm = options.wasm ?? loadSqliteWasm();
-    const { pool, image: snapshot } = createInitializedPool(
+    const { pool, image } = createInitializedPool(
       wasm,
-      { ...(options.setup !== undefined ? { setup: options.setup } : {}), memoryLimit },
       {
-        max: options.max ?? DEFAULTS.max,
-        min: options.min ?? DEFAULTS.min,
-        // SQLite is trusted code and every step of a query passes its VDBE's loop.
-        interruptible: 'loops',
-        ...(options.keepResident !== undefined ? { keepResident: options.keepResident } : {}),
-        ...(options.trimIdleAfter !== undefined ? { trimIdleAfter: options.trimIdleAfter } : {}),
-        ...(options.cache !== undefined ? { cache: options.cache } : {}),
+        ...(database !== undefined ? { database } : {}),
+        ...(options.setup !== undefined ? { setup: options.setup } : {}),
+        statements,
+        functions,
+        memoryLimit: filled.memoryLimit,
       },
+      // SQLite is trusted code and every step of a query passes its VDBE's loop.
+      { ...filled.pool, interruptible: 'loops' },
     );
-    return new SqliteSandbox(pool, snapshot, { timeout, memoryLimit });
+    const runner = new SqliteRunner(image, filled.memoryLimit, functions.count > 0 ? functions : undefined);
+    return new SqliteSandbox(
+      { engine: new PoolEngine(pool, runner), options: filled, useKeys: USE_KEYS, setupBytes: image.usedBytes },
+      image,
+      rows,
+    );
   }
 
   /**
-   * Runs every statement of `sql` on a pristine copy of the set-up database, with `params` bound to
+   * Runs every statement of `sql` on a pristine copy of the database, with `params` bound to
    * each, and returns the rows of each statement that returned any (sql.js's `exec` shape). Rejects
    * with {@link SqliteError} when SQLite refuses the SQL, `GuestTimeoutError` at the deadline,
    * {@link SqliteMemoryLimitError} at the memory limit.
    */
-  exec(sql: string, params?: SqlParams, options: SqliteUseOptions = {}): Promise<QueryResult[]> {
-    try {
-      return this.#pool.run(this.#use(sql, params), new UseState(), this.#poolOptions(options)).then(
-        (result) => this.#deliver(result),
-        (err: unknown) => {
-          throw this.#failed(err);
-        },
-      );
-    } catch (err) {
-      return Promise.reject(this.#failed(err));
-    }
+  exec(sql: string, params?: SqlParams, options?: SqliteUseOptions): Promise<QueryResult[]> {
+    return this.use(() => this.#exec(sql, params, options), asQueryResults);
   }
 
   /** {@link exec}, synchronously. */
-  execSync(sql: string, params?: SqlParams, options: SqliteUseOptions = {}): QueryResult[] {
-    let result: QueryResult[];
-    try {
-      result = this.#pool.runSync(this.#use(sql, params), new UseState(), this.#poolOptions(options));
-    } catch (err) {
-      throw this.#failed(err);
-    }
-    return this.#deliver(result);
+  execSync(sql: string, params?: SqlParams, options?: SqliteUseOptions): QueryResult[] {
+    return this.useSync(() => this.#exec(sql, params, options), asQueryResults);
+  }
+
+  /**
+   * Runs the prepared statement `name` (of `options.statements`) with `params` on a pristine copy
+   * of the database: binds and steps it, and returns its rows, the rows it changed and the last
+   * rowid inserted. Errors as {@link exec}.
+   */
+  query<R extends SqlRow = SqlRow>(name: string, params?: SqlParams, options?: SqliteUseOptions): Promise<StatementResult<R>> {
+    return this.use(() => this.#batch([{ statement: name, params }], options, 'name'), first<R>);
+  }
+
+  /** {@link query}, synchronously. */
+  querySync<R extends SqlRow = SqlRow>(name: string, params?: SqlParams, options?: SqliteUseOptions): StatementResult<R> {
+    return this.useSync(() => this.#batch([{ statement: name, params }], options, 'name'), first<R>);
+  }
+
+  /**
+   * Runs prepared statements one after the other in one use (each sees what the ones before it
+   * wrote; the next use sees none of it) and returns each one's result. Errors as {@link exec}:
+   * the first statement that fails ends the use.
+   */
+  batch<R extends SqlRow = SqlRow>(steps: readonly BatchStep[], options?: SqliteUseOptions): Promise<StatementResult<R>[]> {
+    return this.use(() => this.#batch(steps, options, 'steps'), all<R>);
+  }
+
+  /** {@link batch}, synchronously. */
+  batchSync<R extends SqlRow = SqlRow>(steps: readonly BatchStep[], options?: SqliteUseOptions): StatementResult<R>[] {
+    return this.useSync(() => this.#batch(steps, options, 'steps'), all<R>);
+  }
+
+  /**
+   * Runs `sql` (if given) on a pristine copy of the database, as {@link exec} would, and returns
+   * the database it leaves as a SQLite database file's bytes (what sql.js's `export()` gives).
+   */
+  export(sql?: string, params?: SqlParams, options?: SqliteUseOptions): Promise<Uint8Array> {
+    return this.use(() => this.#export(sql, params, options), asBytes);
+  }
+
+  /** {@link export}, synchronously. */
+  exportSync(sql?: string, params?: SqlParams, options?: SqliteUseOptions): Uint8Array {
+    return this.useSync(() => this.#export(sql, params, options), asBytes);
   }
 
   /** The sandbox's counters and its pool's. */
-  stats(): SqliteSandboxStats {
-    return { ...this.#stats, setupBytes: this.#snapshot.usedBytes, pool: this.#pool.stats() };
+  override stats(): SqliteSandboxStats {
+    const stats = super.stats();
+    return { ...stats, errors: stats.exceptions };
   }
 
-  /** The pool's choices (mechanism, reset strategy, memory) and why. */
-  describe(): PoolDescription {
-    return this.#pool.describe();
-  }
-
-  /** Waits for running uses, then releases every database and the image. Idempotent. */
-  close(): Promise<void> {
-    return this.#pool.close();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
-  }
-
-  #use(sql: string, params: SqlParams | undefined) {
+  #exec(sql: string, params: SqlParams | undefined, options: SqliteUseOptions | undefined): PreparedUse<SqliteRequest> {
     if (typeof sql !== 'string') throw new InvalidArgumentError('sql must be a string');
-    checkParams(params);
-    const memoryLimit = this.#defaults.memoryLimit;
-    return (
-      instance: WebAssembly.Instance,
-      _state: UseState | undefined,
-      host: { memory: WebAssembly.Memory | undefined },
-    ): QueryResult[] => {
-      let x = this.#exports.get(instance);
-      if (x === undefined) {
-        x = sqliteExports(instance);
-        this.#exports.set(instance, x);
+    checkParams('params', params);
+    if (options?.rowMode !== undefined) {
+      throw new InvalidArgumentError(
+        "options.rowMode applies to prepared statements (query, batch); exec returns sql.js's { columns, values }",
+      );
+    }
+    const use = this.useOptions(options);
+    return { request: { kind: 'exec', sql, params, limits: this.#limits(use, options) }, pool: poolOptions(use) };
+  }
+
+  #batch(steps: readonly BatchStep[], options: SqliteUseOptions | undefined, what: 'name' | 'steps'): PreparedUse<SqliteRequest> {
+    if (!Array.isArray(steps)) throw new InvalidArgumentError('steps must be an array of { statement, params }');
+    const checked = steps.map((step: BatchStep, i) => {
+      const path = what === 'name' ? 'name' : `steps[${i}]`;
+      if (what === 'steps') {
+        if (typeof step !== 'object' || step === null) throw new InvalidArgumentError(`${path} must be { statement, params }`);
+        rejectUnknownKeys(step, STEP_KEYS, path);
       }
-      return runSql(x, host.memory!, this.#snapshot.layout, sql, params, memoryLimit);
+      const statement = this.#statement(what === 'name' ? 'name' : `${path}.statement`, step.statement);
+      checkParams(what === 'name' ? 'params' : `${path}.params`, step.params);
+      return { statement, params: step.params };
+    });
+    const use = this.useOptions(options);
+    return { request: { kind: 'batch', steps: checked, limits: this.#limits(use, options) }, pool: poolOptions(use) };
+  }
+
+  #export(sql: string | undefined, params: SqlParams | undefined, options: SqliteUseOptions | undefined): PreparedUse<SqliteRequest> {
+    if (sql !== undefined && typeof sql !== 'string') throw new InvalidArgumentError('sql must be a string');
+    checkParams('params', params);
+    const use = this.useOptions(options);
+    return { request: { kind: 'export', sql, params, limits: this.#limits(use, options) }, pool: poolOptions(use) };
+  }
+
+  #statement(path: string, name: unknown): number {
+    const index = typeof name === 'string' ? this.#statements.get(name) : undefined;
+    if (index !== undefined) return index;
+    const known = [...this.#statements.keys()];
+    const closest = typeof name === 'string' ? closestName(name, known) : undefined;
+    throw new InvalidArgumentError(
+      `${path}: ${JSON.stringify(name)} is not one of the sandbox's statements` +
+        (closest ? `; did you mean '${closest}'?` : '') +
+        (known.length > 0 ? ` (known: ${known.join(', ')})` : ' (it has none: declare them in options.statements)'),
+    );
+  }
+
+  #limits(use: FilledUseOptions, options: SqliteUseOptions | undefined): Limits {
+    return {
+      memoryLimit: use.memoryLimit,
+      rowMode: options?.rowMode === undefined ? this.#rows.rowMode : rowMode('options.rowMode', options.rowMode),
+      readBigInts: options?.readBigInts === undefined ? this.#rows.readBigInts : boolean('options.readBigInts', options.readBigInts),
     };
-  }
-
-  #poolOptions(options: SqliteUseOptions): { timeout?: number } {
-    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
-    const timeout = options.timeout === undefined ? this.#defaults.timeout : timeoutMs('options.timeout', options.timeout);
-    return Number.isFinite(timeout) ? { timeout } : {};
-  }
-
-  #deliver(result: QueryResult[]): QueryResult[] {
-    this.#stats.results++;
-    return result;
-  }
-
-  #failed(err: unknown): unknown {
-    if (err instanceof SqliteError) this.#stats.errors++;
-    else if (err instanceof GuestTimeoutError) this.#stats.timeouts++;
-    else if (err instanceof SqliteMemoryLimitError) this.#stats.memoryLimits++;
-    else if (err instanceof GuestTrapError || !(err instanceof CowpoolError)) this.#stats.traps++;
-    return err;
   }
 }
 
-function checkParams(params: unknown): void {
+/** Runs a {@link SqliteRequest} on a pooled database (the engine's kind-specific part). */
+class SqliteRunner implements UseRunner<SqliteRequest, SqliteResult, UseState> {
+  readonly #image: SqliteImage;
+  /** The heap limit the image holds. */
+  readonly #memoryLimit: number;
+  readonly #functions: FunctionCalls | undefined;
+  readonly #exports = new WeakMap<WebAssembly.Instance, SqliteExports>();
+
+  constructor(image: SqliteImage, memoryLimit: number, functions: FunctionCalls | undefined) {
+    this.#image = image;
+    this.#memoryLimit = memoryLimit;
+    this.#functions = functions;
+  }
+
+  context(): UseState {
+    return new UseState();
+  }
+
+  run(instance: WebAssembly.Instance, host: InstanceHost<undefined, UseState>, state: UseState, use: SqliteRequest): SqliteResult {
+    let x = this.#exports.get(instance);
+    if (x === undefined) {
+      x = sqliteExports(instance);
+      this.#exports.set(instance, x);
+    }
+    const memory = host.memory!;
+    const { limits } = use;
+    if (limits.memoryLimit !== this.#memoryLimit) {
+      // What `PRAGMA hard_heap_limit` would set, without a statement: the soft threshold and the hard limit.
+      const words = new BigInt64Array(memory.buffer, this.#image.heapLimit, 2);
+      words[0] = words[1] = BigInt(limits.memoryLimit);
+    }
+    const session = new Session(x, memory, this.#image.layout, limits.memoryLimit, state);
+    const body = (): SqliteResult => {
+      switch (use.kind) {
+        case 'exec':
+          return session.exec(use.sql, use.params, limits);
+        case 'batch':
+          return use.steps.map((step) => session.run(this.#image.statements[step.statement]!, step.params, limits, this.#image.counters));
+        case 'export':
+          if (use.sql !== undefined) session.exec(use.sql, use.params, limits);
+          return session.exportDatabase(limits);
+      }
+    };
+    return this.#functions ? this.#functions.during(instance, { x, memory, state, read: limits }, body) : body();
+  }
+}
+
+/** The shared defaults, with a memory limit that leaves 32 MiB above a database of `bytes`. */
+function withDatabase(bytes: number): SandboxDefaults {
+  const MiB = 2 ** 20;
+  const memoryLimit = Math.min(DEFAULTS.maxMemoryLimit, DEFAULTS.memoryLimit + Math.ceil((bytes * 1.125) / MiB) * MiB);
+  return { ...DEFAULTS, memoryLimit };
+}
+
+function readDatabase<R>(path: string, read: (path: string) => R): R {
+  const fail = (err: unknown): never => {
+    throw new InvalidArgumentError(`options.database: cannot read ${path}: ${(err as Error).message}`, { cause: err });
+  };
+  try {
+    const bytes = read(path);
+    return bytes instanceof Promise ? (bytes.catch(fail) as R) : bytes;
+  } catch (err) {
+    return fail(err);
+  }
+}
+
+function rowMode(path: string, value: unknown): 'array' | 'object' {
+  if (value !== 'array' && value !== 'object') throw new InvalidArgumentError(`${path} must be 'array' or 'object', not ${String(value)}`);
+  return value;
+}
+
+function poolOptions(use: FilledUseOptions) {
+  return Number.isFinite(use.timeout) ? { ...use.wait, timeout: use.timeout } : use.wait;
+}
+
+const asQueryResults = (result: SqliteResult) => result as QueryResult[];
+const asBytes = (result: SqliteResult) => result as Uint8Array;
+const all = <R>(result: SqliteResult) => result as StatementResult<R>[];
+const first = <R>(result: SqliteResult) => (result as StatementResult<R>[])[0]!;
+
+function checkParams(path: string, params: unknown): void {
   if (params === undefined) return;
   if (typeof params !== 'object' || params === null)
-    throw new InvalidArgumentError('params must be an array or an object of named parameters');
-  const values: [string, unknown][] = Array.isArray(params)
-    ? params.map((v, i) => [`params[${i}]`, v])
-    : Object.entries(params).map(([k, v]) => [`params[${JSON.stringify(k)}]`, v]);
-  for (const [path, value] of values) {
+    throw new InvalidArgumentError(`${path} must be an array or an object of named parameters`);
+  const check = (at: () => string, value: unknown): void => {
     if (
       value === null ||
       typeof value === 'number' ||
@@ -232,14 +418,20 @@ function checkParams(params: unknown): void {
       typeof value === 'boolean' ||
       value instanceof Uint8Array
     )
-      continue;
+      return;
     if (typeof value === 'bigint') {
-      if (value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)) continue;
+      if (value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)) return;
       throw new InvalidArgumentError(
-        `${path} (${value}n) is outside the safe integer range, which this SQLite build can bind exactly; pass it as a string`,
+        `${at()} (${value}n) is outside the safe integer range, which this SQLite build can bind exactly; pass it as a string`,
       );
     }
-    throw new InvalidArgumentError(`${path} must be a number, bigint, string, boolean, Uint8Array or null, not ${typeof value}`);
+    throw new InvalidArgumentError(`${at()} must be a number, bigint, string, boolean, Uint8Array or null, not ${typeof value}`);
+  };
+  if (Array.isArray(params)) {
+    for (let i = 0; i < params.length; i++) check(() => `${path}[${i}]`, params[i]);
+  } else {
+    for (const key in params)
+      if (Object.hasOwn(params, key)) check(() => `${path}[${JSON.stringify(key)}]`, (params as Record<string, unknown>)[key]);
   }
 }
 

@@ -1,27 +1,26 @@
 /**
- * One use of the SQLite database, from the host's side: run every statement of the SQL through
- * `sqlite3_prepare_v2` / bind / step / column / finalize, and bring the rows out in sql.js's shape.
+ * One use of the SQLite database, from the host's side: run SQL (every statement of it, through
+ * `sqlite3_prepare_v2` / bind / step / column / finalize, rows in sql.js's shape), run a statement
+ * the image holds prepared (bind and step only), and export the database (SQLite's backup API into
+ * a host file, `host-files.ts`).
  *
  * Nothing allocated here is freed: every use ends with the memory reset to the image.
  */
-import { ColumnType, SQLITE_DONE, SQLITE_NOMEM, SQLITE_OK, SQLITE_ROW, type SqliteExports } from './abi.js';
-import { SqliteError, SqliteMemoryLimitError } from './errors.js';
 import { readCString, writeCString } from '../emscripten/c-strings.js';
-
-/** A value SQLite stores: INTEGER and REAL are numbers (a bigint when an INTEGER is not a safe integer), TEXT strings, BLOB bytes. */
-export type SqlValue = number | bigint | string | Uint8Array | null;
-
-/** What a parameter may be: a {@link SqlValue}, or a boolean (bound as 0 or 1). */
-export type SqlParam = SqlValue | boolean;
-
-/** Parameters: positional (`?`, `?1`) from an array, or named (`:a`, `@a`, `$a`, the prefix included in the key). */
-export type SqlParams = readonly SqlParam[] | Readonly<Record<string, SqlParam>>;
-
-/** The rows of one statement that returned any, as sql.js's `exec` gives them. */
-export interface QueryResult {
-  columns: string[];
-  values: SqlValue[][];
-}
+import { SQLITE_DONE, SQLITE_NOMEM, SQLITE_OK, SQLITE_ROW, type SqliteExports } from './abi.js';
+import { SqliteError, SqliteMemoryLimitError } from './errors.js';
+import { EXPORT_PATH, HostFile, HostFiles } from './host-files.js';
+import type { UseState } from './imports.js';
+import {
+  bindParams,
+  columnValue,
+  type QueryResult,
+  type ReadOptions,
+  type SqlParams,
+  type SqlRow,
+  type SqlValue,
+  type StatementResult,
+} from './values.js';
 
 /** Addresses in the image that every use starts from. */
 export interface DatabaseLayout {
@@ -31,122 +30,179 @@ export interface DatabaseLayout {
   readonly scratch: number;
 }
 
-/** `SQLITE_STATIC`: SQLite does not copy a bound value (its bytes live until the memory is reset). */
-const STATIC = 0;
-const UTF8 = new TextDecoder();
+/** Where the connection keeps what a statement reports (`probes.ts` finds them), and the heap limit. */
+export interface ConnectionCounters {
+  /** `db->nChange` (i64): rows the last INSERT, UPDATE or DELETE changed. */
+  readonly changes: number;
+  /** `db->lastRowid` (i64). */
+  readonly lastRowid: number;
+}
 
-/** Runs every statement of `sql` on the database at `layout` and returns the rows, or throws a typed error. */
-export function runSql(
-  x: SqliteExports,
-  memory: WebAssembly.Memory,
-  layout: DatabaseLayout,
-  sql: string,
-  params: SqlParams | undefined,
-  memoryLimit: number,
-): QueryResult[] {
-  const { db, scratch } = layout;
-  const fail = (rc: number): Error =>
-    (rc & 0xff) === SQLITE_NOMEM ? new SqliteMemoryLimitError(memoryLimit) : new SqliteError(rc, readCString(memory, x.sqlite3_errmsg(db)));
-  const malloc = (size: number): number => {
-    const ptr = x.malloc(size);
-    if (ptr === 0) throw new SqliteMemoryLimitError(memoryLimit);
+/** A statement the image holds prepared. */
+export interface PreparedStatement {
+  readonly name: string;
+  /** `sqlite3_stmt*`. */
+  readonly stmt: number;
+  /** Its result's column names when it was prepared (a use whose schema changes them reads them again). */
+  readonly columns: readonly string[];
+}
+
+/** How a use's rows come out. */
+export interface RowOptions extends ReadOptions {
+  readonly rowMode: 'array' | 'object';
+}
+
+/** One use of the database; see the module comment. */
+export class Session {
+  readonly #x: SqliteExports;
+  readonly #memory: WebAssembly.Memory;
+  readonly #layout: DatabaseLayout;
+  readonly #memoryLimit: number;
+  readonly #state: UseState | undefined;
+  /** Prepared statements this use has stepped, which must be reset before they run again. */
+  readonly #stepped = new Set<number>();
+
+  constructor(x: SqliteExports, memory: WebAssembly.Memory, layout: DatabaseLayout, memoryLimit: number, state: UseState | undefined) {
+    this.#x = x;
+    this.#memory = memory;
+    this.#layout = layout;
+    this.#memoryLimit = memoryLimit;
+    this.#state = state;
+  }
+
+  /** `malloc`, or the use's memory-limit error. */
+  readonly malloc = (size: number): number => {
+    const ptr = this.#x.malloc(size);
+    if (ptr === 0) throw new SqliteMemoryLimitError(this.#memoryLimit);
     return ptr;
   };
-  const text = writeCString(memory, malloc, sql);
-  const end = text.ptr + text.length;
-  const results: QueryResult[] = [];
-  let at = text.ptr;
-  while (at < end) {
-    const rc = x.sqlite3_prepare_v2(db, at, end - at, scratch, scratch + 4);
-    if (rc !== SQLITE_OK) throw fail(rc);
-    const words = new Uint32Array(memory.buffer, scratch, 2);
-    const stmt = words[0]!;
-    const tail = words[1]!;
-    if (tail <= at) break;
-    at = tail;
-    if (stmt === 0) continue; // only whitespace or a comment
-    if (params !== undefined) bind(x, memory, stmt, params, malloc, fail);
-    let result: QueryResult | undefined;
+
+  /** The error for SQLite's result code `rc` on connection `db`: what a user function threw is its cause. */
+  fail(rc: number, db = this.#layout.db): Error {
+    if ((rc & 0xff) === SQLITE_NOMEM) return new SqliteMemoryLimitError(this.#memoryLimit);
+    const cause = this.#state?.functionError;
+    const message = readCString(this.#memory, this.#x.sqlite3_errmsg(db));
+    return cause === undefined ? new SqliteError(rc, message) : new SqliteError(rc, message, { cause });
+  }
+
+  /** Runs every statement of `sql` with `params` bound to each; returns the rows of those that returned any. */
+  exec(sql: string, params: SqlParams | undefined, read: ReadOptions, db = this.#layout.db): QueryResult[] {
+    const x = this.#x;
+    const memory = this.#memory;
+    const { scratch } = this.#layout;
+    const text = writeCString(memory, this.malloc, sql);
+    const end = text.ptr + text.length;
+    const results: QueryResult[] = [];
+    let at = text.ptr;
+    while (at < end) {
+      const rc = x.sqlite3_prepare_v2(db, at, end - at, scratch, scratch + 4);
+      if (rc !== SQLITE_OK) throw this.fail(rc, db);
+      const words = new Uint32Array(memory.buffer, scratch, 2);
+      const stmt = words[0]!;
+      const tail = words[1]!;
+      if (tail <= at) break;
+      at = tail;
+      if (stmt === 0) continue; // only whitespace or a comment
+      if (params !== undefined) {
+        const bound = bindParams(x, memory, stmt, params, this.malloc);
+        if (bound !== SQLITE_OK) throw this.fail(bound, db);
+      }
+      let result: QueryResult | undefined;
+      let step: number;
+      while ((step = x.sqlite3_step(stmt)) === SQLITE_ROW) {
+        const count = x.sqlite3_column_count(stmt);
+        if (result === undefined) {
+          result = { columns: this.#columnNames(stmt, count), values: [] };
+          results.push(result);
+        }
+        const row: SqlValue[] = [];
+        for (let i = 0; i < count; i++) row.push(columnValue(x, memory, stmt, i, read));
+        result.values.push(row);
+      }
+      if (step !== SQLITE_DONE) throw this.fail(step, db);
+      // Finalizing ends the statement, so that later ones (a DROP of the table it read) are not locked out.
+      x.sqlite3_finalize(stmt);
+    }
+    return results;
+  }
+
+  /** Binds `params` to the prepared `statement`, steps it to the end, and reports what it did. */
+  run(statement: PreparedStatement, params: SqlParams | undefined, rows: RowOptions, counters: ConnectionCounters): StatementResult {
+    const x = this.#x;
+    const memory = this.#memory;
+    const { stmt } = statement;
+    if (this.#stepped.has(stmt)) {
+      x.sqlite3_reset(stmt);
+      x.sqlite3_clear_bindings(stmt);
+    }
+    this.#stepped.add(stmt);
+    if (params !== undefined) {
+      const bound = bindParams(x, memory, stmt, params, this.malloc);
+      if (bound !== SQLITE_OK) throw this.fail(bound);
+    }
+    const words = new DataView(memory.buffer);
+    // What the statement reports is its own: a SELECT changes nothing, whatever ran before it.
+    words.setBigInt64(counters.changes, 0n, true);
+    let columns = statement.columns;
+    const out: SqlRow[] = [];
     let step: number;
     while ((step = x.sqlite3_step(stmt)) === SQLITE_ROW) {
       const count = x.sqlite3_column_count(stmt);
-      if (result === undefined) {
-        const columns: string[] = [];
-        for (let i = 0; i < count; i++) columns.push(readCString(memory, x.sqlite3_column_name(stmt, i)));
-        result = { columns, values: [] };
-        results.push(result);
+      if (count !== columns.length) columns = this.#columnNames(stmt, count); // the schema changed in this use
+      if (rows.rowMode === 'object') {
+        const row: Record<string, SqlValue> = {};
+        for (let i = 0; i < count; i++) row[columns[i]!] = columnValue(x, memory, stmt, i, rows);
+        out.push(row);
+      } else {
+        const row: SqlValue[] = [];
+        for (let i = 0; i < count; i++) row.push(columnValue(x, memory, stmt, i, rows));
+        out.push(row);
       }
-      const row: SqlValue[] = [];
-      for (let i = 0; i < count; i++) row.push(column(x, memory, stmt, i));
-      result.values.push(row);
     }
-    if (step !== SQLITE_DONE) throw fail(step);
-    // Finalizing ends the statement, so that later ones (a DROP of the table it read) are not locked out.
-    x.sqlite3_finalize(stmt);
+    if (step !== SQLITE_DONE) throw this.fail(step);
+    const after = new DataView(memory.buffer);
+    const rowid = after.getBigInt64(counters.lastRowid, true);
+    const safe = rowid >= BigInt(Number.MIN_SAFE_INTEGER) && rowid <= BigInt(Number.MAX_SAFE_INTEGER);
+    return {
+      columns: [...columns],
+      rows: out,
+      changes: Number(after.getBigInt64(counters.changes, true)),
+      lastInsertRowid: rows.readBigInts || !safe ? rowid : Number(rowid),
+    };
   }
-  return results;
-}
 
-function column(x: SqliteExports, memory: WebAssembly.Memory, stmt: number, i: number): SqlValue {
-  switch (x.sqlite3_column_type(stmt, i)) {
-    case ColumnType.integer: {
-      const n = x.sqlite3_column_double(stmt, i);
-      return Number.isSafeInteger(n) ? n : BigInt(readCString(memory, x.sqlite3_column_text(stmt, i)));
+  /**
+   * The database as a file's bytes: SQLite's backup API copies it into a host file, written as a
+   * rollback-journal database (no journal is written: the copy is new).
+   */
+  exportDatabase(read: ReadOptions): Uint8Array {
+    const x = this.#x;
+    const memory = this.#memory;
+    const state = this.#state!;
+    state.files ??= new HostFiles();
+    const file = state.files.add(new HostFile(EXPORT_PATH, 2, new Uint8Array(0), { writable: true }));
+    const { scratch } = this.#layout;
+    const rc = x.sqlite3_open(writeCString(memory, this.malloc, EXPORT_PATH).ptr, scratch);
+    const dest = new Uint32Array(memory.buffer, scratch, 1)[0]!;
+    try {
+      if (rc !== SQLITE_OK) throw this.fail(rc, dest);
+      this.exec('PRAGMA journal_mode = OFF', undefined, read, dest);
+      const main = writeCString(memory, this.malloc, 'main').ptr;
+      const backup = x.sqlite3_backup_init(dest, main, this.#layout.db, main);
+      if (backup === 0) throw this.fail(1, dest);
+      const step = x.sqlite3_backup_step(backup, -1);
+      const finished = x.sqlite3_backup_finish(backup);
+      if (step !== SQLITE_DONE) throw this.fail(step, dest);
+      if (finished !== SQLITE_OK) throw this.fail(finished, dest);
+    } finally {
+      if (dest !== 0) x.sqlite3_close_v2(dest);
     }
-    case ColumnType.float:
-      return x.sqlite3_column_double(stmt, i);
-    case ColumnType.text: {
-      const ptr = x.sqlite3_column_text(stmt, i);
-      const n = x.sqlite3_column_bytes(stmt, i);
-      return UTF8.decode(new Uint8Array(memory.buffer, ptr, n));
-    }
-    case ColumnType.blob: {
-      const ptr = x.sqlite3_column_blob(stmt, i);
-      const n = x.sqlite3_column_bytes(stmt, i);
-      return n === 0 ? new Uint8Array(0) : new Uint8Array(memory.buffer, ptr, n).slice();
-    }
-    default:
-      return null;
+    return file.contents().slice();
   }
-}
 
-function bind(
-  x: SqliteExports,
-  memory: WebAssembly.Memory,
-  stmt: number,
-  params: SqlParams,
-  malloc: (size: number) => number,
-  fail: (rc: number) => Error,
-): void {
-  const one = (index: number, value: SqlParam): void => {
-    if (value === null || value === undefined) return; // unbound parameters are NULL
-    let rc: number;
-    if (typeof value === 'boolean') rc = x.sqlite3_bind_int(stmt, index, value ? 1 : 0);
-    else if (typeof value === 'number') {
-      rc =
-        (value | 0) === value && !Object.is(value, -0) ? x.sqlite3_bind_int(stmt, index, value) : x.sqlite3_bind_double(stmt, index, value);
-    } else if (typeof value === 'bigint') {
-      // Checked safe by the sandbox: an integer-valued double, stored as an INTEGER where the column's affinity says so.
-      const n = Number(value);
-      rc = (n | 0) === n ? x.sqlite3_bind_int(stmt, index, n) : x.sqlite3_bind_double(stmt, index, n);
-    } else if (typeof value === 'string') {
-      const s = writeCString(memory, malloc, value);
-      rc = x.sqlite3_bind_text(stmt, index, s.ptr, s.length, STATIC);
-    } else {
-      // A zero-length blob still needs a non-null pointer (null binds NULL).
-      const ptr = malloc(Math.max(1, value.length));
-      new Uint8Array(memory.buffer, ptr, value.length).set(value);
-      rc = x.sqlite3_bind_blob(stmt, index, ptr, value.length, STATIC);
-    }
-    if (rc !== SQLITE_OK) throw fail(rc);
-  };
-  if (Array.isArray(params)) {
-    for (let i = 0; i < params.length; i++) one(i + 1, params[i] as SqlParam);
-    return;
-  }
-  for (const [name, value] of Object.entries(params)) {
-    const index = x.sqlite3_bind_parameter_index(stmt, writeCString(memory, malloc, name).ptr);
-    // A name this statement does not use: the parameters apply to every statement of the SQL.
-    if (index !== 0) one(index, value);
+  #columnNames(stmt: number, count: number): string[] {
+    const columns: string[] = [];
+    for (let i = 0; i < count; i++) columns.push(readCString(this.#memory, this.#x.sqlite3_column_name(stmt, i)));
+    return columns;
   }
 }

@@ -9,6 +9,10 @@
  * - an operation the fd's rights do not allow: ENOTCAPABLE.
  * The kind of descriptor is checked before rights and before the mode, so a directory given to a
  * file-only call answers the same in every mode.
+ *
+ * Limits: every call that moves bytes or may copy a file into the overlay first checks the use's
+ * deadline (`state.checkDeadline()`); what goes to stdout and stderr counts against the context's
+ * output limit before a sink sees it.
  */
 
 import { ClockId, Errno, Fdflags, Filetype, Layout, Preopentype, Rights, Whence, type ErrnoValue } from './abi.js';
@@ -108,6 +112,7 @@ export function fdCalls(state: WasiState): WebAssembly.ModuleImports {
     transfer: (entry: FileEntry, iovsPtr: number, iovsLen: number, at: number) => number,
   ): number {
     try {
+      state.checkDeadline();
       const entry = positionedFile(fd, access, offset);
       if (typeof entry === 'number') return entry;
       memory.refresh();
@@ -163,6 +168,7 @@ export function fdCalls(state: WasiState): WebAssembly.ModuleImports {
   return {
     fd_write(fd: number, iovsPtr: number, iovsLen: number, nwrittenPtr: number): number {
       try {
+        state.checkDeadline();
         const entry = fds.get(fd >>> 0);
         if (entry === undefined) return Errno.BADF;
         if (entry.kind === 'file') {
@@ -183,14 +189,19 @@ export function fdCalls(state: WasiState): WebAssembly.ModuleImports {
         const bytes = memory.bytes;
         iovsPtr >>>= 0;
         iovsLen >>>= 0;
+        // The whole call is counted against the output limit before any of it reaches the sink.
         let total = 0;
         for (let i = 0; i < iovsLen; i++) {
           const buf = view.getUint32(iovsPtr + i * Layout.IOVEC_SIZE, true);
           const len = view.getUint32(iovsPtr + i * Layout.IOVEC_SIZE + 4, true);
-          if (len === 0) continue;
-          if (buf + len > bytes.length) return Errno.FAULT;
-          sink(bytes.subarray(buf, buf + len));
+          if (len !== 0 && buf + len > bytes.length) return Errno.FAULT;
           total += len;
+        }
+        state.chargeOutput(total);
+        for (let i = 0; i < iovsLen; i++) {
+          const buf = view.getUint32(iovsPtr + i * Layout.IOVEC_SIZE, true);
+          const len = view.getUint32(iovsPtr + i * Layout.IOVEC_SIZE + 4, true);
+          if (len !== 0) sink(bytes.subarray(buf, buf + len));
         }
         view.setUint32(nwrittenPtr >>> 0, total, true);
         return Errno.SUCCESS;
@@ -201,6 +212,7 @@ export function fdCalls(state: WasiState): WebAssembly.ModuleImports {
 
     fd_read(fd: number, iovsPtr: number, iovsLen: number, nreadPtr: number): number {
       try {
+        state.checkDeadline();
         const entry = fds.get(fd >>> 0);
         if (entry === undefined) return Errno.BADF;
         if (entry.kind === 'directory') return Errno.ISDIR;
@@ -349,6 +361,7 @@ export function fdCalls(state: WasiState): WebAssembly.ModuleImports {
         if (entry.kind === 'stream') return Errno.INVAL;
         if ((entry.rightsBase & Rights.FD_FILESTAT_SET_SIZE) === 0n) return Errno.NOTCAPABLE;
         if (size < 0n || size > BigInt(Number.MAX_SAFE_INTEGER)) return Errno.INVAL;
+        state.checkDeadline();
         entry.file.truncate(Number(size));
         return Errno.SUCCESS;
       } catch (error) {
@@ -363,6 +376,7 @@ export function fdCalls(state: WasiState): WebAssembly.ModuleImports {
         if (entry.kind === 'stream') return Errno.NOTCAPABLE;
         if ((entry.rightsBase & Rights.FD_FILESTAT_SET_TIMES) === 0n) return Errno.NOTCAPABLE;
         const updates = timeUpdates(atim, mtim, fstFlags);
+        state.checkDeadline(); // may copy a host file into the overlay
         if (entry.kind === 'file') entry.file.setTimes(updates[0], updates[1], now());
         else entry.fs.setTimes({ parent: undefined, name: '.', node: entry.dir, mustBeDirectory: true }, updates[0], updates[1]);
         return Errno.SUCCESS;
@@ -388,6 +402,7 @@ export function fdCalls(state: WasiState): WebAssembly.ModuleImports {
         const end = offset + len;
         if (end > BigInt(Number.MAX_SAFE_INTEGER)) return Errno.FBIG;
         // Space is reserved by growing the file: there is no sparse allocation to ask for here.
+        state.checkDeadline();
         if (Number(end) > entry.file.size()) entry.file.truncate(Number(end));
         return Errno.SUCCESS;
       } catch (error) {
@@ -441,9 +456,12 @@ export function fdCalls(state: WasiState): WebAssembly.ModuleImports {
         if (entry === undefined) return Errno.BADF;
         if (entry.kind !== 'directory') return Errno.NOTDIR;
         if ((entry.rightsBase & Rights.FD_READDIR) === 0n) return Errno.NOTCAPABLE;
+        state.checkDeadline();
         if (entry.listing === undefined || cookie === 0n) {
-          entry.listing = entry.fs.list(entry.dir);
+          if (entry.listing !== undefined) entry.fs.forget(entry.listing);
+          entry.listing = undefined;
           fds.touch();
+          entry.listing = entry.fs.list(entry.dir);
         }
         bufPtr >>>= 0;
         bufLen >>>= 0;
@@ -455,7 +473,7 @@ export function fdCalls(state: WasiState): WebAssembly.ModuleImports {
         const header = new DataView(new ArrayBuffer(Layout.DIRENT_SIZE));
         const headerBytes = new Uint8Array(header.buffer);
         let used = 0;
-        const listing = entry.listing;
+        const listing = entry.listing.entries;
         for (let i = cookie > BigInt(listing.length) ? listing.length : Number(cookie); i < listing.length && used < bufLen; i++) {
           const item = listing[i] as (typeof listing)[number];
           header.setBigUint64(0, BigInt(i + 1), true);

@@ -6,7 +6,7 @@
  *
  * Order of checks, the same for every call: the directory fd (EBADF, ENOTDIR), its rights
  * (ENOTCAPABLE), the path (EFAULT, EILSEQ, then resolution errors), then the operation itself
- * (EROFS under a read-only preopen, EEXIST, ENOENT, …).
+ * (EROFS under a read-only preopen, EEXIST, ENOENT, …). Before all of them, the use's deadline.
  */
 
 import {
@@ -77,9 +77,14 @@ export function pathCalls(state: WasiState): WebAssembly.ModuleImports {
     return { dir, at };
   }
 
-  /** Runs a call body, turning thrown errnos and host errors into the returned errno. */
+  /**
+   * Runs a call body, turning thrown errnos and host errors into the returned errno. Checks the
+   * use's deadline first: every path call walks host directories, and some copy a host file into
+   * the overlay.
+   */
   function guarded(body: () => void): number {
     try {
+      state.checkDeadline();
       body();
       return Errno.SUCCESS;
     } catch (error) {

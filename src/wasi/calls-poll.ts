@@ -4,7 +4,7 @@
  * Every fd this host offers is always ready (stdin is a buffer, stdout a sink, files are local), so
  * fd subscriptions fire at once and a poll that has any never sleeps. Without them, the poll sleeps
  * synchronously until the earliest clock deadline, which is how wasi-libc implements sleep(),
- * nanosleep() and poll() with a timeout.
+ * nanosleep() and poll() with a timeout. The use's own deadline cuts that sleep and ends the use.
  */
 
 import { Errno, Eventrwflags, Eventtype, Layout, Rights, Subclockflags, type ErrnoValue } from './abi.js';
@@ -56,6 +56,7 @@ export function pollCalls(state: WasiState): WebAssembly.ModuleImports {
         outPtr >>>= 0;
         const count = nsubscriptions >>> 0;
         if (count === 0) return Errno.INVAL; // would wait forever for nothing
+        state.checkDeadline();
         memory.refresh();
         if (!memory.contains(inPtr, count * Layout.SUBSCRIPTION_SIZE) || !memory.contains(outPtr, count * Layout.EVENT_SIZE)) {
           return Errno.FAULT;
@@ -94,7 +95,7 @@ export function pollCalls(state: WasiState): WebAssembly.ModuleImports {
           // Sleep only when nothing else is ready; then every clock due by the earliest deadline fires.
           const due = events === 0 ? earliest : 0n;
           if (due > 0n) {
-            state.clock.sleep(due);
+            state.sleep(due); // cut at the use's deadline
             memory.refresh(); // a custom WasiClock.sleep runs arbitrary JS; cheap to be sure
           }
           for (const c of clocks) {

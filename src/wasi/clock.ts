@@ -1,6 +1,7 @@
 /**
  * The time sources behind clock_time_get, clock_res_get and poll_oneoff, behind one interface so a
- * server can cap how long a guest may sleep and tests can use a fake clock.
+ * server can cap how long a guest may sleep and tests can use a fake clock; and the deadline of a
+ * use, which the WASI host reads from its owner (the pool) rather than keeping one of its own.
  */
 
 import { ClockId } from './abi.js';
@@ -16,6 +17,17 @@ export interface WasiClock {
    * `poll` with a timeout): the thread can do nothing else meanwhile.
    */
   sleep(nanoseconds: bigint): void;
+}
+
+/**
+ * Where a WasiHost reads the deadline of the current use: the pool's `InstanceHost` is one (pass
+ * it as `deadline` from `setup`), which keeps the pool the one owner of a use's deadline.
+ */
+export interface UseDeadline {
+  /** When the current use must end, as a `performance.now()` timestamp; Infinity when it has none. */
+  readonly deadline: number;
+  /** Throws the error that ends the use (`GuestTimeoutError`) once the deadline has passed. */
+  checkDeadline(): void;
 }
 
 // performance.timeOrigin + performance.now() is wall time in milliseconds with sub-millisecond

@@ -4,6 +4,7 @@
  */
 
 import { InvalidArgumentError } from '../errors.js';
+import { byteLimit } from '../options/validate.js';
 
 /**
  * What one use (one request) of a guest sees. Passed to {@link WasiHost.begin}.
@@ -26,6 +27,12 @@ export interface WasiContext {
   stdout: (chunk: Uint8Array) => void;
   /** Receives what the guest writes to fd 2. The chunk is a view into guest memory: copy it to keep it. */
   stderr: (chunk: Uint8Array) => void;
+  /**
+   * Most bytes the guest may write to stdout and stderr together in this use. The write that
+   * would pass it ends the run with `GuestOutputLimitError` (the sinks never see its bytes), so
+   * sinks that keep what they get hold at most this much. Default: no limit (the sinks decide).
+   */
+  outputLimit?: number;
 }
 
 /**
@@ -38,6 +45,16 @@ export interface EncodedStrings {
   /** Start of each string inside {@link bytes}. */
   readonly offsets: readonly number[];
 }
+
+/**
+ * The output limit of `WasiCommand` and `cowpool serve` when they are given none: 16 MiB of stdout
+ * and stderr together per use. Both keep a use's whole output in memory (the CGI server must read
+ * the header block and the length before it answers), so the limit is what one request can make
+ * the host hold; 16 MiB is far above what a page, a JSON answer or a log needs, and small enough
+ * that a worker per core with a flood each stays well inside a server's memory. Programs that
+ * produce more (downloads, archives) set their own limit.
+ */
+export const DEFAULT_OUTPUT_LIMIT = 16 * 1024 * 1024;
 
 const encoder = new TextEncoder();
 const EMPTY: EncodedStrings = { bytes: new Uint8Array(0), offsets: [] };
@@ -109,4 +126,5 @@ export function validateContext(context: WasiContext): void {
   if (!(context.stdin instanceof Uint8Array)) throw new InvalidArgumentError('context.stdin must be a Uint8Array');
   if (typeof context.stdout !== 'function') throw new InvalidArgumentError('context.stdout must be a function');
   if (typeof context.stderr !== 'function') throw new InvalidArgumentError('context.stderr must be a function');
+  if (context.outputLimit !== undefined) byteLimit('context.outputLimit', context.outputLimit);
 }

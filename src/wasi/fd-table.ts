@@ -7,7 +7,7 @@
 import { Errno, STDIN_RIGHTS, STDOUT_RIGHTS, DIRECTORY_RIGHTS, INHERITING_RIGHTS, type ErrnoValue } from './abi.js';
 import type { DirNode } from './fs/fs-node.js';
 import type { OpenFile } from './fs/open-file.js';
-import type { ListedEntry, PreopenFs } from './fs/preopen-fs.js';
+import type { Listing, PreopenFs } from './fs/preopen-fs.js';
 
 /** fd 0, 1 or 2: the context's stdin, stdout or stderr. */
 export interface StreamEntry {
@@ -30,8 +30,8 @@ export interface DirectoryEntry {
   rightsBase: bigint;
   rightsInheriting: bigint;
   flags: number;
-  /** Entries read at the first fd_readdir, so cookies stay stable while the guest iterates. */
-  listing: ListedEntry[] | undefined;
+  /** Entries read at the first fd_readdir, so cookies stay stable while the guest iterates (charged while kept). */
+  listing: Listing | undefined;
 }
 
 /** A regular file the guest opened; reads and writes go through `file` at the tracked position. */
@@ -60,7 +60,8 @@ const encoder = new TextEncoder();
 
 /**
  * File descriptor table of one WASI host. {@link reset} restores the pristine table (and closes
- * host fds); it is a no-op when the previous use touched nothing, which is the common case.
+ * host fds); it is a no-op when the previous use touched nothing, which is the common case. A
+ * descriptor closed gives back what it held: its host fd, its file's reference, its listing.
  */
 export class FdTable {
   readonly #preopens: readonly Preopen[];
@@ -75,10 +76,14 @@ export class FdTable {
     this.reset();
   }
 
-  /** Closes every host fd the guest opened and restores fds 0.. to streams and preopens. */
+  /**
+   * Closes everything the guest opened (host fds, files, listings) and restores fds 0.. to streams
+   * and preopens: at the end of a use, so that nothing it opened outlives it, and again (a no-op
+   * then) at the start of the next.
+   */
   reset(): void {
     if (!this.#changed) return;
-    this.closeAll();
+    for (const entry of this.#entries) if (entry !== undefined) release(entry);
     const entries: (FdEntry | undefined)[] = [
       { kind: 'stream', stream: 0, rightsBase: STDIN_RIGHTS, rightsInheriting: 0n, flags: 0 },
       { kind: 'stream', stream: 1, rightsBase: STDOUT_RIGHTS, rightsInheriting: 0n, flags: 0 },
@@ -100,20 +105,6 @@ export class FdTable {
     this.#entries = entries;
     this.#open = entries.length;
     this.#changed = false;
-  }
-
-  /** Closes the host fds of files the guest left open (the table itself stays as it is). */
-  closeAll(): void {
-    for (const entry of this.#entries) {
-      if (entry?.kind === 'file') entry.file.close();
-    }
-    // Leave nothing closable twice: a later reset() or closeAll() must not close a reused host fd.
-    for (let i = 0; i < this.#entries.length; i++) {
-      if (this.#entries[i]?.kind === 'file') {
-        this.#entries[i] = undefined;
-        this.#open--;
-      }
-    }
   }
 
   /** The entry at `fd`, or undefined when fd is not open. */
@@ -144,7 +135,7 @@ export class FdTable {
     this.#changed = true;
     this.#entries[fd] = undefined;
     this.#open--;
-    if (entry.kind === 'file') entry.file.close();
+    release(entry);
     return Errno.SUCCESS;
   }
 
@@ -162,5 +153,15 @@ export class FdTable {
   /** The preopened directories, in fd order starting at 3. */
   get preopens(): readonly Preopen[] {
     return this.#preopens;
+  }
+}
+
+/** Gives back what `entry` holds: a file's handle (and host fd), a directory's listing. */
+function release(entry: FdEntry): void {
+  if (entry.kind === 'file') {
+    entry.file.close();
+  } else if (entry.kind === 'directory' && entry.listing !== undefined) {
+    entry.fs.forget(entry.listing);
+    entry.listing = undefined;
   }
 }

@@ -14,11 +14,12 @@ export { WasiCommand, type WasiCommandOptions, type WasiRunInput, type WasiRunRe
 export { WasiHost, type WasiHostOptions, type PreopenOption } from './wasi-host.js';
 export type { PreopenMode } from './fs/preopen-fs.js';
 export { DEFAULT_OVERLAY_LIMIT } from './fs/overlay-budget.js';
-export type { WasiContext } from './context.js';
+export { DEFAULT_OUTPUT_LIMIT, type WasiContext } from './context.js';
+export { GuestOutputLimitError, GuestTimeoutError, GuestTrapError } from '../errors.js';
 export { WasiExit } from './wasi-exit.js';
 export { checkWasiCommand, isWasiCommand } from './command.js';
 export { OutputCollector } from './output-collector.js';
-export { systemClock, sleepSynchronously, type WasiClock } from './clock.js';
+export { systemClock, sleepSynchronously, type UseDeadline, type WasiClock } from './clock.js';
 export { cryptoRandom, type RandomSource } from './random.js';
 export { PREVIEW1_FUNCTIONS } from './preview1-imports.js';
 export { Errno, type ErrnoValue, WASI_MODULE } from './abi.js';

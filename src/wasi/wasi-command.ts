@@ -10,16 +10,19 @@
  *   await command.close();
  *
  * It is the InstancePool and the WasiHost put together the way `cowpool serve` uses them: one host
- * per pooled instance, built once; each use swaps only the context (args, env, stdin, sinks).
+ * per pooled instance, built once; each use swaps only the context (args, env, stdin, sinks). The
+ * pool owns each use's deadline and the host reads it from there; a use's output is kept in memory,
+ * so it is bounded (`outputLimit`).
  */
 
 import { readFile } from 'node:fs/promises';
-import { GuestTimeoutError, GuestTrapError, InvalidArgumentError } from '../errors.js';
+import { GuestOutputLimitError, GuestTimeoutError, GuestTrapError, InvalidArgumentError } from '../errors.js';
+import { byteLimit, rejectUnknownKeys } from '../options/validate.js';
 import { InstancePool, type InstanceHost, type PoolDescription, type PoolOptions, type PoolStats } from '../pool/index.js';
-import { sleepSynchronously, type WasiClock } from './clock.js';
+import type { WasiClock } from './clock.js';
 import { checkWasiCommand } from './command.js';
-import type { WasiContext } from './context.js';
-import { WasiHost, type PreopenOption } from './wasi-host.js';
+import { DEFAULT_OUTPUT_LIMIT, type WasiContext } from './context.js';
+import { WasiHost, type PreopenOption, type WasiHostOptions } from './wasi-host.js';
 import type { RandomSource } from './random.js';
 
 /** Options of {@link WasiCommand.create}. */
@@ -28,6 +31,12 @@ export interface WasiCommandOptions {
   preopens?: readonly PreopenOption[];
   /** Most bytes the overlays may hold in one use; past it the guest gets ENOSPC. Default 64 MiB. */
   overlayLimit?: number;
+  /**
+   * Most bytes a use may write to stdout and stderr together (a use may give its own). Both are
+   * kept in memory for the result, so past it the use ends with {@link GuestOutputLimitError}.
+   * Default 16 MiB ({@link DEFAULT_OUTPUT_LIMIT}); Infinity for none.
+   */
+  outputLimit?: number;
   /**
    * Deadline of one use in ms (a use may give its own). Setting it makes the pool instrument the
    * guest so that loops can be stopped (see PoolOptions.interruptible). Default: no deadline.
@@ -53,6 +62,8 @@ export interface WasiRunInput {
   stdin?: Uint8Array | string;
   /** This use's deadline in ms, overriding the command's `timeout`. */
   timeout?: number;
+  /** This use's output limit in bytes (stdout and stderr together), overriding the command's `outputLimit`. */
+  outputLimit?: number;
 }
 
 /** What one use produced. */
@@ -63,9 +74,25 @@ export interface WasiRunResult {
   stdout: Buffer;
   /** Everything written to fd 2. */
   stderr: Buffer;
-  /** Why there is no exit code: the guest trapped ({@link GuestTrapError}) or ran past its deadline ({@link GuestTimeoutError}). */
-  error: GuestTrapError | GuestTimeoutError | undefined;
+  /**
+   * Why there is no exit code: the guest trapped ({@link GuestTrapError}), ran past its deadline
+   * ({@link GuestTimeoutError}) or wrote more than its output limit ({@link GuestOutputLimitError};
+   * `stdout` and `stderr` then hold what came before the write that would have passed it).
+   */
+  error: GuestTrapError | GuestTimeoutError | GuestOutputLimitError | undefined;
 }
+
+const COMMAND_KEYS = [
+  'preopens',
+  'overlayLimit',
+  'outputLimit',
+  'timeout',
+  'programName',
+  'pool',
+  'clock',
+  'random',
+] as const satisfies readonly (keyof WasiCommandOptions)[];
+const RUN_KEYS = ['args', 'env', 'stdin', 'timeout', 'outputLimit'] as const satisfies readonly (keyof WasiRunInput)[];
 
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
@@ -76,20 +103,30 @@ export class WasiCommand {
   readonly pool: InstancePool<WebAssembly.Exports, WasiHost, undefined>;
   readonly #programName: string;
   readonly #timeout: number | undefined;
+  readonly #outputLimit: number;
 
-  private constructor(pool: InstancePool<WebAssembly.Exports, WasiHost, undefined>, programName: string, timeout: number | undefined) {
+  private constructor(
+    pool: InstancePool<WebAssembly.Exports, WasiHost, undefined>,
+    programName: string,
+    timeout: number | undefined,
+    outputLimit: number,
+  ) {
     this.pool = pool;
     this.#programName = programName;
     this.#timeout = timeout;
+    this.#outputLimit = outputLimit;
   }
 
   /**
    * Compiles and checks the module, then creates the pool.
    * @param wasm the module's bytes or a path to read (the pool needs the bytes to build its memory image).
-   * @throws InvalidArgumentError when the module is not a WASI command or an option is malformed.
+   * @throws InvalidArgumentError when the module is not a WASI command, an option is malformed, or
+   *   an option is unknown (named with the closest known one).
    */
   static async create(wasm: Uint8Array | string, options: WasiCommandOptions = {}): Promise<WasiCommand> {
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options must be an object');
+    rejectUnknownKeys(options, COMMAND_KEYS, 'WasiCommand options');
+    const outputLimit = byteLimit('options.outputLimit', options.outputLimit ?? DEFAULT_OUTPUT_LIMIT);
     const programName = options.programName ?? (typeof wasm === 'string' ? wasm.slice(wasm.lastIndexOf('/') + 1) : 'command.wasm');
     const source = typeof wasm === 'string' ? new Uint8Array(await readFile(wasm)) : wasm;
     if (!(source instanceof Uint8Array)) throw new InvalidArgumentError('wasm must be the module bytes (a Uint8Array) or a path');
@@ -104,12 +141,13 @@ export class WasiCommand {
       ...options.pool,
       interruptible: timeout !== undefined,
       setup: (host: InstanceHost<WasiHost, undefined>) => {
+        // The pool owns each use's deadline; the WASI host reads it in every host call that can take time.
         const wasi = new WasiHost(hostOptions(options, host));
         if (host.memory) wasi.bindMemory(host.memory);
         return { imports: wasi.imports, state: wasi };
       },
     });
-    return new WasiCommand(pool, programName, timeout);
+    return new WasiCommand(pool, programName, timeout, outputLimit);
   }
 
   /** Runs the command once on a pristine instance, waiting for a free one if all are busy. */
@@ -150,7 +188,11 @@ export class WasiCommand {
   }
 
   #use(input: WasiRunInput) {
-    if (input === null || typeof input !== 'object') throw new InvalidArgumentError('run() takes an object: { args, env, stdin, timeout }');
+    if (input === null || typeof input !== 'object') {
+      throw new InvalidArgumentError('run() takes an object: { args, env, stdin, timeout, outputLimit }');
+    }
+    rejectUnknownKeys(input, RUN_KEYS, 'run() input');
+    const outputLimit = input.outputLimit === undefined ? this.#outputLimit : byteLimit('input.outputLimit', input.outputLimit);
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     const stdin = input.stdin === undefined ? EMPTY : typeof input.stdin === 'string' ? encoder.encode(input.stdin) : input.stdin;
@@ -160,6 +202,7 @@ export class WasiCommand {
       stdin,
       stdout: (chunk) => void stdout.push(Buffer.from(chunk)),
       stderr: (chunk) => void stderr.push(Buffer.from(chunk)),
+      outputLimit,
     };
     const timeout = input.timeout ?? this.#timeout;
     const result: WasiRunResult = { exitCode: undefined, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), error: undefined };
@@ -169,8 +212,11 @@ export class WasiCommand {
       body: (instance: WebAssembly.Instance, _context: undefined, host: InstanceHost<WasiHost, undefined>) =>
         host.state.run(instance, context),
       fail(error: unknown): void {
-        if (error instanceof GuestTrapError || error instanceof GuestTimeoutError) result.error = error;
-        else throw error;
+        if (error instanceof GuestTrapError || error instanceof GuestTimeoutError || error instanceof GuestOutputLimitError) {
+          result.error = error;
+        } else {
+          throw error;
+        }
       },
       finish(): WasiRunResult {
         result.stdout = Buffer.concat(stdout);
@@ -181,23 +227,13 @@ export class WasiCommand {
   }
 }
 
-/** The WasiHost options for one pooled instance; its sleep is cut at the instance's deadline. */
-function hostOptions(options: WasiCommandOptions, host: InstanceHost<WasiHost, undefined> | undefined) {
-  const clock: Partial<WasiClock> = { ...options.clock };
-  if (host !== undefined) {
-    const sleep = options.clock?.sleep ?? sleepSynchronously;
-    // A guest's sleep blocks the thread, so it is cut at the deadline like a loop is.
-    clock.sleep = (nanoseconds: bigint) => {
-      const left = host.timeLeft();
-      if (Number(nanoseconds) / 1e6 < left) return sleep(nanoseconds);
-      sleep(BigInt(Math.max(0, Math.ceil(left * 1e6))));
-      host.checkDeadline();
-    };
-  }
+/** The WasiHost options for one pooled instance: its deadline is the pool's, read from `host`. */
+function hostOptions(options: WasiCommandOptions, host: InstanceHost<WasiHost, undefined> | undefined): WasiHostOptions {
   return {
     ...(options.preopens !== undefined ? { preopens: options.preopens } : {}),
     ...(options.overlayLimit !== undefined ? { overlayLimit: options.overlayLimit } : {}),
     ...(options.random !== undefined ? { random: options.random } : {}),
-    clock,
+    ...(options.clock !== undefined ? { clock: options.clock } : {}),
+    ...(host !== undefined ? { deadline: host } : {}),
   };
 }

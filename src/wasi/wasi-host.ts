@@ -16,7 +16,8 @@
 
 import { realpathSync, statSync } from 'node:fs';
 import { InvalidArgumentError } from '../errors.js';
-import { systemClock, type WasiClock } from './clock.js';
+import { rejectUnknownKeys } from '../options/validate.js';
+import { systemClock, type UseDeadline, type WasiClock } from './clock.js';
 import { validateContext, type WasiContext } from './context.js';
 import type { Preopen } from './fd-table.js';
 import { ClockId } from './abi.js';
@@ -53,11 +54,23 @@ export interface WasiHostOptions {
   /** Entropy for random_get. Default: `crypto.getRandomValues`. */
   random?: RandomSource;
   /**
-   * Most bytes the `overlay` preopens may hold in one use (file contents plus about 128 bytes per
-   * created entry); past it the guest gets ENOSPC. Default 64 MiB.
+   * Most bytes the file system may hold in memory in one use: what the `overlay` preopens hold
+   * (file buffers, plus a few hundred bytes per name and per node, kept while a name or an open
+   * descriptor refers to them) and the directory listings fd_readdir keeps. Past it the guest gets
+   * ENOSPC (ENOMEM for a listing). Default 64 MiB.
    */
   overlayLimit?: number;
+  /**
+   * The owner of each use's deadline, read by every host call that can take time or produce
+   * output (writes, reads, path calls, polls, large random_get): once it has passed, the call ends
+   * the use with the owner's error (`GuestTimeoutError`), and a sleep is cut at it. In a pool, pass
+   * the `InstanceHost` that `setup` receives. Default: none (uses have no deadline).
+   */
+  deadline?: UseDeadline;
 }
+
+const HOST_OPTION_KEYS = ['preopens', 'clock', 'random', 'overlayLimit', 'deadline'] as const satisfies readonly (keyof WasiHostOptions)[];
+const PREOPEN_KEYS = ['guestPath', 'hostPath', 'mode'] as const satisfies readonly (keyof PreopenOption)[];
 
 /**
  * A WASI preview1 host whose per-use context can be swapped in microseconds.
@@ -65,7 +78,9 @@ export interface WasiHostOptions {
  * Output sinks get views into guest memory (see {@link WasiContext}); {@link OutputCollector}
  * copies. Files under preopens are reached with `fs` sync APIs; what the guest may change depends on
  * each preopen's {@link PreopenOption.mode}. Host calls never throw into the guest except `proc_exit` (a {@link WasiExit}, caught by
- * {@link runCommand}) and errors thrown by the context's own sinks, which end the run.
+ * {@link runCommand}), the limits of the use, which end the run (`GuestTimeoutError` from the
+ * {@link WasiHostOptions.deadline} owner, `GuestOutputLimitError` past {@link WasiContext.outputLimit}),
+ * and errors thrown by the context's own sinks, which end it too.
  */
 export class WasiHost {
   /** `{ wasi_snapshot_preview1: { … } }`: pass to `new WebAssembly.Instance`. The same frozen object for the host's lifetime. */
@@ -75,6 +90,7 @@ export class WasiHost {
 
   constructor(options: WasiHostOptions = {}) {
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options must be an object');
+    rejectUnknownKeys(options, HOST_OPTION_KEYS, 'WasiHost options');
     const clock = resolveClock(options.clock);
     if (options.random !== undefined && typeof options.random !== 'function') {
       throw new InvalidArgumentError('options.random must be a function that fills a Uint8Array');
@@ -83,10 +99,14 @@ export class WasiHost {
     if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 0) {
       throw new InvalidArgumentError(`options.overlayLimit must be a whole number of bytes, got ${String(limit)}`);
     }
+    const deadline = options.deadline;
+    if (deadline !== undefined && (deadline === null || typeof deadline !== 'object' || typeof deadline.checkDeadline !== 'function')) {
+      throw new InvalidArgumentError('options.deadline must be { deadline, checkDeadline() }, such as the InstanceHost a pool gives setup');
+    }
     const budget = new OverlayBudget(limit);
     const now = () => clock.now(ClockId.REALTIME) ?? BigInt(Date.now()) * 1_000_000n;
     const preopens = resolvePreopens(options.preopens, budget, now);
-    this.#state = new WasiState(preopens, budget, clock, options.random ?? cryptoRandom);
+    this.#state = new WasiState(preopens, budget, clock, options.random ?? cryptoRandom, deadline);
     this.imports = createPreview1Imports(this.#state);
   }
 
@@ -131,7 +151,7 @@ export class WasiHost {
   /**
    * Runs a WASI command: calls `_start` and returns its exit status, 0 when it returned and `n` when
    * it called `proc_exit(n)` (which is how C's `exit(n)` and a non-zero `return` from main end).
-   * Traps (`WebAssembly.RuntimeError`) and errors thrown by the context's sinks are rethrown.
+   * Traps (`WebAssembly.RuntimeError`), the limits' errors and errors thrown by the context's sinks are rethrown.
    * Binds the instance's exported `memory` when it is not the bound one.
    * @throws InvalidArgumentError when the instance has no `_start` or there is no memory to bind.
    */
@@ -173,6 +193,7 @@ function resolvePreopens(preopens: readonly PreopenOption[] | undefined, budget:
   return preopens.map((preopen: PreopenOption, i) => {
     const where = `options.preopens[${i}]`;
     if (preopen === null || typeof preopen !== 'object') throw new InvalidArgumentError(`${where} must be { guestPath, hostPath }`);
+    rejectUnknownKeys(preopen, PREOPEN_KEYS, where);
     const { guestPath, hostPath, mode = 'overlay' } = preopen;
     if (!PREOPEN_MODES.includes(mode)) {
       throw new InvalidArgumentError(`${where}.mode must be one of ${PREOPEN_MODES.join(', ')}, got ${JSON.stringify(mode)}`);

@@ -4,20 +4,33 @@
  * global and every table exported (under the one prefix the pool's rewrite uses, `cowpool:global:`
  * and `cowpool:table:`), so that what initialization leaves in them can be read from JavaScript;
  * its memory is imported (the pool's) and its active data is stripped, since the memory it runs on
- * already holds the data image, as a fresh instance's would.
+ * already holds the data image, as a fresh instance's would. For an interruptible pool it carries
+ * the fuel counter as the pool's module does, its start function exported for `run.ts` to call once
+ * the check is wired: initialization is guest code, bounded like a use.
  */
 import type { RewritePlan } from '../../module/index.js';
 import { rewriteModule } from '../../module/index.js';
 import { WASM_PAGE_SIZE } from '../../module/wasm-page.js';
-import { compile, GLOBAL_EXPORT_PREFIX, MEMORY_IMPORT, TABLE_EXPORT_PREFIX, type AnalyzedModule, type ImageSpan } from '../prepare.js';
+import {
+  compile,
+  GLOBAL_EXPORT_PREFIX,
+  INTERRUPT_EXPORTS,
+  MEMORY_IMPORT,
+  TABLE_EXPORT_PREFIX,
+  type AnalyzedModule,
+  type ImageSpan,
+  type Interruptible,
+} from '../prepare.js';
 
 /** The inspection module; see the module comment. */
-export function inspectionModule(bytes: Uint8Array, analyzed: AnalyzedModule): WebAssembly.Module {
+export function inspectionModule(bytes: Uint8Array, analyzed: AnalyzedModule, interruptible: Interruptible): WebAssembly.Module {
   const plan: RewritePlan = {
     stripActiveData: analyzed.analysis.memory !== null,
     exportGlobals: { prefix: GLOBAL_EXPORT_PREFIX },
     exportTables: { prefix: TABLE_EXPORT_PREFIX },
   };
+  if (interruptible)
+    plan.interrupt = { ...INTERRUPT_EXPORTS, calls: interruptible !== 'loops', loopHeaders: analyzed.analysis.loopHeaders };
   if (analyzed.analysis.memory && !analyzed.analysis.memory.imported) plan.importMemory = { ...MEMORY_IMPORT };
   return compile(rewriteModule(bytes, analyzed.info, plan), bytes);
 }

@@ -11,7 +11,8 @@
  *       │               stripped; and the memory it runs on, holding the data image
  *       │                  ◄── imports: options.setup's, or the host function's own
  *     2 run.ts          instantiate (the start function runs), run the initializer: an export
- *       │               with its arguments, or a function making many calls and returning data
+ *       │               with its arguments, or a function making many calls and returning data;
+ *       │               interruptible: both under the fuel check, against options.createTimeout
  *       ▼
  *     3 snapshot.ts     Snapshot { memory: size, non-zero span, bytes in use;
  *       │                          globals: index, export name, value; result: what it returned }
@@ -27,7 +28,14 @@
  * change them is refused. This module runs stages 2 to 4 and checks what the plan asks first.
  */
 import { InvalidArgumentError, ModuleNotPoolableError } from '../../errors.js';
-import { initializerName, type AnalyzedModule, type ImageSpan, type Initialization, type ModulePlan } from '../prepare.js';
+import {
+  initializerName,
+  interruptExports,
+  type AnalyzedModule,
+  type ImageSpan,
+  type Initialization,
+  type ModulePlan,
+} from '../prepare.js';
 import { inspectionModule } from './inspection.js';
 import { layOut } from './layout.js';
 import { runInitialization } from './run.js';
@@ -71,7 +79,11 @@ export function preinitialize(
         'or run the command once per use with cowpool/wasi',
     );
   }
-  const run = runInitialization(inspectionModule(bytes, analyzed), analyzed, initializer, memory, imports, what);
+  // An interruptible module is initialized under the fuel check too, against the create deadline.
+  const limit = plan.interruptible
+    ? { exports: interruptExports(analyzed.info.start !== undefined), timeout: plan.createTimeout }
+    : undefined;
+  const run = runInitialization(inspectionModule(bytes, analyzed, plan.interruptible), analyzed, initializer, memory, imports, what, limit);
   const snapshot = takeSnapshot(run, memory, what);
   const headroom = initializer?.kind === 'function' ? initializer.headroom : undefined;
   const { span, init } = layOut(snapshot, analysis.memory?.max, headroom);

@@ -4,9 +4,14 @@
  * with its arguments, or a host's function that makes as many calls as it needs and returns what
  * it learned), and observe them again: the snapshot is taken from the two observations. Failures
  * come out typed and say what ran.
+ *
+ * An interruptible module's inspection module carries the fuel counter too: the start function and
+ * the initializer are guest code like a use's, and stop at the create deadline
+ * (`options.createTimeout`) with a {@link GuestTimeoutError} that says which did not return.
  */
-import { GuestTrapError, InvalidArgumentError, ModuleNotPoolableError } from '../../errors.js';
+import { GuestTimeoutError, GuestTrapError, InvalidArgumentError, ModuleNotPoolableError } from '../../errors.js';
 import { bindImports } from '../bind-imports.js';
+import { Interruption, overran, type InterruptExports } from '../interruption.js';
 import { globalExportName, tableExportName, type AnalyzedModule } from '../prepare.js';
 import type { Initializer } from './initializer.js';
 import type { InspectedGlobal, Observation } from './snapshot.js';
@@ -20,9 +25,17 @@ export interface InitializationRun<T> {
   readonly result: T;
 }
 
+/** How an interruptible module's initialization is bounded: where its rewrite put the check, and the create timeout. */
+export interface InitializationLimit {
+  readonly exports: InterruptExports;
+  /** `options.createTimeout`, in ms. */
+  readonly timeout: number;
+}
+
 /**
  * Instantiates `module` (the inspection module) with `imports` on `memory` and runs `initializer`
- * (none: the start function alone). `what` names what ran, for errors.
+ * (none: the start function alone). `what` names what ran, for errors. With `limit` (the module
+ * is interruptible), both run under the fuel check against one deadline, `limit.timeout` from now.
  */
 export function runInitialization<T>(
   module: WebAssembly.Module,
@@ -31,12 +44,25 @@ export function runInitialization<T>(
   memory: WebAssembly.Memory | undefined,
   imports: WebAssembly.Imports,
   what: string,
+  limit?: InitializationLimit,
 ): InitializationRun<T> {
+  const clock = limit && { deadline: performance.now() + limit.timeout, timeout: limit.timeout };
   let instance: WebAssembly.Instance;
   try {
     instance = new WebAssembly.Instance(module, bindImports(module, analyzed.memoryImport, imports, memory));
   } catch (err) {
     throw initializationError(what, err, initializer?.kind === 'function');
+  }
+  const check = limit && clock && new Interruption(limit.exports, clock);
+  if (check) {
+    // The rewrite left the start function for us to run, now that the check is wired.
+    check.attach(instance);
+    try {
+      check.runStart(instance, 'the start function', CREATE_LIMIT);
+    } catch (err) {
+      throw initializationError('the start function', err, false);
+    }
+    check.refill();
   }
   const before = observe(analyzed, instance);
   let result: unknown;
@@ -66,14 +92,18 @@ export function runInitialization<T>(
   return { before, after: observe(analyzed, instance), result: result as T };
 }
 
+/** What a timeout of initialization names as the limit it ran into, and how to lift it. */
+const CREATE_LIMIT = 'options.createTimeout; raise it if initialization needs longer';
+
 /**
  * A failure of the module's initialization as a typed error that names what ran: a trap is a
- * {@link GuestTrapError}; cowpool's own errors pass through, and so does anything a host's function
- * throws (its errors are its own); anything else the module's code threw (through an import) means
- * no image can be made.
+ * {@link GuestTrapError}, the create deadline a {@link GuestTimeoutError}; cowpool's own errors
+ * pass through, and so does anything a host's function throws (its errors are its own); anything
+ * else the module's code threw (through an import) means no image can be made.
  */
 function initializationError(what: string, err: unknown, hosted: boolean): unknown {
   if (err instanceof WebAssembly.RuntimeError) return new GuestTrapError(`${what} trapped: ${err.message}`, { cause: err });
+  if (err instanceof GuestTimeoutError) return overran(err, what, CREATE_LIMIT);
   if (hosted) return err;
   if (err instanceof Error && 'code' in err && String(err.code).startsWith('COWPOOL_')) return err;
   const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);

@@ -48,7 +48,7 @@ export function memFilestat(node: MemEntry, dev: bigint): Filestat {
   const common = { dev, ino: node.ino, atim: node.atim, mtim: node.mtim, ctim: node.ctim };
   if (node.kind === 'file') return { ...common, filetype: Filetype.REGULAR_FILE, nlink: node.nlink, size: BigInt(node.size) };
   if (node.kind === 'symlink') {
-    return { ...common, filetype: Filetype.SYMBOLIC_LINK, nlink: 1n, size: BigInt(Buffer.byteLength(node.target)) };
+    return { ...common, filetype: Filetype.SYMBOLIC_LINK, nlink: node.nlink, size: BigInt(Buffer.byteLength(node.target)) };
   }
   return { ...common, filetype: Filetype.DIRECTORY, nlink: 1n, size: node.size };
 }

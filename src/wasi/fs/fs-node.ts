@@ -30,19 +30,31 @@ abstract class MemNode {
   }
 }
 
-/** A regular file held in memory for one use. Shared by every fd and hard link naming it. */
+/** The backing store of every empty file: nothing is written into a buffer of length 0. */
+const NO_DATA = new Uint8Array(0);
+
+/**
+ * A regular file held in memory for one use. Shared by every fd and hard link naming it, and kept
+ * (with its bytes charged, `overlay-budget.ts`) until the last of them goes: a file unlinked while
+ * open still holds its bytes.
+ */
 export class MemFile extends MemNode {
   readonly kind = 'file' as const;
-  /** Backing store; only the first {@link size} bytes are content. */
-  data: Uint8Array = new Uint8Array(0);
+  /** Backing store, charged by its length; only the first {@link size} bytes are content. */
+  data: Uint8Array = NO_DATA;
   size = 0;
+  /** Names of this file (hard links); 0 once the last is removed. */
   nlink = 1n;
+  /** Descriptors open on it (handles not yet closed). */
+  handles = 0;
 }
 
-/** A symlink held in memory for one use. */
+/** A symlink held in memory for one use; hard links may give it several names. */
 export class MemLink extends MemNode {
   readonly kind = 'symlink' as const;
   readonly target: string;
+  /** Names of this link; 0 once the last is removed. */
+  nlink = 1n;
   constructor(ino: bigint, now: bigint, target: string) {
     super(ino, now);
     this.target = target;

@@ -170,18 +170,23 @@ export class CopyOnWriteFile implements OpenFile {
 /** The largest in-memory file (a Uint8Array's practical limit, far above any sane overlay budget). */
 const MAX_MEM_FILE = 2 ** 31;
 
-/** A handle on an overlay file: every fd on it shares the one {@link MemFile}. */
+/**
+ * A handle on an overlay file: every fd on it shares the one {@link MemFile}. The file counts its
+ * open handles, so that its bytes stay charged while one is open, even after its last name is gone.
+ */
 export class MemFileHandle implements OpenFile {
   readonly file: MemFile;
   readonly #budget: OverlayBudget;
   readonly #dev: bigint;
   readonly #clock: () => bigint;
+  #closed = false;
 
   constructor(file: MemFile, budget: OverlayBudget, dev: bigint, clock: () => bigint) {
     this.file = file;
     this.#budget = budget;
     this.#dev = dev;
     this.#clock = clock;
+    file.handles++;
   }
   read(into: Uint8Array, position: number): number {
     const file = this.file;
@@ -213,17 +218,35 @@ export class MemFileHandle implements OpenFile {
     this.file.ctim = now;
   }
   sync(): void {}
-  close(): void {}
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.file.handles--;
+    this.#budget.releaseIfUnreferenced(this.file);
+  }
 
-  /** Sets the content size to `size`, charging the budget for the difference; new bytes read as 0. */
+  /**
+   * Sets the content size to `size`; new bytes read as 0. The buffer grows by doubling (appends
+   * stay linear), but never past what the budget has left when the exact size still fits; it
+   * shrinks when the content would fill less than half of it. The budget is charged for the
+   * buffer's length, what the file really holds, before the buffer is made.
+   */
   #resize(size: number): void {
     if (size > MAX_MEM_FILE) fail(Errno.FBIG);
     const file = this.file;
-    this.#budget.charge(size - file.size);
-    if (size > file.data.length) {
-      const grown = new Uint8Array(Math.min(MAX_MEM_FILE, Math.max(size, file.data.length * 2, 256)));
-      grown.set(file.data.subarray(0, file.size));
-      file.data = grown;
+    const capacity = file.data.length;
+    if (size > capacity) {
+      const doubled = Math.min(MAX_MEM_FILE, Math.max(size, capacity * 2));
+      const grown = doubled - capacity <= this.#budget.available ? doubled : size;
+      this.#budget.charge(grown - capacity);
+      const data = new Uint8Array(grown);
+      data.set(file.data.subarray(0, file.size));
+      file.data = data;
+    } else if (size < capacity / 2) {
+      const data = new Uint8Array(size);
+      data.set(file.data.subarray(0, Math.min(size, file.size)));
+      file.data = data;
+      this.#budget.release(capacity - size);
     } else if (size < file.size) {
       file.data.fill(0, size, file.size);
     }

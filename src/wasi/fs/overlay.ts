@@ -7,8 +7,13 @@
  * A host directory gets its MemDir (own entries over the host one, `lower`) only when something
  * beneath it is about to change or a directory fd is opened on it, and a host file is copied in
  * ("copied up") only when it is about to change: a use that only reads allocates nothing. A name
- * deleted while the host still has it is hidden by a WHITEOUT. Everything held is charged to the
- * host's {@link OverlayBudget}: past its limit the guest gets ENOSPC, as from a full disk.
+ * deleted while the host still has it is hidden by a WHITEOUT.
+ *
+ * Everything held is charged to the host's {@link OverlayBudget} (`overlay-budget.ts` lists the
+ * costs) before it is made, so that past the limit the guest gets ENOSPC, as from a full disk, and
+ * nothing has changed: each name (whiteouts too) while it exists, each node while a name or an open
+ * descriptor refers to it. A file whose last name is removed while a descriptor holds it keeps its
+ * bytes charged until that descriptor closes, as a kernel keeps an unlinked open file's blocks.
  *
  * The checks every mode shares (EROFS, EEXIST, ENOENT, …) are made by `preopen-fs.ts` before it
  * calls in here; what is left is what only the overlay can refuse (ENOTEMPTY, EINVAL for a
@@ -27,7 +32,7 @@ import {
   type OpenFile,
   type TimeUpdate,
 } from './open-file.js';
-import { NODE_OVERHEAD, type OverlayBudget } from './overlay-budget.js';
+import { entryCost, NODE_OVERHEAD, type OverlayBudget } from './overlay-budget.js';
 import type { Resolved } from './path-resolver.js';
 
 /** Inode numbers of nodes created in the overlay start here, far above what file systems hand out. */
@@ -80,6 +85,7 @@ export class Overlay implements CopySource {
         dir = entry;
       } else {
         if (entry !== undefined) fail(Errno.NOENT);
+        this.#budget.charge(this.#nameCost(parent, node.name) + NODE_OVERHEAD);
         dir = new MemDir(node.stats.ino, 0n, node.path, parent, node.stats);
         parent.entries.set(node.name, dir);
         this.#touched = true;
@@ -116,7 +122,7 @@ export class Overlay implements CopySource {
   /** A new empty file named by `at` (which names nothing yet). */
   createFile(at: Resolved): OpenFile {
     const parent = this.directory(at.parent);
-    this.#budget.charge(NODE_OVERHEAD + at.name.length);
+    this.#budget.charge(this.#nameCost(parent, at.name) + NODE_OVERHEAD);
     const file = new MemFile(this.#ino(), this.#now());
     this.#insert(parent, at.name, file);
     return this.#handle(file);
@@ -141,7 +147,7 @@ export class Overlay implements CopySource {
   /** path_create_directory. */
   mkdir(at: Resolved): void {
     const parent = this.directory(at.parent);
-    this.#budget.charge(NODE_OVERHEAD + at.name.length);
+    this.#budget.charge(this.#nameCost(parent, at.name) + NODE_OVERHEAD);
     this.#insert(parent, at.name, new MemDir(this.#ino(), this.#now(), undefined, parent));
   }
 
@@ -151,19 +157,19 @@ export class Overlay implements CopySource {
     const parent = this.directory(at.parent);
     if (!this.#isEmpty(node)) fail(Errno.NOTEMPTY);
     this.#remove(parent, at.name);
-    if (node.kind === 'directory') node.removed = true;
+    if (node.kind === 'directory') this.#removeDirectory(node);
   }
 
   /** path_unlink_file of the non-directory `at` names. */
   unlink(at: Resolved): void {
     this.#remove(this.directory(at.parent), at.name);
-    this.#release(at.node as FsNode);
+    this.#dropName(at.node as FsNode);
   }
 
   /** path_symlink: a link named by `at` holding `target`. */
   symlink(target: string, at: Resolved): void {
     const parent = this.directory(at.parent);
-    this.#budget.charge(NODE_OVERHEAD + at.name.length + target.length);
+    this.#budget.charge(this.#nameCost(parent, at.name) + NODE_OVERHEAD + 2 * target.length);
     this.#insert(parent, at.name, new MemLink(this.#ino(), this.#now(), target));
   }
 
@@ -171,10 +177,10 @@ export class Overlay implements CopySource {
   link(from: Resolved, to: Resolved): void {
     const node = from.node as FsNode;
     const destination = this.directory(to.parent);
-    const shared = node.kind === 'host' ? this.#copyUp(this.directory(from.parent), from.name, node, true) : node;
-    this.#budget.charge(NODE_OVERHEAD + to.name.length);
-    if (shared.kind === 'file') shared.nlink++;
-    this.#insert(destination, to.name, shared as MemFile | MemLink);
+    const shared = (node.kind === 'host' ? this.#copyUp(this.directory(from.parent), from.name, node, true) : node) as MemFile | MemLink;
+    this.#budget.charge(this.#nameCost(destination, to.name));
+    shared.nlink++;
+    this.#insert(destination, to.name, shared);
   }
 
   /** path_rename of what `from` names onto `to` (the kinds of both already checked). */
@@ -193,10 +199,12 @@ export class Overlay implements CopySource {
     }
     if (target !== undefined && isDirectory(target) && !this.#isEmpty(target as DirNode)) fail(Errno.NOTEMPTY);
     const entry = moved ?? this.#copyUp(source, from.name, node as HostNode, true);
-    this.#budget.charge(NODE_OVERHEAD + to.name.length);
+    // The one new name, paid for before anything visible changes. The source's name is in its
+    // MemDir by now (the entry itself, or the copy just made), so removing it charges nothing.
+    this.#budget.charge(this.#nameCost(destination, to.name));
     if (target !== undefined) {
-      if (target.kind === 'directory') target.removed = true;
-      else if (target.kind !== 'host' || !target.isDirectory) this.#release(target);
+      if (target.kind === 'directory') this.#removeDirectory(target);
+      else this.#dropName(target);
     }
     this.#remove(source, from.name);
     this.#insert(destination, to.name, entry);
@@ -234,25 +242,50 @@ export class Overlay implements CopySource {
     return new MemFileHandle(file, this.#budget, this.#dev, this.#now);
   }
 
+  /** What giving `dir` the name `name` costs: a new name costs, one it has already (a whiteout, an entry replaced) nothing more. */
+  #nameCost(dir: MemDir, name: string): number {
+    return dir.entries.has(name) ? 0 : entryCost(name);
+  }
+
+  /** Puts `node` under `name` in `dir`; the caller has paid for the name ({@link #nameCost}). */
   #insert(dir: MemDir, name: string, node: MemFile | MemLink | MemDir): void {
     dir.entries.set(name, node);
     dir.mtim = dir.ctim = this.#now();
     this.#touched = true;
   }
 
-  /** Removes `name` from `dir`, hiding the host entry beneath when there is one. */
+  /**
+   * Removes `name` from `dir`, hiding the host entry beneath when there is one: a whiteout is a
+   * name too, charged when it is new (before anything changes), and a name deleted is given back.
+   */
   #remove(dir: MemDir, name: string): void {
-    if (dir.lower !== undefined && lookupHost(dir.lower, name) !== undefined) dir.entries.set(name, WHITEOUT);
-    else dir.entries.delete(name);
+    const had = dir.entries.has(name);
+    if (dir.lower !== undefined && lookupHost(dir.lower, name) !== undefined) {
+      if (!had) this.#budget.charge(entryCost(name));
+      dir.entries.set(name, WHITEOUT);
+    } else if (had) {
+      dir.entries.delete(name);
+      this.#budget.release(entryCost(name));
+    }
     dir.mtim = dir.ctim = this.#now();
     this.#touched = true;
   }
 
-  /** One name of `node` is gone: give its bytes back when it was the last. */
-  #release(node: FsNode): void {
-    if (node.kind !== 'file') return;
+  /** One name of `node` is gone: its bytes are given back when no name and no descriptor is left. */
+  #dropName(node: FsNode): void {
+    if (node.kind !== 'file' && node.kind !== 'symlink') return; // host entries cost nothing here
     node.nlink--;
-    if (node.nlink <= 0n) this.#budget.charge(-(node.size + NODE_OVERHEAD));
+    this.#budget.releaseIfUnreferenced(node);
+  }
+
+  /**
+   * Marks `dir` removed (nothing can be created in it again) and gives back what it cost. It is
+   * empty (rmdir and rename check that first), so a descriptor still open on it holds no more than
+   * the object itself, and descriptors are bounded apart.
+   */
+  #removeDirectory(dir: MemDir): void {
+    dir.removed = true;
+    this.#budget.release(NODE_OVERHEAD);
   }
 
   #isEmpty(dir: DirNode): boolean {
@@ -272,13 +305,19 @@ export class Overlay implements CopySource {
     let copy: MemFile | MemLink;
     if (stats.isSymbolicLink()) {
       const target = readlinkSync(node.path);
-      this.#budget.charge(NODE_OVERHEAD + name.length + target.length);
+      this.#budget.charge(this.#nameCost(dir, name) + NODE_OVERHEAD + 2 * target.length);
       copy = new MemLink(stats.ino, 0n, target);
     } else if (stats.isFile()) {
       const size = withContent ? Number(stats.size) : 0;
-      this.#budget.charge(NODE_OVERHEAD + name.length + size);
+      const cost = this.#nameCost(dir, name) + NODE_OVERHEAD + size;
+      this.#budget.charge(cost);
       const file = new MemFile(stats.ino, 0n);
-      if (withContent) file.size = readWhole(node, file);
+      try {
+        if (withContent) file.size = readWhole(node, file);
+      } catch (error) {
+        this.#budget.release(cost);
+        throw error;
+      }
       copy = file;
     } else {
       return fail(Errno.NOTSUP);

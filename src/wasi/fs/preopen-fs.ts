@@ -40,7 +40,7 @@ import { filetypeOf, hostFilestat, memFilestat, type Filestat } from './filestat
 import { HostNode, hostPath, inoOf, isDirectory, isSymlink, lookupHost, WHITEOUT, type DirNode, type FsNode } from './fs-node.js';
 import { HostFile, openHostFile, seconds, type OpenFile, type TimeUpdate } from './open-file.js';
 import { Overlay } from './overlay.js';
-import type { OverlayBudget } from './overlay-budget.js';
+import { LISTED_OVERHEAD, type OverlayBudget } from './overlay-budget.js';
 import type { Resolved } from './path-resolver.js';
 
 /** How a preopened directory can be changed; see the module comment. */
@@ -54,6 +54,16 @@ export interface ListedEntry {
   readonly name: Uint8Array;
   readonly ino: bigint;
   readonly filetype: number;
+}
+
+/**
+ * The entries of a directory as fd_readdir first read them, kept by the directory's fd so that
+ * cookies stay stable while the guest iterates; charged to the use's budget while it is kept.
+ */
+export interface Listing {
+  readonly entries: readonly ListedEntry[];
+  /** What it was charged (see {@link PreopenFs.forget}). */
+  readonly bytes: number;
 }
 
 /** How {@link PreopenFs.openFile} opens a regular file. */
@@ -76,6 +86,7 @@ export class PreopenFs {
   readonly root: DirNode;
   readonly #dev: bigint;
   readonly #now: () => bigint;
+  readonly #budget: OverlayBudget;
   /** The in-memory layer, in overlay mode only. */
   readonly #overlay: Overlay | undefined;
 
@@ -83,6 +94,7 @@ export class PreopenFs {
     this.mode = mode;
     this.hostPath = hostPath;
     this.#now = now;
+    this.#budget = budget;
     const stats = lstatSync(hostPath, { bigint: true });
     this.#dev = stats.dev;
     this.#overlay = mode === 'overlay' ? new Overlay(hostPath, stats, budget, now) : undefined;
@@ -116,8 +128,26 @@ export class PreopenFs {
     return memFilestat(node, this.#dev);
   }
 
-  /** The entries of `dir` for fd_readdir: `.` and `..` first, then the merged view. */
-  list(dir: DirNode): ListedEntry[] {
+  /**
+   * The entries of `dir` for fd_readdir: `.` and `..` first, then the merged view. A listing is
+   * held by its fd until the fd closes or lists again ({@link forget}), so it is charged to the
+   * use's budget like the overlay's own bytes, in every mode: otherwise a guest could hold one
+   * copy of a large directory per descriptor. ENOMEM past the budget.
+   */
+  list(dir: DirNode): Listing {
+    const entries = this.#entries(dir);
+    let bytes = 0;
+    for (const entry of entries) bytes += LISTED_OVERHEAD + entry.name.length;
+    this.#budget.charge(bytes, Errno.NOMEM);
+    return { entries, bytes };
+  }
+
+  /** Gives back what {@link list} charged for `listing`, which its fd no longer holds. */
+  forget(listing: Listing): void {
+    this.#budget.release(listing.bytes);
+  }
+
+  #entries(dir: DirNode): ListedEntry[] {
     const self = dir.kind === 'host' ? dir.stats.ino : dir.ino;
     const listing: ListedEntry[] = [
       { name: encoder.encode('.'), ino: self, filetype: Filetype.DIRECTORY },
