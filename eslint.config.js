@@ -57,6 +57,16 @@ export default tseslint.config(
     },
   },
   {
+    // The CommonJS build turns import() into require(), which cannot load ES modules: src/import-module.ts.
+    files: ['src/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        { selector: 'ImportExpression[source.type!="Literal"]', message: 'Load user modules with importModule (src/import-module.ts).' },
+      ],
+    },
+  },
+  {
     // Tests and benchmarks: same rules, without type information (fast), and console allowed.
     files: ['test/**/*.ts', 'bench/**/*.ts'],
     rules: {

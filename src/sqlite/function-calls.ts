@@ -116,7 +116,7 @@ export class FunctionCalls {
  * re-exporting an imported JS function yields a wasm function object, which a table accepts.
  */
 function wasmFunction(fn: (code: number, ctx: number, argc: number, argv: number) => void): unknown {
-  module ??= new WebAssembly.Module(
+  trampolineModule ??= new WebAssembly.Module(
     new ByteWriter()
       .bytes(new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]))
       .section(
@@ -133,6 +133,6 @@ function wasmFunction(fn: (code: number, ctx: number, argc: number, argv: number
       .finish()
       .slice(),
   );
-  return new WebAssembly.Instance(module, { h: { f: fn } }).exports.f;
+  return new WebAssembly.Instance(trampolineModule, { h: { f: fn } }).exports.f;
 }
-let module: WebAssembly.Module | undefined;
+let trampolineModule: WebAssembly.Module | undefined;

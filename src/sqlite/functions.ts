@@ -15,6 +15,7 @@
  *       total: { start: 0, step: (sum, x) => sum + x },          // aggregate, arity 1 (step's length - 1)
  *     }
  */
+import { importModule } from '../import-module.js';
 import { InvalidArgumentError } from '../errors.js';
 import { keysOf, rejectUnknownKeys, type OptionKeys } from '../options/validate.js';
 import type { SqlValue } from './values.js';
@@ -90,7 +91,7 @@ export async function importFunctions(source: string | URL): Promise<Record<stri
   const url = source instanceof URL ? source : new URL(source, `file://${process.cwd()}/`);
   let namespace: Record<string, unknown>;
   try {
-    namespace = (await import(url.href)) as Record<string, unknown>;
+    namespace = await importModule(url.href);
   } catch (err) {
     throw new InvalidArgumentError(`options.functions: cannot import ${url.href}: ${(err as Error).message}`, { cause: err });
   }
