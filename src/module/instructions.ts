@@ -127,11 +127,19 @@ export function walkInstructions(bytes: Uint8Array, range: ByteRange, visit?: In
         for (let i = 0; i <= labels; i++) indices[n++] = r.u32();
         break;
       }
-      case Imm.memarg:
-        indices[n++] = readMemarg(r);
+      case Imm.memarg: {
+        // The common memarg: an alignment below 0x40 (memory 0) and an offset, one byte each.
+        const at = r.pos;
+        if (at + 1 < limit && bytes[at]! < 0x40 && bytes[at + 1]! < 0x80) {
+          r.pos = at + 2;
+          indices[n++] = 0;
+        } else indices[n++] = readMemarg(r);
         break;
+      }
       case Imm.i32:
-        r.s32();
+        // A constant in [-64, 64) is one byte.
+        if (r.pos < limit && bytes[r.pos]! < 0x80) r.pos++;
+        else r.s32();
         break;
       case Imm.i64:
         r.skipS64();
