@@ -14,7 +14,7 @@
 import { readFileSync } from 'node:fs';
 import { newQuickJSWASMModuleFromVariant, RELEASE_SYNC as variant, type QuickJSContext } from 'quickjs-emscripten';
 import { loadQuickJSWasm, quickjsExports } from '../src/quickjs/abi.ts';
-import { UseState } from '../src/quickjs/imports.ts';
+import { UseState } from '../src/quickjs/use-state.ts';
 import { createInitializedPool } from '../src/quickjs/image.ts';
 import { runRequest } from '../src/quickjs/session.ts';
 

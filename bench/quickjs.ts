@@ -9,6 +9,10 @@
  *   isolation of the whole heap costs without cowpool;
  * - cowpool's sandbox: a pristine context per use, `evalSync` and `await eval`.
  *
+ * Then a host-function round trip (the guest calls a function of the host and gets its answer):
+ * cowpool's `functions`, sync and async, against quickjs-emscripten's `newFunction` on a reused
+ * context and on a new context per use, with a plain eval of the same sum as the floor.
+ *
  * Then memory (`quickjs-rss.ts`, one process per reading): the private memory (with PSS and RSS) of
  * 1000 pooled contexts, each used once, just after and once idle, against 1000 live quickjs-emscripten contexts (each with its
  * own runtime, and all in one).
@@ -17,10 +21,10 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { newQuickJSWASMModuleFromVariant, RELEASE_SYNC as variant, type QuickJSContext } from 'quickjs-emscripten';
 import { loadQuickJSWasm, quickjsExports } from '../src/quickjs/abi.ts';
-import { UseState } from '../src/quickjs/imports.ts';
+import { UseState } from '../src/quickjs/use-state.ts';
 import { createInitializedPool } from '../src/quickjs/image.ts';
 import { QuickJSSandbox } from '../src/quickjs/index.ts';
-import { runRequest } from '../src/quickjs/session.ts';
+import { runRequest, type UseResult } from '../src/quickjs/session.ts';
 import { measureAsync, summarize, type Measurement } from './measure.ts';
 
 const CODE = '(() => { let s = 0; for (let i = 0; i < 100; i++) s += i; return s })()';
@@ -111,7 +115,67 @@ export async function benchQuickJS(quick: boolean): Promise<Measurement[]> {
     ),
   );
 
+  results.push(...(await benchHostFunctions(qjs, quick)));
   results.push(...benchQuickJSMemory(quick ? 200 : 1000));
+  return results;
+}
+
+/** A host-function round trip: `add(1, 2)` where `add` is the host's; see the module comment. */
+async function benchHostFunctions(
+  qjs: Awaited<ReturnType<typeof newQuickJSWASMModuleFromVariant>>,
+  quick: boolean,
+): Promise<Measurement[]> {
+  const group = 'QuickJS: a host-function round trip (add(1, 2) answered by the host)';
+  const add = (a: number, b: number) => a + b;
+  const sandbox = await QuickJSSandbox.create({ max: 1, functions: { add, addAsync: async (a: number, b: number) => add(a, b) } });
+  const withFunction = (context: QuickJSContext) => {
+    const fn = context.newFunction('add', (a, b) => context.newNumber(add(context.getNumber(a), context.getNumber(b))));
+    context.setProp(context.global, 'add', fn);
+    fn.dispose();
+  };
+  const reused = qjs.newContext();
+  withFunction(reused);
+  const emscriptenCall = (context: QuickJSContext) => {
+    const handle = context.unwrapResult(context.evalCode('add(1, 2)'));
+    const value = context.getNumber(handle);
+    handle.dispose();
+    return value;
+  };
+  const expect3 = (value: unknown) => {
+    if (value !== 3) throw new Error(`host-function benchmark: expected 3, got ${String(value)}`);
+  };
+  warmUp(
+    () => {
+      expect3(sandbox.evalSync('add(1, 2)'));
+      expect3(emscriptenCall(reused));
+    },
+    quick ? 500 : 3000,
+  );
+  const results = await measureInterleaved(
+    group,
+    [
+      { name: 'cowpool evalSync("1 + 2") (no host call: the floor)', op: () => expect3(sandbox.evalSync('1 + 2')) },
+      { name: 'cowpool evalSync("add(1, 2)"), sync host function', op: () => expect3(sandbox.evalSync('add(1, 2)')) },
+      {
+        name: 'cowpool await eval("await addAsync(1, 2)"), async host function',
+        op: async () => expect3(await sandbox.eval('await addAsync(1, 2)')),
+      },
+      { name: 'quickjs-emscripten newFunction, reused context (leaks)', op: () => expect3(emscriptenCall(reused)) },
+      {
+        name: 'quickjs-emscripten newContext + newFunction + eval + dispose',
+        op: () => {
+          const context = qjs.newContext();
+          withFunction(context);
+          expect3(emscriptenCall(context));
+          context.dispose();
+        },
+      },
+    ],
+    quick ? 6 : 25,
+    100,
+  );
+  reused.dispose();
+  await sandbox.close();
   return results;
 }
 
@@ -130,7 +194,8 @@ async function leakingContext(): Promise<{ eval: () => unknown; close: () => Pro
   const x = quickjsExports(lease.instance);
   const request = { kind: 'eval', code: CODE, filename: 'eval.js' } as const;
   return {
-    eval: () => runRequest(x, lease.host.memory!, snapshot.layout, lease.context!, request, { memoryLimit, timeout: Infinity }).value,
+    eval: () =>
+      (runRequest(x, lease.host.memory!, snapshot.layout, lease.context!, request, { memoryLimit, timeout: Infinity }) as UseResult).value,
     close: () => {
       lease.release();
       return pool.close();

@@ -41,6 +41,8 @@ export const ErrorCodes = {
   GUEST_OUTPUT_LIMIT: 'COWPOOL_ERR_GUEST_OUTPUT_LIMIT',
   NESTED_USE: 'COWPOOL_ERR_NESTED_USE',
   INTERNAL: 'COWPOOL_ERR_INTERNAL',
+  HOST_FUNCTION: 'COWPOOL_ERR_HOST_FUNCTION',
+  UNCLONEABLE_VALUE: 'COWPOOL_ERR_UNCLONEABLE_VALUE',
 } as const;
 
 /** One of the {@link ErrorCodes} values. */
@@ -318,6 +320,51 @@ export class NestedUseError extends CallerError {
         `or raise options.max if uses must nest`,
     );
     this.max = max;
+  }
+}
+
+/**
+ * A function of the host that the guest called (a sandbox's host function, or the module loader it
+ * asked for an import) threw or rejected, and the guest did not catch it: the host's fault, not the
+ * guest's. The host's error is the `cause`, untouched; the guest saw an Error with its name and
+ * message (never its stack).
+ */
+export class HostFunctionError extends HostError {
+  /** The host function's name as the guest calls it (`db.query`), or `loadModule`. */
+  readonly functionName: string;
+  /** What the guest logged before the error ended its use (QuickJS's console); empty for a guest without one. */
+  readonly logs: ConsoleEntry[];
+
+  constructor(functionName: string, cause: unknown, logs: ConsoleEntry[] = [], message?: string) {
+    const text = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
+    super(ErrorCodes.HOST_FUNCTION, message ?? `host function ${functionName} threw ${text}, and the guest did not catch it`, { cause });
+    this.functionName = functionName;
+    this.logs = logs;
+  }
+}
+
+/**
+ * A value could not be copied between the host and the guest: a function, a symbol, a cycle, or
+ * anything else the sandbox's value format does not carry. Whose value it was is in `from` and the
+ * message: the guest's (its result, or arguments it passed to a host function) or the host's
+ * (arguments of a call, a host function's result). Not the guest's exception: nothing it ran threw.
+ */
+export class UncloneableValueError extends HostError {
+  /** Which side's value it was. */
+  readonly from: 'guest' | 'host';
+  /** Where in the value: `result.handlers.onClick`, `args[0]`. */
+  readonly path: string;
+  /** What could not be copied: `function`, `symbol`, `cycle`, … */
+  readonly kind: string;
+  /** What the guest logged before the use ended (QuickJS's console); empty when the host's value failed first. */
+  readonly logs: ConsoleEntry[];
+
+  constructor(from: 'guest' | 'host', path: string, kind: string, message: string, logs: ConsoleEntry[] = []) {
+    super(ErrorCodes.UNCLONEABLE_VALUE, message);
+    this.from = from;
+    this.path = path;
+    this.kind = kind;
+    this.logs = logs;
   }
 }
 

@@ -85,6 +85,18 @@ const cases: [errors.CowpoolError, string, string, RegExp][] = [
     /^run\(\) was called inside a use of the same pool, .*\(options\.max is 1\), so it would wait forever;.*raise options\.max/,
   ],
   [new errors.InternalError('slot state'), 'InternalError', 'COWPOOL_ERR_INTERNAL', /^internal error \(a cowpool bug\): slot state$/],
+  [
+    new errors.HostFunctionError('db.query', new RangeError('no row')),
+    'HostFunctionError',
+    'COWPOOL_ERR_HOST_FUNCTION',
+    /^host function db\.query threw RangeError: no row, and the guest did not catch it$/,
+  ],
+  [
+    new errors.UncloneableValueError('guest', 'result.f', 'function', 'result.f is a function, which cannot be copied out of the sandbox'),
+    'UncloneableValueError',
+    'COWPOOL_ERR_UNCLONEABLE_VALUE',
+    /^result\.f is a function/,
+  ],
 ];
 
 test('every error class has its code, name and message', () => {
@@ -121,6 +133,8 @@ const CATEGORIES: Record<string, 'GuestLimitError' | 'GuestError' | 'CallerError
   SqliteMemoryLimitError: 'GuestLimitError',
   GuestOutputLimitError: 'GuestLimitError',
   NestedUseError: 'CallerError',
+  HostFunctionError: 'HostError',
+  UncloneableValueError: 'HostError',
   InternalError: 'HostError',
 };
 

@@ -27,6 +27,20 @@ test('examples/pool.mjs gets a pristine instance every time', () => {
   assert.match(lines[3]!, /^reuse (pagemap|madvise|copy)$/);
 });
 
+test('examples/quickjs-host.mjs: host functions, modules, values beyond JSON, timers, typed errors', () => {
+  assert.equal(
+    run('examples/quickjs-host.mjs'),
+    [
+      '[r1] hello ada, member since 2020',
+      "{ id: 1n, seen: 1970-01-01T00:00:00.000Z, tags: Set(1) { 'new' } }",
+      '[ 2, 4 ]',
+      'db.user -> no user 2',
+      'result.onClick function',
+      '',
+    ].join('\n'),
+  );
+});
+
 test('the bin prints help and the version', () => {
   assert.match(execFileSync(process.execPath, ['bin/cowpool.js', '--help'], { encoding: 'utf8' }), /cowpool serve <app.wasm>/);
   assert.match(execFileSync(process.execPath, ['bin/cowpool.js', '--version'], { encoding: 'utf8' }), /^\d+\.\d+\.\d+\n$/);

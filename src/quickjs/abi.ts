@@ -62,6 +62,14 @@ export const EXPORTS = {
   QTS_Typeof: { name: 'ra', sig: ['ii', 'i'] },
   QTS_GetLength: { name: 'sa', sig: ['iii', 'i'] },
   QTS_GetFloat64: { name: 'Z', sig: ['ii', 'F'] },
+  QTS_NewFloat64: { name: 'Y', sig: ['iF', 'i'] },
+  QTS_Throw: { name: 'w', sig: ['ii', 'i'] },
+  QTS_NewFunction: { name: 'Da', sig: ['iiiii', 'i'] },
+  QTS_ArgvGetJSValueConstPointer: { name: 'Ea', sig: ['ii', 'i'] },
+  QTS_RuntimeEnableModuleLoader: { name: 'Ha', sig: ['ii', ''] },
+  QTS_NewArrayBuffer: { name: 'X', sig: ['iii', 'i'] },
+  QTS_GetArrayBuffer: { name: 'aa', sig: ['ii', 'i'] },
+  QTS_GetArrayBufferLength: { name: 'ba', sig: ['ii', 'i'] },
 } as const satisfies Record<string, AbiFunction>;
 
 /** The exports as typed functions. */
@@ -89,7 +97,34 @@ export interface QuickJSExports {
   /** Writes the value's `length` to `*out`; 0, or -1 when reading it threw. */
   QTS_GetLength(ctx: number, out: number, value: number): number;
   QTS_GetFloat64(ctx: number, value: number): number;
+  /** A new number (`JSValue*`). */
+  QTS_NewFloat64(ctx: number, value: number): number;
+  /** Makes `error` (`JSValueConst*`) the context's pending exception; returns the exception marker. */
+  QTS_Throw(ctx: number, error: number): number;
+  /**
+   * A new function (`JSValue*`) that calls the `callFunction` import with `hostRefId`, its `this`
+   * and its arguments; `name` is a C string.
+   */
+  QTS_NewFunction(ctx: number, name: number, length: number, isConstructor: number, hostRefId: number): number;
+  /** `&argv[index]`: the `JSValueConst*` of argument `index` of a `callFunction`. */
+  QTS_ArgvGetJSValueConstPointer(argv: number, index: number): number;
+  /** Makes QuickJS ask the `loadModuleSource` import for modules (with its own name normalization unless `customNormalize`). */
+  QTS_RuntimeEnableModuleLoader(rt: number, customNormalize: number): void;
+  /** A new ArrayBuffer over `length` bytes at `buffer` (from `malloc`), which it takes and frees. */
+  QTS_NewArrayBuffer(ctx: number, buffer: number, length: number): number;
+  /** A `malloc`ed copy of an ArrayBuffer's bytes (0 for a value that is none, or an empty one). */
+  QTS_GetArrayBuffer(ctx: number, value: number): number;
+  /** An ArrayBuffer's length in bytes. */
+  QTS_GetArrayBufferLength(ctx: number, value: number): number;
 }
+
+/** `JS_EVAL_*` flags of `QTS_Eval`. */
+export const EvalFlags = {
+  /** Module code (detected anyway when the code begins with `import` or `export`). */
+  module: 1 << 0,
+  /** A script that may use `await` at top level: it returns a promise of `{ value }`. */
+  async: 1 << 7,
+} as const;
 
 /** `JSPromiseStateEnum`, and -1 for a value that is not a promise. */
 export const PromiseState = { notAPromise: -1, pending: 0, fulfilled: 1, rejected: 2 } as const;

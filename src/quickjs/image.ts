@@ -3,12 +3,20 @@
  * a dozen calls with arguments, so QuickJS is set up by a function the pool's pre-initialization
  * runs (`pool/preinitialize/`), with cowpool's imports (`imports.ts`):
  *
- *   start function + ctors, JS_NewRuntime, JS_NewContext, the Math.random state, the bootstrap,
- *   the setup script ── on a fresh memory that may grow ──► the pool's snapshot, from which
+ *   start function + ctors, JS_NewRuntime, JS_NewContext (the module loader on when there are
+ *   modules), the Math.random state, the bootstrap (`guest.ts`), the one host-call function
+ *   (`QTS_NewFunction`) with the timers and a wrapper per host function around it, the setup
+ *   script or module (what it imports compiled and evaluated here), the heap's holes filled
+ *     ── on a fresh memory that may grow ──► the pool's snapshot, from which
  *     - the memory image (sized to the snapshot and a use's memory limit),
  *     - the globals' starting values (the start function is removed: its effects are in the image),
  *     - only the exports the host calls (V8 makes a function object per export per instance),
  *   and where the runtime, context and dispatcher are ({@link ContextLayout}), which every use needs.
+ *
+ * A use's cost is mostly the pages it writes (each is a page to reset), so the image is laid out
+ * for few: the bootstrap is compiled, the holes its compilation freed are filled, and only then is
+ * it run, so that the closures a use touches lie side by side; after the setup script the holes are
+ * filled again, so that a use allocates from the top of the heap (`fillHoles`).
  *
  * The module then has no start function and touches no table, so the pool keeps one instance per
  * slot (`reuse`).
@@ -18,10 +26,13 @@ import { InstancePool, type PoolOptions } from '../pool/index.js';
 import type { InternalPoolOptions } from '../pool/options.js';
 import { INITIALIZER, type FunctionInitializer } from '../pool/preinitialize/initializer.js';
 import { checkAbi, EXPORTS, quickjsExports, type QuickJSExports } from './abi.js';
-import { BOOTSTRAP } from './guest.js';
+import { callDispatcher, newString } from './guest-io.js';
+import { BOOTSTRAP, GuestOp } from './guest.js';
 import { writeCString } from '../emscripten/c-strings.js';
-import { quickjsImports, UseState } from './imports.js';
-import { createLayoutExtras, drainLogs, runRequest, type ContextLayout } from './session.js';
+import { NO_BINDINGS, quickjsImports, type HostBindings } from './imports.js';
+import { DEFAULT_FILENAME, SCRATCH_BYTES, type ContextLayout } from './layout.js';
+import { drainLogs, evaluate, failure, isModule, startUse } from './session.js';
+import { UseState } from './use-state.js';
 
 /** QuickJS's stack limit; see where it is set. */
 const MAX_STACK_BYTES = 64 * 1024;
@@ -43,6 +54,8 @@ export interface ImageOptions {
   readonly headroom: number;
   /** Milliseconds the setup script may run. */
   readonly setupTimeout: number;
+  /** Host functions and modules; none by default. */
+  readonly bindings?: HostBindings;
 }
 
 /** The pool's options a QuickJS host may choose (the imports and the initialization are this module's). */
@@ -57,22 +70,28 @@ export function createInitializedPool(
   options: ImageOptions,
   pool: QuickJSPoolOptions,
 ): { pool: InstancePool<WebAssembly.Exports, undefined, UseState>; image: QuickJSImage } {
+  const bindings = options.bindings ?? NO_BINDINGS;
   let current: UseState | undefined;
   let image: QuickJSImage | undefined;
   const initializer: FunctionInitializer<Omit<QuickJSImage, 'usedBytes'>> = {
     kind: 'function',
     name: 'the QuickJS initialization',
     // The heap may grow while setting up; in a use it never does (the memory is sized for it).
-    imports: (memory) => quickjsImports(memory!, () => current),
+    imports: (memory) => quickjsImports(memory!, () => current, bindings),
     run: (instance, memory) => {
-      const result = initialize(quickjsExports(instance), memory!, options, (state) => (current = state));
-      current = undefined;
-      return result;
+      try {
+        return initialize(quickjsExports(instance), memory!, options, bindings, (state) => (current = state));
+      } finally {
+        current = undefined;
+      }
     },
     keepExports: new Set(Object.values(EXPORTS).map((e) => e.name)),
     headroom: { bytes: options.headroom, option: 'memoryLimit' },
-    // What the setup leaves besides the module (the headroom is the pool's to key): the script and its name.
-    key: JSON.stringify({ setup: options.setup ?? null }),
+    // What the setup leaves besides the module (the headroom is the pool's to key): the script and its
+    // name. Host functions and modules are JavaScript the setup may call, which no key covers.
+    ...(bindings.functions.names.length === 0 && bindings.modules === undefined
+      ? { key: JSON.stringify({ setup: options.setup ?? null }) }
+      : {}),
     validate: (info) => {
       checkAbi(info);
       if (!info.imports.some((i) => i.kind === 'memory')) throw new InvalidArgumentError('the QuickJS module imports no memory');
@@ -83,7 +102,7 @@ export function createInitializedPool(
   };
   const poolOptions: InternalPoolOptions<undefined, UseState> = {
     ...pool,
-    setup: (host) => ({ imports: quickjsImports(host.memory!, () => host.context, true) }),
+    setup: (host) => ({ imports: quickjsImports(host.memory!, () => host.context, bindings, true) }),
     [INITIALIZER]: initializer,
   };
   const created = InstancePool.createSync<WebAssembly.Exports, undefined, UseState>(wasm, poolOptions);
@@ -96,6 +115,7 @@ function initialize(
   x: QuickJSExports,
   memory: WebAssembly.Memory,
   options: ImageOptions,
+  bindings: HostBindings,
   use: (state: UseState) => void,
 ): Omit<QuickJSImage, 'usedBytes'> {
   x.wasmCallCtors();
@@ -107,19 +127,98 @@ function initialize(
   // wasm frames and runs out first unless QuickJS stops well before: at this limit deep recursion is
   // QuickJS's catchable `InternalError: stack overflow` (about 340 plain JS calls deep), not a trap.
   x.QTS_RuntimeSetMaxStackSize(rt, MAX_STACK_BYTES);
+  if (bindings.modules !== undefined) x.QTS_RuntimeEnableModuleLoader(rt, 0);
   const state = new UseState();
   use(state);
   const randomState = findRandomState(x, memory, ctx);
-  const bootstrap = runBootstrap(x, memory, ctx);
-  const core = { ctx, dispatcher: bootstrap, undefinedValue: x.QTS_GetUndefined() };
+  const undefinedValue = x.QTS_GetUndefined();
+  const core = { ctx, dispatcher: runBootstrap(x, memory, ctx, undefinedValue), undefinedValue };
   const layout: ContextLayout = { rt, randomState, ...core, ...createLayoutExtras(x, memory, core) };
+  install(x, memory, layout, bindings);
   if (options.setup) {
     // Runs as a use does (errors typed the same way), but its effects are kept: this is the image.
-    runRequest(x, memory, layout, state, { kind: 'eval', ...options.setup }, { memoryLimit: Infinity, timeout: options.setupTimeout });
+    const limits = { memoryLimit: Infinity, timeout: options.setupTimeout };
+    const guest = startUse(x, memory, layout, state, limits);
+    state.setup = true;
+    const settled = evaluate(guest, state, options.setup.code, options.setup.filename);
+    if (settled instanceof Promise) throw new InternalError('the setup script waited, which a synchronous initialization cannot');
+    if ('thrown' in settled) throw failure(guest, state, settled.thrown, limits);
+    if (state.abort !== undefined) throw failure(guest, state, layout.undefinedValue, limits);
+    // A module's exports are what `call` finds first.
+    if (isModule(options.setup.code)) callDispatcher(guest, layout.ops.exports, settled.value);
+    state.end();
   }
   const setupLogs = drainLogs(x, memory, layout);
   x.QTS_RuntimeSetMemoryLimit(rt, -1);
-  return { layout, setupLogs };
+  fillHoles(x, memory);
+  // Written by every use, so at the heap's top, on the page a use's first allocation dirties anyway:
+  // the scratch, and the atom of the default file name, kept alive by a function compiled under that
+  // name (else every use would add it to the atom table, and write to pages of the table to do so).
+  const scratch = x.malloc(SCRATCH_BYTES);
+  const keep = writeCString(memory, x.malloc, '(function () {})');
+  x.QTS_Eval(ctx, keep.ptr, keep.length, layout.defaultFilename, 0, 0);
+  return { layout: { ...layout, scratch }, setupLogs };
+}
+
+/** Creates the strings, the scratch space and the handles of a {@link ContextLayout}. */
+function createLayoutExtras(
+  x: QuickJSExports,
+  memory: WebAssembly.Memory,
+  layout: Pick<ContextLayout, 'ctx' | 'dispatcher' | 'undefinedValue'>,
+): Pick<ContextLayout, 'ops' | 'scratch' | 'defaultFilename' | 'logs' | 'stash'> {
+  const scratch = x.malloc(SCRATCH_BYTES);
+  const guest = { x, memory, layout: { ...layout, scratch } };
+  const ops = Object.fromEntries(
+    Object.entries(GuestOp).map(([key, op]) => [key, x.QTS_NewFloat64(layout.ctx, op)]),
+  ) as ContextLayout['ops'];
+  return {
+    ops,
+    scratch,
+    defaultFilename: writeCString(memory, x.malloc, DEFAULT_FILENAME).ptr,
+    logs: callDispatcher(guest, ops.logs),
+    stash: callDispatcher(guest, ops.stasher),
+  };
+}
+
+/**
+ * Makes the one C function through which the guest calls the host (`QTS_NewFunction`), and has the
+ * bootstrap install the timers and a wrapper per host function around it.
+ */
+function install(x: QuickJSExports, memory: WebAssembly.Memory, layout: ContextLayout, bindings: HostBindings): void {
+  const guest = { x, memory, layout };
+  const hostCall = x.QTS_NewFunction(layout.ctx, writeCString(memory, x.malloc, 'hostCall').ptr, 0, 0, 1);
+  const names = newString(guest, JSON.stringify(bindings.functions.names));
+  const done = callDispatcher(guest, layout.ops.install, hostCall, names);
+  if (x.QTS_ResolveException(layout.ctx, hostCall) !== 0 || x.QTS_ResolveException(layout.ctx, done) !== 0) {
+    throw new InternalError('the QuickJS bootstrap could not install the host functions and timers');
+  }
+}
+
+/** Sizes {@link fillHoles} asks for, largest first: powers of two down to 512, then every small bin. */
+const HOLE_SIZES = [...Array.from({ length: 8 }, (_, i) => 2 ** (16 - i)), ...Array.from({ length: 63 }, (_, i) => 504 - 8 * i)];
+
+/**
+ * Fills the holes that setting up left in the heap (blocks the parser and the setup script freed)
+ * with blocks that stay allocated, so that a use allocates from the top of the heap: its few pages
+ * there, instead of a page per hole it happens to reuse (every page a use writes is a page to
+ * reset). dlmalloc serves a request from a free block below the top before it splits the top; a
+ * block at or above the highest non-zero byte can only come from the top, and is given back.
+ */
+function fillHoles(x: QuickJSExports, memory: WebAssembly.Memory): void {
+  const words = new Uint32Array(memory.buffer);
+  let end = words.length;
+  while (end > 0 && words[end - 1] === 0) end--;
+  const top = end * 4;
+  for (const size of HOLE_SIZES) {
+    for (;;) {
+      const block = x.malloc(size);
+      if (block === 0) break;
+      if (block >= top) {
+        x.free(block);
+        break;
+      }
+    }
+  }
 }
 
 /** Bytes of the `JSContext` searched for its `Math.random` state. */
@@ -161,9 +260,14 @@ function xorshiftNext(state: bigint): bigint {
   return v ^ (v >> 27n);
 }
 
-function runBootstrap(x: QuickJSExports, memory: WebAssembly.Memory, ctx: number): number {
+/** Compiles the bootstrap, fills the holes compiling left, then runs it; returns the dispatcher (`JSValue*`). */
+function runBootstrap(x: QuickJSExports, memory: WebAssembly.Memory, ctx: number, undefinedValue: number): number {
   const code = writeCString(memory, x.malloc, BOOTSTRAP);
-  const value = x.QTS_Eval(ctx, code.ptr, code.length, writeCString(memory, x.malloc, '<cowpool>').ptr, 0, 0);
-  if (x.QTS_ResolveException(ctx, value) !== 0) throw new InternalError('the QuickJS bootstrap script failed to evaluate');
-  return value;
+  const make = x.QTS_Eval(ctx, code.ptr, code.length, writeCString(memory, x.malloc, '<cowpool>').ptr, 0, 0);
+  if (x.QTS_ResolveException(ctx, make) !== 0) throw new InternalError('the QuickJS bootstrap script failed to evaluate');
+  // What compiling it freed is filled first: the closures it makes then come from the heap's top.
+  fillHoles(x, memory);
+  const dispatcher = x.QTS_Call(ctx, make, undefinedValue, 0, 0);
+  if (x.QTS_ResolveException(ctx, dispatcher) !== 0) throw new InternalError('the QuickJS bootstrap script failed to run');
+  return dispatcher;
 }

@@ -1,28 +1,32 @@
 /**
  * The imports cowpool builds for the QuickJS module in place of emscripten's glue: the twenty
  * functions the glue would provide, written so that nothing about the guest is kept on the JS side.
- * What a use needs from them (its deadline, whether it was stopped or ran out of heap) is in a
- * {@link UseState} the pool hands over per use as the lease context; everything QuickJS itself keeps
- * is in the wasm memory and globals, which the pool resets after every use.
+ * What a use needs from them (its deadline, whether it was stopped or ran out of heap, its host
+ * calls) is in a {@link UseState} the pool hands over per use as the lease context; everything
+ * QuickJS itself keeps is in the wasm memory and globals, which the pool resets after every use.
  *
  * Deliberate differences from emscripten's glue: the clock zone is UTC (a sandbox should not learn
- * the server's zone), the environment is empty, there are no timers (`setitimer` is refused), no
- * module loader and no files (writes to stdout and stderr are dropped).
+ * the server's zone), the environment is empty, C-level timers (`setitimer`) are refused (the
+ * guest's timers are JavaScript, `guest.ts`), and there are no files (writes to stdout and stderr
+ * are dropped). Host functions (`host-calls.ts`) and modules (`modules.ts`) are the sandbox's.
  */
 import { GuestTrapError } from '../errors.js';
 import { discardingFdWrite, emptyEnvironImports, resizeHeapImport, utcTimeImports } from '../emscripten/runtime.js';
 import { readCString } from '../emscripten/c-strings.js';
 import { IMPORTS } from './abi.js';
+import { hostCallImport } from './host-calls.js';
+import { NO_HOST_FUNCTIONS, type HostFunctionTable } from './host-functions.js';
+import { loadModuleImport, type ModuleLoader } from './modules.js';
+import type { UseState } from './use-state.js';
 
-/** What the imports know about the current use. A new one per use; nothing in it outlives the use. */
-export class UseState {
-  /** `performance.now()` after which QuickJS's interrupt handler stops the guest. */
-  deadline = Infinity;
-  /** True once the interrupt handler has stopped the guest for its deadline. */
-  interrupted = false;
-  /** True once the heap asked to grow past the memory and was refused (the memory is full). */
-  heapExhausted = false;
+/** What a sandbox gives its guest besides QuickJS: host functions and modules (fixed at create). */
+export interface HostBindings {
+  readonly functions: HostFunctionTable;
+  readonly modules: ModuleLoader | undefined;
 }
+
+/** A sandbox without host functions or modules. */
+export const NO_BINDINGS: HostBindings = { functions: NO_HOST_FUNCTIONS, modules: undefined };
 
 /** Emscripten's limit for a wasm32 heap. */
 const MAX_HEAP = 2 ** 31;
@@ -36,7 +40,12 @@ const ESPIPE = 70;
  * Pooled memories are sized for the memory limit, so that a use never grows one (a grown memory
  * cannot shrink, and its slot would be retired).
  */
-export function quickjsImports(wasmMemory: WebAssembly.Memory, use: () => UseState | undefined, fixedSize = false): WebAssembly.Imports {
+export function quickjsImports(
+  wasmMemory: WebAssembly.Memory,
+  use: () => UseState | undefined,
+  bindings: HostBindings,
+  fixedSize = false,
+): WebAssembly.Imports {
   const cap = fixedSize ? wasmMemory.buffer.byteLength : MAX_HEAP;
   const utc = utcTimeImports(() => wasmMemory);
   const environ = emptyEnvironImports(() => wasmMemory);
@@ -58,9 +67,9 @@ export function quickjsImports(wasmMemory: WebAssembly.Memory, use: () => UseSta
     [IMPORTS.fdSeek.name]: () => ESPIPE,
     [IMPORTS.environGet.name]: environ.environGet,
     [IMPORTS.environSizesGet.name]: environ.environSizesGet,
-    // No module loader is enabled, so QuickJS never asks; answer "not found" if it did.
+    // QuickJS's own normalization is used (the loader is enabled without the custom one).
     [IMPORTS.normalizeModule.name]: () => 0,
-    [IMPORTS.loadModuleSource.name]: () => 0,
+    [IMPORTS.loadModuleSource.name]: loadModuleImport(bindings.modules, wasmMemory, use),
     [IMPORTS.shouldInterrupt.name]: () => {
       const state = use();
       if (state === undefined || performance.now() < state.deadline) return 0;
@@ -76,8 +85,8 @@ export function quickjsImports(wasmMemory: WebAssembly.Memory, use: () => UseSta
     [IMPORTS.localtime.name]: utc.localtime,
     [IMPORTS.tzset.name]: utc.tzset,
     [IMPORTS.dateNow.name]: () => Date.now(),
-    // No host functions are ever created, so QuickJS never calls back into the host.
-    [IMPORTS.callFunction.name]: () => 0,
+    [IMPORTS.callFunction.name]: hostCallImport(bindings.functions, use),
+    // The one host function lives as long as the image: nothing to free.
     [IMPORTS.freeHostRef.name]: () => {},
   };
   return { a: { ...functions, [IMPORTS.memory]: wasmMemory } };

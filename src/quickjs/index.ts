@@ -3,9 +3,15 @@
  *
  * ```ts
  * import { QuickJSSandbox } from 'cowpool/quickjs';
- * const sandbox = await QuickJSSandbox.create({ setup: 'function add(a, b) { return a + b }' });
- * await sandbox.eval('1 + 2');             // 3
- * await sandbox.call('add', [40, 2]);      // 42
+ * const sandbox = await QuickJSSandbox.create({
+ *   setup: 'function add(a, b) { return a + b }',
+ *   functions: { lookup: async (key) => `${key}!` },  // host functions, sync or async
+ *   modules: { 'lib.js': 'export const two = 2n' },    // ES modules the guest may import
+ * });
+ * await sandbox.eval('1 + 2');                           // 3
+ * await sandbox.call('add', [40, 2]);                    // 42
+ * await sandbox.eval('await lookup("a")');               // 'a!'
+ * await sandbox.eval('(await import("lib.js")).two');    // 2n
  * ```
  *
  * QuickJS comes from the npm package `@jitl/quickjs-wasmfile-release-sync` (an optional peer
@@ -25,3 +31,6 @@ export {
 export { GuestMemoryLimitError, type ConsoleEntry } from '../errors.js';
 export { QUICKJS_PACKAGE, QUICKJS_VERSIONS } from './abi.js';
 export { GuestTimeoutError, GuestTrapError, InvalidArgumentError, UnsupportedError } from '../errors.js';
+export { HostFunctionError, UncloneableValueError } from '../errors.js';
+export type { HostCall, HostFunction, HostFunctions } from './host-functions.js';
+export type { ModuleLoader, ModuleSource } from './modules.js';

@@ -4,8 +4,9 @@
  * The runtime and context are created once and the setup script runs once (`image.ts`); the state
  * they leave becomes the copy-on-write image of an {@link InstancePool}. Every use then evaluates in
  * a context that is exactly the set-up one, and the pool resets the memory afterwards, so nothing a
- * script does (globals, prototypes, pending jobs, atoms, a heap it filled, a deadline it missed) is
- * visible to the next use.
+ * script does (globals, prototypes, pending jobs and timers, atoms, a heap it filled, a deadline it
+ * missed) is visible to the next use. Host functions and the modules the setup script imports are
+ * part of the image too (`host-functions.ts`, `modules.ts`); values cross as copies (`values.ts`).
  */
 import { GuestTimeoutError, InvalidArgumentError, type ConsoleEntry } from '../errors.js';
 import { boolean, type OptionKeys } from '../options/validate.js';
@@ -22,9 +23,12 @@ import {
 import type { SandboxStats } from '../sandbox/outcomes.js';
 import { Sandbox, type PreparedUse, type SandboxParts } from '../sandbox/sandbox.js';
 import { quickjsExports, loadQuickJSWasm, type QuickJSExports } from './abi.js';
-import { UseState } from './imports.js';
+import { hostFunctionTable, importHostFunctions, NO_HOST_FUNCTIONS, type HostFunctions, type HostFunctionTable } from './host-functions.js';
 import { createInitializedPool, type QuickJSImage } from './image.js';
+import { moduleLoader, type ModuleSource } from './modules.js';
 import { runRequest, type Request, type UseLimits, type UseResult } from './session.js';
+import { UseState } from './use-state.js';
+import { toWire } from './values.js';
 
 type Sink = (entry: ConsoleEntry) => void;
 
@@ -35,10 +39,34 @@ type Sink = (entry: ConsoleEntry) => void;
  * default 2 MiB: a QuickJS use writes about 12 pages; `trimIdleAfter`; `acquireTimeout`).
  */
 export interface QuickJSSandboxOptions extends SandboxOptions {
-  /** A script run once before the image is captured; what it defines is there in every use. */
+  /**
+   * A script (or a module: code that begins with `import` or `export`) run once before the image is
+   * captured; what it defines is there in every use. It may `await` at top level.
+   */
   setup?: string;
-  /** The setup script's file name in stack traces. Default `setup.js`. */
+  /**
+   * The setup script's file name in stack traces, and its module name when it is a module (code
+   * that begins with `import` or `export`). Default `setup.js`.
+   */
   setupFilename?: string;
+  /**
+   * Functions of the host the guest may call, by name (a nested object is a namespace: `db.query`),
+   * in the setup script and in every use; they are part of the image. Each gets the guest's
+   * arguments (copied) and, as `this`, a {@link HostCall} that says which use called
+   * (`this.context`, `this.signal`). It returns a value, or a promise that the guest awaits within
+   * the use (not in a Sync use, nor in the setup script). What it throws reaches the guest as an
+   * Error with its name and message; uncaught, the use fails with {@link HostFunctionError}. Or the
+   * path or URL of a module whose exports are those functions (`create` only): the form worker
+   * threads can load.
+   */
+  functions?: HostFunctions | string | URL;
+  /**
+   * ES modules the setup script and uses may `import`: a map of module names to source text, or a
+   * function that returns a module's source by name (undefined when there is none). Names are as
+   * QuickJS normalizes them: `./lib.js` imported from `setup.js` is `lib.js`. What the setup script
+   * imports is compiled once, into the image.
+   */
+  modules?: ModuleSource;
   /**
    * Also instrument the wasm so that a deadline stops code QuickJS's own interrupt check does not
    * reach (long-running built-ins such as a huge `sort` or `repeat`). Only loop headers are
@@ -58,6 +86,11 @@ export interface QuickJSUseOptions extends SandboxUseOptions {
   filename?: string;
   /** Where this use's `console` lines go; overrides the sandbox's `console`. */
   console?: Sink;
+  /**
+   * What host functions see as `this.context` during this use. Plain data is best: when uses run
+   * on worker threads, it will be copied to the thread as `postMessage` copies.
+   */
+  context?: unknown;
 }
 
 /**
@@ -70,11 +103,15 @@ export type QuickJSSandboxStats = SandboxStats;
 const OWN_KEYS = {
   setup: true,
   setupFilename: true,
+  functions: true,
+  modules: true,
   hardDeadline: true,
   console: true,
   wasm: true,
 } as const satisfies OptionKeys<Omit<QuickJSSandboxOptions, keyof SandboxOptions>>;
-const OWN_USE_KEYS = { filename: true, console: true } as const satisfies OptionKeys<Omit<QuickJSUseOptions, keyof SandboxUseOptions>>;
+const OWN_USE_KEYS = { filename: true, console: true, context: true } as const satisfies OptionKeys<
+  Omit<QuickJSUseOptions, keyof SandboxUseOptions>
+>;
 const CREATE_KEYS = sandboxKeys(OWN_KEYS);
 const USE_KEYS = useKeys(OWN_USE_KEYS);
 
@@ -115,11 +152,23 @@ export class QuickJSSandbox extends Sandbox<QuickJSRequest, UseResult> {
    * starts from. Rejects with {@link QuickJSError} when the setup script throws.
    */
   static async create(options: QuickJSSandboxOptions = {}): Promise<QuickJSSandbox> {
+    const functions = (options as QuickJSSandboxOptions | null)?.functions;
+    if (typeof functions === 'string' || functions instanceof URL) {
+      return QuickJSSandbox.#create(options, await importHostFunctions(functions, 'options.functions'));
+    }
     return QuickJSSandbox.createSync(options);
   }
 
-  /** {@link create}, synchronously. */
+  /** {@link create}, synchronously (host functions given as functions, not as a module to import). */
   static createSync(options: QuickJSSandboxOptions = {}): QuickJSSandbox {
+    const functions = (options as QuickJSSandboxOptions | null)?.functions;
+    if (typeof functions === 'string' || functions instanceof URL) {
+      throw new InvalidArgumentError('options.functions is a module to import, which createSync cannot wait for; use create');
+    }
+    return QuickJSSandbox.#create(options, functions === undefined ? NO_HOST_FUNCTIONS : hostFunctionTable(functions, 'options.functions'));
+  }
+
+  static #create(options: QuickJSSandboxOptions, functions: HostFunctionTable): QuickJSSandbox {
     const filled = checkSandboxOptions(options, CREATE_KEYS, DEFAULTS);
     const hardDeadline = boolean('options.hardDeadline', options.hardDeadline ?? true);
     if (options.setup !== undefined && typeof options.setup !== 'string')
@@ -129,6 +178,7 @@ export class QuickJSSandbox extends Sandbox<QuickJSRequest, UseResult> {
     checkSink('options.console', options.console);
     if (options.wasm !== undefined && !(options.wasm instanceof Uint8Array))
       throw new InvalidArgumentError('options.wasm must be a Uint8Array');
+    const modules = moduleLoader(options.modules, 'options.modules');
     const wasm = options.wasm ?? loadQuickJSWasm();
     const { pool, image } = createInitializedPool(
       wasm,
@@ -136,6 +186,7 @@ export class QuickJSSandbox extends Sandbox<QuickJSRequest, UseResult> {
         ...(options.setup !== undefined ? { setup: { code: options.setup, filename: options.setupFilename ?? 'setup.js' } } : {}),
         headroom: heapRoom(filled.memoryLimit),
         setupTimeout: SETUP_TIMEOUT_MS,
+        bindings: { functions, modules },
       },
       { ...filled.pool, interruptible: hardDeadline ? 'loops' : false },
     );
@@ -147,57 +198,63 @@ export class QuickJSSandbox extends Sandbox<QuickJSRequest, UseResult> {
   }
 
   /**
-   * Evaluates `code` as a script in a pristine context and returns its completion value as JSON
-   * would carry it (a promise is awaited first). Rejects with {@link QuickJSError} when the guest
-   * throws, {@link GuestTimeoutError} at the deadline, {@link GuestMemoryLimitError} at the memory
-   * limit.
+   * Evaluates `code` in a pristine context and returns its completion value, copied (`values.ts`:
+   * JSON, and undefined, NaN, BigInt, Date, RegExp, Map, Set, Error, ArrayBuffer and typed
+   * arrays). A promise is awaited, with the host calls and timers it waits for; a script that uses
+   * `await` at top level is an async script; code that begins with `import` or `export` is a module,
+   * whose completion value is its exports. Rejects with {@link QuickJSError} when the guest throws,
+   * {@link HostFunctionError} when a host function threw and the guest did not catch it,
+   * {@link UncloneableValueError} for a result that cannot be copied, {@link GuestTimeoutError} at
+   * the deadline, {@link GuestMemoryLimitError} at the memory limit.
    */
   eval<T = unknown>(code: string, options?: QuickJSUseOptions): Promise<T> {
     return this.use(
-      () => this.#prepare(evalRequest(code, options), options),
+      () => this.#prepare(evalRequest(code, options), options, true),
       (result) => this.#deliver<T>(result, options),
       (err) => this.#failed(err, options),
     );
   }
 
-  /** {@link eval}, synchronously. */
+  /** {@link eval}, synchronously: a host function may not return a promise, and timers are waited for by sleeping. */
   evalSync<T = unknown>(code: string, options?: QuickJSUseOptions): T {
     return this.useSync(
-      () => this.#prepare(evalRequest(code, options), options),
+      () => this.#prepare(evalRequest(code, options), options, false),
       (result) => this.#deliver<T>(result, options),
       (err) => this.#failed(err, options),
     );
   }
 
   /**
-   * Calls the global function `name` (defined by the setup script) with `args` (JSON-compatible) in
-   * a pristine context and returns its result, awaited if it is a promise. Errors as {@link eval}.
+   * Calls the function `name` of the setup script (an export of a module setup, or a global) with
+   * `args` (copied, as results are) in a pristine context and returns its result, awaited if it is
+   * a promise. Errors as {@link eval}; arguments that cannot be copied are an
+   * {@link UncloneableValueError} before anything runs.
    */
   call<T = unknown>(name: string, args: readonly unknown[] = [], options?: QuickJSUseOptions): Promise<T> {
     return this.use(
-      () => this.#prepare(callRequest(name, args), options),
+      () => this.#prepare(callRequest(name, args), options, true),
       (result) => this.#deliver<T>(result, options),
       (err) => this.#failed(err, options),
     );
   }
 
-  /** {@link call}, synchronously. */
+  /** {@link call}, synchronously (as {@link evalSync}). */
   callSync<T = unknown>(name: string, args: readonly unknown[] = [], options?: QuickJSUseOptions): T {
     return this.useSync(
-      () => this.#prepare(callRequest(name, args), options),
+      () => this.#prepare(callRequest(name, args), options, false),
       (result) => this.#deliver<T>(result, options),
       (err) => this.#failed(err, options),
     );
   }
 
-  #prepare(request: Request, options: QuickJSUseOptions | undefined): PreparedUse<QuickJSRequest> {
+  #prepare(request: Request, options: QuickJSUseOptions | undefined, waits: boolean): PreparedUse<QuickJSRequest> {
     const use = this.useOptions(options);
     checkSink('options.console', options?.console);
     const limits: UseLimits = { timeout: use.timeout, memoryLimit: use.memoryLimit };
     // The hard deadline (the instrumented loops) stops the wasm a little after QuickJS's own check would.
     const pool =
       this.#hardDeadline && Number.isFinite(use.timeout) ? { ...use.wait, timeout: use.timeout + HARD_DEADLINE_GRACE_MS } : use.wait;
-    return { request: { request, limits }, pool };
+    return { request: { request, limits, waits, context: options?.context }, pool };
   }
 
   #deliver<T>(result: UseResult, options: QuickJSUseOptions | undefined): T {
@@ -216,10 +273,13 @@ export class QuickJSSandbox extends Sandbox<QuickJSRequest, UseResult> {
   }
 }
 
-/** One use as data: what to run and within which limits. */
+/** One use as data: what to run, within which limits, whether it may wait, and the context host functions see. */
 interface QuickJSRequest {
   readonly request: Request;
   readonly limits: UseLimits;
+  /** True for the promise forms: the use may wait for a host function's promise. */
+  readonly waits: boolean;
+  readonly context: unknown;
 }
 
 /** Runs a {@link QuickJSRequest} on a pooled context (the engine's kind-specific part). */
@@ -231,11 +291,19 @@ class QuickJSRunner implements UseRunner<QuickJSRequest, UseResult, UseState> {
     this.#image = image;
   }
 
-  context(): UseState {
-    return new UseState();
+  context(use: QuickJSRequest): UseState {
+    const state = new UseState();
+    state.waits = use.waits;
+    if (use.context !== undefined) state.context = use.context;
+    return state;
   }
 
-  run(instance: WebAssembly.Instance, host: InstanceHost<undefined, UseState>, state: UseState, use: QuickJSRequest): UseResult {
+  run(
+    instance: WebAssembly.Instance,
+    host: InstanceHost<undefined, UseState>,
+    state: UseState,
+    use: QuickJSRequest,
+  ): UseResult | Promise<UseResult> {
     let x = this.#exports.get(instance);
     if (x === undefined) {
       x = quickjsExports(instance);
@@ -257,13 +325,7 @@ function evalRequest(code: string, options: QuickJSUseOptions | undefined): Requ
 }
 
 function callRequest(name: string, args: readonly unknown[]): Request {
-  if (typeof name !== 'string' || name === '') throw new InvalidArgumentError('name must be the name of a global function');
+  if (typeof name !== 'string' || name === '') throw new InvalidArgumentError('name must be the name of a function of the setup script');
   if (!Array.isArray(args)) throw new InvalidArgumentError('args must be an array');
-  let argsJson: string;
-  try {
-    argsJson = JSON.stringify(args);
-  } catch (err) {
-    throw new InvalidArgumentError(`args must be JSON-compatible: ${(err as Error).message}`, { cause: err });
-  }
-  return { kind: 'call', name, argsJson };
+  return { kind: 'call', name, args: toWire(args, 'args') };
 }

@@ -4,8 +4,10 @@
  * setup script's global function of that name is called with the request as JSON
  * (`{ method, path, query, headers, body }`) and may answer `{ status, headers, body }`.
  *
- * A script that throws answers 400, one past its deadline 504, one past its memory limit 507, with
- * `{ error: { name, message, stack }, logs }`; the next request is pristine either way. A handler's
+ * A script that throws (or answers with a value that cannot leave the sandbox) answers 400, one past
+ * its deadline 504, one past its memory limit 507, a host function's error 500, with
+ * `{ error: { name, message, stack }, logs }`; the next request is pristine either way. The answer
+ * is JSON: a BigInt in it is written as its decimal digits. A handler's
  * answer whose `Content-Length` disagrees with its body is 502, as `cowpool serve` answers a CGI
  * response that does: sent as is, a keep-alive client would read the difference as the start of
  * the next response (or wait for bytes that never come).
@@ -16,7 +18,7 @@
  * `cowpool quickjs serve`, built on it, with `/healthz`, `/readyz` and `/metrics` when asked for.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { GuestMemoryLimitError, GuestTimeoutError, InvalidArgumentError, type ConsoleEntry } from '../errors.js';
+import { GuestMemoryLimitError, GuestTimeoutError, InvalidArgumentError, UncloneableValueError, type ConsoleEntry } from '../errors.js';
 import { BodyConsumedError, DEFAULT_MAX_BODY, hasBody, readBody } from '../http/body.js';
 import { bodyTooLarge, BODY_CONSUMED, INTERNAL_ERROR, sendError, SHUTTING_DOWN, type ErrorResponse } from '../http/error-response.js';
 import { createHandlerServer } from '../http/handler-server.js';
@@ -186,7 +188,13 @@ async function respond(
     return send(res, status, response.body, headers);
   } catch (err) {
     const status =
-      err instanceof QuickJSError ? 400 : err instanceof GuestTimeoutError ? 504 : err instanceof GuestMemoryLimitError ? 507 : 500;
+      err instanceof QuickJSError || (err instanceof UncloneableValueError && err.from === 'guest')
+        ? 400
+        : err instanceof GuestTimeoutError
+          ? 504
+          : err instanceof GuestMemoryLimitError
+            ? 507
+            : 500;
     const error =
       err instanceof QuickJSError
         ? { name: err.guestName, message: err.guestMessage, stack: err.guestStack }
@@ -197,7 +205,9 @@ async function respond(
 
 /** The body as {@link send} writes it. */
 function bodyText(body: unknown): string {
-  return typeof body === 'string' ? body : JSON.stringify(body ?? null);
+  return typeof body === 'string'
+    ? body
+    : JSON.stringify(body ?? null, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
 }
 
 /** Why the `Content-Length` a handler set cannot be sent with its body, or undefined when it can (or none was set). */

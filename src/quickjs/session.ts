@@ -1,67 +1,27 @@
 /**
- * One use of a QuickJS context, from the host's side: run the request (evaluate code, or call a
- * function the setup script defined), settle a promise result by running QuickJS's job queue, and
- * bring the result or the exception out as JSON through the guest's dispatcher (`guest.ts`).
+ * One use of a QuickJS context, from the host's side: run the request (evaluate a script or a
+ * module, or call a function of the setup script), settle its result (`event-loop.ts`), and bring
+ * the result or the exception out through the guest's dispatcher (`guest.ts`), the value in the
+ * wire format (`values.ts`), the exception as the typed error that says whose fault it was.
  *
  * Nothing allocated here is freed: every use ends with the memory reset to the image.
  */
-import { GuestMemoryLimitError, GuestTimeoutError, type ConsoleEntry } from '../errors.js';
-import { PromiseState, type QuickJSExports } from './abi.js';
+import { GuestMemoryLimitError, GuestTimeoutError, UncloneableValueError, type ConsoleEntry } from '../errors.js';
+import { isPromise } from '../pool/sync-or-async.js';
+import { EvalFlags, type QuickJSExports } from './abi.js';
 import { QuickJSError } from './errors.js';
-import { GuestOp, type GuestOutcome } from './guest.js';
+import { settle, then, type Settled, type UseGuest } from './event-loop.js';
+import type { GuestOutcome } from './guest.js';
+import { callDispatcher, newString, readBuffer, sendWire } from './guest-io.js';
+import { DEFAULT_FILENAME, type ContextLayout } from './layout.js';
 import { readCString, writeCString } from '../emscripten/c-strings.js';
-import type { UseState } from './imports.js';
+import type { UseState } from './use-state.js';
+import { describeKind, FORMAT_HINT, reviveWire, type Wire } from './values.js';
 
-/** Addresses in the image that every use starts from (constants: the image is the same for all). */
-export interface ContextLayout {
-  /** `JSRuntime*`. */
-  readonly rt: number;
-  /** `JSContext*`. */
-  readonly ctx: number;
-  /** `JSValue*` of the dispatcher function (`guest.ts`). */
-  readonly dispatcher: number;
-  /** `JSValueConst*` of `undefined`. */
-  readonly undefinedValue: number;
-  /** Address of the context's `Math.random` state, which every use seeds afresh. */
-  readonly randomState: number;
-  /** `JSValue*` of the dispatcher's operation names (`GuestOp`), made once. */
-  readonly ops: { readonly [K in keyof typeof GuestOp]: number };
-  /** Room for the dispatcher's argument pointers and `ExecutePendingJob`'s out-parameter. */
-  readonly scratch: number;
-  /** The C string `eval.js`, the default file name. */
-  readonly defaultFilename: number;
-  /** `JSValue*` of the guest's array of logged lines, which only its console can reach. */
-  readonly logs: number;
-}
-
-/** Bytes of {@link ContextLayout.scratch}: three argument pointers and one out-parameter. */
-export const SCRATCH_BYTES = 16;
-/** The file name of evaluated code unless a use names it. */
-export const DEFAULT_FILENAME = 'eval.js';
-
-/** Creates the strings, the scratch space and the handle on the logs of a {@link ContextLayout} (at image time). */
-export function createLayoutExtras(
-  x: QuickJSExports,
-  memory: WebAssembly.Memory,
-  layout: Pick<ContextLayout, 'ctx' | 'dispatcher' | 'undefinedValue'>,
-): Pick<ContextLayout, 'ops' | 'scratch' | 'defaultFilename' | 'logs'> {
-  const { ctx } = layout;
-  const ops = {
-    call: newString(x, memory, ctx, GuestOp.call),
-    ok: newString(x, memory, ctx, GuestOp.ok),
-    fail: newString(x, memory, ctx, GuestOp.fail),
-    drain: newString(x, memory, ctx, GuestOp.drain),
-    logs: newString(x, memory, ctx, GuestOp.logs),
-  };
-  const scratch = x.malloc(SCRATCH_BYTES);
-  const logs = callDispatcher(x, memory, { ...layout, scratch }, ops.logs);
-  return { ops, scratch, defaultFilename: writeCString(memory, x.malloc, DEFAULT_FILENAME).ptr, logs };
-}
-
-/** What a use runs. */
+/** What a use runs: a script or module, or a call of the setup script's function `name` with `args`. */
 export type Request =
   | { readonly kind: 'eval'; readonly code: string; readonly filename: string }
-  | { readonly kind: 'call'; readonly name: string; readonly argsJson: string };
+  | { readonly kind: 'call'; readonly name: string; readonly args: Wire };
 
 /** Limits of one use. */
 export interface UseLimits {
@@ -71,7 +31,7 @@ export interface UseLimits {
   readonly timeout: number;
 }
 
-/** A use's outcome: the JSON-compatible value and what the guest logged. */
+/** A use's outcome: the value and what the guest logged. */
 export interface UseResult {
   value: unknown;
   logs: ConsoleEntry[];
@@ -97,7 +57,10 @@ const DESCRIBE_GRACE_MS = 50;
 /** `size_t` -1: no limit. */
 const NO_LIMIT = -1;
 
-/** Runs `request` in the context at `layout` and returns its result, or throws a typed error. */
+/**
+ * Runs `request` in the context at `layout` and returns its result, or throws a typed error. A
+ * promise only when the use has to wait (`state.waits`: for a host call's answer or a timer).
+ */
 export function runRequest(
   x: QuickJSExports,
   memory: WebAssembly.Memory,
@@ -105,44 +68,88 @@ export function runRequest(
   state: UseState,
   request: Request,
   limits: UseLimits,
-): UseResult {
-  const { rt, ctx } = layout;
-  new DataView(memory.buffer).setBigUint64(layout.randomState, randomSeed(), true);
-  x.QTS_RuntimeSetMemoryLimit(rt, Number.isFinite(limits.memoryLimit) ? limits.memoryLimit : NO_LIMIT);
-  state.deadline = performance.now() + limits.timeout;
-  let value: number;
-  if (request.kind === 'eval') {
-    const code = writeCString(memory, x.malloc, request.code);
-    const filename = request.filename === DEFAULT_FILENAME ? layout.defaultFilename : writeCString(memory, x.malloc, request.filename).ptr;
-    value = x.QTS_Eval(ctx, code.ptr, code.length, filename, 0, 0);
-  } else {
-    value = callDispatcher(
-      x,
-      memory,
-      layout,
-      layout.ops.call,
-      newString(x, memory, ctx, request.name),
-      newString(x, memory, ctx, request.argsJson),
-    );
+): UseResult | Promise<UseResult> {
+  let guest: UseGuest;
+  let settled: Settled | Promise<Settled>;
+  try {
+    guest = startUse(x, memory, layout, state, limits);
+    settled =
+      request.kind === 'eval'
+        ? evaluate(guest, state, request.code, request.filename)
+        : settle(guest, state, callDispatcher(guest, layout.ops.call, newString(guest, request.name), sendWire(guest, request.args)));
+    if (!isPromise(settled)) {
+      const result = conclude(guest, state, settled, limits);
+      state.end();
+      return result;
+    }
+  } catch (err) {
+    state.end();
+    throw err;
   }
-  const settled = settle(x, memory, layout, state, value);
-  if ('thrown' in settled) throw failure(x, memory, layout, state, settled.thrown, limits);
+  return settled.then((outcome) => conclude(guest, state, outcome, limits)).finally(() => state.end());
+}
+
+/** Seeds the use's `Math.random`, sets its limits, and hands the guest to the state; returns the guest. */
+export function startUse(
+  x: QuickJSExports,
+  memory: WebAssembly.Memory,
+  layout: ContextLayout,
+  state: UseState,
+  limits: UseLimits,
+): UseGuest {
+  new DataView(memory.buffer).setBigUint64(layout.randomState, randomSeed(), true);
+  x.QTS_RuntimeSetMemoryLimit(layout.rt, Number.isFinite(limits.memoryLimit) ? limits.memoryLimit : NO_LIMIT);
+  state.deadline = performance.now() + limits.timeout;
+  const guest: UseGuest = { x, memory, layout };
+  state.guest = guest;
+  return guest;
+}
+
+/**
+ * Evaluates `code` and settles its completion value: a module (code that begins with `import` or
+ * `export`) completes with its namespace; a script that uses `await` is evaluated as an async
+ * script (top-level await), whose completion is awaited too.
+ */
+export function evaluate(guest: UseGuest, state: UseState, code: string, filename: string): Settled | Promise<Settled> {
+  const { x, memory, layout } = guest;
+  const source = writeCString(memory, x.malloc, code);
+  const file = filename === DEFAULT_FILENAME ? layout.defaultFilename : writeCString(memory, x.malloc, filename).ptr;
+  const module = isModule(code);
+  const topLevelAwait = !module && code.includes('await');
+  const flags = module ? EvalFlags.module : topLevelAwait ? EvalFlags.async : 0;
+  const settled = settle(guest, state, x.QTS_Eval(layout.ctx, source.ptr, source.length, file, 0, flags));
+  if (!topLevelAwait) return settled;
+  // An async script completes with a promise of `{ value }`, and its value may be a promise itself.
+  return then(settled, (outcome) =>
+    'thrown' in outcome ? outcome : settle(guest, state, callDispatcher(guest, layout.ops.unwrap, outcome.value)),
+  );
+}
+
+/** The result or the error of a settled use. */
+function conclude(guest: UseGuest, state: UseState, settled: Settled, limits: UseLimits): UseResult {
+  const { x, memory, layout } = guest;
+  if ('thrown' in settled) throw failure(guest, state, settled.thrown, limits);
+  if (state.abort !== undefined) throw failure(guest, state, layout.undefinedValue, limits);
   const plain = primitiveResult(x, memory, layout, settled.value);
   if (plain !== NOT_PLAIN) return { value: plain, logs: [] };
-  const finished = callDispatcher(x, memory, layout, layout.ops.ok, settled.value);
-  const thrown = x.QTS_ResolveException(ctx, finished);
-  if (thrown !== 0) throw failure(x, memory, layout, state, thrown, limits);
-  const outcome = readOutcome(readCString(memory, x.QTS_GetString(ctx, finished)));
-  return { value: outcome.value, logs: entries(outcome.logs) };
+  const finished = callDispatcher(guest, layout.ops.ok, settled.value);
+  const thrown = x.QTS_ResolveException(layout.ctx, finished);
+  if (thrown !== 0) throw failure(guest, state, thrown, limits);
+  const text = readCString(memory, x.QTS_GetString(layout.ctx, finished));
+  const outcome = readOutcome(text);
+  const buffers: ArrayBuffer[] = [];
+  for (let i = 0; i < (outcome.buffers ?? 0); i++)
+    buffers.push(readBuffer(guest, callDispatcher(guest, layout.ops.buffer, x.QTS_NewFloat64(layout.ctx, i))));
+  return { value: reviveWire(outcome.value, text, buffers), logs: entries(outcome.logs) };
 }
 
 const NOT_PLAIN = Symbol('not plain');
 
 /**
- * The result as the dispatcher's JSON would carry it, read directly when nothing was logged and it
- * is a number, a boolean or `undefined`: that case skips a guest call, two copies and a parse.
- * Anything else is {@link NOT_PLAIN}, for the dispatcher: objects, a use that logged, and strings,
- * which a C string cannot carry exactly (it ends at a NUL, and UTF-8 has no lone surrogates).
+ * The result read directly when nothing was logged and it is a number, a boolean or `undefined`:
+ * that case skips a guest call, two copies and a parse. Anything else is {@link NOT_PLAIN}, for the
+ * dispatcher: objects, a use that logged, and strings, which a C string cannot carry exactly (it
+ * ends at a NUL, and UTF-8 has no lone surrogates).
  */
 function primitiveResult(x: QuickJSExports, memory: WebAssembly.Memory, layout: ContextLayout, value: number): unknown {
   const { ctx } = layout;
@@ -151,11 +158,8 @@ function primitiveResult(x: QuickJSExports, memory: WebAssembly.Memory, layout: 
   const type = x.QTS_Typeof(ctx, value);
   const bytes = new Uint8Array(memory.buffer, type, 2);
   switch (bytes[0]) {
-    case 0x6e: {
-      // number: as JSON has it (NaN and the infinities are null, -0 is 0)
-      const n = x.QTS_GetFloat64(ctx, value);
-      return Number.isFinite(n) ? n + 0 : null;
-    }
+    case 0x6e: // number: all of it (NaN, the infinities, -0)
+      return x.QTS_GetFloat64(ctx, value);
     case 0x75: // undefined: no value
       return undefined;
     case 0x62: // boolean (not bigint)
@@ -167,78 +171,48 @@ function primitiveResult(x: QuickJSExports, memory: WebAssembly.Memory, layout: 
 
 /** Returns the lines logged so far and forgets them (used after the setup script). */
 export function drainLogs(x: QuickJSExports, memory: WebAssembly.Memory, layout: ContextLayout): ConsoleEntry[] {
-  const out = callDispatcher(x, memory, layout, layout.ops.drain);
+  const out = callDispatcher({ x, memory, layout }, layout.ops.drain);
   if (x.QTS_ResolveException(layout.ctx, out) !== 0) return [];
   return entries(readOutcome(`{"logs":${readCString(memory, x.QTS_GetString(layout.ctx, out))}}`).logs);
 }
 
 /**
- * Waits for `value` if it is a promise, running QuickJS's job queue (the sandbox has no timers or
- * I/O, so the queue is all there is), then runs the jobs still pending so that a use's `then`
- * callbacks happen within it.
+ * The typed error for a use that failed with the guest's exception `thrown`: the host's own error
+ * when the host side ended it (a loader threw, say) or the exception stands for one (a host
+ * function's, a value that could not cross), else the deadline, the memory limit, or the guest's
+ * exception itself.
  */
-function settle(
-  x: QuickJSExports,
-  memory: WebAssembly.Memory,
-  layout: ContextLayout,
-  state: UseState,
-  value: number,
-): { value: number } | { thrown: number } {
-  const { rt, ctx } = layout;
-  const exception = x.QTS_ResolveException(ctx, value);
-  if (exception !== 0) return { thrown: exception };
-  const lastContext = layout.scratch + 12;
-  while (x.QTS_IsJobPending(rt) !== 0) {
-    if (performance.now() >= state.deadline) {
-      state.interrupted = true;
-      return { thrown: x.QTS_GetUndefined() };
-    }
-    const ran = x.QTS_ExecutePendingJob(rt, 1, lastContext);
-    const thrown = x.QTS_ResolveException(ctx, ran);
-    if (thrown !== 0) return { thrown };
-  }
-  switch (x.QTS_PromiseState(ctx, value)) {
-    case PromiseState.notAPromise:
-      return { value };
-    case PromiseState.fulfilled:
-      return { value: x.QTS_PromiseResult(ctx, value) };
-    case PromiseState.rejected:
-      return { thrown: x.QTS_PromiseResult(ctx, value) };
-    default: {
-      const message = 'the result is a promise that never settles: the sandbox has no timers or I/O, so nothing is left to settle it';
-      const error = x.QTS_Eval(ctx, ...evalArgs(x, memory, `new Error(${JSON.stringify(message)})`), 0, 0);
-      return { thrown: error };
-    }
-  }
-}
-
-function evalArgs(x: QuickJSExports, memory: WebAssembly.Memory, code: string): [number, number, number] {
-  const source = writeCString(memory, x.malloc, code);
-  return [source.ptr, source.length, writeCString(memory, x.malloc, '<cowpool>').ptr];
-}
-
-/** The typed error for an exception the guest did not catch. */
-function failure(
-  x: QuickJSExports,
-  memory: WebAssembly.Memory,
-  layout: ContextLayout,
-  state: UseState,
-  thrown: number,
-  limits: UseLimits,
-): Error {
+export function failure(guest: UseGuest, state: UseState, thrown: number, limits: UseLimits): Error {
+  const { x, memory, layout } = guest;
   // Describing the error runs guest code (getters, toJSON): give it room to finish even when the
   // use ran out of memory or time, but not much.
   const timedOut = state.interrupted;
   x.QTS_RuntimeSetMemoryLimit(layout.rt, NO_LIMIT);
   state.deadline = performance.now() + DESCRIBE_GRACE_MS;
-  const described = callDispatcher(x, memory, layout, layout.ops.fail, thrown);
+  const described = callDispatcher(guest, layout.ops.fail, thrown);
   const undescribed = x.QTS_ResolveException(layout.ctx, described) !== 0;
   const outcome: GuestOutcome = undescribed
     ? { logs: [], error: { thrown: '[an exception the sandbox could not describe]' } }
     : readOutcome(readCString(memory, x.QTS_GetString(layout.ctx, described)));
   const logs = entries(outcome.logs);
+  if (state.abort !== undefined) return state.abort(logs);
   if (timedOut) return Object.assign(new GuestTimeoutError(limits.timeout), { logs });
   const error = outcome.error ?? { thrown: 'undefined' };
+  if ('host' in error) {
+    const hostFailure = state.hostErrors?.[error.host];
+    if (hostFailure !== undefined) return hostFailure(logs);
+  }
+  if ('uncloneable' in error) {
+    const { path, kind, fn } = error.uncloneable;
+    const where = fn === undefined ? path : `${path} of host function ${fn}`;
+    return new UncloneableValueError(
+      'guest',
+      where,
+      kind,
+      `${where} ${describeKind(kind)}, which cannot be copied out of the sandbox; ${FORMAT_HINT}`,
+      logs,
+    );
+  }
   const outOfMemory = 'name' in error && error.name === 'InternalError' && error.message === 'out of memory';
   // A full heap may leave no room to describe the error, or even to make it: QuickJS then throws
   // `null` instead of its "out of memory" InternalError (`JS_ThrowError2`). A string grown in place
@@ -246,30 +220,34 @@ function failure(
   // storm ends; by the time the error is described here, the string is freed and there is room again.
   const nullOnFullHeap = state.heapExhausted && 'thrown' in error && error.thrown === 'null';
   if (outOfMemory || (state.heapExhausted && undescribed) || nullOnFullHeap) return new GuestMemoryLimitError(limits.memoryLimit, logs);
-  if ('thrown' in error) return new QuickJSError('Thrown', error.thrown, '', logs);
-  return new QuickJSError(error.name, error.message, error.stack, logs);
+  if ('name' in error) return new QuickJSError(error.name, error.message, error.stack, logs);
+  return new QuickJSError('Thrown', 'thrown' in error ? error.thrown : 'undefined', '', logs);
 }
 
-/** Calls the dispatcher with `op` and up to two arguments (`JSValue*`s). */
-function callDispatcher(
-  x: QuickJSExports,
-  memory: WebAssembly.Memory,
-  layout: Pick<ContextLayout, 'ctx' | 'dispatcher' | 'undefinedValue' | 'scratch'>,
-  op: number,
-  a = 0,
-  b = 0,
-): number {
-  const argv = layout.scratch;
-  const words = new Uint32Array(memory.buffer, argv, 3);
-  words[0] = op;
-  words[1] = a;
-  words[2] = b;
-  const argc = b !== 0 ? 3 : a !== 0 ? 2 : 1;
-  return x.QTS_Call(layout.ctx, layout.dispatcher, layout.undefinedValue, argc, argv);
-}
-
-function newString(x: QuickJSExports, memory: WebAssembly.Memory, ctx: number, text: string): number {
-  return x.QTS_NewString(ctx, writeCString(memory, x.malloc, text).ptr);
+/**
+ * Whether QuickJS would take `code` for a module (its `JS_DetectModule`): after a shebang, blanks
+ * and comments, the first token is `export`, or `import` not followed by `(` or `.`.
+ */
+export function isModule(code: string): boolean {
+  let i = code.startsWith('#!') ? code.indexOf('\n') : 0;
+  if (i < 0) return false;
+  for (;;) {
+    const c = code.charCodeAt(i);
+    if (c === 0x69 || c === 0x65) break; // i, e: the only way a module begins
+    if (c === 0x20 || (c >= 0x09 && c <= 0x0d) || c === 0xa0 || c === 0xfeff || c === 0x2028 || c === 0x2029) i++;
+    else if (c === 0x2f && code.charCodeAt(i + 1) === 0x2f) {
+      const end = code.indexOf('\n', i);
+      if (end < 0) return false;
+      i = end;
+    } else if (c === 0x2f && code.charCodeAt(i + 1) === 0x2a) {
+      const end = code.indexOf('*/', i + 2);
+      if (end < 0) return false;
+      i = end + 2;
+    } else return false;
+  }
+  const word = /^(import|export)(?![\w$])\s*(.?)/.exec(code.slice(i, i + 64));
+  if (word === null) return false;
+  return word[1] === 'export' || (word[2] !== '(' && word[2] !== '.');
 }
 
 const LEVELS = new Set<unknown>(['log', 'info', 'warn', 'error', 'debug']);
@@ -286,16 +264,24 @@ function readOutcome(text: string): GuestOutcome {
     return { logs: [], error: { thrown: text } };
   }
   if (typeof parsed !== 'object' || parsed === null) return { logs: [] };
-  const { logs, value, error } = parsed as Record<string, unknown>;
+  const { logs, value, buffers, error } = parsed as Record<string, unknown>;
   const outcome: GuestOutcome = { logs: Array.isArray(logs) ? logs : [], value };
-  if (typeof error === 'object' && error !== null) {
-    const e = error as Record<string, unknown>;
-    outcome.error =
-      typeof e.name === 'string' && typeof e.message === 'string'
-        ? { name: e.name, message: e.message, stack: typeof e.stack === 'string' ? e.stack : '' }
-        : { thrown: typeof e.thrown === 'string' ? e.thrown : 'undefined' };
-  }
+  if (typeof buffers === 'number' && Number.isSafeInteger(buffers) && buffers > 0) outcome.buffers = buffers;
+  if (typeof error === 'object' && error !== null) outcome.error = readError(error as Record<string, unknown>);
   return outcome;
+}
+
+function readError(e: Record<string, unknown>): NonNullable<GuestOutcome['error']> {
+  if (typeof e.host === 'number') return { host: e.host };
+  const lost = e.uncloneable;
+  if (typeof lost === 'object' && lost !== null) {
+    const { path, kind, fn } = lost as Record<string, unknown>;
+    return { uncloneable: { path: String(path), kind: String(kind), ...(typeof fn === 'string' ? { fn } : {}) } };
+  }
+  if (typeof e.name === 'string' && typeof e.message === 'string') {
+    return { name: e.name, message: e.message, stack: typeof e.stack === 'string' ? e.stack : '' };
+  }
+  return { thrown: typeof e.thrown === 'string' ? e.thrown : 'undefined' };
 }
 
 function entries(logs: readonly unknown[]): ConsoleEntry[] {

@@ -12,7 +12,9 @@
  * instance; the image and its own data (addresses in the image, say), which are plain data; and
  * the mapping of results and errors to its API (its class over `Sandbox`).
  */
+import { InternalError } from '../errors.js';
 import type { InstanceHost, InstancePool, PoolDescription, PoolStats, UseOptions } from '../pool/index.js';
+import { isPromise } from '../pool/sync-or-async.js';
 
 /** Where a sandbox's uses run; see the module comment. */
 export interface Engine<Request, Result> {
@@ -36,8 +38,12 @@ export interface Engine<Request, Result> {
 export interface UseRunner<Request, Result, Context> {
   /** A new use's context. */
   context(request: Request): Context;
-  /** Runs `request` on `instance`, whose memory is `host.memory`; returns the result as data or throws a typed error. */
-  run(instance: WebAssembly.Instance, host: InstanceHost<undefined, Context>, context: Context, request: Request): Result;
+  /**
+   * Runs `request` on `instance`, whose memory is `host.memory`; returns the result as data or throws
+   * a typed error. A promise only for a use that waits for the host (the promise forms: a QuickJS
+   * host function's promise); a `Sync` use never returns one.
+   */
+  run(instance: WebAssembly.Instance, host: InstanceHost<undefined, Context>, context: Context, request: Request): Result | Promise<Result>;
 }
 
 /** An {@link Engine} over an {@link InstancePool} of this thread. */
@@ -57,7 +63,9 @@ export class PoolEngine<Request, Result, Context> implements Engine<Request, Res
 
   runSync(request: Request, use: UseOptions): Result {
     const context = this.#runner.context(request);
-    return this.#pool.runSync((instance, _context, host) => this.#runner.run(instance, host, context, request), context, use);
+    const result = this.#pool.runSync((instance, _context, host) => this.#runner.run(instance, host, context, request), context, use);
+    if (isPromise(result)) throw new InternalError('a Sync use returned a promise');
+    return result;
   }
 
   stats(): PoolStats {
