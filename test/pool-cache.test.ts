@@ -218,7 +218,8 @@ test('concurrent writers of one key leave one whole entry, which the next proces
   try {
     const script = `
       import { SqliteSandbox } from ${JSON.stringify(new URL('../src/sqlite/index.ts', import.meta.url).href)};
-      const db = await SqliteSandbox.create({ setup: 'CREATE TABLE t(x); INSERT INTO t VALUES (41)', cache: { dir: ${JSON.stringify(dir)} } });
+      const setup = 'CREATE TABLE t(x); INSERT INTO t VALUES (41)';
+      const db = await SqliteSandbox.create({ setup, cache: { dir: ${JSON.stringify(dir)} } });
       console.log(JSON.stringify(db.execSync('SELECT x + 1 AS y FROM t')));
       await db.close();`;
     const run = () =>
