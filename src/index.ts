@@ -12,7 +12,8 @@
  * What users call is exported here: the pool, its host and lease, their types, and the errors.
  * The pool on worker threads is `cowpool/threads`, the WASI host `cowpool/wasi`, the HTTP server
  * `cowpool/serve`, PAGEMAP_SCAN `cowpool/pagemap`, packages with JavaScript glue `cowpool/glue`,
- * and the two guests cowpool hosts itself `cowpool/quickjs` and `cowpool/sqlite`. Memory slots, images and the module rewriter are internals.
+ * and the two guests cowpool hosts itself `cowpool/quickjs` and `cowpool/sqlite`. Memory slots,
+ * images and the module rewriter are internals.
  */
 export * from './pool/index.js';
 export * from './errors.js';

@@ -18,10 +18,14 @@
  * page-cache page (category FILE) instead, allocated once per image and shared by every slot, on
  * every kernel. The holes cost nothing until first read.
  *
+ * Only the data is ever copied or written: the runs of blocks that hold a non-zero byte
+ * (`data-pages.ts`). The JS bytes are a new array with the runs copied in (the rest reads as zeros
+ * and is never touched), and the memfd is written run by run (the rest stays holes).
+ *
  * One image per process, however many threads: a memfd and its mappings belong to the process, so
  * a worker thread maps the same memfd. `share()` gives a structured-cloneable descriptor (the fd
- * number, the span and its bytes, which live in a SharedArrayBuffer so that the process holds one
- * copy), and `MemoryImage.adopt()` makes an image of it in the worker:
+ * number, the span, its data runs and its bytes, which live in a SharedArrayBuffer so that the
+ * process holds one copy), and `MemoryImage.adopt()` makes an image of it in the worker:
  *
  *     owner thread:  MemoryImage.create ──share()──► descriptor ──postMessage──► worker thread(s)
  *                       │ owns the memfd                                  MemoryImage.adopt(descriptor)
@@ -37,6 +41,7 @@
  */
 import { ClosedError, InvalidArgumentError } from '../errors.js';
 import { addSeals, close, fileSize, ftruncate, getSeals, memfdCreate, nativeSupport, PAGE_SIZE, pwrite, Seal } from '../sys/index.js';
+import { dataRuns, type DataRun } from './data-pages.js';
 
 /** Options of {@link MemoryImage.create}. */
 export interface MemoryImageOptions {
@@ -57,6 +62,8 @@ export interface SharedMemoryImage {
   readonly minimumBytes: number;
   /** The span's bytes, over a SharedArrayBuffer. */
   readonly bytes: Uint8Array;
+  /** Where in `bytes` data lies (zeros elsewhere). */
+  readonly runs: readonly DataRun[];
 }
 
 /** The seals {@link MemoryImage.adopt} requires: those every image's memfd gets. */
@@ -76,18 +83,27 @@ export class MemoryImage {
   #fd: number | undefined;
   /** Whether this image closes the memfd (it created it), or only uses another thread's (adopted). */
   readonly #ownsFd: boolean;
+  /** Where in {@link bytes} data lies. */
+  readonly #runs: readonly DataRun[];
   /** The creator's reference plus one per slot. */
   #references = 1;
   #ownerReleased = false;
   #closed = false;
   #shared: SharedMemoryImage | undefined;
 
-  private constructor(start: number, bytes: Uint8Array, minimumBytes: number, fd: number | undefined, ownsFd: boolean) {
+  private constructor(
+    start: number,
+    bytes: Uint8Array,
+    minimumBytes: number,
+    fd: { fd: number | undefined; owned: boolean },
+    runs: readonly DataRun[],
+  ) {
     this.start = start;
     this.bytes = bytes;
     this.minimumBytes = minimumBytes;
-    this.#fd = fd;
-    this.#ownsFd = ownsFd;
+    this.#fd = fd.fd;
+    this.#ownsFd = fd.owned;
+    this.#runs = runs;
   }
 
   /**
@@ -103,9 +119,14 @@ export class MemoryImage {
    * Builds an image from a span: `bytes` placed at `start` in a memory of `minimumBytes`, zeros
    * elsewhere. The span is widened to whole pages of this host ({@link PAGE_SIZE}): a module's
    * image is rendered 4 KiB-aligned (`module/image.ts`, which knows no host), and arm64 kernels
-   * may use 16 or 64 KiB pages.
+   * may use 16 or 64 KiB pages. `runs`, when the caller knows them, say where in `bytes` data lies
+   * (`data-pages.ts`): only those are copied and written; otherwise they are found by comparing.
    */
-  static create(span: { start: number; bytes: Uint8Array }, minimumBytes: number, options: MemoryImageOptions = {}): MemoryImage {
+  static create(
+    span: { start: number; bytes: Uint8Array; runs?: readonly DataRun[] | undefined },
+    minimumBytes: number,
+    options: MemoryImageOptions = {},
+  ): MemoryImage {
     if (!Number.isSafeInteger(span.start) || span.start < 0) {
       throw new InvalidArgumentError(`image start ${span.start} is not a non-negative integer`);
     }
@@ -115,13 +136,21 @@ export class MemoryImage {
     if (start + length > minimumBytes) {
       throw new InvalidArgumentError(`image span [${start}, ${start + length}) does not fit in the memory's initial ${minimumBytes} bytes`);
     }
-    // Shared memory costs what an ArrayBuffer does, and lets every thread of the process read the
-    // one copy (share/adopt).
+    // Only the data is copied and written: a new array reads as zeros without being written, and
+    // a zero page left out of the memfd is a hole, which costs no memory. Shared memory costs what
+    // an ArrayBuffer does, and lets every thread of the process read the one copy (share/adopt).
+    const runs = span.runs ?? dataRuns(span.bytes);
     const bytes = new Uint8Array(new SharedArrayBuffer(length));
-    if (length > 0) bytes.set(span.bytes, lead);
+    for (const r of runs) bytes.set(span.bytes.subarray(r.start, r.end), lead + r.start);
     const useMemfd = options.memfd ?? nativeSupport().available;
-    const fd = useMemfd ? sealedMemfd(options.name ?? 'cowpool-image', minimumBytes, bytes, start) : undefined;
-    return new MemoryImage(start, bytes, minimumBytes, fd, true);
+    const fd = useMemfd ? sealedMemfd(options.name ?? 'cowpool-image', minimumBytes, bytes, start, lead, runs) : undefined;
+    return new MemoryImage(
+      start,
+      bytes,
+      minimumBytes,
+      { fd, owned: true },
+      lead === 0 ? runs : runs.map((r) => ({ start: lead + r.start, end: lead + r.end })),
+    );
   }
 
   /**
@@ -131,7 +160,7 @@ export class MemoryImage {
    * descriptor is inconsistent or its fd is not an open, sealed memfd of the image's size here.
    */
   static adopt(shared: SharedMemoryImage): MemoryImage {
-    const { fd, start, minimumBytes, bytes } = shared;
+    const { fd, start, minimumBytes, bytes, runs } = shared;
     if (!(bytes instanceof Uint8Array) || !(bytes.buffer instanceof SharedArrayBuffer)) {
       throw new InvalidArgumentError('a shared image needs its bytes in a SharedArrayBuffer (made by MemoryImage.share())');
     }
@@ -141,18 +170,22 @@ export class MemoryImage {
     if (!Number.isSafeInteger(minimumBytes) || start + bytes.length > minimumBytes) {
       throw new InvalidArgumentError(`a shared image's span [${start}, ${start + bytes.length}) does not fit in ${minimumBytes} bytes`);
     }
+    if (!runsWithin(runs, bytes.length)) {
+      throw new InvalidArgumentError(`a shared image's data runs are out of order or outside its ${bytes.length} bytes`);
+    }
     if (fd !== undefined) checkImageFd(fd, minimumBytes);
-    return new MemoryImage(start, bytes, minimumBytes, fd, false);
+    return new MemoryImage(start, bytes, minimumBytes, { fd, owned: false }, runs);
   }
 
   /**
    * This image as another thread can receive it (postMessage, workerData): the memfd's number, the
-   * span and its bytes (shared, not copied). The receiver makes its image with {@link adopt}. This
-   * image must stay open (not closed by its creator) until every thread that adopted it has exited.
+   * span, its data runs and its bytes (shared, not copied). The receiver makes its image with
+   * {@link adopt}. This image must stay open (not closed by its creator) until every thread that
+   * adopted it has exited.
    */
   share(): SharedMemoryImage {
     if (this.#closed) throw new ClosedError('MemoryImage');
-    this.#shared ??= { fd: this.#fd, start: this.start, minimumBytes: this.minimumBytes, bytes: this.bytes };
+    this.#shared ??= { fd: this.#fd, start: this.start, minimumBytes: this.minimumBytes, bytes: this.bytes, runs: this.#runs };
     return this.#shared;
   }
 
@@ -168,7 +201,7 @@ export class MemoryImage {
    */
   withMinimum(minimumBytes: number): MemoryImage {
     if (this.#closed) throw new ClosedError('MemoryImage');
-    return MemoryImage.create({ start: this.start, bytes: this.bytes }, minimumBytes, {
+    return MemoryImage.create({ start: this.start, bytes: this.bytes, runs: this.#runs }, minimumBytes, {
       memfd: this.#fd !== undefined,
       name: 'cowpool-image',
     });
@@ -231,13 +264,14 @@ export class MemoryImage {
   }
 }
 
-function sealedMemfd(name: string, size: number, bytes: Uint8Array, start: number): number {
+/** A memfd of `size` bytes holding `bytes` at `start`, of which only the `runs` (offset by `lead`) hold data. */
+function sealedMemfd(name: string, size: number, bytes: Uint8Array, start: number, lead: number, runs: readonly DataRun[]): number {
   const fd = memfdCreate(name);
   try {
-    // ftruncate makes a sparse file: the zeros around the span are holes that take no memory until
+    // ftruncate makes a sparse file: the zeros around the data are holes that take no memory until
     // a slot reads them, and then one page-cache page each, shared by every slot.
     ftruncate(fd, size);
-    if (bytes.length > 0) pwrite(fd, bytes, start);
+    for (const r of runs) pwrite(fd, bytes.subarray(lead + r.start, lead + r.end), start + lead + r.start);
     // Sealed so that no one, cowpool included, can change the image under live mappings.
     addSeals(fd, Seal.SHRINK | Seal.GROW | Seal.WRITE | Seal.SEAL);
     return fd;
@@ -269,6 +303,19 @@ function checkImageFd(fd: number, minimumBytes: number): void {
         `expected ${minimumBytes} bytes, sealed against writes and resizing)`,
     );
   }
+}
+
+/** Whether `runs` are ascending, non-empty ranges within `length` bytes (a descriptor from elsewhere is not trusted). */
+function runsWithin(runs: unknown, length: number): boolean {
+  if (!Array.isArray(runs)) return false;
+  let end = 0;
+  for (const r of runs as unknown[]) {
+    if (typeof r !== 'object' || r === null) return false;
+    const { start: s, end: e } = r as DataRun;
+    if (!Number.isSafeInteger(s) || !Number.isSafeInteger(e) || s < end || e <= s || e > length) return false;
+    end = e;
+  }
+  return true;
 }
 
 /** The smallest page-aligned `[start, end)` holding every non-zero byte (`start === end` when none). */

@@ -1,104 +1,181 @@
 /**
- * The construction pipeline: from the module's bytes and the pool's options to the parts a pool is
- * made of, each step in order, written once as steps for both drivers (`sync-or-async.ts`):
+ * Construction: from the module's bytes and the pool's options to the parts a pool is made of, in
+ * two halves. *Prepare* runs guest code (a start function, an initializer) and produces plain data,
+ * a {@link PreparedPool} (`preparation.ts`); it is the slow half, skipped when the cache (`cache/`)
+ * has its result. *Assemble* makes what belongs to the process (the module compiled, the image's
+ * memfd) and resolves the reset strategy, in milliseconds:
  *
- *     options ─fillOptions─► plan
- *     bytes ─poolSource (keepExports, virtualMemorySize)─► analyzeForPool (mechanism) ─► data image span
- *           ─► pre-initialization (an initializer, or a pure start function; `preinitialize/`): runs
- *              the module on the data image, and the state it leaves becomes the image span and
- *              the globals' starting values
- *           ─► rewriteForPool (the one rewrite)                       ── prepareModule: data only
- *           ─► the image's memfd ─► initialMemory (a larger one)      ── assemble
- *           ─► the reset strategy, resolved once for the image's size
+ *     options ─fillOptions─► plan, cache choice
+ *     bytes ─► cache key ─hit─► PreparedPool ─────────────────────────┐
+ *                  └─miss─► preparer ─► PreparedPool ─► cache         │
+ *                   (preparation.ts here, or on a worker thread)      │
+ *                                             └───────────────────────┴─► assemble: the module
+ *              compiled, the image's memfd, initialMemory (a larger one), the reset strategy
  *
- * The two halves are apart so that the first, which runs guest code (a start function, an
- * initializer), can run on a worker thread that is ended if it overruns, and send back only data:
- * the process then makes the one memfd itself (`threads/`).
+ * Every pool is assembled here, whatever it started from: `InstancePool.create` (prepared here or
+ * read from the cache), `InstancePool[FROM_PREPARED]` (a prepared pool from elsewhere), a worker
+ * thread's pool (`shared-parts.ts`: the module, image and strategy ready-made by its process).
  *
- * Each `yield` hands out what may be a promise (an async `setup`). Whatever fails, nothing stays
- * open: the image's memfd, made last, is closed on every failure path. Members are the pool's to make.
+ * A host's initializer learns what its initialization left (`captured`) on both paths. Each `yield`
+ * hands out what may be a promise (an async `setup`, a preparation on another thread). Whatever
+ * fails, nothing stays open: the image's memfd, made last, is closed on every failure path.
+ * Members are the pool's to make.
  */
+import { channel } from 'node:diagnostics_channel';
+import { debuglog } from 'node:util';
 import { InvalidArgumentError } from '../errors.js';
 import { chooseStrategy, MemoryImage, type ResetStrategy } from '../memory/index.js';
-import { InstanceHost, runSetup } from './instance-host.js';
+import { cacheKey } from './cache/key.js';
+import { PreparedCache } from './cache/store.js';
 import { enlarged } from './learn-size.js';
 import { fillOptions, type FilledOptions, type PoolOptions } from './options.js';
-import {
-  analyzeForPool,
-  imageOf,
-  poolSource,
-  preinitializes,
-  rewriteForPool,
-  type ImageSpan,
-  type Initialization,
-  type PreparedModule,
-  type RunnableModule,
-} from './prepare.js';
-import { initializationMemory } from './preinitialize/inspection.js';
-import { preinitialize } from './preinitialize/pipeline.js';
+import { compile, type PreparedModule } from './prepare.js';
+import { prepare, type Preparation } from './preparation.js';
+import type { PreparedPool } from './prepared-pool.js';
 import type { Steps } from './sync-or-async.js';
 import type { ModuleSource } from './types.js';
+
+const debug = debuglog('cowpool');
+
+/** The reset strategy (never `auto`), or `none` without a memory; and why it is not `pagemap`. */
+export interface ResolvedStrategy {
+  readonly strategy: ResetStrategy | 'none';
+  readonly reason?: string;
+}
 
 /** What a pool is made of. The image, when there is one, is open: the pool owns it from here. */
 export interface PoolParts<S, C> {
   readonly options: FilledOptions<S, C>;
-  readonly prepared: RunnableModule;
-  readonly image: MemoryImage | undefined;
-  /** The reset strategy (never `auto`), or `none` without a memory; and why it is not `pagemap`. */
-  readonly strategy: { readonly strategy: ResetStrategy | 'none'; readonly reason?: string };
-}
-
-/** What {@link prepareModule} makes: data only, the image still bytes (no memfd yet). */
-export interface Preparation<S, C> {
-  readonly options: FilledOptions<S, C>;
   readonly prepared: PreparedModule;
-  readonly span: ImageSpan | undefined;
-}
-
-/** The pipeline; see the module comment. */
-export function* build<S, C>(source: ModuleSource, options: PoolOptions<S, C> | undefined): Steps<PoolParts<S, C>> {
-  const { options: filled, prepared, span } = yield* prepareModule<S, C>(source, options);
-  return assemble(filled, prepared, span);
-}
-
-/** The first half of the pipeline, up to the rewrite: everything that runs guest code, and no memfd. */
-export function* prepareModule<S, C>(source: ModuleSource, options: PoolOptions<S, C> | undefined): Steps<Preparation<S, C>> {
-  const filled = fillOptions(options);
-  const { plan } = filled;
-  const bytes = poolSource(toBytes(source), plan, filled.virtualMemorySize);
-  const analyzed = analyzeForPool(bytes, plan);
-  let span: ImageSpan | undefined;
-  if (analyzed.analysis.memory) {
-    // Data offsets may read imported globals: then take them from the imports a pooled instance would get.
-    const scratch = analyzed.info.imports.some((i) => i.kind === 'global')
-      ? ((yield runSetup(filled.setup, new InstanceHost<S, C>(undefined))) as { imports: WebAssembly.Imports })
-      : undefined;
-    span = imageOf(analyzed, bytes, importedGlobalValues(analyzed, scratch?.imports));
-  }
-  let init: Initialization | undefined;
-  if (preinitializes(analyzed, plan)) {
-    const memory = initializationMemory(analyzed, span);
-    const initializer = plan.initialize;
-    const { imports } =
-      initializer?.kind === 'function'
-        ? { imports: initializer.imports(memory) }
-        : ((yield runSetup(filled.setup, new InstanceHost<S, C>(memory))) as { imports: WebAssembly.Imports });
-    ({ span, init } = preinitialize(bytes, analyzed, plan, memory, imports));
-  }
-  return { options: filled, prepared: rewriteForPool(bytes, analyzed, plan, init), span };
+  readonly image: MemoryImage | undefined;
+  readonly strategy: ResolvedStrategy;
 }
 
 /**
- * The second half: the image's memfd from the span, enlarged to `initialMemory`, and the reset
- * strategy for its size. Runs where the pool's process is (a memfd is the process's).
+ * What assembling a {@link PreparedPool} may be given ready-made, so as not to make it again (a
+ * worker thread is given all three by its process: `shared-parts.ts`).
  */
-export function assemble<S, C>(options: FilledOptions<S, C>, prepared: RunnableModule, span: ImageSpan | undefined): PoolParts<S, C> {
-  let image = span ? MemoryImage.create({ start: span.start, bytes: span.bytes }, span.minimumBytes, { name: 'cowpool-image' }) : undefined;
-  // From here on the image's memfd is open: every failure path closes it.
+export interface Ready {
+  /** The prepared pool's bytes, compiled (posted from another thread, say). */
+  readonly module?: WebAssembly.Module | undefined;
+  /**
+   * The image to map, already of the pool's `initialMemory` (adopted from another thread, say); the
+   * pool owns this reference to it.
+   */
+  readonly image?: MemoryImage | undefined;
+  /** The strategy resolved for `image` (a thread does not run the strategies' self-check again). */
+  readonly strategy?: ResolvedStrategy | undefined;
+}
+
+/**
+ * What prepares a module on a cache miss: {@link prepare} on this thread by default; a `ThreadPool`
+ * prepares on a worker thread it can end past `createTimeout` (a yielded promise of the result).
+ */
+export type Preparer = <S, C>(bytes: Uint8Array, filled: FilledOptions<S, C>) => Steps<Preparation>;
+
+/**
+ * What the cache did for a pool: used an entry, stored one, or why neither: the module is too
+ * small to be worth it (`unneeded`), or it could not be cached (`skipped`: the cache is off, the
+ * preparation ran the user's code, the directory cannot be written).
+ */
+export type CacheOutcome =
+  | { readonly kind: 'hit'; readonly path: string }
+  | { readonly kind: 'stored'; readonly path: string }
+  | { readonly kind: 'unneeded' | 'skipped'; readonly reason: string };
+
+/** A prepared pool, from the cache or made now, with the options it was made with and its module compiled. */
+export interface Prepared<S, C> {
+  readonly filled: FilledOptions<S, C>;
+  readonly prepared: PreparedPool;
+  readonly module: WebAssembly.Module;
+  readonly cache: CacheOutcome;
+}
+
+/**
+ * What every construction publishes on the diagnostics channel `cowpool:pool:prepared` (nothing
+ * when no one subscribes): what the cache did, and how long the prepared pool took to get (and
+ * assemble, for a pool on this thread), in ms.
+ */
+export interface PreparedMessage {
+  readonly cache: CacheOutcome;
+  readonly milliseconds: number;
+}
+
+const preparedChannel = channel('cowpool:pool:prepared');
+
+/** The construction; see the module comment. */
+export function* build<S, C>(source: ModuleSource, options: PoolOptions<S, C> | undefined): Steps<PoolParts<S, C>> {
+  const started = performance.now();
+  const { filled, prepared, module, cache } = yield* preparedPool<S, C>(source, options);
+  const parts = assemble(prepared, filled, { module });
+  announce(cache, started);
+  return parts;
+}
+
+/**
+ * Says what a construction that began at `started` (`performance.now()`) got from the cache and how
+ * long it took: NODE_DEBUG=cowpool, and the `cowpool:pool:prepared` channel ({@link PreparedMessage}).
+ */
+export function announce(cache: CacheOutcome, started: number): void {
+  const milliseconds = performance.now() - started;
+  debug('pool %s in %s ms', cache.kind === 'hit' ? 'assembled from the cache' : 'prepared and assembled', milliseconds.toFixed(1));
+  if (preparedChannel.hasSubscribers) preparedChannel.publish({ cache, milliseconds } satisfies PreparedMessage);
+}
+
+/**
+ * The {@link PreparedPool} of `source` with `options`: the cache's, or made by `preparer` now (and
+ * stored). Also what another thread or process is given to build pools from
+ * (`InstancePool[FROM_PREPARED]`, `shared-parts.ts`).
+ */
+export function* preparedPool<S, C>(
+  source: ModuleSource,
+  options: PoolOptions<S, C> | undefined,
+  preparer: Preparer = prepare,
+): Steps<Prepared<S, C>> {
+  const filled = fillOptions(options);
+  const bytes = toBytes(source);
+  const opened = PreparedCache.open(filled.cache);
+  const cache = opened instanceof PreparedCache ? opened : undefined;
+  const key = cache ? cacheKey(bytes, filled.plan) : { none: (opened as { off: string }).off };
+  if ('none' in key) debug('cache: not used: %s', key.none);
+  const hit = cache && 'key' in key ? cache.load(key.key) : undefined;
+  let made: { prepared: PreparedPool; module: WebAssembly.Module };
+  let outcome: CacheOutcome;
+  if (hit) {
+    made = hit;
+    outcome = { kind: 'hit', path: hit.path };
+  } else {
+    const preparation = yield* preparer(bytes, filled);
+    made = preparation;
+    if (!cache || 'none' in key)
+      outcome = { kind: 'none' in key && key.small ? 'unneeded' : 'skipped', reason: 'none' in key ? key.none : '' };
+    else if (preparation.cacheable !== true) {
+      debug('cache: not storing the prepared pool: %s', preparation.cacheable);
+      outcome = { kind: 'skipped', reason: preparation.cacheable };
+    } else {
+      const stored = cache.store(key.key, preparation.prepared);
+      outcome = 'path' in stored ? { kind: 'stored', path: stored.path } : { kind: 'skipped', reason: stored.notStored };
+    }
+  }
+  const initializer = filled.plan.initialize;
+  if (initializer?.kind === 'function' && made.prepared.initialization) initializer.captured?.(made.prepared.initialization);
+  return { filled, prepared: made.prepared, module: made.module, cache: outcome };
+}
+
+/**
+ * The parts of a pool from `prepared`: its module compiled, its image's memfd made, sized by
+ * `options.initialMemory`, and the strategy resolved, each unless `ready` has it.
+ */
+export function assemble<S, C>(prepared: PreparedPool, filled: FilledOptions<S, C>, ready: Ready = {}): PoolParts<S, C> {
+  const module = ready.module ?? compile(prepared.bytes, prepared.bytes);
+  const span = prepared.image;
+  let image = ready.image ?? (span ? MemoryImage.create(span, span.minimumBytes, { name: 'cowpool-image' }) : undefined);
+  // From here on the image is open: every failure path closes it.
   try {
-    if (image && typeof options.initialMemory === 'number') image = enlarged(image, options.initialMemory, prepared.memoryPages?.maximum);
-    const strategy = image ? strategyFor(options.strategy, image.minimumBytes) : { strategy: 'none' as const };
-    return { options, prepared, image, strategy };
+    if (image && typeof filled.initialMemory === 'number')
+      image = enlarged(image, filled.initialMemory, prepared.plan.memoryPages?.maximum);
+    const strategy = ready.strategy ?? (image ? strategyFor(filled.strategy, image.minimumBytes) : { strategy: 'none' as const });
+    return { options: filled, prepared: { ...prepared.plan, module }, image, strategy };
   } catch (err) {
     image?.close();
     throw err;
@@ -121,18 +198,4 @@ function toBytes(source: ModuleSource): Uint8Array {
 /** The one place `auto` becomes a strategy: members are given a concrete one. */
 function strategyFor(requested: 'auto' | ResetStrategy, memoryBytes: number): { strategy: ResetStrategy; reason?: string } {
   return requested === 'auto' ? chooseStrategy(memoryBytes) : { strategy: requested };
-}
-
-/** Imported global values for image offsets, read from the imports a pooled instance would get. */
-function importedGlobalValues(
-  analyzed: { info: PreparedModule['info'] },
-  imports: WebAssembly.Imports | undefined,
-): (index: number) => number | bigint | undefined {
-  return (index) => {
-    const entry = analyzed.info.imports.find((i) => i.kind === 'global' && i.index === index);
-    if (!entry || !imports) return undefined;
-    const value = imports[entry.module]?.[entry.name];
-    if (value instanceof WebAssembly.Global) return value.value as number | bigint;
-    return typeof value === 'number' || typeof value === 'bigint' ? value : undefined;
-  };
 }

@@ -42,14 +42,15 @@ import {
 import { Histogram, RESET_TIME_BOUNDS_NS } from '../histogram.js';
 import type { MemoryImage, ResetReport, ResetStrategy } from '../memory/index.js';
 import { WASM_PAGE_SIZE } from '../module/wasm-page.js';
-import { build, type PoolParts } from './build.js';
+import { assemble, build, type PoolParts, type Ready } from './build.js';
 import { guestError } from './guest-error.js';
 import { IdleTrimmer } from './idle-trimmer.js';
 import { SizeLearner } from './learn-size.js';
 import { Lease } from './lease.js';
 import { Member } from './member.js';
-import { fillUseOptions, type FilledOptions, type FilledUseOptions, type PoolOptions, type UseOptions } from './options.js';
-import type { RunnableModule } from './prepare.js';
+import { fillOptions, fillUseOptions, type FilledOptions, type FilledUseOptions, type PoolOptions, type UseOptions } from './options.js';
+import type { PreparedModule } from './prepare.js';
+import { checkPreparedPool, FROM_PREPARED, FROM_PREPARED_SYNC, type PreparedPool } from './prepared-pool.js';
 import { emptyStats, type PoolStats } from './stats.js';
 import { driveAsync, driveSync, isPromise, type Steps } from './sync-or-async.js';
 import type { ModuleSource, PoolDescription, UseFunction } from './types.js';
@@ -57,25 +58,13 @@ import { WaiterQueue } from './waiters.js';
 
 const debug = debuglog('cowpool');
 
-// Assigned in InstancePool's static block, which alone can reach its private constructor.
-let fromParts!: <E extends object, S, C>(parts: PoolParts<S, C>) => Promise<InstancePool<E, S, C>>;
-
-/**
- * A pool made from parts prepared elsewhere (`shared-parts.ts`: a worker thread's pool over the
- * module and image its process prepared once): no analysis, no rewrite, no new image. Internal:
- * not exported from the package.
- */
-export function instancePoolFromParts<E extends object, S, C>(parts: PoolParts<S, C>): Promise<InstancePool<E, S, C>> {
-  return fromParts<E, S, C>(parts);
-}
-
 /**
  * A pool of fresh-equivalent instances of one module; see the module comment. `E` types the
  * instance's exports, `S` each instance's own state (what `options.setup` returns), `C` a use's context.
  */
 export class InstancePool<E extends object = WebAssembly.Exports, S = undefined, C = unknown> {
   readonly #options: FilledOptions<S, C>;
-  readonly #prepared: RunnableModule;
+  readonly #prepared: PreparedModule;
   /** The image new members map; replaced by a larger one when `initialMemory: 'learn'` learns a size. */
   #image: MemoryImage | undefined;
   /** `initialMemory: 'learn'`, else undefined. */
@@ -113,7 +102,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
     this.#strategy = parts.strategy.strategy;
     this.#strategyReason = parts.strategy.reason;
     this.#learner =
-      options.initialMemory === 'learn' ? new SizeLearner(options.virtualMemorySize, prepared.memoryPages?.maximum) : undefined;
+      options.initialMemory === 'learn' ? new SizeLearner(prepared.virtualMemorySize, prepared.memoryPages?.maximum) : undefined;
     this.#trimmer = new IdleTrimmer(options.trimIdleAfter, this.#trimIdle);
     this.#waiters = new WaiterQueue(options.max);
   }
@@ -128,7 +117,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
     options?: PoolOptions<S, C>,
   ): Promise<InstancePool<E, S, C>> {
     // A generator runs nothing until driven, and driveAsync turns every throw into a rejection.
-    return driveAsync(InstancePool.#construct<E, S, C>(source, options));
+    return driveAsync(InstancePool.#construct<E, S, C>(build<S, C>(source, options)));
   }
 
   /** {@link create}, synchronously. Throws when `options.setup` is async. */
@@ -136,23 +125,56 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
     source: ModuleSource,
     options?: PoolOptions<S, C>,
   ): InstancePool<E, S, C> {
-    return driveSync(InstancePool.#construct<E, S, C>(source, options));
-  }
-
-  static {
-    fromParts = (parts) => driveAsync(InstancePool.#populate(new InstancePool(parts)));
+    return driveSync(InstancePool.#construct<E, S, C>(build<S, C>(source, options)));
   }
 
   /**
-   * The one construction path: the parts (`build.ts`), then `options.min` members, created → idle.
-   * Each `yield` hands out what may be a promise; whatever fails, nothing stays open.
+   * Internal (a symbol no user can type): a pool of a module prepared already, by another thread
+   * or process, with `ready` what that one made besides (the compiled module, the image, the
+   * strategy: a worker thread is given all three, `shared-parts.ts`), so that nothing is prepared
+   * or made again. `options` gives the pool's own settings; what shapes the module (mechanism,
+   * interruptible, …) is the prepared pool's. See `prepared-pool.ts`.
    */
-  static *#construct<E extends object, S, C>(source: ModuleSource, options: PoolOptions<S, C> | undefined): Steps<InstancePool<E, S, C>> {
-    return yield* InstancePool.#populate(new InstancePool<E, S, C>(yield* build<S, C>(source, options)));
+  static [FROM_PREPARED]<E extends object = WebAssembly.Exports, S = undefined, C = unknown>(
+    prepared: PreparedPool,
+    options?: PoolOptions<S, C>,
+    ready?: Ready,
+  ): Promise<InstancePool<E, S, C>> {
+    return driveAsync(InstancePool.#construct<E, S, C>(InstancePool.#assembled(prepared, options, ready)));
   }
 
-  /** A pool made from its parts gets `options.min` members; on failure its parts are closed. */
-  static *#populate<E extends object, S, C>(pool: InstancePool<E, S, C>): Steps<InstancePool<E, S, C>> {
+  /** {@link [FROM_PREPARED]}, synchronously. Throws when `options.setup` is async. */
+  static [FROM_PREPARED_SYNC]<E extends object = WebAssembly.Exports, S = undefined, C = unknown>(
+    prepared: PreparedPool,
+    options?: PoolOptions<S, C>,
+    ready?: Ready,
+  ): InstancePool<E, S, C> {
+    return driveSync(InstancePool.#construct<E, S, C>(InstancePool.#assembled(prepared, options, ready)));
+  }
+
+  // eslint-disable-next-line require-yield -- the construction's parts as steps, though assembling has none
+  static *#assembled<S, C>(
+    prepared: PreparedPool,
+    options: PoolOptions<S, C> | undefined,
+    ready: Ready | undefined,
+  ): Steps<PoolParts<S, C>> {
+    let checked: { prepared: PreparedPool; filled: FilledOptions<S, C> };
+    try {
+      checked = { prepared: checkPreparedPool(prepared), filled: fillOptions(options) };
+    } catch (err) {
+      ready?.image?.close(); // the pool owned it from the call on
+      throw err;
+    }
+    return assemble(checked.prepared, checked.filled, ready);
+  }
+
+  /**
+   * The one construction path: the parts (`build.ts`: from the cache or prepared, then assembled),
+   * then `options.min` members, created → idle. Each `yield` hands out what may be a promise;
+   * whatever fails, nothing stays open.
+   */
+  static *#construct<E extends object, S, C>(parts: Steps<PoolParts<S, C>>): Steps<InstancePool<E, S, C>> {
+    const pool = new InstancePool<E, S, C>(yield* parts);
     try {
       for (let i = 0; i < pool.#options.min; i++) {
         const made = pool.#newMember();
@@ -265,9 +287,9 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
       restoredTables: p.restoreTables.length,
       reservedTables: p.reservedTables.map((t) => ({ ...t })),
       max: this.#options.max,
-      interruptible: this.#options.plan.interruptible,
+      interruptible: p.interruptible,
       initialized: p.initialized,
-      virtualMemorySize: this.#options.virtualMemorySize,
+      virtualMemorySize: p.virtualMemorySize,
     };
   }
 

@@ -12,7 +12,7 @@ import { type MemoryImage, MemorySlot, type MemorySlotOptions, type ResetReport 
 import { bindImports } from './bind-imports.js';
 import { hostControl, InstanceHost, runSetup, type SetupHook } from './instance-host.js';
 import { Interruption } from './interruption.js';
-import type { RunnableModule } from './prepare.js';
+import type { PreparedModule } from './prepare.js';
 import { isPromise } from './sync-or-async.js';
 
 /** Where a member is in its life; only the pool's transitions change it. */
@@ -30,7 +30,7 @@ export class Member<S, C> {
   lease: object | undefined = undefined;
   /** `performance.now()` when it last became idle; written only by the pool's transitions. */
   idleSince = 0;
-  readonly #prepared: RunnableModule;
+  readonly #prepared: PreparedModule;
   #imports: WebAssembly.Imports = {};
   #kept: WebAssembly.Instance | undefined;
   readonly #globals: { global: WebAssembly.Global; value: unknown }[] = [];
@@ -38,7 +38,7 @@ export class Member<S, C> {
   #outgrown = false;
   readonly #interruption: Interruption | undefined;
 
-  private constructor(prepared: RunnableModule, image: MemoryImage | undefined, slotOptions: MemorySlotOptions) {
+  private constructor(prepared: PreparedModule, image: MemoryImage | undefined, slotOptions: MemorySlotOptions) {
     this.#prepared = prepared;
     this.slot = image ? MemorySlot.create(image, { ...slotOptions, maximumPages: prepared.memoryPages?.maximum }) : undefined;
     this.host = new InstanceHost<S, C>(this.slot?.memory);
@@ -50,7 +50,7 @@ export class Member<S, C> {
    * `setup` is async. On failure nothing is left open (the slot is closed).
    */
   static create<S, C>(
-    prepared: RunnableModule,
+    prepared: PreparedModule,
     image: MemoryImage | undefined,
     slotOptions: MemorySlotOptions,
     setup: SetupHook<S, C>,

@@ -1,89 +1,72 @@
 /**
- * A pool's parts (`build.ts`) as another thread receives them: structured-cloneable data, so that
- * every worker thread builds its own pool from the module prepared once and the image made once per
- * process, with no analysis, no rewrite, no new image and no new memfd:
+ * A prepared pool as the worker threads of its process receive it: the {@link PreparedPool} and
+ * what the process made of it once (the module compiled, the image's memfd, the reset strategy),
+ * all structured-cloneable, so that every thread assembles its own pool from them (`build.ts`
+ * `assemble`, through `InstancePool[FROM_PREPARED]`) with no preparation, no compilation, no new
+ * image and no new memfd:
  *
- *     main thread:    build / prepareModule + assemble ──► PoolParts ──shareParts──► SharedPoolParts
- *     worker thread:  SharedPoolParts ──adoptParts(setup)──► PoolParts ──► InstancePool (its own members)
+ *     main thread:    PreparedPool ──assemble──► PoolParts ──shareParts──► SharedPoolParts
+ *     worker thread:  SharedPoolParts ──adoptParts──► PreparedPool + Ready ──FROM_PREPARED──► InstancePool
  *
- * What is not data stays behind and the worker supplies it: `setup` (code: a worker imports it from
- * a module file) and the test hooks. The compiled module is posted (V8 shares its code), the image
- * is shared (`MemoryImage.share`: the memfd's number and the bytes in shared memory), and the reset
- * strategy was resolved once, so a worker does not run the self-check again.
+ * Nothing is copied per thread: the compiled module is posted (V8 shares its code), the image is
+ * shared (`MemoryImage.share`: the memfd's number and its bytes in shared memory), and the prepared
+ * pool's two byte arrays (the module's bytes, the image span) live in shared memory too, the span
+ * being the image's own bytes. What is not data stays behind and each thread supplies it: `setup`
+ * (code: a worker imports it from a module file) and the pool's own options.
  */
 import { MemoryImage, type SharedMemoryImage } from '../memory/index.js';
-import type { PoolParts } from './build.js';
-import type { SetupHook } from './instance-host.js';
-import type { FilledOptions } from './options.js';
-import { runnableOf, type Interruptible, type RunnableModule } from './prepare.js';
+import type { PoolParts, Ready, ResolvedStrategy } from './build.js';
+import type { PreparedPool } from './prepared-pool.js';
 
-/** The options of a pool that are data, as {@link SharedPoolParts} carries them. */
-export type SharedPoolOptions = Pick<
-  FilledOptions<unknown, unknown>,
-  'max' | 'min' | 'keepResident' | 'trimIdleAfter' | 'strategy' | 'acquireTimeout' | 'initialMemory' | 'virtualMemorySize' | 'guardExports'
-> & { readonly interruptible: Interruptible };
-
-/** A pool's parts as data; see the module comment. */
+/** A prepared pool and what its process made of it, as data; see the module comment. */
 export interface SharedPoolParts {
-  readonly options: SharedPoolOptions;
-  readonly module: RunnableModule;
-  /** Valid while the sharing thread keeps the image open (until every adopting thread has exited). */
+  /** What preparation produced, its bytes and image span in shared memory. */
+  readonly prepared: PreparedPool;
+  /** `prepared.bytes`, compiled. */
+  readonly module: WebAssembly.Module;
+  /**
+   * The image, of the pool's `initialMemory`, or undefined without a memory. Valid while the
+   * sharing thread keeps it open (until every adopting thread has exited).
+   */
   readonly image: SharedMemoryImage | undefined;
-  readonly strategy: PoolParts<unknown, unknown>['strategy'];
+  readonly strategy: ResolvedStrategy;
 }
 
-/** `parts` as data another thread can receive. The image stays the caller's: keep it open until that thread has exited. */
-export function shareParts<S, C>(parts: PoolParts<S, C>): SharedPoolParts {
-  const o = parts.options;
+/**
+ * `prepared` and the `parts` assembled from it as data another thread can receive. The image stays
+ * the caller's: keep it open until every thread that adopted it has exited.
+ */
+export function shareParts(prepared: PreparedPool, parts: PoolParts<unknown, unknown>): SharedPoolParts {
+  const image = parts.image?.share();
+  const span = prepared.image;
   return {
-    options: {
-      max: o.max,
-      min: o.min,
-      keepResident: o.keepResident,
-      trimIdleAfter: o.trimIdleAfter,
-      strategy: o.strategy,
-      acquireTimeout: o.acquireTimeout,
-      initialMemory: o.initialMemory,
-      virtualMemorySize: o.virtualMemorySize,
-      guardExports: o.guardExports,
-      interruptible: o.plan.interruptible,
+    prepared: {
+      ...prepared,
+      bytes: inSharedMemory(prepared.bytes),
+      // The same memory contents as the span (the image holds exactly its data runs), without a copy.
+      image: span && image ? { start: image.start, bytes: image.bytes, minimumBytes: span.minimumBytes, runs: image.runs } : span,
     },
-    module: runnableOf(parts.prepared),
-    image: parts.image?.share(),
+    module: parts.prepared.module,
+    image,
     strategy: { ...parts.strategy },
   };
 }
 
 /**
- * The parts of a pool on this thread from `shared`, with `setup` for its members and `overrides`
- * of the data options (a thread's own `max` and `min`). The image is adopted: this thread never
- * closes its memfd.
+ * What a thread assembles its pool from (`InstancePool[FROM_PREPARED](prepared, options, ready)`):
+ * the prepared pool, and its module, image (adopted: this thread never closes the memfd) and
+ * strategy ready-made.
  */
-export function adoptParts<S, C>(
-  shared: SharedPoolParts,
-  setup: SetupHook<S, C>,
-  overrides: Partial<Pick<SharedPoolOptions, 'max' | 'min'>> = {},
-): PoolParts<S, C> {
-  const { interruptible, ...data } = shared.options;
+export function adoptParts(shared: SharedPoolParts): { prepared: PreparedPool; ready: Ready } {
   return {
-    options: {
-      ...data,
-      ...overrides,
-      setup,
-      // The plan was carried out where the module was prepared; after that a pool reads only whether
-      // its module is interruptible (for describe()).
-      plan: {
-        mechanism: shared.module.mechanism,
-        interruptible,
-        initialize: undefined,
-        keepExports: undefined,
-        tableReserve: 0,
-        createTimeout: Infinity,
-      },
-      testHooks: {},
-    },
-    prepared: shared.module,
-    image: shared.image ? MemoryImage.adopt(shared.image) : undefined,
-    strategy: shared.strategy,
+    prepared: shared.prepared,
+    ready: { module: shared.module, image: shared.image && MemoryImage.adopt(shared.image), strategy: shared.strategy },
   };
+}
+
+function inSharedMemory(bytes: Uint8Array): Uint8Array {
+  if (bytes.buffer instanceof SharedArrayBuffer) return bytes;
+  const shared = new Uint8Array(new SharedArrayBuffer(bytes.length));
+  shared.set(bytes);
+  return shared;
 }

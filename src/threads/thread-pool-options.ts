@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { InvalidArgumentError } from '../errors.js';
-import { fillOptions, type FilledOptions, type PoolOptions } from '../pool/options.js';
+import { fillOptions, type PoolOptions } from '../pool/options.js';
 import { rejectUnknownKeys, timeoutMs } from '../options/validate.js';
 import { fillThreadOptions, THREAD_OPTION_KEYS, type FilledThreadOptions, type ThreadOptions } from './options.js';
 
@@ -40,10 +40,11 @@ export interface FilledThreadPoolOptions {
   /** The module file. */
   filename: URL;
   createTimeout: number;
-  /** The pool options that are data, as given (for the preparing thread, which validates them again). */
+  /**
+   * The pool options that are data, as given: each thread (the preparing one, the pools' ones) and
+   * this one's assembly fill them again, with the module file's `setup` where it runs code.
+   */
   pool: ThreadPoolPoolOptions & { createTimeout?: number };
-  /** The same, filled (for the calling thread's half of construction: the image and the strategy). */
-  filled: FilledOptions<unknown, unknown>;
 }
 
 const POOL_DATA_KEYS = [
@@ -56,6 +57,7 @@ const POOL_DATA_KEYS = [
   'virtualMemorySize',
   'tableReserve',
   'interruptible',
+  'cache',
 ] as const satisfies readonly (keyof ThreadPoolPoolOptions)[];
 const KEYS = [...THREAD_OPTION_KEYS, ...POOL_DATA_KEYS, 'filename', 'createTimeout'] as const;
 
@@ -89,13 +91,9 @@ export function fillThreadPoolOptions(options: ThreadPoolOptions): FilledThreadP
   );
   // With the fuel counter, the start function and initializer stop themselves at the create deadline.
   if ((pool.interruptible ?? false) !== false) pool.createTimeout = createTimeout;
-  return {
-    threads: fillThreadOptions(options),
-    filename: moduleUrl(options.filename),
-    createTimeout,
-    pool,
-    filled: fillOptions<unknown, unknown>(pool),
-  };
+  // Checked here, by the pool's own validation, so that a wrong option fails before any thread starts.
+  fillOptions<unknown, unknown>(pool);
+  return { threads: fillThreadOptions(options), filename: moduleUrl(options.filename), createTimeout, pool };
 }
 
 function moduleUrl(filename: unknown): URL {

@@ -3,28 +3,35 @@
  * calling thread only dispatches, so a guest never stops its event loop; a guest past its deadline
  * is stopped whatever it is doing, its thread ended and replaced.
  *
- * Construction, in three steps, each where it must be:
+ * Construction, in three steps, each where it must be (`pool/build.ts` is the pipeline):
  *
- *     1. a worker thread prepares the module (analysis, rewrite, pre-initialization: guest code),
- *        under `createTimeout`, and sends back data: the compiled module, the image's bytes
- *     2. this thread makes the image's one memfd and resolves the reset strategy, once per process
- *     3. N worker threads each build an InstancePool from those parts (the module posted, the image
- *        shared: no analysis, no new image, no new memfd) and the module file's `setup`
+ *     1. the prepared pool (`pool/prepared-pool.ts`): the cache's, or, on a miss, made on a worker
+ *        thread (analysis, pre-initialization, rewrite: guest code) under `createTimeout`, which
+ *        sends back data and the compiled module; this thread stores it in the cache
+ *     2. this thread assembles it: the image's one memfd, the reset strategy, once per process
+ *     3. N worker threads each assemble an InstancePool from the prepared pool and what step 2 made
+ *        (`pool/shared-parts.ts`: the module posted, the image shared; no preparation, no new
+ *        image, no new memfd) with the module file's `setup`
  *
+ * A warm ThreadPool (its prepared pool in the cache) thus prepares nothing and starts no preparing
+ * thread.
+
  * The pool owns the image: it is closed once every thread has exited (`close()`).
  */
 import type { TransferListItem } from 'node:worker_threads';
 import type { MemoryImage } from '../memory/index.js';
 import { RESET_TIME_BOUNDS_NS } from '../histogram.js';
-import { assemble } from '../pool/build.js';
+import { announce, assemble, preparedPool, type Preparer } from '../pool/build.js';
+import type { Preparation } from '../pool/preparation.js';
 import { shareParts } from '../pool/shared-parts.js';
+import { driveAsync } from '../pool/sync-or-async.js';
 import type { PoolStats } from '../pool/stats.js';
 import type { ModuleSource, PoolDescription } from '../pool/types.js';
 import { Dispatcher, type ThreadStats } from './dispatcher.js';
 import type { EngineStats } from './engine.js';
 import { fillThreadOptions, type ThreadUseOptions } from './options.js';
 import type { PoolEngineParts } from './pool-engine.js';
-import type { PrepareInput, PrepareOutput, PrepareParts } from './prepare-engine.js';
+import type { PrepareInput, PrepareParts } from './prepare-engine.js';
 import { siblingModule } from './spawn.js';
 import { fillThreadPoolOptions, type ThreadPoolOptions } from './thread-pool-options.js';
 
@@ -67,18 +74,21 @@ export class ThreadPool<I = unknown, O = unknown> {
   }
 
   /**
-   * Prepares `source` (the module's bytes) once and starts `options.threads` threads, each with its
-   * own pool over the one image. Rejects as `InstancePool.create` does, and with a
-   * `GuestTimeoutError` when the start function, the initializer or a thread's start overran
-   * `options.createTimeout` (the thread doing it was ended).
+   * Prepares `source` (the module's bytes) once, or reads it from the cache (`options.cache`), and
+   * starts `options.threads` threads, each with its own pool over the one image. Rejects as
+   * `InstancePool.create` does, and with a `GuestTimeoutError` when the start function, the
+   * initializer or a thread's start overran `options.createTimeout` (the thread doing it was ended).
    */
   static async create<I = unknown, O = unknown>(source: ModuleSource, options: ThreadPoolOptions): Promise<ThreadPool<I, O>> {
     const o = fillThreadPoolOptions(options);
     const filename = o.filename.href;
-    const prepared = await prepare(source, o.pool, filename, o.createTimeout);
-    const parts = assemble(o.filled, prepared.module, prepared.span);
+    const started = performance.now();
+    const preparer = onThread(o.pool, filename, o.createTimeout);
+    const { filled, prepared, module, cache } = await driveAsync(preparedPool<unknown, unknown>(source, o.pool, preparer));
+    const parts = assemble(prepared, filled, { module });
+    announce(cache, started);
     try {
-      const engineParts: PoolEngineParts = { pool: shareParts(parts), filename };
+      const engineParts: PoolEngineParts = { pool: shareParts(prepared, parts), options: o.pool, filename };
       const dispatcher = await Dispatcher.create<I, O>(
         {
           engine: POOL_ENGINE,
@@ -150,16 +160,20 @@ export class ThreadPool<I = unknown, O = unknown> {
   }
 }
 
-/** Step 1 of construction: preparation on a thread of its own, ended past `createTimeout`. */
-async function prepare(
-  source: ModuleSource,
-  options: PrepareInput['options'],
-  filename: string,
-  createTimeout: number,
-): Promise<PrepareOutput> {
+/**
+ * Step 1 of construction on a cache miss: preparation on a thread of its own, ended past
+ * `createTimeout`. The thread fills `options` itself, with the module file's `setup`.
+ */
+function onThread(options: PrepareInput['options'], filename: string, createTimeout: number): Preparer {
+  return function* (bytes) {
+    return (yield prepareOnThread({ bytes, options }, filename, createTimeout)) as Preparation;
+  };
+}
+
+async function prepareOnThread(input: PrepareInput, filename: string, createTimeout: number): Promise<Preparation> {
   const what = `the module file ${filename} (its import)`;
   const parts: PrepareParts = { filename };
-  const preparer = await Dispatcher.create<PrepareInput, PrepareOutput>(
+  const preparer = await Dispatcher.create<PrepareInput, Preparation>(
     {
       engine: PREPARE_ENGINE,
       parts,
@@ -172,7 +186,7 @@ async function prepare(
     fillThreadOptions({ threads: 1 }),
   );
   try {
-    return await preparer.run({ bytes: source, options }, { timeout: createTimeout });
+    return await preparer.run(input, { timeout: createTimeout });
   } finally {
     await preparer.close({ force: true });
   }
