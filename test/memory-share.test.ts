@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { closeSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import type { Worker } from 'node:worker_threads';
 import { MemoryImage, type ResetStrategy } from '../src/memory/index.ts';
 import { pagemapSupport, sharePagemap } from '../src/pagemap/support.ts';
@@ -69,6 +69,34 @@ test('a shared image holds one copy of its bytes, and its descriptor survives st
   assert.equal(fileSize(image.fd!), image.minimumBytes, "closing an adopted image leaves the owner's memfd open");
   image.close();
   assert.equal(openMemfds('cowpool-share-clone'), 0);
+});
+
+test('a shared image keeps only its data: the runs are in its descriptor, zero pages are holes everywhere', { skip: nativeSkip }, () => {
+  // Data in page 2 and page 10, zeros between: one span, two runs.
+  const contents = new Uint8Array(2 * 65536);
+  contents.fill(7, 2 * PAGE_SIZE, 3 * PAGE_SIZE);
+  contents.fill(9, 10 * PAGE_SIZE, 11 * PAGE_SIZE);
+  const image = MemoryImage.fromContents(contents, { name: 'cowpool-share-runs' });
+  const shared = image.share();
+  assert.deepEqual(shared.runs, [
+    { start: 0, end: PAGE_SIZE },
+    { start: 8 * PAGE_SIZE, end: 9 * PAGE_SIZE },
+  ]);
+  assert.equal(fstatSync(image.fd!).blocks * 512, 2 * PAGE_SIZE, 'the memfd holds the two data pages; the rest are holes');
+  const adopted = MemoryImage.adopt(structuredClone(shared));
+  // A thread that learns a larger size makes an image of its own from the adopted one: the runs carry over.
+  const larger = adopted.withMinimum(4 * 65536);
+  assert.equal(larger.adopted, false);
+  assert.deepEqual(larger.share().runs, shared.runs);
+  assert.equal(fstatSync(larger.fd!).blocks * 512, 2 * PAGE_SIZE);
+  assert.deepEqual(larger.bytes, image.bytes);
+  larger.close();
+  adopted.close();
+  for (const runs of [[{ start: PAGE_SIZE, end: 0 }], [{ start: 0, end: shared.bytes.length + 1 }], 'all']) {
+    assert.throws(() => MemoryImage.adopt({ ...shared, runs: runs as never }), /data runs/);
+  }
+  image.close();
+  assert.equal(openMemfds('cowpool-share-runs'), 0);
 });
 
 test('adopt refuses a descriptor that is not an open sealed memfd of the image', { skip: nativeSkip }, () => {

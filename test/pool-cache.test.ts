@@ -18,7 +18,8 @@ import { SqliteSandbox } from '../src/sqlite/index.ts';
 import { cacheLocation, checkCacheOption } from '../src/pool/cache/settings.ts';
 import { decodeEntry, encodeEntry } from '../src/pool/cache/entry.ts';
 import { driveAsync } from '../src/pool/sync-or-async.ts';
-import { preparedPool } from '../src/pool/build.ts';
+import { assemble, preparedPool } from '../src/pool/build.ts';
+import { adoptParts, shareParts } from '../src/pool/shared-parts.ts';
 import { checkPreparedPool, FROM_PREPARED, FROM_PREPARED_SYNC } from '../src/pool/prepared-pool.ts';
 import { InvalidArgumentError } from '../src/errors.ts';
 import { wat } from './support/wat.ts';
@@ -303,6 +304,26 @@ test('a prepared pool is plain data: cloned, it builds a pool that behaves as th
     assert.throws(() => checkPreparedPool(bad), InvalidArgumentError);
   }
   await assert.rejects(InstancePool[FROM_PREPARED](null as never), InvalidArgumentError);
+});
+
+test('shared with threads, a prepared pool copies no byte: its arrays are in shared memory, its span is the image', async () => {
+  const made = await driveAsync(preparedPool(BIG, { cache: false }));
+  const parts = assemble(made.prepared, made.filled, { module: made.module });
+  const shared = structuredClone(shareParts(made.prepared, parts));
+  assert.ok(shared.prepared.bytes.buffer instanceof SharedArrayBuffer);
+  assert.equal(shared.prepared.image?.bytes.buffer, shared.image?.bytes.buffer, "the span is the shared image's own bytes");
+  assert.ok(shared.image?.bytes.buffer instanceof SharedArrayBuffer);
+  assert.equal(shared.image?.fd, parts.image?.fd, 'one memfd for the process');
+  assert.equal(shared.strategy.strategy, parts.strategy.strategy);
+  const { prepared, ready } = adoptParts(shared);
+  const adopted = await InstancePool[FROM_PREPARED]<Big>(prepared, {}, ready);
+  const original = await InstancePool.create<Big>(BIG, { cache: false });
+  assert.deepEqual(await behaviour(adopted), await behaviour(original));
+  await adopted.close();
+  assert.equal(ready.image?.closed, true);
+  assert.equal(parts.image?.closed, false, "closing the adopter's pool leaves the owner's image open");
+  parts.image?.close();
+  await original.close();
 });
 
 test('the cache option and the environment: where the cache is, or why there is none', () => {

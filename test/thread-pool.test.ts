@@ -8,12 +8,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { ThreadPool, type ThreadPoolOptions } from '../src/threads/index.ts';
 import { metrics } from '../src/metrics/index.ts';
+import { InstancePool } from '../src/index.ts';
 import { GuestTimeoutError, GuestTrapError, InvalidArgumentError, PoolClosedError, ThreadExitedError } from '../src/errors.ts';
 import { pagemapSupport } from '../src/pagemap/index.ts';
 import type { ResetStrategy } from '../src/memory/index.ts';
@@ -21,6 +25,7 @@ import { openMemfds } from './support/fds.ts';
 import { moduleBytes, moduleSpec, observe, uses, OP } from './support/random-module.ts';
 import { wat } from './support/wat.ts';
 import type { ContractInput } from './fixtures/threads/use-contract.ts';
+import type { PreparedMessage } from '../src/pool/build.ts';
 
 const BASIC = new URL('./fixtures/threads/use-basic.mjs', import.meta.url);
 const CONTRACT = new URL('./fixtures/threads/use-contract.ts', import.meta.url);
@@ -151,6 +156,50 @@ test('a start function that never returns is stopped at createTimeout, with a ty
     (err: unknown) => err instanceof GuestTimeoutError && /start function/.test(err.message),
   );
   assert.equal(openMemfds('cowpool-image'), memfds, 'no image was left behind');
+});
+
+test('a ThreadPool uses the cache of prepared pools: a warm one prepares nothing and behaves as the cold one', async () => {
+  // Over the size the cache takes (a 70 KiB data segment), with a start function run once, at preparation.
+  const big = wat(`(module (memory (export "memory") 2)
+    (data (i32.const 16) "hello")
+    (data (i32.const 1024) "${'\\2a'.repeat(70 * 1024)}")
+    (func $start (i32.store8 (i32.const 0) (i32.const 41)))
+    (start $start)
+    (func (export "bump") (result i32)
+      (i32.store8 (i32.const 0) (i32.add (i32.load8_u (i32.const 0)) (i32.const 1)))
+      (i32.load8_u (i32.const 0))))`);
+  const dir = mkdtempSync(join(tmpdir(), 'cowpool-thread-cache-'));
+  const seen: PreparedMessage[] = [];
+  const listen = (message: unknown) => seen.push(message as PreparedMessage);
+  subscribe('cowpool:pool:prepared', listen);
+  const memfds = openMemfds('cowpool-image');
+  try {
+    const behaviour = async (pool: ThreadPool<Basic, unknown>) => [
+      ((await pool.run({ op: 'bump' })) as { value: number }).value,
+      ((await pool.run({ op: 'bump' })) as { value: number }).value,
+      [...((await pool.run({ op: 'bytes' })) as Uint8Array)],
+      pool.describe().initialized,
+    ];
+    const cold = await ThreadPool.create<Basic, unknown>(big, { filename: BASIC, threads: 2, cache: { dir } });
+    const expected = await behaviour(cold);
+    await cold.close();
+    assert.deepEqual(expected, [42, 42, [...Buffer.from('hello')], true], 'every use starts where the start function left');
+    assert.equal(seen[0]?.cache.kind, 'stored', 'the cold pool prepared on a thread and stored what it made');
+    assert.equal(readdirSync(join(dir, 'prepared-1')).length, 1);
+
+    const warm = await ThreadPool.create<Basic, unknown>(big, { filename: BASIC, threads: 2, cache: { dir } });
+    assert.equal(seen[1]?.cache.kind, 'hit', 'the warm pool was assembled from the cache: no preparing thread ran');
+    assert.deepEqual(await behaviour(warm), expected);
+    await warm.close();
+    const local = await InstancePool.create<{ bump(): number }>(big, { cache: { dir } });
+    assert.equal(seen[2]?.cache.kind, 'hit', 'the same entry serves an InstancePool: one prepared form, whoever made it');
+    assert.equal(await local.run((instance) => instance.exports.bump()), 42);
+    await local.close();
+    assert.equal(openMemfds('cowpool-image'), memfds, 'every image closed with its pool');
+  } finally {
+    unsubscribe('cowpool:pool:prepared', listen);
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('close() with uses in flight lets them finish, refuses new ones, and closes every memfd', async () => {
