@@ -222,8 +222,9 @@ export class AcquireTimeoutError extends CapacityError {
 
 /**
  * The caller's `AbortSignal` fired before an instance was handed out (or had already fired). The
- * signal's `reason` is the `cause`. Nothing was leased. On worker threads, a use aborted while it
- * ran was stopped with its thread (the message says so).
+ * signal's `reason` is the `cause`. Nothing was leased. A use aborted while it ran was stopped:
+ * on worker threads with its thread, in a `WasiCommand` at its next host call or fuel check (its
+ * result's `error`); the message says so.
  */
 export class AbortedError extends CallerError {
   constructor(cause: unknown, message = "the wait for an instance was aborted by the caller's AbortSignal") {
