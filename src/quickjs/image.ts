@@ -32,6 +32,7 @@ import { BOOTSTRAP, GuestOp } from './guest.js';
 import { writeCString } from '../emscripten/c-strings.js';
 import { NO_BINDINGS, quickjsImports, type HostBindings } from './imports.js';
 import { DEFAULT_FILENAME, SCRATCH_BYTES, type ContextLayout } from './layout.js';
+import { addHeapAccounting, clearRefusals, limitHeap, newAccountedRuntime } from './heap-accounting.js';
 import { drainLogs, evaluate, failure, isModule, startUse } from './session.js';
 import { UseState } from './use-state.js';
 
@@ -75,6 +76,7 @@ export function createInitializedPool(
   checkAbi(info);
   if (!info.imports.some((i) => i.kind === 'memory')) throw new InvalidArgumentError('the QuickJS module imports no memory');
   const bindings = options.bindings ?? NO_BINDINGS;
+  const accounted = addHeapAccounting(wasm);
   let current: UseState | undefined;
   let image: QuickJSImage | undefined;
   const initializer: FunctionInitializer<Omit<QuickJSImage, 'usedBytes'>> = {
@@ -84,7 +86,7 @@ export function createInitializedPool(
     imports: (memory) => quickjsImports(memory!, () => current, bindings),
     run: (instance, memory) => {
       try {
-        return initialize(quickjsExports(instance), memory!, options, bindings, (state) => (current = state));
+        return initialize(quickjsExports(instance), memory!, options, bindings, accounted.first, (state) => (current = state));
       } finally {
         current = undefined;
       }
@@ -100,7 +102,7 @@ export function createInitializedPool(
     setup: (host) => ({ imports: quickjsImports(host.memory!, () => host.context, bindings, true) }),
     [INITIALIZER]: initializer,
   };
-  const created = InstancePool.createSync<WebAssembly.Exports, undefined, UseState>(wasm, poolOptions);
+  const created = InstancePool.createSync<WebAssembly.Exports, undefined, UseState>(accounted.bytes, poolOptions);
   if (image === undefined) throw new InternalError('the pool did not run the QuickJS initialization');
   return { pool: created, image };
 }
@@ -111,10 +113,11 @@ function initialize(
   memory: WebAssembly.Memory,
   options: ImageOptions,
   bindings: HostBindings,
+  accounting: number,
   use: (state: UseState) => void,
 ): Omit<QuickJSImage, 'usedBytes'> {
   x.wasmCallCtors();
-  const rt = x.QTS_NewRuntime();
+  const rt = newAccountedRuntime(x, memory, accounting);
   const ctx = x.QTS_NewContext(rt, 0);
   if (rt === 0 || ctx === 0) throw new InternalError('QuickJS could not create a runtime and a context');
   x.QTS_RuntimeEnableInterruptHandler(rt);
@@ -144,7 +147,9 @@ function initialize(
     state.end();
   }
   const setupLogs = drainLogs(x, memory, layout);
-  x.QTS_RuntimeSetMemoryLimit(rt, -1);
+  limitHeap(x, memory, rt, Infinity);
+  // What the setup script had refused is not a use's.
+  clearRefusals(memory, rt);
   fillHoles(x, memory);
   // Written by every use, so at the heap's top, on the page a use's first allocation dirties anyway:
   // the scratch, and the atom of the default file name, kept alive by a function compiled under that
