@@ -54,6 +54,8 @@ export interface ImageOptions {
   readonly setup?: { readonly code: string; readonly filename: string };
   /** Room to leave above the snapshot for a use's heap, in bytes. */
   readonly headroom: number;
+  /** Bytes of QuickJS heap the setup script may use (the sandbox's `memoryLimit`); no limit by default. */
+  readonly memoryLimit?: number;
   /** Milliseconds the setup script may run. */
   readonly setupTimeout: number;
   /** Host functions and modules; none by default. */
@@ -135,7 +137,7 @@ function initialize(
   install(x, memory, layout, bindings);
   if (options.setup) {
     // Runs as a use does (errors typed the same way), but its effects are kept: this is the image.
-    const limits = { memoryLimit: Infinity, timeout: options.setupTimeout };
+    const limits = { memoryLimit: options.memoryLimit ?? Infinity, timeout: options.setupTimeout };
     const guest = startUse(x, memory, layout, state, limits);
     state.setup = true;
     const settled = evaluate(guest, state, options.setup.code, options.setup.filename);

@@ -128,8 +128,10 @@ const SETUP_TIMEOUT_MS = 10_000;
 /** How long past its deadline the hard deadline lets a use run before the wasm is stopped. */
 const HARD_DEADLINE_GRACE_MS = 20;
 /**
- * Room above the limit for what QuickJS does not count: the allocator's chunk headers (a sixth of a
- * heap of small objects) and its fragmentation, and a reallocation's old and new blocks alive at once.
+ * Room above the limit for what QuickJS does not count (`heap-accounting.ts` counts each block's
+ * whole chunk): the allocator's fragmentation, a reallocation's old and new blocks alive at once,
+ * and the blocks the host allocates outside QuickJS's accounting (values it copies in). A heap that
+ * fills this room anyway ends its use as the limit does.
  */
 const heapRoom = (limit: number) => Math.ceil(limit * 1.5) + 2 * 2 ** 20;
 
@@ -185,6 +187,7 @@ export class QuickJSSandbox extends Sandbox<QuickJSRequest, UseResult> {
       {
         ...(options.setup !== undefined ? { setup: { code: options.setup, filename: options.setupFilename ?? 'setup.js' } } : {}),
         headroom: heapRoom(filled.memoryLimit),
+        memoryLimit: filled.memoryLimit,
         setupTimeout: SETUP_TIMEOUT_MS,
         bindings: { functions, modules },
       },
