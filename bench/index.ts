@@ -3,7 +3,7 @@
  * self-contained bench/results/latest.html, and prints a table.
  *
  *     npm run bench                      # everything
- *     npm run bench -- --scope reset     # one scope: reset, memory, pool, glue, flite, serve, wasi, quickjs, sqlite
+ *     npm run bench -- --scope reset     # one scope: reset, memory, pool, glue, flite, serve, wasi, quickjs, sqlite, create
  *     npm run bench -- --quick           # shorter runs (a smoke test of the benchmark itself)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -17,7 +17,7 @@ import { renderHtml } from './report.ts';
 
 const { values } = parseArgs({
   options: {
-    scope: { type: 'string', default: 'reset,memory,pool,glue,flite,wasi,serve,quickjs,sqlite' },
+    scope: { type: 'string', default: 'reset,memory,pool,glue,flite,wasi,serve,quickjs,sqlite,create' },
     quick: { type: 'boolean', default: false },
   },
 });
@@ -69,6 +69,10 @@ if (scopes.has('quickjs')) {
 if (scopes.has('sqlite')) {
   const { benchSqlite } = await import('./sqlite.ts');
   results.push(...(await benchSqlite(quick)));
+}
+if (scopes.has('create')) {
+  const { benchCreate } = await import('./create.ts');
+  results.push(...(await benchCreate(quick)));
 }
 
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });

@@ -37,6 +37,8 @@ const HELP: [string[], RegExp][] = [
   [['quickjs', '--help'], /^Usage: cowpool quickjs serve \[setup\.js\]/],
   [['quickjs', 'serve', '--help'], /^Usage: cowpool quickjs serve \[setup\.js\]/],
   [['help', 'quickjs', 'serve'], /^Usage: cowpool quickjs serve \[setup\.js\]/],
+  [['warm', '--help'], /^Usage: cowpool warm <app\.wasm> \| quickjs/],
+  [['help', 'warm'], /^Usage: cowpool warm /],
 ];
 
 for (const [argv, usage] of HELP) {

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import {
   InstancePool,
   AcquireTimeoutError,
+  GuestTimeoutError,
   GuestTrapError,
   ImportMissingError,
   InvalidArgumentError,
@@ -69,6 +70,29 @@ test('a guest trap rejects with GuestTrapError and leaves the pool healthy', asy
   assert.equal(await pool.run((i) => new Uint8Array((i.exports.memory as WebAssembly.Memory).buffer)[100]), 0);
   assert.throws(() => pool.runSync((i) => (i.exports.trap as (at: number) => void)(5)), GuestTrapError);
   assert.equal(pool.stats().uses, 3);
+  assert.equal(pool.stats().traps, 2);
+  await pool.close();
+});
+
+test('stats count traps and timeouts, and every reset lands in the reset-time histogram', async () => {
+  const spin = wat(`(module (memory (export "memory") 1) (func (export "spin") (loop $l (br $l))))`);
+  const pool = await InstancePool.create(spin, { max: 1, interruptible: true });
+  for (let i = 0; i < 2; i++) {
+    await assert.rejects(
+      pool.run((instance) => (instance.exports.spin as () => void)(), undefined, { timeout: 5 }),
+      GuestTimeoutError,
+    );
+  }
+  await pool.run(() => 1);
+  const stats = pool.stats();
+  assert.deepEqual([stats.uses, stats.timeouts, stats.traps], [3, 2, 0]);
+  const resets = stats.resets.pagemap + stats.resets.madvise + stats.resets.copy;
+  assert.equal(stats.resetTime.count, resets);
+  assert.equal(
+    stats.resetTime.counts.reduce((a, b) => a + b, 0),
+    resets,
+  );
+  assert.equal(stats.resetTime.sum, stats.resetNanoseconds);
   await pool.close();
 });
 

@@ -1,15 +1,16 @@
 /**
  * The `cowpool` command line: reads the command and hands the rest to its file (`serve.ts` runs a
  * WASI program once per HTTP request, each on a pristine instance; `inspect.ts` says how a module
- * would be pooled and why; `quickjs.ts` serves JavaScript per request), and turns what a command
- * throws into one line that names the command (`cowpool serve: cannot read app.wasm: no such file`)
- * and an exit code. Each command answers its own `--help`. The commands use the library's layers;
- * no layer imports these.
+ * would be pooled and why; `quickjs.ts` serves JavaScript per request; `warm.ts` fills the cache of
+ * prepared pools), and turns what a command throws into one line that names the command
+ * (`cowpool serve: cannot read app.wasm: no such file`) and an exit code. Each command answers its
+ * own `--help`. The commands use the library's layers; no layer imports these.
  */
 import { cowpoolVersion } from '../version.js';
 import { reportFailure } from './error-message.js';
 import { inspectCommand } from './inspect.js';
 import { SERVE_USAGE, serveCommand } from './serve.js';
+import { warmCommand } from './warm.js';
 
 const USAGE = `cowpool — a fresh WebAssembly instance per request, in microseconds
 
@@ -17,6 +18,8 @@ Usage:
   cowpool serve <app.wasm> [options]   serve a WASI command module over HTTP, CGI-style
   cowpool inspect <module.wasm>        show how a module is pooled (mechanism, reset strategy) and why
   cowpool quickjs serve [setup.js]     JavaScript per HTTP request, a pristine QuickJS context each
+  cowpool warm <app.wasm> | quickjs [setup.js] | sqlite [setup.sql]
+                                       prepare ahead of time, into the cache, so that servers start in ms
   cowpool --version | --help
 
 \`cowpool <command> --help\` shows a command's options.
@@ -33,6 +36,8 @@ export async function main(argv: string[]): Promise<number> {
         return await serveCommand(rest);
       case 'inspect':
         return await inspectCommand(rest);
+      case 'warm':
+        return await warmCommand(rest);
       case 'quickjs':
         // Loaded on demand: only this command needs QuickJS (an optional peer dependency).
         return await (await import('./quickjs.js')).quickjsCommand(rest);

@@ -20,6 +20,7 @@
  */
 import { ClosedError, InvalidArgumentError } from '../errors.js';
 import { addSeals, close, ftruncate, memfdCreate, nativeSupport, PAGE_SIZE, pwrite, Seal } from '../sys/index.js';
+import { dataRuns, type DataRun } from './data-pages.js';
 
 /** Options of {@link MemoryImage.create}. */
 export interface MemoryImageOptions {
@@ -38,16 +39,19 @@ export class MemoryImage {
   /** The memory's initial size in bytes; the span lies within it. */
   readonly minimumBytes: number;
   #fd: number | undefined;
+  /** Where in {@link bytes} data lies. */
+  readonly #runs: readonly DataRun[];
   /** The creator's reference plus one per slot. */
   #references = 1;
   #ownerReleased = false;
   #closed = false;
 
-  private constructor(start: number, bytes: Uint8Array, minimumBytes: number, fd: number | undefined) {
+  private constructor(start: number, bytes: Uint8Array, minimumBytes: number, fd: number | undefined, runs: readonly DataRun[]) {
     this.start = start;
     this.bytes = bytes;
     this.minimumBytes = minimumBytes;
     this.#fd = fd;
+    this.#runs = runs;
   }
 
   /**
@@ -63,9 +67,14 @@ export class MemoryImage {
    * Builds an image from a span: `bytes` placed at `start` in a memory of `minimumBytes`, zeros
    * elsewhere. The span is widened to whole pages of this host ({@link PAGE_SIZE}): a module's
    * image is rendered 4 KiB-aligned (`module/image.ts`, which knows no host), and arm64 kernels
-   * may use 16 or 64 KiB pages.
+   * may use 16 or 64 KiB pages. `runs`, when the caller knows them, say where in `bytes` data lies
+   * (`data-pages.ts`): only those are copied and written; otherwise they are found by comparing.
    */
-  static create(span: { start: number; bytes: Uint8Array }, minimumBytes: number, options: MemoryImageOptions = {}): MemoryImage {
+  static create(
+    span: { start: number; bytes: Uint8Array; runs?: readonly DataRun[] | undefined },
+    minimumBytes: number,
+    options: MemoryImageOptions = {},
+  ): MemoryImage {
     if (!Number.isSafeInteger(span.start) || span.start < 0) {
       throw new InvalidArgumentError(`image start ${span.start} is not a non-negative integer`);
     }
@@ -75,11 +84,20 @@ export class MemoryImage {
     if (start + length > minimumBytes) {
       throw new InvalidArgumentError(`image span [${start}, ${start + length}) does not fit in the memory's initial ${minimumBytes} bytes`);
     }
+    // Only the data is copied and written: a new array reads as zeros without being written, and
+    // a zero page left out of the memfd is a hole, which costs no memory.
+    const runs = span.runs ?? dataRuns(span.bytes);
     const bytes = new Uint8Array(length);
-    if (length > 0) bytes.set(span.bytes, lead);
+    for (const r of runs) bytes.set(span.bytes.subarray(r.start, r.end), lead + r.start);
     const useMemfd = options.memfd ?? nativeSupport().available;
-    const fd = useMemfd ? sealedMemfd(options.name ?? 'cowpool-image', minimumBytes, bytes, start) : undefined;
-    return new MemoryImage(start, bytes, minimumBytes, fd);
+    const fd = useMemfd ? sealedMemfd(options.name ?? 'cowpool-image', minimumBytes, bytes, start, lead, runs) : undefined;
+    return new MemoryImage(
+      start,
+      bytes,
+      minimumBytes,
+      fd,
+      lead === 0 ? runs : runs.map((r) => ({ start: lead + r.start, end: lead + r.end })),
+    );
   }
 
   /**
@@ -89,7 +107,7 @@ export class MemoryImage {
    */
   withMinimum(minimumBytes: number): MemoryImage {
     if (this.#closed) throw new ClosedError('MemoryImage');
-    return MemoryImage.create({ start: this.start, bytes: this.bytes }, minimumBytes, {
+    return MemoryImage.create({ start: this.start, bytes: this.bytes, runs: this.#runs }, minimumBytes, {
       memfd: this.#fd !== undefined,
       name: 'cowpool-image',
     });
@@ -149,13 +167,14 @@ export class MemoryImage {
   }
 }
 
-function sealedMemfd(name: string, size: number, bytes: Uint8Array, start: number): number {
+/** A memfd of `size` bytes holding `bytes` at `start`, of which only the `runs` (offset by `lead`) hold data. */
+function sealedMemfd(name: string, size: number, bytes: Uint8Array, start: number, lead: number, runs: readonly DataRun[]): number {
   const fd = memfdCreate(name);
   try {
-    // ftruncate makes a sparse file: the zeros around the span are holes that take no memory until
+    // ftruncate makes a sparse file: the zeros around the data are holes that take no memory until
     // a slot reads them, and then one page-cache page each, shared by every slot.
     ftruncate(fd, size);
-    if (bytes.length > 0) pwrite(fd, bytes, start);
+    for (const r of runs) pwrite(fd, bytes.subarray(lead + r.start, lead + r.end), start + lead + r.start);
     // Sealed so that no one, cowpool included, can change the image under live mappings.
     addSeals(fd, Seal.SHRINK | Seal.GROW | Seal.WRITE | Seal.SEAL);
     return fd;

@@ -3,8 +3,9 @@
  * returns, named and described once here. Names follow Prometheus' conventions (a `_total` counter,
  * base units: seconds and bytes), and each family's help says what one unit of it is.
  *
- * A pool's reset-time histogram and its trap and timeout counters appear when the pool's stats
- * carry them ({@link PoolCounters}); until then the summed reset time stands in for the histogram.
+ * A pool's reset-time histogram and its trap and timeout counters appear whenever the stats carry
+ * them ({@link PoolCounters}): every `InstancePool` does; a source summed from several pools or
+ * another copy of cowpool may not, and then only the summed reset time is shown.
  */
 import type { PoolStats } from '../pool/index.js';
 import type { Labels, MetricFamily } from './exposition.js';
@@ -13,8 +14,11 @@ import type { HistogramSnapshot } from '../histogram.js';
 /** Nanoseconds in a second. */
 const NS_PER_SECOND = 1e9;
 
-/** A pool's stats as the metrics read them: {@link PoolStats} and the counters a pool may add. */
-export interface PoolCounters extends PoolStats {
+/**
+ * A pool's stats as the metrics read them: {@link PoolStats}, where the histogram and the trap and
+ * timeout counts may be missing (a source summed from other pools, or another copy of cowpool).
+ */
+export interface PoolCounters extends Omit<PoolStats, 'resetTime' | 'traps' | 'timeouts'> {
   /** Time of each memory reset, in nanoseconds (buckets: `RESET_TIME_BOUNDS_NS`). */
   readonly resetTime?: HistogramSnapshot;
   /** Uses that ended with a guest trap. */

@@ -13,7 +13,7 @@
 
 import type { ByteRange } from './bytes.js';
 import { referencedFunctions } from './const-expr.js';
-import { walkInstructions } from './instructions.js';
+import { firstBytes, walkInstructions, type Instruction } from './instructions.js';
 import { memoryCountProblem, memoryTypeProblems } from './memory-checks.js';
 import { Op } from './opcodes.js';
 import type { ExternKind, MemoryType, ModuleInfo, RefType, ValType } from './types.js';
@@ -82,11 +82,19 @@ export interface ModuleAnalysis {
   readonly mutableRefGlobals: readonly number[];
   /** Defined functions a use can run, ascending. */
   readonly reachableFunctions: readonly number[];
+  /**
+   * For each defined function, the offsets of the first instruction inside each of its `loop`s:
+   * where fuel instrumentation (`fuel.ts`) puts its checks, found in this pass so that the rewrite
+   * need not decode the code again.
+   */
+  readonly loopHeaders: readonly (readonly number[])[];
 }
 
 /** What one function body does that matters to the analysis. */
 interface BodyFacts {
   readonly calls: number[];
+  /** Offsets of the first instruction inside each `loop` (after its block type). */
+  readonly loops: number[];
   dataDrop: boolean;
   elemDrop: boolean;
   memoryInit: boolean;
@@ -117,10 +125,14 @@ function scanCode(info: ModuleInfo, bytes: Uint8Array): CodeFacts {
 }
 
 function scanBody(bytes: Uint8Array, range: ByteRange, facts: CodeFacts): BodyFacts {
-  const body: BodyFacts = { calls: [], dataDrop: false, elemDrop: false, memoryInit: false, tableInit: false };
-  walkInstructions(bytes, range, ({ opcode, indices }) => {
-    const [first = 0, second = 0] = indices;
+  const body: BodyFacts = { calls: [], loops: [], dataDrop: false, elemDrop: false, memoryInit: false, tableInit: false };
+  const visit = ({ opcode, end, indices }: Instruction): void => {
+    const first = indices[0] ?? 0;
     switch (opcode) {
+      case Op.loop:
+        // The loop's body starts right after its block type.
+        body.loops.push(end);
+        break;
       case Op.call:
       case Op.returnCall:
         body.calls.push(first);
@@ -144,7 +156,7 @@ function scanBody(bytes: Uint8Array, range: ByteRange, facts: CodeFacts): BodyFa
         facts.mutatedTables.add(first);
         break;
       case Op.tableInit: // [elem, table]
-        facts.mutatedTables.add(second);
+        facts.mutatedTables.add(indices[1] ?? 0);
         body.tableInit = true;
         break;
       case Op.memoryInit:
@@ -157,9 +169,13 @@ function scanBody(bytes: Uint8Array, range: ByteRange, facts: CodeFacts): BodyFa
         body.elemDrop = true;
         break;
     }
-  });
+  };
+  walkInstructions(bytes, range, visit, INTERESTING);
   return body;
 }
+
+/** The instructions {@link scanBody} looks at (every 0xFC one: the table and segment instructions are there). */
+const INTERESTING = firstBytes(Op.loop, Op.call, Op.returnCall, Op.refFunc, Op.memoryGrow, Op.globalSet, Op.tableSet, Op.tableGrow);
 
 /** Defined functions a use can run: the closure of the roots under direct calls. */
 function reachableFromUse(info: ModuleInfo, facts: CodeFacts): Set<number> {
@@ -319,5 +335,6 @@ export function analyzeModule(info: ModuleInfo, bytes: Uint8Array): ModuleAnalys
     tableInit: byUse('tableInit'),
     mutableRefGlobals: globals.filter((g) => g.mutable && isRefType(g.type)).map((g) => g.index),
     reachableFunctions: [...reachable].sort((a, b) => a - b),
+    loopHeaders: facts.bodies.map((b) => b.loops),
   };
 }

@@ -85,6 +85,14 @@ export class ByteReader {
   /** Unsigned LEB128, at most 5 bytes, value below 2^32. */
   u32(): number {
     const start = this.pos;
+    // Most indices fit in one byte: read those without the loop (decoding code is the hot path).
+    if (start < this.limit) {
+      const b = this.bytes[start]!;
+      if (b < 0x80) {
+        this.pos = start + 1;
+        return b;
+      }
+    }
     let result = 0;
     let scale = 1;
     for (let i = 0; i < 5; i++) {

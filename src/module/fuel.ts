@@ -60,8 +60,11 @@
  * longer match the instrumented code; the name section stays right.
  */
 
+import { InternalError } from '../errors.js';
+import type { ByteRange } from './bytes.js';
 import type { ModuleInfo } from './types.js';
 import { walkInstructions } from './instructions.js';
+import { SectionId } from './reader.js';
 import { Op } from './opcodes.js';
 import { ByteWriter } from './writer.js';
 
@@ -125,11 +128,18 @@ function checkSequence(globalIndex: number, typeIndex: number, tableIndex: numbe
  * Instruments every defined function of the module `info` was read from (`bytes`): computes the
  * entries to append and re-encodes the code section. Only the sequences are inserted; every other
  * byte of each body, locals included, is copied unchanged. With `calls` false, only loop headers
- * are instrumented (see the module comment for when that is enough).
+ * are instrumented (see the module comment for when that is enough). `loopHeaders`, when given,
+ * are the analysis's (`ModuleAnalysis.loopHeaders`, of these very bytes): the code is then not
+ * decoded again.
  *
  * @throws MalformedModuleError (section `code`) if a body cannot be decoded.
  */
-export function instrumentFuel(bytes: Uint8Array, info: ModuleInfo, calls = true): FuelInstrumentation {
+export function instrumentFuel(
+  bytes: Uint8Array,
+  info: ModuleInfo,
+  calls = true,
+  loopHeaders?: readonly (readonly number[])[],
+): FuelInstrumentation {
   // Without GC type definitions every type is a plain func type, so one with no params and no
   // results is the same type as the one we would add (and call_indirect checks structurally).
   const existing = info.types.findIndex((t) => t.params.length === 0 && t.results.length === 0);
@@ -142,29 +152,47 @@ export function instrumentFuel(bytes: Uint8Array, info: ModuleInfo, calls = true
   const tableEntry = new Uint8Array([FUNC_REF, 0x01, 0x01, 0x01]);
 
   const sequence = checkSequence(globalIndex, typeIndex, tableIndex);
-  let points = 0;
   let code: ByteWriter | undefined;
   if (info.code.length > 0) {
-    code = new ByteWriter().u32(info.code.length);
-    const at: number[] = [];
-    for (const body of info.code) {
-      at.length = 0;
-      if (calls) at.push(body.instructions.start);
-      // A loop's block type ends where the next instruction starts (a loop has at least its `end`).
-      let afterLoop = false;
-      walkInstructions(bytes, body.instructions, (ins) => {
-        if (afterLoop) at.push(ins.offset);
-        afterLoop = ins.opcode === Op.loop;
-      });
-      points += at.length;
-      code.u32(body.range.end - body.range.start + at.length * sequence.length);
+    if (loopHeaders !== undefined && loopHeaders.length !== info.code.length) {
+      throw new InternalError(`fuel: ${loopHeaders.length} functions' loop headers for ${info.code.length} functions`);
+    }
+    const loops = loopHeaders ?? info.code.map((body) => findLoopHeaders(bytes, body.instructions));
+    let points = calls ? info.code.length : 0;
+    for (const headers of loops) points += headers.length;
+    // Sized up front: the original code plus every inserted sequence (and the new body sizes'
+    // LEBs, at most 5 bytes each), so the writer never grows.
+    const section = info.sections.find((s) => s.id === SectionId.code)!;
+    code = new ByteWriter(section.body.end - section.body.start + points * sequence.length + info.code.length * 5 + 5);
+    code.u32(info.code.length);
+    for (const [i, body] of info.code.entries()) {
+      const headers = loops[i]!;
+      const inserted = (calls ? 1 : 0) + headers.length;
+      code.u32(body.range.end - body.range.start + inserted * sequence.length);
       let from = body.range.start;
-      for (const offset of at) {
+      if (calls) {
+        code.bytes(bytes.subarray(from, body.instructions.start)).bytes(sequence);
+        from = body.instructions.start;
+      }
+      for (const offset of headers) {
         code.bytes(bytes.subarray(from, offset)).bytes(sequence);
         from = offset;
       }
       code.bytes(bytes.subarray(from, body.range.end));
     }
+    return { typeIndex, typeEntry, globalIndex, globalEntry, tableIndex, tableEntry, code, points };
   }
-  return { typeIndex, typeEntry, globalIndex, globalEntry, tableIndex, tableEntry, code, points };
+  return { typeIndex, typeEntry, globalIndex, globalEntry, tableIndex, tableEntry, code, points: 0 };
+}
+
+/** The offsets of the first instruction inside each `loop` of a body (what the analysis records too). */
+function findLoopHeaders(bytes: Uint8Array, range: ByteRange): number[] {
+  const at: number[] = [];
+  // A loop's block type ends where the next instruction starts (a loop has at least its `end`).
+  let afterLoop = false;
+  walkInstructions(bytes, range, (ins) => {
+    if (afterLoop) at.push(ins.offset);
+    afterLoop = ins.opcode === Op.loop;
+  });
+  return at;
 }

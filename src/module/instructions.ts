@@ -19,6 +19,8 @@ export interface Instruction {
   opcode: number;
   /** Absolute byte offset of the instruction's first byte. */
   offset: number;
+  /** Absolute byte offset just past its immediates: where the next instruction (or a `loop`'s body) starts. */
+  end: number;
   /**
    * Index immediates in binary order: the function of `call`, `[type, table]` of
    * `call_indirect`, the global of `global.set`, `[data, memory]` of `memory.init`, `[dst, src]` of
@@ -28,14 +30,26 @@ export interface Instruction {
   readonly indices: number[];
 }
 
-/** Called once per instruction, the function's final `end` included. */
+/** Called once per instruction (or per instruction of interest), the function's final `end` included. */
 export type InstructionVisitor = (instruction: Instruction) => void;
 
-function readMemarg(r: ByteReader, indices: number[]): void {
+/**
+ * Which instructions a visitor wants, by their first byte (a prefix: 0xFC for every 0xFC
+ * instruction): a walk that visits a few kinds decodes the others without calling back.
+ */
+export function firstBytes(...opcodes: number[]): Uint8Array {
+  const wanted = new Uint8Array(256);
+  for (const opcode of opcodes) wanted[opcode > 0xff ? opcode >>> 16 : opcode] = 1;
+  return wanted;
+}
+
+/** Reads a memarg; returns its memory index. */
+function readMemarg(r: ByteReader): number {
   const flags = r.u32();
   // Bit 6 of the alignment field announces an explicit memory index (multi-memory).
-  indices.push((flags & 0x40) !== 0 ? r.u32() : 0);
+  const memory = (flags & 0x40) !== 0 ? r.u32() : 0;
   r.u64();
+  return memory;
 }
 
 function skipCatchClauses(r: ByteReader): void {
@@ -51,21 +65,28 @@ function skipCatchClauses(r: ByteReader): void {
 
 /**
  * Walks the instructions in `range` (a {@link FunctionBody}'s `instructions`), calling `visit` for
- * each. Returns the number of instructions.
+ * each, or (with `only`, from {@link firstBytes}) for each whose first byte it marks. Every
+ * instruction is decoded and checked either way. Returns the number of instructions.
+ *
+ * The loop is the module layer's hot path (a module's every instruction, 200 000 for QuickJS, on
+ * a cold start mostly before V8 has optimized it): the common immediate, a one-byte index, is read
+ * inline, and the callback is skipped for instructions no one asked about.
  *
  * @throws MalformedModuleError (section `code`) for an unknown opcode, a bad immediate, a body that
  *   ends before its final `end`, or bytes after it.
  */
-export function walkInstructions(bytes: Uint8Array, range: ByteRange, visit?: InstructionVisitor): number {
+export function walkInstructions(bytes: Uint8Array, range: ByteRange, visit?: InstructionVisitor, only?: Uint8Array): number {
   const r = new ByteReader(bytes, range.start, range.end, 'code');
-  const ins: Instruction = { opcode: 0, offset: 0, indices: [] };
+  const limit = range.end;
+  const ins: Instruction = { opcode: 0, offset: 0, end: 0, indices: [] };
   const { indices } = ins;
   let depth = 0;
   let count = 0;
   for (;;) {
-    if (r.atEnd()) r.fail('function body ends before its final end (0x0b)');
     const offset = r.pos;
-    let opcode = r.u8();
+    if (offset >= limit) r.fail('function body ends before its final end (0x0b)');
+    let opcode = bytes[offset]!;
+    r.pos = offset + 1;
     let kind: number;
     const subTable = opcode >= 0xfc ? prefixedImmediates.get(opcode) : undefined;
     if (subTable !== undefined) {
@@ -74,35 +95,51 @@ export function walkInstructions(bytes: Uint8Array, range: ByteRange, visit?: In
       opcode = opcode * 0x10000 + Math.min(sub, 0xffff);
       if (kind === Imm.unknown) r.fail(`unknown opcode ${formatOpcode(opcode >>> 16)} 0x${sub.toString(16)}`, offset);
     } else {
-      kind = singleByteImmediates[opcode] ?? Imm.unknown;
+      kind = singleByteImmediates[opcode]!;
       if (kind === Imm.unknown) {
         if (opcode === 0xfb) r.fail(`unsupported: GC proposal instruction 0xfb 0x${r.u32().toString(16)}`, offset);
         r.fail(`unknown opcode ${formatOpcode(opcode)}`, offset);
       }
     }
-    indices.length = 0;
+    // The indices are written in place and the length set only when it changes: most instructions
+    // have as many as the one before, and setting an array's length is not free.
+    let n = 0;
     switch (kind) {
       case Imm.none:
         break;
       case Imm.block:
         skipBlockType(r);
         break;
-      case Imm.index:
-        indices.push(r.u32());
-        break;
-      case Imm.index2:
-        indices.push(r.u32(), r.u32());
-        break;
-      case Imm.brTable: {
-        const n = r.count();
-        for (let i = 0; i <= n; i++) indices.push(r.u32());
+      case Imm.index: {
+        const b = r.pos < limit ? bytes[r.pos]! : 0x80;
+        if (b < 0x80) {
+          r.pos++;
+          indices[n++] = b;
+        } else indices[n++] = r.u32();
         break;
       }
-      case Imm.memarg:
-        readMemarg(r, indices);
+      case Imm.index2:
+        indices[n++] = r.u32();
+        indices[n++] = r.u32();
         break;
+      case Imm.brTable: {
+        const labels = r.count();
+        for (let i = 0; i <= labels; i++) indices[n++] = r.u32();
+        break;
+      }
+      case Imm.memarg: {
+        // The common memarg: an alignment below 0x40 (memory 0) and an offset, one byte each.
+        const at = r.pos;
+        if (at + 1 < limit && bytes[at]! < 0x40 && bytes[at + 1]! < 0x80) {
+          r.pos = at + 2;
+          indices[n++] = 0;
+        } else indices[n++] = readMemarg(r);
+        break;
+      }
       case Imm.i32:
-        r.s32();
+        // A constant in [-64, 64) is one byte.
+        if (r.pos < limit && bytes[r.pos]! < 0x80) r.pos++;
+        else r.s32();
         break;
       case Imm.i64:
         r.skipS64();
@@ -120,7 +157,7 @@ export function walkInstructions(bytes: Uint8Array, range: ByteRange, visit?: In
         r.u8();
         break;
       case Imm.memargLane:
-        readMemarg(r, indices);
+        indices[n++] = readMemarg(r);
         r.u8();
         break;
       case Imm.valTypes: {
@@ -142,9 +179,11 @@ export function walkInstructions(bytes: Uint8Array, range: ByteRange, visit?: In
       }
     }
     count++;
-    if (visit !== undefined) {
+    if (visit !== undefined && (only === undefined || only[bytes[offset]!] === 1)) {
+      if (indices.length !== n) indices.length = n;
       ins.opcode = opcode;
       ins.offset = offset;
+      ins.end = r.pos;
       visit(ins);
     }
     if (opcode === Op.end || opcode === Op.delegate) {

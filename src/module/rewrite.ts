@@ -50,8 +50,15 @@ export interface RewritePlan {
    * only (see fuel.ts for when that is enough). `startExport`: a start function (unless
    * `removeStart` drops it) no longer runs inside `new WebAssembly.Instance`, where it would meet
    * the empty table, but is exported under this name for the host to call once the check is wired.
+   * `loopHeaders`: `analyzeModule`'s of these bytes, so that the code is not decoded a second time.
    */
-  interrupt?: { readonly fuelExport: string; readonly tableExport: string; readonly startExport?: string; readonly calls?: boolean };
+  interrupt?: {
+    readonly fuelExport: string;
+    readonly tableExport: string;
+    readonly startExport?: string;
+    readonly calls?: boolean;
+    readonly loopHeaders?: readonly (readonly number[])[];
+  };
 }
 
 const EXTERN_KIND_BYTE = { function: 0, table: 1, memory: 2, global: 3, tag: 4 } as const;
@@ -322,7 +329,7 @@ export function rewriteModule(bytes: Uint8Array, info: ModuleInfo, plan: Rewrite
   let fuel: FuelInstrumentation | undefined;
   const named: NamedExport[] = [];
   if (names !== undefined) {
-    fuel = instrumentFuel(bytes, info, plan.interrupt?.calls ?? true);
+    fuel = instrumentFuel(bytes, info, plan.interrupt?.calls ?? true, plan.interrupt?.loopHeaders);
     named.push(
       { name: names.fuelExport, kind: 'global', index: fuel.globalIndex, path: 'plan.interrupt.fuelExport' },
       { name: names.tableExport, kind: 'table', index: fuel.tableIndex, path: 'plan.interrupt.tableExport' },
@@ -368,7 +375,11 @@ export function emitModule(bytes: Uint8Array, info: ModuleInfo, replace: Readonl
   const pending = [...replace.entries()]
     .filter(([id, w]) => w !== null && findSection(info, id) === undefined)
     .sort(([a], [b]) => sectionRank(a) - sectionRank(b));
-  const out = new ByteWriter().bytes(bytes.subarray(0, 8));
+  // Sized for the whole output up front (at most the input and every replacement, with their
+  // headers): growing by doubling would copy a large module's bytes a dozen times.
+  let capacity = bytes.length;
+  for (const w of replace.values()) if (w !== null) capacity += w.length + 6;
+  const out = new ByteWriter(capacity).bytes(bytes.subarray(0, 8));
   const flushPendingBefore = (rank: number): void => {
     while (pending.length > 0 && sectionRank(pending[0]?.[0] ?? 0) < rank) {
       const [id, w] = pending.shift() as [number, ByteWriter];
@@ -385,5 +396,6 @@ export function emitModule(bytes: Uint8Array, info: ModuleInfo, replace: Readonl
     }
   }
   flushPendingBefore(Infinity);
-  return out.finish().slice();
+  // A view of the writer's own buffer, which nothing else holds: no copy.
+  return out.finish();
 }

@@ -56,7 +56,7 @@ export function analyzeStart(info: ModuleInfo, bytes: Uint8Array): StartAnalysis
     let problem: string | undefined;
     walkInstructions(bytes, body.instructions, ({ opcode, indices }) => {
       if (problem !== undefined) return;
-      const [first = 0] = indices;
+      const first = indices[0] ?? 0;
       switch (opcode) {
         case Op.call:
         case Op.returnCall:

@@ -7,8 +7,13 @@ const UTF8 = new TextEncoder();
 
 /** Appends bytes; {@link finish} returns them as one array. */
 export class ByteWriter {
-  #buf = new Uint8Array(256);
+  #buf: Uint8Array;
   #len = 0;
+
+  /** `capacity`: the bytes to make room for up front (it grows past them as needed). */
+  constructor(capacity = 256) {
+    this.#buf = new Uint8Array(capacity);
+  }
 
   /** Bytes written so far. */
   get length(): number {

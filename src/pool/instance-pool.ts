@@ -32,21 +32,25 @@ import {
   AbortedError,
   AcquireTimeoutError,
   ClosedError,
+  GuestTimeoutError,
+  GuestTrapError,
   InternalError,
   InvalidArgumentError,
   NestedUseError,
   PoolClosedError,
 } from '../errors.js';
+import { Histogram, RESET_TIME_BOUNDS_NS } from '../histogram.js';
 import type { MemoryImage, ResetReport, ResetStrategy } from '../memory/index.js';
 import { WASM_PAGE_SIZE } from '../module/wasm-page.js';
-import { build, type PoolParts } from './build.js';
+import { assemble, build, type PoolParts, type Ready } from './build.js';
 import { guestError } from './guest-error.js';
 import { IdleTrimmer } from './idle-trimmer.js';
 import { SizeLearner } from './learn-size.js';
 import { Lease } from './lease.js';
 import { Member } from './member.js';
-import { fillUseOptions, type FilledOptions, type FilledUseOptions, type PoolOptions, type UseOptions } from './options.js';
+import { fillOptions, fillUseOptions, type FilledOptions, type FilledUseOptions, type PoolOptions, type UseOptions } from './options.js';
 import type { PreparedModule } from './prepare.js';
+import { checkPreparedPool, FROM_PREPARED, FROM_PREPARED_SYNC, type PreparedPool } from './prepared-pool.js';
 import { emptyStats, type PoolStats } from './stats.js';
 import { driveAsync, driveSync, isPromise, type Steps } from './sync-or-async.js';
 import type { ModuleSource, PoolDescription, UseFunction } from './types.js';
@@ -78,6 +82,8 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
   #closing: Promise<void> | undefined;
   #closed: (() => void) | undefined;
   readonly #stats = emptyStats();
+  /** Each reset's duration, for `stats().resetTime` (and `/metrics`). */
+  readonly #resetTime = new Histogram(RESET_TIME_BOUNDS_NS);
   #defaultUse: FilledUseOptions | undefined;
   /**
    * Uses of this pool whose function is running on the current call stack (`runSync`'s, and the
@@ -96,7 +102,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
     this.#strategy = parts.strategy.strategy;
     this.#strategyReason = parts.strategy.reason;
     this.#learner =
-      options.initialMemory === 'learn' ? new SizeLearner(options.virtualMemorySize, prepared.memoryPages?.maximum) : undefined;
+      options.initialMemory === 'learn' ? new SizeLearner(prepared.virtualMemorySize, prepared.memoryPages?.maximum) : undefined;
     this.#trimmer = new IdleTrimmer(options.trimIdleAfter, this.#trimIdle);
     this.#waiters = new WaiterQueue(options.max);
   }
@@ -111,7 +117,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
     options?: PoolOptions<S, C>,
   ): Promise<InstancePool<E, S, C>> {
     // A generator runs nothing until driven, and driveAsync turns every throw into a rejection.
-    return driveAsync(InstancePool.#construct<E, S, C>(source, options));
+    return driveAsync(InstancePool.#construct<E, S, C>(build<S, C>(source, options)));
   }
 
   /** {@link create}, synchronously. Throws when `options.setup` is async. */
@@ -119,15 +125,48 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
     source: ModuleSource,
     options?: PoolOptions<S, C>,
   ): InstancePool<E, S, C> {
-    return driveSync(InstancePool.#construct<E, S, C>(source, options));
+    return driveSync(InstancePool.#construct<E, S, C>(build<S, C>(source, options)));
   }
 
   /**
-   * The one construction path: the parts (`build.ts`), then `options.min` members, created → idle.
-   * Each `yield` hands out what may be a promise; whatever fails, nothing stays open.
+   * Internal (a symbol no user can type): a pool of a module prepared already, by another thread
+   * or process, with `ready` what that one made besides (the compiled module, the image), so that
+   * nothing is prepared again. `options` gives the pool's own settings; what shapes the module
+   * (mechanism, interruptible, …) is the prepared pool's. See `prepared-pool.ts`.
    */
-  static *#construct<E extends object, S, C>(source: ModuleSource, options: PoolOptions<S, C> | undefined): Steps<InstancePool<E, S, C>> {
-    const pool = new InstancePool<E, S, C>(yield* build<S, C>(source, options));
+  static [FROM_PREPARED]<E extends object = WebAssembly.Exports, S = undefined, C = unknown>(
+    prepared: PreparedPool,
+    options?: PoolOptions<S, C>,
+    ready?: Ready,
+  ): Promise<InstancePool<E, S, C>> {
+    return driveAsync(InstancePool.#construct<E, S, C>(InstancePool.#assembled(prepared, options, ready)));
+  }
+
+  /** {@link [FROM_PREPARED]}, synchronously. Throws when `options.setup` is async. */
+  static [FROM_PREPARED_SYNC]<E extends object = WebAssembly.Exports, S = undefined, C = unknown>(
+    prepared: PreparedPool,
+    options?: PoolOptions<S, C>,
+    ready?: Ready,
+  ): InstancePool<E, S, C> {
+    return driveSync(InstancePool.#construct<E, S, C>(InstancePool.#assembled(prepared, options, ready)));
+  }
+
+  // eslint-disable-next-line require-yield -- the construction's parts as steps, though assembling has none
+  static *#assembled<S, C>(
+    prepared: PreparedPool,
+    options: PoolOptions<S, C> | undefined,
+    ready: Ready | undefined,
+  ): Steps<PoolParts<S, C>> {
+    return assemble(checkPreparedPool(prepared), fillOptions(options), ready);
+  }
+
+  /**
+   * The one construction path: the parts (`build.ts`: from the cache or prepared, then assembled),
+   * then `options.min` members, created → idle. Each `yield` hands out what may be a promise;
+   * whatever fails, nothing stays open.
+   */
+  static *#construct<E extends object, S, C>(parts: Steps<PoolParts<S, C>>): Steps<InstancePool<E, S, C>> {
+    const pool = new InstancePool<E, S, C>(yield* parts);
     try {
       for (let i = 0; i < pool.#options.min; i++) {
         const made = pool.#newMember();
@@ -195,7 +234,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
     try {
       return fn(lease.instance, lease.context, lease.host);
     } catch (err) {
-      throw guestError(err);
+      throw this.#failed(err);
     } finally {
       this.#depth--;
       lease.release();
@@ -240,9 +279,9 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
       restoredTables: p.restoreTables.length,
       reservedTables: p.reservedTables.map((t) => ({ ...t })),
       max: this.#options.max,
-      interruptible: this.#options.plan.interruptible,
+      interruptible: p.interruptible,
       initialized: p.initialized,
-      virtualMemorySize: this.#options.virtualMemorySize,
+      virtualMemorySize: p.virtualMemorySize,
     };
   }
 
@@ -251,6 +290,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
     return {
       ...this.#stats,
       resets: { ...this.#stats.resets },
+      resetTime: this.#resetTime.snapshot(),
       instances: this.#idle.length + this.#leased,
       idle: this.#idle.length,
       leased: this.#leased,
@@ -305,6 +345,14 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
     return fillUseOptions(options, { acquireTimeout: this.#options.acquireTimeout, interruptible: this.#prepared.interrupt !== undefined });
   }
 
+  /** What a use's failure reaches its caller as ({@link guestError}), counted as a trap or a timeout. */
+  #failed(err: unknown): unknown {
+    const error = guestError(err);
+    if (error instanceof GuestTrapError) this.#stats.traps++;
+    else if (error instanceof GuestTimeoutError) this.#stats.timeouts++;
+    return error;
+  }
+
   #runLeased<T>(lease: Lease<E, S, C>, fn: UseFunction<E, S, C, T | Promise<T>>): Promise<Awaited<T>> {
     let result: T | Promise<T>;
     this.#depth++;
@@ -312,7 +360,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
       result = fn(lease.instance, lease.context, lease.host);
     } catch (err) {
       this.#depth--;
-      const error = guestError(err);
+      const error = this.#failed(err);
       lease.release();
       return Promise.reject(error);
     }
@@ -327,7 +375,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
         return value;
       },
       (err: unknown) => {
-        const error = guestError(err);
+        const error = this.#failed(err);
         lease.release();
         throw error;
       },
@@ -363,7 +411,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
       // Instantiation failed (a start function trapped, say): reset what it wrote, keep the member.
       // The caller settles the pool (a waiter loop goes on; a direct caller had no waiters).
       this.#finish(member);
-      throw guestError(err);
+      throw this.#failed(err);
     }
     const lease = new Lease<E, S, C>(instance, member, this.#endLease, this.#options.guardExports);
     member.lease = lease;
@@ -398,6 +446,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
       this.#stats.resets[report.strategy]++;
       this.#stats.dirtyPages += report.dirtyPages;
       this.#stats.resetNanoseconds += report.nanoseconds;
+      this.#resetTime.observe(report.nanoseconds);
     }
     if (report?.grew) {
       if (this.#learner && this.#image && member.slot) {

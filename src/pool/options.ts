@@ -8,6 +8,7 @@ import { DEFAULT_KEEP_RESIDENT, parseStrategy, type ResetStrategy } from '../mem
 import { boolean, integer, rejectUnknownKeys, timeoutMs, waitMs } from '../options/validate.js';
 import type { ImportsFactory, SetupHook } from './instance-host.js';
 import type { Interruptible, Mechanism, ModulePlan } from './prepare.js';
+import { checkCacheOption, type CacheChoice, type CacheOption } from './cache/settings.js';
 import { INITIALIZER, type FunctionInitializer, type Initializer } from './preinitialize/initializer.js';
 import { TEST_HOOKS, type TestHooks } from './test-hooks.js';
 
@@ -103,6 +104,17 @@ export interface PoolOptions<S = undefined, C = unknown> {
    * `interruptible`; Infinity for none.
    */
   createTimeout?: number;
+  /**
+   * Keep what preparing the module produced (the rewritten module, the image, the plan) in a cache
+   * on disk, keyed by the module's bytes, the options that shape it and cowpool's version, so that
+   * the next pool of the same module starts in milliseconds: `true` (default), `false`, or
+   * `{ dir }`. The directory is `$COWPOOL_CACHE_DIR`, else `$XDG_CACHE_HOME/cowpool`, else
+   * `~/.cache/cowpool`; `COWPOOL_CACHE=off` turns the cache off for the whole process. A pool whose
+   * preparation ran code of yours (`initialize`, or data offsets read from imported globals) is not
+   * cached: what your imports return is not part of the key. Nor are modules under 64 KiB:
+   * preparing them costs less than reading a file.
+   */
+  cache?: CacheOption;
 }
 
 /**
@@ -136,13 +148,13 @@ export interface FilledOptions<S, C> {
   plan: ModulePlan;
   /** Bytes (not yet rounded), `learn`, or undefined for the module's own size. */
   initialMemory: number | 'learn' | undefined;
-  virtualMemorySize: boolean;
   /**
    * Whether a use is handed a view of its instance that stops working when the use ends
    * (`use-view.ts`). False only for a pool a sandbox hosts (it passes a host's initializer): its
    * uses are the sandbox's own code, which keeps no exports and caches them per instance.
    */
   guardExports: boolean;
+  cache: CacheChoice;
   testHooks: TestHooks;
 }
 
@@ -170,6 +182,7 @@ const POOL_KEYS = [
   'acquireTimeout',
   'interruptible',
   'createTimeout',
+  'cache',
 ] as const satisfies readonly (keyof PoolOptions)[];
 const USE_KEYS = ['timeout', 'acquireTimeout', 'signal'] as const satisfies readonly (keyof UseOptions)[];
 
@@ -244,10 +257,11 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
       keepExports: hosted?.keepExports,
       tableReserve: integer('options.tableReserve', own('tableReserve') ?? 0, 0),
       createTimeout: interruptible === false ? Infinity : timeoutMs('options.createTimeout', createTimeout ?? DEFAULTS.createTimeout),
+      virtualMemorySize: boolean('options.virtualMemorySize', own('virtualMemorySize') ?? false),
     },
     initialMemory,
-    virtualMemorySize: boolean('options.virtualMemorySize', own('virtualMemorySize') ?? false),
     guardExports: hosted === undefined,
+    cache: checkCacheOption('options.cache', own('cache')),
     testHooks: hooks ?? {},
   };
 }

@@ -17,6 +17,7 @@
  *   back fresh by construction. Always safe; costs an instantiation (µs for small modules).
  */
 import { InternalError, InvalidArgumentError, MalformedModuleError, ModuleNotPoolableError } from '../errors.js';
+import type { DataRun } from '../memory/data-pages.js';
 import { pagesToBytes } from '../module/wasm-page.js';
 import {
   analyzeModule,
@@ -74,6 +75,8 @@ export interface ModulePlan {
   readonly createTimeout: number;
   /** The only exports the module keeps, by name (a host's initializer asks for it); undefined keeps them all. */
   readonly keepExports: ReadonlySet<string> | undefined;
+  /** Rewrite `memory.size` and `memory.grow` to read and grow a global (see `PoolOptions.virtualMemorySize`). */
+  readonly virtualMemorySize: boolean;
 }
 
 /** A module read and analysed, with its mechanism decided: everything before the rewrite. */
@@ -113,12 +116,18 @@ export interface Initialization {
   readonly globals: readonly { index: number; name: string; value: unknown }[];
 }
 
-/** What the pool needs to run a module. */
-export interface PreparedModule extends AnalyzedModule {
-  /** The rewritten module. */
-  readonly module: WebAssembly.Module;
+/**
+ * What the pool needs to run a module besides the module itself: the decisions of preparation, as
+ * plain data (structured-cloneable, but for the values of reference globals in `globalOverrides`).
+ */
+export interface RunPlan {
+  readonly mechanism: Mechanism;
+  /** Why this mechanism (and not the other). */
+  readonly reason: string;
+  /** The memory import the pool supplies, or undefined when the module has no memory. */
+  readonly memoryImport?: { readonly module: string; readonly name: string };
   /** Memory limits in 64 KiB pages. */
-  readonly memoryPages?: { initial: number; maximum?: number };
+  readonly memoryPages?: { readonly initial: number; readonly maximum?: number };
   /** Export names of the mutable globals to restore (reuse). */
   readonly restoreGlobals: readonly string[];
   /** Export names of the tables to restore (reuse). */
@@ -126,14 +135,23 @@ export interface PreparedModule extends AnalyzedModule {
   /** Export names of the tables given more entries per member (reuse; `plan.tableReserve`), and how many each. */
   readonly reservedTables: readonly { readonly name: string; readonly reserve: number }[];
   /** Values to give exported globals right after instantiation (reuse after pre-initialization). */
-  readonly globalOverrides: readonly { name: string; value: unknown }[];
+  readonly globalOverrides: readonly { readonly name: string; readonly value: unknown }[];
   /**
    * Where the fuel counter and the check table are exported, when the module is interruptible; and
    * its start function, which every new instance must be given to run (see `interruption.ts`).
    */
   readonly interrupt?: InterruptExports;
-  /** Whether every use starts from the state `plan.initialize` left. */
+  /** Whether every use starts from the state an initializer (or a start function run once) left. */
   readonly initialized: boolean;
+  /** The plan's `interruptible`: what the fuel counter counts. */
+  readonly interruptible: Interruptible;
+  /** The plan's `virtualMemorySize`. */
+  readonly virtualMemorySize: boolean;
+}
+
+/** A {@link RunPlan} with its module compiled: what members instantiate. */
+export interface PreparedModule extends RunPlan {
+  readonly module: WebAssembly.Module;
 }
 
 /**
@@ -147,6 +165,8 @@ export interface ImageSpan {
   start: number;
   bytes: Uint8Array;
   minimumBytes: number;
+  /** Where in `bytes` data lies, when known (zeros elsewhere); see `memory/data-pages.ts`. */
+  runs?: readonly DataRun[];
 }
 
 /**
@@ -156,11 +176,13 @@ export interface ImageSpan {
  * pool runs: an export dropped no longer makes a table growable, and the size global is one more
  * internal global the mechanisms restore.
  */
-export function poolSource(source: Uint8Array, plan: ModulePlan, virtualMemorySize: boolean): Uint8Array {
+export function poolSource(source: Uint8Array, plan: ModulePlan, info: ModuleInfo = readModule(source)): Uint8Array {
   let bytes = source;
-  if (plan.keepExports) bytes = keepOnlyExports(bytes, readModule(bytes), plan.keepExports);
-  if (!virtualMemorySize) return bytes;
-  const info = readModule(bytes);
+  if (plan.keepExports) {
+    bytes = keepOnlyExports(bytes, info, plan.keepExports);
+    if (plan.virtualMemorySize) info = readModule(bytes);
+  }
+  if (!plan.virtualMemorySize) return bytes;
   if (info.memories.length === 0 && info.importedMemoryCount === 0) {
     throw new InvalidArgumentError('options.virtualMemorySize: the module has no memory to virtualize');
   }
@@ -199,15 +221,23 @@ export function analyzeForPool(bytes: Uint8Array, plan: ModulePlan): AnalyzedMod
 /**
  * The one rewrite of the module the pool runs: memory imported, active data stripped, the fuel
  * counter when `plan.interruptible`, globals and tables exported for `reuse`, and what
- * pre-initialization left (`init`) baked in.
+ * pre-initialization left (`init`) baked in. Returns the rewritten bytes, compiled, and the plan
+ * the pool runs them by.
  */
-export function rewriteForPool(bytes: Uint8Array, analyzed: AnalyzedModule, plan: ModulePlan, init?: Initialization): PreparedModule {
+export function rewriteForPool(
+  bytes: Uint8Array,
+  analyzed: AnalyzedModule,
+  plan: ModulePlan,
+  init?: Initialization,
+): { bytes: Uint8Array; module: WebAssembly.Module; plan: RunPlan } {
   const { info, analysis, mechanism } = analyzed;
   const memory = analysis.memory;
   const rewrite: RewritePlan = { stripActiveData: memory !== null };
   // A start function would run inside `new WebAssembly.Instance`, before the pool can wire up the
   // check: it is exported instead, and each member runs it under the use's deadline.
-  if (plan.interruptible) rewrite.interrupt = { ...INTERRUPT_EXPORTS, calls: plan.interruptible !== 'loops' };
+  if (plan.interruptible) {
+    rewrite.interrupt = { ...INTERRUPT_EXPORTS, calls: plan.interruptible !== 'loops', loopHeaders: analysis.loopHeaders };
+  }
   if (memory && !memory.imported) rewrite.importMemory = { ...MEMORY_IMPORT };
   if (mechanism === 'reuse') {
     rewrite.exportGlobals = { prefix: GLOBAL_EXPORT_PREFIX };
@@ -233,7 +263,8 @@ export function rewriteForPool(bytes: Uint8Array, analyzed: AnalyzedModule, plan
     }
     rewrite.globalInits = globalInits;
   }
-  const module = compile(rewriteModule(bytes, info, rewrite), bytes);
+  const rewritten = rewriteModule(bytes, info, rewrite);
+  const module = compile(rewritten, bytes);
   const restoreGlobals: string[] = [];
   if (mechanism === 'reuse') {
     for (const global of analysis.globals) {
@@ -242,9 +273,10 @@ export function rewriteForPool(bytes: Uint8Array, analyzed: AnalyzedModule, plan
     }
   }
   const initialPages = init?.initialPages ?? memory?.min;
-  return {
-    ...analyzed,
-    module,
+  const run: RunPlan = {
+    mechanism,
+    reason: analyzed.reason,
+    ...(analyzed.memoryImport ? { memoryImport: analyzed.memoryImport } : {}),
     ...(memory && initialPages !== undefined
       ? { memoryPages: { initial: initialPages, ...(memory.max !== undefined ? { maximum: memory.max } : {}) } }
       : {}),
@@ -257,7 +289,10 @@ export function rewriteForPool(bytes: Uint8Array, analyzed: AnalyzedModule, plan
     globalOverrides,
     ...(plan.interruptible ? { interrupt: interruptExports(info.start !== undefined && !init) } : {}),
     initialized: init !== undefined,
+    interruptible: plan.interruptible,
+    virtualMemorySize: plan.virtualMemorySize,
   };
+  return { bytes: rewritten, module, plan: run };
 }
 
 /** The exports of an interruptible rewrite; the start function's when the module keeps one. */
@@ -272,19 +307,6 @@ export function initializerName(analyzed: AnalyzedModule, plan: ModulePlan): str
   if (init?.kind === 'export') return `options.initialize '${init.name}'`;
   if (init?.kind === 'function') return init.name;
   return `the start function (${analyzed.start.kind === 'none' ? '' : analyzed.start.function})`;
-}
-
-/** {@link analyzeForPool} then {@link rewriteForPool}, for a plan without pre-initialization. */
-export function prepareModule(bytes: Uint8Array, plan: Partial<ModulePlan> = {}): PreparedModule {
-  const full: ModulePlan = {
-    mechanism: plan.mechanism ?? 'auto',
-    interruptible: plan.interruptible ?? false,
-    initialize: undefined,
-    keepExports: undefined,
-    tableReserve: plan.tableReserve ?? 0,
-    createTimeout: Infinity,
-  };
-  return rewriteForPool(bytes, analyzeForPool(bytes, full), full);
 }
 
 /** Evaluates memory 0's initial image; imported globals used in offsets come from `importedGlobal`. */

@@ -1,4 +1,5 @@
 /** The counters of an {@link InstancePool}, as `pool.stats()` returns them. */
+import type { HistogramSnapshot } from '../histogram.js';
 import type { ResetStrategy } from '../memory/index.js';
 
 /** A snapshot of a pool's counters. Counts are since the pool was created. */
@@ -11,6 +12,8 @@ export interface PoolStats {
   dirtyPages: number;
   /** Time spent resetting memory, in nanoseconds, summed. */
   resetNanoseconds: number;
+  /** Each reset's duration in nanoseconds, by bucket (`/metrics` shows it as `cowpool_reset_duration_seconds`). */
+  resetTime: HistogramSnapshot;
   /** Instances created for uses by the `reinstantiate` mechanism. */
   instantiations: number;
   /** Pooled instances created (slots included), prewarmed ones and replacements counted. */
@@ -24,6 +27,10 @@ export interface PoolStats {
   resetFailures: number;
   /** Calls that had to wait for a free instance. */
   waits: number;
+  /** Uses through `run`/`runSync` (or beginning a use) that ended with a guest trap ({@link GuestTrapError}). */
+  traps: number;
+  /** Uses through `run`/`runSync` (or beginning a use) stopped at their deadline ({@link GuestTimeoutError}). */
+  timeouts: number;
   /** Idle instances that gave back the pages their uses wrote (`trimIdleAfter`). */
   trims: number;
   /** Pooled instances alive now. */
@@ -37,7 +44,7 @@ export interface PoolStats {
 }
 
 /** The counters kept while the pool runs (the rest of {@link PoolStats} is computed on demand). */
-export type RunningStats = Omit<PoolStats, 'instances' | 'idle' | 'leased' | 'waiting'>;
+export type RunningStats = Omit<PoolStats, 'instances' | 'idle' | 'leased' | 'waiting' | 'resetTime'>;
 
 /** All counters at zero. */
 export function emptyStats(): RunningStats {
@@ -51,6 +58,8 @@ export function emptyStats(): RunningStats {
     retirements: 0,
     resetFailures: 0,
     waits: 0,
+    traps: 0,
+    timeouts: 0,
     trims: 0,
   };
 }

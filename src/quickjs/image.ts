@@ -22,7 +22,6 @@
  * slot (`reuse`).
  */
 import { InternalError, InvalidArgumentError, UnsupportedError, type ConsoleEntry } from '../errors.js';
-import { readModule } from '../module/index.js';
 import { InstancePool, type PoolOptions } from '../pool/index.js';
 import type { InternalPoolOptions } from '../pool/options.js';
 import { INITIALIZER, type FunctionInitializer } from '../pool/preinitialize/initializer.js';
@@ -74,9 +73,6 @@ export function createInitializedPool(
   options: ImageOptions,
   pool: QuickJSPoolOptions,
 ): { pool: InstancePool<WebAssembly.Exports, undefined, UseState>; image: QuickJSImage } {
-  const info = readModule(wasm);
-  checkAbi(info);
-  if (!info.imports.some((i) => i.kind === 'memory')) throw new InvalidArgumentError('the QuickJS module imports no memory');
   const bindings = options.bindings ?? NO_BINDINGS;
   const accounted = addHeapAccounting(wasm);
   let current: UseState | undefined;
@@ -95,8 +91,17 @@ export function createInitializedPool(
     },
     keepExports: new Set(Object.values(EXPORTS).map((e) => e.name)),
     headroom: { bytes: options.headroom, option: 'memoryLimit' },
-    captured: (snapshot) => {
-      image = { ...snapshot.result, usedBytes: snapshot.memory!.usedBytes };
+    // What the setup leaves besides the module (the headroom is the pool's to key): the script and its
+    // name. Host functions and modules are JavaScript the setup may call, which no key covers.
+    ...(bindings.functions.names.length === 0 && bindings.modules === undefined
+      ? { key: JSON.stringify({ setup: options.setup ?? null }) }
+      : {}),
+    validate: (info) => {
+      checkAbi(info);
+      if (!info.imports.some((i) => i.kind === 'memory')) throw new InvalidArgumentError('the QuickJS module imports no memory');
+    },
+    captured: ({ result, usedBytes }) => {
+      image = { ...result, usedBytes };
     },
   };
   const poolOptions: InternalPoolOptions<undefined, UseState> = {

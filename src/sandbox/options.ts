@@ -1,7 +1,7 @@
 /**
  * The options every sandbox takes, in one place: the deadline and memory limit of a use (a default
  * at create, a per-use override), and the pool's sizing passed through flat (`max`, `min`,
- * `keepResident`, `trimIdleAfter`, `acquireTimeout`). A sandbox kind adds its own keys; each
+ * `keepResident`, `trimIdleAfter`, `acquireTimeout`, and `cache`). A sandbox kind adds its own keys; each
  * options object is checked once against the union, so that a misspelt key (`timeOut`,
  * `memLimit`) is refused with the closest name instead of being silently ignored.
  *
@@ -12,7 +12,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { keysOf, memoryLimitBytes, rejectUnknownKeys, timeoutMs, waitMs, type OptionKeys } from '../options/validate.js';
-import type { PoolOptions } from '../pool/index.js';
+import type { CacheOption, PoolOptions } from '../pool/index.js';
 
 /** The options of `create` that every sandbox takes, beside its own. */
 export interface SandboxOptions {
@@ -43,6 +43,14 @@ export interface SandboxOptions {
    * The `Sync` forms never wait.
    */
   acquireTimeout?: number;
+  /**
+   * Keep the prepared image (the state the setup left) in the cache on disk, so that the next
+   * sandbox with the same module, setup and limits starts in milliseconds without running its setup
+   * again (the pool's `cache`): `true` (default), `false`, or `{ dir }` (see the README's "The
+   * cache"). The setup's effects are then those of the run that filled the cache: a setup that reads
+   * the clock keeps that time.
+   */
+  cache?: CacheOption;
 }
 
 /** The options of one use that every sandbox takes, beside its own. */
@@ -71,7 +79,7 @@ export interface SandboxDefaults {
 }
 
 /** The pool options a sandbox passes through (the rest are the kind's). */
-export type SandboxPoolOptions = Pick<PoolOptions, 'max' | 'min' | 'keepResident' | 'trimIdleAfter' | 'acquireTimeout'>;
+export type SandboxPoolOptions = Pick<PoolOptions, 'max' | 'min' | 'keepResident' | 'trimIdleAfter' | 'acquireTimeout' | 'cache'>;
 
 /** {@link SandboxOptions}, checked, with the kind's defaults applied. */
 export interface FilledSandboxOptions {
@@ -98,6 +106,7 @@ const SANDBOX_KEYS = {
   keepResident: true,
   trimIdleAfter: true,
   acquireTimeout: true,
+  cache: true,
 } as const satisfies OptionKeys<SandboxOptions>;
 
 const USE_KEYS = { timeout: true, memoryLimit: true, signal: true, acquireTimeout: true } as const satisfies OptionKeys<SandboxUseOptions>;
@@ -120,7 +129,7 @@ export function checkSandboxOptions(options: unknown, known: readonly string[], 
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
   if (Object.hasOwn(options, 'pool')) {
     throw new InvalidArgumentError(
-      "options.pool: a sandbox takes the pool's options flat (max, min, keepResident, trimIdleAfter, acquireTimeout); " +
+      "options.pool: a sandbox takes the pool's options flat (max, min, keepResident, trimIdleAfter, acquireTimeout, cache); " +
         'its module, imports and instrumentation are its own',
     );
   }
@@ -132,6 +141,7 @@ export function checkSandboxOptions(options: unknown, known: readonly string[], 
     ...(o.keepResident !== undefined ? { keepResident: o.keepResident } : {}),
     ...(o.trimIdleAfter !== undefined ? { trimIdleAfter: o.trimIdleAfter } : {}),
     ...(o.acquireTimeout !== undefined ? { acquireTimeout: o.acquireTimeout } : {}),
+    ...(o.cache !== undefined ? { cache: o.cache } : {}),
   };
   return {
     timeout: timeoutMs('options.timeout', o.timeout ?? defaults.timeout),

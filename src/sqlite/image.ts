@@ -18,6 +18,7 @@
  * SQLite's PRNG (`sqlite3Prng`, ChaCha20) is left unseeded in the image, so that every use seeds
  * it from the host's `/dev/urandom` (crypto) the first time it needs randomness.
  */
+import { createHash } from 'node:crypto';
 import { InternalError, InvalidArgumentError } from '../errors.js';
 import { readModule } from '../module/index.js';
 import { InstancePool, type PoolOptions } from '../pool/index.js';
@@ -88,8 +89,10 @@ export function createInitializedPool(
   options: ImageOptions,
   pool: SqlitePoolOptions,
 ): { pool: InstancePool<WebAssembly.Exports, undefined, UseState>; image: SqliteImage } {
-  checkAbi(readModule(wasm));
   const functions = options.functions !== undefined && options.functions.count > 0 ? options.functions : undefined;
+  // The slots are added to a module that must be sql.js's first; without them the pool checks it (and
+  // a module from the cache passed that check when it was made).
+  if (functions) checkAbi(readModule(wasm));
   const slots = functions ? addFunctionSlots(wasm, functions.count) : undefined;
   const state = new UseState();
   let image: SqliteImage | undefined;
@@ -113,8 +116,12 @@ export function createInitializedPool(
     },
     keepExports,
     headroom: { bytes: heapRoom(options.memoryLimit), option: 'memoryLimit' },
-    captured: (snapshot) => {
-      image = { ...snapshot.result, usedBytes: snapshot.memory!.usedBytes };
+    // What the initialization leaves besides the module: the database, the setup SQL, the statements,
+    // the heap limit. User-defined functions are JavaScript the setup may call, which no key covers.
+    ...(functions ? {} : { key: imageKey(options) }),
+    ...(functions ? {} : { validate: checkAbi }),
+    captured: ({ result, usedBytes }) => {
+      image = { ...result, usedBytes };
     },
   };
   const poolOptions: InternalPoolOptions<undefined, UseState> = {
@@ -125,6 +132,16 @@ export function createInitializedPool(
   const created = InstancePool.createSync<WebAssembly.Exports, undefined, UseState>(slots?.bytes ?? wasm, poolOptions);
   if (image === undefined) throw new InternalError('the pool did not run the SQLite initialization');
   return { pool: created, image };
+}
+
+/** The cache key of an initialization without functions: everything in `options` that shapes the image. */
+function imageKey(options: ImageOptions): string {
+  return JSON.stringify({
+    database: options.database ? createHash('sha256').update(options.database).digest('hex') : null,
+    setup: options.setup ?? null,
+    statements: options.statements ?? null,
+    memoryLimit: options.memoryLimit,
+  });
 }
 
 /** Sets SQLite up in `memory` through `x`, with `state` as what the host's imports see. */

@@ -11,12 +11,15 @@
  * A build where a probe fails is refused with `UnsupportedError`, not guessed at.
  */
 import { UnsupportedError } from '../errors.js';
+import { candidateRanges } from '../memory/data-pages.js';
 import type { SqliteExports } from './abi.js';
 import type { UseState } from './imports.js';
 import type { ConnectionCounters, Session } from './session.js';
 
 /** ChaCha20's constant words ("expand 32-byte k"), which start `sqlite3Prng.s` once it is seeded. */
 const CHACHA = [0x61707865, 0x3320646e, 0x79622d32, 0x6b206574] as const;
+/** {@link CHACHA} as it lies in (little-endian) memory. */
+const CHACHA_BYTES = bytesOf(new Uint32Array(CHACHA));
 /** `struct sqlite3PrngType { u32 s[16]; u8 out[64]; u8 n; }`, up to its last member. */
 export const PRNG_BYTES = 16 * 4 + 64 + 1;
 /** Bytes of the `sqlite3` struct searched for its counters. */
@@ -29,23 +32,52 @@ function only(session: Session, sql: string): unknown {
 }
 
 /**
+ * Where `pattern` lies in `memory` at offsets that are multiples of `align`, ascending. Only the
+ * pages that may hold data are searched (`memory/data-pages.ts`: the initialization memory is
+ * anonymous), natively (`indexOf`): the rest of a memory is zeros, which reading would fault in a
+ * page at a time, and a word-by-word loop in JavaScript over 20 MiB is tens of milliseconds.
+ */
+function findAll(memory: WebAssembly.Memory, pattern: Uint8Array, align: number): number[] {
+  const found: number[] = [];
+  for (const range of candidateRanges(memory.buffer) ?? [{ start: 0, end: memory.buffer.byteLength }]) {
+    const haystack = Buffer.from(memory.buffer, range.start, range.end - range.start);
+    for (let at = haystack.indexOf(pattern); at >= 0; at = haystack.indexOf(pattern, at + 1)) {
+      if ((range.start + at) % align === 0) found.push(range.start + at);
+    }
+  }
+  return found;
+}
+
+/** The bytes of `words` as they lie in (little-endian) memory. */
+function bytesOf(words: Uint32Array | BigInt64Array): Uint8Array {
+  return new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
+}
+
+/**
  * The address of `sqlite3Prng`. Found as a place where a `SELECT random()` left ChaCha20's
  * constants that was zero before it, then proved: zeroing its first word must make the next
  * `random()` reseed (read `/dev/urandom` again) and write the constants back there.
  */
 export function findPrng(session: Session, memory: WebAssembly.Memory, state: UseState): number {
-  const before = new Uint32Array(memory.buffer.slice(0));
+  // What was there before: only the pages that may hold data are copied; the others were zero.
+  const before = (candidateRanges(memory.buffer) ?? [{ start: 0, end: memory.buffer.byteLength }]).map(({ start, end }) => ({
+    start,
+    end,
+    words: new Uint32Array(memory.buffer.slice(start, end)),
+  }));
+  const wasZero = (at: number) => {
+    const range = before.find((r) => r.start <= at && at < r.end);
+    return range === undefined || range.words[(at - range.start) / 4] === 0;
+  };
   only(session, 'SELECT random()');
-  const after = new Uint32Array(memory.buffer);
-  for (let i = 0; i + 3 < before.length; i++) {
-    if (after[i] !== CHACHA[0] || after[i + 1] !== CHACHA[1] || after[i + 2] !== CHACHA[2] || after[i + 3] !== CHACHA[3]) continue;
-    if (before[i] !== 0) continue;
+  for (const at of findAll(memory, CHACHA_BYTES, 4)) {
+    if (!wasZero(at)) continue;
     const seeds = state.randomSeeds;
-    after[i] = 0;
+    new Uint32Array(memory.buffer)[at / 4] = 0;
     only(session, 'SELECT random()');
     const words = new Uint32Array(memory.buffer);
-    if (state.randomSeeds === seeds + 1 && words[i] === CHACHA[0]) return i * 4;
-    words[i] = CHACHA[0];
+    if (state.randomSeeds === seeds + 1 && words[at / 4] === CHACHA[0]) return at;
+    words[at / 4] = CHACHA[0];
   }
   throw new UnsupportedError(
     'SQLite',
@@ -63,9 +95,7 @@ export function findHeapLimit(session: Session, memory: WebAssembly.Memory): num
   const hard = 0x1f2e3d4c5bn;
   const soft = 0x0a1b2c3d4en;
   only(session, `PRAGMA hard_heap_limit = ${hard}`);
-  const words = new BigInt64Array(memory.buffer);
-  const candidates: number[] = [];
-  for (let i = 0; i + 1 < words.length; i++) if (words[i] === hard && words[i + 1] === hard) candidates.push(i);
+  const candidates = findAll(memory, bytesOf(new BigInt64Array([hard, hard])), 8).map((at) => at / 8);
   only(session, `PRAGMA soft_heap_limit = ${soft}`);
   for (const i of candidates) {
     const now = new BigInt64Array(memory.buffer);

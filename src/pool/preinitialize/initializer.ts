@@ -10,7 +10,7 @@
  * (V8 makes a function object per export per instance: ~10 KiB per QuickJS instance), and the room
  * a use needs above what initialization left.
  */
-import type { Snapshot } from './snapshot.js';
+import type { ModuleInfo } from '../../module/index.js';
 
 /** `options.initialize`: an export run once, with its arguments. */
 export interface ExportInitializer {
@@ -38,8 +38,22 @@ export interface FunctionInitializer<T = unknown> {
    * option they come from (for the error when they do not fit under the memory's maximum).
    */
   readonly headroom?: { readonly bytes: number; readonly option: string };
-  /** Called with the snapshot once it is taken: where the host learns `run`'s result and sizes. */
-  captured?(snapshot: Snapshot<T>): void;
+  /**
+   * Everything besides the module's bytes and cowpool's own code that decides what `run` leaves
+   * (the setup script, the sizes), as a string: the pool is cached under it (`cache/`). A host
+   * without one is never cached.
+   */
+  readonly key?: string;
+  /**
+   * Checks that the module is one this host can run (its ABI), before anything else. Not called
+   * when the prepared pool comes from the cache: the same bytes passed it when it was made.
+   */
+  readonly validate?: (info: ModuleInfo) => void;
+  /**
+   * Called once the pool is prepared, with what `run` returned and the bytes the initialization
+   * left in use: where the host learns them. From the cache too, where `run` did not run.
+   */
+  captured?(initialization: { readonly result: T; readonly usedBytes: number }): void;
 }
 
 /** What pre-initialization runs, if anything besides a start function. */

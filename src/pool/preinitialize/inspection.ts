@@ -29,7 +29,8 @@ export function inspectionModule(bytes: Uint8Array, analyzed: AnalyzedModule, in
     exportGlobals: { prefix: GLOBAL_EXPORT_PREFIX },
     exportTables: { prefix: TABLE_EXPORT_PREFIX },
   };
-  if (interruptible) plan.interrupt = { ...INTERRUPT_EXPORTS, calls: interruptible !== 'loops' };
+  if (interruptible)
+    plan.interrupt = { ...INTERRUPT_EXPORTS, calls: interruptible !== 'loops', loopHeaders: analyzed.analysis.loopHeaders };
   if (analyzed.analysis.memory && !analyzed.analysis.memory.imported) plan.importMemory = { ...MEMORY_IMPORT };
   return compile(rewriteModule(bytes, analyzed.info, plan), bytes);
 }

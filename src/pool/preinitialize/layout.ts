@@ -31,7 +31,7 @@ export function layOut(
     );
   }
   return {
-    span: { start: memory.start, bytes: memory.bytes, minimumBytes: pagesToBytes(pages) },
+    span: { start: memory.start, bytes: memory.bytes, minimumBytes: pagesToBytes(pages), runs: memory.runs },
     init: { initialPages: pages, globals: snapshot.globals },
   };
 }

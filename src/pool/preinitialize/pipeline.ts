@@ -87,6 +87,5 @@ export function preinitialize(
   const snapshot = takeSnapshot(run, memory, what);
   const headroom = initializer?.kind === 'function' ? initializer.headroom : undefined;
   const { span, init } = layOut(snapshot, analysis.memory?.max, headroom);
-  if (initializer?.kind === 'function') initializer.captured?.(snapshot);
   return { snapshot, span, init };
 }

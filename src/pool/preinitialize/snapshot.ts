@@ -4,10 +4,11 @@
  * non-zero byte, the values of the internal mutable globals, and what the initializer returned.
  * Tables cannot be carried over (a funcref is no data), so a run that changed one is refused here.
  *
- * The memory is scanned a 4 KiB block at a time against a zero block (a native compare), not byte
- * by byte: a QuickJS memory is 16 MiB, mostly zero past the heap.
+ * The memory is not scanned byte by byte: the kernel says which pages may hold data (see
+ * `memory/data-pages.ts`), and only those are compared against zeros, a block at a time.
  */
 import { ModuleNotPoolableError } from '../../errors.js';
+import { candidateRanges, dataRuns, type DataRun } from '../../memory/data-pages.js';
 import { IMAGE_ALIGNMENT } from '../../module/index.js';
 
 /** An internal mutable global as the inspection instance exports it. */
@@ -49,6 +50,8 @@ export interface MemorySnapshot {
   readonly bytes: Uint8Array;
   /** Bytes up to and including the last non-zero one (the heap in use, roughly); 0 when all is zero. */
   readonly usedBytes: number;
+  /** Where in {@link bytes} data lies (offsets into the span): zeros elsewhere. */
+  readonly runs: readonly DataRun[];
 }
 
 /**
@@ -71,50 +74,28 @@ export function takeSnapshot<T>(
   const globals = run.after.globals.filter(
     (g, i) => typeof g.value === 'number' || typeof g.value === 'bigint' || !Object.is(g.value, run.before.globals[i]!.value),
   );
-  return { memory: memory ? memorySnapshot(new Uint8Array(memory.buffer)) : undefined, globals, result: run.result };
+  // The initialization memory is a WebAssembly.Memory of its own: anonymous, as candidateRanges needs.
+  const contents = memory ? memorySnapshot(new Uint8Array(memory.buffer), candidateRanges(memory.buffer)) : undefined;
+  return { memory: contents, globals, result: run.result };
 }
 
-/** `contents`' size, non-zero span and extent; see {@link MemorySnapshot}. */
-export function memorySnapshot(contents: Uint8Array): MemorySnapshot {
-  const last = lastNonZero(contents);
-  if (last < 0) return { size: contents.length, start: 0, bytes: new Uint8Array(0), usedBytes: 0 };
-  const first = firstNonZero(contents);
-  const start = first - (first % IMAGE_ALIGNMENT);
-  const end = Math.min(Math.ceil((last + 1) / IMAGE_ALIGNMENT) * IMAGE_ALIGNMENT, contents.length);
+/**
+ * `contents`' size, non-zero span and extent; see {@link MemorySnapshot}. `candidates`: the only
+ * ranges that may hold non-zero bytes, when the kernel said so (`memory/data-pages.ts`).
+ */
+export function memorySnapshot(contents: Uint8Array, candidates?: readonly DataRun[]): MemorySnapshot {
+  const found = dataRuns(contents, candidates);
+  const first = found[0];
+  const lastRun = found[found.length - 1];
+  if (first === undefined || lastRun === undefined)
+    return { size: contents.length, start: 0, bytes: new Uint8Array(0), usedBytes: 0, runs: [] };
+  const start = first.start - (first.start % IMAGE_ALIGNMENT);
+  const end = lastRun.end;
+  // A new array reads as zeros without being written: only the data is copied in.
   const bytes = new Uint8Array(Math.ceil((end - start) / IMAGE_ALIGNMENT) * IMAGE_ALIGNMENT);
-  bytes.set(contents.subarray(start, end));
-  return { size: contents.length, start, bytes, usedBytes: last + 1 };
-}
-
-/** Bytes compared at once against zeros. */
-const BLOCK = 4096;
-const ZEROS = Buffer.alloc(BLOCK);
-
-/** Whether `bytes[from, to)` (at most a block) is all zero. */
-function isZero(bytes: Uint8Array, from: number, to: number): boolean {
-  return ZEROS.compare(bytes, from, to, 0, to - from) === 0;
-}
-
-/** The index of the first non-zero byte of `bytes`, or -1 when there is none. */
-export function firstNonZero(bytes: Uint8Array): number {
-  for (let block = 0; block < bytes.length; block += BLOCK) {
-    const end = Math.min(block + BLOCK, bytes.length);
-    if (isZero(bytes, block, end)) continue;
-    for (let i = block; i < end; i++) if (bytes[i] !== 0) return i;
-  }
-  return -1;
-}
-
-/** The index of the last non-zero byte of `bytes`, or -1 when there is none. */
-export function lastNonZero(bytes: Uint8Array): number {
-  let end = bytes.length;
-  while (end > 0) {
-    // Blocks aligned from the start, the last one possibly short.
-    const block = end % BLOCK === 0 ? end - BLOCK : end - (end % BLOCK);
-    if (!isZero(bytes, block, end)) {
-      for (let i = end - 1; i >= block; i--) if (bytes[i] !== 0) return i;
-    }
-    end = block;
-  }
-  return -1;
+  const runs = found.map((r) => ({ start: r.start - start, end: r.end - start }));
+  for (const r of found) bytes.set(contents.subarray(r.start, r.end), r.start - start);
+  let last = lastRun.end - 1;
+  while (contents[last] === 0) last--;
+  return { size: contents.length, start, bytes, usedBytes: last + 1, runs };
 }
