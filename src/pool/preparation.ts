@@ -2,7 +2,7 @@
  * Preparation: from the module's bytes and the pool's options to a {@link PreparedPool}, each step
  * in order, written once as steps for both drivers (`sync-or-async.ts`):
  *
- *     bytes ─(a host's validate)─► poolSource (keepExports, virtualMemorySize) ─► analyzeForPool
+ *     bytes ─(a host's validate and rewrite)─► poolSource (keepExports, virtualMemorySize) ─► analyzeForPool
  *           (mechanism; the code decoded once) ─► data image span
  *           ─► pre-initialization (an initializer, or a pure start function; `preinitialize/`): runs
  *              the module on the data image, and the state it leaves becomes the image span and
@@ -40,9 +40,16 @@ export function* prepare<S, C>(source: Uint8Array, filled: FilledOptions<S, C>):
   const initializer = plan.initialize;
   const times = [performance.now()];
   let cacheable: true | string = initializer?.kind === 'export' ? 'options.initialize runs your code with your imports' : true;
-  const info = readModule(source);
-  if (initializer?.kind === 'function') initializer.validate?.(info);
-  const bytes = poolSource(source, plan, info);
+  let module = source;
+  let info = readModule(source);
+  if (initializer?.kind === 'function') {
+    initializer.validate?.(info);
+    if (initializer.rewrite) {
+      module = initializer.rewrite(source, info);
+      info = readModule(module);
+    }
+  }
+  const bytes = poolSource(module, plan, info);
   const analyzed = analyzeForPool(bytes, plan);
   times.push(performance.now());
   let span: ImageSpan | undefined;

@@ -112,11 +112,10 @@ const SIGNATURES = [
 ] as const;
 
 /**
- * `bytes` with the four wrappers appended; see the module comment. Throws {@link UnsupportedError}
+ * `bytes` (which `info` describes) with the four wrappers appended; see the module comment. Throws {@link UnsupportedError}
  * for a module whose function table is not the one defined table of quickjs-emscripten's build.
  */
-export function addHeapAccounting(bytes: Uint8Array): AccountedModule {
-  const info = readModule(bytes);
+export function addHeapAccounting(bytes: Uint8Array, info: ModuleInfo = readModule(bytes)): AccountedModule {
   const table = info.tables[0];
   if (info.importedTableCount !== 0 || info.tables.length !== 1 || table === undefined || table.element !== 'funcref' || table.table64) {
     throw new UnsupportedError('QuickJS', 'its function table is not the one defined funcref table of the build cowpool hosts');

@@ -3,10 +3,12 @@
  * a dozen calls with arguments, so QuickJS is set up by a function the pool's pre-initialization
  * runs (`pool/preinitialize/`), with cowpool's imports (`imports.ts`):
  *
- *   start function + ctors, JS_NewRuntime, JS_NewContext (the module loader on when there are
- *   modules), the Math.random state, the bootstrap (`guest.ts`), the one host-call function
- *   (`QTS_NewFunction`) with the timers and a wrapper per host function around it, the setup
- *   script or module (what it imports compiled and evaluated here), the heap's holes filled
+ *   the module rewritten with wrappers of QuickJS's allocator that count bytes (`heap-accounting.ts`);
+ *   start function + ctors, JS_NewRuntime (its allocator swapped for the wrappers), JS_NewContext
+ *   (the module loader on when there are modules), the Math.random state, the bootstrap
+ *   (`guest.ts`), the one host-call function (`QTS_NewFunction`) with the timers and a wrapper per
+ *   host function around it, the setup script or module (what it imports compiled and evaluated
+ *   here, under the sandbox's memory limit), the heap's holes filled
  *     ── on a fresh memory that may grow ──► the pool's snapshot, from which
  *     - the memory image (sized to the snapshot and a use's memory limit),
  *     - the globals' starting values (the start function is removed: its effects are in the image),
@@ -74,7 +76,8 @@ export function createInitializedPool(
   pool: QuickJSPoolOptions,
 ): { pool: InstancePool<WebAssembly.Exports, undefined, UseState>; image: QuickJSImage } {
   const bindings = options.bindings ?? NO_BINDINGS;
-  const accounted = addHeapAccounting(wasm);
+  // The function-table index of the allocator wrappers, once the module is rewritten (not on a cache hit: nothing runs).
+  let accounting: number | undefined;
   let current: UseState | undefined;
   let image: QuickJSImage | undefined;
   const initializer: FunctionInitializer<Omit<QuickJSImage, 'usedBytes'>> = {
@@ -83,8 +86,9 @@ export function createInitializedPool(
     // The heap may grow while setting up; in a use it never does (the memory is sized for it).
     imports: (memory) => quickjsImports(memory!, () => current, bindings),
     run: (instance, memory) => {
+      if (accounting === undefined) throw new InternalError('the QuickJS module was not rewritten for its heap accounting');
       try {
-        return initialize(quickjsExports(instance), memory!, options, bindings, accounted.first, (state) => (current = state));
+        return initialize(quickjsExports(instance), memory!, options, bindings, accounting, (state) => (current = state));
       } finally {
         current = undefined;
       }
@@ -92,13 +96,19 @@ export function createInitializedPool(
     keepExports: new Set(Object.values(EXPORTS).map((e) => e.name)),
     headroom: { bytes: options.headroom, option: 'memoryLimit' },
     // What the setup leaves besides the module (the headroom is the pool's to key): the script and its
-    // name. Host functions and modules are JavaScript the setup may call, which no key covers.
+    // name, and the limit it runs under. Host functions and modules are JavaScript the setup may call,
+    // which no key covers.
     ...(bindings.functions.names.length === 0 && bindings.modules === undefined
-      ? { key: JSON.stringify({ setup: options.setup ?? null }) }
+      ? { key: JSON.stringify({ setup: options.setup ?? null, memoryLimit: options.memoryLimit ?? null }) }
       : {}),
     validate: (info) => {
       checkAbi(info);
       if (!info.imports.some((i) => i.kind === 'memory')) throw new InvalidArgumentError('the QuickJS module imports no memory');
+    },
+    rewrite: (bytes, info) => {
+      const accounted = addHeapAccounting(bytes, info);
+      accounting = accounted.first;
+      return accounted.bytes;
     },
     captured: ({ result, usedBytes }) => {
       image = { ...result, usedBytes };
@@ -109,7 +119,7 @@ export function createInitializedPool(
     setup: (host) => ({ imports: quickjsImports(host.memory!, () => host.context, bindings, true) }),
     [INITIALIZER]: initializer,
   };
-  const created = InstancePool.createSync<WebAssembly.Exports, undefined, UseState>(accounted.bytes, poolOptions);
+  const created = InstancePool.createSync<WebAssembly.Exports, undefined, UseState>(wasm, poolOptions);
   if (image === undefined) throw new InternalError('the pool did not run the QuickJS initialization');
   return { pool: created, image };
 }

@@ -50,6 +50,12 @@ export interface FunctionInitializer<T = unknown> {
    */
   readonly validate?: (info: ModuleInfo) => void;
   /**
+   * The host's own change to the module, after `validate` and before anything else: returns the
+   * bytes the pool is made from (`info` describes `bytes`). Not called when the prepared pool comes
+   * from the cache, which holds what it made.
+   */
+  readonly rewrite?: (bytes: Uint8Array, info: ModuleInfo) => Uint8Array;
+  /**
    * Called once the pool is prepared, with what `run` returned and the bytes the initialization
    * left in use: where the host learns them. From the cache too, where `run` did not run.
    */
