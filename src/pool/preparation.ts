@@ -9,7 +9,7 @@
  *              the globals' starting values
  *           ─► rewriteForPool (the one rewrite, compiled)
  *
- * Each `yield` hands out what may be a promise (an async `setup`). Everything it makes is plain
+ * Each `yield` hands out what may be a promise (an async `setup`, a host's initialization that waits). Everything it makes is plain
  * data but the compiled module, handed out beside it; nothing is left open on any path (the memfd
  * is the assembly's, in `build.ts`). It also says whether the result may be cached: not when it
  * depends on what the user's imports returned.
@@ -70,7 +70,7 @@ export function* prepare<S, C>(source: Uint8Array, filled: FilledOptions<S, C>):
       initializer?.kind === 'function'
         ? { imports: initializer.imports(memory) }
         : ((yield runSetup(filled.setup, new InstanceHost<S, C>(memory))) as { imports: WebAssembly.Imports });
-    const done = preinitialize(bytes, analyzed, plan, memory, imports);
+    const done = yield* preinitialize(bytes, analyzed, plan, memory, imports);
     ({ span, init } = done);
     if (initializer?.kind === 'function')
       initialization = { result: done.snapshot.result, usedBytes: done.snapshot.memory?.usedBytes ?? 0 };

@@ -26,6 +26,7 @@
 import { InternalError, InvalidArgumentError, UnsupportedError, type ConsoleEntry } from '../errors.js';
 import { InstancePool, type PoolOptions } from '../pool/index.js';
 import type { InternalPoolOptions } from '../pool/options.js';
+import { isPromise } from '../pool/sync-or-async.js';
 import { INITIALIZER, type FunctionInitializer } from '../pool/preinitialize/initializer.js';
 import { checkAbi, EXPORTS, quickjsExports, type QuickJSExports } from './abi.js';
 import { callDispatcher, newString } from './guest-io.js';
@@ -34,6 +35,7 @@ import { writeCString } from '../emscripten/c-strings.js';
 import { NO_BINDINGS, quickjsImports, type HostBindings } from './imports.js';
 import { DEFAULT_FILENAME, SCRATCH_BYTES, type ContextLayout } from './layout.js';
 import { addHeapAccounting, clearRefusals, limitHeap, newAccountedRuntime } from './heap-accounting.js';
+import { then } from './event-loop.js';
 import { drainLogs, evaluate, failure, isModule, startUse } from './session.js';
 import { UseState } from './use-state.js';
 
@@ -66,32 +68,64 @@ export interface ImageOptions {
 /** The pool's options a QuickJS host may choose (the imports and the initialization are this module's). */
 export type QuickJSPoolOptions = Omit<PoolOptions<undefined, UseState>, 'setup' | 'imports' | 'initialize'>;
 
+/** A pool whose uses all start from the initialized state, and what they need to know of it. */
+export interface InitializedPool {
+  readonly pool: InstancePool<WebAssembly.Exports, undefined, UseState>;
+  readonly image: QuickJSImage;
+}
+
 /**
  * Initializes QuickJS once and returns the pool whose uses all start from that state (with
- * `pool` as its options), and what uses need to know of that state.
+ * `pool` as its options), and what uses need to know of that state. The setup script may not wait
+ * for a host function's promise (see {@link createInitializedPoolAsync}).
  */
-export function createInitializedPool(
-  wasm: Uint8Array,
+export function createInitializedPool(wasm: Uint8Array, options: ImageOptions, pool: QuickJSPoolOptions): InitializedPool {
+  const made = initializedPoolOptions(options, pool, false);
+  const created = InstancePool.createSync<WebAssembly.Exports, undefined, UseState>(wasm, made.options);
+  return { pool: created, image: made.image() };
+}
+
+/** {@link createInitializedPool}, where the setup script may wait for host functions' promises and timers. */
+export async function createInitializedPoolAsync(wasm: Uint8Array, options: ImageOptions, pool: QuickJSPoolOptions): Promise<InitializedPool> {
+  const made = initializedPoolOptions(options, pool, true);
+  const created = await InstancePool.create<WebAssembly.Exports, undefined, UseState>(wasm, made.options);
+  return { pool: created, image: made.image() };
+}
+
+/**
+ * The pool's options with QuickJS's initialization (`waits`: the setup script may wait for host
+ * promises), and the image it made, once the pool is created.
+ */
+function initializedPoolOptions(
   options: ImageOptions,
   pool: QuickJSPoolOptions,
-): { pool: InstancePool<WebAssembly.Exports, undefined, UseState>; image: QuickJSImage } {
+  waits: boolean,
+): { options: InternalPoolOptions<undefined, UseState>; image: () => QuickJSImage } {
   const bindings = options.bindings ?? NO_BINDINGS;
   // The function-table index of the allocator wrappers, once the module is rewritten (not on a cache hit: nothing runs).
   let accounting: number | undefined;
   let current: UseState | undefined;
   let image: QuickJSImage | undefined;
-  const initializer: FunctionInitializer<Omit<QuickJSImage, 'usedBytes'>> = {
+  const initializer: FunctionInitializer<Initialized> = {
     kind: 'function',
     name: 'the QuickJS initialization',
     // The heap may grow while setting up; in a use it never does (the memory is sized for it).
     imports: (memory) => quickjsImports(memory!, () => current, bindings),
     run: (instance, memory) => {
       if (accounting === undefined) throw new InternalError('the QuickJS module was not rewritten for its heap accounting');
-      try {
-        return initialize(quickjsExports(instance), memory!, options, bindings, accounting, (state) => (current = state));
-      } finally {
+      const done = (): void => {
         current = undefined;
+      };
+      let initialized: Initialized | Promise<Initialized>;
+      try {
+        initialized = initialize(quickjsExports(instance), memory!, { ...options, waits }, bindings, accounting, (state) => (current = state));
+      } catch (err) {
+        done();
+        throw err;
       }
+      if (isPromise(initialized)) return initialized.finally(done);
+      done();
+      return initialized;
     },
     keepExports: new Set(Object.values(EXPORTS).map((e) => e.name)),
     headroom: { bytes: options.headroom, option: 'memoryLimit' },
@@ -114,25 +148,34 @@ export function createInitializedPool(
       image = { ...result, usedBytes };
     },
   };
-  const poolOptions: InternalPoolOptions<undefined, UseState> = {
-    ...pool,
-    setup: (host) => ({ imports: quickjsImports(host.memory!, () => host.context, bindings, true) }),
-    [INITIALIZER]: initializer,
+  return {
+    options: {
+      ...pool,
+      setup: (host) => ({ imports: quickjsImports(host.memory!, () => host.context, bindings, true) }),
+      [INITIALIZER]: initializer,
+    },
+    image: () => {
+      if (image === undefined) throw new InternalError('the pool did not run the QuickJS initialization');
+      return image;
+    },
   };
-  const created = InstancePool.createSync<WebAssembly.Exports, undefined, UseState>(wasm, poolOptions);
-  if (image === undefined) throw new InternalError('the pool did not run the QuickJS initialization');
-  return { pool: created, image };
 }
 
-/** Sets QuickJS up in `memory` through `x`; `use` sets the use state the host's imports see from then on. */
+/** What {@link initialize} learns: the image but its size, which the pool measures. */
+type Initialized = Omit<QuickJSImage, 'usedBytes'>;
+
+/**
+ * Sets QuickJS up in `memory` through `x`; `use` sets the use state the host's imports see from
+ * then on. A promise when the setup script waits (only with `options.waits`).
+ */
 function initialize(
   x: QuickJSExports,
   memory: WebAssembly.Memory,
-  options: ImageOptions,
+  options: ImageOptions & { readonly waits: boolean },
   bindings: HostBindings,
   accounting: number,
   use: (state: UseState) => void,
-): Omit<QuickJSImage, 'usedBytes'> {
+): Initialized | Promise<Initialized> {
   x.wasmCallCtors();
   const rt = newAccountedRuntime(x, memory, accounting);
   const ctx = x.QTS_NewContext(rt, 0);
@@ -150,19 +193,26 @@ function initialize(
   const core = { ctx, dispatcher: runBootstrap(x, memory, ctx, undefinedValue), undefinedValue };
   const layout: ContextLayout = { rt, randomState, ...core, ...createLayoutExtras(x, memory, core) };
   install(x, memory, layout, bindings);
-  if (options.setup) {
-    // Runs as a use does (errors typed the same way), but its effects are kept: this is the image.
-    const limits = { memoryLimit: options.memoryLimit ?? Infinity, timeout: options.setupTimeout };
-    const guest = startUse(x, memory, layout, state, limits);
-    state.setup = true;
-    const settled = evaluate(guest, state, options.setup.code, options.setup.filename);
-    if (settled instanceof Promise) throw new InternalError('the setup script waited, which a synchronous initialization cannot');
+  const { setup } = options;
+  if (!setup) return finish(x, memory, layout);
+  // Runs as a use does (errors typed the same way), but its effects are kept: this is the image.
+  const limits = { memoryLimit: options.memoryLimit ?? Infinity, timeout: options.setupTimeout };
+  const guest = startUse(x, memory, layout, state, limits);
+  state.setup = true;
+  state.waits = options.waits;
+  return then(evaluate(guest, state, setup.code, setup.filename), (settled) => {
     if ('thrown' in settled) throw failure(guest, state, settled.thrown, limits);
     if (state.abort !== undefined) throw failure(guest, state, layout.undefinedValue, limits);
     // A module's exports are what `call` finds first.
-    if (isModule(options.setup.code)) callDispatcher(guest, layout.ops.exports, settled.value);
+    if (isModule(setup.code)) callDispatcher(guest, layout.ops.exports, settled.value);
     state.end();
-  }
+    return finish(x, memory, layout);
+  });
+}
+
+/** The image's last touches, once the setup script is done: its logs taken out, the heap laid out for uses. */
+function finish(x: QuickJSExports, memory: WebAssembly.Memory, layout: ContextLayout): Initialized {
+  const { rt, ctx } = layout;
   const setupLogs = drainLogs(x, memory, layout);
   limitHeap(x, memory, rt, Infinity);
   // What the setup script had refused is not a use's.

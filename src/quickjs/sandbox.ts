@@ -16,6 +16,7 @@ import {
   checkSandboxOptions,
   sandboxKeys,
   useKeys,
+  type FilledSandboxOptions,
   type SandboxDefaults,
   type SandboxOptions,
   type SandboxUseOptions,
@@ -24,7 +25,14 @@ import type { SandboxStats } from '../sandbox/outcomes.js';
 import { Sandbox, type PreparedUse, type SandboxParts } from '../sandbox/sandbox.js';
 import { quickjsExports, loadQuickJSWasm, type QuickJSExports } from './abi.js';
 import { hostFunctionTable, importHostFunctions, NO_HOST_FUNCTIONS, type HostFunctions, type HostFunctionTable } from './host-functions.js';
-import { createInitializedPool, type QuickJSImage } from './image.js';
+import {
+  createInitializedPool,
+  createInitializedPoolAsync,
+  type ImageOptions,
+  type InitializedPool,
+  type QuickJSImage,
+  type QuickJSPoolOptions,
+} from './image.js';
 import { moduleLoader, type ModuleSource } from './modules.js';
 import { runRequest, type Request, type UseLimits, type UseResult } from './session.js';
 import { UseState } from './use-state.js';
@@ -151,26 +159,34 @@ export class QuickJSSandbox extends Sandbox<QuickJSRequest, UseResult> {
 
   /**
    * Creates the runtime and context, runs `options.setup`, and makes that state the image every use
-   * starts from. Rejects with {@link QuickJSError} when the setup script throws.
+   * starts from. The setup script may await host functions' promises and timers. Rejects with
+   * {@link QuickJSError} when the setup script throws.
    */
   static async create(options: QuickJSSandboxOptions = {}): Promise<QuickJSSandbox> {
     const functions = (options as QuickJSSandboxOptions | null)?.functions;
-    if (typeof functions === 'string' || functions instanceof URL) {
-      return QuickJSSandbox.#create(options, await importHostFunctions(functions, 'options.functions'));
-    }
-    return QuickJSSandbox.createSync(options);
+    const table =
+      typeof functions === 'string' || functions instanceof URL
+        ? await importHostFunctions(functions, 'options.functions')
+        : ownFunctions(functions);
+    const plan = QuickJSSandbox.#plan(options, table);
+    return QuickJSSandbox.#made(plan, await createInitializedPoolAsync(plan.wasm, plan.image, plan.pool));
   }
 
-  /** {@link create}, synchronously (host functions given as functions, not as a module to import). */
+  /**
+   * {@link create}, synchronously: host functions given as functions, not as a module to import,
+   * and a setup script that does not wait for a host function's promise.
+   */
   static createSync(options: QuickJSSandboxOptions = {}): QuickJSSandbox {
     const functions = (options as QuickJSSandboxOptions | null)?.functions;
     if (typeof functions === 'string' || functions instanceof URL) {
       throw new InvalidArgumentError('options.functions is a module to import, which createSync cannot wait for; use create');
     }
-    return QuickJSSandbox.#create(options, functions === undefined ? NO_HOST_FUNCTIONS : hostFunctionTable(functions, 'options.functions'));
+    const plan = QuickJSSandbox.#plan(options, ownFunctions(functions));
+    return QuickJSSandbox.#made(plan, createInitializedPool(plan.wasm, plan.image, plan.pool));
   }
 
-  static #create(options: QuickJSSandboxOptions, functions: HostFunctionTable): QuickJSSandbox {
+  /** The options checked, and what the image and the pool are made with. */
+  static #plan(options: QuickJSSandboxOptions, functions: HostFunctionTable): SandboxPlan {
     const filled = checkSandboxOptions(options, CREATE_KEYS, DEFAULTS);
     const hardDeadline = boolean('options.hardDeadline', options.hardDeadline ?? true);
     if (options.setup !== undefined && typeof options.setup !== 'string')
@@ -181,22 +197,27 @@ export class QuickJSSandbox extends Sandbox<QuickJSRequest, UseResult> {
     if (options.wasm !== undefined && !(options.wasm instanceof Uint8Array))
       throw new InvalidArgumentError('options.wasm must be a Uint8Array');
     const modules = moduleLoader(options.modules, 'options.modules');
-    const wasm = options.wasm ?? loadQuickJSWasm();
-    const { pool, image } = createInitializedPool(
-      wasm,
-      {
+    return {
+      filled,
+      hardDeadline,
+      ...(options.console !== undefined ? { console: options.console } : {}),
+      wasm: options.wasm ?? loadQuickJSWasm(),
+      image: {
         ...(options.setup !== undefined ? { setup: { code: options.setup, filename: options.setupFilename ?? 'setup.js' } } : {}),
         headroom: heapRoom(filled.memoryLimit),
         memoryLimit: filled.memoryLimit,
         setupTimeout: SETUP_TIMEOUT_MS,
         bindings: { functions, modules },
       },
-      { ...filled.pool, interruptible: hardDeadline ? 'loops' : false },
-    );
+      pool: { ...filled.pool, interruptible: hardDeadline ? 'loops' : false },
+    };
+  }
+
+  static #made(plan: SandboxPlan, { pool, image }: InitializedPool): QuickJSSandbox {
     const engine = new PoolEngine(pool, new QuickJSRunner(image));
-    return new QuickJSSandbox({ engine, options: filled, useKeys: USE_KEYS, setupBytes: image.usedBytes }, image, {
-      hardDeadline,
-      ...(options.console !== undefined ? { console: options.console } : {}),
+    return new QuickJSSandbox({ engine, options: plan.filled, useKeys: USE_KEYS, setupBytes: image.usedBytes }, image, {
+      hardDeadline: plan.hardDeadline,
+      ...(plan.console !== undefined ? { console: plan.console } : {}),
     });
   }
 
@@ -276,6 +297,16 @@ export class QuickJSSandbox extends Sandbox<QuickJSRequest, UseResult> {
   }
 }
 
+/** What {@link QuickJSSandbox} is made with, once its options are checked. */
+interface SandboxPlan {
+  readonly filled: FilledSandboxOptions;
+  readonly hardDeadline: boolean;
+  readonly console?: Sink;
+  readonly wasm: Uint8Array;
+  readonly image: ImageOptions;
+  readonly pool: QuickJSPoolOptions;
+}
+
 /** One use as data: what to run, within which limits, whether it may wait, and the context host functions see. */
 interface QuickJSRequest {
   readonly request: Request;
@@ -314,6 +345,11 @@ class QuickJSRunner implements UseRunner<QuickJSRequest, UseResult, UseState> {
     }
     return runRequest(x, host.memory!, this.#image.layout, state, use.request, use.limits);
   }
+}
+
+/** The table of `options.functions` given as functions (none when absent). */
+function ownFunctions(functions: HostFunctions | undefined): HostFunctionTable {
+  return functions === undefined ? NO_HOST_FUNCTIONS : hostFunctionTable(functions, 'options.functions');
 }
 
 function checkSink(path: string, sink: unknown): void {

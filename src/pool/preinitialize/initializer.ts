@@ -26,8 +26,12 @@ export interface FunctionInitializer<T = unknown> {
   readonly name: string;
   /** The initialization instance's imports, on its memory (undefined when the module has none). */
   readonly imports: (memory: WebAssembly.Memory | undefined) => WebAssembly.Imports;
-  /** Sets the instance up; returns what uses must know of the state it left. Throws to refuse. */
-  readonly run: (instance: WebAssembly.Instance, memory: WebAssembly.Memory | undefined) => T;
+  /**
+   * Sets the instance up; returns what uses must know of the state it left. Throws to refuse. A
+   * promise when it has to wait (for a host function's answer, say), which `create` waits for and
+   * `createSync` refuses (an initialization that runs under `createSync` should not wait).
+   */
+  readonly run: (instance: WebAssembly.Instance, memory: WebAssembly.Memory | undefined) => T | Promise<T>;
   /**
    * The only exports the pool's module keeps (the host's), by name; undefined keeps them all. They
    * are dropped before anything else, so `run` too sees only these (and the pool's own).
