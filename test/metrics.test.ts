@@ -146,7 +146,11 @@ test('sandbox outcomes count each way a use ended', async () => {
     assert.equal(sample(text, 'cowpool_sandbox_uses_total{sandbox="sqlite",outcome="error"}'), 1);
     assert.equal(sample(text, 'cowpool_uses_total{sandbox="quickjs"}'), 4);
     const outcomes = [...text.matchAll(/^cowpool_sandbox_uses_total\{sandbox="quickjs",outcome="\w+"\} (\d+)$/gm)];
-    assert.equal(outcomes.reduce((sum, m) => sum + Number(m[1]), 0), 4, 'the outcomes add up to the uses');
+    assert.equal(
+      outcomes.reduce((sum, m) => sum + Number(m[1]), 0),
+      4,
+      'the outcomes add up to the uses',
+    );
     assert.equal(text.match(/^# TYPE cowpool_uses_total /gm)?.length, 1, 'one header for both sources');
   } finally {
     await quickjs.close();

@@ -169,7 +169,11 @@ test('a host function may wait: create awaits its promise (calls made after it a
         return { seedAt: x.seed() };
       },
     });
-  const pool = await InstancePool.create<Counter>(counter, { max: 1, imports: { host: { seed: () => 1 } }, [INITIALIZER]: waiting() } as InternalPoolOptions);
+  const pool = await InstancePool.create<Counter>(counter, {
+    max: 1,
+    imports: { host: { seed: () => 1 } },
+    [INITIALIZER]: waiting(),
+  } as InternalPoolOptions);
   try {
     assert.deepEqual(snapshot?.result, { seedAt: 4096 });
     assert.equal(await pool.run((inst) => inst.exports.bump(10)), 15, 'what ran after the wait is in the image');
@@ -185,7 +189,8 @@ test('a host function may wait: create awaits its promise (calls made after it a
   assert.throws(
     () => InstancePool.createSync(counter, { imports: { host: { seed: () => 1 } }, [INITIALIZER]: waiting() } as InternalPoolOptions),
     (err: unknown) =>
-      err instanceof InvalidArgumentError && err.message === 'the counter initialization waited for a promise, which createSync cannot; use create',
+      err instanceof InvalidArgumentError &&
+      err.message === 'the counter initialization waited for a promise, which createSync cannot; use create',
   );
   assert.equal(openMemfds(), before);
 });

@@ -216,7 +216,8 @@ describe('errors', () => {
     };
     const awaiting = await QuickJSSandbox.create({
       functions: own,
-      setup: 'globalThis.config = await loadConfig(); globalThis.user = (await fetchUser(2)).name; globalThis.tick = await new Promise((r) => setTimeout(() => r(1), 5))',
+      setup:
+        'globalThis.config = await loadConfig(); globalThis.user = (await fetchUser(2)).name; globalThis.tick = await new Promise((r) => setTimeout(() => r(1), 5))',
     });
     try {
       assert.deepEqual(await awaiting.eval('[config.region, config.since.getUTCFullYear(), user, tick]'), ['eu', 2021, 'user2', 1]);
@@ -225,7 +226,10 @@ describe('errors', () => {
     } finally {
       await awaiting.close();
     }
-    const module = await QuickJSSandbox.create({ functions: own, setup: 'export const config = await loadConfig(); export const region = () => config.region;' });
+    const module = await QuickJSSandbox.create({
+      functions: own,
+      setup: 'export const config = await loadConfig(); export const region = () => config.region;',
+    });
     try {
       assert.equal(await module.call('region'), 'eu');
     } finally {

@@ -63,7 +63,8 @@ describe('a use is stopped at about its own memoryLimit', () => {
   }
 
   test('what a use can hold follows its limit, not the sandbox’s', () => {
-    const held = (limit: number) => sandbox.evalSync<[number, string]>(counting(STORMS['strings of 10 KB']!.body), { memoryLimit: limit })[0];
+    const held = (limit: number) =>
+      sandbox.evalSync<[number, string]>(counting(STORMS['strings of 10 KB']!.body), { memoryLimit: limit })[0];
     const one = held(MIB);
     const four = held(4 * MIB);
     const whole = held(16 * MIB);

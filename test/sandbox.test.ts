@@ -171,7 +171,8 @@ for (const kind of kinds) {
           [stats.results, stats.exceptions, stats.timeouts, stats.memoryLimits, stats.traps, stats.hostErrors, stats.inputErrors],
           [1, 1, 1, 1, 0, hostFailures, kind.tooLarge === undefined ? 0 : 1],
         );
-        const sum = stats.results + stats.exceptions + stats.timeouts + stats.memoryLimits + stats.traps + stats.hostErrors + stats.inputErrors;
+        const sum =
+          stats.results + stats.exceptions + stats.timeouts + stats.memoryLimits + stats.traps + stats.hostErrors + stats.inputErrors;
         assert.equal(sum, stats.pool.uses);
       } finally {
         await (s as QuickJSSandbox).close();

@@ -14,22 +14,25 @@
  *     JSRuntime  +0 js_malloc  +4 js_free  +8 js_realloc  +12 js_malloc_usable_size   (JSMallocFunctions)
  *               +16 malloc_count  +20 malloc_size  +24 malloc_limit  +28 opaque           (JSMallocState)
  *
- * The module is rewritten (before the pool prepares it) with four functions appended, in four new
- * entries at the end of the function table; no existing index changes and the table is never
- * written, so the pool still keeps one instance per slot:
+ * The module is rewritten (the QuickJS initializer's rewrite, before the pool prepares it) with
+ * four functions appended, in four new entries at the end of the function table; no existing index
+ * changes and the table is never written, so the pool still keeps one instance per slot:
  *
- *     malloc(s, n)      = the runtime's js_malloc, then malloc_size += chunk - 8
- *     free(s, p)        = malloc_size -= chunk - 8, then the runtime's js_free
+ *     malloc(s, n)      = js_def_malloc with the chunk for its 0 + 8: refuse when size + n > limit,
+ *                         else dlmalloc's malloc (the export), count += 1, size += chunk
+ *     free(s, p)        = js_def_free likewise: count -= 1, size -= chunk, dlmalloc's free
  *     realloc(s, p, n)  = the old chunk taken out of malloc_size first (so that QuickJS's own check
  *                         reads "size now - old + new > limit"), the runtime's js_realloc, the new
  *                         chunk counted (or the old one back when it failed)
  *     usable(p)         = chunk - 4 (QuickJS then uses a block's slack: strings grow in place)
  *
- * The original functions do their own +8/-8 and the limit check; the wrappers call them through
- * the table, by the indices kept in a small block that `opaque` points to (unused by QuickJS's
- * default allocator), whose fourth word counts the allocations the limit or the full heap refused:
+ * `realloc` calls the runtime's own (dlmalloc's realloc is no export) through the table, by the
+ * index kept in a small block that `opaque` points to (unused by QuickJS's default allocator),
+ * whose second word counts the allocations the limit or the full heap refused, so that a use
+ * that ends with `null` thrown (no room even for QuickJS's "out of memory" error) is known to
+ * have run out of memory:
  *
- *     opaque → [ js_malloc, js_free, js_realloc, refusals ]
+ *     opaque → [ js_realloc, refusals ]
  *
  * {@link newAccountedRuntime} creates the runtime and swaps its `mf` for the wrappers. What the
  * runtime allocated in between was counted 8 bytes a block; its real size is summed by walking
@@ -112,8 +115,9 @@ const SIGNATURES = [
 ] as const;
 
 /**
- * `bytes` (which `info` describes) with the four wrappers appended; see the module comment. Throws {@link UnsupportedError}
- * for a module whose function table is not the one defined table of quickjs-emscripten's build.
+ * `bytes` (which `info` describes) with the four wrappers appended; see the module comment.
+ * Throws {@link UnsupportedError} for a module whose function table is not the one defined table
+ * of quickjs-emscripten's build.
  */
 export function addHeapAccounting(bytes: Uint8Array, info: ModuleInfo = readModule(bytes)): AccountedModule {
   const table = info.tables[0];
@@ -124,7 +128,12 @@ export function addHeapAccounting(bytes: Uint8Array, info: ModuleInfo = readModu
   const first = table.min;
   const firstFunction = info.importedFunctionCount + info.functions.length;
   const reallocType = types[2]!;
-  const bodies = [mallocBody(exported(info, EXPORTS.malloc.name)), freeBody(exported(info, EXPORTS.free.name)), reallocBody(reallocType), usableBody()];
+  const bodies = [
+    mallocBody(exported(info, EXPORTS.malloc.name)),
+    freeBody(exported(info, EXPORTS.free.name)),
+    reallocBody(reallocType),
+    usableBody(),
+  ];
 
   const min = first + bodies.length;
   const max = table.max === undefined ? undefined : Math.max(table.max, min);
@@ -161,7 +170,14 @@ function signatureTypes(info: ModuleInfo): { types: number[]; typeEntries: Uint8
     if (found >= 0) return found;
     known.push({ params: Array(params).fill('i32'), results: Array(results).fill('i32') });
     typeEntries.push(
-      new ByteWriter().u8(FUNC_TYPE).u32(params).bytes(new Uint8Array(params).fill(I32)).u32(results).bytes(new Uint8Array(results).fill(I32)).finish().slice(),
+      new ByteWriter()
+        .u8(FUNC_TYPE)
+        .u32(params)
+        .bytes(new Uint8Array(params).fill(I32))
+        .u32(results)
+        .bytes(new Uint8Array(results).fill(I32))
+        .finish()
+        .slice(),
     );
     return known.length - 1;
   });
@@ -303,37 +319,39 @@ function reallocBody(type: number): Uint8Array {
   // `p ? 0 : 8` and `p ? 8 : 0`: what the original counted for the two ways a null or zero argument goes.
   const ifNull = (b: Body, value: number) => b.i32(0).i32(value).get(p).op(SELECT);
   const ifNotNull = (b: Body, value: number) => b.i32(value).i32(0).get(p).op(SELECT);
-  return new Body(2)
-    .get(p)
-    .op(IF, EMPTY)
-    .chunk(p)
-    .set(old)
-    .addToSize((b) => b.i32(0).get(old).op(I32_SUB))
-    .op(END)
-    .get(s)
-    .get(p)
-    .get(n)
-    .original(ORIGINAL_REALLOC)
-    .op(CALL_INDIRECT)
-    .u32(type)
-    .u32(0)
-    .tee(q)
-    .op(IF, EMPTY)
-    .addToSize((b) => ifNull(b.chunk(q), QUICKJS_OVERHEAD).op(I32_SUB))
-    .op(ELSE)
-    .get(n)
-    .op(I32_EQZ)
-    .op(IF, EMPTY)
-    // Freed (the original took 8 off) or nothing done.
-    .addToSize((b) => ifNotNull(b, QUICKJS_OVERHEAD))
-    .op(ELSE)
-    // Refused: the old block stays.
-    .addToSize((b) => b.get(old))
-    .refused()
-    .op(END)
-    .op(END)
-    .get(q)
-    .finish();
+  return (
+    new Body(2)
+      .get(p)
+      .op(IF, EMPTY)
+      .chunk(p)
+      .set(old)
+      .addToSize((b) => b.i32(0).get(old).op(I32_SUB))
+      .op(END)
+      .get(s)
+      .get(p)
+      .get(n)
+      .original(ORIGINAL_REALLOC)
+      .op(CALL_INDIRECT)
+      .u32(type)
+      .u32(0)
+      .tee(q)
+      .op(IF, EMPTY)
+      .addToSize((b) => ifNull(b.chunk(q), QUICKJS_OVERHEAD).op(I32_SUB))
+      .op(ELSE)
+      .get(n)
+      .op(I32_EQZ)
+      .op(IF, EMPTY)
+      // Freed (the original took 8 off) or nothing done.
+      .addToSize((b) => ifNotNull(b, QUICKJS_OVERHEAD))
+      .op(ELSE)
+      // Refused: the old block stays.
+      .addToSize((b) => b.get(old))
+      .refused()
+      .op(END)
+      .op(END)
+      .get(q)
+      .finish()
+  );
 }
 
 /** `usable(p)`: the bytes of `p`'s block the caller may use. */
@@ -371,23 +389,26 @@ export function newAccountedRuntime(x: QuickJSExports, memory: WebAssembly.Memor
     }
     chunk += size;
   }
-  if (word(rt + GC_THRESHOLD) !== FIRST_GC_THRESHOLD) {
-    throw new UnsupportedError('QuickJS', 'its runtime is not laid out as cowpool expects (no GC threshold where there should be)');
-  }
   if (rt === 0 || chunk !== end || blocks !== count) {
     throw new UnsupportedError(
       'QuickJS',
       `its heap is not laid out as dlmalloc's (found ${blocks} blocks of the runtime's ${count}), so its memory cannot be accounted`,
     );
   }
+  if (word(rt + GC_THRESHOLD) !== FIRST_GC_THRESHOLD) {
+    throw new UnsupportedError('QuickJS', 'its runtime is not laid out as cowpool expects (no GC threshold where there should be)');
+  }
+  const realloc = word(rt + MF + MF_REALLOC);
   x.free(below);
   x.free(above);
   const block = x.malloc(BLOCK_BYTES);
-  words[(block + ORIGINAL_REALLOC) >>> 2] = word(rt + MF + MF_REALLOC);
-  words[(block + REFUSALS) >>> 2] = 0;
-  for (let i = 0; i < SIGNATURES.length; i++) words[(rt + MF + 4 * i) >>> 2] = first + i;
-  words[(state + SIZE) >>> 2] = bytes;
-  words[(state + OPAQUE) >>> 2] = block;
+  // A view made now: the allocation may have grown the memory.
+  const now = new Uint32Array(memory.buffer);
+  now[(block + ORIGINAL_REALLOC) >>> 2] = realloc;
+  now[(block + REFUSALS) >>> 2] = 0;
+  for (let i = 0; i < SIGNATURES.length; i++) now[(rt + MF + 4 * i) >>> 2] = first + i;
+  now[(state + SIZE) >>> 2] = bytes;
+  now[(state + OPAQUE) >>> 2] = block;
   return rt;
 }
 

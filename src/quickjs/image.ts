@@ -86,7 +86,11 @@ export function createInitializedPool(wasm: Uint8Array, options: ImageOptions, p
 }
 
 /** {@link createInitializedPool}, where the setup script may wait for host functions' promises and timers. */
-export async function createInitializedPoolAsync(wasm: Uint8Array, options: ImageOptions, pool: QuickJSPoolOptions): Promise<InitializedPool> {
+export async function createInitializedPoolAsync(
+  wasm: Uint8Array,
+  options: ImageOptions,
+  pool: QuickJSPoolOptions,
+): Promise<InitializedPool> {
   const made = initializedPoolOptions(options, pool, true);
   const created = await InstancePool.create<WebAssembly.Exports, undefined, UseState>(wasm, made.options);
   return { pool: created, image: made.image() };
@@ -118,7 +122,14 @@ function initializedPoolOptions(
       };
       let initialized: Initialized | Promise<Initialized>;
       try {
-        initialized = initialize(quickjsExports(instance), memory!, { ...options, waits }, bindings, accounting, (state) => (current = state));
+        initialized = initialize(
+          quickjsExports(instance),
+          memory!,
+          { ...options, waits },
+          bindings,
+          accounting,
+          (state) => (current = state),
+        );
       } catch (err) {
         done();
         throw err;

@@ -42,14 +42,15 @@ type Sink = (entry: ConsoleEntry) => void;
 
 /**
  * Options of {@link QuickJSSandbox.create}: QuickJS's own, and those every sandbox takes
- * ({@link SandboxOptions}: `timeout`, default 1000 ms; `memoryLimit`, QuickJS's whole heap with the
- * setup script's objects, default 32 MiB; `max`, default 4; `min`, default 1; `keepResident`,
+ * ({@link SandboxOptions}: `timeout`, default 1000 ms; `memoryLimit`, the bytes of QuickJS's whole
+ * heap with the setup script's objects, default 32 MiB; `max`, default 4; `min`, default 1; `keepResident`,
  * default 2 MiB: a QuickJS use writes about 12 pages; `trimIdleAfter`; `acquireTimeout`).
  */
 export interface QuickJSSandboxOptions extends SandboxOptions {
   /**
    * A script (or a module: code that begins with `import` or `export`) run once before the image is
-   * captured; what it defines is there in every use. It may `await` at top level.
+   * captured; what it defines is there in every use. It may `await` at top level: timers, and
+   * host functions' promises under `create` (not `createSync`). It runs under `memoryLimit`.
    */
   setup?: string;
   /**
@@ -62,7 +63,7 @@ export interface QuickJSSandboxOptions extends SandboxOptions {
    * in the setup script and in every use; they are part of the image. Each gets the guest's
    * arguments (copied) and, as `this`, a {@link HostCall} that says which use called
    * (`this.context`, `this.signal`). It returns a value, or a promise that the guest awaits within
-   * the use (not in a Sync use, nor in the setup script). What it throws reaches the guest as an
+   * the use (not in a Sync use), or in the setup script under `create` (not `createSync`). What it throws reaches the guest as an
    * Error with its name and message; uncaught, the use fails with {@link HostFunctionError}. Or the
    * path or URL of a module whose exports are those functions (`create` only): the form worker
    * threads can load.

@@ -84,7 +84,15 @@ export function* preinitialize(
   const limit = plan.interruptible
     ? { exports: interruptExports(analyzed.info.start !== undefined), timeout: plan.createTimeout }
     : undefined;
-  const run = yield* runInitialization(inspectionModule(bytes, analyzed, plan.interruptible), analyzed, initializer, memory, imports, what, limit);
+  const run = yield* runInitialization(
+    inspectionModule(bytes, analyzed, plan.interruptible),
+    analyzed,
+    initializer,
+    memory,
+    imports,
+    what,
+    limit,
+  );
   const snapshot = takeSnapshot(run, memory, what);
   const headroom = initializer?.kind === 'function' ? initializer.headroom : undefined;
   const { span, init } = layOut(snapshot, analysis.memory?.max, headroom);
