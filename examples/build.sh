@@ -40,6 +40,7 @@ build() { # build <output.wasm> <optimization> <sources...> [extra flags...]
 build "$here/hello.wasm" -Os "$here/hello.c"
 build "$here/echo-json.wasm" -O2 "$here/echo-json.c"
 build "$here/scratch.wasm" -Os "$here/scratch.c"
+build "$here/lines.wasm" -Os "$here/lines.c"
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT

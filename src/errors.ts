@@ -219,11 +219,12 @@ export class AcquireTimeoutError extends CapacityError {
 
 /**
  * The caller's `AbortSignal` fired before an instance was handed out (or had already fired). The
- * signal's `reason` is the `cause`. Nothing was leased.
+ * signal's `reason` is the `cause`. Nothing was leased. A `WasiCommand` use aborted while it ran
+ * was stopped at its next host call or fuel check (the message says so; its result's `error`).
  */
 export class AbortedError extends CallerError {
-  constructor(cause: unknown) {
-    super(ErrorCodes.ABORTED, "the wait for an instance was aborted by the caller's AbortSignal", { cause });
+  constructor(cause: unknown, message = "the wait for an instance was aborted by the caller's AbortSignal") {
+    super(ErrorCodes.ABORTED, message, { cause });
   }
 }
 

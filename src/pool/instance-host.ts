@@ -3,7 +3,9 @@
  * one per pooled instance and hands it to `options.setup` (or an `options.imports` function) once;
  * the current use's context, instance and deadline change with every use, so host functions read
  * the current request's without re-instantiation. Only the pool changes them (through
- * {@link hostControl}); to everyone else they are read-only.
+ * {@link hostControl}); to everyone else they are read-only, but for one thing: code outside the
+ * guest's call stack may end the current use early ({@link InstanceHost.interrupt}), which every
+ * check of the deadline then reports.
  *
  * (Of the things cowpool calls a host, this is the pooled instance's, as its host functions see it;
  * the import objects of `quickjs/imports.ts`, `sqlite/imports.ts` and `wasi/wasi-host.ts` are
@@ -54,6 +56,8 @@ export class InstanceHost<S = unknown, C = unknown> {
   #instance: WebAssembly.Instance | undefined = undefined;
   #deadline = Infinity;
   #timeout = Infinity;
+  #inUse = false;
+  #interrupted: Error | undefined = undefined;
 
   /** @internal Made by the pool. */
   constructor(memory: WebAssembly.Memory | undefined) {
@@ -96,7 +100,31 @@ export class InstanceHost<S = unknown, C = unknown> {
    * the current use is past its deadline, which ends the use as a timeout, like an interrupted loop.
    */
   checkDeadline(): void {
-    if (performance.now() >= this.#deadline) throw new GuestTimeoutError(this.#timeout);
+    if (performance.now() >= this.#deadline) throw this.#interrupted ?? new GuestTimeoutError(this.#timeout);
+  }
+
+  /**
+   * Ends the current use early, with `reason`: from now on the deadline has passed, so the next
+   * check of it throws `reason` instead of {@link GuestTimeoutError}: the fuel counter of an
+   * interruptible module (at its next loop or call), {@link checkDeadline} in a host function, a
+   * WASI host call. The use then ends as a timed-out one does, its instance reset for the next.
+   *
+   * For code outside the guest's call stack that must stop it: an `AbortSignal`'s listener (how
+   * `WasiCommand` honours a use's `signal`), a sink that has seen enough output. Guest code that
+   * makes no host call and has no fuel counter (a module that is not interruptible) runs on until
+   * it returns. The first reason stands; between uses the call does nothing, and the next use
+   * starts without it (a listener must be removed when its use ends, so that it cannot end another).
+   */
+  interrupt(reason: Error): void {
+    if (!(reason instanceof Error)) throw new InvalidArgumentError('interrupt(reason) needs an Error, the one the use will end with');
+    if (!this.#inUse || this.#interrupted !== undefined) return;
+    this.#interrupted = reason;
+    this.#deadline = -Infinity;
+  }
+
+  /** Why the current use was ended early ({@link interrupt}); undefined when it was not. */
+  get interrupted(): Error | undefined {
+    return this.#interrupted;
   }
 
   static {
@@ -108,6 +136,8 @@ export class InstanceHost<S = unknown, C = unknown> {
         host.#context = context;
         host.#timeout = timeout;
         host.#deadline = timeout === Infinity ? Infinity : performance.now() + timeout;
+        host.#inUse = true;
+        host.#interrupted = undefined;
       },
       instance(host, instance) {
         host.#instance = instance;
@@ -116,6 +146,8 @@ export class InstanceHost<S = unknown, C = unknown> {
         host.#context = undefined;
         host.#deadline = Infinity;
         host.#timeout = Infinity;
+        host.#inUse = false;
+        host.#interrupted = undefined;
       },
     };
   }

@@ -1,7 +1,8 @@
 /**
  * The host side of an interruptible module (see `module/fuel.ts`): the guest counts fuel down and,
  * when it runs out, calls `check` through its check table; `check` ends the guest with
- * {@link GuestTimeoutError} once its deadline has passed, and otherwise refills the fuel.
+ * {@link GuestTimeoutError} once its deadline has passed (or with the reason its use was
+ * interrupted for, see `InstanceHost.interrupt`), and otherwise refills the fuel.
  *
  * Whatever guest code runs is checked, not only a use's calls: the rewrite exports the start
  * function instead of letting it run inside `new WebAssembly.Instance` (where the table is still
@@ -27,6 +28,8 @@ export interface Deadline {
   readonly deadline: number;
   /** The timeout it came from in ms, for the error. */
   readonly timeout: number;
+  /** Why the guest was ended before its time (its deadline then lies in the past): the error to end it with. */
+  readonly interrupted?: Error | undefined;
 }
 
 /** The deadline check of a member (or of pre-initialization's instance); see the module comment. */
@@ -38,7 +41,7 @@ export class Interruption {
   constructor(exports: InterruptExports, clock: Deadline) {
     this.#exports = exports;
     const check = () => {
-      if (performance.now() >= clock.deadline) throw new GuestTimeoutError(clock.timeout);
+      if (performance.now() >= clock.deadline) throw clock.interrupted ?? new GuestTimeoutError(clock.timeout);
       this.#fuel!.value = FUEL;
     };
     this.#check = checkTrampoline(check);

@@ -11,19 +11,25 @@
  *
  * It is the InstancePool and the WasiHost put together the way `cowpool serve` uses them: one host
  * per pooled instance, built once; each use swaps only the context (args, env, stdin, sinks). The
- * pool owns each use's deadline and the host reads it from there; a use's output is kept in memory,
- * so it is bounded (`outputLimit`).
+ * pool owns each use's deadline and the host reads it from there. A use's output is kept for its
+ * result or streamed as the guest writes it (`command-use.ts`, `output-stream.ts`), and bounded
+ * either way (`outputLimit`). This file is the facade: create, the three ways to run a use, close.
  */
 
 import { readFile } from 'node:fs/promises';
-import { GuestOutputLimitError, GuestTimeoutError, GuestTrapError, InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../errors.js';
 import { byteLimit, rejectUnknownKeys } from '../options/validate.js';
 import { InstancePool, type InstanceHost, type PoolDescription, type PoolOptions, type PoolStats } from '../pool/index.js';
 import type { WasiClock } from './clock.js';
 import { checkWasiCommand } from './command.js';
-import { DEFAULT_OUTPUT_LIMIT, type WasiContext } from './context.js';
+import { CommandUse, type CommandDefaults, type WasiRunInput, type WasiRunResult } from './command-use.js';
+import { DEFAULT_OUTPUT_LIMIT } from './context.js';
+import { WasiRunStream } from './output-stream.js';
 import { WasiHost, type PreopenOption, type WasiHostOptions } from './wasi-host.js';
 import type { RandomSource } from './random.js';
+
+/** What {@link WasiCommand.stream} takes: a use's input, without callbacks (the stream is where the output goes). */
+export type WasiStreamInput = Omit<WasiRunInput, 'onStdout' | 'onStderr'>;
 
 /** Options of {@link WasiCommand.create}. */
 export interface WasiCommandOptions {
@@ -32,14 +38,17 @@ export interface WasiCommandOptions {
   /** Most bytes the overlays may hold in one use; past it the guest gets ENOSPC. Default 64 MiB. */
   overlayLimit?: number;
   /**
-   * Most bytes a use may write to stdout and stderr together (a use may give its own). Both are
-   * kept in memory for the result, so past it the use ends with {@link GuestOutputLimitError}.
+   * Most bytes a use may write to stdout and stderr together (a use may give its own); past it the
+   * use ends with {@link GuestOutputLimitError}. It bounds what the host holds of a use's output:
+   * all of it for `run()`, the chunks not yet read for `stream()`. Streamed bytes count too, so a
+   * command whose callbacks keep nothing and that writes without end needs Infinity.
    * Default 16 MiB ({@link DEFAULT_OUTPUT_LIMIT}); Infinity for none.
    */
   outputLimit?: number;
   /**
    * Deadline of one use in ms (a use may give its own). Setting it makes the pool instrument the
-   * guest so that loops can be stopped (see PoolOptions.interruptible). Default: no deadline.
+   * guest so that loops can be stopped (see PoolOptions.interruptible): by the deadline, and by a
+   * use's `signal` in a loop that makes no host call. Default: no deadline.
    */
   timeout?: number;
   /** The program name guests see as argv[0] when a use gives no `args`. Default `command.wasm`. */
@@ -52,36 +61,6 @@ export interface WasiCommandOptions {
   random?: RandomSource;
 }
 
-/** What one use gives the command. Everything is optional. */
-export interface WasiRunInput {
-  /** argv, `args[0]` being the program name. Default `[programName]`. */
-  args?: readonly string[];
-  /** environ: `KEY=value` strings or a record. Default: empty. */
-  env?: readonly string[] | Readonly<Record<string, string>>;
-  /** The whole of stdin. Default: empty. */
-  stdin?: Uint8Array | string;
-  /** This use's deadline in ms, overriding the command's `timeout`. */
-  timeout?: number;
-  /** This use's output limit in bytes (stdout and stderr together), overriding the command's `outputLimit`. */
-  outputLimit?: number;
-}
-
-/** What one use produced. */
-export interface WasiRunResult {
-  /** 0 when `_start` returned, `n` after `proc_exit(n)`; undefined when the run trapped or timed out. */
-  exitCode: number | undefined;
-  /** Everything written to fd 1. */
-  stdout: Buffer;
-  /** Everything written to fd 2. */
-  stderr: Buffer;
-  /**
-   * Why there is no exit code: the guest trapped ({@link GuestTrapError}), ran past its deadline
-   * ({@link GuestTimeoutError}) or wrote more than its output limit ({@link GuestOutputLimitError};
-   * `stdout` and `stderr` then hold what came before the write that would have passed it).
-   */
-  error: GuestTrapError | GuestTimeoutError | GuestOutputLimitError | undefined;
-}
-
 const COMMAND_KEYS = [
   'preopens',
   'overlayLimit',
@@ -92,29 +71,40 @@ const COMMAND_KEYS = [
   'clock',
   'random',
 ] as const satisfies readonly (keyof WasiCommandOptions)[];
-const RUN_KEYS = ['args', 'env', 'stdin', 'timeout', 'outputLimit'] as const satisfies readonly (keyof WasiRunInput)[];
 
-const EMPTY = new Uint8Array(0);
-const encoder = new TextEncoder();
-
-/** A WASI command module, run on a pristine pooled instance per use. */
+/**
+ * A WASI command module, run on a pristine pooled instance per use.
+ *
+ * A use's output comes three ways. `run()` keeps it and resolves with all of it, as
+ * `child_process.execFile` and a plain `await execa()` do. For a long-running command, or output
+ * too large to keep, it is streamed, as `spawn` and execa's iterables do, in the two forms Node
+ * users reach for:
+ *
+ * - callbacks, `run({ onStdout, onStderr })` (and `runSync`): each chunk is handed over inside the
+ *   guest's write, while the guest runs. On this thread they are the only form that sees output
+ *   before the guest stops, that can stop it from what it wrote (call `abort()` on the use's
+ *   `signal` after ten lines, as `head` does), and whose output need not be held anywhere: the
+ *   guest waits for each callback, so a callback that consumes synchronously (a file descriptor,
+ *   a hash) is backpressure, and one that hands chunks to something slower (a socket) buffers there.
+ * - an async iterable, `stream()`: `for await (const { stream, data } of command.stream(input))`,
+ *   with stdout and stderr interleaved in the order they were written, ready for `Readable.from`
+ *   and `pipeline`. A guest runs synchronously and cannot be paused for a slow reader: on this
+ *   thread the reader sees the first chunk once the guest has stopped, and the chunks wait in
+ *   memory until read, at most the use's `outputLimit` of them (keep one when you stream this way).
+ *   Once uses run on worker threads the chunks arrive while the guest runs, bounded the same way.
+ *
+ * Chunks are Buffers the receiver owns (copies, never views into guest memory), so that a use can
+ * run on a worker thread and its chunks travel as messages. Streamed bytes count against the
+ * output limit like kept ones: give `outputLimit: Infinity` to a command meant to write without end.
+ */
 export class WasiCommand {
   /** The pool underneath (for `describe()`, `stats()`); each instance's `host.state` is its WasiHost. */
   readonly pool: InstancePool<WebAssembly.Exports, WasiHost, undefined>;
-  readonly #programName: string;
-  readonly #timeout: number | undefined;
-  readonly #outputLimit: number;
+  readonly #defaults: CommandDefaults;
 
-  private constructor(
-    pool: InstancePool<WebAssembly.Exports, WasiHost, undefined>,
-    programName: string,
-    timeout: number | undefined,
-    outputLimit: number,
-  ) {
+  private constructor(pool: InstancePool<WebAssembly.Exports, WasiHost, undefined>, defaults: CommandDefaults) {
     this.pool = pool;
-    this.#programName = programName;
-    this.#timeout = timeout;
-    this.#outputLimit = outputLimit;
+    this.#defaults = defaults;
   }
 
   /**
@@ -147,29 +137,49 @@ export class WasiCommand {
         return { imports: wasi.imports, state: wasi };
       },
     });
-    return new WasiCommand(pool, programName, timeout, outputLimit);
+    return new WasiCommand(pool, { programName, timeout, outputLimit });
   }
 
-  /** Runs the command once on a pristine instance, waiting for a free one if all are busy. */
+  /**
+   * Runs the command once on a pristine instance, waiting for a free one if all are busy. Resolves
+   * with the result of a use that ran, whether it exited or was stopped (`error`); rejects when it
+   * did not run (aborted before it began or while it waited, the command closed, a malformed input)
+   * and with what an output callback threw.
+   */
   async run(input: WasiRunInput = {}): Promise<WasiRunResult> {
-    const use = this.#use(input);
-    try {
-      use.result.exitCode = await this.pool.run(use.body, undefined, use.options);
-    } catch (error) {
-      use.fail(error);
-    }
-    return use.finish();
+    const use = new CommandUse(input, this.#defaults, 'run()');
+    return this.#run(use);
   }
 
   /** Like {@link run}, synchronously; throws AcquireTimeoutError when no instance is free right now. */
   runSync(input: WasiRunInput = {}): WasiRunResult {
-    const use = this.#use(input);
+    const use = new CommandUse(input, this.#defaults, 'runSync()');
+    use.checkNotAborted();
     try {
-      use.result.exitCode = this.pool.runSync(use.body, undefined, use.options);
+      use.succeeded(this.pool.runSync(use.body, undefined, use.poolOptions));
     } catch (error) {
       use.fail(error);
     }
-    return use.finish();
+    return use.result();
+  }
+
+  /**
+   * Runs the command once, its output streamed: iterate the returned stream for the chunks, in the
+   * order the guest wrote them, and await its `result` for the exit code or the error (see the
+   * class comment for what a slow reader costs). The use begins once this has returned.
+   * @throws InvalidArgumentError at once for a malformed input; everything else comes through the stream.
+   */
+  stream(input: WasiStreamInput = {}): WasiRunStream {
+    const giveUp = new AbortController();
+    // The input is checked (the signal too) before the stream listens to anything; the callbacks
+    // are called only once the use runs, after the stream exists.
+    const use = new CommandUse(input, this.#defaults, 'stream()', {
+      onStdout: (chunk) => stream.push('stdout', chunk),
+      onStderr: (chunk) => stream.push('stderr', chunk),
+      signal: giveUp.signal,
+    });
+    const stream = new WasiRunStream(() => this.#run(use), giveUp, input.signal);
+    return stream;
   }
 
   /** How the pool runs the module (mechanism, reset strategy) and why. */
@@ -182,48 +192,24 @@ export class WasiCommand {
     return this.pool.stats();
   }
 
-  /** Releases the pool; runs in flight finish first. */
+  /** Releases the pool; runs in flight finish first. Idempotent. */
   close(): Promise<void> {
     return this.pool.close();
   }
 
-  #use(input: WasiRunInput) {
-    if (input === null || typeof input !== 'object') {
-      throw new InvalidArgumentError('run() takes an object: { args, env, stdin, timeout, outputLimit }');
+  /** {@link close}: what `await using` calls. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #run(use: CommandUse): Promise<WasiRunResult> {
+    use.checkNotAborted();
+    try {
+      use.succeeded(await this.pool.run(use.body, undefined, use.poolOptions));
+    } catch (error) {
+      use.fail(error);
     }
-    rejectUnknownKeys(input, RUN_KEYS, 'run() input');
-    const outputLimit = input.outputLimit === undefined ? this.#outputLimit : byteLimit('input.outputLimit', input.outputLimit);
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    const stdin = input.stdin === undefined ? EMPTY : typeof input.stdin === 'string' ? encoder.encode(input.stdin) : input.stdin;
-    const context: WasiContext = {
-      args: input.args ?? [this.#programName],
-      env: input.env ?? [],
-      stdin,
-      stdout: (chunk) => void stdout.push(Buffer.from(chunk)),
-      stderr: (chunk) => void stderr.push(Buffer.from(chunk)),
-      outputLimit,
-    };
-    const timeout = input.timeout ?? this.#timeout;
-    const result: WasiRunResult = { exitCode: undefined, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), error: undefined };
-    return {
-      result,
-      options: timeout !== undefined ? { timeout } : {},
-      body: (instance: WebAssembly.Instance, _context: undefined, host: InstanceHost<WasiHost, undefined>) =>
-        host.state.run(instance, context),
-      fail(error: unknown): void {
-        if (error instanceof GuestTrapError || error instanceof GuestTimeoutError || error instanceof GuestOutputLimitError) {
-          result.error = error;
-        } else {
-          throw error;
-        }
-      },
-      finish(): WasiRunResult {
-        result.stdout = Buffer.concat(stdout);
-        result.stderr = Buffer.concat(stderr);
-        return result;
-      },
-    };
+    return use.result();
   }
 }
 
