@@ -2,17 +2,17 @@
  * Preparation: from the module's bytes and the pool's options to a {@link PreparedPool}, each step
  * in order, written once as steps for both drivers (`sync-or-async.ts`):
  *
- *     bytes ─(a host's validate and rewrite)─► poolSource (keepExports, virtualMemorySize) ─► analyzeForPool
- *           (mechanism; the code decoded once) ─► data image span
+ *     bytes ─(a host's validate and rewrite)─► poolSource (keepExports, virtualMemorySize)
+ *           ─► analyzeForPool (mechanism; the code decoded once) ─► data image span
  *           ─► pre-initialization (an initializer, or a pure start function; `preinitialize/`): runs
  *              the module on the data image, and the state it leaves becomes the image span and
  *              the globals' starting values
  *           ─► rewriteForPool (the one rewrite, compiled)
  *
- * Each `yield` hands out what may be a promise (an async `setup`, a host's initialization that waits). Everything it makes is plain
- * data but the compiled module, handed out beside it; nothing is left open on any path (the memfd
- * is the assembly's, in `build.ts`). It also says whether the result may be cached: not when it
- * depends on what the user's imports returned.
+ * Each `yield` hands out what may be a promise (an async `setup`, a host's initialization that
+ * waits). Everything it makes is plain data but the compiled module, handed out beside it; nothing
+ * is left open on any path (the memfd is the assembly's, in `build.ts`). It also says whether the
+ * result may be cached: not when it depends on what the user's imports returned.
  */
 import { debuglog } from 'node:util';
 import { readModule } from '../module/index.js';

@@ -2,9 +2,9 @@
  * Steps that are synchronous or asynchronous depending on the user: `options.setup` may return its
  * imports or a promise of them (and a host's initializer its result or a promise of it), so
  * whatever runs it (a member's creation, the pool's construction) is sync for a sync setup and
- * async for an async one. The test for a promise, and the two drivers
- * of the construction's steps (a generator that yields what may be a promise): `create` awaits each
- * step, `createSync` refuses one that would need waiting.
+ * async for an async one. The test for a promise, and the two drivers of the construction's steps
+ * (a generator that yields what may be a promise): `create` awaits each step, `createSync` refuses
+ * one that would need waiting.
  */
 import { InvalidArgumentError } from '../errors.js';
 

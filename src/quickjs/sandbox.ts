@@ -43,8 +43,9 @@ type Sink = (entry: ConsoleEntry) => void;
 /**
  * Options of {@link QuickJSSandbox.create}: QuickJS's own, and those every sandbox takes
  * ({@link SandboxOptions}: `timeout`, default 1000 ms; `memoryLimit`, the bytes of QuickJS's whole
- * heap with the setup script's objects, default 32 MiB; `max`, default 4; `min`, default 1; `keepResident`,
- * default 2 MiB: a QuickJS use writes about 12 pages; `trimIdleAfter`; `acquireTimeout`).
+ * heap with the setup script's objects, default 32 MiB; `max`, default 4; `min`, default 1;
+ * `keepResident`, default 2 MiB: a QuickJS use writes about 12 pages; `trimIdleAfter`;
+ * `acquireTimeout`).
  */
 export interface QuickJSSandboxOptions extends SandboxOptions {
   /**
@@ -63,10 +64,10 @@ export interface QuickJSSandboxOptions extends SandboxOptions {
    * in the setup script and in every use; they are part of the image. Each gets the guest's
    * arguments (copied) and, as `this`, a {@link HostCall} that says which use called
    * (`this.context`, `this.signal`). It returns a value, or a promise that the guest awaits within
-   * the use (not in a Sync use), or in the setup script under `create` (not `createSync`). What it throws reaches the guest as an
-   * Error with its name and message; uncaught, the use fails with {@link HostFunctionError}. Or the
-   * path or URL of a module whose exports are those functions (`create` only): the form worker
-   * threads can load.
+   * the use (not in a Sync use), or in the setup script under `create` (not `createSync`). What it
+   * throws reaches the guest as an Error with its name and message; uncaught, the use fails with
+   * {@link HostFunctionError}. Or the path or URL of a module whose exports are those functions
+   * (`create` only): the form worker threads can load.
    */
   functions?: HostFunctions | string | URL;
   /**
