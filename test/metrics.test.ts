@@ -125,12 +125,13 @@ test('the reset-time histogram, traps and timeouts appear when the pool reports 
 });
 
 test('sandbox outcomes count each way a use ended', async () => {
-  const quickjs = await QuickJSSandbox.create({ timeout: 50 });
+  const quickjs = await QuickJSSandbox.create({ timeout: 50, functions: { fail: () => Promise.reject(new Error('down')) } });
   const sqlite = await SqliteSandbox.create();
   try {
     await quickjs.eval('1 + 1');
     await assert.rejects(quickjs.eval('throw new Error("no")'));
     await assert.rejects(quickjs.eval('for (;;) {}'));
+    await assert.rejects(quickjs.eval('await fail()'));
     await sqlite.exec('SELECT 1');
     await assert.rejects(sqlite.exec('SELEC 1'));
     const text = metrics([
@@ -140,8 +141,16 @@ test('sandbox outcomes count each way a use ended', async () => {
     assert.equal(sample(text, 'cowpool_sandbox_uses_total{sandbox="quickjs",outcome="result"}'), 1);
     assert.equal(sample(text, 'cowpool_sandbox_uses_total{sandbox="quickjs",outcome="exception"}'), 1);
     assert.equal(sample(text, 'cowpool_sandbox_uses_total{sandbox="quickjs",outcome="timeout"}'), 1);
+    assert.equal(sample(text, 'cowpool_sandbox_uses_total{sandbox="quickjs",outcome="host_error"}'), 1);
+    assert.equal(sample(text, 'cowpool_sandbox_uses_total{sandbox="quickjs",outcome="input_error"}'), 0);
     assert.equal(sample(text, 'cowpool_sandbox_uses_total{sandbox="sqlite",outcome="error"}'), 1);
-    assert.equal(sample(text, 'cowpool_uses_total{sandbox="quickjs"}'), 3);
+    assert.equal(sample(text, 'cowpool_uses_total{sandbox="quickjs"}'), 4);
+    const outcomes = [...text.matchAll(/^cowpool_sandbox_uses_total\{sandbox="quickjs",outcome="\w+"\} (\d+)$/gm)];
+    assert.equal(
+      outcomes.reduce((sum, m) => sum + Number(m[1]), 0),
+      4,
+      'the outcomes add up to the uses',
+    );
     assert.equal(text.match(/^# TYPE cowpool_uses_total /gm)?.length, 1, 'one header for both sources');
   } finally {
     await quickjs.close();

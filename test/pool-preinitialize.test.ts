@@ -155,6 +155,46 @@ test("a host function's failures: a trap is typed and named, its own errors pass
   );
 });
 
+test('a host function may wait: create awaits its promise (calls made after it are in the snapshot); createSync refuses it and closes what it opened', async () => {
+  let snapshot: { result: { seedAt: number }; usedBytes: number } | undefined;
+  const waiting = (failWith?: Error) =>
+    counterInitializer((s) => (snapshot = s), {
+      headroom: { bytes: 3 * 65536, option: 'roomForUses' },
+      run: async (instance) => {
+        const x = instance.exports as unknown as Counter & { seed(): number };
+        x.bump(2);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        if (failWith) throw failWith;
+        x.bump(3);
+        return { seedAt: x.seed() };
+      },
+    });
+  const pool = await InstancePool.create<Counter>(counter, {
+    max: 1,
+    imports: { host: { seed: () => 1 } },
+    [INITIALIZER]: waiting(),
+  } as InternalPoolOptions);
+  try {
+    assert.deepEqual(snapshot?.result, { seedAt: 4096 });
+    assert.equal(await pool.run((inst) => inst.exports.bump(10)), 15, 'what ran after the wait is in the image');
+  } finally {
+    await pool.close();
+  }
+  const own = new TypeError('the host says no, later');
+  await assert.rejects(
+    InstancePool.create(counter, { imports: { host: { seed: () => 1 } }, [INITIALIZER]: waiting(own) } as InternalPoolOptions),
+    (err) => err === own,
+  );
+  const before = openMemfds();
+  assert.throws(
+    () => InstancePool.createSync(counter, { imports: { host: { seed: () => 1 } }, [INITIALIZER]: waiting() } as InternalPoolOptions),
+    (err: unknown) =>
+      err instanceof InvalidArgumentError &&
+      err.message === 'the counter initialization waited for a promise, which createSync cannot; use create',
+  );
+  assert.equal(openMemfds(), before);
+});
+
 test('the memory scan finds the first and last non-zero bytes and the page-aligned span, as a byte loop does', () => {
   const byByte = (bytes: Uint8Array) => ({ first: bytes.findIndex((b) => b !== 0), last: bytes.findLastIndex((b) => b !== 0) });
   fc.assert(

@@ -204,14 +204,75 @@ describe('errors', () => {
     assert.equal(sandbox.evalSync('add(1, 1)'), 2, 'the next use is healthy');
   });
 
-  test('the setup script cannot wait for a host promise: create fails and says why', async () => {
-    await assert.rejects(
-      QuickJSSandbox.create({ functions, setup: 'fetchUser(1)' }),
-      (e: unknown) => e instanceof InvalidArgumentError && /while the setup script ran/.test(e.message),
+  test('the setup script may await async host functions under create; their answers are in the image', async () => {
+    let loads = 0;
+    const own = {
+      ...functions,
+      async loadConfig() {
+        loads++;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        return { region: 'eu', since: new Date(Date.UTC(2021, 5, 1)) };
+      },
+    };
+    const awaiting = await QuickJSSandbox.create({
+      functions: own,
+      setup:
+        'globalThis.config = await loadConfig(); globalThis.user = (await fetchUser(2)).name; globalThis.tick = await new Promise((r) => setTimeout(() => r(1), 5))',
+    });
+    try {
+      assert.deepEqual(await awaiting.eval('[config.region, config.since.getUTCFullYear(), user, tick]'), ['eu', 2021, 'user2', 1]);
+      assert.deepEqual(awaiting.evalSync('config.region'), 'eu');
+      assert.equal(loads, 1, 'called once, at create');
+    } finally {
+      await awaiting.close();
+    }
+    const module = await QuickJSSandbox.create({
+      functions: own,
+      setup: 'export const config = await loadConfig(); export const region = () => config.region;',
+    });
+    try {
+      assert.equal(await module.call('region'), 'eu');
+    } finally {
+      await module.close();
+    }
+  });
+
+  test('createSync cannot wait for a host promise in the setup script: it fails and says to use create', () => {
+    assert.throws(
+      () => QuickJSSandbox.createSync({ functions, setup: 'fetchUser(1)' }),
+      (e: unknown) =>
+        e instanceof InvalidArgumentError &&
+        /^host function fetchUser returned a promise while the setup script ran under createSync, which cannot wait for it; use create$/.test(
+          e.message,
+        ),
     );
+  });
+
+  test('what a host function throws or rejects in the setup script fails create with HostFunctionError', async () => {
     await assert.rejects(
       QuickJSSandbox.create({ functions, setup: 'quota()' }),
       (e: unknown) => e instanceof HostFunctionError && e.functionName === 'quota',
+    );
+    await assert.rejects(
+      QuickJSSandbox.create({ functions, setup: 'await later()' }),
+      (e: unknown) => e instanceof HostFunctionError && e.functionName === 'later' && e.cause instanceof RangeError,
+    );
+    assert.equal(
+      (await QuickJSSandbox.create({ functions, setup: 'globalThis.caught = await later().catch((e) => e.name)' }).then(async (s) => {
+        try {
+          return s.evalSync('caught');
+        } finally {
+          await s.close();
+        }
+      })) as string,
+      'RangeError',
+    );
+  });
+
+  test('a setup script whose promise nothing can settle fails create at once', async () => {
+    await assert.rejects(
+      QuickJSSandbox.create({ functions, setup: 'await new Promise(() => {})' }),
+      (e: unknown) => e instanceof QuickJSError && /never settles/.test(e.message),
     );
   });
 

@@ -1,7 +1,7 @@
 /**
- * A QuickJS allocation storm that fills the heap to its last byte (issue 18, finding 5):
- * `let s = ""; for (;;) s += "…"` grows one string in place until an allocation fails, and then
- * QuickJS cannot even allocate its "out of memory" error and throws `null`. That is the memory
+ * A QuickJS allocation storm that fills the heap to its limit (issue 18, finding 5):
+ * `let s = ""; for (;;) s += "…"` grows one string in place until an allocation is refused, and
+ * then QuickJS may not even allocate its "out of memory" error and throws `null`. That is the memory
  * limit, not the script's exception: a `GuestMemoryLimitError`, the next use pristine, and the
  * memory given back. With a short deadline the storm ends at the deadline instead, in time.
  */

@@ -2,7 +2,7 @@
  * What every sandbox does the same way (src/sandbox/), run against each kind: options checked once
  * with the closest name for a misspelt key (issue 18 found `timeOut`, `memLimit` and `signal`
  * silently ignored), the pool's options passed through flat, a use's `signal`, the counters by
- * outcome, `stats()`, `describe()`, `close()` and `Symbol.asyncDispose`. Real guests, no mocks.
+ * outcome (which add up to the uses), `stats()`, `describe()`, `close()` and `Symbol.asyncDispose`. Real guests, no mocks.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +11,7 @@ import {
   ClosedError,
   GuestMemoryLimitError,
   GuestTimeoutError,
+  HostError,
   InvalidArgumentError,
   PoolClosedError,
 } from '../src/errors.ts';
@@ -28,6 +29,10 @@ interface Kind {
   throws: string;
   forever: string;
   fill: string;
+  /** Code too large for the sandbox's memory, refused once its use has begun (SQLite's own limit refuses it: none). */
+  tooLarge?: string;
+  /** Options at create and uses that end with the host's failure (a host function that throws, a value that cannot be copied). */
+  hostFailures: { options: object; codes: string[] };
   run(s: never, code: string, options?: object): Promise<unknown>;
   runSync(s: never, code: string, options?: object): unknown;
 }
@@ -41,6 +46,17 @@ const kinds: Kind[] = [
     throws: 'null.x',
     forever: 'for (;;) {}',
     fill: '"x".repeat(2 ** 26)',
+    tooLarge: `"${'x'.repeat(40 * 2 ** 20)}"`,
+    hostFailures: {
+      options: {
+        functions: {
+          boom() {
+            throw new Error('boom');
+          },
+        },
+      },
+      codes: ['boom()', 'Symbol("not copied")'],
+    },
     run: (s: QuickJSSandbox, code, options) => s.eval(code, options),
     runSync: (s: QuickJSSandbox, code, options) => s.evalSync(code, options),
   } as Kind,
@@ -52,6 +68,8 @@ const kinds: Kind[] = [
     throws: 'SELEC 1',
     forever: 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c',
     fill: 'SELECT length(randomblob(64000000))',
+    // SQLite's user-defined functions that throw are SQL errors, the guest's: nothing of the host's fails a use.
+    hostFailures: { options: {}, codes: [] },
     run: (s: SqliteSandbox, code, options) => s.exec(code, undefined, options),
     runSync: (s: SqliteSandbox, code, options) => s.execSync(code, undefined, options),
   } as Kind,
@@ -128,6 +146,34 @@ for (const kind of kinds) {
         assert.ok(setupBytes > 0);
         assert.equal(pool.uses, 6);
         assert.equal(pool.retirements, 0);
+      } finally {
+        await (s as QuickJSSandbox).close();
+      }
+    });
+
+    test('the counters add up to the uses over every way a use ends', async () => {
+      const s = (await kind.create({ max: 1, memoryLimit: 16 * 2 ** 20, ...kind.hostFailures.options })) as never;
+      try {
+        await kind.ok(s);
+        await assert.rejects(kind.run(s, kind.throws));
+        await assert.rejects(kind.run(s, kind.forever, { timeout: 20 }), GuestTimeoutError);
+        await assert.rejects(kind.run(s, kind.fill, { timeout: 10_000 }), GuestMemoryLimitError);
+        for (const code of kind.hostFailures.codes) await assert.rejects(kind.run(s, code), HostError);
+        if (kind.tooLarge !== undefined) assert.throws(() => kind.runSync(s, kind.tooLarge!), InvalidArgumentError);
+        // Refused before a use, and a wait given up: no use, no count.
+        await assert.rejects(kind.ok(s, { timeout: -1 }), InvalidArgumentError);
+        const controller = new AbortController();
+        controller.abort();
+        await assert.rejects(kind.ok(s, { signal: controller.signal }), AbortedError);
+        const stats = (s as QuickJSSandbox).stats();
+        const hostFailures = kind.hostFailures.codes.length;
+        assert.deepEqual(
+          [stats.results, stats.exceptions, stats.timeouts, stats.memoryLimits, stats.traps, stats.hostErrors, stats.inputErrors],
+          [1, 1, 1, 1, 0, hostFailures, kind.tooLarge === undefined ? 0 : 1],
+        );
+        const sum =
+          stats.results + stats.exceptions + stats.timeouts + stats.memoryLimits + stats.traps + stats.hostErrors + stats.inputErrors;
+        assert.equal(sum, stats.pool.uses);
       } finally {
         await (s as QuickJSSandbox).close();
       }

@@ -38,6 +38,10 @@ export interface SandboxCounters {
   readonly timeouts: number;
   readonly memoryLimits: number;
   readonly traps: number;
+  /** Uses that ended with the host's failure (a host function threw, a value could not be copied). */
+  readonly hostErrors?: number;
+  /** Uses that the caller's input ended once they had begun. */
+  readonly inputErrors?: number;
   /** Bytes of the wasm memory in use after setup. */
   readonly setupBytes: number;
   readonly pool: PoolStats;
@@ -117,13 +121,16 @@ export function sandboxFamilies(prefix: string, stats: SandboxCounters, labels: 
     ['timeout', stats.timeouts],
     ['memory_limit', stats.memoryLimits],
     ['trap', stats.traps],
+    ['host_error', stats.hostErrors],
+    ['input_error', stats.inputErrors],
   ];
   return [
     {
       name: `${prefix}sandbox_uses_total`,
       help:
         'Sandbox uses, by how they ended: a result, an exception the script threw (QuickJS), an error SQLite gave, ' +
-        'the deadline, the memory limit, a trap.',
+        "the deadline, the memory limit, a trap, the host's failure (a host function threw, a value could not be copied), " +
+        "the caller's input refused by the use.",
       type: 'counter',
       samples: outcomes.flatMap(([outcome, value]) => (value === undefined ? [] : [{ labels: { ...labels, outcome }, value }])),
     },

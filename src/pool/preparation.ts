@@ -2,17 +2,17 @@
  * Preparation: from the module's bytes and the pool's options to a {@link PreparedPool}, each step
  * in order, written once as steps for both drivers (`sync-or-async.ts`):
  *
- *     bytes ─(a host's validate)─► poolSource (keepExports, virtualMemorySize) ─► analyzeForPool
- *           (mechanism; the code decoded once) ─► data image span
+ *     bytes ─(a host's validate and rewrite)─► poolSource (keepExports, virtualMemorySize)
+ *           ─► analyzeForPool (mechanism; the code decoded once) ─► data image span
  *           ─► pre-initialization (an initializer, or a pure start function; `preinitialize/`): runs
  *              the module on the data image, and the state it leaves becomes the image span and
  *              the globals' starting values
  *           ─► rewriteForPool (the one rewrite, compiled)
  *
- * Each `yield` hands out what may be a promise (an async `setup`). Everything it makes is plain
- * data but the compiled module, handed out beside it; nothing is left open on any path (the memfd
- * is the assembly's, in `build.ts`). It also says whether the result may be cached: not when it
- * depends on what the user's imports returned.
+ * Each `yield` hands out what may be a promise (an async `setup`, a host's initialization that
+ * waits). Everything it makes is plain data but the compiled module, handed out beside it; nothing
+ * is left open on any path (the memfd is the assembly's, in `build.ts`). It also says whether the
+ * result may be cached: not when it depends on what the user's imports returned.
  */
 import { debuglog } from 'node:util';
 import { readModule } from '../module/index.js';
@@ -40,9 +40,16 @@ export function* prepare<S, C>(source: Uint8Array, filled: FilledOptions<S, C>):
   const initializer = plan.initialize;
   const times = [performance.now()];
   let cacheable: true | string = initializer?.kind === 'export' ? 'options.initialize runs your code with your imports' : true;
-  const info = readModule(source);
-  if (initializer?.kind === 'function') initializer.validate?.(info);
-  const bytes = poolSource(source, plan, info);
+  let module = source;
+  let info = readModule(source);
+  if (initializer?.kind === 'function') {
+    initializer.validate?.(info);
+    if (initializer.rewrite) {
+      module = initializer.rewrite(source, info);
+      info = readModule(module);
+    }
+  }
+  const bytes = poolSource(module, plan, info);
   const analyzed = analyzeForPool(bytes, plan);
   times.push(performance.now());
   let span: ImageSpan | undefined;
@@ -63,7 +70,7 @@ export function* prepare<S, C>(source: Uint8Array, filled: FilledOptions<S, C>):
       initializer?.kind === 'function'
         ? { imports: initializer.imports(memory) }
         : ((yield runSetup(filled.setup, new InstanceHost<S, C>(memory))) as { imports: WebAssembly.Imports });
-    const done = preinitialize(bytes, analyzed, plan, memory, imports);
+    const done = yield* preinitialize(bytes, analyzed, plan, memory, imports);
     ({ span, init } = done);
     if (initializer?.kind === 'function')
       initialization = { result: done.snapshot.result, usedBytes: done.snapshot.memory?.usedBytes ?? 0 };

@@ -52,8 +52,8 @@ export function hostCallImport(
       const failure: HostFailure = () =>
         new InvalidArgumentError(
           state.setup
-            ? `host function ${name} returned a promise while the setup script ran, which runs once at create and cannot wait: ` +
-                'call it from a use (eval, call), or give the setup script a function that returns a value'
+            ? `host function ${name} returned a promise while the setup script ran under createSync, which cannot wait for it; ` +
+                'use create'
             : `host function ${name} returned a promise, which a Sync use (evalSync, callSync) cannot wait for; use eval or call`,
         );
       state.stop(failure);

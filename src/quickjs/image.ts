@@ -3,10 +3,12 @@
  * a dozen calls with arguments, so QuickJS is set up by a function the pool's pre-initialization
  * runs (`pool/preinitialize/`), with cowpool's imports (`imports.ts`):
  *
- *   start function + ctors, JS_NewRuntime, JS_NewContext (the module loader on when there are
- *   modules), the Math.random state, the bootstrap (`guest.ts`), the one host-call function
- *   (`QTS_NewFunction`) with the timers and a wrapper per host function around it, the setup
- *   script or module (what it imports compiled and evaluated here), the heap's holes filled
+ *   the module rewritten with wrappers of QuickJS's allocator that count bytes (`heap-accounting.ts`);
+ *   start function + ctors, JS_NewRuntime (its allocator swapped for the wrappers), JS_NewContext
+ *   (the module loader on when there are modules), the Math.random state, the bootstrap
+ *   (`guest.ts`), the one host-call function (`QTS_NewFunction`) with the timers and a wrapper per
+ *   host function around it, the setup script or module (what it imports compiled and evaluated
+ *   here, under the sandbox's memory limit), the heap's holes filled
  *     ── on a fresh memory that may grow ──► the pool's snapshot, from which
  *     - the memory image (sized to the snapshot and a use's memory limit),
  *     - the globals' starting values (the start function is removed: its effects are in the image),
@@ -24,6 +26,7 @@
 import { InternalError, InvalidArgumentError, UnsupportedError, type ConsoleEntry } from '../errors.js';
 import { InstancePool, type PoolOptions } from '../pool/index.js';
 import type { InternalPoolOptions } from '../pool/options.js';
+import { isPromise } from '../pool/sync-or-async.js';
 import { INITIALIZER, type FunctionInitializer } from '../pool/preinitialize/initializer.js';
 import { checkAbi, EXPORTS, quickjsExports, type QuickJSExports } from './abi.js';
 import { callDispatcher, newString } from './guest-io.js';
@@ -31,6 +34,8 @@ import { BOOTSTRAP, GuestOp } from './guest.js';
 import { writeCString } from '../emscripten/c-strings.js';
 import { NO_BINDINGS, quickjsImports, type HostBindings } from './imports.js';
 import { DEFAULT_FILENAME, SCRATCH_BYTES, type ContextLayout } from './layout.js';
+import { addHeapAccounting, clearRefusals, limitHeap, newAccountedRuntime } from './heap-accounting.js';
+import { then } from './event-loop.js';
 import { drainLogs, evaluate, failure, isModule, startUse } from './session.js';
 import { UseState } from './use-state.js';
 
@@ -52,6 +57,8 @@ export interface ImageOptions {
   readonly setup?: { readonly code: string; readonly filename: string };
   /** Room to leave above the snapshot for a use's heap, in bytes. */
   readonly headroom: number;
+  /** Bytes of QuickJS heap the setup script may use (the sandbox's `memoryLimit`); no limit by default. */
+  readonly memoryLimit?: number;
   /** Milliseconds the setup script may run. */
   readonly setupTimeout: number;
   /** Host functions and modules; none by default. */
@@ -61,65 +68,127 @@ export interface ImageOptions {
 /** The pool's options a QuickJS host may choose (the imports and the initialization are this module's). */
 export type QuickJSPoolOptions = Omit<PoolOptions<undefined, UseState>, 'setup' | 'imports' | 'initialize'>;
 
+/** A pool whose uses all start from the initialized state, and what they need to know of it. */
+export interface InitializedPool {
+  readonly pool: InstancePool<WebAssembly.Exports, undefined, UseState>;
+  readonly image: QuickJSImage;
+}
+
 /**
  * Initializes QuickJS once and returns the pool whose uses all start from that state (with
- * `pool` as its options), and what uses need to know of that state.
+ * `pool` as its options), and what uses need to know of that state. The setup script may not wait
+ * for a host function's promise (see {@link createInitializedPoolAsync}).
  */
-export function createInitializedPool(
+export function createInitializedPool(wasm: Uint8Array, options: ImageOptions, pool: QuickJSPoolOptions): InitializedPool {
+  const made = initializedPoolOptions(options, pool, false);
+  const created = InstancePool.createSync<WebAssembly.Exports, undefined, UseState>(wasm, made.options);
+  return { pool: created, image: made.image() };
+}
+
+/** {@link createInitializedPool}, where the setup script may wait for host functions' promises and timers. */
+export async function createInitializedPoolAsync(
   wasm: Uint8Array,
   options: ImageOptions,
   pool: QuickJSPoolOptions,
-): { pool: InstancePool<WebAssembly.Exports, undefined, UseState>; image: QuickJSImage } {
+): Promise<InitializedPool> {
+  const made = initializedPoolOptions(options, pool, true);
+  const created = await InstancePool.create<WebAssembly.Exports, undefined, UseState>(wasm, made.options);
+  return { pool: created, image: made.image() };
+}
+
+/**
+ * The pool's options with QuickJS's initialization (`waits`: the setup script may wait for host
+ * promises), and the image it made, once the pool is created.
+ */
+function initializedPoolOptions(
+  options: ImageOptions,
+  pool: QuickJSPoolOptions,
+  waits: boolean,
+): { options: InternalPoolOptions<undefined, UseState>; image: () => QuickJSImage } {
   const bindings = options.bindings ?? NO_BINDINGS;
+  // The function-table index of the allocator wrappers, once the module is rewritten (not on a cache hit: nothing runs).
+  let accounting: number | undefined;
   let current: UseState | undefined;
   let image: QuickJSImage | undefined;
-  const initializer: FunctionInitializer<Omit<QuickJSImage, 'usedBytes'>> = {
+  const initializer: FunctionInitializer<Initialized> = {
     kind: 'function',
     name: 'the QuickJS initialization',
     // The heap may grow while setting up; in a use it never does (the memory is sized for it).
     imports: (memory) => quickjsImports(memory!, () => current, bindings),
     run: (instance, memory) => {
-      try {
-        return initialize(quickjsExports(instance), memory!, options, bindings, (state) => (current = state));
-      } finally {
+      if (accounting === undefined) throw new InternalError('the QuickJS module was not rewritten for its heap accounting');
+      const done = (): void => {
         current = undefined;
+      };
+      let initialized: Initialized | Promise<Initialized>;
+      try {
+        initialized = initialize(
+          quickjsExports(instance),
+          memory!,
+          { ...options, waits },
+          bindings,
+          accounting,
+          (state) => (current = state),
+        );
+      } catch (err) {
+        done();
+        throw err;
       }
+      if (isPromise(initialized)) return initialized.finally(done);
+      done();
+      return initialized;
     },
     keepExports: new Set(Object.values(EXPORTS).map((e) => e.name)),
     headroom: { bytes: options.headroom, option: 'memoryLimit' },
     // What the setup leaves besides the module (the headroom is the pool's to key): the script and its
-    // name. Host functions and modules are JavaScript the setup may call, which no key covers.
+    // name, and the limit it runs under. Host functions and modules are JavaScript the setup may call,
+    // which no key covers.
     ...(bindings.functions.names.length === 0 && bindings.modules === undefined
-      ? { key: JSON.stringify({ setup: options.setup ?? null }) }
+      ? { key: JSON.stringify({ setup: options.setup ?? null, memoryLimit: options.memoryLimit ?? null }) }
       : {}),
     validate: (info) => {
       checkAbi(info);
       if (!info.imports.some((i) => i.kind === 'memory')) throw new InvalidArgumentError('the QuickJS module imports no memory');
     },
+    rewrite: (bytes, info) => {
+      const accounted = addHeapAccounting(bytes, info);
+      accounting = accounted.first;
+      return accounted.bytes;
+    },
     captured: ({ result, usedBytes }) => {
       image = { ...result, usedBytes };
     },
   };
-  const poolOptions: InternalPoolOptions<undefined, UseState> = {
-    ...pool,
-    setup: (host) => ({ imports: quickjsImports(host.memory!, () => host.context, bindings, true) }),
-    [INITIALIZER]: initializer,
+  return {
+    options: {
+      ...pool,
+      setup: (host) => ({ imports: quickjsImports(host.memory!, () => host.context, bindings, true) }),
+      [INITIALIZER]: initializer,
+    },
+    image: () => {
+      if (image === undefined) throw new InternalError('the pool did not run the QuickJS initialization');
+      return image;
+    },
   };
-  const created = InstancePool.createSync<WebAssembly.Exports, undefined, UseState>(wasm, poolOptions);
-  if (image === undefined) throw new InternalError('the pool did not run the QuickJS initialization');
-  return { pool: created, image };
 }
 
-/** Sets QuickJS up in `memory` through `x`; `use` sets the use state the host's imports see from then on. */
+/** What {@link initialize} learns: the image but its size, which the pool measures. */
+type Initialized = Omit<QuickJSImage, 'usedBytes'>;
+
+/**
+ * Sets QuickJS up in `memory` through `x`; `use` sets the use state the host's imports see from
+ * then on. A promise when the setup script waits (only with `options.waits`).
+ */
 function initialize(
   x: QuickJSExports,
   memory: WebAssembly.Memory,
-  options: ImageOptions,
+  options: ImageOptions & { readonly waits: boolean },
   bindings: HostBindings,
+  accounting: number,
   use: (state: UseState) => void,
-): Omit<QuickJSImage, 'usedBytes'> {
+): Initialized | Promise<Initialized> {
   x.wasmCallCtors();
-  const rt = x.QTS_NewRuntime();
+  const rt = newAccountedRuntime(x, memory, accounting);
   const ctx = x.QTS_NewContext(rt, 0);
   if (rt === 0 || ctx === 0) throw new InternalError('QuickJS could not create a runtime and a context');
   x.QTS_RuntimeEnableInterruptHandler(rt);
@@ -135,21 +204,30 @@ function initialize(
   const core = { ctx, dispatcher: runBootstrap(x, memory, ctx, undefinedValue), undefinedValue };
   const layout: ContextLayout = { rt, randomState, ...core, ...createLayoutExtras(x, memory, core) };
   install(x, memory, layout, bindings);
-  if (options.setup) {
-    // Runs as a use does (errors typed the same way), but its effects are kept: this is the image.
-    const limits = { memoryLimit: Infinity, timeout: options.setupTimeout };
-    const guest = startUse(x, memory, layout, state, limits);
-    state.setup = true;
-    const settled = evaluate(guest, state, options.setup.code, options.setup.filename);
-    if (settled instanceof Promise) throw new InternalError('the setup script waited, which a synchronous initialization cannot');
+  const { setup } = options;
+  if (!setup) return finish(x, memory, layout);
+  // Runs as a use does (errors typed the same way), but its effects are kept: this is the image.
+  const limits = { memoryLimit: options.memoryLimit ?? Infinity, timeout: options.setupTimeout };
+  const guest = startUse(x, memory, layout, state, limits);
+  state.setup = true;
+  state.waits = options.waits;
+  return then(evaluate(guest, state, setup.code, setup.filename), (settled) => {
     if ('thrown' in settled) throw failure(guest, state, settled.thrown, limits);
     if (state.abort !== undefined) throw failure(guest, state, layout.undefinedValue, limits);
     // A module's exports are what `call` finds first.
-    if (isModule(options.setup.code)) callDispatcher(guest, layout.ops.exports, settled.value);
+    if (isModule(setup.code)) callDispatcher(guest, layout.ops.exports, settled.value);
     state.end();
-  }
+    return finish(x, memory, layout);
+  });
+}
+
+/** The image's last touches, once the setup script is done: its logs taken out, the heap laid out for uses. */
+function finish(x: QuickJSExports, memory: WebAssembly.Memory, layout: ContextLayout): Initialized {
+  const { rt, ctx } = layout;
   const setupLogs = drainLogs(x, memory, layout);
-  x.QTS_RuntimeSetMemoryLimit(rt, -1);
+  limitHeap(x, memory, rt, Infinity);
+  // What the setup script had refused is not a use's.
+  clearRefusals(memory, rt);
   fillHoles(x, memory);
   // Written by every use, so at the heap's top, on the page a use's first allocation dirties anyway:
   // the scratch, and the atom of the default file name, kept alive by a function compiled under that

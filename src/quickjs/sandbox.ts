@@ -16,6 +16,7 @@ import {
   checkSandboxOptions,
   sandboxKeys,
   useKeys,
+  type FilledSandboxOptions,
   type SandboxDefaults,
   type SandboxOptions,
   type SandboxUseOptions,
@@ -24,7 +25,14 @@ import type { SandboxStats } from '../sandbox/outcomes.js';
 import { Sandbox, type PreparedUse, type SandboxParts } from '../sandbox/sandbox.js';
 import { quickjsExports, loadQuickJSWasm, type QuickJSExports } from './abi.js';
 import { hostFunctionTable, importHostFunctions, NO_HOST_FUNCTIONS, type HostFunctions, type HostFunctionTable } from './host-functions.js';
-import { createInitializedPool, type QuickJSImage } from './image.js';
+import {
+  createInitializedPool,
+  createInitializedPoolAsync,
+  type ImageOptions,
+  type InitializedPool,
+  type QuickJSImage,
+  type QuickJSPoolOptions,
+} from './image.js';
 import { moduleLoader, type ModuleSource } from './modules.js';
 import { runRequest, type Request, type UseLimits, type UseResult } from './session.js';
 import { UseState } from './use-state.js';
@@ -34,14 +42,16 @@ type Sink = (entry: ConsoleEntry) => void;
 
 /**
  * Options of {@link QuickJSSandbox.create}: QuickJS's own, and those every sandbox takes
- * ({@link SandboxOptions}: `timeout`, default 1000 ms; `memoryLimit`, QuickJS's whole heap with the
- * setup script's objects, default 32 MiB; `max`, default 4; `min`, default 1; `keepResident`,
- * default 2 MiB: a QuickJS use writes about 12 pages; `trimIdleAfter`; `acquireTimeout`).
+ * ({@link SandboxOptions}: `timeout`, default 1000 ms; `memoryLimit`, the bytes of QuickJS's whole
+ * heap with the setup script's objects, default 32 MiB; `max`, default 4; `min`, default 1;
+ * `keepResident`, default 2 MiB: a QuickJS use writes about 12 pages; `trimIdleAfter`;
+ * `acquireTimeout`).
  */
 export interface QuickJSSandboxOptions extends SandboxOptions {
   /**
    * A script (or a module: code that begins with `import` or `export`) run once before the image is
-   * captured; what it defines is there in every use. It may `await` at top level.
+   * captured; what it defines is there in every use. It may `await` at top level: timers, and
+   * host functions' promises under `create` (not `createSync`). It runs under `memoryLimit`.
    */
   setup?: string;
   /**
@@ -54,10 +64,10 @@ export interface QuickJSSandboxOptions extends SandboxOptions {
    * in the setup script and in every use; they are part of the image. Each gets the guest's
    * arguments (copied) and, as `this`, a {@link HostCall} that says which use called
    * (`this.context`, `this.signal`). It returns a value, or a promise that the guest awaits within
-   * the use (not in a Sync use, nor in the setup script). What it throws reaches the guest as an
-   * Error with its name and message; uncaught, the use fails with {@link HostFunctionError}. Or the
-   * path or URL of a module whose exports are those functions (`create` only): the form worker
-   * threads can load.
+   * the use (not in a Sync use), or in the setup script under `create` (not `createSync`). What it
+   * throws reaches the guest as an Error with its name and message; uncaught, the use fails with
+   * {@link HostFunctionError}. Or the path or URL of a module whose exports are those functions
+   * (`create` only): the form worker threads can load.
    */
   functions?: HostFunctions | string | URL;
   /**
@@ -128,8 +138,10 @@ const SETUP_TIMEOUT_MS = 10_000;
 /** How long past its deadline the hard deadline lets a use run before the wasm is stopped. */
 const HARD_DEADLINE_GRACE_MS = 20;
 /**
- * Room above the limit for what QuickJS does not count: the allocator's chunk headers (a sixth of a
- * heap of small objects) and its fragmentation, and a reallocation's old and new blocks alive at once.
+ * Room above the limit for what QuickJS does not count (`heap-accounting.ts` counts each block's
+ * whole chunk): the allocator's fragmentation, a reallocation's old and new blocks alive at once,
+ * and the blocks the host allocates outside QuickJS's accounting (values it copies in). A heap that
+ * fills this room anyway ends its use as the limit does.
  */
 const heapRoom = (limit: number) => Math.ceil(limit * 1.5) + 2 * 2 ** 20;
 
@@ -149,26 +161,34 @@ export class QuickJSSandbox extends Sandbox<QuickJSRequest, UseResult> {
 
   /**
    * Creates the runtime and context, runs `options.setup`, and makes that state the image every use
-   * starts from. Rejects with {@link QuickJSError} when the setup script throws.
+   * starts from. The setup script may await host functions' promises and timers. Rejects with
+   * {@link QuickJSError} when the setup script throws.
    */
   static async create(options: QuickJSSandboxOptions = {}): Promise<QuickJSSandbox> {
     const functions = (options as QuickJSSandboxOptions | null)?.functions;
-    if (typeof functions === 'string' || functions instanceof URL) {
-      return QuickJSSandbox.#create(options, await importHostFunctions(functions, 'options.functions'));
-    }
-    return QuickJSSandbox.createSync(options);
+    const table =
+      typeof functions === 'string' || functions instanceof URL
+        ? await importHostFunctions(functions, 'options.functions')
+        : ownFunctions(functions);
+    const plan = QuickJSSandbox.#plan(options, table);
+    return QuickJSSandbox.#made(plan, await createInitializedPoolAsync(plan.wasm, plan.image, plan.pool));
   }
 
-  /** {@link create}, synchronously (host functions given as functions, not as a module to import). */
+  /**
+   * {@link create}, synchronously: host functions given as functions, not as a module to import,
+   * and a setup script that does not wait for a host function's promise.
+   */
   static createSync(options: QuickJSSandboxOptions = {}): QuickJSSandbox {
     const functions = (options as QuickJSSandboxOptions | null)?.functions;
     if (typeof functions === 'string' || functions instanceof URL) {
       throw new InvalidArgumentError('options.functions is a module to import, which createSync cannot wait for; use create');
     }
-    return QuickJSSandbox.#create(options, functions === undefined ? NO_HOST_FUNCTIONS : hostFunctionTable(functions, 'options.functions'));
+    const plan = QuickJSSandbox.#plan(options, ownFunctions(functions));
+    return QuickJSSandbox.#made(plan, createInitializedPool(plan.wasm, plan.image, plan.pool));
   }
 
-  static #create(options: QuickJSSandboxOptions, functions: HostFunctionTable): QuickJSSandbox {
+  /** The options checked, and what the image and the pool are made with. */
+  static #plan(options: QuickJSSandboxOptions, functions: HostFunctionTable): SandboxPlan {
     const filled = checkSandboxOptions(options, CREATE_KEYS, DEFAULTS);
     const hardDeadline = boolean('options.hardDeadline', options.hardDeadline ?? true);
     if (options.setup !== undefined && typeof options.setup !== 'string')
@@ -179,21 +199,27 @@ export class QuickJSSandbox extends Sandbox<QuickJSRequest, UseResult> {
     if (options.wasm !== undefined && !(options.wasm instanceof Uint8Array))
       throw new InvalidArgumentError('options.wasm must be a Uint8Array');
     const modules = moduleLoader(options.modules, 'options.modules');
-    const wasm = options.wasm ?? loadQuickJSWasm();
-    const { pool, image } = createInitializedPool(
-      wasm,
-      {
+    return {
+      filled,
+      hardDeadline,
+      ...(options.console !== undefined ? { console: options.console } : {}),
+      wasm: options.wasm ?? loadQuickJSWasm(),
+      image: {
         ...(options.setup !== undefined ? { setup: { code: options.setup, filename: options.setupFilename ?? 'setup.js' } } : {}),
         headroom: heapRoom(filled.memoryLimit),
+        memoryLimit: filled.memoryLimit,
         setupTimeout: SETUP_TIMEOUT_MS,
         bindings: { functions, modules },
       },
-      { ...filled.pool, interruptible: hardDeadline ? 'loops' : false },
-    );
+      pool: { ...filled.pool, interruptible: hardDeadline ? 'loops' : false },
+    };
+  }
+
+  static #made(plan: SandboxPlan, { pool, image }: InitializedPool): QuickJSSandbox {
     const engine = new PoolEngine(pool, new QuickJSRunner(image));
-    return new QuickJSSandbox({ engine, options: filled, useKeys: USE_KEYS, setupBytes: image.usedBytes }, image, {
-      hardDeadline,
-      ...(options.console !== undefined ? { console: options.console } : {}),
+    return new QuickJSSandbox({ engine, options: plan.filled, useKeys: USE_KEYS, setupBytes: image.usedBytes }, image, {
+      hardDeadline: plan.hardDeadline,
+      ...(plan.console !== undefined ? { console: plan.console } : {}),
     });
   }
 
@@ -273,6 +299,16 @@ export class QuickJSSandbox extends Sandbox<QuickJSRequest, UseResult> {
   }
 }
 
+/** What {@link QuickJSSandbox} is made with, once its options are checked. */
+interface SandboxPlan {
+  readonly filled: FilledSandboxOptions;
+  readonly hardDeadline: boolean;
+  readonly console?: Sink;
+  readonly wasm: Uint8Array;
+  readonly image: ImageOptions;
+  readonly pool: QuickJSPoolOptions;
+}
+
 /** One use as data: what to run, within which limits, whether it may wait, and the context host functions see. */
 interface QuickJSRequest {
   readonly request: Request;
@@ -311,6 +347,11 @@ class QuickJSRunner implements UseRunner<QuickJSRequest, UseResult, UseState> {
     }
     return runRequest(x, host.memory!, this.#image.layout, state, use.request, use.limits);
   }
+}
+
+/** The table of `options.functions` given as functions (none when absent). */
+function ownFunctions(functions: HostFunctions | undefined): HostFunctionTable {
+  return functions === undefined ? NO_HOST_FUNCTIONS : hostFunctionTable(functions, 'options.functions');
 }
 
 function checkSink(path: string, sink: unknown): void {

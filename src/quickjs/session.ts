@@ -13,6 +13,7 @@ import { QuickJSError } from './errors.js';
 import { settle, then, type Settled, type UseGuest } from './event-loop.js';
 import type { GuestOutcome } from './guest.js';
 import { callDispatcher, newString, readBuffer, sendWire } from './guest-io.js';
+import { limitHeap, refusedAllocations } from './heap-accounting.js';
 import { DEFAULT_FILENAME, type ContextLayout } from './layout.js';
 import { readCString, writeCString } from '../emscripten/c-strings.js';
 import type { UseState } from './use-state.js';
@@ -54,8 +55,6 @@ function randomSeed(): bigint {
 
 /** How long a guest that ran out of time or memory may take to describe its error. */
 const DESCRIBE_GRACE_MS = 50;
-/** `size_t` -1: no limit. */
-const NO_LIMIT = -1;
 
 /**
  * Runs `request` in the context at `layout` and returns its result, or throws a typed error. A
@@ -98,7 +97,7 @@ export function startUse(
   limits: UseLimits,
 ): UseGuest {
   new DataView(memory.buffer).setBigUint64(layout.randomState, randomSeed(), true);
-  x.QTS_RuntimeSetMemoryLimit(layout.rt, Number.isFinite(limits.memoryLimit) ? limits.memoryLimit : NO_LIMIT);
+  limitHeap(x, memory, layout.rt, limits.memoryLimit);
   state.deadline = performance.now() + limits.timeout;
   const guest: UseGuest = { x, memory, layout };
   state.guest = guest;
@@ -187,7 +186,7 @@ export function failure(guest: UseGuest, state: UseState, thrown: number, limits
   // Describing the error runs guest code (getters, toJSON): give it room to finish even when the
   // use ran out of memory or time, but not much.
   const timedOut = state.interrupted;
-  x.QTS_RuntimeSetMemoryLimit(layout.rt, NO_LIMIT);
+  limitHeap(x, memory, layout.rt, Infinity);
   state.deadline = performance.now() + DESCRIBE_GRACE_MS;
   const described = callDispatcher(guest, layout.ops.fail, thrown);
   const undescribed = x.QTS_ResolveException(layout.ctx, described) !== 0;
@@ -214,12 +213,12 @@ export function failure(guest: UseGuest, state: UseState, thrown: number, limits
     );
   }
   const outOfMemory = 'name' in error && error.name === 'InternalError' && error.message === 'out of memory';
-  // A full heap may leave no room to describe the error, or even to make it: QuickJS then throws
-  // `null` instead of its "out of memory" InternalError (`JS_ThrowError2`). A string grown in place
-  // (`s += …`) fills the heap to the last byte before an allocation fails, so that is how such a
-  // storm ends; by the time the error is described here, the string is freed and there is room again.
-  const nullOnFullHeap = state.heapExhausted && 'thrown' in error && error.thrown === 'null';
-  if (outOfMemory || (state.heapExhausted && undescribed) || nullOnFullHeap) return new GuestMemoryLimitError(limits.memoryLimit, logs);
+  // At the limit there may be no room to describe the error, or even to make it: QuickJS then
+  // throws `null` instead of its "out of memory" InternalError (`JS_ThrowError2`). By the time the
+  // error is described here, the limit is lifted and what the use held may be freed.
+  const refused = state.heapExhausted || refusedAllocations(memory, layout.rt) > 0;
+  const nullWhenRefused = refused && 'thrown' in error && error.thrown === 'null';
+  if (outOfMemory || (refused && undescribed) || nullWhenRefused) return new GuestMemoryLimitError(limits.memoryLimit, logs);
   if ('name' in error) return new QuickJSError(error.name, error.message, error.stack, logs);
   return new QuickJSError('Thrown', 'thrown' in error ? error.thrown : 'undefined', '', logs);
 }

@@ -2,8 +2,18 @@
  * How a sandbox's uses ended, counted: one counter per outcome, the same for every sandbox kind,
  * decided from the error's class and code alone (a guest exception is `COWPOOL_ERR_GUEST_EXCEPTION`
  * whatever the engine: a QuickJS throw, a SQL error), so that a kind adds no counting of its own.
+ * Every use that ran counts in exactly one counter, so they add up to the pool's `uses`; input
+ * refused before a use, and a wait given up, count nowhere.
  */
-import { CowpoolError, ErrorCodes, GuestMemoryLimitError, GuestTimeoutError, GuestTrapError } from '../errors.js';
+import {
+  CowpoolError,
+  ErrorCodes,
+  GuestMemoryLimitError,
+  GuestTimeoutError,
+  GuestTrapError,
+  HostError,
+  InvalidArgumentError,
+} from '../errors.js';
 import type { PoolStats } from '../pool/index.js';
 
 /** The counters by outcome. */
@@ -18,6 +28,16 @@ export interface OutcomeCounts {
   memoryLimits: number;
   /** Uses that ended with a trap or an unexpected error. */
   traps: number;
+  /**
+   * Uses that ended with the host's failure ({@link HostError}): a host function threw and the
+   * guest did not catch it, a value could not be copied between host and guest, cowpool failed.
+   */
+  hostErrors: number;
+  /**
+   * Uses that the caller's input ended once they had begun ({@link InvalidArgumentError}: code or
+   * an argument too large for the sandbox's memory, say).
+   */
+  inputErrors: number;
 }
 
 /** A snapshot of a sandbox's counters. */
@@ -28,16 +48,19 @@ export interface SandboxStats extends OutcomeCounts {
   pool: PoolStats;
 }
 
-/** The outcome a use's error counts as, or undefined for one that is not the guest's (bad input, a closed sandbox, a wait given up). */
+/** The outcome a use's error counts as, or undefined for one that ended no use (a closed sandbox, a wait given up). */
 export function outcomeOf(err: unknown): Exclude<keyof OutcomeCounts, 'results'> | undefined {
   if (err instanceof GuestTimeoutError) return 'timeouts';
   if (err instanceof GuestMemoryLimitError) return 'memoryLimits';
   if (err instanceof GuestTrapError || !(err instanceof CowpoolError)) return 'traps';
   if (err.code === ErrorCodes.GUEST_EXCEPTION) return 'exceptions';
+  if (err instanceof HostError) return 'hostErrors';
+  // Input is checked before a use: what reaches here was refused by the use itself.
+  if (err instanceof InvalidArgumentError) return 'inputErrors';
   return undefined;
 }
 
 /** Counters all at zero. */
 export function emptyOutcomes(): OutcomeCounts {
-  return { results: 0, exceptions: 0, timeouts: 0, memoryLimits: 0, traps: 0 };
+  return { results: 0, exceptions: 0, timeouts: 0, memoryLimits: 0, traps: 0, hostErrors: 0, inputErrors: 0 };
 }

@@ -26,8 +26,12 @@ export interface FunctionInitializer<T = unknown> {
   readonly name: string;
   /** The initialization instance's imports, on its memory (undefined when the module has none). */
   readonly imports: (memory: WebAssembly.Memory | undefined) => WebAssembly.Imports;
-  /** Sets the instance up; returns what uses must know of the state it left. Throws to refuse. */
-  readonly run: (instance: WebAssembly.Instance, memory: WebAssembly.Memory | undefined) => T;
+  /**
+   * Sets the instance up; returns what uses must know of the state it left. Throws to refuse. A
+   * promise when it has to wait (for a host function's answer, say), which `create` waits for and
+   * `createSync` refuses (an initialization that runs under `createSync` should not wait).
+   */
+  readonly run: (instance: WebAssembly.Instance, memory: WebAssembly.Memory | undefined) => T | Promise<T>;
   /**
    * The only exports the pool's module keeps (the host's), by name; undefined keeps them all. They
    * are dropped before anything else, so `run` too sees only these (and the pool's own).
@@ -49,6 +53,12 @@ export interface FunctionInitializer<T = unknown> {
    * when the prepared pool comes from the cache: the same bytes passed it when it was made.
    */
   readonly validate?: (info: ModuleInfo) => void;
+  /**
+   * The host's own change to the module, after `validate` and before anything else: returns the
+   * bytes the pool is made from (`info` describes `bytes`). Not called when the prepared pool comes
+   * from the cache, which holds what it made.
+   */
+  readonly rewrite?: (bytes: Uint8Array, info: ModuleInfo) => Uint8Array;
   /**
    * Called once the pool is prepared, with what `run` returned and the bytes the initialization
    * left in use: where the host learns them. From the cache too, where `run` did not run.

@@ -40,6 +40,7 @@ import { inspectionModule } from './inspection.js';
 import { layOut } from './layout.js';
 import { runInitialization } from './run.js';
 import { takeSnapshot, type Snapshot } from './snapshot.js';
+import type { Steps } from '../sync-or-async.js';
 
 /** Modules whose imports come from these are WASI programs: their `_start` is the whole program. */
 const WASI_MODULES = ['wasi_snapshot_preview1', 'wasi_unstable'];
@@ -56,15 +57,15 @@ export interface Preinitialized {
 /**
  * Runs the initialization of `bytes` (which `analyzed` describes) on `memory` (from
  * `initializationMemory`) with `imports`, and returns what every use starts from; see the module
- * comment.
+ * comment. A step (`sync-or-async.ts`): a host's initializer may hand out a promise to wait for.
  */
-export function preinitialize(
+export function* preinitialize(
   bytes: Uint8Array,
   analyzed: AnalyzedModule,
   plan: ModulePlan,
   memory: WebAssembly.Memory | undefined,
   imports: WebAssembly.Imports,
-): Preinitialized {
+): Steps<Preinitialized> {
   const { analysis } = analyzed;
   const what = initializerName(analyzed, plan);
   if (analysis.dataDrop || analysis.elemDrop) {
@@ -83,7 +84,15 @@ export function preinitialize(
   const limit = plan.interruptible
     ? { exports: interruptExports(analyzed.info.start !== undefined), timeout: plan.createTimeout }
     : undefined;
-  const run = runInitialization(inspectionModule(bytes, analyzed, plan.interruptible), analyzed, initializer, memory, imports, what, limit);
+  const run = yield* runInitialization(
+    inspectionModule(bytes, analyzed, plan.interruptible),
+    analyzed,
+    initializer,
+    memory,
+    imports,
+    what,
+    limit,
+  );
   const snapshot = takeSnapshot(run, memory, what);
   const headroom = initializer?.kind === 'function' ? initializer.headroom : undefined;
   const { span, init } = layOut(snapshot, analysis.memory?.max, headroom);

@@ -2,7 +2,8 @@
  * Stage 2 of pre-initialization: instantiate the inspection module on the initialization memory
  * (its start function runs then), observe its globals and tables, run the initializer (an export
  * with its arguments, or a host's function that makes as many calls as it needs and returns what
- * it learned), and observe them again: the snapshot is taken from the two observations. Failures
+ * it learned, or a promise of it: a step the construction's driver awaits, or refuses in
+ * `createSync`), and observe them again: the snapshot is taken from the two observations. Failures
  * come out typed and say what ran.
  *
  * An interruptible module's inspection module carries the fuel counter too: the start function and
@@ -13,6 +14,7 @@ import { GuestTimeoutError, GuestTrapError, InvalidArgumentError, ModuleNotPoola
 import { bindImports } from '../bind-imports.js';
 import { Interruption, overran, type InterruptExports } from '../interruption.js';
 import { globalExportName, tableExportName, type AnalyzedModule } from '../prepare.js';
+import { isPromise, waitedFor, type Steps } from '../sync-or-async.js';
 import type { Initializer } from './initializer.js';
 import type { InspectedGlobal, Observation } from './snapshot.js';
 
@@ -37,7 +39,7 @@ export interface InitializationLimit {
  * (none: the start function alone). `what` names what ran, for errors. With `limit` (the module
  * is interruptible), both run under the fuel check against one deadline, `limit.timeout` from now.
  */
-export function runInitialization<T>(
+export function* runInitialization<T>(
   module: WebAssembly.Module,
   analyzed: AnalyzedModule,
   initializer: Initializer | undefined,
@@ -45,7 +47,7 @@ export function runInitialization<T>(
   imports: WebAssembly.Imports,
   what: string,
   limit?: InitializationLimit,
-): InitializationRun<T> {
+): Steps<InitializationRun<T>> {
   const clock = limit && { deadline: performance.now() + limit.timeout, timeout: limit.timeout };
   let instance: WebAssembly.Instance;
   try {
@@ -85,6 +87,8 @@ export function runInitialization<T>(
   } else if (initializer?.kind === 'function') {
     try {
       result = initializer.run(instance, memory);
+      // A host's initialization may wait (for a host function's promise): `create` waits with it.
+      if (isPromise(result)) result = yield waitedFor(result, `${what} waited for a promise, which createSync cannot; use create`);
     } catch (err) {
       throw initializationError(what, err, true);
     }
