@@ -65,6 +65,6 @@ sqlite_flags=(
 build "$here/sqlite.wasm" -Os "$here/sqlite.c" "$tmp/sqlite3.o" -I "$amalgamation" "${sqlite_flags[@]}" -lm
 
 # --- test guests --------------------------------------------------------------------------------
-for name in wasi-probe loop sleep trap secret env badcgi exit grow unlink-open flood; do
+for name in wasi-probe loop sleep trap secret env badcgi exit grow unlink-open flood spin; do
   build "$fixtures/$name.wasm" -O2 "$fixtures/$name.c"
 done

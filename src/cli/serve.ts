@@ -1,6 +1,8 @@
 /**
  * `cowpool serve <app.wasm>`: the HTTP server of `cowpool/serve` from the command line, one
- * process or (`--workers N`) N processes sharing the port.
+ * process or (`--workers N`) N processes sharing the port, each running its guests on its
+ * JavaScript thread or (`--threads N`) on N worker threads. The two compose: `--workers 2
+ * --threads 4` is two processes of four threads each.
  */
 import { InvalidArgumentError } from '../errors.js';
 import { parseStrategy } from '../memory/index.js';
@@ -27,9 +29,17 @@ serve options:
   --dir HOST::GUEST       grant a host directory at a guest path (repeatable): writable by each
                           request, changes vanish after it; HOST::GUEST:rw keeps them, :ro refuses them
   --overlay-limit <size>  most bytes one request may write into such directories (default 64MiB)
-  --workers <n>           processes sharing the port (default 1). A guest runs on the JavaScript
-                          thread, so each process serves one request at a time with one pooled
-                          instance; use one worker per core for concurrency
+  --threads <n>           run guests on n worker threads of one process (default 0: on the
+                          JavaScript thread, one request at a time, the least cost per request).
+                          The event loop never waits for a guest, one image serves every thread,
+                          and a guest past --timeout and --grace is stopped with its thread (504)
+  --max-queue <n>         with --threads: requests that may wait for a thread; more get 503
+                          (default: no bound)
+  --grace <time>          with --threads: how long past --timeout a guest may run before its
+                          thread is ended (default 100ms)
+  --workers <n>           processes sharing the port (default 1), each with its own image and
+                          instances: a process that crashes takes only its own requests along.
+                          Composes with --threads (each process runs that many threads)
 ${SERVER_FLAGS_USAGE}
   -h, --help              this help
 
@@ -56,6 +66,9 @@ export async function serveCommand(args: string[]): Promise<number> {
         env: { type: 'string', multiple: true, default: [] },
         dir: { type: 'string', multiple: true, default: [] },
         workers: { type: 'string', default: '1' },
+        threads: { type: 'string', default: '0' },
+        'max-queue': { type: 'string' },
+        grace: { type: 'string' },
         ...SERVER_FLAGS,
       },
     },
@@ -69,7 +82,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   if (values.pool !== undefined) {
     throw new InvalidArgumentError(
       '--pool is gone: a guest runs on the JavaScript thread, so a process serves one request at a time with one ' +
-        'instance; use --workers N (one per core) for concurrency',
+        'instance; use --threads N (guests on N worker threads) or --workers N (N processes) for concurrency',
     );
   }
   const path = positionals[0]!;
@@ -82,6 +95,11 @@ export async function serveCommand(args: string[]): Promise<number> {
   const dirs = values.dir!.map(parseDirOption);
   const strategy = parseStrategy(values.strategy, '--strategy');
   const workers = parseCount('--workers', values.workers!, 1);
+  const threads = parseCount('--threads', values.threads!, 0);
+  for (const flag of ['max-queue', 'grace'] as const) {
+    if (values[flag] !== undefined && threads === 0)
+      throw new InvalidArgumentError(`--${flag} applies to guests on worker threads: add --threads N`);
+  }
   const flags = serverFlags(values);
   const cluster = await import('./workers.js');
   if (workers > 1 && !cluster.isWorker) return cluster.runPrimary(workers, flags.log);
@@ -99,6 +117,9 @@ export async function serveCommand(args: string[]): Promise<number> {
     ...(values['overlay-limit'] !== undefined ? { overlayLimit: parseBytes('--overlay-limit', values['overlay-limit']) } : {}),
     env,
     dirs,
+    threads,
+    ...(values['max-queue'] !== undefined ? { maxQueue: parseCount('--max-queue', values['max-queue'], 0) } : {}),
+    ...(values.grace !== undefined ? { grace: parseDuration('--grace', values.grace) } : {}),
     log: flags.write,
     logFormat: flags.format,
     accessLog: flags.accessLog,
@@ -106,7 +127,15 @@ export async function serveCommand(args: string[]): Promise<number> {
     // Each worker answers /metrics for itself: its label keeps its series apart from the others'.
     metrics: flags.metrics && (cluster.isWorker ? { labels: { worker: String(cluster.workerId) } } : true),
   });
-  const start = startLine(`cowpool serving ${path}`, server.url, performance.now() - building, server.pool.describe(), server.pool.stats());
+  const { handler } = server;
+  const start = startLine(
+    `cowpool serving ${path}`,
+    server.url,
+    performance.now() - building,
+    handler.describe(),
+    handler.stats().served,
+    threads,
+  );
   if (cluster.isWorker) cluster.announceListening(start.message, start.fields);
   else flags.log.lifecycle('start', start.message, start.fields);
   await serveUntilSignal(

@@ -51,18 +51,23 @@ export function serverFlags(values: { log: string; quiet: boolean; health: boole
   return { log: serverLog(write, format), format, write, accessLog: !values.quiet, health: values.health, metrics: values.metrics };
 }
 
-/** The start-up line: `<what> at <url> (<how it resets>); built in 40 ms (…), listening 210 ms after start`. */
+/**
+ * The start-up line: `<what> at <url> (<how it resets>); built in 40 ms (…), listening 210 ms after
+ * start`; `threads`: the worker threads running the guests, if any.
+ */
 export function startLine(
   what: string,
   url: string,
   buildMs: number,
   description: PoolDescription,
   stats: PoolStats,
+  threads = 0,
 ): { message: string; fields: LogFields } {
   const why = description.strategyReason ? `: ${description.strategyReason}` : '';
   const reset = `${description.mechanism}, ${description.strategy} reset${why}`;
   const image = description.memory ? `a ${size(description.memory.imageBytes)} image, ` : '';
-  const instances = `${stats.instances} instance${stats.instances === 1 ? '' : 's'}`;
+  const onThreads = threads > 0 ? ` on ${threads} worker thread${threads === 1 ? '' : 's'}` : '';
+  const instances = `${stats.instances} instance${stats.instances === 1 ? '' : 's'}${onThreads}`;
   const sinceStart = performance.now();
   return {
     message: `${what} at ${url} (${reset}); built in ${ms(buildMs)} (${image}${instances}), listening ${ms(sinceStart)} after start`,
@@ -73,6 +78,7 @@ export function startLine(
       strategyReason: description.strategyReason,
       imageBytes: description.memory?.imageBytes,
       instances: stats.instances,
+      threads,
       buildMs: Math.round(buildMs),
       startMs: Math.round(sinceStart),
     },

@@ -24,6 +24,7 @@ import { processFamilies } from './process-metrics.js';
 export { Histogram, RESET_TIME_BOUNDS_NS, REQUEST_TIME_BOUNDS_NS, type HistogramSnapshot } from '../histogram.js';
 export type { HttpCounters, PoolCounters, SandboxCounters } from './pool-metrics.js';
 export type { Labels } from './exposition.js';
+export type { ThreadCounters } from './thread-metrics.js';
 
 /** The Content-Type to answer {@link metrics}' text with. */
 export const METRICS_CONTENT_TYPE = PROMETHEUS_CONTENT_TYPE;

@@ -10,6 +10,7 @@
 import type { PoolStats } from '../pool/index.js';
 import type { Labels, MetricFamily } from './exposition.js';
 import type { HistogramSnapshot } from '../histogram.js';
+import { threadFamilies, type ThreadCounters } from './thread-metrics.js';
 
 /** Nanoseconds in a second. */
 const NS_PER_SECOND = 1e9;
@@ -25,6 +26,8 @@ export interface PoolCounters extends Omit<PoolStats, 'resetTime' | 'traps' | 't
   readonly traps?: number;
   /** Uses stopped at their deadline. */
   readonly timeouts?: number;
+  /** The thread layer's counters, when the pools run on worker threads (`ThreadPool`, a server's `threads`). */
+  readonly threads?: ThreadCounters;
 }
 
 /**
@@ -109,6 +112,7 @@ export function poolFamilies(prefix: string, stats: PoolCounters, labels: Labels
       samples: [{ labels, histogram: stats.resetTime, unitsPerSecond: NS_PER_SECOND }],
     });
   }
+  if (stats.threads !== undefined) families.push(...threadFamilies(prefix, stats.threads, labels));
   return families;
 }
 

@@ -36,7 +36,7 @@ export interface SharedPoolParts {
  * `prepared` and the `parts` assembled from it as data another thread can receive. The image stays
  * the caller's: keep it open until every thread that adopted it has exited.
  */
-export function shareParts(prepared: PreparedPool, parts: PoolParts<unknown, unknown>): SharedPoolParts {
+export function shareParts<S, C>(prepared: PreparedPool, parts: PoolParts<S, C>): SharedPoolParts {
   const image = parts.image?.share();
   const span = prepared.image;
   return {

@@ -32,7 +32,10 @@ export interface CowpoolServer {
   /** `http://host:port/`. */
   readonly url: string;
   readonly port: number;
-  /** The pool of the served module; each instance's state is its WASI host. */
+  /**
+   * The pool of the served module; each instance's state is its WASI host. With `threads` the
+   * pools are on the worker threads and reading this throws: see `handler.stats()` and `handler.describe()`.
+   */
   readonly pool: InstancePool<WebAssembly.Exports, WasiHost>;
   /** The request handler the server runs (its `stats()` are what `/metrics` shows). */
   readonly handler: CgiHandler;
@@ -72,7 +75,9 @@ export async function serve(options: ServeOptions): Promise<CowpoolServer> {
   return {
     url: `http://${shownHost}:${address.port}/`,
     port: address.port,
-    pool: handler.pool,
+    get pool() {
+      return handler.pool;
+    },
     handler,
     server,
     close() {
