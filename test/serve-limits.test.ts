@@ -8,7 +8,8 @@
  * Memory is measured after a full GC, against the level before the attack, with slack that is
  * generous next to the limits (16 MiB of output) and small next to what the attacks took before.
  * The peak comes from the kernel's high-water mark (VmHWM), reset before each attack through
- * /proc/self/clear_refs where the kernel allows it.
+ * /proc/self/clear_refs where the kernel allows it. Each limit holds alike with the guest on a worker
+ * thread (`threads`), where the output is collected before it crosses to the calling thread.
  */
 import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -63,6 +64,12 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** Where the guests run: the calling thread (the default), or a worker thread (`threads`), where the limits hold alike. */
+const MODES: { name: string; options: Partial<ServeOptions> }[] = [
+  { name: 'on the calling thread', options: {} },
+  { name: 'on a worker thread', options: { threads: 1 } },
+];
+
 async function start(wasm: string, options: Partial<ServeOptions>): Promise<CowpoolServer & { logs: string[] }> {
   const logs: string[] = [];
   const server = await serve({ wasm, port: 0, log: (line) => logs.push(line), ...options });
@@ -91,40 +98,48 @@ async function attack(t: TestContext, url: string, status: number, timeout: numb
   return body;
 }
 
-test('an output flood on stdout or stderr gets 502 at --max-output long before its deadline, logged; memory comes back', async (t) => {
-  const server = await start('test/fixtures/flood.wasm', { timeout: 1000 });
-  for (let i = 0; i < 3; i++) assert.equal(await (await fetch(`${server.url}?ok`)).text(), 'ok\n');
-  for (const stream of ['stdout', 'stderr', 'stdout&chunk=1024']) {
-    const body = await attack(t, `${server.url}?${stream}`, 502, 1000);
-    assert.equal(body, `the program's output passed the ${16 * MIB}-byte limit (--max-output)\n`);
-    assert.match(server.logs.at(-2) ?? '', /^output limit: guest wrote more than its output limit of 16777216 bytes/);
-    assert.match(server.logs.at(-1) ?? '', /"GET \/\?\S+ HTTP\/1\.1" 502 /);
-    assert.equal(await (await fetch(`${server.url}?ok`)).text(), 'ok\n', 'the next request is served');
-  }
-});
+for (const mode of MODES) {
+  const flood = 'an output flood on stdout or stderr gets 502 at --max-output long before its deadline, logged; memory comes back';
+  test(`${flood} (${mode.name})`, async (t) => {
+    const server = await start('test/fixtures/flood.wasm', { ...mode.options, timeout: 1000 });
+    for (let i = 0; i < 3; i++) assert.equal(await (await fetch(`${server.url}?ok`)).text(), 'ok\n');
+    for (const stream of ['stdout', 'stderr', 'stdout&chunk=1024']) {
+      const body = await attack(t, `${server.url}?${stream}`, 502, 1000);
+      assert.equal(body, `the program's output passed the ${16 * MIB}-byte limit (--max-output)\n`);
+      assert.match(server.logs.at(-2) ?? '', /^output limit: guest wrote more than its output limit of 16777216 bytes/);
+      assert.match(server.logs.at(-1) ?? '', /"GET \/\?\S+ HTTP\/1\.1" 502 /);
+      assert.equal(await (await fetch(`${server.url}?ok`)).text(), 'ok\n', 'the next request is served');
+    }
+  });
 
-test('--max-output (maxOutput) sets the limit; a malformed one is refused', async (t) => {
-  const small = await start('test/fixtures/flood.wasm', { timeout: 1000, maxOutput: 100_000 });
-  assert.match(await attack(t, `${small.url}?stdout`, 502, 1000), /passed the 100000-byte limit/);
-  assert.equal(await (await fetch(`${small.url}?ok`)).text(), 'ok\n');
-  await assert.rejects(
-    serve({ wasm: 'test/fixtures/flood.wasm', maxOutput: -1 }),
-    /serve options\.maxOutput must be a whole number of bytes/,
-  );
-});
+  test(`--max-output (maxOutput) sets the limit; a malformed one is refused (${mode.name})`, async (t) => {
+    const small = await start('test/fixtures/flood.wasm', { ...mode.options, timeout: 1000, maxOutput: 100_000 });
+    assert.match(await attack(t, `${small.url}?stdout`, 502, 1000), /passed the 100000-byte limit/);
+    assert.equal(await (await fetch(`${small.url}?ok`)).text(), 'ok\n');
+    await assert.rejects(
+      serve({ wasm: 'test/fixtures/flood.wasm', maxOutput: -1, ...mode.options }),
+      /serve options\.maxOutput must be a whole number of bytes/,
+    );
+  });
 
-test('a busy loop gets 504 within twice its deadline plus 50 ms; memory comes back', async (t) => {
-  const server = await start('test/fixtures/loop.wasm', { timeout: 200 });
-  for (let i = 0; i < 2; i++) assert.match(await attack(t, server.url, 504, 200), /did not answer within 200 ms/);
-});
+  test(`a busy loop gets 504 within twice its deadline plus 50 ms; memory comes back (${mode.name})`, async (t) => {
+    const server = await start('test/fixtures/loop.wasm', { ...mode.options, timeout: 200 });
+    for (let i = 0; i < 2; i++) assert.match(await attack(t, server.url, 504, 200), /did not answer within 200 ms/);
+  });
 
-test('megabytes of work in each host call (pwrite, pread, random_get) get 504 within twice the deadline plus 50 ms', async (t) => {
-  const server = await start('test/fixtures/flood.wasm', { timeout: 200, dirs: [{ guestPath: '/data', hostPath: dir }] });
-  for (const what of ['file&chunk=1048576', 'read&chunk=1048576', 'random&chunk=4194304']) {
-    assert.match(await attack(t, `${server.url}?${what}`, 504, 200), /did not answer within 200 ms/);
-    assert.equal(await (await fetch(`${server.url}?ok`)).text(), 'ok\n');
-  }
-});
+  const work = 'megabytes of work in each host call (pwrite, pread, random_get) get 504 within twice the deadline plus 50 ms';
+  test(`${work} (${mode.name})`, async (t) => {
+    const server = await start('test/fixtures/flood.wasm', {
+      ...mode.options,
+      timeout: 200,
+      dirs: [{ guestPath: '/data', hostPath: dir }],
+    });
+    for (const what of ['file&chunk=1048576', 'read&chunk=1048576', 'random&chunk=4194304']) {
+      assert.match(await attack(t, `${server.url}?${what}`, 504, 200), /did not answer within 200 ms/);
+      assert.equal(await (await fetch(`${server.url}?ok`)).text(), 'ok\n');
+    }
+  });
+}
 
 test('npx cowpool serve --max-output: the flag is read with the usual units and refused when malformed', async () => {
   const child = spawn(

@@ -3,7 +3,8 @@
  * the paths stay the guest's), `/metrics` whose counters move with requests and which
  * `promtool check metrics` accepts (skipped, saying so, without promtool), access logs as text or
  * JSON lines with faults among them, `--quiet`, and the start-up and shutdown lines of both
- * commands, which say what was built and how long it took.
+ * commands, which say what was built and how long it took. The CGI server's endpoints and logs hold
+ * alike with its guests on worker threads (`threads`).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,33 +27,36 @@ function checkWithPromtool(text: string): void {
   assert.equal(check.status, 0, `promtool: ${check.stdout}${check.stderr}`);
 }
 
-test('cowpool serve: /healthz, /readyz and /metrics when asked for, and its counters move with requests', async () => {
-  const server = await serve({ wasm: 'examples/hello.wasm', port: 0, health: true, metrics: true });
-  try {
-    const health = await fetch(`${server.url}healthz`);
-    assert.equal(health.status, 200);
-    assert.deepEqual(await health.json(), { status: 'ok' });
-    const ready = (await (await fetch(`${server.url}readyz`)).json()) as Record<string, unknown>;
-    assert.equal(ready.status, 'ready');
-    assert.equal(ready.module, 'hello.wasm');
-    assert.equal(ready.instances, 1);
+for (const threads of [0, 2]) {
+  const command = `cowpool serve${threads ? ` --threads ${threads}` : ''}`;
+  test(`${command}: /healthz, /readyz and /metrics when asked for, and its counters move with requests`, async () => {
+    const server = await serve({ wasm: 'examples/hello.wasm', port: 0, health: true, metrics: true, threads });
+    try {
+      const health = await fetch(`${server.url}healthz`);
+      assert.equal(health.status, 200);
+      assert.deepEqual(await health.json(), { status: 'ok' });
+      const ready = (await (await fetch(`${server.url}readyz`)).json()) as Record<string, unknown>;
+      assert.equal(ready.status, 'ready');
+      assert.equal(ready.module, 'hello.wasm');
+      assert.equal(ready.instances, Math.max(1, threads));
 
-    const before = await (await fetch(`${server.url}metrics`)).text();
-    for (let i = 0; i < 3; i++) assert.equal(await (await fetch(server.url)).text(), 'Hello, world!\n');
-    const res = await fetch(`${server.url}metrics`);
-    assert.equal(res.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
-    const after = await res.text();
-    assert.equal(
-      (sample(after, 'cowpool_http_requests_total{code="200"}') ?? 0) - (sample(before, 'cowpool_http_requests_total{code="200"}') ?? 0),
-      3,
-    );
-    assert.equal(sample(after, 'cowpool_uses_total')! - sample(before, 'cowpool_uses_total')!, 3);
-    assert.equal(sample(after, 'cowpool_http_request_duration_seconds_count'), 3, 'the endpoints are not counted as requests');
-    assert.ok(sample(after, 'process_resident_memory_bytes')! > 0);
-  } finally {
-    await server.close();
-  }
-});
+      const before = await (await fetch(`${server.url}metrics`)).text();
+      for (let i = 0; i < 3; i++) assert.equal(await (await fetch(server.url)).text(), 'Hello, world!\n');
+      const res = await fetch(`${server.url}metrics`);
+      assert.equal(res.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
+      const after = await res.text();
+      assert.equal(
+        (sample(after, 'cowpool_http_requests_total{code="200"}') ?? 0) - (sample(before, 'cowpool_http_requests_total{code="200"}') ?? 0),
+        3,
+      );
+      assert.equal(sample(after, 'cowpool_uses_total')! - sample(before, 'cowpool_uses_total')!, 3);
+      assert.equal(sample(after, 'cowpool_http_request_duration_seconds_count'), 3, 'the endpoints are not counted as requests');
+      assert.ok(sample(after, 'process_resident_memory_bytes')! > 0);
+    } finally {
+      await server.close();
+    }
+  });
+}
 
 test('without health and metrics, those paths are the guest’s', async () => {
   const server = await serve({ wasm: 'examples/hello.wasm', port: 0 });
@@ -111,35 +115,38 @@ test(
   },
 );
 
-test('access logs as JSON lines, faults among them; accessLog: false keeps only the faults', async () => {
-  const lines: string[] = [];
-  const server = await serve({ wasm: 'test/fixtures/trap.wasm', port: 0, log: (line) => lines.push(line), logFormat: 'json' });
-  const quiet: string[] = [];
-  const hello = await serve({ wasm: 'examples/hello.wasm', port: 0, log: (line) => quiet.push(line), accessLog: false });
-  try {
-    assert.equal((await fetch(`${server.url}x?y=1`)).status, 500);
-    const [fault, access] = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
-    assert.equal(fault!.type, 'fault');
-    assert.match(String(fault!.message), /^trap: /);
-    assert.equal(fault!.url, '/x?y=1');
-    assert.equal(access!.type, 'access');
-    assert.deepEqual(
-      { method: access!.method, url: access!.url, status: access!.status, http: access!.http, remote: access!.remote },
-      { method: 'GET', url: '/x?y=1', status: 500, http: '1.1', remote: '127.0.0.1' },
-    );
-    assert.equal(typeof access!.ms, 'number');
-    assert.ok(!Number.isNaN(Date.parse(String(access!.time))));
-    await fetch(hello.url);
-    assert.deepEqual(quiet, []);
-    await assert.rejects(
-      serve({ wasm: 'examples/hello.wasm', logFormat: 'xml' as 'json', log: () => {} }),
-      /options\.logFormat must be 'text' or 'json', not xml/,
-    );
-  } finally {
-    await server.close();
-    await hello.close();
-  }
-});
+for (const threads of [0, 1]) {
+  const mode = threads ? ` (--threads ${threads})` : '';
+  test(`access logs as JSON lines, faults among them; accessLog: false keeps only the faults${mode}`, async () => {
+    const lines: string[] = [];
+    const server = await serve({ wasm: 'test/fixtures/trap.wasm', port: 0, log: (line) => lines.push(line), logFormat: 'json', threads });
+    const quiet: string[] = [];
+    const hello = await serve({ wasm: 'examples/hello.wasm', port: 0, log: (line) => quiet.push(line), accessLog: false, threads });
+    try {
+      assert.equal((await fetch(`${server.url}x?y=1`)).status, 500);
+      const [fault, access] = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+      assert.equal(fault!.type, 'fault');
+      assert.match(String(fault!.message), /^trap: /);
+      assert.equal(fault!.url, '/x?y=1');
+      assert.equal(access!.type, 'access');
+      assert.deepEqual(
+        { method: access!.method, url: access!.url, status: access!.status, http: access!.http, remote: access!.remote },
+        { method: 'GET', url: '/x?y=1', status: 500, http: '1.1', remote: '127.0.0.1' },
+      );
+      assert.equal(typeof access!.ms, 'number');
+      assert.ok(!Number.isNaN(Date.parse(String(access!.time))));
+      await fetch(hello.url);
+      assert.deepEqual(quiet, []);
+      await assert.rejects(
+        serve({ wasm: 'examples/hello.wasm', logFormat: 'xml' as 'json', log: () => {} }),
+        /options\.logFormat must be 'text' or 'json', not xml/,
+      );
+    } finally {
+      await server.close();
+      await hello.close();
+    }
+  });
+}
 
 /** Runs a server command until it has printed its start-up line, makes `requests` requests, stops it with SIGTERM. */
 async function runCommand(args: string[], requests: (url: string) => Promise<void>): Promise<{ code: number | null; lines: string[] }> {

@@ -35,7 +35,9 @@ export function threadFamilies(prefix: string, stats: ThreadCounters, labels: La
     },
     {
       name: `${prefix}thread_replacements_total`,
-      help: 'Worker threads started to replace one that ended: a use stopped with its thread past its deadline, an abort, a thread that died.',
+      help:
+        'Worker threads started to replace one that ended: a use stopped with its thread past its deadline, an abort, ' +
+        'a thread that died.',
       type: 'counter',
       samples: [{ labels, value: stats.replaced }],
     },
