@@ -60,8 +60,10 @@ test('the self-check passes for every strategy this host can run, and auto takes
   const best = pagemapSupport().supported ? 'pagemap' : nativeSupport().available ? 'madvise' : 'copy';
   assert.equal(chooseStrategy().strategy, best);
   assert.equal(chooseStrategy(16 << 20).strategy, best, 'a large memory is never copied while a native reset works');
+  // A memory of 128 KiB is not copied either: one scan costs less than comparing it (auto-strategy.ts).
+  assert.equal(chooseStrategy(128 << 10).strategy, best);
   const small = chooseStrategy(COPY_THRESHOLD);
-  // Copying a small memory keeps untouched pages unpopulated only where reads map the zero page.
+  // Copying a memory keeps untouched pages unpopulated only where reads map the zero page.
   assert.equal(small.strategy, check.kernel.zeroPage === false ? best : 'copy');
   if (small.strategy !== 'pagemap') assert.match(small.reason ?? '', /\w/, 'a reason is given');
 });
@@ -79,9 +81,10 @@ test('auto takes the best strategy whose own check passed, and says why in words
   });
   const big = 16 << 20;
   assert.deepEqual(chooseStrategy(big, host(true, true, false)), { strategy: 'pagemap' });
-  assert.equal(chooseStrategy(64 << 10, host(true, true, true)).strategy, 'copy');
-  // Without the zero page, comparing a small memory would populate every page: pagemap instead.
-  assert.deepEqual(chooseStrategy(64 << 10, host(true, true, false)), { strategy: 'pagemap' });
+  assert.deepEqual(chooseStrategy(64 << 10, host(true, true, true)), { strategy: 'pagemap' });
+  assert.equal(chooseStrategy(COPY_THRESHOLD, host(true, true, true)).strategy, 'copy');
+  // Without the zero page, comparing a memory would populate every page: pagemap instead.
+  assert.deepEqual(chooseStrategy(COPY_THRESHOLD, host(true, true, false)), { strategy: 'pagemap' });
   const madvise = chooseStrategy(big, host(false, true, undefined));
   assert.equal(madvise.strategy, 'madvise');
   assert.match(madvise.reason!, /pagemap is unavailable \(ENOTTY: .*Linux 6\.7 or later/);
