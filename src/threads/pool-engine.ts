@@ -8,7 +8,8 @@ import { InstancePool } from '../pool/instance-pool.js';
 import { FROM_PREPARED } from '../pool/prepared-pool.js';
 import { adoptParts, type SharedPoolParts } from '../pool/shared-parts.js';
 import type { UseFunction } from '../pool/types.js';
-import type { Engine, EngineStats } from './engine.js';
+import type { Engine } from './engine.js';
+import { publishedPoolStats } from './pool-stats.js';
 import type { ThreadPoolPoolOptions } from './thread-pool-options.js';
 import { loadUseModule } from './use-module.js';
 
@@ -31,11 +32,7 @@ export async function createEngine(parts: PoolEngineParts): Promise<Engine> {
   const interruptible = prepared.plan.interruptible !== false;
   return {
     run: (input, { timeout }) => pool.run(fn, input, interruptible && timeout !== Infinity ? { timeout } : undefined),
-    stats: () => {
-      // The histogram's bounds are the same on every thread: counts are summed over threads, bounds are not.
-      const { resetTime, ...counts } = pool.stats();
-      return { ...counts, resetTime: { counts: resetTime.counts, sum: resetTime.sum, count: resetTime.count } } as unknown as EngineStats;
-    },
+    stats: () => publishedPoolStats(pool.stats()),
     describe: () => pool.describe(),
     close: () => pool.close(),
   };

@@ -6,6 +6,7 @@
  *     spawn(WorkerInit) ───────────────────► import engine module, createEngine(parts)
  *                       ◄─────────────────── ready { statsKeys, description } | failed { error }
  *     run { id, input, timeout } ──────────► engine.run(input)
+ *                       ◄─────────────────── event { id, payload } (any number, while it runs: output, say)
  *                       ◄─────────────────── done { id, value } | done { id, error }
  *     close ───────────────────────────────► engine.close(), exit
  */
@@ -35,5 +36,6 @@ export type ToWorker = { type: 'run'; id: number; input: unknown; timeout: numbe
 export type FromWorker =
   | { type: 'ready'; statsKeys: string[]; description: unknown }
   | { type: 'failed'; error: SerializedError }
+  | { type: 'event'; id: number; payload: unknown }
   | { type: 'done'; id: number; ok: true; value: unknown }
   | { type: 'done'; id: number; ok: false; error: SerializedError };

@@ -20,7 +20,6 @@
  */
 import type { TransferListItem } from 'node:worker_threads';
 import type { MemoryImage } from '../memory/index.js';
-import { RESET_TIME_BOUNDS_NS } from '../histogram.js';
 import { announce, assemble, preparedPool, type Preparer } from '../pool/build.js';
 import type { Preparation } from '../pool/preparation.js';
 import { shareParts } from '../pool/shared-parts.js';
@@ -28,17 +27,15 @@ import { driveAsync } from '../pool/sync-or-async.js';
 import type { PoolStats } from '../pool/stats.js';
 import type { ModuleSource, PoolDescription } from '../pool/types.js';
 import { Dispatcher, type ThreadStats } from './dispatcher.js';
-import type { EngineStats } from './engine.js';
 import { fillThreadOptions, type ThreadUseOptions } from './options.js';
 import type { PoolEngineParts } from './pool-engine.js';
+import { POOL_GAUGES, poolStats } from './pool-stats.js';
 import type { PrepareInput, PrepareParts } from './prepare-engine.js';
 import { siblingModule } from './spawn.js';
 import { fillThreadPoolOptions, type ThreadPoolOptions } from './thread-pool-options.js';
 
 const PREPARE_ENGINE = siblingModule('prepare-engine', import.meta.url);
 const POOL_ENGINE = siblingModule('pool-engine', import.meta.url);
-/** A pool's levels (instances alive now…), not counts: a thread that ended takes them with it. */
-const POOL_GAUGES = ['instances', 'idle', 'leased', 'waiting'];
 
 /** Options of one use of a {@link ThreadPool}. */
 export interface ThreadPoolUseOptions extends ThreadUseOptions {
@@ -190,36 +187,4 @@ async function prepareOnThread(input: PrepareInput, filename: string, createTime
   } finally {
     await preparer.close({ force: true });
   }
-}
-
-/** A thread's (or the sum's) engine stats as {@link PoolStats}, zero where a count is missing. */
-function poolStats(engine: EngineStats): PoolStats {
-  const n = (value: unknown) => (typeof value === 'number' ? value : 0);
-  const resets = (engine.resets ?? {}) as EngineStats;
-  const resetTime = (engine.resetTime ?? {}) as EngineStats;
-  const resetCounts = (resetTime.counts ?? {}) as EngineStats;
-  return {
-    uses: n(engine.uses),
-    resets: { pagemap: n(resets.pagemap), madvise: n(resets.madvise), copy: n(resets.copy) },
-    dirtyPages: n(engine.dirtyPages),
-    resetNanoseconds: n(engine.resetNanoseconds),
-    resetTime: {
-      bounds: RESET_TIME_BOUNDS_NS,
-      counts: RESET_TIME_BOUNDS_NS.concat(Infinity).map((_, i) => n(resetCounts[i])),
-      sum: n(resetTime.sum),
-      count: n(resetTime.count),
-    },
-    instantiations: n(engine.instantiations),
-    created: n(engine.created),
-    retirements: n(engine.retirements),
-    resetFailures: n(engine.resetFailures),
-    waits: n(engine.waits),
-    traps: n(engine.traps),
-    timeouts: n(engine.timeouts),
-    trims: n(engine.trims),
-    instances: n(engine.instances),
-    idle: n(engine.idle),
-    leased: n(engine.leased),
-    waiting: n(engine.waiting),
-  };
 }

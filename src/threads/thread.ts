@@ -39,8 +39,22 @@ export interface Task {
   /** The use's deadline in ms, Infinity for none. */
   readonly timeout: number;
   state: 'queued' | 'running' | 'settled';
+  /** What the caller hears of the use besides its result, if anything. */
+  readonly hooks: UseHooks | undefined;
   resolve(value: unknown): void;
   reject(error: unknown): void;
+}
+
+/**
+ * What a use's caller hears of it besides its result, on the calling thread: when it reaches a
+ * thread, and the events its engine emits while it runs (`EngineUse.emit`). A hook that throws
+ * ends the use: its thread is stopped and the use rejects with what the hook threw.
+ */
+export interface UseHooks {
+  /** The use was handed to a thread: from now on an abort stops the thread. */
+  started?(): void;
+  /** One event the engine emitted, in the order emitted, before the use settles. */
+  event?(payload: unknown): void;
 }
 
 /** What a thread tells its dispatcher. */
@@ -169,6 +183,7 @@ export class WorkerThread {
       return;
     }
     this.#worker.ref();
+    if (task.hooks?.started !== undefined && !this.#hook(() => task.hooks!.started!())) return;
     const timeout = task.timeout;
     this.#timer = deadlineTimer(() => {
       this.stop(
@@ -221,6 +236,13 @@ export class WorkerThread {
       case 'failed':
         this.#fail(deserializeError(message.error, this.#spec.errorClasses));
         return;
+      case 'event': {
+        const task = this.#task;
+        if (this.#state !== 'busy' || task === undefined || task.id !== message.id) return;
+        const event = task.hooks?.event;
+        if (event !== undefined) this.#hook(() => event(message.payload));
+        return;
+      }
       case 'done': {
         const task = this.#task;
         if (this.#state !== 'busy' || task === undefined || task.id !== message.id) return;
@@ -235,6 +257,17 @@ export class WorkerThread {
         else task.reject(deserializeError(message.error, this.#spec.errorClasses));
         return;
       }
+    }
+  }
+
+  /** Calls a use's hook; one that throws stops the thread, the use rejecting with what it threw. False then. */
+  #hook(call: () => void): boolean {
+    try {
+      call();
+      return true;
+    } catch (err) {
+      this.stop(err);
+      return false;
     }
   }
 

@@ -60,7 +60,7 @@ async function start(): Promise<void> {
 async function run(id: number, input: unknown, timeout: number): Promise<void> {
   let value: unknown;
   try {
-    const result = engine!.run(input, { timeout });
+    const result = engine!.run(input, { timeout, emit: (payload, transfer) => channel.send({ type: 'event', id, payload }, transfer) });
     value = result instanceof Promise ? await result : result;
   } catch (err) {
     answer({ type: 'done', id, ok: false, error: serializeError(err) });
