@@ -15,6 +15,7 @@ import {
   InvalidArgumentError,
 } from '../errors.js';
 import type { PoolStats } from '../pool/index.js';
+import type { PoolThreadStats } from '../threads/pool-threads.js';
 
 /** The counters by outcome. */
 export interface OutcomeCounts {
@@ -44,8 +45,13 @@ export interface OutcomeCounts {
 export interface SandboxStats extends OutcomeCounts {
   /** Bytes of the wasm memory in use after setup (the image's extent). */
   setupBytes: number;
-  /** The counters of the underlying instance pool. */
+  /**
+   * The counters of the underlying instance pool; with threads, of every thread's pool summed
+   * (and the calling thread's, once a `Sync` form has used it).
+   */
   pool: PoolStats;
+  /** With threads: the threads, the queue, hard stops and replacements, and each thread's pool. */
+  threads?: PoolThreadStats;
 }
 
 /** The outcome a use's error counts as, or undefined for one that ended no use (a closed sandbox, a wait given up). */

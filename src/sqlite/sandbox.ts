@@ -279,7 +279,7 @@ export class SqliteSandbox extends Sandbox<SqliteRequest, SqliteResult> {
       );
     }
     const use = this.useOptions(options);
-    return { request: { kind: 'exec', sql, params, limits: this.#limits(use, options) }, pool: poolOptions(use) };
+    return { request: { kind: 'exec', sql, params, limits: this.#limits(use, options) }, pool: poolOptions(use), deadline: use.timeout };
   }
 
   #batch(steps: readonly BatchStep[], options: SqliteUseOptions | undefined, what: 'name' | 'steps'): PreparedUse<SqliteRequest> {
@@ -295,14 +295,14 @@ export class SqliteSandbox extends Sandbox<SqliteRequest, SqliteResult> {
       return { statement, params: step.params };
     });
     const use = this.useOptions(options);
-    return { request: { kind: 'batch', steps: checked, limits: this.#limits(use, options) }, pool: poolOptions(use) };
+    return { request: { kind: 'batch', steps: checked, limits: this.#limits(use, options) }, pool: poolOptions(use), deadline: use.timeout };
   }
 
   #export(sql: string | undefined, params: SqlParams | undefined, options: SqliteUseOptions | undefined): PreparedUse<SqliteRequest> {
     if (sql !== undefined && typeof sql !== 'string') throw new InvalidArgumentError('sql must be a string');
     checkParams('params', params);
     const use = this.useOptions(options);
-    return { request: { kind: 'export', sql, params, limits: this.#limits(use, options) }, pool: poolOptions(use) };
+    return { request: { kind: 'export', sql, params, limits: this.#limits(use, options) }, pool: poolOptions(use), deadline: use.timeout };
   }
 
   #statement(path: string, name: unknown): number {
