@@ -136,7 +136,10 @@ export class WorkerThread {
     };
     // A thread keeps the process alive while it starts, runs a use or ends (someone awaits each), not
     // while it is idle: an idle pool must not keep a process from exiting.
-    this.#worker = spawnWorker(WORKER_ENTRY, { workerData: init, name: `cowpool thread ${index}` });
+    // trackUnmanagedFds (Node's default, said here because the ledger relies on it): what the worker
+    // opens with node:fs (a WASI guest's host files, a host function's) Node closes when it exits,
+    // however it ended; the ledger holds only what node:fs does not know of (sys/fd-ledger.ts).
+    this.#worker = spawnWorker(WORKER_ENTRY, { workerData: init, name: `cowpool thread ${index}`, trackUnmanagedFds: true });
     this.#channel = mainEnd(this.#worker, (message) => this.#receive(message));
     this.#worker.on('error', (error) => (this.#workerError = error));
     this.#worker.on('exit', (code) => this.#exit(code));

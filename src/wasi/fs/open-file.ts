@@ -2,8 +2,7 @@
  * An open regular file, whichever layer holds it: a host fd (read-only views, persistent
  * directories, and overlay files only read) or an in-memory file of the overlay.
  */
-import { constants, fstatSync, fsyncSync, ftruncateSync, futimesSync, readSync, writeSync } from 'node:fs';
-import { closeHostFd, openHostFd } from './host-fds.js';
+import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, futimesSync, openSync, readSync, writeSync } from 'node:fs';
 import { Errno } from '../abi.js';
 import { fail } from '../errno-error.js';
 import { hostFilestat, memFilestat, type Filestat } from './filestat.js';
@@ -68,7 +67,7 @@ export class HostFile implements OpenFile {
   }
   close(): void {
     try {
-      closeHostFd(this.fd);
+      closeSync(this.fd);
     } catch {
       // EBADF is the only realistic failure and changes nothing for the guest.
     }
@@ -80,10 +79,10 @@ export class HostFile implements OpenFile {
  * that it is still the regular file that was looked up: EAGAIN when the file changed under us.
  */
 export function openHostFile(node: HostNode, flags: number, readOnly: boolean): HostFile {
-  const fd = openHostFd(node.path, flags | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  const fd = openSync(node.path, flags | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   const opened = fstatSync(fd, { bigint: true });
   if (!opened.isFile() || opened.ino !== node.stats.ino || opened.dev !== node.stats.dev) {
-    closeHostFd(fd);
+    closeSync(fd);
     fail(Errno.AGAIN);
   }
   return new HostFile(fd, readOnly);

@@ -19,7 +19,7 @@
  * calls in here; what is left is what only the overlay can refuse (ENOTEMPTY, EINVAL for a
  * directory moved into itself, ESTALE, ENOSPC).
  */
-import { constants, readdirSync, readlinkSync, readSync, type BigIntStats } from 'node:fs';
+import { closeSync, constants, openSync, readdirSync, readlinkSync, readSync, type BigIntStats } from 'node:fs';
 import { Errno } from '../abi.js';
 import { fail } from '../errno-error.js';
 import { type HostNode, inoOf, isDirectory, lookupHost, MemDir, MemFile, MemLink, WHITEOUT, type DirNode, type FsNode } from './fs-node.js';
@@ -33,7 +33,6 @@ import {
   type TimeUpdate,
 } from './open-file.js';
 import { entryCost, NODE_OVERHEAD, type OverlayBudget } from './overlay-budget.js';
-import { closeHostFd, openHostFd } from './host-fds.js';
 import type { Resolved } from './path-resolver.js';
 
 /** Inode numbers of nodes created in the overlay start here, far above what file systems hand out. */
@@ -335,7 +334,7 @@ export class Overlay implements CopySource {
 
 /** Reads the host file `node` into `file.data` (no symlink followed); returns the bytes read. */
 function readWhole(node: HostNode, file: MemFile): number {
-  const fd = openHostFd(node.path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  const fd = openSync(node.path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
     file.data = new Uint8Array(Number(node.stats.size));
     let total = 0;
@@ -346,6 +345,6 @@ function readWhole(node: HostNode, file: MemFile): number {
     }
     return total;
   } finally {
-    closeHostFd(fd);
+    closeSync(fd);
   }
 }

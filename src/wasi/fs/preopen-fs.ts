@@ -26,6 +26,7 @@ import {
   lstatSync,
   lutimesSync,
   mkdirSync,
+  openSync,
   readdirSync,
   renameSync,
   rmdirSync,
@@ -36,7 +37,6 @@ import {
 import { Errno, Filetype } from '../abi.js';
 import { fail } from '../errno-error.js';
 import { filetypeOf, hostFilestat, memFilestat, type Filestat } from './filestat.js';
-import { openHostFd } from './host-fds.js';
 import { HostNode, hostPath, inoOf, isDirectory, isSymlink, lookupHost, WHITEOUT, type DirNode, type FsNode } from './fs-node.js';
 import { HostFile, openHostFile, seconds, type OpenFile, type TimeUpdate } from './open-file.js';
 import { Overlay } from './overlay.js';
@@ -184,7 +184,7 @@ export class PreopenFs {
       if (at.mustBeDirectory) fail(Errno.ISDIR);
       if (this.#overlay) return this.#overlay.createFile(at);
       const flags = constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW | accessFlags(request);
-      return new HostFile(openHostFd(hostPath((at.parent as HostNode).path, at.name), flags, 0o666));
+      return new HostFile(openSync(hostPath((at.parent as HostNode).path, at.name), flags, 0o666));
     }
     if (request.create && request.exclusive) fail(Errno.EXIST);
     if (isSymlink(node)) fail(Errno.LOOP); // O_NOFOLLOW on a symlink, as Linux answers
