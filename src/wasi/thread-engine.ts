@@ -46,6 +46,7 @@ export async function createEngine(parts: WasiThreadParts): Promise<Engine<WasiT
     },
     ready,
   );
+  const interruptible = prepared.plan.interruptible !== false;
   return {
     run(input, use) {
       const send = (fd: 1 | 2) => (chunk: Uint8Array) => {
@@ -61,7 +62,8 @@ export async function createEngine(parts: WasiThreadParts): Promise<Engine<WasiT
         stderr: send(2),
         outputLimit: input.outputLimit,
       };
-      const options = input.timeout === undefined ? undefined : { timeout: input.timeout };
+      // Without the fuel counter (no command timeout) the pool takes no deadline: the thread's hard stop is the one.
+      const options = input.timeout === undefined || !interruptible ? undefined : { timeout: input.timeout };
       return pool.run((instance, _context, host) => host.state.run(instance, context), undefined, options);
     },
     stats: () => publishedPoolStats(pool.stats()),
