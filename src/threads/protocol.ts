@@ -27,6 +27,11 @@ export interface WorkerInit {
   stats: SharedArrayBuffer;
   /** The process's pagemap descriptor, adopted instead of opening another. */
   pagemap: SharedPagemap;
+  /**
+   * One Int32 the worker sets to 1 once its native layer (koffi) is loaded, and the main thread to 2
+   * when the worker exited: until then the worker must not be terminated (see `thread.ts`).
+   */
+  native: SharedArrayBuffer;
 }
 
 /** A message from the main thread to a worker. */

@@ -16,6 +16,13 @@
  * in a system call (a read that never returns) ends only when the call does. Any exit, asked for or
  * not (an uncaught error in the worker, `process.exit`, out of memory), ends in `exited` with the
  * ledger closed and the dispatcher told; one not asked for rejects the use with `ThreadExitedError`.
+ *
+ * One rule about ending a thread: never while it loads its native layer. Terminating a worker while
+ * koffi's addon registers in it aborts the whole process (node-addon-api turns the failed
+ * `napi_throw` of a terminating environment into a fatal error; reproduced here in 1 of a few
+ * dozen terminates of workers loading koffi). A worker flags in shared memory once the native layer
+ * is loaded, which happens before any guest code runs there; a stop that comes earlier waits for the
+ * flag (some ms), then terminates. Terminating during koffi calls is safe (tested).
  */
 import type { TransferListItem, Worker } from 'node:worker_threads';
 import { deserializeError, type ErrorClass } from '../error-transport.js';
@@ -92,6 +99,8 @@ export class WorkerThread {
   readonly #worker: Worker;
   readonly #channel: MainEnd;
   readonly #ledger = FdLedger.create();
+  /** See the module comment: 0 while the worker loads its native layer, 1 once loaded, 2 once exited. */
+  readonly #native = new Int32Array(new SharedArrayBuffer(4));
   readonly board = StatsBoard.create();
   readonly #spec: ThreadSpec;
   readonly #events: ThreadEvents;
@@ -133,6 +142,7 @@ export class WorkerThread {
       ledger: this.#ledger.buffer,
       stats: this.board.buffer,
       pagemap: sharePagemap(),
+      native: this.#native.buffer as SharedArrayBuffer,
     };
     // A thread keeps the process alive while it starts, runs a use or ends (someone awaits each), not
     // while it is idle: an idle pool must not keep a process from exiting.
@@ -209,7 +219,7 @@ export class WorkerThread {
     this.#end(reason, expected);
     // Whoever awaits the end (close) keeps the process alive until it comes.
     this.#worker.ref();
-    void this.#worker.terminate();
+    this.#terminate();
   }
 
   /** Asks an idle thread to close its engine and exit; stops it if it has not within `patience` ms. */
@@ -218,7 +228,7 @@ export class WorkerThread {
       this.#end(undefined, true);
       this.#worker.ref();
       this.#channel.send({ type: 'close' });
-      const timer = setTimeout(() => void this.#worker.terminate(), patience);
+      const timer = setTimeout(() => this.#terminate(), patience);
       void this.exited.then(() => clearTimeout(timer));
     } else this.stop(undefined, true);
     return this.exited;
@@ -294,7 +304,20 @@ export class WorkerThread {
     this.#events.ending(this, expected);
   }
 
+  /** `worker.terminate()`, once the worker's native layer is loaded (see the module comment). */
+  #terminate(): void {
+    const waiting = Atomics.waitAsync(this.#native, 0, 0);
+    if (!waiting.async) {
+      void this.#worker.terminate();
+      return;
+    }
+    void waiting.value.then(() => this.#worker.terminate());
+  }
+
   #exit(code: number): void {
+    // A terminate still waiting for the native layer has nothing left to wait for.
+    Atomics.store(this.#native, 0, 2);
+    Atomics.notify(this.#native, 0);
     if (this.#state !== 'stopping') this.#end(new ThreadExitedError(code, { cause: this.#workerError }), false);
     this.#state = 'exited';
     // Only now, with the worker gone, may its descriptors be closed (see sys/fd-ledger.ts).
