@@ -3,7 +3,7 @@
  * self-contained bench/results/latest.html, and prints a table.
  *
  *     npm run bench                      # everything
- *     npm run bench -- --scope reset     # one scope: reset, memory, pool, glue, flite, serve, wasi, quickjs, sqlite, create
+ *     npm run bench -- --scope reset     # one scope: reset, memory, pool, glue, flite, serve, wasi, quickjs, sqlite, create, threads
  *     npm run bench -- --quick           # shorter runs (a smoke test of the benchmark itself)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -17,7 +17,7 @@ import { renderHtml } from './report.ts';
 
 const { values } = parseArgs({
   options: {
-    scope: { type: 'string', default: 'reset,memory,pool,glue,flite,wasi,serve,quickjs,sqlite,create' },
+    scope: { type: 'string', default: 'reset,memory,pool,glue,flite,wasi,serve,quickjs,sqlite,create,threads' },
     quick: { type: 'boolean', default: false },
   },
 });
@@ -73,6 +73,10 @@ if (scopes.has('sqlite')) {
 if (scopes.has('create')) {
   const { benchCreate } = await import('./create.ts');
   results.push(...(await benchCreate(quick)));
+}
+if (scopes.has('threads')) {
+  const { benchThreads } = await import('./threads.ts');
+  results.push(...(await benchThreads(quick)));
 }
 
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });

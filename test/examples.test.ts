@@ -41,6 +41,13 @@ test('examples/quickjs-host.mjs: host functions, modules, values beyond JSON, ti
   );
 });
 
+test('examples/quickjs-threads.mjs: host functions from a module file on threads, the Sync form here, the loop turning', () => {
+  assert.equal(
+    run('examples/quickjs-threads.mjs'),
+    ['a for acme', '3', 'stopped at its deadline; the event loop turned: true', '2', ''].join('\n'),
+  );
+});
+
 test('the bin prints help and the version', () => {
   assert.match(execFileSync(process.execPath, ['bin/cowpool.js', '--help'], { encoding: 'utf8' }), /cowpool serve <app.wasm>/);
   assert.match(execFileSync(process.execPath, ['bin/cowpool.js', '--version'], { encoding: 'utf8' }), /^\d+\.\d+\.\d+\n$/);

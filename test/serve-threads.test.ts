@@ -16,7 +16,7 @@ import { once } from 'node:events';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { serve, type CowpoolServer, type ServeOptions } from '../src/serve/index.ts';
 import { SERVE_TEST_HOOKS, type ServeTestHooks } from '../src/serve/test-hooks.ts';
-import type { ThreadPoolStats } from '../src/threads/pool-stats.ts';
+import type { ThreadPoolStats } from '../src/threads/thread-pool.ts';
 import { openMemfds } from './support/fds.ts';
 
 const servers: CowpoolServer[] = [];

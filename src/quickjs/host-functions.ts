@@ -83,7 +83,7 @@ export function hostFunctionTable(functions: unknown, path: string): HostFunctio
  * `default` export that is an object counts as more of them). Async: ES modules load so.
  */
 export async function importHostFunctions(source: string | URL, path: string): Promise<HostFunctionTable> {
-  const url = source instanceof URL ? source.href : /^[a-z][a-z0-9+.-]*:/i.test(source) ? source : pathToFileURL(source).href;
+  const url = moduleFileUrl(source);
   let namespace: Record<string, unknown>;
   try {
     namespace = await importModule(url);
@@ -96,6 +96,14 @@ export async function importHostFunctions(source: string | URL, path: string): P
     else exports[key] = value;
   }
   return hostFunctionTable(exports, path);
+}
+
+/**
+ * The URL of a module file given as a path (relative to the working directory) or a URL: the same
+ * string for this thread and a worker thread, which imports it itself.
+ */
+export function moduleFileUrl(source: string | URL): string {
+  return source instanceof URL ? source.href : /^[a-z][a-z0-9+.-]*:/i.test(source) ? source : pathToFileURL(source).href;
 }
 
 /** A host function's `this`, made per call; the signal only when asked for. */

@@ -25,8 +25,9 @@
  */
 import { InternalError, InvalidArgumentError, UnsupportedError, type ConsoleEntry } from '../errors.js';
 import { InstancePool, type PoolOptions } from '../pool/index.js';
+import { announce, preparedPool, type Prepared } from '../pool/build.js';
 import type { InternalPoolOptions } from '../pool/options.js';
-import { isPromise } from '../pool/sync-or-async.js';
+import { driveAsync, isPromise } from '../pool/sync-or-async.js';
 import { INITIALIZER, type FunctionInitializer } from '../pool/preinitialize/initializer.js';
 import { checkAbi, EXPORTS, quickjsExports, type QuickJSExports } from './abi.js';
 import { callDispatcher, newString } from './guest-io.js';
@@ -97,6 +98,32 @@ export async function createInitializedPoolAsync(
 }
 
 /**
+ * QuickJS initialized once, as a prepared pool not yet assembled (`pool/build.ts`), and what uses
+ * need to know of that state: what a sandbox on worker threads builds its threads' pools and the
+ * calling thread's from. The setup script may wait for host functions' promises and timers.
+ */
+export async function prepareInitializedPool(
+  wasm: Uint8Array,
+  options: ImageOptions,
+  pool: QuickJSPoolOptions,
+): Promise<{ made: Prepared<undefined, UseState>; image: QuickJSImage }> {
+  const started = performance.now();
+  const made = initializedPoolOptions(options, pool, true);
+  const prepared = await driveAsync(preparedPool<undefined, UseState>(wasm, made.options));
+  announce(prepared.cache, started);
+  return { made: prepared, image: made.image() };
+}
+
+/**
+ * The options of a pool of prepared QuickJS (`pool` and the imports over `bindings`): a pool made
+ * from a prepared pool (`InstancePool[FROM_PREPARED]`, a thread's or the calling thread's) runs no
+ * initialization, only the uses.
+ */
+export function preparedPoolOptions(bindings: HostBindings, pool: QuickJSPoolOptions): PoolOptions<undefined, UseState> {
+  return { ...pool, setup: (host) => ({ imports: quickjsImports(host.memory!, () => host.context, bindings, true) }) };
+}
+
+/**
  * The pool's options with QuickJS's initialization (`waits`: the setup script may wait for host
  * promises), and the image it made, once the pool is created.
  */
@@ -160,11 +187,7 @@ function initializedPoolOptions(
     },
   };
   return {
-    options: {
-      ...pool,
-      setup: (host) => ({ imports: quickjsImports(host.memory!, () => host.context, bindings, true) }),
-      [INITIALIZER]: initializer,
-    },
+    options: { ...preparedPoolOptions(bindings, pool), [INITIALIZER]: initializer },
     image: () => {
       if (image === undefined) throw new InternalError('the pool did not run the QuickJS initialization');
       return image;

@@ -31,6 +31,8 @@ export {
 export { GuestMemoryLimitError, type ConsoleEntry } from '../errors.js';
 export { QUICKJS_PACKAGE, QUICKJS_VERSIONS } from './abi.js';
 export { GuestTimeoutError, GuestTrapError, InvalidArgumentError, UnsupportedError } from '../errors.js';
+export { AbortedError, PoolClosedError, QueueFullError, ThreadExitedError } from '../errors.js';
+export type { SandboxDescription } from '../sandbox/engine.js';
 export { HostFunctionError, UncloneableValueError } from '../errors.js';
 export type { HostCall, HostFunction, HostFunctions } from './host-functions.js';
 export type { ModuleLoader, ModuleSource } from './modules.js';

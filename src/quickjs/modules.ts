@@ -6,12 +6,16 @@
  * written). What the setup script imports is compiled and evaluated once and kept in the image;
  * what a use imports first is loaded for that use alone.
  *
+ * `modules` may also be the path or URL of a module file whose default export is either (the form
+ * a worker thread can load: it cannot be handed a function).
+ *
  * The loader is synchronous: QuickJS's build without asyncify cannot wait for the host inside an
  * import (`qts_load_module` takes the source as the call returns). A loader that throws, or answers
  * with something that is not a string, ends the use with the host's typed error, whatever the
  * guest catches; a module nobody provides is the guest's `ReferenceError: could not load module`.
  */
 import { HostFunctionError, InvalidArgumentError } from '../errors.js';
+import { importModule } from '../import-module.js';
 import { readCString, writeCString } from '../emscripten/c-strings.js';
 import { isPromise } from '../pool/sync-or-async.js';
 import type { UseState } from './use-state.js';
@@ -36,6 +40,23 @@ export function moduleLoader(modules: unknown, path: string): ModuleLoader | und
     map.set(name, source);
   }
   return (name) => map.get(name);
+}
+
+/**
+ * The loader of the module file at `url` (its default export: a map of names to source text, or a
+ * loader function), for `options.modules` given as a path or URL; `path` names the option.
+ */
+export async function importModuleLoader(url: string, path: string): Promise<ModuleLoader> {
+  let namespace: { default?: unknown };
+  try {
+    namespace = (await importModule(url)) as { default?: unknown };
+  } catch (err) {
+    throw new InvalidArgumentError(`${path}: cannot import ${url}: ${(err as Error).message}`, { cause: err });
+  }
+  if (namespace.default === undefined) {
+    throw new InvalidArgumentError(`${path}: ${url} must export default a loader function (name) => source, or a map of names to source`);
+  }
+  return moduleLoader(namespace.default, `${path} (the default export of ${url})`)!;
 }
 
 /** The `loadModuleSource` import over `load`; `use()` is the current use's state. */

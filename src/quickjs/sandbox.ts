@@ -10,8 +10,7 @@
  */
 import { GuestTimeoutError, InvalidArgumentError, type ConsoleEntry } from '../errors.js';
 import { boolean, type OptionKeys } from '../options/validate.js';
-import type { InstanceHost } from '../pool/index.js';
-import { PoolEngine, type UseRunner } from '../sandbox/engine.js';
+import { PoolEngine, type Engine } from '../sandbox/engine.js';
 import {
   checkSandboxOptions,
   sandboxKeys,
@@ -23,19 +22,34 @@ import {
 } from '../sandbox/options.js';
 import type { SandboxStats } from '../sandbox/outcomes.js';
 import { Sandbox, type PreparedUse, type SandboxParts } from '../sandbox/sandbox.js';
-import { quickjsExports, loadQuickJSWasm, type QuickJSExports } from './abi.js';
-import { hostFunctionTable, importHostFunctions, NO_HOST_FUNCTIONS, type HostFunctions, type HostFunctionTable } from './host-functions.js';
+import { ThreadedEngine, type ThreadRequest } from '../sandbox/threaded-engine.js';
+import { PoolThreads, type PreparedParts } from '../threads/pool-threads.js';
+import { siblingModule } from '../threads/spawn.js';
+import { loadQuickJSWasm } from './abi.js';
+import { QuickJSError } from './errors.js';
+import {
+  hostFunctionTable,
+  importHostFunctions,
+  moduleFileUrl,
+  NO_HOST_FUNCTIONS,
+  type HostFunctions,
+  type HostFunctionTable,
+} from './host-functions.js';
 import {
   createInitializedPool,
   createInitializedPoolAsync,
+  prepareInitializedPool,
+  preparedPoolOptions,
   type ImageOptions,
   type InitializedPool,
   type QuickJSImage,
   type QuickJSPoolOptions,
 } from './image.js';
-import { moduleLoader, type ModuleSource } from './modules.js';
-import { runRequest, type Request, type UseLimits, type UseResult } from './session.js';
-import { UseState } from './use-state.js';
+import { importModuleLoader, moduleLoader, type ModuleLoader, type ModuleSource } from './modules.js';
+import { QuickJSRunner, type QuickJSRequest } from './runner.js';
+import type { UseLimits, UseResult, Request } from './session.js';
+import type { QuickJSThreadParts } from './thread-engine.js';
+import type { UseState } from './use-state.js';
 import { toWire } from './values.js';
 
 type Sink = (entry: ConsoleEntry) => void;
@@ -72,11 +86,12 @@ export interface QuickJSSandboxOptions extends SandboxOptions {
   functions?: HostFunctions | string | URL;
   /**
    * ES modules the setup script and uses may `import`: a map of module names to source text, or a
-   * function that returns a module's source by name (undefined when there is none). Names are as
-   * QuickJS normalizes them: `./lib.js` imported from `setup.js` is `lib.js`. What the setup script
-   * imports is compiled once, into the image.
+   * function that returns a module's source by name (undefined when there is none), or the path
+   * or URL of a module whose default export is either (`create` only: the form worker threads can
+   * load). Names are as QuickJS normalizes them: `./lib.js` imported from `setup.js` is `lib.js`.
+   * What the setup script imports is compiled once, into the image.
    */
-  modules?: ModuleSource;
+  modules?: ModuleSource | string | URL;
   /**
    * Also instrument the wasm so that a deadline stops code QuickJS's own interrupt check does not
    * reach (long-running built-ins such as a huge `sort` or `repeat`). Only loop headers are
@@ -133,6 +148,8 @@ const DEFAULTS: SandboxDefaults = {
   max: 4,
   min: 1,
 };
+/** The engine every thread of a sandbox with `threads` runs. */
+const THREAD_ENGINE = siblingModule('thread-engine', import.meta.url);
 /** Setup may take this long (it runs once). */
 const SETUP_TIMEOUT_MS = 10_000;
 /** How long past its deadline the hard deadline lets a use run before the wasm is stopped. */
@@ -162,33 +179,45 @@ export class QuickJSSandbox extends Sandbox<QuickJSRequest, UseResult> {
   /**
    * Creates the runtime and context, runs `options.setup`, and makes that state the image every use
    * starts from. The setup script may await host functions' promises and timers. Rejects with
-   * {@link QuickJSError} when the setup script throws.
+   * {@link QuickJSError} when the setup script throws. With `options.threads`, the setup runs here
+   * once and the threads start over its image; host functions and a module loader must then come
+   * from module files (a function cannot be sent to a thread).
    */
   static async create(options: QuickJSSandboxOptions = {}): Promise<QuickJSSandbox> {
-    const functions = (options as QuickJSSandboxOptions | null)?.functions;
+    const files = moduleFiles(options);
     const table =
-      typeof functions === 'string' || functions instanceof URL
-        ? await importHostFunctions(functions, 'options.functions')
-        : ownFunctions(functions);
-    const plan = QuickJSSandbox.#plan(options, table);
+      files.functions !== undefined
+        ? await importHostFunctions(files.functions, 'options.functions')
+        : ownFunctions((options as QuickJSSandboxOptions | null)?.functions as HostFunctions | undefined);
+    const loader = files.modules !== undefined ? await importModuleLoader(files.modules, 'options.modules') : undefined;
+    const plan = QuickJSSandbox.#plan(options, table, loader);
+    if (plan.filled.threads !== undefined) return QuickJSSandbox.#onThreads(plan, files);
     return QuickJSSandbox.#made(plan, await createInitializedPoolAsync(plan.wasm, plan.image, plan.pool));
   }
 
   /**
    * {@link create}, synchronously: host functions given as functions, not as a module to import,
-   * and a setup script that does not wait for a host function's promise.
+   * and a setup script that does not wait for a host function's promise. No `threads` (they start
+   * asynchronously).
    */
   static createSync(options: QuickJSSandboxOptions = {}): QuickJSSandbox {
-    const functions = (options as QuickJSSandboxOptions | null)?.functions;
-    if (typeof functions === 'string' || functions instanceof URL) {
-      throw new InvalidArgumentError('options.functions is a module to import, which createSync cannot wait for; use create');
+    const files = moduleFiles(options);
+    for (const key of ['functions', 'modules'] as const) {
+      if (files[key] !== undefined) {
+        throw new InvalidArgumentError(`options.${key} is a module to import, which createSync cannot wait for; use create`);
+      }
     }
-    const plan = QuickJSSandbox.#plan(options, ownFunctions(functions));
+    const plan = QuickJSSandbox.#plan(options, ownFunctions(options.functions as HostFunctions | undefined), undefined);
+    if (plan.filled.threads !== undefined) {
+      throw new InvalidArgumentError(
+        'options.threads: worker threads start asynchronously; use QuickJSSandbox.create (the Sync forms still run on this thread)',
+      );
+    }
     return QuickJSSandbox.#made(plan, createInitializedPool(plan.wasm, plan.image, plan.pool));
   }
 
-  /** The options checked, and what the image and the pool are made with. */
-  static #plan(options: QuickJSSandboxOptions, functions: HostFunctionTable): SandboxPlan {
+  /** The options checked, and what the image and the pool are made with (`loader`: `options.modules` from its module file). */
+  static #plan(options: QuickJSSandboxOptions, functions: HostFunctionTable, loader: ModuleLoader | undefined): SandboxPlan {
     const filled = checkSandboxOptions(options, CREATE_KEYS, DEFAULTS);
     const hardDeadline = boolean('options.hardDeadline', options.hardDeadline ?? true);
     if (options.setup !== undefined && typeof options.setup !== 'string')
@@ -198,7 +227,8 @@ export class QuickJSSandbox extends Sandbox<QuickJSRequest, UseResult> {
     checkSink('options.console', options.console);
     if (options.wasm !== undefined && !(options.wasm instanceof Uint8Array))
       throw new InvalidArgumentError('options.wasm must be a Uint8Array');
-    const modules = moduleLoader(options.modules, 'options.modules');
+    if (filled.threads !== undefined) refuseCodeOnThreads(options);
+    const modules = loader ?? moduleLoader(options.modules, 'options.modules');
     return {
       filled,
       hardDeadline,
@@ -212,11 +242,43 @@ export class QuickJSSandbox extends Sandbox<QuickJSRequest, UseResult> {
         bindings: { functions, modules },
       },
       pool: { ...filled.pool, interruptible: hardDeadline ? 'loops' : false },
+      modules: typeof options.modules === 'object' && !(options.modules instanceof URL) ? options.modules : undefined,
     };
   }
 
   static #made(plan: SandboxPlan, { pool, image }: InitializedPool): QuickJSSandbox {
-    const engine = new PoolEngine(pool, new QuickJSRunner(image));
+    return QuickJSSandbox.#sandbox(plan, new PoolEngine(pool, new QuickJSRunner(image)), image);
+  }
+
+  /** The sandbox whose promise forms run on threads: QuickJS set up here once, the threads started over its image. */
+  static async #onThreads(plan: SandboxPlan, files: ModuleFiles): Promise<QuickJSSandbox> {
+    const { made, image } = await prepareInitializedPool(plan.wasm, plan.image, plan.pool);
+    const threads = await PoolThreads.create<ThreadRequest<QuickJSRequest>, UseResult>(
+      made as PreparedParts,
+      {
+        engine: THREAD_ENGINE,
+        parts: (pool): QuickJSThreadParts => ({
+          pool,
+          options: plan.pool,
+          image,
+          functions: files.functions,
+          modules: files.modules ?? plan.modules,
+        }),
+        errorClasses: [QuickJSError],
+        what: 'a QuickJS sandbox thread (its module files and its first context)',
+        startTimeout: SETUP_TIMEOUT_MS,
+      },
+      plan.filled.threads!,
+    );
+    const local = () =>
+      new PoolEngine(
+        threads.local<WebAssembly.Exports, undefined, UseState>(preparedPoolOptions(plan.image.bindings!, plan.pool)),
+        new QuickJSRunner(image),
+      );
+    return QuickJSSandbox.#sandbox(plan, new ThreadedEngine(threads, local), image);
+  }
+
+  static #sandbox(plan: SandboxPlan, engine: Engine<QuickJSRequest, UseResult>, image: QuickJSImage): QuickJSSandbox {
     return new QuickJSSandbox({ engine, options: plan.filled, useKeys: USE_KEYS, setupBytes: image.usedBytes }, image, {
       hardDeadline: plan.hardDeadline,
       ...(plan.console !== undefined ? { console: plan.console } : {}),
@@ -280,7 +342,7 @@ export class QuickJSSandbox extends Sandbox<QuickJSRequest, UseResult> {
     // The hard deadline (the instrumented loops) stops the wasm a little after QuickJS's own check would.
     const pool =
       this.#hardDeadline && Number.isFinite(use.timeout) ? { ...use.wait, timeout: use.timeout + HARD_DEADLINE_GRACE_MS } : use.wait;
-    return { request: { request, limits, waits, context: options?.context }, pool };
+    return { request: { request, limits, waits, context: options?.context }, pool, deadline: use.timeout };
   }
 
   #deliver<T>(result: UseResult, options: QuickJSUseOptions | undefined): T {
@@ -293,8 +355,9 @@ export class QuickJSSandbox extends Sandbox<QuickJSRequest, UseResult> {
     const sink = options?.console ?? this.#console;
     const logs = typeof err === 'object' && err !== null ? (err as { logs?: unknown }).logs : undefined;
     if (sink && Array.isArray(logs)) for (const entry of logs as ConsoleEntry[]) sink(entry);
-    // The hard deadline fires a little after the use's own; report the use's.
-    if (err instanceof GuestTimeoutError && !('logs' in err)) return new GuestTimeoutError(options?.timeout ?? this.options.timeout);
+    // The hard deadline fires a little after the use's own; report the use's (a thread's hard stop does already).
+    const timeout = options?.timeout ?? this.options.timeout;
+    if (err instanceof GuestTimeoutError && !('logs' in err) && err.timeoutMs !== timeout) return new GuestTimeoutError(timeout);
     return err;
   }
 }
@@ -307,45 +370,42 @@ interface SandboxPlan {
   readonly wasm: Uint8Array;
   readonly image: ImageOptions;
   readonly pool: QuickJSPoolOptions;
+  /** `options.modules` as a map of sources (what threads are sent), if it is one. */
+  readonly modules: Readonly<Record<string, string>> | undefined;
 }
 
-/** One use as data: what to run, within which limits, whether it may wait, and the context host functions see. */
-interface QuickJSRequest {
-  readonly request: Request;
-  readonly limits: UseLimits;
-  /** True for the promise forms: the use may wait for a host function's promise. */
-  readonly waits: boolean;
-  readonly context: unknown;
+/** The options given as module files, as URLs (the same for this thread and a worker thread). */
+interface ModuleFiles {
+  readonly functions?: string;
+  readonly modules?: string;
 }
 
-/** Runs a {@link QuickJSRequest} on a pooled context (the engine's kind-specific part). */
-class QuickJSRunner implements UseRunner<QuickJSRequest, UseResult, UseState> {
-  readonly #image: QuickJSImage;
-  readonly #exports = new WeakMap<WebAssembly.Instance, QuickJSExports>();
+function moduleFiles(options: QuickJSSandboxOptions | null): ModuleFiles {
+  const file = (value: unknown) => (typeof value === 'string' || value instanceof URL ? moduleFileUrl(value) : undefined);
+  const functions = file(options?.functions);
+  const modules = file(options?.modules);
+  return { ...(functions !== undefined ? { functions } : {}), ...(modules !== undefined ? { modules } : {}) };
+}
 
-  constructor(image: QuickJSImage) {
-    this.#image = image;
+/** With threads, what is code must come from a module file: a function cannot be sent to a worker thread. */
+function refuseCodeOnThreads(options: QuickJSSandboxOptions): void {
+  const { functions, modules } = options;
+  if (
+    typeof functions === 'object' &&
+    functions !== null &&
+    !(functions instanceof URL) &&
+    hostFunctionTable(functions, 'options.functions').names.length > 0
+  ) {
+    throw new InvalidArgumentError(
+      'options.functions: with options.threads the host functions run on worker threads, which cannot be sent a function; ' +
+        "give the path or URL of a module that exports them (functions: './host-functions.js')",
+    );
   }
-
-  context(use: QuickJSRequest): UseState {
-    const state = new UseState();
-    state.waits = use.waits;
-    if (use.context !== undefined) state.context = use.context;
-    return state;
-  }
-
-  run(
-    instance: WebAssembly.Instance,
-    host: InstanceHost<undefined, UseState>,
-    state: UseState,
-    use: QuickJSRequest,
-  ): UseResult | Promise<UseResult> {
-    let x = this.#exports.get(instance);
-    if (x === undefined) {
-      x = quickjsExports(instance);
-      this.#exports.set(instance, x);
-    }
-    return runRequest(x, host.memory!, this.#image.layout, state, use.request, use.limits);
+  if (typeof modules === 'function') {
+    throw new InvalidArgumentError(
+      'options.modules: with options.threads a loader function cannot be sent to worker threads; give a map of module sources, ' +
+        'or the path or URL of a module whose default export is the loader',
+    );
   }
 }
 

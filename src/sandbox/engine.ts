@@ -10,24 +10,41 @@
  *
  * What a sandbox kind supplies for this: a {@link UseRunner}, which runs one request on one pooled
  * instance; the image and its own data (addresses in the image, say), which are plain data; and
- * the mapping of results and errors to its API (its class over `Sandbox`).
+ * the mapping of results and errors to its API (its class over `Sandbox`). With threads, an engine
+ * module for the worker threads too (`threaded-engine.ts`).
  */
 import { InternalError } from '../errors.js';
 import type { InstanceHost, InstancePool, PoolDescription, PoolStats, UseOptions } from '../pool/index.js';
 import { isPromise } from '../pool/sync-or-async.js';
+import type { PoolThreadsDescription, PoolThreadStats } from '../threads/pool-threads.js';
+
+/** What a sandbox's `describe()` says: its pool's choices, and its threads' when it has them. */
+export interface SandboxDescription extends PoolDescription {
+  /** The worker threads the promise forms run on (`threads`); absent when they run on the calling thread. */
+  threads?: PoolThreadsDescription;
+}
 
 /** Where a sandbox's uses run; see the module comment. */
 export interface Engine<Request, Result> {
-  /** Runs one use, waiting in line for a free instance when all are busy. */
-  run(request: Request, use: UseOptions): Promise<Result>;
+  /**
+   * Runs one use, waiting in line for a free instance when all are busy. `deadline` is the use's
+   * own deadline in ms (Infinity for none), which `use.timeout` may exceed (a hard deadline's
+   * margin): on threads, a use still running a grace period past it is stopped with its thread.
+   */
+  run(request: Request, use: UseOptions, deadline: number): Promise<Result>;
   /** Runs one use now, on this thread; throws `AcquireTimeoutError` when no instance is free. */
   runSync(request: Request, use: UseOptions): Result;
   /** The counters of the pool (or the pools) underneath. */
   stats(): PoolStats;
+  /** The thread layer's counters, when the uses run on threads. */
+  threadStats?(): PoolThreadStats;
   /** The choices of the pool underneath and why. */
-  describe(): PoolDescription;
-  /** Waits for running uses, then releases every instance and the image. Idempotent. */
-  close(): Promise<void>;
+  describe(): SandboxDescription;
+  /**
+   * Waits for running uses (with `force`, on threads: stops them with their threads), then
+   * releases every instance and the image. Idempotent.
+   */
+  close(options?: { force?: boolean }): Promise<void>;
 }
 
 /**

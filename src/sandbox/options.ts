@@ -1,7 +1,9 @@
 /**
  * The options every sandbox takes, in one place: the deadline and memory limit of a use (a default
- * at create, a per-use override), and the pool's sizing passed through flat (`max`, `min`,
- * `keepResident`, `trimIdleAfter`, `acquireTimeout`, and `cache`). A sandbox kind adds its own keys; each
+ * at create, a per-use override), the pool's sizing passed through flat (`max`, `min`,
+ * `keepResident`, `trimIdleAfter`, `acquireTimeout`, and `cache`), and the worker threads the promise
+ * forms may run on (`threads`, `maxQueue`, `grace`: `threads/options.ts` checks them, for the WASI
+ * command too). A sandbox kind adds its own keys; each
  * options object is checked once against the union, so that a misspelt key (`timeOut`,
  * `memLimit`) is refused with the closest name instead of being silently ignored.
  *
@@ -13,9 +15,15 @@
 import { InvalidArgumentError } from '../errors.js';
 import { keysOf, memoryLimitBytes, rejectUnknownKeys, timeoutMs, waitMs, type OptionKeys } from '../options/validate.js';
 import type { CacheOption, PoolOptions } from '../pool/index.js';
+import { fillOnThreadsOptions, type FilledThreadOptions, type OnThreadsOptions } from '../threads/options.js';
 
-/** The options of `create` that every sandbox takes, beside its own. */
-export interface SandboxOptions {
+/**
+ * The options of `create` that every sandbox takes, beside its own. With `threads` (see
+ * {@link OnThreadsOptions}) the promise forms run on worker threads, the `Sync` forms on the
+ * calling thread; what a use carries (a context, parameters) is then copied to its thread, and
+ * what is code (host functions, SQL functions, a module loader) comes from a module file.
+ */
+export interface SandboxOptions extends OnThreadsOptions {
   /** Default deadline of a use, in ms; `Infinity` for none. Default 1000. */
   timeout?: number;
   /**
@@ -23,9 +31,12 @@ export interface SandboxOptions {
    * touch cost nothing), which never grows: a use's own `memoryLimit` may be lower, not higher.
    */
   memoryLimit?: number;
-  /** Most instances alive at once (one per concurrent use). Default 4. */
+  /**
+   * Most instances alive at once (one per concurrent use). Default 4. Not with `threads`: each
+   * thread runs one use at a time on one instance (set `threads`).
+   */
   max?: number;
-  /** Instances created up front. Default 1. */
+  /** Instances created up front. Default 1. Not with `threads` (each thread creates its one). */
   min?: number;
   /**
    * Bytes of pages a use wrote that an instance keeps in memory, restored in place, rather than
@@ -38,9 +49,9 @@ export interface SandboxOptions {
    */
   trimIdleAfter?: number;
   /**
-   * Longest wait of a use for a free instance when all `max` are busy, in ms (the pool's
-   * `acquireTimeout`); past it the use rejects with `AcquireTimeoutError`. Default: no limit.
-   * The `Sync` forms never wait.
+   * Longest wait of a use for a free instance when all `max` are busy (with `threads`: for a free
+   * thread), in ms (the pool's `acquireTimeout`); past it the use rejects with
+   * `AcquireTimeoutError`. Default: no limit. The `Sync` forms never wait.
    */
   acquireTimeout?: number;
   /**
@@ -61,7 +72,9 @@ export interface SandboxUseOptions {
   memoryLimit?: number;
   /**
    * Gives up waiting for a free instance when it fires: the use rejects with `AbortedError` and
-   * never runs. A use that has started runs to its end or its deadline.
+   * never runs. On this thread, a use that has started runs to its end or its deadline; on a
+   * worker thread (`threads`), a use that has started is stopped with its thread (which is
+   * replaced), and rejects with `AbortedError`.
    */
   signal?: AbortSignal;
   /** Longest wait for a free instance, in ms; overrides the sandbox's `acquireTimeout`. */
@@ -86,8 +99,13 @@ export interface FilledSandboxOptions {
   readonly timeout: number;
   readonly memoryLimit: number;
   readonly maxMemoryLimit: number;
-  /** For the pool, which checks them (its messages name the same `options.max`). */
+  /**
+   * For the pool, which checks them (its messages name the same `options.max`). With threads:
+   * each thread's pool's (one instance), and the calling thread's for the `Sync` forms.
+   */
   readonly pool: SandboxPoolOptions;
+  /** The threads the promise forms run on, or undefined to run them on the calling thread. */
+  readonly threads: FilledThreadOptions | undefined;
 }
 
 /** {@link SandboxUseOptions}, checked, with the sandbox's defaults applied. */
@@ -107,6 +125,9 @@ const SANDBOX_KEYS = {
   trimIdleAfter: true,
   acquireTimeout: true,
   cache: true,
+  threads: true,
+  maxQueue: true,
+  grace: true,
 } as const satisfies OptionKeys<SandboxOptions>;
 
 const USE_KEYS = { timeout: true, memoryLimit: true, signal: true, acquireTimeout: true } as const satisfies OptionKeys<SandboxUseOptions>;
@@ -135,6 +156,17 @@ export function checkSandboxOptions(options: unknown, known: readonly string[], 
   }
   rejectUnknownKeys(options, known, 'options');
   const o = options as SandboxOptions;
+  const timeout = timeoutMs('options.timeout', o.timeout ?? defaults.timeout);
+  const threads = fillOnThreadsOptions(o, { timeout, acquireTimeout: waitMs('options.acquireTimeout', o.acquireTimeout ?? Infinity) });
+  if (threads !== undefined) {
+    for (const key of ['max', 'min'] as const) {
+      if (o[key] !== undefined) {
+        throw new InvalidArgumentError(
+          `options.${key} does not apply with threads: each thread runs one use at a time on one instance; set options.threads`,
+        );
+      }
+    }
+  }
   const pool: SandboxPoolOptions = {
     max: o.max ?? defaults.max,
     min: o.min ?? defaults.min,
@@ -144,10 +176,11 @@ export function checkSandboxOptions(options: unknown, known: readonly string[], 
     ...(o.cache !== undefined ? { cache: o.cache } : {}),
   };
   return {
-    timeout: timeoutMs('options.timeout', o.timeout ?? defaults.timeout),
+    timeout,
     memoryLimit: memoryLimitBytes('options.memoryLimit', o.memoryLimit ?? defaults.memoryLimit, defaults.maxMemoryLimit),
     maxMemoryLimit: defaults.maxMemoryLimit,
     pool,
+    threads,
   };
 }
 

@@ -16,15 +16,17 @@
  *     eval(code, options) ──► prepare: request + pool options ──► engine.run ──► result ─► deliver ─► T
  *                               (bad input: rejected, not counted)      └─────► error ──► count ─► failed ─► thrown
  */
-import type { PoolDescription, UseOptions } from '../pool/index.js';
-import type { Engine } from './engine.js';
+import type { UseOptions } from '../pool/index.js';
+import type { Engine, SandboxDescription } from './engine.js';
 import { checkUseOptions, type FilledSandboxOptions, type FilledUseOptions } from './options.js';
 import { emptyOutcomes, outcomeOf, type SandboxStats } from './outcomes.js';
 
-/** One use, ready to run: the request for the engine and the pool's options for it. */
+/** One use, ready to run: the request for the engine, the pool's options for it, and its deadline. */
 export interface PreparedUse<Request> {
   readonly request: Request;
   readonly pool: UseOptions;
+  /** The use's own deadline in ms (Infinity for none): see {@link Engine.run}. */
+  readonly deadline: number;
 }
 
 /** What a sandbox's constructor hands the base. */
@@ -55,19 +57,29 @@ export abstract class Sandbox<Request, Result> {
     this.#defaultUse = checkUseOptions(undefined, parts.useKeys, parts.options);
   }
 
-  /** The sandbox's counters and its pool's. */
+  /**
+   * The sandbox's counters and its pool's; with threads, its pools' summed over the threads (and
+   * the calling thread's, for the `Sync` forms), and the threads' own counters.
+   */
   stats(): SandboxStats {
-    return { ...this.#counts, setupBytes: this.#setupBytes, pool: this.#engine.stats() };
+    const threads = this.#engine.threadStats?.();
+    const stats: SandboxStats = { ...this.#counts, setupBytes: this.#setupBytes, pool: this.#engine.stats() };
+    if (threads !== undefined) stats.threads = threads;
+    return stats;
   }
 
-  /** The pool's choices (mechanism, reset strategy, memory) and why. */
-  describe(): PoolDescription {
+  /** The pool's choices (mechanism, reset strategy, memory) and why, and the threads' options when it has them. */
+  describe(): SandboxDescription {
     return this.#engine.describe();
   }
 
-  /** Waits for running uses, then releases every instance and the image. Idempotent. */
-  close(): Promise<void> {
-    return this.#engine.close();
+  /**
+   * Waits for running uses, then releases every instance and the image. With threads, `force`
+   * does not wait: uses still waiting or running reject with `PoolClosedError`, their threads
+   * stopped. Idempotent (a later `force` still forces).
+   */
+  close(options?: { force?: boolean }): Promise<void> {
+    return this.#engine.close(options);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -103,7 +115,7 @@ export abstract class Sandbox<Request, Result> {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#engine.run(prepared.request, prepared.pool).then(
+    return this.#engine.run(prepared.request, prepared.pool, prepared.deadline).then(
       (result) => this.#deliver(result, deliver),
       (err: unknown) => {
         throw this.#failed(err, failed);

@@ -9,7 +9,7 @@ import { FROM_PREPARED } from '../pool/prepared-pool.js';
 import { adoptParts, type SharedPoolParts } from '../pool/shared-parts.js';
 import type { UseOptions } from '../pool/index.js';
 import type { Engine } from '../threads/engine.js';
-import { poolEngineStats } from '../threads/pool-stats.js';
+import { publishedPoolStats } from '../threads/pool-stats.js';
 import type { WasiHost } from '../wasi/index.js';
 import { CgiGuest, cgiPoolOptions, type CgiGuestSettings, type CgiOutcome } from './cgi-guest.js';
 import { requestEnvironment, type CgiRequestFields } from './cgi-request.js';
@@ -55,7 +55,7 @@ export async function createEngine(parts: CgiEngineParts): Promise<Engine<CgiThr
       }
     },
     transfer: (outcome) => (outcome.kind === 'exited' && outcome.stdout.length > 0 ? [outcome.stdout.buffer as ArrayBuffer] : []),
-    stats: () => poolEngineStats(pool.stats()),
+    stats: () => publishedPoolStats(pool.stats()),
     describe: () => pool.describe(),
     close: () => pool.close(),
   };

@@ -39,7 +39,7 @@ import { BodyConsumedError, hasBody, readBody } from '../http/body.js';
 import { bodyTooLarge, BODY_CONSUMED, BODY_UNREADABLE, INTERNAL_ERROR, sendError, SHUTTING_DOWN } from '../http/error-response.js';
 import type { Readiness } from '../http/operations.js';
 import { RequestCounters } from '../http/request-counters.js';
-import type { ThreadPoolStats } from '../threads/pool-stats.js';
+import type { ThreadPoolStats } from '../threads/thread-pool.js';
 import { checkWasiCommand, type WasiHost } from '../wasi/index.js';
 import { CgiResponseParser, MalformedCgiResponseError } from './cgi.js';
 import { LOGGED_STDERR, type CgiOutcome, type StderrExcerpt } from './cgi-guest.js';

@@ -16,7 +16,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Readiness } from '../http/operations.js';
 import type { InstancePool, PoolDescription, PoolStats } from '../pool/index.js';
-import type { ThreadPoolStats } from '../threads/pool-stats.js';
+import type { ThreadPoolStats } from '../threads/thread-pool.js';
 import type { WasiHost } from '../wasi/index.js';
 import type { CgiOutcome } from './cgi-guest.js';
 

@@ -1,23 +1,21 @@
 /**
  * The CGI program on worker threads: the calling thread prepares the module once (analysis and
  * rewrite; a WASI command runs no guest code to be prepared, and a pure start function is bounded
- * by the fuel counter) and makes its one memfd image; N worker threads each build one instance
- * over it (`cgi-engine.ts`) and run one request at a time, handed out by the dispatcher
- * (`threads/dispatcher.ts`), which also owns the queue, the hard stop of a guest past its deadline
- * and grace, and the replacement of a thread that ended. The runner owns the image: it is closed
- * once every thread has exited.
+ * by the fuel counter), and `PoolThreads` makes its one memfd image and starts N threads over it,
+ * each building one instance (`cgi-engine.ts`) and running one request at a time, handed out by
+ * the dispatcher (`threads/dispatcher.ts`), which owns the queue, the hard stop of a guest past its
+ * deadline and grace, and the replacement of a thread that ended. The image is closed once every
+ * thread has exited.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Readiness } from '../http/operations.js';
-import type { MemoryImage } from '../memory/index.js';
-import { announce, assemble, preparedPool } from '../pool/build.js';
+import { announce, preparedPool } from '../pool/build.js';
 import type { InstancePool, PoolDescription } from '../pool/index.js';
-import { shareParts } from '../pool/shared-parts.js';
 import { driveAsync } from '../pool/sync-or-async.js';
-import { Dispatcher } from '../threads/dispatcher.js';
 import type { FilledThreadOptions } from '../threads/options.js';
-import { POOL_GAUGES, threadPoolStats, type ThreadPoolStats } from '../threads/pool-stats.js';
+import { PoolThreads, type PreparedParts } from '../threads/pool-threads.js';
 import { siblingModule } from '../threads/spawn.js';
+import type { ThreadPoolStats } from '../threads/thread-pool.js';
 import type { WasiHost } from '../wasi/index.js';
 import type { CgiEngineParts, CgiThreadRequest } from './cgi-engine.js';
 import { cgiPoolOptions, type CgiOutcome } from './cgi-guest.js';
@@ -35,19 +33,16 @@ const EMPTY = new Uint8Array(0);
 export class ThreadRunner implements CgiRunner {
   readonly threads: number;
   readonly pool: InstancePool<WebAssembly.Exports, WasiHost> | undefined = undefined;
-  readonly #dispatcher: Dispatcher<CgiThreadRequest, CgiOutcome>;
-  readonly #image: MemoryImage | undefined;
+  readonly #threads: PoolThreads<CgiThreadRequest, CgiOutcome>;
   readonly #options: FilledCgiOptions;
-  #closing: Promise<void> | undefined;
 
-  private constructor(dispatcher: Dispatcher<CgiThreadRequest, CgiOutcome>, image: MemoryImage | undefined, options: FilledCgiOptions) {
-    this.#dispatcher = dispatcher;
-    this.#image = image;
+  private constructor(threads: PoolThreads<CgiThreadRequest, CgiOutcome>, options: FilledCgiOptions) {
+    this.#threads = threads;
     this.#options = options;
-    this.threads = dispatcher.options.threads;
+    this.threads = threads.describe().threads.threads;
   }
 
-  /** Prepares `bytes` (or reads the cache), makes the image, and starts the threads; resolves once every one is ready. */
+  /** Prepares `bytes` (or reads the cache) and starts the threads over one image; resolves once every one is ready. */
   static async create(
     bytes: Uint8Array,
     options: FilledCgiOptions,
@@ -55,50 +50,46 @@ export class ThreadRunner implements CgiRunner {
     hooks: ServeTestHooks | undefined,
   ): Promise<ThreadRunner> {
     const started = performance.now();
-    const { filled, prepared, module, cache } = await driveAsync(preparedPool(bytes, cgiPoolOptions(options.settings)));
-    const parts = assemble(prepared, filled, { module });
-    announce(cache, started);
-    try {
-      const engineParts: CgiEngineParts = { pool: shareParts(prepared, parts), settings: options.settings, env: options.env, hooks };
-      const dispatcher = await Dispatcher.create<CgiThreadRequest, CgiOutcome>(
-        {
-          engine: CGI_ENGINE,
-          parts: engineParts,
-          gauges: POOL_GAUGES,
-          what: `the pool of ${options.settings.programName}`,
-          startTimeout: START_TIMEOUT,
-          hardStopMessage: (timeout, grace) =>
-            `the program did not finish within ${timeout} ms (nor within the ${grace} ms grace after it) and was stopped ` +
-            'with its worker thread, which was replaced',
-        },
-        threads,
-      );
-      return new ThreadRunner(dispatcher, parts.image, options);
-    } catch (err) {
-      parts.image?.close();
-      throw err;
-    }
+    const made = await driveAsync(preparedPool(bytes, cgiPoolOptions(options.settings)));
+    announce(made.cache, started);
+    const { settings, env } = options;
+    const onThreads = await PoolThreads.create<CgiThreadRequest, CgiOutcome>(
+      made as PreparedParts,
+      {
+        engine: CGI_ENGINE,
+        parts: (pool): CgiEngineParts => ({ pool, settings, env, hooks }),
+        what: `a thread of ${settings.programName} (its first instance)`,
+        startTimeout: START_TIMEOUT,
+        hardStopMessage: (timeout, grace) =>
+          `the program did not finish within ${timeout} ms (nor within the ${grace} ms grace after it) and was stopped ` +
+          'with its worker thread, which was replaced',
+        // A guest the fuel counter stopped is an answer (504), not an error: its pool counted it.
+        timeoutsAnswered: true,
+      },
+      threads,
+    );
+    return new ThreadRunner(onThreads, options);
   }
 
   run(req: IncomingMessage, body: Uint8Array): Promise<CgiOutcome> {
     // A copy the thread can own: a Buffer may be a view of a larger pooled one, which a post would copy whole.
     const own = body.length === 0 ? EMPTY : new Uint8Array(body);
     const input: CgiThreadRequest = { request: requestFields(req, this.#options.scriptName), body: own };
-    return this.#dispatcher.run(input, undefined, own.length === 0 ? undefined : [own.buffer]);
+    return this.#threads.run(input, undefined, own.length === 0 ? undefined : [own.buffer]);
   }
 
   stats(): ThreadPoolStats {
-    // A guest the fuel counter stopped is an answer (504), not an error: its pool counted it.
-    return threadPoolStats(this.#dispatcher.stats(), false);
+    const { pool, threads } = this.#threads.stats();
+    return { ...pool, threads };
   }
 
   describe(): PoolDescription {
-    return { ...(this.#dispatcher.engineDescription as PoolDescription), max: this.threads };
+    return this.#threads.describe().pool;
   }
 
   readiness(): Readiness {
     // Ready while open: a thread that ended is being replaced, and requests wait for it meanwhile.
-    const { instances, threads } = this.stats();
+    const { pool, threads } = this.#threads.stats();
     const { mechanism, strategy } = this.describe();
     return {
       ready: true,
@@ -106,7 +97,7 @@ export class ThreadRunner implements CgiRunner {
         module: this.#options.settings.programName,
         mechanism,
         strategy,
-        instances,
+        instances: pool.instances,
         threads: threads.threads,
         busy: threads.busy,
         queued: threads.queued,
@@ -115,7 +106,6 @@ export class ThreadRunner implements CgiRunner {
   }
 
   close(): Promise<void> {
-    this.#closing ??= this.#dispatcher.close().then(() => this.#image?.close());
-    return this.#closing;
+    return this.#threads.close();
   }
 }

@@ -88,16 +88,24 @@ const AGGREGATE_KEYS = keysOf({
 
 /** Loads the declarations of a module file (its named exports), for `create`. */
 export async function importFunctions(source: string | URL): Promise<Record<string, SqlFunctionDefinition>> {
-  const url = source instanceof URL ? source : new URL(source, `file://${process.cwd()}/`);
+  const url = functionsFileUrl(source);
   let namespace: Record<string, unknown>;
   try {
-    namespace = await importModule(url.href);
+    namespace = await importModule(url);
   } catch (err) {
-    throw new InvalidArgumentError(`options.functions: cannot import ${url.href}: ${(err as Error).message}`, { cause: err });
+    throw new InvalidArgumentError(`options.functions: cannot import ${url}: ${(err as Error).message}`, { cause: err });
   }
   const out: Record<string, SqlFunctionDefinition> = {};
   for (const [name, value] of Object.entries(namespace)) if (name !== 'default') out[name] = value as SqlFunctionDefinition;
   return out;
+}
+
+/**
+ * The URL of a module of functions given as a path (relative to the working directory) or a URL:
+ * the same for this thread and a worker thread, which imports it itself.
+ */
+export function functionsFileUrl(source: string | URL): string {
+  return (source instanceof URL ? source : new URL(source, `file://${process.cwd()}/`)).href;
 }
 
 /** Checks the declared functions and returns them as the sandbox registers them. */

@@ -22,7 +22,9 @@ import { createHash } from 'node:crypto';
 import { InternalError, InvalidArgumentError } from '../errors.js';
 import { readModule } from '../module/index.js';
 import { InstancePool, type PoolOptions } from '../pool/index.js';
+import { announce, preparedPool, type Prepared } from '../pool/build.js';
 import type { InternalPoolOptions } from '../pool/options.js';
+import { driveSync } from '../pool/sync-or-async.js';
 import { INITIALIZER, type FunctionInitializer } from '../pool/preinitialize/initializer.js';
 import { checkAbi, EXPORTS, SQLITE_DONE, SQLITE_OK, sqliteExports, type SqliteExports } from './abi.js';
 import { readCString, writeCString } from '../emscripten/c-strings.js';
@@ -89,6 +91,47 @@ export function createInitializedPool(
   options: ImageOptions,
   pool: SqlitePoolOptions,
 ): { pool: InstancePool<WebAssembly.Exports, undefined, UseState>; image: SqliteImage } {
+  const made = initializedPoolOptions(wasm, options, pool);
+  const created = InstancePool.createSync<WebAssembly.Exports, undefined, UseState>(made.bytes, made.options);
+  return { pool: created, image: made.image() };
+}
+
+/**
+ * The database made once, as a prepared pool not yet assembled (`pool/build.ts`), and what uses
+ * need to know of that state: what a sandbox on worker threads builds its threads' pools and the
+ * calling thread's from.
+ */
+export function prepareInitializedPool(
+  wasm: Uint8Array,
+  options: ImageOptions,
+  pool: SqlitePoolOptions,
+): { made: Prepared<undefined, UseState>; image: SqliteImage } {
+  const started = performance.now();
+  const made = initializedPoolOptions(wasm, options, pool);
+  const prepared = driveSync(preparedPool<undefined, UseState>(made.bytes, made.options));
+  announce(prepared.cache, started);
+  return { made: prepared, image: made.image() };
+}
+
+/**
+ * The options of a pool of a prepared database (`pool` and the imports): a pool made from a
+ * prepared pool (`InstancePool[FROM_PREPARED]`, a thread's or the calling thread's) runs no
+ * initialization, only the uses. User-defined functions are not imports: the runner puts them in
+ * each use's call table (`function-calls.ts`).
+ */
+export function preparedPoolOptions(pool: SqlitePoolOptions): PoolOptions<undefined, UseState> {
+  return { ...pool, setup: (host) => ({ imports: sqliteImports(host.memory!, () => host.context) }) };
+}
+
+/**
+ * The module to pool (with a slot per user-defined function) and the pool's options with SQLite's
+ * initialization, and the image it made, once the pool is prepared.
+ */
+function initializedPoolOptions(
+  wasm: Uint8Array,
+  options: ImageOptions,
+  pool: SqlitePoolOptions,
+): { bytes: Uint8Array; options: InternalPoolOptions<undefined, UseState>; image: () => SqliteImage } {
   const functions = options.functions !== undefined && options.functions.count > 0 ? options.functions : undefined;
   // The slots are added to a module that must be sql.js's first; without them the pool checks it (and
   // a module from the cache passed that check when it was made).
@@ -124,14 +167,14 @@ export function createInitializedPool(
       image = { ...result, usedBytes };
     },
   };
-  const poolOptions: InternalPoolOptions<undefined, UseState> = {
-    ...pool,
-    setup: (host) => ({ imports: sqliteImports(host.memory!, () => host.context) }),
-    [INITIALIZER]: initializer,
+  return {
+    bytes: slots?.bytes ?? wasm,
+    options: { ...preparedPoolOptions(pool), [INITIALIZER]: initializer },
+    image: () => {
+      if (image === undefined) throw new InternalError('the pool did not run the SQLite initialization');
+      return image;
+    },
   };
-  const created = InstancePool.createSync<WebAssembly.Exports, undefined, UseState>(slots?.bytes ?? wasm, poolOptions);
-  if (image === undefined) throw new InternalError('the pool did not run the SQLite initialization');
-  return { pool: created, image };
 }
 
 /** The cache key of an initialization without functions: everything in `options` that shapes the image. */

@@ -30,3 +30,5 @@ export type {
 export { SqliteError, SqliteMemoryLimitError } from './errors.js';
 export { SQLJS_PACKAGE, SQLJS_VERSIONS } from './abi.js';
 export { GuestTimeoutError, GuestTrapError, InvalidArgumentError, UnsupportedError } from '../errors.js';
+export { AbortedError, PoolClosedError, QueueFullError, ThreadExitedError } from '../errors.js';
+export type { SandboxDescription } from '../sandbox/engine.js';

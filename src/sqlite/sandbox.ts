@@ -15,12 +15,12 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { InvalidArgumentError } from '../errors.js';
 import { boolean, closestName, keysOf, rejectUnknownKeys, type OptionKeys } from '../options/validate.js';
-import type { InstanceHost } from '../pool/index.js';
-import { PoolEngine, type UseRunner } from '../sandbox/engine.js';
+import { PoolEngine, type Engine } from '../sandbox/engine.js';
 import {
   checkSandboxOptions,
   sandboxKeys,
   useKeys,
+  type FilledSandboxOptions,
   type FilledUseOptions,
   type SandboxDefaults,
   type SandboxOptions,
@@ -28,13 +28,26 @@ import {
 } from '../sandbox/options.js';
 import type { SandboxStats } from '../sandbox/outcomes.js';
 import { Sandbox, type PreparedUse, type SandboxParts } from '../sandbox/sandbox.js';
-import { loadSqliteWasm, sqliteExports, type SqliteExports } from './abi.js';
+import { ThreadedEngine, type ThreadRequest } from '../sandbox/threaded-engine.js';
+import { PoolThreads, type PreparedParts } from '../threads/pool-threads.js';
+import { siblingModule } from '../threads/spawn.js';
+import { loadSqliteWasm } from './abi.js';
+import { SqliteError, SqliteMemoryLimitError } from './errors.js';
 import { FunctionCalls } from './function-calls.js';
-import { functionSpecs, importFunctions, type SqlFunctions } from './functions.js';
-import { UseState } from './imports.js';
-import { createInitializedPool, type SqliteImage } from './image.js';
-import { Session, type RowOptions } from './session.js';
+import { functionSpecs, functionsFileUrl, importFunctions, type SqlFunctions } from './functions.js';
+import type { UseState } from './imports.js';
+import {
+  createInitializedPool,
+  prepareInitializedPool,
+  preparedPoolOptions,
+  type ImageOptions,
+  type SqliteImage,
+  type SqlitePoolOptions,
+} from './image.js';
+import { SqliteRunner, type Limits, type SqliteRequest, type SqliteResult } from './runner.js';
+import type { RowOptions } from './session.js';
 import type { QueryResult, SqlParam, SqlParams, SqlRow, StatementResult } from './values.js';
+import type { SqliteThreadParts } from './thread-engine.js';
 
 /**
  * Options of {@link SqliteSandbox.create}: SQLite's own, and those every sandbox takes
@@ -113,6 +126,11 @@ const CREATE_KEYS = sandboxKeys(OWN_KEYS);
 const USE_KEYS = useKeys(OWN_USE_KEYS);
 const STEP_KEYS = keysOf({ statement: true, params: true } satisfies OptionKeys<BatchStep>);
 
+/** The engine every thread of a sandbox with `threads` runs. */
+const THREAD_ENGINE = siblingModule('thread-engine', import.meta.url);
+/** How long a thread may take to start (import the functions' module, make its first database). */
+const START_TIMEOUT_MS = 10_000;
+
 const DEFAULTS: SandboxDefaults = {
   timeout: 1000,
   memoryLimit: 32 * 2 ** 20,
@@ -121,24 +139,6 @@ const DEFAULTS: SandboxDefaults = {
   max: 4,
   min: 1,
 };
-
-/** What a use reads and how (checked). */
-interface Limits extends RowOptions {
-  readonly memoryLimit: number;
-}
-
-/** One use as data. */
-type SqliteRequest =
-  | { readonly kind: 'exec'; readonly sql: string; readonly params: SqlParams | undefined; readonly limits: Limits }
-  | {
-      readonly kind: 'batch';
-      readonly steps: readonly { readonly statement: number; readonly params: SqlParams | undefined }[];
-      readonly limits: Limits;
-    }
-  | { readonly kind: 'export'; readonly sql: string | undefined; readonly params: SqlParams | undefined; readonly limits: Limits };
-
-/** What a use gives back, by request kind. */
-type SqliteResult = QueryResult[] | StatementResult[] | Uint8Array;
 
 /** A pool of pristine SQLite databases; see the module comment. */
 export class SqliteSandbox extends Sandbox<SqliteRequest, SqliteResult> {
@@ -156,19 +156,34 @@ export class SqliteSandbox extends Sandbox<SqliteRequest, SqliteResult> {
    * `options.setup`, prepares `options.statements`) and makes that state the image every use
    * starts from. Rejects with {@link SqliteError} when the setup SQL fails,
    * {@link InvalidArgumentError} for a database SQLite cannot read or a statement that does not
-   * compile, `UnsupportedError` when the module is not the sql.js build this version hosts.
+   * compile, `UnsupportedError` when the module is not the sql.js build this version hosts. With
+   * `options.threads`, the database is made here once and the threads start over its image;
+   * user-defined functions must then come from a module file (a function cannot be sent to a thread).
    */
   static async create(options: SqliteSandboxOptions = {}): Promise<SqliteSandbox> {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
     const loaded: SqliteSandboxOptions = { ...options };
     if (typeof options.database === 'string') loaded.database = await readDatabase(options.database, readFile);
-    if (typeof options.functions === 'string' || options.functions instanceof URL)
-      loaded.functions = await importFunctions(options.functions);
-    return SqliteSandbox.createSync(loaded);
+    const file =
+      typeof options.functions === 'string' || options.functions instanceof URL ? functionsFileUrl(options.functions) : undefined;
+    if (file !== undefined) loaded.functions = await importFunctions(file);
+    const plan = SqliteSandbox.#plan(loaded, file !== undefined);
+    return plan.filled.threads === undefined ? SqliteSandbox.#made(plan) : SqliteSandbox.#onThreads(plan, file);
   }
 
-  /** {@link create}, synchronously (`options.functions` as an object only). */
+  /** {@link create}, synchronously (`options.functions` as an object only; no `threads`, which start asynchronously). */
   static createSync(options: SqliteSandboxOptions = {}): SqliteSandbox {
+    const plan = SqliteSandbox.#plan(options, false);
+    if (plan.filled.threads !== undefined) {
+      throw new InvalidArgumentError(
+        'options.threads: worker threads start asynchronously; use SqliteSandbox.create (the Sync forms still run on this thread)',
+      );
+    }
+    return SqliteSandbox.#made(plan);
+  }
+
+  /** The options checked, and what the image and the pool are made with (`fromFile`: the functions came from a module file). */
+  static #plan(options: SqliteSandboxOptions, fromFile: boolean): SandboxPlan {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
     const database = typeof options.database === 'string' ? readDatabase(options.database, readFileSync) : options.database;
     if (database !== undefined && !(database instanceof Uint8Array)) {
@@ -187,10 +202,18 @@ export class SqliteSandbox extends Sandbox<SqliteRequest, SqliteResult> {
       readBigInts: boolean('options.readBigInts', options.readBigInts ?? false),
     };
     const functions = new FunctionCalls(functionSpecs(options.functions));
-    const wasm = options.wasm ?? loadSqliteWasm();
-    const { pool, image } = createInitializedPool(
-      wasm,
-      {
+    if (filled.threads !== undefined && functions.count > 0 && !fromFile) {
+      throw new InvalidArgumentError(
+        'options.functions: with options.threads the functions run on worker threads, which cannot be sent a function; ' +
+          "give the path or URL of a module whose named exports they are (functions: './sql-functions.js')",
+      );
+    }
+    return {
+      filled,
+      rows,
+      functions,
+      wasm: options.wasm ?? loadSqliteWasm(),
+      image: {
         ...(database !== undefined ? { database } : {}),
         ...(options.setup !== undefined ? { setup: options.setup } : {}),
         statements,
@@ -198,14 +221,40 @@ export class SqliteSandbox extends Sandbox<SqliteRequest, SqliteResult> {
         memoryLimit: filled.memoryLimit,
       },
       // SQLite is trusted code and every step of a query passes its VDBE's loop.
-      { ...filled.pool, interruptible: 'loops' },
+      pool: { ...filled.pool, interruptible: 'loops' },
+    };
+  }
+
+  static #made(plan: SandboxPlan): SqliteSandbox {
+    const { pool, image } = createInitializedPool(plan.wasm, plan.image, plan.pool);
+    return SqliteSandbox.#sandbox(plan, new PoolEngine(pool, new SqliteRunner(image, plan.filled.memoryLimit, plan.functions)), image);
+  }
+
+  /** The sandbox whose promise forms run on threads: the database made here once, the threads started over its image. */
+  static async #onThreads(plan: SandboxPlan, functions: string | undefined): Promise<SqliteSandbox> {
+    const { made, image } = prepareInitializedPool(plan.wasm, plan.image, plan.pool);
+    const memoryLimit = plan.filled.memoryLimit;
+    const threads = await PoolThreads.create<ThreadRequest<SqliteRequest>, SqliteResult>(
+      made as PreparedParts,
+      {
+        engine: THREAD_ENGINE,
+        parts: (pool): SqliteThreadParts => ({ pool, options: plan.pool, image, memoryLimit, functions }),
+        errorClasses: [SqliteError, SqliteMemoryLimitError],
+        what: 'a SQLite sandbox thread (its functions module and its first database)',
+        startTimeout: START_TIMEOUT_MS,
+      },
+      plan.filled.threads!,
     );
-    const runner = new SqliteRunner(image, filled.memoryLimit, functions.count > 0 ? functions : undefined);
-    return new SqliteSandbox(
-      { engine: new PoolEngine(pool, runner), options: filled, useKeys: USE_KEYS, setupBytes: image.usedBytes },
-      image,
-      rows,
-    );
+    const local = () =>
+      new PoolEngine(
+        threads.local<WebAssembly.Exports, undefined, UseState>(preparedPoolOptions(plan.pool)),
+        new SqliteRunner(image, memoryLimit, plan.functions),
+      );
+    return SqliteSandbox.#sandbox(plan, new ThreadedEngine(threads, local), image);
+  }
+
+  static #sandbox(plan: SandboxPlan, engine: Engine<SqliteRequest, SqliteResult>, image: SqliteImage): SqliteSandbox {
+    return new SqliteSandbox({ engine, options: plan.filled, useKeys: USE_KEYS, setupBytes: image.usedBytes }, image, plan.rows);
   }
 
   /**
@@ -279,7 +328,7 @@ export class SqliteSandbox extends Sandbox<SqliteRequest, SqliteResult> {
       );
     }
     const use = this.useOptions(options);
-    return { request: { kind: 'exec', sql, params, limits: this.#limits(use, options) }, pool: poolOptions(use) };
+    return { request: { kind: 'exec', sql, params, limits: this.#limits(use, options) }, pool: poolOptions(use), deadline: use.timeout };
   }
 
   #batch(steps: readonly BatchStep[], options: SqliteUseOptions | undefined, what: 'name' | 'steps'): PreparedUse<SqliteRequest> {
@@ -295,14 +344,18 @@ export class SqliteSandbox extends Sandbox<SqliteRequest, SqliteResult> {
       return { statement, params: step.params };
     });
     const use = this.useOptions(options);
-    return { request: { kind: 'batch', steps: checked, limits: this.#limits(use, options) }, pool: poolOptions(use) };
+    return {
+      request: { kind: 'batch', steps: checked, limits: this.#limits(use, options) },
+      pool: poolOptions(use),
+      deadline: use.timeout,
+    };
   }
 
   #export(sql: string | undefined, params: SqlParams | undefined, options: SqliteUseOptions | undefined): PreparedUse<SqliteRequest> {
     if (sql !== undefined && typeof sql !== 'string') throw new InvalidArgumentError('sql must be a string');
     checkParams('params', params);
     const use = this.useOptions(options);
-    return { request: { kind: 'export', sql, params, limits: this.#limits(use, options) }, pool: poolOptions(use) };
+    return { request: { kind: 'export', sql, params, limits: this.#limits(use, options) }, pool: poolOptions(use), deadline: use.timeout };
   }
 
   #statement(path: string, name: unknown): number {
@@ -326,51 +379,14 @@ export class SqliteSandbox extends Sandbox<SqliteRequest, SqliteResult> {
   }
 }
 
-/** Runs a {@link SqliteRequest} on a pooled database (the engine's kind-specific part). */
-class SqliteRunner implements UseRunner<SqliteRequest, SqliteResult, UseState> {
-  readonly #image: SqliteImage;
-  /** The heap limit the image holds. */
-  readonly #memoryLimit: number;
-  readonly #functions: FunctionCalls | undefined;
-  readonly #exports = new WeakMap<WebAssembly.Instance, SqliteExports>();
-
-  constructor(image: SqliteImage, memoryLimit: number, functions: FunctionCalls | undefined) {
-    this.#image = image;
-    this.#memoryLimit = memoryLimit;
-    this.#functions = functions;
-  }
-
-  context(): UseState {
-    return new UseState();
-  }
-
-  run(instance: WebAssembly.Instance, host: InstanceHost<undefined, UseState>, state: UseState, use: SqliteRequest): SqliteResult {
-    let x = this.#exports.get(instance);
-    if (x === undefined) {
-      x = sqliteExports(instance);
-      this.#exports.set(instance, x);
-    }
-    const memory = host.memory!;
-    const { limits } = use;
-    if (limits.memoryLimit !== this.#memoryLimit) {
-      // What `PRAGMA hard_heap_limit` would set, without a statement: the soft threshold and the hard limit.
-      const words = new BigInt64Array(memory.buffer, this.#image.heapLimit, 2);
-      words[0] = words[1] = BigInt(limits.memoryLimit);
-    }
-    const session = new Session(x, memory, this.#image.layout, limits.memoryLimit, state);
-    const body = (): SqliteResult => {
-      switch (use.kind) {
-        case 'exec':
-          return session.exec(use.sql, use.params, limits);
-        case 'batch':
-          return use.steps.map((step) => session.run(this.#image.statements[step.statement]!, step.params, limits, this.#image.counters));
-        case 'export':
-          if (use.sql !== undefined) session.exec(use.sql, use.params, limits);
-          return session.exportDatabase(limits);
-      }
-    };
-    return this.#functions ? this.#functions.during(instance, { x, memory, state, read: limits }, body) : body();
-  }
+/** What {@link SqliteSandbox} is made with, once its options are checked. */
+interface SandboxPlan {
+  readonly filled: FilledSandboxOptions;
+  readonly rows: RowOptions;
+  readonly functions: FunctionCalls;
+  readonly wasm: Uint8Array;
+  readonly image: ImageOptions;
+  readonly pool: SqlitePoolOptions;
 }
 
 /** The shared defaults, with a memory limit that leaves 32 MiB above a database of `bytes`. */

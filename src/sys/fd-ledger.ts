@@ -2,13 +2,19 @@
  * The fd ledger: which file descriptors a worker thread holds, written by the worker into shared
  * memory, so that the thread that started it can close them after the worker has ended, however it
  * ended. Descriptors belong to the process, and a worker that is terminated (a hard stop) runs no
- * cleanup: without the ledger every memfd, `/proc/self/pagemap` or host file it had open would leak.
+ * cleanup: without the ledger every memfd or `/proc/self/pagemap` descriptor it had open would leak.
  *
  *     main thread                              worker thread
  *     FdLedger.create() ──buffer──────────────► installFdLedger(FdLedger.attach(buffer))
  *                                               open  → recordFd(fd)       (after the open)
  *                                               close → forgetFd(fd)       (before the close)
  *     'exit' event ──► ledger.closeAll()
+ *
+ * What the ledger must not hold: descriptors opened with `node:fs` (a WASI guest's host files, a
+ * host function's files). Node tracks those itself in a worker (`trackUnmanagedFds`, on by default,
+ * and set by the threads layer) and closes them when the worker exits, however it ended; recorded
+ * here too they would be closed twice, the second time perhaps after the number went to another
+ * open. The ledger is for what is opened beneath `node:fs` (through `sys/`: a memfd, the pagemap).
  *
  * Ordering is what makes this safe: a descriptor is recorded only once it is open and forgotten
  * before it is closed, so every number in the ledger is open and the worker's; a worker stopped

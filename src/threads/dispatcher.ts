@@ -29,7 +29,7 @@ import { fillThreadUseOptions, type FilledThreadOptions, type FilledThreadUseOpt
 import { addInto, unflatten, type FlatStats } from './stats-board.js';
 import { TaskQueue } from './task-queue.js';
 import { deadlineTimer } from './timer.js';
-import { WorkerThread, type Task, type ThreadEvents, type ThreadSpec } from './thread.js';
+import { WorkerThread, type Task, type ThreadEvents, type ThreadSpec, type UseHooks } from './thread.js';
 
 /** What a dispatcher runs: the engine, its parts, and what to know about it. */
 export interface DispatcherSpec {
@@ -162,9 +162,10 @@ export class Dispatcher<I = unknown, O = unknown> {
    * Runs one use on a thread: `input` goes to the engine, its result comes back. Never throws;
    * rejects with the engine's error (as its own class), `QueueFullError`, `AbortedError`,
    * `AcquireTimeoutError`, `GuestTimeoutError` (hard stop), `ThreadExitedError` or `PoolClosedError`.
-   * `transfer` lists objects of `input` to move rather than copy.
+   * `transfer` lists objects of `input` to move rather than copy; `hooks` hear of the use while it
+   * runs (see {@link UseHooks}).
    */
-  run(input: I, options?: ThreadUseOptions, transfer?: readonly TransferListItem[]): Promise<O> {
+  run(input: I, options?: ThreadUseOptions, transfer?: readonly TransferListItem[], hooks?: UseHooks): Promise<O> {
     let use: FilledThreadUseOptions;
     try {
       use = options === undefined ? this.#defaultUse : fillThreadUseOptions(options, this.#options);
@@ -191,6 +192,7 @@ export class Dispatcher<I = unknown, O = unknown> {
         transfer,
         timeout: use.timeout,
         state: 'queued',
+        hooks,
         thread: undefined,
         signal,
         onAbort: undefined,
@@ -434,3 +436,5 @@ export class Dispatcher<I = unknown, O = unknown> {
     this.#closed();
   }
 }
+
+export type { UseHooks } from './thread.js';

@@ -17,6 +17,12 @@ export interface EngineUse {
    * keeps the thread. One still running a grace period after the deadline is stopped with its thread.
    */
   readonly timeout: number;
+  /**
+   * Sends `payload` (structured-cloneable; `transfer` lists objects of it to move) to the use's
+   * caller while the use runs, ahead of its result: a command's output as the guest writes it, say.
+   * The caller's thread receives the events in order, and each before the result.
+   */
+  emit(payload: unknown, transfer?: readonly TransferListItem[]): void;
 }
 
 /**

@@ -14,7 +14,8 @@
  */
 export { ThreadPool, type ThreadPoolDescription, type ThreadPoolStats, type ThreadPoolUseOptions } from './thread-pool.js';
 export type { ThreadPoolOptions, ThreadPoolPoolOptions } from './thread-pool-options.js';
-export type { ThreadOptions, ThreadUseOptions } from './options.js';
+export type { OnThreadsOptions, ThreadOptions, ThreadUseOptions } from './options.js';
+export type { PoolThreadsDescription, PoolThreadStats } from './pool-threads.js';
 export type { ThreadStats } from './dispatcher.js';
 export type { ThreadUseFunction } from './use-module.js';
 export {

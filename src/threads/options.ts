@@ -99,3 +99,63 @@ export function fillThreadUseOptions(options: ThreadUseOptions | undefined, pool
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('signal must be an AbortSignal');
   return { timeout, acquireTimeout, signal };
 }
+
+/**
+ * The options that put a sandbox's or a WASI command's uses on worker threads, beside its own
+ * `timeout` and `acquireTimeout` (which keep their meaning: a use's deadline, the longest wait for
+ * a free thread).
+ */
+export interface OnThreadsOptions {
+  /**
+   * Worker threads that run the promise forms' uses (`eval`, `query`, `run`, …), each on its own
+   * pool over the one image of this process, while the calling thread only dispatches: a guest
+   * never stops its event loop, and one still running `grace` ms past its deadline is stopped with
+   * its thread (replaced at once), whatever it is doing. The `Sync` forms still run on the calling
+   * thread. 0 runs every use on the calling thread. Default 0 (see the README's "Threads": a thread
+   * hop costs microseconds per use; a server running untrusted code should set it).
+   */
+  threads?: number;
+  /** Uses that may wait for a free thread; one more is refused with `QueueFullError`. Default Infinity. With `threads` only. */
+  maxQueue?: number;
+  /**
+   * How long past its deadline a use on a thread may still run before the thread is ended (the
+   * guest's own deadline checks get this long to stop it and keep the thread), in ms. Default 100.
+   * With `threads` only.
+   */
+  grace?: number;
+}
+
+/** The keys of {@link OnThreadsOptions}. */
+export const ON_THREADS_KEYS = ['threads', 'maxQueue', 'grace'] as const satisfies readonly (keyof OnThreadsOptions)[];
+
+/** The default of {@link OnThreadsOptions.threads}: uses on the calling thread. */
+export const DEFAULT_SURFACE_THREADS = 0;
+
+/**
+ * Validates the {@link OnThreadsOptions} among `options` (other keys are the caller's), with the
+ * surface's own deadline and wait as the threads' defaults. Undefined when the uses run on the
+ * calling thread (`threads: 0`); `maxQueue` and `grace` are refused then, since nothing would
+ * read them.
+ */
+export function fillOnThreadsOptions(
+  options: OnThreadsOptions,
+  defaults: { readonly timeout: number; readonly acquireTimeout: number },
+  what = 'options',
+): FilledThreadOptions | undefined {
+  const own = <K extends keyof OnThreadsOptions>(key: K): OnThreadsOptions[K] => (Object.hasOwn(options, key) ? options[key] : undefined);
+  const threads = integer(`${what}.threads`, own('threads') ?? DEFAULT_SURFACE_THREADS, 0);
+  if (threads === 0) {
+    for (const key of ['maxQueue', 'grace'] as const) {
+      if (own(key) !== undefined) {
+        throw new InvalidArgumentError(
+          `${what}.${key} applies to uses on worker threads; set ${what}.threads (0 runs uses on this thread)`,
+        );
+      }
+    }
+    return undefined;
+  }
+  return fillThreadOptions(
+    { threads, maxQueue: own('maxQueue'), grace: own('grace'), timeout: defaults.timeout, acquireTimeout: defaults.acquireTimeout },
+    what,
+  );
+}

@@ -9,7 +9,7 @@ import { FROM_PREPARED } from '../pool/prepared-pool.js';
 import { adoptParts, type SharedPoolParts } from '../pool/shared-parts.js';
 import type { UseFunction } from '../pool/types.js';
 import type { Engine } from './engine.js';
-import { poolEngineStats } from './pool-stats.js';
+import { publishedPoolStats } from './pool-stats.js';
 import type { ThreadPoolPoolOptions } from './thread-pool-options.js';
 import { loadUseModule } from './use-module.js';
 
@@ -32,7 +32,7 @@ export async function createEngine(parts: PoolEngineParts): Promise<Engine> {
   const interruptible = prepared.plan.interruptible !== false;
   return {
     run: (input, { timeout }) => pool.run(fn, input, interruptible && timeout !== Infinity ? { timeout } : undefined),
-    stats: () => poolEngineStats(pool.stats()),
+    stats: () => publishedPoolStats(pool.stats()),
     describe: () => pool.describe(),
     close: () => pool.close(),
   };

@@ -6,6 +6,7 @@
  *     spawn(WorkerInit) ───────────────────► import engine module, createEngine(parts)
  *                       ◄─────────────────── ready { statsKeys, description } | failed { error }
  *     run { id, input, timeout } ──────────► engine.run(input)
+ *                       ◄─────────────────── event { id, payload } (any number, while it runs: output, say)
  *                       ◄─────────────────── done { id, value } | done { id, error }
  *     close ───────────────────────────────► engine.close(), exit
  */
@@ -26,6 +27,11 @@ export interface WorkerInit {
   stats: SharedArrayBuffer;
   /** The process's pagemap descriptor, adopted instead of opening another. */
   pagemap: SharedPagemap;
+  /**
+   * One Int32 the worker sets to 1 once its native layer (koffi) is loaded, and the main thread to 2
+   * when the worker exited: until then the worker must not be terminated (see `thread.ts`).
+   */
+  native: SharedArrayBuffer;
 }
 
 /** A message from the main thread to a worker. */
@@ -35,5 +41,6 @@ export type ToWorker = { type: 'run'; id: number; input: unknown; timeout: numbe
 export type FromWorker =
   | { type: 'ready'; statsKeys: string[]; description: unknown }
   | { type: 'failed'; error: SerializedError }
+  | { type: 'event'; id: number; payload: unknown }
   | { type: 'done'; id: number; ok: true; value: unknown }
   | { type: 'done'; id: number; ok: false; error: SerializedError };

@@ -24,11 +24,12 @@ import { announce, assemble, preparedPool, type Preparer } from '../pool/build.j
 import type { Preparation } from '../pool/preparation.js';
 import { shareParts } from '../pool/shared-parts.js';
 import { driveAsync } from '../pool/sync-or-async.js';
+import type { PoolStats } from '../pool/stats.js';
 import type { ModuleSource, PoolDescription } from '../pool/types.js';
-import { Dispatcher } from './dispatcher.js';
+import { Dispatcher, type ThreadStats } from './dispatcher.js';
 import { fillThreadOptions, type ThreadUseOptions } from './options.js';
 import type { PoolEngineParts } from './pool-engine.js';
-import { POOL_GAUGES, threadPoolStats, type ThreadPoolStats } from './pool-stats.js';
+import { POOL_GAUGES, poolStats } from './pool-stats.js';
 import type { PrepareInput, PrepareParts } from './prepare-engine.js';
 import { siblingModule } from './spawn.js';
 import { fillThreadPoolOptions, type ThreadPoolOptions } from './thread-pool-options.js';
@@ -43,7 +44,13 @@ export interface ThreadPoolUseOptions extends ThreadUseOptions {
 }
 
 /** What {@link ThreadPool.stats} reports: the pools' counters summed over threads, and the threads'. */
-export type { ThreadPoolStats };
+export interface ThreadPoolStats extends PoolStats {
+  /** The thread layer: threads, the queue (also `waiting`), hard stops, replacements. */
+  threads: Omit<ThreadStats, 'engine' | 'perThread'> & {
+    /** Each thread alive now: its index, whether it runs a use, its pool's counters. */
+    perThread: { index: number; busy: boolean; stats: PoolStats }[];
+  };
+}
 
 /** What {@link ThreadPool.describe} reports: the pools' choices (the same on every thread), and the threads'. */
 export interface ThreadPoolDescription extends PoolDescription {
@@ -118,7 +125,14 @@ export class ThreadPool<I = unknown, O = unknown> {
 
   /** The pools' counters summed over the threads (those that ended included, but for levels), and the threads'. */
   stats(): ThreadPoolStats {
-    return threadPoolStats(this.#dispatcher.stats());
+    const { engine, perThread, ...threads } = this.#dispatcher.stats();
+    return {
+      ...poolStats(engine),
+      // A use stopped with its thread never reached its pool's count: the threads' count has both kinds.
+      timeouts: threads.timedOut,
+      waiting: threads.queued,
+      threads: { ...threads, perThread: perThread.map((t) => ({ index: t.index, busy: t.busy, stats: poolStats(t.engine) })) },
+    };
   }
 
   /** The choices the pools made (the same on every thread) and the threads' options. */

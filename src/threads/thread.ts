@@ -16,6 +16,13 @@
  * in a system call (a read that never returns) ends only when the call does. Any exit, asked for or
  * not (an uncaught error in the worker, `process.exit`, out of memory), ends in `exited` with the
  * ledger closed and the dispatcher told; one not asked for rejects the use with `ThreadExitedError`.
+ *
+ * One rule about ending a thread: never while it loads its native layer. Terminating a worker while
+ * koffi's addon registers in it aborts the whole process (node-addon-api turns the failed
+ * `napi_throw` of a terminating environment into a fatal error; reproduced here in 1 of a few
+ * dozen terminates of workers loading koffi). A worker flags in shared memory once the native layer
+ * is loaded, which happens before any guest code runs there; a stop that comes earlier waits for the
+ * flag (some ms), then terminates. Terminating during koffi calls is safe (tested).
  */
 import type { TransferListItem, Worker } from 'node:worker_threads';
 import { deserializeError, type ErrorClass } from '../error-transport.js';
@@ -39,8 +46,22 @@ export interface Task {
   /** The use's deadline in ms, Infinity for none. */
   readonly timeout: number;
   state: 'queued' | 'running' | 'settled';
+  /** What the caller hears of the use besides its result, if anything. */
+  readonly hooks: UseHooks | undefined;
   resolve(value: unknown): void;
   reject(error: unknown): void;
+}
+
+/**
+ * What a use's caller hears of it besides its result, on the calling thread: when it reaches a
+ * thread, and the events its engine emits while it runs (`EngineUse.emit`). A hook that throws
+ * ends the use: its thread is stopped and the use rejects with what the hook threw.
+ */
+export interface UseHooks {
+  /** The use was handed to a thread: from now on an abort stops the thread. */
+  started?(): void;
+  /** One event the engine emitted, in the order emitted, before the use settles. */
+  event?(payload: unknown): void;
 }
 
 /** What a thread tells its dispatcher. */
@@ -78,6 +99,8 @@ export class WorkerThread {
   readonly #worker: Worker;
   readonly #channel: MainEnd;
   readonly #ledger = FdLedger.create();
+  /** See the module comment: 0 while the worker loads its native layer, 1 once loaded, 2 once exited. */
+  readonly #native = new Int32Array(new SharedArrayBuffer(4));
   readonly board = StatsBoard.create();
   readonly #spec: ThreadSpec;
   readonly #events: ThreadEvents;
@@ -119,10 +142,14 @@ export class WorkerThread {
       ledger: this.#ledger.buffer,
       stats: this.board.buffer,
       pagemap: sharePagemap(),
+      native: this.#native.buffer as SharedArrayBuffer,
     };
     // A thread keeps the process alive while it starts, runs a use or ends (someone awaits each), not
     // while it is idle: an idle pool must not keep a process from exiting.
-    this.#worker = spawnWorker(WORKER_ENTRY, { workerData: init, name: `cowpool thread ${index}` });
+    // trackUnmanagedFds (Node's default, said here because the ledger relies on it): what the worker
+    // opens with node:fs (a WASI guest's host files, a host function's) Node closes when it exits,
+    // however it ended; the ledger holds only what node:fs does not know of (sys/fd-ledger.ts).
+    this.#worker = spawnWorker(WORKER_ENTRY, { workerData: init, name: `cowpool thread ${index}`, trackUnmanagedFds: true });
     this.#channel = mainEnd(this.#worker, (message) => this.#receive(message));
     this.#worker.on('error', (error) => (this.#workerError = error));
     this.#worker.on('exit', (code) => this.#exit(code));
@@ -169,6 +196,7 @@ export class WorkerThread {
       return;
     }
     this.#worker.ref();
+    if (task.hooks?.started !== undefined && !this.#hook(() => task.hooks!.started!())) return;
     const timeout = task.timeout;
     this.#timer = deadlineTimer(() => {
       this.stop(
@@ -191,7 +219,7 @@ export class WorkerThread {
     this.#end(reason, expected);
     // Whoever awaits the end (close) keeps the process alive until it comes.
     this.#worker.ref();
-    void this.#worker.terminate();
+    this.#terminate();
   }
 
   /** Asks an idle thread to close its engine and exit; stops it if it has not within `patience` ms. */
@@ -200,7 +228,7 @@ export class WorkerThread {
       this.#end(undefined, true);
       this.#worker.ref();
       this.#channel.send({ type: 'close' });
-      const timer = setTimeout(() => void this.#worker.terminate(), patience);
+      const timer = setTimeout(() => this.#terminate(), patience);
       void this.exited.then(() => clearTimeout(timer));
     } else this.stop(undefined, true);
     return this.exited;
@@ -221,6 +249,13 @@ export class WorkerThread {
       case 'failed':
         this.#fail(deserializeError(message.error, this.#spec.errorClasses));
         return;
+      case 'event': {
+        const task = this.#task;
+        if (this.#state !== 'busy' || task === undefined || task.id !== message.id) return;
+        const event = task.hooks?.event;
+        if (event !== undefined) this.#hook(() => event(message.payload));
+        return;
+      }
       case 'done': {
         const task = this.#task;
         if (this.#state !== 'busy' || task === undefined || task.id !== message.id) return;
@@ -235,6 +270,17 @@ export class WorkerThread {
         else task.reject(deserializeError(message.error, this.#spec.errorClasses));
         return;
       }
+    }
+  }
+
+  /** Calls a use's hook; one that throws stops the thread, the use rejecting with what it threw. False then. */
+  #hook(call: () => void): boolean {
+    try {
+      call();
+      return true;
+    } catch (err) {
+      this.stop(err);
+      return false;
     }
   }
 
@@ -258,7 +304,20 @@ export class WorkerThread {
     this.#events.ending(this, expected);
   }
 
+  /** `worker.terminate()`, once the worker's native layer is loaded (see the module comment). */
+  #terminate(): void {
+    const waiting = Atomics.waitAsync(this.#native, 0, 0);
+    if (!waiting.async) {
+      void this.#worker.terminate();
+      return;
+    }
+    void waiting.value.then(() => this.#worker.terminate());
+  }
+
   #exit(code: number): void {
+    // A terminate still waiting for the native layer has nothing left to wait for.
+    Atomics.store(this.#native, 0, 2);
+    Atomics.notify(this.#native, 0);
     if (this.#state !== 'stopping') this.#end(new ThreadExitedError(code, { cause: this.#workerError }), false);
     this.#state = 'exited';
     // Only now, with the worker gone, may its descriptors be closed (see sys/fd-ledger.ts).

@@ -20,6 +20,10 @@ import { StatsBoard, statsKeys, statsValues } from './stats-board.js';
 import { workerEnd, type WorkerEnd } from './transport.js';
 
 const init = workerData as WorkerInit;
+// The static imports above loaded the native layer (sys/native.ts): from here on the thread may be
+// terminated without aborting the process (see NATIVE_LOADED in thread.ts).
+Atomics.store(new Int32Array(init.native), 0, 1);
+Atomics.notify(new Int32Array(init.native), 0);
 installFdLedger(FdLedger.attach(init.ledger));
 adoptPagemap(init.pagemap);
 
@@ -60,7 +64,7 @@ async function start(): Promise<void> {
 async function run(id: number, input: unknown, timeout: number): Promise<void> {
   let value: unknown;
   try {
-    const result = engine!.run(input, { timeout });
+    const result = engine!.run(input, { timeout, emit: (payload, transfer) => channel.send({ type: 'event', id, payload }, transfer) });
     value = result instanceof Promise ? await result : result;
   } catch (err) {
     answer({ type: 'done', id, ok: false, error: serializeError(err) });

@@ -75,6 +75,22 @@ export interface WasiRunResult {
   error: GuestTrapError | GuestTimeoutError | GuestOutputLimitError | AbortedError | undefined;
 }
 
+/** One use as a worker thread receives it (`thread-engine.ts`): its input as data, output and signal staying here. */
+export interface WasiThreadInput {
+  readonly args: readonly string[];
+  readonly env: readonly string[] | Readonly<Record<string, string>>;
+  readonly stdin: Uint8Array;
+  readonly outputLimit: number;
+  /** The pool's deadline for the use, in ms, if any. */
+  readonly timeout?: number;
+}
+
+/** One chunk of output as a worker thread sends it while the guest runs: 1 for stdout, 2 for stderr. */
+export interface WasiThreadOutput {
+  readonly fd: 1 | 2;
+  readonly data: Uint8Array;
+}
+
 /** What a command gives each use unless the use says otherwise. */
 export interface CommandDefaults {
   readonly programName: string;
@@ -165,6 +181,32 @@ export class CommandUse {
       ...(timeout !== undefined ? { timeout } : {}),
       ...(this.#signal !== undefined ? { signal: this.#signal } : {}),
     };
+  }
+
+  /** The use as a worker thread receives it; see {@link WasiThreadInput}. */
+  threadInput(): WasiThreadInput {
+    const { args, env, stdin, outputLimit } = this.#context;
+    const input = { args, env: env as WasiThreadInput['env'], stdin, outputLimit: outputLimit ?? Infinity };
+    return this.poolOptions.timeout === undefined ? input : { ...input, timeout: this.poolOptions.timeout };
+  }
+
+  /**
+   * One chunk the guest wrote on a worker thread, arrived here: kept or handed to the callback, as
+   * on this thread. What a callback throws ends the use (its thread is stopped) and is what the
+   * use rejects with.
+   */
+  output(chunk: WasiThreadOutput): void {
+    (chunk.fd === 1 ? this.#context.stdout : this.#context.stderr)(chunk.data);
+  }
+
+  /**
+   * The use on a worker thread threw `error`: as {@link fail}, and an abort that stopped the
+   * thread while the use ran (`started`) ends the use with that error in its result, as an abort
+   * that stops the guest on this thread does.
+   */
+  failOnThread(error: unknown, started: boolean): void {
+    if (started && error instanceof AbortedError && this.#signal?.aborted === true) this.#error = error;
+    else this.fail(error);
   }
 
   /** Throws {@link AbortedError} when the use's signal has fired before the use began: it must not run. */

@@ -10,7 +10,13 @@
  * ```
  */
 
-export { WasiCommand, type WasiCommandOptions, type WasiStreamInput } from './wasi-command.js';
+export {
+  WasiCommand,
+  type WasiCommandDescription,
+  type WasiCommandOptions,
+  type WasiCommandStats,
+  type WasiStreamInput,
+} from './wasi-command.js';
 export type { OutputCallback, WasiRunInput, WasiRunResult } from './command-use.js';
 export { WasiRunStream, type WasiOutputChunk } from './output-stream.js';
 export { WasiHost, type WasiHostOptions, type PreopenOption } from './wasi-host.js';
@@ -18,6 +24,7 @@ export type { PreopenMode } from './fs/preopen-fs.js';
 export { DEFAULT_OVERLAY_LIMIT } from './fs/overlay-budget.js';
 export { DEFAULT_OUTPUT_LIMIT, type WasiContext } from './context.js';
 export { AbortedError, GuestOutputLimitError, GuestTimeoutError, GuestTrapError } from '../errors.js';
+export { PoolClosedError, QueueFullError, ThreadExitedError } from '../errors.js';
 export { WasiExit } from './wasi-exit.js';
 export { checkWasiCommand, isWasiCommand } from './command.js';
 export { OutputCollector } from './output-collector.js';

@@ -19,20 +19,42 @@
 import { readFile } from 'node:fs/promises';
 import { InvalidArgumentError } from '../errors.js';
 import { byteLimit, rejectUnknownKeys } from '../options/validate.js';
+import { announce, preparedPool } from '../pool/build.js';
 import { InstancePool, type InstanceHost, type PoolDescription, type PoolOptions, type PoolStats } from '../pool/index.js';
+import { driveAsync } from '../pool/sync-or-async.js';
+import { fillOnThreadsOptions, ON_THREADS_KEYS, type OnThreadsOptions } from '../threads/options.js';
+import { PoolThreads, type PoolThreadsDescription, type PoolThreadStats, type PreparedParts } from '../threads/pool-threads.js';
+import { siblingModule } from '../threads/spawn.js';
 import type { WasiClock } from './clock.js';
 import { checkWasiCommand } from './command.js';
-import { CommandUse, type CommandDefaults, type WasiRunInput, type WasiRunResult } from './command-use.js';
+import {
+  CommandUse,
+  type CommandDefaults,
+  type WasiRunInput,
+  type WasiRunResult,
+  type WasiThreadInput,
+  type WasiThreadOutput,
+} from './command-use.js';
+import type { WasiThreadParts } from './thread-engine.js';
 import { DEFAULT_OUTPUT_LIMIT } from './context.js';
 import { WasiRunStream } from './output-stream.js';
 import { WasiHost, type PreopenOption, type WasiHostOptions } from './wasi-host.js';
 import type { RandomSource } from './random.js';
 
+/** The engine every thread of a command with `threads` runs. */
+const THREAD_ENGINE = siblingModule('thread-engine', import.meta.url);
+/** How long a thread may take to start (its first instance). */
+const START_TIMEOUT_MS = 10_000;
+
 /** What {@link WasiCommand.stream} takes: a use's input, without callbacks (the stream is where the output goes). */
 export type WasiStreamInput = Omit<WasiRunInput, 'onStdout' | 'onStderr'>;
 
-/** Options of {@link WasiCommand.create}. */
-export interface WasiCommandOptions {
+/**
+ * Options of {@link WasiCommand.create}. With `threads` ({@link OnThreadsOptions}) the promise forms
+ * (`run`, `stream`) run on worker threads and `runSync` on the calling thread; `clock` and `random`
+ * (code) are then refused, and so are `pool.max` and `pool.min` (each thread runs one use).
+ */
+export interface WasiCommandOptions extends OnThreadsOptions {
   /** Directories granted to the guest (by default each an `overlay`: writable, changes vanish after the use). */
   preopens?: readonly PreopenOption[];
   /** Most bytes the overlays may hold in one use; past it the guest gets ENOSPC. Default 64 MiB. */
@@ -62,6 +84,7 @@ export interface WasiCommandOptions {
 }
 
 const COMMAND_KEYS = [
+  ...ON_THREADS_KEYS,
   'preopens',
   'overlayLimit',
   'outputLimit',
@@ -98,17 +121,38 @@ const COMMAND_KEYS = [
  * output limit like kept ones: give `outputLimit: Infinity` to a command meant to write without end.
  */
 export class WasiCommand {
-  /** The pool underneath (for `describe()`, `stats()`); each instance's `host.state` is its WasiHost. */
-  readonly pool: InstancePool<WebAssembly.Exports, WasiHost, undefined>;
+  /** This thread's pool: every use's, or with `threads` the `Sync` forms' (built at its first use, or here). */
+  #pool: InstancePool<WebAssembly.Exports, WasiHost, undefined> | undefined;
+  /** The threads the promise forms run on, with `threads`. */
+  readonly #threads: PoolThreads<WasiThreadInput, number> | undefined;
+  /** The options of this thread's pool, for the one built late (`threads`). */
+  readonly #poolOptions: PoolOptions<WasiHost, undefined>;
   readonly #defaults: CommandDefaults;
 
-  private constructor(pool: InstancePool<WebAssembly.Exports, WasiHost, undefined>, defaults: CommandDefaults) {
-    this.pool = pool;
+  private constructor(
+    pool: InstancePool<WebAssembly.Exports, WasiHost, undefined> | PoolThreads<WasiThreadInput, number>,
+    poolOptions: PoolOptions<WasiHost, undefined>,
+    defaults: CommandDefaults,
+  ) {
+    if (pool instanceof InstancePool) this.#pool = pool;
+    else this.#threads = pool;
+    this.#poolOptions = poolOptions;
     this.#defaults = defaults;
   }
 
   /**
-   * Compiles and checks the module, then creates the pool.
+   * The pool underneath (for `describe()`, `stats()`); each instance's `host.state` is its
+   * WasiHost. With `threads`, the pool of the `Sync` forms on this thread, built at the first
+   * access from the same prepared parts (the threads have their own).
+   */
+  get pool(): InstancePool<WebAssembly.Exports, WasiHost, undefined> {
+    this.#pool ??= this.#threads!.local<WebAssembly.Exports, WasiHost, undefined>(this.#poolOptions);
+    return this.#pool;
+  }
+
+  /**
+   * Compiles and checks the module, then creates the pool. With `options.threads`, prepares it here
+   * once and starts the threads over its one image.
    * @param wasm the module's bytes or a path to read (the pool needs the bytes to build its memory image).
    * @throws InvalidArgumentError when the module is not a WASI command, an option is malformed, or
    *   an option is unknown (named with the closest known one).
@@ -125,9 +169,14 @@ export class WasiCommand {
     if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0)) {
       throw new InvalidArgumentError(`options.timeout must be a positive number of ms, got ${String(timeout)}`);
     }
+    const threads = fillOnThreadsOptions(options, {
+      timeout: timeout ?? Infinity,
+      acquireTimeout: options.pool?.acquireTimeout ?? Infinity,
+    });
+    if (threads !== undefined) refuseCodeOnThreads(options);
     // Built once up front, so that a malformed preopen or clock is reported here, not by the pool.
     new WasiHost(hostOptions(options, undefined));
-    const pool = await InstancePool.create(source, {
+    const poolOptions: PoolOptions<WasiHost, undefined> = {
       ...options.pool,
       interruptible: timeout !== undefined,
       setup: (host: InstanceHost<WasiHost, undefined>) => {
@@ -136,22 +185,44 @@ export class WasiCommand {
         if (host.memory) wasi.bindMemory(host.memory);
         return { imports: wasi.imports, state: wasi };
       },
-    });
-    return new WasiCommand(pool, { programName, timeout, outputLimit });
+    };
+    const defaults = { programName, timeout, outputLimit };
+    if (threads === undefined) return new WasiCommand(await InstancePool.create(source, poolOptions), poolOptions, defaults);
+    const started = performance.now();
+    const made = await driveAsync(preparedPool(source, poolOptions));
+    announce(made.cache, started);
+    const poolData = { ...options.pool, interruptible: timeout !== undefined };
+    const host = {
+      ...(options.preopens !== undefined ? { preopens: options.preopens } : {}),
+      ...(options.overlayLimit !== undefined ? { overlayLimit: options.overlayLimit } : {}),
+    };
+    const onThreads = await PoolThreads.create<WasiThreadInput, number>(
+      made as PreparedParts,
+      {
+        engine: THREAD_ENGINE,
+        parts: (pool): WasiThreadParts => ({ pool, options: poolData, host }),
+        what: `a thread of the WASI command ${programName} (its first instance)`,
+        startTimeout: START_TIMEOUT_MS,
+      },
+      threads,
+    );
+    return new WasiCommand(onThreads, poolOptions, defaults);
   }
 
   /**
    * Runs the command once on a pristine instance, waiting for a free one if all are busy. Resolves
    * with the result of a use that ran, whether it exited or was stopped (`error`); rejects when it
    * did not run (aborted before it began or while it waited, the command closed, a malformed input)
-   * and with what an output callback threw.
+   * and with what an output callback threw. With `threads`, the use runs on a worker thread: its
+   * input is copied there, its output comes back as the guest writes it (the callbacks run here),
+   * and its `signal` stops the thread (replaced) if it fires while the guest runs.
    */
   async run(input: WasiRunInput = {}): Promise<WasiRunResult> {
     const use = new CommandUse(input, this.#defaults, 'run()');
     return this.#run(use);
   }
 
-  /** Like {@link run}, synchronously; throws AcquireTimeoutError when no instance is free right now. */
+  /** Like {@link run}, synchronously, on this thread; throws AcquireTimeoutError when no instance is free right now. */
   runSync(input: WasiRunInput = {}): WasiRunResult {
     const use = new CommandUse(input, this.#defaults, 'runSync()');
     use.checkNotAborted();
@@ -166,7 +237,8 @@ export class WasiCommand {
   /**
    * Runs the command once, its output streamed: iterate the returned stream for the chunks, in the
    * order the guest wrote them, and await its `result` for the exit code or the error (see the
-   * class comment for what a slow reader costs). The use begins once this has returned.
+   * class comment for what a slow reader costs). The use begins once this has returned. With
+   * `threads`, the chunks arrive while the guest runs.
    * @throws InvalidArgumentError at once for a malformed input; everything else comes through the stream.
    */
   stream(input: WasiStreamInput = {}): WasiRunStream {
@@ -182,19 +254,26 @@ export class WasiCommand {
     return stream;
   }
 
-  /** How the pool runs the module (mechanism, reset strategy) and why. */
-  describe(): PoolDescription {
-    return this.pool.describe();
+  /** How the pool runs the module (mechanism, reset strategy) and why; with `threads`, the threads' options too. */
+  describe(): WasiCommandDescription {
+    if (this.#threads === undefined) return this.pool.describe();
+    const { pool, threads } = this.#threads.describe();
+    return { ...pool, threads };
   }
 
-  /** The pool's counters. */
-  stats(): PoolStats {
-    return this.pool.stats();
+  /** The pool's counters; with `threads`, every thread's pool's summed (and this thread's), and the threads' own. */
+  stats(): WasiCommandStats {
+    if (this.#threads === undefined) return this.pool.stats();
+    const { pool, threads } = this.#threads.stats();
+    return { ...pool, threads };
   }
 
-  /** Releases the pool; runs in flight finish first. Idempotent. */
-  close(): Promise<void> {
-    return this.pool.close();
+  /**
+   * Releases the pool; runs in flight finish first (with `threads` and `force`: they are stopped
+   * with their threads, and reject with `PoolClosedError`). Idempotent.
+   */
+  close(options?: { force?: boolean }): Promise<void> {
+    return this.#threads === undefined ? this.pool.close() : this.#threads.close(options);
   }
 
   /** {@link close}: what `await using` calls. */
@@ -204,12 +283,55 @@ export class WasiCommand {
 
   async #run(use: CommandUse): Promise<WasiRunResult> {
     use.checkNotAborted();
+    if (this.#threads !== undefined) return this.#runOnThread(use, this.#threads);
     try {
       use.succeeded(await this.pool.run(use.body, undefined, use.poolOptions));
     } catch (error) {
       use.fail(error);
     }
     return use.result();
+  }
+
+  async #runOnThread(use: CommandUse, threads: PoolThreads<WasiThreadInput, number>): Promise<WasiRunResult> {
+    let started = false;
+    try {
+      const exitCode = await threads.run(use.threadInput(), use.poolOptions, undefined, {
+        started: () => (started = true),
+        event: (chunk) => use.output(chunk as WasiThreadOutput),
+      });
+      use.succeeded(exitCode);
+    } catch (error) {
+      use.failOnThread(error, started);
+    }
+    return use.result();
+  }
+}
+
+/** What {@link WasiCommand.describe} says: the pool's choices, and the threads' with `threads`. */
+export interface WasiCommandDescription extends PoolDescription {
+  threads?: PoolThreadsDescription;
+}
+
+/** What {@link WasiCommand.stats} says: the pool's counters, and with `threads` the threads' own. */
+export interface WasiCommandStats extends PoolStats {
+  threads?: PoolThreadStats;
+}
+
+/** With threads, what is code cannot be sent to a worker thread. */
+function refuseCodeOnThreads(options: WasiCommandOptions): void {
+  for (const key of ['clock', 'random'] as const) {
+    if (options[key] !== undefined) {
+      throw new InvalidArgumentError(
+        `options.${key} is code, which cannot be sent to worker threads; leave it out with options.threads (the system ${key === 'clock' ? 'clock' : 'entropy'} is used)`,
+      );
+    }
+  }
+  for (const key of ['max', 'min'] as const) {
+    if (options.pool?.[key] !== undefined) {
+      throw new InvalidArgumentError(
+        `options.pool.${key} does not apply with threads: each thread runs one use at a time on one instance; set options.threads`,
+      );
+    }
   }
 }
 
