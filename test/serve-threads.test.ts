@@ -194,7 +194,7 @@ test('threads options are checked: a count, and maxQueue and grace only with thr
   await assert.rejects(serve({ wasm: 'examples/hello.wasm', threads: 1.5 }), /serve options\.threads must be an integer of at least 0/);
   await assert.rejects(
     serve({ wasm: 'examples/hello.wasm', maxQueue: 4 }),
-    /serve options\.maxQueue applies to guests on worker threads: set serve options\.threads too/,
+    /serve options\.maxQueue applies to uses on worker threads; set serve options\.threads \(0 runs uses on this thread\)/,
   );
   await assert.rejects(
     serve({ wasm: 'examples/hello.wasm', threads: 1, grace: -1 }),

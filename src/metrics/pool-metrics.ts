@@ -48,6 +48,8 @@ export interface SandboxCounters {
   /** Bytes of the wasm memory in use after setup. */
   readonly setupBytes: number;
   readonly pool: PoolStats;
+  /** The thread layer's counters, when the sandbox runs its uses on worker threads. */
+  readonly threads?: ThreadCounters;
 }
 
 /** What `stats()` of a server's request handler returns: requests by status, and their times. */
@@ -145,6 +147,7 @@ export function sandboxFamilies(prefix: string, stats: SandboxCounters, labels: 
       samples: [{ labels, value: stats.setupBytes }],
     },
     ...poolFamilies(prefix, stats.pool, labels),
+    ...(stats.threads !== undefined ? threadFamilies(prefix, stats.threads, labels) : []),
   ];
 }
 

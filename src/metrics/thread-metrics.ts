@@ -1,6 +1,6 @@
 /**
  * The thread layer's counters as Prometheus metric families, beside those of the pools it runs (a
- * `ThreadPool`, `cowpool serve --threads`): threads alive and busy, threads replaced (a guest
+ * `ThreadPool`, a sandbox with `threads`, `cowpool serve --threads`): threads alive and busy, threads replaced (a guest
  * stopped with its thread, an abort, a thread that died), uses refused by a full queue. The pools'
  * own counters are summed over the threads (`cowpool_uses_total` counts every thread's uses), not
  * labelled per thread: a thread's index says nothing an operator acts on (a replacement takes the

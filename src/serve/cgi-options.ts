@@ -7,8 +7,8 @@ import { InvalidArgumentError } from '../errors.js';
 import { DEFAULT_MAX_BODY } from '../http/body.js';
 import { logFormat, NO_LOG, serverLog, type LogFormat, type ServerLog } from '../http/server-log.js';
 import type { ResetStrategy } from '../memory/index.js';
-import { byteLimit, integer, rejectUnknownKeys, timeoutMs } from '../options/validate.js';
-import { fillThreadOptions, type FilledThreadOptions } from '../threads/options.js';
+import { byteLimit, rejectUnknownKeys, timeoutMs } from '../options/validate.js';
+import { fillOnThreadsOptions, type FilledThreadOptions } from '../threads/options.js';
 import { DEFAULT_OUTPUT_LIMIT, type PreopenOption } from '../wasi/index.js';
 import type { CgiGuestSettings } from './cgi-guest.js';
 
@@ -126,14 +126,9 @@ export function fillCgiOptions(options: CgiHandlerOptions, what: string): Filled
   if (typeof wasm !== 'string' && !(wasm instanceof Uint8Array)) {
     throw new InvalidArgumentError(`${what}.wasm must be the module's bytes (a Uint8Array) or the path of a .wasm file`);
   }
-  const threads = integer(`${what}.threads`, own('threads') ?? 0, 0);
-  if (threads === 0) {
-    for (const key of ['maxQueue', 'grace'] as const) {
-      if (own(key) !== undefined)
-        throw new InvalidArgumentError(`${what}.${key} applies to guests on worker threads: set ${what}.threads too`);
-    }
-  }
   const timeout = timeoutMs(`${what}.timeout`, own('timeout') ?? DEFAULT_TIMEOUT);
+  // A request waits for a thread as long as it must (maxQueue bounds how many wait).
+  const threads = fillOnThreadsOptions(options, { timeout, acquireTimeout: Infinity }, what);
   const log = own('log');
   return {
     wasm,
@@ -151,18 +146,7 @@ export function fillCgiOptions(options: CgiHandlerOptions, what: string): Filled
     scriptName: own('scriptName'),
     log: log ? serverLog(log, logFormat(`${what}.logFormat`, own('logFormat'))) : NO_LOG,
     accessLog: own('accessLog') !== false,
-    threads:
-      threads === 0
-        ? undefined
-        : fillThreadOptions(
-            {
-              threads,
-              timeout,
-              ...(own('maxQueue') !== undefined ? { maxQueue: own('maxQueue') } : {}),
-              ...(own('grace') !== undefined ? { grace: own('grace') } : {}),
-            },
-            what,
-          ),
+    threads,
   };
 }
 
