@@ -144,61 +144,67 @@ function describeCgiHandler(threads: number): void {
   });
 }
 
-describe('the QuickJS handler', () => {
-  let sandbox: QuickJSSandbox;
-  let standalone: QuickJSServer;
-  let plain: Server;
-  let app: Server;
-  let urls: { standalone: string; plain: string; express: string };
+for (const threads of [0, 1]) describeQuickJSHandler(threads);
 
-  before(async () => {
-    sandbox = await QuickJSSandbox.create({
-      setup: `function handle(request) {
-        if (request.path === '/boom') throw new TypeError('boom');
-        return { status: 201, headers: { 'x-path': request.path }, body: { path: request.path, query: request.query, body: request.body } };
-      }`,
-      timeout: 200,
+/** The QuickJS handler's tests, over a sandbox on the calling thread (`threads` 0) or on worker threads. */
+function describeQuickJSHandler(threads: number): void {
+  describe(`the QuickJS handler${threads ? ' over a sandbox on a worker thread' : ''}`, () => {
+    let sandbox: QuickJSSandbox;
+    let standalone: QuickJSServer;
+    let plain: Server;
+    let app: Server;
+    let urls: { standalone: string; plain: string; express: string };
+
+    before(async () => {
+      sandbox = await QuickJSSandbox.create({
+        setup: `function handle(request) {
+          if (request.path === '/boom') throw new TypeError('boom');
+          return { status: 201, headers: { 'x-path': request.path }, body: { path: request.path, query: request.query, body: request.body } };
+        }`,
+        timeout: 200,
+        threads,
+      });
+      standalone = createQuickJSServer(sandbox, { handler: 'handle' });
+      const handler = createQuickJSHandler(sandbox, { handler: 'handle' });
+      plain = createServer(handler);
+      const application = express();
+      application.use('/js', handler);
+      app = createServer(application);
+      urls = { standalone: await listen(standalone), plain: await listen(plain), express: `${await listen(app)}/js` };
     });
-    standalone = createQuickJSServer(sandbox, { handler: 'handle' });
-    const handler = createQuickJSHandler(sandbox, { handler: 'handle' });
-    plain = createServer(handler);
-    const application = express();
-    application.use('/js', handler);
-    app = createServer(application);
-    urls = { standalone: await listen(standalone), plain: await listen(plain), express: `${await listen(app)}/js` };
-  });
 
-  after(async () => {
-    await close(standalone);
-    await close(plain);
-    await close(app);
-    await sandbox.close();
-  });
-
-  for (const [what, path, init] of [
-    ['a GET', '/things?id=7', undefined],
-    ['a POST', '/post', { method: 'POST', body: 'hello' }],
-    ['a script that throws', '/boom', undefined],
-  ] as const) {
-    test(`${what}: mounted in node:http and in express (path under the mount), it answers as the standalone server does`, async () => {
-      const expected = await answer(`${urls.standalone}${path}`, init);
-      assert.deepEqual(await answer(`${urls.plain}${path}`, init), expected);
-      assert.deepEqual(await answer(`${urls.express}${path}`, init), expected);
+    after(async () => {
+      await close(standalone);
+      await close(plain);
+      await close(app);
+      await sandbox.close();
     });
-  }
 
-  test('a closed QuickJS handler answers 503 and leaves the sandbox to its owner', async () => {
-    const handler = createQuickJSHandler(sandbox);
-    const server = createServer(handler);
-    const base = await listen(server);
-    try {
-      assert.equal((await answer(base, { method: 'POST', body: '6 * 7' })).body, '{"value":42,"logs":[]}');
-      await handler.close();
-      const res = await answer(base, { method: 'POST', body: '1' });
-      assert.equal(res.status, 503);
-      assert.equal(await sandbox.eval('1 + 1'), 2, 'the sandbox still works');
-    } finally {
-      await close(server);
+    for (const [what, path, init] of [
+      ['a GET', '/things?id=7', undefined],
+      ['a POST', '/post', { method: 'POST', body: 'hello' }],
+      ['a script that throws', '/boom', undefined],
+    ] as const) {
+      test(`${what}: mounted in node:http and in express (path under the mount), it answers as the standalone server does`, async () => {
+        const expected = await answer(`${urls.standalone}${path}`, init);
+        assert.deepEqual(await answer(`${urls.plain}${path}`, init), expected);
+        assert.deepEqual(await answer(`${urls.express}${path}`, init), expected);
+      });
     }
+
+    test('a closed QuickJS handler answers 503 and leaves the sandbox to its owner', async () => {
+      const handler = createQuickJSHandler(sandbox);
+      const server = createServer(handler);
+      const base = await listen(server);
+      try {
+        assert.equal((await answer(base, { method: 'POST', body: '6 * 7' })).body, '{"value":42,"logs":[]}');
+        await handler.close();
+        const res = await answer(base, { method: 'POST', body: '1' });
+        assert.equal(res.status, 503);
+        assert.equal(await sandbox.eval('1 + 1'), 2, 'the sandbox still works');
+      } finally {
+        await close(server);
+      }
+    });
   });
-});
+}

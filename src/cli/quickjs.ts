@@ -1,7 +1,8 @@
 /**
  * `cowpool quickjs serve [setup.js]`: the HTTP server of `cowpool/quickjs` (`createQuickJSServer`)
- * from the command line. `main.ts` loads this file only when the command is used, so that the rest
- * of the CLI does not need QuickJS installed.
+ * from the command line, its scripts on the JavaScript thread or (`--threads N`) on N worker
+ * threads. `main.ts` loads this file only when the command is used, so that the rest of the CLI
+ * does not need QuickJS installed.
  */
 import { readFile } from 'node:fs/promises';
 import { InvalidArgumentError } from '../errors.js';
@@ -23,7 +24,16 @@ quickjs serve options:
   --handler <name>        function of setup.js to call per request (default handle)
   --timeout <time>        deadline of one request (default 1s)
   --memory-limit <size>   QuickJS heap of one request (default 32MiB)
-  --pool <n>              most contexts at once (default 4)
+  --pool <n>              most contexts at once on the JavaScript thread (default 4); not with
+                          --threads (each thread runs one script at a time)
+  --threads <n>           run the scripts on n worker threads (default 0: on the JavaScript
+                          thread, where a script holds the event loop while it runs). QuickJS is
+                          set up once, one image serves every thread, and a script past --timeout
+                          and --grace is stopped with its thread (504)
+  --max-queue <n>         with --threads: requests that may wait for a thread; more get 503
+                          (default: no bound)
+  --grace <time>          with --threads: how long past --timeout a script may run before its
+                          thread is ended (default 100ms)
   --max-body <size>       largest request body (default 1MiB)
 ${SERVER_FLAGS_USAGE.replace(/ \(with --workers[^)]*\)/, '')}
   -h, --help              this help
@@ -50,7 +60,10 @@ export async function quickjsCommand(args: string[]): Promise<number> {
         handler: { type: 'string', default: 'handle' },
         timeout: { type: 'string', default: '1s' },
         'memory-limit': { type: 'string', default: '32MiB' },
-        pool: { type: 'string', default: '4' },
+        pool: { type: 'string' },
+        threads: { type: 'string', default: '0' },
+        'max-queue': { type: 'string' },
+        grace: { type: 'string' },
         'max-body': { type: 'string', default: '1MiB' },
         ...SERVER_FLAGS,
       },
@@ -64,14 +77,29 @@ export async function quickjsCommand(args: string[]): Promise<number> {
   const { values, positionals } = line;
   const setupFile = positionals[0];
   const port = parsePort('--port', values.port!);
-  const pool = parseCount('--pool', values.pool!, 1);
+  const threads = parseCount('--threads', values.threads!, 0);
+  if (threads > 0 && values.pool !== undefined) {
+    throw new InvalidArgumentError('--pool does not apply with --threads: each thread runs one script at a time; set --threads');
+  }
+  for (const flag of ['max-queue', 'grace'] as const) {
+    if (values[flag] !== undefined && threads === 0)
+      throw new InvalidArgumentError(`--${flag} applies to scripts on worker threads: add --threads N`);
+  }
+  const onThreads =
+    threads === 0
+      ? { max: parseCount('--pool', values.pool ?? '4', 1) }
+      : {
+          threads,
+          ...(values['max-queue'] !== undefined ? { maxQueue: parseCount('--max-queue', values['max-queue'], 0) } : {}),
+          ...(values.grace !== undefined ? { grace: parseDuration('--grace', values.grace) } : {}),
+        };
   const flags = serverFlags(values);
   const building = performance.now();
   const sandbox = await QuickJSSandbox.create({
     ...(setupFile !== undefined ? { setup: await readFile(setupFile, 'utf8'), setupFilename: setupFile } : {}),
     timeout: parseDuration('--timeout', values.timeout!),
     memoryLimit: parseBytes('--memory-limit', values['memory-limit']!),
-    max: pool,
+    ...onThreads,
   });
   const buildMs = performance.now() - building;
   const server = createQuickJSServer(sandbox, {
@@ -95,7 +123,7 @@ export async function quickjsCommand(args: string[]): Promise<number> {
   const address = server.address();
   const at = typeof address === 'object' && address !== null ? `http://${values.host}:${address.port}` : String(address);
   const what = `cowpool quickjs serving ${setupFile ? `${setupFile} (${values.handler}(request))` : 'request bodies'}`;
-  const start = startLine(what, at, buildMs, sandbox.describe(), sandbox.stats().pool);
+  const start = startLine(what, at, buildMs, sandbox.describe(), sandbox.stats().pool, threads);
   flags.log.lifecycle('start', start.message, start.fields);
   await serveUntilSignal(
     flags.log,

@@ -6,7 +6,10 @@
  *
  * A script that throws (or answers with a value that cannot leave the sandbox) answers 400, one past
  * its deadline 504, one past its memory limit 507, a host function's error 500, with
- * `{ error: { name, message, stack }, logs }`; the next request is pristine either way. The answer
+ * `{ error: { name, message, stack }, logs }`; the next request is pristine either way. A sandbox
+ * with `threads` runs the scripts on worker threads, so the server's event loop never waits for
+ * one: a script past its deadline and grace is stopped with its thread (504), a thread that died
+ * leaves its request a 502, a full queue (`maxQueue`) answers 503. The answer
  * is JSON: a BigInt in it is written as its decimal digits. A handler's
  * answer whose `Content-Length` disagrees with its body is 502, as `cowpool serve` answers a CGI
  * response that does: sent as is, a keep-alive client would read the difference as the start of
@@ -18,13 +21,23 @@
  * `cowpool quickjs serve`, built on it, with `/healthz`, `/readyz` and `/metrics` when asked for.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { GuestMemoryLimitError, GuestTimeoutError, InvalidArgumentError, UncloneableValueError, type ConsoleEntry } from '../errors.js';
+import {
+  AcquireTimeoutError,
+  GuestMemoryLimitError,
+  GuestTimeoutError,
+  InvalidArgumentError,
+  PoolClosedError,
+  QueueFullError,
+  ThreadExitedError,
+  UncloneableValueError,
+  type ConsoleEntry,
+} from '../errors.js';
 import { BodyConsumedError, DEFAULT_MAX_BODY, hasBody, readBody } from '../http/body.js';
 import { bodyTooLarge, BODY_CONSUMED, INTERNAL_ERROR, sendError, SHUTTING_DOWN, type ErrorResponse } from '../http/error-response.js';
 import { createHandlerServer } from '../http/handler-server.js';
 import type { Readiness } from '../http/operations.js';
 import { RequestCounters } from '../http/request-counters.js';
-import { logFormat, NO_LOG, serverLog, type LogFormat } from '../http/server-log.js';
+import { logFormat, NO_LOG, serverLog, type LogFormat, type ServerLog } from '../http/server-log.js';
 import type { MetricsOptions, ServedCounters } from '../metrics/index.js';
 import { rejectUnknownKeys } from '../options/validate.js';
 import { QuickJSError } from './errors.js';
@@ -98,7 +111,7 @@ export function createQuickJSHandler(sandbox: QuickJSSandbox, options: QuickJSHa
     };
     inFlight++;
     if (closing) return finish(fail(res, SHUTTING_DOWN));
-    respond(sandbox, options.handler, maxBody, req, res).then(finish, (err: unknown) => {
+    respond(sandbox, options.handler, maxBody, req, res, log).then(finish, (err: unknown) => {
       log.fault(`error: ${(err as Error).stack ?? String(err)}`, req);
       finish(fail(res, INTERNAL_ERROR));
     });
@@ -108,8 +121,10 @@ export function createQuickJSHandler(sandbox: QuickJSSandbox, options: QuickJSHa
     stats: (): ServedCounters<QuickJSSandboxStats> => ({ http: counters.snapshot(), served: sandbox.stats() }),
     readiness: (): Readiness => {
       if (closing) return { ready: false, reason: 'shutting down' };
-      const { pool } = sandbox.stats();
-      return { ready: true, details: { strategy: sandbox.describe().strategy, instances: pool.instances, idle: pool.idle } };
+      const { pool, threads } = sandbox.stats();
+      const details = { strategy: sandbox.describe().strategy, instances: pool.instances, idle: pool.idle };
+      if (threads === undefined) return { ready: true, details };
+      return { ready: true, details: { ...details, threads: threads.threads, busy: threads.busy, queued: threads.queued } };
     },
     close(): Promise<void> {
       closing = true;
@@ -154,6 +169,7 @@ async function respond(
   maxBody: number,
   req: IncomingMessage,
   res: ServerResponse,
+  log: ServerLog,
 ): Promise<number> {
   let body = '';
   if (hasBody(req)) {
@@ -187,6 +203,15 @@ async function respond(
     if (mismatch !== undefined) return fail(res, { status: 502, message: `the handler's answer is malformed: ${mismatch}` });
     return send(res, status, response.body, headers);
   } catch (err) {
+    // What is not the script's doing on threads: the thread died, the queue is full, the sandbox closed.
+    if (err instanceof ThreadExitedError) {
+      log.fault(`thread exited: ${err.message}`, req);
+      return fail(res, { status: 502, message: 'the worker thread running the script exited; it was replaced' });
+    }
+    if (err instanceof QueueFullError || err instanceof AcquireTimeoutError) {
+      return fail(res, { status: 503, message: 'the server is busy: every thread runs a script and the queue is full' });
+    }
+    if (err instanceof PoolClosedError) return fail(res, SHUTTING_DOWN);
     const status =
       err instanceof QuickJSError || (err instanceof UncloneableValueError && err.from === 'guest')
         ? 400
