@@ -3,7 +3,7 @@
  * node:http server and in express answer as the standalone servers do (same status, type and body
  * for the same requests), a mount path becomes the guest's SCRIPT_NAME, a body parser mounted
  * before the handler is either used (express.raw) or reported (express.json), and a closed handler
- * answers 503; the CGI handler alike with its guests on worker threads (`threads`).
+ * answers 503; both alike with their guests on worker threads (`threads`).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
