@@ -8,7 +8,9 @@
  *   instance per request. The issue's bar: `cowpool serve` at least 85% of bare Node.
  * - **two cores**: nothing pinned (wrk shares the two cores with the servers): `cowpool serve
  *   --threads 2` (one process, guests on two worker threads), `--workers 2` (two processes) and two
- *   bare Node processes behind one port (node:cluster), for requests per second and memory.
+ *   bare Node processes behind one port (node:cluster), for requests per second and memory; then
+ *   the two cowpool servers again with a guest that computes for 1 ms a request
+ *   (`test/fixtures/spin.wasm?busy=1`), where the hop to a thread no longer dominates.
  *
  * Rounds alternate the servers (A, B, C, A, B, C, …), so that the drifting load of a shared machine
  * weighs on each alike; a server's figure is its median round, its range the fastest and slowest
@@ -33,6 +35,11 @@ const ONE_CORE: Server[] = [
   { name: 'cowpool serve', args: ['bin/cowpool.js', 'serve', ...HELLO] },
   { name: 'cowpool serve --threads 1', args: ['bin/cowpool.js', 'serve', ...HELLO, '--threads', '1'] },
   { name: 'fresh instance per request', args: ['bench/servers/fresh.mjs', '0', 'examples/hello.wasm'] },
+];
+const BUSY = ['test/fixtures/spin.wasm', '--port', '0', '--quiet'];
+const TWO_CORES_BUSY: Server[] = [
+  { name: 'cowpool serve --workers 2, 1 ms guest', args: ['bin/cowpool.js', 'serve', ...BUSY, '--workers', '2'] },
+  { name: 'cowpool serve --threads 2, 1 ms guest', args: ['bin/cowpool.js', 'serve', ...BUSY, '--threads', '2'] },
 ];
 const TWO_CORES: Server[] = [
   { name: 'two bare Node processes', args: ['bench/servers/bare-cluster.mjs', '2'] },
@@ -71,6 +78,16 @@ export async function benchServe(quick: boolean): Promise<Measurement[]> {
       seconds,
     })),
   );
+  results.push(
+    ...(await group('HTTP, a guest computing 1 ms, two cores shared with wrk, keep-alive, 32 connections', TWO_CORES_BUSY, {
+      pinServer: undefined,
+      pinClient: undefined,
+      connections: 32,
+      rounds,
+      seconds,
+      path: '/?busy=1',
+    })),
+  );
   return results;
 }
 
@@ -81,6 +98,8 @@ interface GroupOptions {
   connections: number;
   rounds: number;
   seconds: number;
+  /** The request's path and query. Default `/`. */
+  path?: string;
 }
 
 interface Round {
@@ -154,7 +173,7 @@ async function startServer(server: Server, pin: string | undefined): Promise<{ c
 }
 
 function wrk(port: number, seconds: number, options: GroupOptions): { rps: number; requests: number; p50: string; p99: string } {
-  const args = ['-t1', `-c${options.connections}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}/`];
+  const args = ['-t1', `-c${options.connections}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}${options.path ?? '/'}`];
   const run = options.pinClient
     ? spawnSync('taskset', ['-c', options.pinClient, 'wrk', ...args], { encoding: 'utf8' })
     : spawnSync('wrk', args, { encoding: 'utf8' });
