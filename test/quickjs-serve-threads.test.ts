@@ -75,6 +75,8 @@ describe('createQuickJSServer over a sandbox with threads', () => {
   });
 
   test('readiness and metrics speak of the threads', async () => {
+    // The threads replaced above may still be starting.
+    while (sandbox.stats().threads!.threads < 2) await new Promise((resolve) => setTimeout(resolve, 10));
     const ready = (await (await fetch(`${url}readyz`)).json()) as Record<string, unknown>;
     assert.deepEqual(
       { status: ready.status, threads: ready.threads, instances: ready.instances },

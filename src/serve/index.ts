@@ -9,6 +9,9 @@
  * console.log(server.url);
  * await server.close();
  *
+ * // The guests on 2 worker threads: the event loop never waits for one, a runaway is stopped with its thread.
+ * const threaded = await serve({ wasm: 'app.wasm', port: 8081, threads: 2, maxQueue: 256 });
+ *
  * import { createCgiHandler } from 'cowpool/serve';
  * const handler = await createCgiHandler({ wasm: 'app.wasm' });
  * http.createServer(handler).listen(8080);   // or app.use('/app', handler) in express
