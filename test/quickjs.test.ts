@@ -192,7 +192,8 @@ describe('results', () => {
       fc.property(fc.jsonValue({ maxDepth: 4 }), (value) => {
         const back = sandbox.evalSync(`(${JSON.stringify(JSON.stringify(value))})`);
         assert.equal(back, JSON.stringify(value));
-        assert.deepEqual(sandbox.callSync('identity', [value]), JSON.parse(JSON.stringify(value)));
+        // Values cross as themselves, not through JSON: -0 stays -0 (quickjs-values.test.ts covers the rest).
+        assert.deepEqual(sandbox.callSync('identity', [value]), value);
       }),
       { numRuns: 30 },
     );
