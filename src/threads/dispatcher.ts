@@ -3,23 +3,37 @@
  * and hears back, so a guest never stops the caller's event loop. Engine-agnostic: each thread runs
  * the engine module it is given (see `engine.ts`), built from parts prepared once.
  *
- * What it owns: which thread runs which use (one at a time per thread, the rest wait in a bounded
- * FIFO: `maxQueue`, then `QueueFullError`), the per-use `AbortSignal` (waiting: the use never runs;
- * running: its thread is stopped), the hard stop (a use still running `grace` ms after its deadline
- * ends its thread: `GuestTimeoutError`), the replacement of a thread that ended for any reason while
- * the other threads carry on, `close()` (drain, or `force`), and stats summed over threads.
+ * What it owns: which thread runs which use (the rest wait in a bounded FIFO: `maxQueue`, then
+ * `QueueFullError`), the per-use `AbortSignal` (waiting: the use never runs; running: its thread is
+ * stopped), the hard stop (a use still running `grace` ms after its deadline ends its thread:
+ * `GuestTimeoutError`), the replacement of a thread that ended for any reason while the other
+ * threads carry on, `close()` (drain, or `force`), and stats summed over threads.
+ *
+ * Which thread: an idle one when there is one. When every thread is busy, a use is posted behind a
+ * thread's running use, up to {@link WINDOW} uses a thread (the window, `thread.ts`), so that under
+ * load a worker finds its next use waiting when it answers one, instead of sleeping until the main
+ * thread hears the answer and posts again (on the 2-vCPU development VM each such wake costs the
+ * waker 12–17 µs, and a use one in flight per thread paid two; see BENCHMARKS.md). Past the windows,
+ * uses wait here. A use posted behind another has not started: it counts as waiting (`maxQueue`,
+ * `stats().queued`), and its `acquireTimeout` or its signal takes it back (`claims.ts`: the worker
+ * then never starts it). So that no use waits behind a long one while a thread is free, a thread
+ * that falls idle with nothing queued takes back a use posted on a busy thread and runs it. A use
+ * whose `transfer` list must move (more than ArrayBuffers of {@link COPY_BEHIND_LIMIT} bytes) is
+ * only run on an idle thread: what was moved could not be taken back.
  *
  *     dispatcher: open ──close()──► closing ──queue empty, threads idle, each closed──► closed
  *                            └─close({ force })─► waiting uses and running ones rejected, threads stopped
  *
- *     a use: queued ──a thread is free──► running ──done──► settled
- *              │ aborted / acquireTimeout   │ deadline + grace, aborted, force: thread stopped
- *              ▼                            ▼ (the thread is replaced unless the pool closes)
- *            settled                      settled
+ *     a use: queued ──a thread has room──► posted ──the use before it answered──► running ──done──► settled
+ *              │  ▲  (an idle thread: running at once)  │                           │ deadline + grace, aborted,
+ *              │  └── taken back: its thread ended, ────┘                           │ force: thread stopped
+ *              │      or a thread fell idle                                         ▼ (and replaced unless closing)
+ *              └── aborted / acquireTimeout (queued or posted: it never ran) ──► settled
  *
- * A thread that ends unexpectedly is replaced at once. One that fails to start (not at `create`,
- * which rejects instead) is retried with a growing delay; while no thread is alive the waiting uses
- * are rejected with the start's error rather than left to wait for ever.
+ * A thread that ends unexpectedly is replaced at once; the uses posted behind its running one go
+ * back to the front of the queue, in order, to run on another. One that fails to start (not at
+ * `create`, which rejects instead) is retried with a growing delay; while no thread is alive the
+ * waiting uses are rejected with the start's error rather than left to wait for ever.
  */
 import type { TransferListItem } from 'node:worker_threads';
 import { knownErrorClasses, type ErrorClass } from '../error-transport.js';
@@ -52,6 +66,8 @@ export interface DispatcherSpec {
   closePatience?: number;
   /** The message of a hard stop's `GuestTimeoutError` (a use past `timeout` + `grace`), when the default does not say enough. */
   hardStopMessage?: (timeout: number, grace: number) => string;
+  /** Uses a thread holds at most, the one it runs included (see the module comment). Default {@link WINDOW}; 1: none posted behind. */
+  window?: number;
 }
 
 /** A snapshot of a dispatcher's counters. Counts are since it was created. */
@@ -60,7 +76,7 @@ export interface ThreadStats {
   threads: number;
   /** Of those, running a use now. */
   busy: number;
-  /** Uses waiting for a thread now. */
+  /** Uses waiting now: for a thread, or posted behind a thread's running use (not yet started). */
   queued: number;
   /** Uses that returned a result. */
   completed: number;
@@ -82,11 +98,31 @@ export interface ThreadStats {
 
 /** A use as the dispatcher tracks it. */
 interface Use extends Task {
+  /** The thread it was last handed to (it runs there, or is posted there, when `state` says so). */
   thread: WorkerThread | undefined;
+  /** Whether it may be posted behind a running use (nothing to move, or only ArrayBuffers small enough to copy). */
+  readonly mayWait: boolean;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
   waitTimer: NodeJS.Timeout | undefined;
 }
+
+/**
+ * Uses a thread holds at most by default: the one it runs and one posted behind it. Measured on the
+ * 2-vCPU development VM (bench/threads-transport.ts, the dispatcher rows, an echo engine): with 8
+ * clients on 2 threads, XX µs a use with a window of 1, XX with 2, XX with 4 (see BENCHMARKS.md).
+ * Two is the smallest window in which a worker has its next use when it answers; a larger one only
+ * holds more uses on a thread that may turn out slow.
+ */
+export const WINDOW = 2;
+
+/**
+ * Bytes of ArrayBuffers in a use's `transfer` list up to which it may still be posted behind a
+ * running use, copied rather than moved (a copy can be taken back and posted elsewhere). A request
+ * body of a few KiB copies in well under a µs; larger ones, and other transferables (a
+ * MessagePort), wait for an idle thread and move.
+ */
+export const COPY_BEHIND_LIMIT = 64 * 1024;
 
 const MAX_RETRY_DELAY = 1000;
 
@@ -114,14 +150,17 @@ export class Dispatcher<I = unknown, O = unknown> {
   /** Counters of threads that have ended. */
   readonly #retired: FlatStats = {};
   readonly #defaultUse: FilledThreadUseOptions;
+  readonly #window: number;
   readonly #events: ThreadEvents = {
-    idle: (thread) => this.#offer(thread),
-    ending: (thread, expected) => this.#threadEnding(thread, expected),
+    answered: (thread) => this.#offer(thread),
+    returned: (_thread, tasks) => this.#requeue(tasks as Use[]),
+    ending: (thread, expected, returned) => this.#threadEnding(thread, expected, returned as Use[]),
     exited: (thread) => this.#exited(thread),
   };
 
   private constructor(spec: DispatcherSpec, options: FilledThreadOptions) {
     this.#options = options;
+    this.#window = spec.window ?? WINDOW;
     this.#spec = {
       engine: spec.engine,
       parts: spec.parts,
@@ -130,6 +169,7 @@ export class Dispatcher<I = unknown, O = unknown> {
       startTimeout: spec.startTimeout ?? Infinity,
       what: spec.what ?? 'the engine',
       hardStopMessage: spec.hardStopMessage,
+      window: this.#window,
     };
     this.#closePatience = spec.closePatience ?? 5000;
     this.#gauges = new Set(spec.gauges ?? []);
@@ -180,7 +220,7 @@ export class Dispatcher<I = unknown, O = unknown> {
       return Promise.reject(new AbortedError(signal.reason, 'the use was aborted before it started; it did not run'));
     }
     const thread = this.#idle.pop();
-    if (thread === undefined && this.#queue.size >= this.#options.maxQueue) {
+    if (thread === undefined && this.#options.maxQueue !== Infinity && this.#waiting() >= this.#options.maxQueue) {
       this.#counters.refused++;
       this.#counters.failed++;
       return Promise.reject(new QueueFullError(this.#options.maxQueue, this.#options.threads));
@@ -190,6 +230,7 @@ export class Dispatcher<I = unknown, O = unknown> {
         id: this.#nextId++,
         input,
         transfer,
+        mayWait: transfer === undefined || transfer.length === 0 || copiable(transfer),
         timeout: use.timeout,
         state: 'queued',
         hooks,
@@ -197,6 +238,10 @@ export class Dispatcher<I = unknown, O = unknown> {
         signal,
         onAbort: undefined,
         waitTimer: undefined,
+        began: () => {
+          if (task.waitTimer !== undefined) clearTimeout(task.waitTimer);
+          task.waitTimer = undefined;
+        },
         resolve: (value) => {
           this.#settled(task);
           this.#counters.completed++;
@@ -214,8 +259,14 @@ export class Dispatcher<I = unknown, O = unknown> {
         task.onAbort = () => this.#abort(task);
         signal.addEventListener('abort', task.onAbort, { once: true });
       }
-      if (thread !== undefined) this.#dispatch(thread, task);
-      else this.#enqueue(task, use.acquireTimeout);
+      if (thread !== undefined) {
+        if (!this.#dispatch(thread, task)) this.#offer(thread);
+        return;
+      }
+      this.#waitAtMost(task, use.acquireTimeout);
+      const behind = task.mayWait ? this.#roomBehind() : undefined;
+      if (behind !== undefined) this.#dispatch(behind, task);
+      else this.#enqueue(task);
     });
   }
 
@@ -225,17 +276,19 @@ export class Dispatcher<I = unknown, O = unknown> {
     const perThread: ThreadStats['perThread'] = [];
     let threads = 0;
     let busy = 0;
+    let queued = this.#queue.size;
     for (const thread of this.#threads) {
       if (thread === undefined || (thread.state !== 'idle' && thread.state !== 'busy')) continue;
       threads++;
       if (thread.state === 'busy') busy++;
+      queued += thread.posted;
       const flat = thread.board.read(thread.statsKeys, thread.answered);
       addInto(engine, flat);
       perThread.push({ index: thread.index, busy: thread.state === 'busy', engine: unflatten(flat) });
     }
     // Ended threads not yet retired (they retire when they exit): their counts, not their levels.
     for (const thread of this.#ending) if (thread.started) addInto(engine, thread.board.read(thread.statsKeys), this.#gauges);
-    return { threads, busy, queued: this.#queue.size, ...this.#counters, engine: unflatten(engine), perThread };
+    return { threads, busy, queued, ...this.#counters, engine: unflatten(engine), perThread };
   }
 
   /**
@@ -295,35 +348,100 @@ export class Dispatcher<I = unknown, O = unknown> {
     return thread;
   }
 
-  /** A ready thread takes the next waiting use, or waits for one. */
+  /**
+   * A thread with room (it became ready, answered a use, or gave one back) takes waiting uses: an
+   * idle one the next as its running use, then, while no other thread is idle, more posted behind
+   * it up to its window. An idle thread with nothing queued takes back a use posted behind another
+   * thread's running one, if that worker has not started it (a use must not wait behind a long one
+   * while a thread is free), or waits for one.
+   */
   #offer(thread: WorkerThread): void {
-    if (thread.state !== 'idle') return;
+    if (!thread.room) return;
     if (this.#forced || this.#state === 'closed') {
-      thread.stop(undefined, true);
+      if (thread.state === 'idle') thread.stop(undefined, true);
       return;
     }
-    const next = this.#queue.shift();
-    if (next !== undefined) this.#dispatch(thread, next);
-    else {
-      this.#idle.push(thread);
-      this.#maybeDrained();
+    while (thread.state === 'idle') {
+      const next = this.#queue.shift() ?? this.#takeBackPosted();
+      if (next === undefined) {
+        this.#idle.push(thread);
+        this.#maybeDrained();
+        return;
+      }
+      this.#dispatch(thread, next);
     }
+    while (thread.room && this.#idle.length === 0 && this.#queue.peek()?.mayWait === true) this.#dispatch(thread, this.#queue.shift()!);
   }
 
-  #dispatch(thread: WorkerThread, task: Use): void {
-    if (task.waitTimer !== undefined) clearTimeout(task.waitTimer);
-    task.waitTimer = undefined;
+  /** Hands `task` to `thread` (which has room); false when its input could not be sent (it is rejected). */
+  #dispatch(thread: WorkerThread, task: Use): boolean {
     task.thread = thread;
-    thread.run(task);
+    return thread.run(task);
   }
 
-  #enqueue(task: Use, acquireTimeout: number): void {
+  /** The busy thread holding the fewest uses, if one has room behind its running use. */
+  #roomBehind(): WorkerThread | undefined {
+    let best: WorkerThread | undefined;
+    for (const thread of this.#threads) {
+      if (thread === undefined || thread.state !== 'busy' || !thread.room) continue;
+      if (best === undefined || thread.load < best.load) best = thread;
+    }
+    return best;
+  }
+
+  /** A use posted behind a busy thread's running one, taken back for an idle thread; undefined if none could be. */
+  #takeBackPosted(): Use | undefined {
+    for (const thread of this.#threads) {
+      if (thread === undefined || thread.posted === 0) continue;
+      const task = thread.takeBack() as Use | undefined;
+      if (task !== undefined) return task;
+    }
+    return undefined;
+  }
+
+  /** Uses waiting: queued here, or posted behind a thread's running use. */
+  #waiting(): number {
+    let waiting = this.#queue.size;
+    for (const thread of this.#threads) if (thread !== undefined) waiting += thread.posted;
+    return waiting;
+  }
+
+  #enqueue(task: Use): void {
     this.#queue.push(task);
     // A use waiting for a thread that is yet to be retried keeps the process alive until the retry.
     for (const timer of this.#retryTimers) timer.ref();
+  }
+
+  /**
+   * Uses taken back unstarted (their thread ended, or gave them back) wait again, first and in
+   * order, and go to the threads that have room. After a forced close they are rejected instead.
+   */
+  #requeue(tasks: Use[]): void {
+    if (tasks.length === 0) return;
+    if (this.#forced) {
+      for (const task of tasks) task.reject(new PoolClosedError('the pool was closed before this use started; it did not run'));
+      return;
+    }
+    for (const task of tasks) task.state = 'queued';
+    this.#queue.unshift(tasks);
+    for (const timer of this.#retryTimers) timer.ref();
+    for (let thread = this.#idle.pop(); thread !== undefined; thread = this.#idle.pop()) {
+      this.#offer(thread);
+      if (this.#queue.size === 0) break;
+    }
+    for (let thread = this.#roomBehind(); thread !== undefined && this.#queue.peek()?.mayWait === true; thread = this.#roomBehind()) {
+      this.#dispatch(thread, this.#queue.shift()!);
+    }
+  }
+
+  /** A waiting use (queued or posted) that has not started within `acquireTimeout` ms is taken back and rejected. */
+  #waitAtMost(task: Use, acquireTimeout: number): void {
     task.waitTimer = deadlineTimer(() => {
-      if (task.state !== 'queued') return;
-      this.#leaveQueue(task);
+      task.waitTimer = undefined;
+      const thread = task.thread;
+      if (task.state === 'queued') this.#leaveQueue(task);
+      // Posted: unless the worker has just started it (then it did not wait too long after all).
+      else if (task.state !== 'posted' || thread?.takeBack(task) === undefined) return;
       const threads = this.#options.threads;
       task.reject(
         new AcquireTimeoutError(
@@ -332,6 +450,8 @@ export class Dispatcher<I = unknown, O = unknown> {
           `no thread became free within ${acquireTimeout} ms (all ${threads} busy); raise threads or the acquire timeout`,
         ),
       );
+      if (thread !== undefined) this.#offer(thread);
+      this.#maybeDrained();
     }, acquireTimeout);
   }
 
@@ -342,13 +462,22 @@ export class Dispatcher<I = unknown, O = unknown> {
 
   #abort(task: Use): void {
     const reason = task.signal?.reason;
+    const thread = task.thread;
+    const ran = () => new AbortedError(reason, 'the use was aborted while it ran; its thread was stopped and replaced');
     if (task.state === 'queued') {
       this.#leaveQueue(task);
       task.reject(new AbortedError(reason, 'the use was aborted while it waited for a thread; it did not run'));
       this.#maybeDrained();
-    } else if (task.state === 'running') {
-      task.thread?.stop(new AbortedError(reason, 'the use was aborted while it ran; its thread was stopped and replaced'));
-    }
+    } else if (task.state === 'posted' && thread !== undefined) {
+      if (thread.takeBack(task) === undefined) {
+        // The worker has started it (the use before it has just finished): it runs, and is stopped as it does.
+        thread.stopUse(task, ran());
+        return;
+      }
+      task.reject(new AbortedError(reason, 'the use was aborted while it waited for a thread; it did not run'));
+      this.#offer(thread);
+      this.#maybeDrained();
+    } else if (task.state === 'running') thread?.stopUse(task, ran());
   }
 
   #settled(task: Use): void {
@@ -357,11 +486,13 @@ export class Dispatcher<I = unknown, O = unknown> {
     if (task.waitTimer !== undefined) clearTimeout(task.waitTimer);
   }
 
-  #threadEnding(thread: WorkerThread, expected: boolean): void {
+  #threadEnding(thread: WorkerThread, expected: boolean, returned: Use[]): void {
     const idle = this.#idle.indexOf(thread);
     if (idle >= 0) this.#idle.splice(idle, 1);
     if (this.#threads[thread.index] === thread) this.#threads[thread.index] = undefined;
     this.#ending.add(thread);
+    // The uses posted behind its running one never ran: they run on another thread (or its replacement).
+    this.#requeue(returned);
     // A thread that never started is retried by #startFailed, with a delay; one that ran is replaced now.
     if (!expected && thread.started && this.#wantsThreads()) {
       this.#counters.replaced++;
@@ -438,3 +569,13 @@ export class Dispatcher<I = unknown, O = unknown> {
 }
 
 export type { UseHooks } from './thread.js';
+
+/** Whether a `transfer` list holds only ArrayBuffers, of {@link COPY_BEHIND_LIMIT} bytes at most in all: copied when posted behind. */
+function copiable(transfer: readonly TransferListItem[]): boolean {
+  let bytes = 0;
+  for (const item of transfer) {
+    if (!(item instanceof ArrayBuffer)) return false;
+    bytes += item.byteLength;
+  }
+  return bytes <= COPY_BEHIND_LIMIT;
+}

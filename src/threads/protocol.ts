@@ -1,13 +1,15 @@
 /**
  * The messages between the dispatcher (main thread) and a worker thread, and what a worker starts
- * with. One use is in flight per worker at a time, so a message needs no more routing than its id.
+ * with. A worker runs its uses one at a time, in the order posted, so a message needs no more
+ * routing than its id; a few may be posted ahead (the thread's window), each with its claim word
+ * (`claims.ts`), which the worker claims before it starts the use and skips the use if it cannot.
  *
  *     main                                   worker
  *     spawn(WorkerInit) ───────────────────► import engine module, createEngine(parts)
  *                       ◄─────────────────── ready { statsKeys, description } | failed { error }
- *     run { id, input, timeout } ──────────► engine.run(input)
+ *     run { id, input, timeout, slot, tag } ► queued; when its turn comes: claimed? engine.run(input) : skipped
  *                       ◄─────────────────── event { id, payload } (any number, while it runs: output, say)
- *                       ◄─────────────────── done { id, value } | done { id, error }
+ *                       ◄─────────────────── done { id, value } | done { id, error }   (not for a skipped use)
  *     close ───────────────────────────────► engine.close(), exit
  */
 import type { SerializedError } from '../error-transport.js';
@@ -32,10 +34,22 @@ export interface WorkerInit {
    * when the worker exited: until then the worker must not be terminated (see `thread.ts`).
    */
   native: SharedArrayBuffer;
+  /** The claim words of the thread's window (`claims.ts`). */
+  claims: SharedArrayBuffer;
+}
+
+/** A use posted to a worker: its input, its deadline in ms (Infinity for none), its claim word. */
+export interface RunMessage {
+  type: 'run';
+  id: number;
+  input: unknown;
+  timeout: number;
+  slot: number;
+  tag: number;
 }
 
 /** A message from the main thread to a worker. */
-export type ToWorker = { type: 'run'; id: number; input: unknown; timeout: number } | { type: 'close' };
+export type ToWorker = RunMessage | { type: 'close' };
 
 /** A message from a worker to the main thread. */
 export type FromWorker =

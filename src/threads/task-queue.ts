@@ -26,6 +26,29 @@ export class TaskQueue<T extends Pick<Task, 'state'> = Task> {
     this.#size--;
   }
 
+  /** Puts `tasks` (waiting again) before every other, in their order. */
+  unshift(tasks: readonly T[]): void {
+    if (this.#head >= tasks.length) {
+      this.#head -= tasks.length;
+      for (let i = 0; i < tasks.length; i++) this.#items[this.#head + i] = tasks[i]!;
+    } else {
+      this.#items = [...tasks, ...this.#items.slice(this.#head)];
+      this.#head = 0;
+    }
+    this.#size += tasks.length;
+  }
+
+  /** The next use still waiting, left in place; undefined if none. */
+  peek(): T | undefined {
+    while (this.#head < this.#items.length) {
+      const task = this.#items[this.#head]!;
+      if (task.state === 'queued') return task;
+      this.#head++;
+    }
+    this.#compact();
+    return undefined;
+  }
+
   /** The next use still waiting, or undefined. */
   shift(): T | undefined {
     while (this.#head < this.#items.length) {

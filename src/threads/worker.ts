@@ -1,8 +1,15 @@
 /**
  * The entry of every worker thread a dispatcher starts. It adopts what the process already has (the
  * fd ledger to record its own descriptors in, the main thread's pagemap descriptor), imports the
- * engine module, builds the engine from the built parts, says it is ready, then runs uses one at a
- * time until told to close. Nothing here knows what an engine does (see `engine.ts`).
+ * engine module, builds the engine from the built parts, says it is ready, then runs uses until told
+ * to close. Nothing here knows what an engine does (see `engine.ts`).
+ *
+ * Uses run strictly one at a time, in the order posted: the dispatcher may post a thread's next uses
+ * while it runs one (its window), so they wait here in a queue, and an engine's use that answers
+ * with a promise finishes before the next begins. Before it starts a posted use the worker claims
+ * it (`claims.ts`); one the main thread took back meanwhile (aborted, or moved to an idle thread)
+ * is skipped without an answer. A use's deadline is the engine's to count from when it starts
+ * (`EngineUse.timeout`), not from when it was posted.
  *
  * Every failure goes back as data: an engine that cannot be built answers `failed` (the dispatcher
  * rejects `create`, or retries a replacement), a use that throws answers with its error serialized
@@ -15,7 +22,8 @@ import { importModule } from '../import-module.js';
 import { adoptPagemap } from '../pagemap/support.js';
 import { FdLedger, installFdLedger } from '../sys/index.js';
 import type { Engine, EngineModule } from './engine.js';
-import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
+import { ClaimBoard } from './claims.js';
+import type { FromWorker, RunMessage, ToWorker, WorkerInit } from './protocol.js';
 import { StatsBoard, statsKeys, statsValues } from './stats-board.js';
 import { workerEnd, type WorkerEnd } from './transport.js';
 
@@ -29,14 +37,25 @@ adoptPagemap(init.pagemap);
 
 let engine: Engine | undefined;
 const board = StatsBoard.attach(init.stats);
+const claims = ClaimBoard.attach(init.claims);
 let paths: string[][] = [];
 const values: number[] = [];
 /** Uses answered, as the stats board counts them. */
 let answered = 0;
+/** Uses posted and not yet reached, in order. */
+const posted: RunMessage[] = [];
+/** Whether a use is running (an engine's promise not yet settled, or the loop below). */
+let running = false;
 
 const channel: WorkerEnd = workerEnd((message: ToWorker) => {
-  if (message.type === 'run') void run(message.id, message.input, message.timeout);
-  else void close();
+  if (message.type === 'run') {
+    posted.push(message);
+    if (!running) next();
+  } else {
+    // Sent only to a thread with no use of its own left: whatever is still posted here was taken back.
+    posted.length = 0;
+    void close();
+  }
 });
 
 void start();
@@ -61,15 +80,44 @@ async function start(): Promise<void> {
   }
 }
 
-async function run(id: number, input: unknown, timeout: number): Promise<void> {
-  let value: unknown;
+/**
+ * Runs the posted uses in order until none is left or one answers with a promise (then again once
+ * it has settled). Uses that follow one another here never turn the event loop between them: at
+ * most the window's few, since new ones arrive only as messages.
+ */
+function next(): void {
+  running = true;
+  for (let message = posted.shift(); message !== undefined; message = posted.shift()) {
+    if (!claims.start(message.slot, message.tag)) continue;
+    const pending = run(message);
+    if (pending !== undefined) {
+      void pending.then(next);
+      return;
+    }
+  }
+  running = false;
+}
+
+/** Runs one use and answers it; a promise when the engine answered with one. */
+function run({ id, input, timeout }: RunMessage): Promise<void> | undefined {
+  let result: unknown;
   try {
-    const result = engine!.run(input, { timeout, emit: (payload, transfer) => channel.send({ type: 'event', id, payload }, transfer) });
-    value = result instanceof Promise ? await result : result;
+    result = engine!.run(input, { timeout, emit: (payload, transfer) => channel.send({ type: 'event', id, payload }, transfer) });
   } catch (err) {
     answer({ type: 'done', id, ok: false, error: serializeError(err) });
-    return;
+    return undefined;
   }
+  if (!(result instanceof Promise)) {
+    answerValue(id, result);
+    return undefined;
+  }
+  return result.then(
+    (value: unknown) => answerValue(id, value),
+    (err: unknown) => answer({ type: 'done', id, ok: false, error: serializeError(err) }),
+  );
+}
+
+function answerValue(id: number, value: unknown): void {
   try {
     answer({ type: 'done', id, ok: true, value }, engine!.transfer?.(value));
   } catch (err) {
