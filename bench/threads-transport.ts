@@ -1,6 +1,7 @@
 /**
  * How a use travels to a worker thread and back: the cost of the hop alone (the worker echoes), for
- * the transports the thread layer could use. Not part of `npm run bench`; run it on its own:
+ * the transports the thread layer could use, and for the thread layer itself. Not part of
+ * `npm run bench`; run it on its own:
  *
  *     node --import tsx bench/threads-transport.ts [--quick]
  *
@@ -12,12 +13,19 @@
  *   flag, then takes it with `receiveMessageOnPort`.
  * - `spin N`: as `wait+waitAsync`, the worker polling the flag for up to N µs after a use before it
  *   blocks (a client that sends the next use at once finds the worker awake).
+ * - `dispatcher, window N`: the thread layer (`src/threads/dispatcher.ts`) over an echo engine
+ *   (`threads-echo-engine.ts`), with a window of N uses a thread (1: one use in flight a thread, as
+ *   before the window; 2: the default).
  *
- * One client (latency: one use in flight) and, with 2 workers, 2 clients (throughput). Rows are the
- * median over batches of µs per use; the spread is printed beside it.
+ * One client (latency: one use in flight), 2 clients on 2 workers, and 8 clients on 2 workers (4
+ * uses in flight a worker: where a window pays). Rows are the median over batches of µs per use;
+ * the spread is printed beside it, and the load average at the end.
  */
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
+import { Dispatcher } from '../src/threads/dispatcher.ts';
+import { fillThreadOptions } from '../src/threads/options.ts';
 import { summarize, formatNs, type Measurement } from './measure.ts';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
@@ -120,20 +128,30 @@ async function latency(group: string, name: string, client: Client): Promise<Mea
   return summarize(group, name, perOp, BATCH);
 }
 
-/** Two clients, each with one use in flight at a time, on two workers: ns per use overall. */
-async function throughput(group: string, name: string, clients: Client[]): Promise<Measurement> {
+/** The thread layer itself over an echo engine, `threads` threads holding `window` uses each; one client. */
+async function dispatcher(threads: number, window: number): Promise<Client> {
+  const d = await Dispatcher.create(
+    { engine: new URL('./threads-echo-engine.ts', import.meta.url), parts: {}, window },
+    fillThreadOptions({ threads }),
+  );
+  return { call: (input) => d.run(input), close: () => d.close() };
+}
+
+/** `loops` clients at once, each with one use in flight at a time, spread over `clients`: ns per use overall. */
+async function throughput(group: string, name: string, clients: Client[], loops = clients.length): Promise<Measurement> {
   const input = { code: '1+2' };
   const loop = async (client: Client, n: number) => {
     for (let i = 0; i < n; i++) await client.call(input);
   };
-  await Promise.all(clients.map((c) => loop(c, BATCH)));
+  const all = () => Promise.all(Array.from({ length: loops }, (_, i) => loop(clients[i % clients.length]!, BATCH)));
+  await all();
   const perOp: number[] = [];
   for (let b = 0; b < BATCHES; b++) {
     const t0 = process.hrtime.bigint();
-    await Promise.all(clients.map((c) => loop(c, BATCH)));
-    perOp.push(Number(process.hrtime.bigint() - t0) / (BATCH * clients.length));
+    await all();
+    perOp.push(Number(process.hrtime.bigint() - t0) / (BATCH * loops));
   }
-  return summarize(group, name, perOp, BATCH * clients.length);
+  return summarize(group, name, perOp, BATCH * loops);
 }
 
 const contenders: { name: string; mode: Mode; spinUs?: number }[] = [
@@ -152,10 +170,30 @@ for (const c of contenders) {
   const two = [start(c.mode, c.spinUs), start(c.mode, c.spinUs)];
   rows.push(await throughput('two clients, two workers', c.name, two));
   await Promise.all(two.map((w) => w.close()));
+  if (c.mode === 'post') {
+    const eight = [start(c.mode), start(c.mode)];
+    rows.push(await throughput('eight clients, two workers', c.name, eight, 8));
+    await Promise.all(eight.map((w) => w.close()));
+  }
+}
+for (const window of [1, 2, 4]) {
+  const name = `dispatcher, window ${window}`;
+  const one = await dispatcher(1, window);
+  rows.push(await latency('one client, one worker', name, one));
+  await one.close();
+  const two = await dispatcher(2, window);
+  rows.push(await throughput('two clients, two workers', name, [two], 2));
+  rows.push(await throughput('eight clients, two workers', name, [two], 8));
+  await two.close();
 }
 for (const row of rows) {
   console.log(
-    `${row.group.padEnd(26)} ${row.name.padEnd(16)} ${formatNs(row.nsPerOp).padStart(10)} per use` +
+    `${row.group.padEnd(28)} ${row.name.padEnd(20)} ${formatNs(row.nsPerOp).padStart(10)} per use` +
       `  (${formatNs(row.minNsPerOp)} – ${formatNs(row.maxNsPerOp)})`,
   );
 }
+console.log(
+  `load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`,
+);
