@@ -176,7 +176,7 @@ for (const c of contenders) {
     await Promise.all(eight.map((w) => w.close()));
   }
 }
-for (const window of [1, 2, 4]) {
+for (const window of [1, 2, 4, 8]) {
   const name = `dispatcher, window ${window}`;
   const one = await dispatcher(1, window);
   rows.push(await latency('one client, one worker', name, one));

@@ -108,13 +108,17 @@ interface Use extends Task {
 }
 
 /**
- * Uses a thread holds at most by default: the one it runs and one posted behind it. Measured on the
- * 2-vCPU development VM (bench/threads-transport.ts, the dispatcher rows, an echo engine): with 8
- * clients on 2 threads, XX µs a use with a window of 1, XX with 2, XX with 4 (see BENCHMARKS.md).
- * Two is the smallest window in which a worker has its next use when it answers; a larger one only
- * holds more uses on a thread that may turn out slow.
+ * Uses a thread holds at most by default: the one it runs and three posted behind it. A worker
+ * sleeps when it has answered every use it holds before the main thread's next post, so the window
+ * must cover the main thread's reaction time: a server's main thread, busy with HTTP, hears an
+ * answer tens of µs late. Measured on the 2-vCPU development VM, quiet (BENCHMARKS.md, "The
+ * window"): the echo of bench/threads-transport.ts with 8 clients on 2 threads, 32 µs a use with a
+ * window of 1, 12 with 2, 7.4 with 4, 8.0 with 8; `cowpool serve --threads 2` under wrk, 28 000
+ * requests/s before the window, 35 000 with 2, 43 000 with 4, 43 000 with 8. Four takes most of
+ * the gain while holding few uses on a thread that may turn out slow (an idle thread takes them
+ * back, one at a time).
  */
-export const WINDOW = 2;
+export const WINDOW = 4;
 
 /**
  * Bytes of ArrayBuffers in a use's `transfer` list up to which it may still be posted behind a
