@@ -113,8 +113,8 @@ interface Use extends Task {
  * must cover the main thread's reaction time: a server's main thread, busy with HTTP, hears an
  * answer tens of µs late. Measured on the 2-vCPU development VM, quiet (BENCHMARKS.md, "The
  * window"): the echo of bench/threads-transport.ts with 8 clients on 2 threads, 32 µs a use with a
- * window of 1, 12 with 2, 7.4 with 4, 8.0 with 8; `cowpool serve --threads 2` under wrk, 28 000
- * requests/s before the window, 35 000 with 2, 43 000 with 4, 43 000 with 8. Four takes most of
+ * window of 1, 12 with 2, 7.4 with 4, 8.0 with 8; `cowpool serve --threads 2` under wrk, about
+ * 28 000 requests/s with 1, 35 000 with 2, 43 000 with 4 or 8 (medians of rounds). Four takes most of
  * the gain while holding few uses on a thread that may turn out slow (an idle thread takes them
  * back, one at a time).
  */
