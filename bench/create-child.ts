@@ -2,17 +2,32 @@
  * One creation of `bench/create.ts`, in a process of its own, so that it is what a new process
  * pays (nothing compiled, nothing probed yet): `node --import tsx bench/create-child.ts <what>`,
  * with the cache directory in COWPOOL_CACHE_DIR (empty for a cold creation, filled for a warm
- * one). Prints the creation's wall and CPU milliseconds as JSON. What:
+ * one), and cowpool taken from the installed package in COWPOOL_BENCH_PACKAGE (else from src/).
+ * Prints the creation's wall and CPU milliseconds as JSON. What:
  *
  * - `quickjs-sandbox`, `sqlite-sandbox`: `QuickJSSandbox.create()`, `SqliteSandbox.create()`;
  * - `quickjs-pool`, `sqlite-pool`: `InstancePool.create()` of the same modules, with stand-in
  *   imports (preparation and one member; the sandboxes' own initialization is not run).
  */
-import { InstancePool } from '../src/index.ts';
-import { loadQuickJSWasm } from '../src/quickjs/abi.ts';
-import { QuickJSSandbox } from '../src/quickjs/index.ts';
-import { loadSqliteWasm } from '../src/sqlite/abi.ts';
-import { SqliteSandbox } from '../src/sqlite/index.ts';
+import { pathToFileURL } from 'node:url';
+import type * as Root from '../src/index.ts';
+import type * as QuickJSAbi from '../src/quickjs/abi.ts';
+import type * as QuickJS from '../src/quickjs/index.ts';
+import type * as SqliteAbi from '../src/sqlite/abi.ts';
+import type * as Sqlite from '../src/sqlite/index.ts';
+
+/** A module of cowpool: from the installed package in COWPOOL_BENCH_PACKAGE (dist/), else from src/. */
+async function cowpool<T>(path: string): Promise<T> {
+  const installed = process.env.COWPOOL_BENCH_PACKAGE;
+  const url = installed ? pathToFileURL(`${installed}/dist/${path}.js`) : new URL(`../src/${path}.ts`, import.meta.url);
+  return (await import(url.href)) as T;
+}
+
+const { InstancePool } = await cowpool<typeof Root>('index');
+const { loadQuickJSWasm } = await cowpool<typeof QuickJSAbi>('quickjs/abi');
+const { QuickJSSandbox } = await cowpool<typeof QuickJS>('quickjs/index');
+const { loadSqliteWasm } = await cowpool<typeof SqliteAbi>('sqlite/abi');
+const { SqliteSandbox } = await cowpool<typeof Sqlite>('sqlite/index');
 
 /** A function for each function import: instantiation links them, and no use calls them here. */
 function standIns(bytes: Uint8Array): WebAssembly.Imports {

@@ -8,6 +8,9 @@
  * contenders take turns, one process each per round, so that the load of a shared machine weighs
  * on each alike; each row is the median over the rounds, with the fastest and slowest. Each cold
  * round gets a new empty cache directory; the warm rounds share one, filled before they start.
+ * cowpool runs as a user installs it (`npm pack`, unpacked into a project's node_modules: see
+ * `test/support/installed-package.ts`); a checkout pays about 2 ms more per warm start, for the
+ * fingerprint of its code that keys its cache (`pool/cache/fingerprint.ts`).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -16,11 +19,11 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { installPackage } from '../test/support/installed-package.ts';
 import { summarize, type Measurement } from './measure.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CHILD = fileURLToPath(new URL('./create-child.ts', import.meta.url));
-const CLI = join(ROOT, 'bin', 'cowpool.js');
 
 /** A case: its name, and one run of it with the cache in `cacheDir`, in wall and CPU ms. */
 interface Case {
@@ -34,7 +37,17 @@ interface Case {
 
 /** Runs the create benchmark. */
 export async function benchCreate(quick: boolean): Promise<Measurement[]> {
-  const rounds = quick ? 3 : 9;
+  const installed = installPackage();
+  try {
+    return await measure(quick ? 3 : 9, installed.packageDir);
+  } finally {
+    installed.remove();
+  }
+}
+
+/** The rounds, with cowpool installed in `pkg`. */
+async function measure(rounds: number, pkg: string): Promise<Measurement[]> {
+  const cli = join(pkg, 'bin', 'cowpool.js');
   const cases: Case[] = [];
   for (const [what, label] of [
     ['quickjs-sandbox', 'QuickJSSandbox.create()'],
@@ -47,7 +60,7 @@ export async function benchCreate(quick: boolean): Promise<Measurement[]> {
         group: `create in a new process: ${label}`,
         name: cold ? 'cold (empty cache)' : 'warm (cached)',
         cold,
-        run: (dir) => child(what, dir),
+        run: (dir) => child(pkg, what, dir),
       });
     }
   }
@@ -60,8 +73,8 @@ export async function benchCreate(quick: boolean): Promise<Measurement[]> {
         group: `cowpool serve: start to first 200, ${size}`,
         name: cold ? 'cold (empty cache)' : 'warm (cowpool warm first)',
         cold,
-        run: (dir) => serveToFirst200(wasm, dir),
-        fill: (dir) => execFileSync(process.execPath, [CLI, 'warm', join(ROOT, wasm), '--cache-dir', dir], { stdio: 'ignore' }),
+        run: (dir) => serveToFirst200(cli, wasm, dir),
+        fill: (dir) => execFileSync(process.execPath, [cli, 'warm', join(ROOT, wasm), '--cache-dir', dir], { stdio: 'ignore' }),
       });
     }
   }
@@ -95,19 +108,19 @@ export async function benchCreate(quick: boolean): Promise<Measurement[]> {
 }
 
 /** One creation in a new process (`create-child.ts`). */
-async function child(what: string, cacheDir: string): Promise<{ ms: number; cpuMs: number }> {
+async function child(pkg: string, what: string, cacheDir: string): Promise<{ ms: number; cpuMs: number }> {
   const out = execFileSync(process.execPath, ['--import', 'tsx', CHILD, what], {
     encoding: 'utf8',
-    env: { ...process.env, COWPOOL_CACHE_DIR: cacheDir },
+    env: { ...process.env, COWPOOL_CACHE_DIR: cacheDir, COWPOOL_BENCH_PACKAGE: pkg },
   });
   return JSON.parse(out.trim().split('\n').pop()!) as { ms: number; cpuMs: number };
 }
 
-/** Starts `cowpool serve <wasm>` and polls its port until a GET answers 200: the milliseconds from the spawn. */
-async function serveToFirst200(wasm: string, cacheDir: string): Promise<{ ms: number }> {
+/** Starts `cowpool serve <wasm>` (the CLI at `cli`) and polls its port until a GET answers 200: the milliseconds from the spawn. */
+async function serveToFirst200(cli: string, wasm: string, cacheDir: string): Promise<{ ms: number }> {
   const port = await freePort();
   const started = performance.now();
-  const server = spawn(process.execPath, [CLI, 'serve', join(ROOT, wasm), '--port', String(port), '--quiet'], {
+  const server = spawn(process.execPath, [cli, 'serve', join(ROOT, wasm), '--port', String(port), '--quiet'], {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, COWPOOL_CACHE_DIR: cacheDir },
   });

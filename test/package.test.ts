@@ -1,6 +1,6 @@
 /**
- * The package as a user installs it: `npm pack`, the tarball unpacked into a fresh project's
- * node_modules (offline: no registry involved). That project's strict TypeScript (no skipLibCheck)
+ * The package as a user installs it (`support/installed-package.ts`: `npm pack`, unpacked into a
+ * fresh project's node_modules, offline). That project's strict TypeScript (no skipLibCheck)
  * compiles a consumer of every entry point, ES module and CommonJS, with the `dom` lib and with
  * `es2022` alone; Node imports each subpath and a CommonJS project (as `npm init -y` makes one)
  * requires each, while internals stay unreachable both ways. Needs a built dist/ (`npm test` builds
@@ -9,9 +9,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { installPackage, type InstalledPackage } from './support/installed-package.ts';
 
 const repo = resolve(import.meta.dirname, '..');
 const fixture = join(repo, 'test', 'fixtures', 'consumer');
@@ -29,38 +29,18 @@ const ENTRY_POINTS: Record<string, string> = {
   'cowpool/threads': 'ThreadPool',
 };
 
-let dir = '';
+let installed: InstalledPackage | undefined;
 let project = '';
-let files: string[] = [];
+let files: readonly string[] = [];
 
 before(() => {
   if (skip) return;
-  dir = mkdtempSync(join(tmpdir(), 'cowpool-consumer-'));
-  const packed = JSON.parse(
-    execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], {
-      cwd: repo,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-    }),
-  ) as { filename: string; files: { path: string }[] }[];
-  files = packed[0]!.files.map((f) => f.path);
-  project = join(dir, 'project');
-  const installed = join(project, 'node_modules', 'cowpool');
-  mkdirSync(installed, { recursive: true });
-  execFileSync('tar', ['-xzf', join(dir, packed[0]!.filename), '-C', installed, '--strip-components=1']);
-  // The package's own dependency, its optional peers and the consumer's Node types, from this checkout (no network).
-  mkdirSync(join(project, 'node_modules', '@types'));
-  mkdirSync(join(project, 'node_modules', '@jitl'));
-  for (const name of ['koffi', 'sql.js', '@jitl/quickjs-wasmfile-release-sync', '@types/node']) {
-    symlinkSync(join(repo, 'node_modules', name), join(project, 'node_modules', name));
-  }
-  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+  installed = installPackage();
+  ({ project, files } = installed);
   for (const name of readdirSync(fixture)) copyFileSync(join(fixture, name), join(project, name));
 });
 
-after(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+after(() => installed?.remove());
 
 test('the tarball holds the built entry points and the license, no sources, tests or source maps', { skip }, () => {
   for (const file of ['dist/index.d.ts', 'dist/wasi/index.js', 'dist/serve/index.js', 'dist/cjs/index.js', 'dist/cjs/index.d.ts']) {
@@ -128,7 +108,7 @@ test('each subpath imports as an ES module, and internals stay unreachable', { s
 
 test('a CommonJS project requires each subpath and runs a pool, a QuickJS and a SQLite sandbox', { skip }, () => {
   // What `npm init -y` writes: no "type", so .js files are CommonJS.
-  const cjs = join(dir, 'cjs-project');
+  const cjs = join(project, '..', 'cjs-project');
   mkdirSync(cjs);
   symlinkSync(join(project, 'node_modules'), join(cjs, 'node_modules'));
   writeFileSync(join(cjs, 'package.json'), JSON.stringify({ name: 'cjs-project', version: '1.0.0', main: 'index.js', license: 'ISC' }));

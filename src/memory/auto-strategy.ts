@@ -7,7 +7,8 @@
  */
 import type { MemoryImage } from './image.js';
 import { parseStrategy, requireStrategy, type ResetStrategy } from './reset-strategy.js';
-import { selfCheck, type SelfCheckReport } from './self-check.js';
+import { kernelBehaviour } from '../pagemap/index.js';
+import { checkedStrategy, type SelfCheckReport } from './self-check.js';
 
 /**
  * Memories up to this size are reset by `copy` where the kernel has the shared zero page. It was
@@ -31,20 +32,24 @@ export interface StrategyChoice {
  * strategy whose own self-check passed on this kernel (`pagemap`, else `madvise`, else `copy`),
  * except that a memory of at most {@link COPY_THRESHOLD} (none, now) is copied where that keeps
  * untouched pages unpopulated (a kernel with the zero page). `copy` is thus never chosen while a
- * native strategy works: copying 16 MiB back costs more than a fresh instance. `check` is this
- * process's self-check; another report can be passed to see what `auto` would do on another host.
+ * native strategy works: copying 16 MiB back costs more than a fresh instance. This process's
+ * strategies are checked only as far as the choice needs (`checkedStrategy`); `report`, another
+ * host's self-check, shows what `auto` would do there.
  */
-export function chooseStrategy(memoryBytes = Infinity, check: SelfCheckReport = selfCheck()): StrategyChoice {
+export function chooseStrategy(memoryBytes = Infinity, report?: SelfCheckReport): StrategyChoice {
+  const check = (strategy: ResetStrategy) => (report ? report.strategies[strategy] : checkedStrategy(strategy));
   const small = memoryBytes <= COPY_THRESHOLD;
-  if (small && check.kernel.zeroPage !== false && check.strategies.copy.ok) {
+  if (small && (report?.kernel ?? kernelBehaviour()).zeroPage !== false && check('copy').ok) {
     return {
       strategy: 'copy',
       reason: `the memory is ${memoryBytes / 1024} KiB: comparing and copying it back is cheaper than a system call`,
     };
   }
-  if (check.strategies.pagemap.ok) return { strategy: 'pagemap' };
-  const noPagemap = `pagemap is unavailable (${check.strategies.pagemap.reason})`;
-  if (check.strategies.madvise.ok) {
+  const pagemap = check('pagemap');
+  if (pagemap.ok) return { strategy: 'pagemap' };
+  const noPagemap = `pagemap is unavailable (${pagemap.reason})`;
+  const madvise = check('madvise');
+  if (madvise.ok) {
     return {
       strategy: 'madvise',
       reason: `${noPagemap}; madvise discards the whole memory after each use, so each use pays a page fault per page it touches`,
@@ -53,7 +58,7 @@ export function chooseStrategy(memoryBytes = Infinity, check: SelfCheckReport = 
   return {
     strategy: 'copy',
     reason:
-      `${noPagemap}, and madvise is unavailable (${check.strategies.madvise.reason}); ` +
+      `${noPagemap}, and madvise is unavailable (${madvise.reason}); ` +
       'copy compares the whole memory after each use, which for large memories costs more than a fresh instance',
   };
 }
