@@ -15,8 +15,9 @@
  *               +16 malloc_count  +20 malloc_size  +24 malloc_limit  +28 opaque           (JSMallocState)
  *
  * The module is rewritten (the QuickJS initializer's rewrite, before the pool prepares it) with
- * four functions appended, in four new entries at the end of the function table; no existing index
- * changes and the table is never written, so the pool still keeps one instance per slot:
+ * four functions appended, in four new entries at the end of the function table
+ * (`module/table-append.ts`); no existing index changes and the table is never written, so the
+ * pool still keeps one instance per slot:
  *
  *     malloc(s, n)      = js_def_malloc with the chunk for its 0 + 8: refuse when size + n > limit,
  *                         else dlmalloc's malloc (the export), count += 1, size += chunk
@@ -39,8 +40,8 @@
  * dlmalloc's chunks between two marker blocks, and checked against QuickJS's count of blocks.
  */
 import { UnsupportedError } from '../errors.js';
-import { readModule, SectionId, type ModuleInfo } from '../module/index.js';
-import { appendEntries, emitModule, type Replacement } from '../module/rewrite.js';
+import { readModule, type ModuleInfo } from '../module/index.js';
+import { TableAppend } from '../module/table-append.js';
 import { ByteWriter } from '../module/writer.js';
 import { EXPORTS, type QuickJSExports } from './abi.js';
 
@@ -82,7 +83,6 @@ const NO_LIMIT = -1;
 /** Larger than any block the runtime frees while it is created (its tables are a few KiB). */
 const ABOVE_BYTES = 256 * 1024;
 
-const FUNC_TYPE = 0x60;
 const I32 = 0x7f;
 const EMPTY = 0x40;
 const IF = 0x04;
@@ -120,37 +120,13 @@ const SIGNATURES = [
  * of quickjs-emscripten's build.
  */
 export function addHeapAccounting(bytes: Uint8Array, info: ModuleInfo = readModule(bytes)): AccountedModule {
-  const table = info.tables[0];
-  if (info.importedTableCount !== 0 || info.tables.length !== 1 || table === undefined || table.element !== 'funcref' || table.table64) {
-    throw new UnsupportedError('QuickJS', 'its function table is not the one defined funcref table of the build cowpool hosts');
-  }
-  const { types, typeEntries } = signatureTypes(info);
-  const first = table.min;
-  const firstFunction = info.importedFunctionCount + info.functions.length;
-  const reallocType = types[2]!;
-  const bodies = [
-    mallocBody(exported(info, EXPORTS.malloc.name)),
-    freeBody(exported(info, EXPORTS.free.name)),
-    reallocBody(reallocType),
-    usableBody(),
-  ];
-
-  const min = first + bodies.length;
-  const max = table.max === undefined ? undefined : Math.max(table.max, min);
-  const tables = new ByteWriter().u32(1).u8(0x70);
-  if (max === undefined) tables.u8(0x00).u32(min);
-  else tables.u8(0x01).u32(min).u32(max);
-  const element = new ByteWriter().u8(0x00).u8(I32_CONST).s32(first).u8(END).u32(bodies.length);
-  for (let i = 0; i < bodies.length; i++) element.u32(firstFunction + i);
-
-  const replace = new Map<number, Replacement>();
-  appendEntries(bytes, info, SectionId.type, info.types.length, typeEntries, replace);
-  const functions = types.map((t) => new ByteWriter().u32(t).finish().slice());
-  appendEntries(bytes, info, SectionId.function, info.functions.length, functions, replace);
-  replace.set(SectionId.table, tables);
-  appendEntries(bytes, info, SectionId.element, info.elements.length, [element.finish().slice()], replace);
-  appendEntries(bytes, info, SectionId.code, info.code.length, bodies, replace);
-  return { bytes: emitModule(bytes, info, replace), first };
+  const rewrite = new TableAppend(bytes, info, 'QuickJS');
+  const [mallocType, freeType, reallocType, usableType] = SIGNATURES.map(({ params, results }) => rewrite.i32Type(params, results));
+  rewrite.addFunction(mallocType!, mallocBody(exported(info, EXPORTS.malloc.name)));
+  rewrite.addFunction(freeType!, freeBody(exported(info, EXPORTS.free.name)));
+  rewrite.addFunction(reallocType!, reallocBody(reallocType!));
+  rewrite.addFunction(usableType!, usableBody());
+  return { bytes: rewrite.emit(), first: rewrite.first };
 }
 
 /** The function index of the export `name` (whose signature `checkAbi` checked). */
@@ -158,30 +134,6 @@ function exported(info: ModuleInfo, name: string): number {
   const found = info.exports.find((e) => e.name === name && e.kind === 'function');
   if (found === undefined) throw new UnsupportedError('QuickJS', `its module exports no function ${name}`);
   return found.index;
-}
-
-/** The type index of each of {@link SIGNATURES} (all i32), and the type entries to append for those the module lacks. */
-function signatureTypes(info: ModuleInfo): { types: number[]; typeEntries: Uint8Array[] } {
-  const known = [...info.types];
-  const typeEntries: Uint8Array[] = [];
-  const types = SIGNATURES.map(({ params, results }) => {
-    const allI32 = (list: readonly string[], n: number) => list.length === n && list.every((t) => t === 'i32');
-    const found = known.findIndex((t) => allI32(t.params, params) && allI32(t.results, results));
-    if (found >= 0) return found;
-    known.push({ params: Array(params).fill('i32'), results: Array(results).fill('i32') });
-    typeEntries.push(
-      new ByteWriter()
-        .u8(FUNC_TYPE)
-        .u32(params)
-        .bytes(new Uint8Array(params).fill(I32))
-        .u32(results)
-        .bytes(new Uint8Array(results).fill(I32))
-        .finish()
-        .slice(),
-    );
-    return known.length - 1;
-  });
-  return { types, typeEntries };
 }
 
 /** A function body: `locals` extra i32 locals, then the code and `end`. */

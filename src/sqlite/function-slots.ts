@@ -12,16 +12,15 @@
  *     final i (ctx)              = host(2i + 1, ctx, 0, 0)      ──┴─► call_indirect through entry 0 of
  *                                                                    the new table `cowpool:sqlite-functions`
  *
- * The new functions and the new one-entry table are appended, so no existing index changes (as
- * the fuel instrumentation does, `module/fuel.ts`); table 0 only grows its minimum. Its entries
- * are then fixed at instantiation, and the module still never changes a table, so the pool keeps
- * one instance per slot. The host puts a wasm function wrapping its dispatcher into the new
+ * The new functions and the new one-entry table are appended (`module/table-append.ts`), so no
+ * existing index changes; table 0 only grows its minimum. Its entries are then fixed at
+ * instantiation, and the module still never changes a table, so the pool keeps one instance per
+ * slot. The host puts a wasm function wrapping its dispatcher into the new
  * table's entry at the start of each use (the pool restores the entry after the use: the table is
  * exported); `call i` serves a scalar function or an aggregate's step, `final i` an aggregate's end.
  */
-import { UnsupportedError } from '../errors.js';
-import { readModule, SectionId } from '../module/index.js';
-import { appendEntries, emitModule, type Replacement } from '../module/rewrite.js';
+import { readModule } from '../module/index.js';
+import { TableAppend } from '../module/table-append.js';
 import { ByteWriter } from '../module/writer.js';
 
 /** The export of the table whose entry 0 is the host's dispatcher. */
@@ -35,9 +34,6 @@ export interface FunctionSlots {
   readonly first: number;
 }
 
-const FUNC_TYPE = 0x60;
-const I32 = 0x7f;
-const FUNC_REF = 0x70;
 const LOCAL_GET = 0x20;
 const I32_CONST = 0x41;
 const CALL_INDIRECT = 0x11;
@@ -45,60 +41,20 @@ const END = 0x0b;
 
 /**
  * `bytes` with `count` slots for host functions; see the module comment. Throws
- * {@link UnsupportedError} for a module whose function table is not the one defined table of sql.js's build.
+ * `UnsupportedError` for a module whose function table is not the one defined table of sql.js's build.
  */
 export function addFunctionSlots(bytes: Uint8Array, count: number): FunctionSlots {
-  const info = readModule(bytes);
-  const table = info.tables[0];
-  if (info.importedTableCount !== 0 || info.tables.length !== 1 || table === undefined || table.element !== 'funcref' || table.table64) {
-    throw new UnsupportedError('SQLite', 'its function table is not the one defined funcref table of the build cowpool hosts');
-  }
-  const types = [...info.types];
-  const typeEntries: Uint8Array[] = [];
-  const typeIndex = (params: number): number => {
-    const found = types.findIndex((t) => t.results.length === 0 && t.params.length === params && t.params.every((p) => p === 'i32'));
-    if (found >= 0) return found;
-    types.push({ params: Array(params).fill('i32'), results: [] });
-    typeEntries.push(new ByteWriter().u8(FUNC_TYPE).u32(params).bytes(new Uint8Array(params).fill(I32)).u32(0).finish().slice());
-    return types.length - 1;
-  };
-  const callType = typeIndex(3);
-  const finalType = typeIndex(1);
-  const hostType = typeIndex(4);
-  const hostTable = 1;
-  const first = table.min;
-  const firstFunction = info.importedFunctionCount + info.functions.length;
-
-  const functions: Uint8Array[] = [];
-  const bodies: Uint8Array[] = [];
-  for (let i = 0; i < count; i++) {
-    functions.push(new ByteWriter().u32(callType).finish().slice(), new ByteWriter().u32(finalType).finish().slice());
-    bodies.push(body(2 * i, [0, 1, 2], hostType, hostTable), body(2 * i + 1, [0], hostType, hostTable));
-  }
-  const min = first + 2 * count;
-  const max = table.max === undefined ? undefined : Math.max(table.max, min);
-  const tables = new ByteWriter().u32(2).u8(FUNC_REF);
-  if (max === undefined) tables.u8(0x00).u32(min);
-  else tables.u8(0x01).u32(min).u32(max);
+  const rewrite = new TableAppend(bytes, readModule(bytes), 'SQLite');
+  const callType = rewrite.i32Type(3, 0);
+  const finalType = rewrite.i32Type(1, 0);
+  const hostType = rewrite.i32Type(4, 0);
   // The host's table: exactly one entry, so that nothing can grow it.
-  tables.u8(FUNC_REF).u8(0x01).u32(1).u32(1);
-  const element = new ByteWriter()
-    .u8(0x00)
-    .u8(I32_CONST)
-    .s32(first)
-    .u8(END)
-    .u32(2 * count);
-  for (let j = 0; j < 2 * count; j++) element.u32(firstFunction + j);
-  const exported = new ByteWriter().name(FUNCTION_CALL_TABLE).u8(0x01).u32(hostTable).finish().slice();
-
-  const replace = new Map<number, Replacement>();
-  appendEntries(bytes, info, SectionId.type, info.types.length, typeEntries, replace);
-  appendEntries(bytes, info, SectionId.function, info.functions.length, functions, replace);
-  replace.set(SectionId.table, tables);
-  appendEntries(bytes, info, SectionId.export, info.exports.length, [exported], replace);
-  appendEntries(bytes, info, SectionId.element, info.elements.length, [element.finish().slice()], replace);
-  appendEntries(bytes, info, SectionId.code, info.code.length, bodies, replace);
-  return { bytes: emitModule(bytes, info, replace), first };
+  const hostTable = rewrite.addHostTable(1, FUNCTION_CALL_TABLE);
+  for (let i = 0; i < count; i++) {
+    rewrite.addFunction(callType, body(2 * i, [0, 1, 2], hostType, hostTable));
+    rewrite.addFunction(finalType, body(2 * i + 1, [0], hostType, hostTable));
+  }
+  return { bytes: rewrite.emit(), first: rewrite.first };
 }
 
 /** A function body: `host(code, params…, 0…)` through entry 0 of the host table. */
