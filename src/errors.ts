@@ -375,19 +375,21 @@ export class UncloneableValueError extends HostError {
 }
 
 /**
- * A use was refused because the queue of uses waiting for a thread was full (`maxQueue`): the
- * threads are all busy and enough callers already wait. Nobody's mistake: shed load (HTTP 503),
- * retry later, or raise `maxQueue` or `threads`.
+ * A use was refused because the queue of uses waiting for a thread (or, in an `InstancePool`, for
+ * an instance) was full (`maxQueue`): all are busy and enough callers already wait. Nobody's
+ * mistake: shed load (HTTP 503), retry later, or raise `maxQueue` or `threads` (`max`).
  */
 export class QueueFullError extends CapacityError {
   /** The queue's bound. */
   readonly maxQueue: number;
 
-  constructor(maxQueue: number, threads: number) {
+  /** `busy`: what the waiting uses wait for, the threads of a thread pool or the instances of a pool. */
+  constructor(maxQueue: number, busy: { readonly threads: number } | { readonly instances: number }) {
+    const [count, noun, knob] = 'threads' in busy ? [busy.threads, 'thread', 'threads'] : [busy.instances, 'instance', 'max'];
     super(
       ErrorCodes.QUEUE_FULL,
-      `the queue is full: ${maxQueue} uses already wait for ${threads} busy thread${threads === 1 ? '' : 's'}; ` +
-        'retry later, or raise maxQueue or threads',
+      `the queue is full: ${maxQueue} uses already wait for ${count} busy ${noun}${count === 1 ? '' : 's'}; ` +
+        `retry later, or raise maxQueue or ${knob}`,
     );
     this.maxQueue = maxQueue;
   }

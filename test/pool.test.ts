@@ -12,6 +12,8 @@ import {
   MalformedModuleError,
   ModuleNotPoolableError,
   PoolClosedError,
+  QueueFullError,
+  CapacityError,
   CowpoolError,
   type InstanceHost,
 } from '../src/index.ts';
@@ -126,6 +128,41 @@ test('callers beyond max wait and are served in order; acquire can time out', as
   assert.equal(pool.stats().waits, 4);
   assert.throws(() => first.release(), { code: 'COWPOOL_ERR_CLOSED' });
   await pool.close();
+});
+
+test('maxQueue bounds the callers in line: one more is refused at once, typed, and counted', async () => {
+  const pool = await InstancePool.create(secretModule, { max: 1, maxQueue: 2 });
+  const first = await pool.acquire();
+  const order: number[] = [];
+  const waiting = [1, 2].map((n) => pool.run(() => void order.push(n)));
+  for (const call of [() => pool.run(() => order.push(3)), () => pool.acquire()]) {
+    await assert.rejects(call(), (err: unknown) => {
+      assert.ok(err instanceof QueueFullError && err instanceof CapacityError);
+      assert.equal(err.code, 'COWPOOL_ERR_QUEUE_FULL');
+      assert.equal(err.maxQueue, 2);
+      assert.match(err.message, /2 uses already wait for 1 busy instance; retry later, or raise maxQueue or max/);
+      return true;
+    });
+  }
+  assert.deepEqual([pool.stats().waiting, pool.stats().waits, pool.stats().refused], [2, 2, 2]);
+  first.release();
+  await Promise.all(waiting);
+  assert.deepEqual(order, [1, 2], 'the refused use never ran; those in line did, in order');
+  await pool.run(() => order.push(4)); // room again
+  // maxQueue 0: a caller that would wait is refused; one that finds a free instance is not.
+  const none = await InstancePool.create(secretModule, { max: 1, maxQueue: 0 });
+  const held = await none.acquire();
+  await assert.rejects(none.acquire(), QueueFullError);
+  held.release();
+  await none.run(() => {});
+  for (const maxQueue of [-1, 1.5, '2', NaN]) {
+    await assert.rejects(InstancePool.create(secretModule, { maxQueue: maxQueue as number }), (err: unknown) => {
+      assert.ok(err instanceof InvalidArgumentError);
+      assert.match(err.message, /options\.maxQueue/);
+      return true;
+    });
+  }
+  await Promise.all([pool.close(), none.close()]);
 });
 
 test('close waits for leases, rejects waiters and later calls, and is idempotent', async () => {

@@ -87,6 +87,7 @@ export function poolFamilies(prefix: string, stats: PoolCounters, labels: Labels
       stats.resetFailures,
     ),
     counter('waits_total', 'Calls that had to wait for a free instance.', stats.waits),
+    counter('queue_refusals_total', 'Calls refused at once because maxQueue callers were waiting already.', stats.refused),
     counter('trims_total', 'Idle instances that gave back the pages their uses wrote.', stats.trims),
     {
       name: `${prefix}instances`,

@@ -38,6 +38,7 @@ import {
   InvalidArgumentError,
   NestedUseError,
   PoolClosedError,
+  QueueFullError,
 } from '../errors.js';
 import { Histogram, RESET_TIME_BOUNDS_NS } from '../histogram.js';
 import type { MemoryImage, ResetReport, ResetStrategy } from '../memory/index.js';
@@ -310,6 +311,7 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
       retirements: s.retirements,
       resetFailures: s.resetFailures,
       waits: s.waits,
+      refused: s.refused,
       traps: s.traps,
       timeouts: s.timeouts,
       trims: s.trims,
@@ -353,8 +355,15 @@ export class InstancePool<E extends object = WebAssembly.Exports, S = undefined,
     if (this.#depth > 0 && this.#leased <= this.#depth && this.#creating === 0) throw new NestedUseError(this.#options.max, method);
   }
 
-  /** Waits in line for a member; the waiter leaves the line on timeout, abort or close. */
+  /**
+   * Waits in line for a member, unless `maxQueue` callers wait already (`QueueFullError`); the
+   * waiter leaves the line on timeout, abort or close.
+   */
   #wait(context: C | undefined, use: FilledUseOptions): Promise<Lease<E, S, C>> {
+    if (this.#waiters.length >= this.#options.maxQueue) {
+      this.#stats.refused++;
+      return Promise.reject(new QueueFullError(this.#options.maxQueue, { instances: this.#options.max }));
+    }
     this.#stats.waits++;
     return this.#waiters.enqueue(context, use);
   }

@@ -83,6 +83,14 @@ export interface PoolOptions<S = undefined, C = unknown> {
   /** Longest wait in `acquire`/`run` for a free instance, in ms. Default: no limit. */
   acquireTimeout?: number;
   /**
+   * Callers that may wait for a free instance while all `max` are in use; one more is refused at
+   * once with `QueueFullError` (a `CapacityError`: shed the load, or retry later). Callers wait only
+   * while uses are asynchronous (a use that awaits holds its instance). Default Infinity (never
+   * refused): set a bound where load must be shed, as a server should, with `acquireTimeout` for
+   * how long one may wait.
+   */
+  maxQueue?: number;
+  /**
    * Make guests interruptible: loops and function entries count down a budget, and when it runs
    * out the pool checks the use's deadline (`run(…, { timeout })`). Costs a few instructions per
    * loop iteration and per call. `'loops'` counts at loop headers only, which halves the cost in an
@@ -145,6 +153,7 @@ export interface FilledOptions<S, C> {
   trimIdleAfter: number;
   strategy: 'auto' | ResetStrategy;
   acquireTimeout: number;
+  maxQueue: number;
   plan: ModulePlan;
   /** Bytes (not yet rounded), `learn`, or undefined for the module's own size. */
   initialMemory: number | 'learn' | undefined;
@@ -180,6 +189,7 @@ const POOL_KEYS = [
   'virtualMemorySize',
   'tableReserve',
   'acquireTimeout',
+  'maxQueue',
   'interruptible',
   'createTimeout',
   'cache',
@@ -194,6 +204,7 @@ const DEFAULTS = {
   strategy: 'auto',
   mechanism: 'auto',
   acquireTimeout: Infinity,
+  maxQueue: Infinity,
   createTimeout: 10_000,
 } as const;
 
@@ -230,6 +241,7 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
   }
   const acquireTimeout = waitMs('options.acquireTimeout', own('acquireTimeout') ?? DEFAULTS.acquireTimeout);
   const trimIdleAfter = waitMs('options.trimIdleAfter', own('trimIdleAfter') ?? DEFAULTS.trimIdleAfter);
+  const maxQueue = own('maxQueue') ?? DEFAULTS.maxQueue;
   const interruptible = own('interruptible') ?? false;
   if (typeof interruptible !== 'boolean' && interruptible !== 'loops') {
     throw new InvalidArgumentError(`options.interruptible must be true, false or 'loops', not ${String(interruptible)}`);
@@ -250,6 +262,7 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
     trimIdleAfter,
     strategy,
     acquireTimeout,
+    maxQueue: maxQueue === Infinity ? Infinity : integer('options.maxQueue', maxQueue, 0),
     plan: {
       mechanism,
       interruptible,

@@ -27,6 +27,8 @@ export interface PoolStats {
   resetFailures: number;
   /** Calls that had to wait for a free instance. */
   waits: number;
+  /** Calls refused at once because `maxQueue` callers were waiting already (`QueueFullError`). */
+  refused: number;
   /** Uses through `run`/`runSync` (or beginning a use) that ended with a guest trap ({@link GuestTrapError}). */
   traps: number;
   /** Uses through `run`/`runSync` (or beginning a use) stopped at their deadline ({@link GuestTimeoutError}). */
@@ -58,6 +60,7 @@ export function emptyStats(): RunningStats {
     retirements: 0,
     resetFailures: 0,
     waits: 0,
+    refused: 0,
     traps: 0,
     timeouts: 0,
     trims: 0,

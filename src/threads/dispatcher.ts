@@ -227,7 +227,7 @@ export class Dispatcher<I = unknown, O = unknown> {
     if (thread === undefined && this.#options.maxQueue !== Infinity && this.#waiting() >= this.#options.maxQueue) {
       this.#counters.refused++;
       this.#counters.failed++;
-      return Promise.reject(new QueueFullError(this.#options.maxQueue, this.#options.threads));
+      return Promise.reject(new QueueFullError(this.#options.maxQueue, { threads: this.#options.threads }));
     }
     return new Promise<O>((resolve, reject) => {
       const task: Use = {

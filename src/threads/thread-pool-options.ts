@@ -14,7 +14,10 @@ import { rejectUnknownKeys, timeoutMs } from '../options/validate.js';
 import { fillThreadOptions, THREAD_OPTION_KEYS, type FilledThreadOptions, type ThreadOptions } from './options.js';
 
 /** The `InstancePool` options a `ThreadPool` takes: those that are data. */
-export type ThreadPoolPoolOptions = Omit<PoolOptions, 'setup' | 'imports' | 'max' | 'min' | 'acquireTimeout' | 'createTimeout'>;
+export type ThreadPoolPoolOptions = Omit<
+  PoolOptions,
+  'setup' | 'imports' | 'max' | 'min' | 'acquireTimeout' | 'maxQueue' | 'createTimeout'
+>;
 
 /** Options of `ThreadPool.create`. */
 export interface ThreadPoolOptions extends ThreadOptions, ThreadPoolPoolOptions {

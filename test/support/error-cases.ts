@@ -87,7 +87,7 @@ export const ERROR_CASES: [errors.CowpoolError, string, string, RegExp][] = [
     /^run\(\) was called inside a use of the same pool, .*\(options\.max is 1\), so it would wait forever;.*raise options\.max/,
   ],
   [
-    new errors.QueueFullError(64, 2),
+    new errors.QueueFullError(64, { threads: 2 }),
     'QueueFullError',
     'COWPOOL_ERR_QUEUE_FULL',
     /^the queue is full: 64 uses already wait for 2 busy threads; retry later, or raise maxQueue or threads$/,
