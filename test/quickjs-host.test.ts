@@ -14,6 +14,7 @@ import {
   HostFunctionError,
   InvalidArgumentError,
   QuickJSError,
+  QueueFullError,
   QuickJSSandbox,
   UncloneableValueError,
   type HostCall,
@@ -267,6 +268,30 @@ describe('errors', () => {
       })) as string,
       'RangeError',
     );
+  });
+
+  test('without threads, maxQueue bounds the uses waiting for an instance that awaiting uses hold', async () => {
+    const gates: (() => void)[] = [];
+    const held = await QuickJSSandbox.create({
+      functions: { gate: () => new Promise<void>((resolve) => gates.push(resolve)) },
+      max: 1,
+      maxQueue: 1,
+    });
+    try {
+      const first = held.eval('await gate(); 1'); // holds the one instance while it awaits
+      const second = held.eval('2'); // waits in line
+      await assert.rejects(held.eval('3'), (err: unknown) => {
+        assert.ok(err instanceof QueueFullError);
+        assert.match(err.message, /1 uses already wait for 1 busy instance; retry later, or raise maxQueue or max/);
+        return true;
+      });
+      while (gates.length === 0) await new Promise((resolve) => setImmediate(resolve));
+      gates.shift()!();
+      assert.deepEqual(await Promise.all([first, second]), [1, 2]);
+      assert.equal(held.stats().pool.refused, 1);
+    } finally {
+      await held.close();
+    }
   });
 
   test('a setup script whose promise nothing can settle fails create at once', async () => {

@@ -239,7 +239,7 @@ test('what cannot cross to a thread is refused, saying what to do; thread option
   );
   assert.throws(() => QuickJSSandbox.createSync({ threads: 1 }), /options\.threads: .*use QuickJSSandbox\.create/);
   await assert.rejects(QuickJSSandbox.create({ threads: 2, max: 4 }), /options\.max does not apply with threads/);
-  await assert.rejects(QuickJSSandbox.create({ maxQueue: 4 }), /options\.maxQueue applies to uses on worker threads/);
+  await assert.rejects(QuickJSSandbox.create({ grace: 4 }), /options\.grace applies to uses on worker threads/);
   await assert.rejects(QuickJSSandbox.create({ threads: -1 }), /options\.threads must be an integer of at least 0/);
   await assert.rejects(QuickJSSandbox.create({ threads: 1, grace: -5 }), /options\.grace/);
   const s = await sandbox({ threads: 1 });

@@ -62,6 +62,15 @@ export function integer(path: string, value: unknown, min: number): number {
   return value;
 }
 
+/** `value` as a bound on waiting callers (`maxQueue`): an integer of at least 0, or Infinity for none. */
+export function queueBound(path: string, value: unknown): number {
+  if (value === Infinity) return Infinity;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new InvalidArgumentError(`${path} must be an integer of at least 0, or Infinity for no bound, not ${String(value)}`);
+  }
+  return value;
+}
+
 /** `value` as a boolean, or an error naming `path`. */
 export function boolean(path: string, value: unknown): boolean {
   if (typeof value !== 'boolean') throw new InvalidArgumentError(`${path} must be a boolean, not ${String(value)}`);

@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { DEFAULT_KEEP_RESIDENT, parseStrategy, type ResetStrategy } from '../memory/index.js';
-import { boolean, integer, rejectUnknownKeys, timeoutMs, waitMs } from '../options/validate.js';
+import { boolean, integer, queueBound, rejectUnknownKeys, timeoutMs, waitMs } from '../options/validate.js';
 import type { ImportsFactory, SetupHook } from './instance-host.js';
 import type { Interruptible, Mechanism, ModulePlan } from './prepare.js';
 import { checkCacheOption, type CacheChoice, type CacheOption } from './cache/settings.js';
@@ -241,7 +241,6 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
   }
   const acquireTimeout = waitMs('options.acquireTimeout', own('acquireTimeout') ?? DEFAULTS.acquireTimeout);
   const trimIdleAfter = waitMs('options.trimIdleAfter', own('trimIdleAfter') ?? DEFAULTS.trimIdleAfter);
-  const maxQueue = own('maxQueue') ?? DEFAULTS.maxQueue;
   const interruptible = own('interruptible') ?? false;
   if (typeof interruptible !== 'boolean' && interruptible !== 'loops') {
     throw new InvalidArgumentError(`options.interruptible must be true, false or 'loops', not ${String(interruptible)}`);
@@ -262,7 +261,7 @@ export function fillOptions<S, C>(options: PoolOptions<S, C> | undefined): Fille
     trimIdleAfter,
     strategy,
     acquireTimeout,
-    maxQueue: maxQueue === Infinity ? Infinity : integer('options.maxQueue', maxQueue, 0),
+    maxQueue: queueBound('options.maxQueue', own('maxQueue') ?? DEFAULTS.maxQueue),
     plan: {
       mechanism,
       interruptible,

@@ -3,7 +3,8 @@
  * at create, a per-use override), the pool's sizing passed through flat (`max`, `min`,
  * `keepResident`, `trimIdleAfter`, `acquireTimeout`, and `cache`), and the worker threads the promise
  * forms may run on (`threads`, `maxQueue`, `grace`: `threads/options.ts` checks them, for the WASI
- * command too). A sandbox kind adds its own keys; each
+ * command too; without threads `maxQueue` bounds the pool's own line). A sandbox kind adds its own
+ * keys; each
  * options object is checked once against the union, so that a misspelt key (`timeOut`,
  * `memLimit`) is refused with the closest name instead of being silently ignored.
  *
@@ -92,7 +93,10 @@ export interface SandboxDefaults {
 }
 
 /** The pool options a sandbox passes through (the rest are the kind's). */
-export type SandboxPoolOptions = Pick<PoolOptions, 'max' | 'min' | 'keepResident' | 'trimIdleAfter' | 'acquireTimeout' | 'cache'>;
+export type SandboxPoolOptions = Pick<
+  PoolOptions,
+  'max' | 'min' | 'keepResident' | 'trimIdleAfter' | 'acquireTimeout' | 'maxQueue' | 'cache'
+>;
 
 /** {@link SandboxOptions}, checked, with the kind's defaults applied. */
 export interface FilledSandboxOptions {
@@ -150,14 +154,15 @@ export function checkSandboxOptions(options: unknown, known: readonly string[], 
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
   if (Object.hasOwn(options, 'pool')) {
     throw new InvalidArgumentError(
-      "options.pool: a sandbox takes the pool's options flat (max, min, keepResident, trimIdleAfter, acquireTimeout, cache); " +
+      "options.pool: a sandbox takes the pool's options flat (max, min, keepResident, trimIdleAfter, acquireTimeout, maxQueue, cache); " +
         'its module, imports and instrumentation are its own',
     );
   }
   rejectUnknownKeys(options, known, 'options');
   const o = options as SandboxOptions;
   const timeout = timeoutMs('options.timeout', o.timeout ?? defaults.timeout);
-  const threads = fillOnThreadsOptions(o, { timeout, acquireTimeout: waitMs('options.acquireTimeout', o.acquireTimeout ?? Infinity) });
+  const wait = { timeout, acquireTimeout: waitMs('options.acquireTimeout', o.acquireTimeout ?? Infinity) };
+  const threads = fillOnThreadsOptions(o, wait, 'options', true);
   if (threads !== undefined) {
     for (const key of ['max', 'min'] as const) {
       if (o[key] !== undefined) {
@@ -173,6 +178,8 @@ export function checkSandboxOptions(options: unknown, known: readonly string[], 
     ...(o.keepResident !== undefined ? { keepResident: o.keepResident } : {}),
     ...(o.trimIdleAfter !== undefined ? { trimIdleAfter: o.trimIdleAfter } : {}),
     ...(o.acquireTimeout !== undefined ? { acquireTimeout: o.acquireTimeout } : {}),
+    // Without threads the line of uses waiting for an instance is the pool's (with threads, the dispatcher's).
+    ...(threads === undefined && o.maxQueue !== undefined ? { maxQueue: o.maxQueue } : {}),
     ...(o.cache !== undefined ? { cache: o.cache } : {}),
   };
   return {

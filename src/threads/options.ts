@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError } from '../errors.js';
-import { integer, rejectUnknownKeys, timeoutMs, waitMs } from '../options/validate.js';
+import { integer, queueBound, rejectUnknownKeys, timeoutMs, waitMs } from '../options/validate.js';
 
 /** Options of the thread layer, as a pool or sandbox with threads accepts them. */
 export interface ThreadOptions {
@@ -75,10 +75,9 @@ export const DEFAULT_GRACE = 100;
  */
 export function fillThreadOptions(options: ThreadOptions, what = 'options'): FilledThreadOptions {
   const own = <K extends keyof ThreadOptions>(key: K): ThreadOptions[K] => (Object.hasOwn(options, key) ? options[key] : undefined);
-  const maxQueue = own('maxQueue') ?? Infinity;
   return {
     threads: integer(`${what}.threads`, own('threads') ?? availableParallelism(), 1),
-    maxQueue: maxQueue === Infinity ? Infinity : integer(`${what}.maxQueue`, maxQueue, 0),
+    maxQueue: queueBound(`${what}.maxQueue`, own('maxQueue') ?? Infinity),
     timeout: timeoutMs(`${what}.timeout`, own('timeout') ?? Infinity),
     grace: waitMs(`${what}.grace`, own('grace') ?? DEFAULT_GRACE),
     acquireTimeout: waitMs(`${what}.acquireTimeout`, own('acquireTimeout') ?? Infinity),
@@ -115,7 +114,11 @@ export interface OnThreadsOptions {
    * hop costs microseconds per use; a server running untrusted code should set it).
    */
   threads?: number;
-  /** Uses that may wait for a free thread; one more is refused with `QueueFullError`. Default Infinity. With `threads` only. */
+  /**
+   * Uses that may wait for a free thread; one more is refused with `QueueFullError`. Default
+   * Infinity. A sandbox without `threads` applies it to the uses waiting for a free instance on the
+   * calling thread (`InstancePool`'s `maxQueue`); elsewhere it needs `threads`.
+   */
   maxQueue?: number;
   /**
    * How long past its deadline a use on a thread may still run before the thread is ended (the
@@ -134,18 +137,19 @@ export const DEFAULT_SURFACE_THREADS = 0;
 /**
  * Validates the {@link OnThreadsOptions} among `options` (other keys are the caller's), with the
  * surface's own deadline and wait as the threads' defaults. Undefined when the uses run on the
- * calling thread (`threads: 0`); `maxQueue` and `grace` are refused then, since nothing would
- * read them.
+ * calling thread (`threads: 0`); `grace` is refused then, since nothing would read it, and so is
+ * `maxQueue` unless `queueHere` says the surface bounds its calling thread's line with it.
  */
 export function fillOnThreadsOptions(
   options: OnThreadsOptions,
   defaults: { readonly timeout: number; readonly acquireTimeout: number },
   what = 'options',
+  queueHere = false,
 ): FilledThreadOptions | undefined {
   const own = <K extends keyof OnThreadsOptions>(key: K): OnThreadsOptions[K] => (Object.hasOwn(options, key) ? options[key] : undefined);
   const threads = integer(`${what}.threads`, own('threads') ?? DEFAULT_SURFACE_THREADS, 0);
   if (threads === 0) {
-    for (const key of ['maxQueue', 'grace'] as const) {
+    for (const key of queueHere ? (['grace'] as const) : (['maxQueue', 'grace'] as const)) {
       if (own(key) !== undefined) {
         throw new InvalidArgumentError(
           `${what}.${key} applies to uses on worker threads; set ${what}.threads (0 runs uses on this thread)`,
