@@ -31,7 +31,7 @@ const checked = new Map<ResetStrategy, StrategyCheck>();
 
 /**
  * One strategy's check, run the first time this process asks for it. `auto` asks only as far as
- * it needs (pagemap's alone where it passes: about 3 ms of a warm start saved by not checking the
+ * it needs (pagemap's alone where it passes: about 2 ms of a warm start saved by not checking the
  * others); a strategy a user names is not checked (`requireStrategy` says whether it can work).
  */
 export function checkedStrategy(strategy: ResetStrategy): StrategyCheck {
