@@ -3,8 +3,9 @@
  * scripts run on worker threads. A runaway script gets 504 at about its deadline while quick ones
  * keep being answered; a host function that never returns is stopped with its thread past deadline
  * and grace (504), one that ends its thread leaves its request a 502, and both threads are replaced;
- * a full queue answers 503; readiness and metrics speak of the threads; the command takes
- * `--threads`, `--max-queue` and `--grace`, and refuses `--pool` with `--threads`.
+ * a full queue answers 503 (on the calling thread too, where a script awaiting a timer holds its
+ * context); readiness and metrics speak of the threads; the command takes `--threads`,
+ * `--max-queue` and `--grace`, and refuses `--pool` with `--threads`.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -107,6 +108,25 @@ test('a request beyond maxQueue gets 503 at once', async () => {
   }
 });
 
+test('without threads, a request beyond maxQueue gets 503 at once while an awaiting script holds the context', async () => {
+  const sandbox = await QuickJSSandbox.create({ max: 1, maxQueue: 0, timeout: 2000 });
+  const server = createQuickJSServer(sandbox);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  try {
+    const busy = post(url, 'await new Promise((resolve) => setTimeout(resolve, 200)); "done"');
+    while (sandbox.stats().pool.leased < 1) await new Promise((resolve) => setTimeout(resolve, 5));
+    const refused = await post(url, '1');
+    assert.equal(refused.status, 503);
+    assert.equal((await busy).json.value, 'done');
+    assert.equal(sandbox.stats().pool.refused, 1);
+    assert.equal((await post(url, '1 + 1')).json.value, 2, 'served again once the context is free');
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await sandbox.close();
+  }
+});
+
 test('npx cowpool quickjs serve --threads 2: says so at start, stops a runaway, stops on SIGTERM', async () => {
   const child = spawn(
     process.execPath,
@@ -130,11 +150,11 @@ test('npx cowpool quickjs serve --threads 2: says so at start, stops a runaway, 
   assert.equal(code, 0);
 });
 
-test('npx cowpool quickjs serve: --pool with --threads, and --max-queue or --grace without it, are refused', async () => {
+test('npx cowpool quickjs serve: --pool with --threads, and --grace without it, are refused', async () => {
   for (const [flags, message] of [
     [['--threads', '2', '--pool', '4'], /--pool does not apply with --threads/],
-    [['--max-queue', '4'], /--max-queue applies to scripts on worker threads: add --threads N/],
     [['--grace', '1s'], /--grace applies to scripts on worker threads: add --threads N/],
+    [['--max-queue', '-1'], /--max-queue/],
   ] as const) {
     const child = spawn(process.execPath, ['bin/cowpool.js', 'quickjs', 'serve', ...flags], { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';

@@ -30,8 +30,8 @@ quickjs serve options:
                           thread, where a script holds the event loop while it runs). QuickJS is
                           set up once, one image serves every thread, and a script past --timeout
                           and --grace is stopped with its thread (504)
-  --max-queue <n>         with --threads: requests that may wait for a thread; more get 503
-                          (default: no bound)
+  --max-queue <n>         requests that may wait for a thread (without --threads: for a context
+                          that scripts awaiting timers hold); more get 503 (default: no bound)
   --grace <time>          with --threads: how long past --timeout a script may run before its
                           thread is ended (default 100ms)
   --max-body <size>       largest request body (default 1MiB)
@@ -81,18 +81,13 @@ export async function quickjsCommand(args: string[]): Promise<number> {
   if (threads > 0 && values.pool !== undefined) {
     throw new InvalidArgumentError('--pool does not apply with --threads: each thread runs one script at a time; set --threads');
   }
-  for (const flag of ['max-queue', 'grace'] as const) {
-    if (values[flag] !== undefined && threads === 0)
-      throw new InvalidArgumentError(`--${flag} applies to scripts on worker threads: add --threads N`);
-  }
+  if (values.grace !== undefined && threads === 0)
+    throw new InvalidArgumentError('--grace applies to scripts on worker threads: add --threads N');
+  const queue = values['max-queue'] !== undefined ? { maxQueue: parseCount('--max-queue', values['max-queue'], 0) } : {};
   const onThreads =
     threads === 0
-      ? { max: parseCount('--pool', values.pool ?? '4', 1) }
-      : {
-          threads,
-          ...(values['max-queue'] !== undefined ? { maxQueue: parseCount('--max-queue', values['max-queue'], 0) } : {}),
-          ...(values.grace !== undefined ? { grace: parseDuration('--grace', values.grace) } : {}),
-        };
+      ? { max: parseCount('--pool', values.pool ?? '4', 1), ...queue }
+      : { threads, ...queue, ...(values.grace !== undefined ? { grace: parseDuration('--grace', values.grace) } : {}) };
   const flags = serverFlags(values);
   const building = performance.now();
   const sandbox = await QuickJSSandbox.create({
