@@ -13,6 +13,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { createQuickJSServer, QuickJSSandbox, type QuickJSServer } from '../src/quickjs/index.ts';
+import { startCli } from './support/cli-server.ts';
 
 const FUNCTIONS = new URL('./fixtures/threads/quickjs-functions.mjs', import.meta.url);
 
@@ -128,26 +129,12 @@ test('without threads, a request beyond maxQueue gets 503 at once while an await
 });
 
 test('npx cowpool quickjs serve --threads 2: says so at start, stops a runaway, stops on SIGTERM', async () => {
-  const child = spawn(
-    process.execPath,
-    ['bin/cowpool.js', 'quickjs', 'serve', '--port', '0', '--timeout', '200ms', '--threads', '2', '--grace', '50ms', '--max-queue', '8'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-  let url: string | undefined;
-  while ((url = /serving .* at (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1]) === undefined) {
-    if (child.exitCode !== null) assert.fail(`the command did not start: ${out}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  assert.match(out, /\(a .* image, 2 instances on 2 worker threads\)/);
-  const [runaway, quick] = await Promise.all([post(url, 'for (;;) {}'), post(url, '6 * 7')]);
+  const server = await startCli('quickjs serve --port 0 --timeout 200ms --threads 2 --grace 50ms --max-queue 8'.split(' '));
+  assert.match(server.out(), /\(a .* image, 2 instances on 2 worker threads\)/);
+  const [runaway, quick] = await Promise.all([post(server.url, 'for (;;) {}'), post(server.url, '6 * 7')]);
   assert.equal(runaway.status, 504);
   assert.equal(quick.json.value, 42);
-  child.kill('SIGTERM');
-  const [code] = await once(child, 'exit');
-  assert.equal(code, 0);
+  assert.equal(await server.stop(), 0);
 });
 
 test('npx cowpool quickjs serve: --pool with --threads, and --grace without it, are refused', async () => {

@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { startCli } from './support/cli-server.ts';
 
 async function start(args: string[]): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, ['examples/quickjs-serve.mjs', ...args], {
@@ -98,27 +99,14 @@ test("examples/quickjs.mjs (the README's example) prints what the README says", 
 });
 
 test('cowpool quickjs serve setup.js is the same server as a command', async () => {
-  const child = spawn(
-    process.execPath,
-    ['bin/cowpool.js', 'quickjs', 'serve', 'examples/quickjs-setup.js', '--port', '0', '--timeout', '100ms'],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
+  const server = await startCli(['quickjs', 'serve', 'examples/quickjs-setup.js', '--port', '0', '--timeout', '100ms']);
+  const url = server.url;
   try {
-    let out = '';
-    // Read on to the end (not `for await … break`, which would close the pipe the access log writes to).
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-    let url: string | undefined;
-    while ((url = /serving .* at (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1]) === undefined) {
-      if (child.exitCode !== null) assert.fail(`the command did not start: ${out}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
     assert.deepEqual(await (await fetch(`${url}/add?a=2&b=3`)).json(), { sum: 5 });
     const looped = await fetch(`${url}/eval`, { method: 'POST', body: 'for (;;) {}' });
     assert.equal(looped.status, 504);
     assert.deepEqual(await (await fetch(`${url}/count`)).json(), { requests: 1, started: 'when the image was made' });
   } finally {
-    await stop(child);
+    await server.stop();
   }
 });

@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { serve, type CowpoolServer, type ServeOptions } from '../src/serve/server.ts';
+import { startCli } from './support/cli-server.ts';
 
 setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as () => void;
@@ -142,24 +143,12 @@ for (const mode of MODES) {
 }
 
 test('npx cowpool serve --max-output: the flag is read with the usual units and refused when malformed', async () => {
-  const child = spawn(
-    process.execPath,
-    ['bin/cowpool.js', 'serve', 'test/fixtures/flood.wasm', '--port', '0', '--timeout', '5s', '--max-output', '64KiB'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-  while (!/at (http:\S+)/.test(out)) {
-    if (child.exitCode !== null) assert.fail(`cowpool serve exited: ${out}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  const url = /at (http:\S+)/.exec(out)![1]!;
-  const res = await fetch(`${url}?stdout`);
+  const server = await startCli(['serve', 'test/fixtures/flood.wasm', '--port', '0', '--timeout', '5s', '--max-output', '64KiB']);
+  const res = await fetch(`${server.url}?stdout`);
   assert.equal(res.status, 502);
   assert.equal(await res.text(), "the program's output passed the 65536-byte limit (--max-output)\n");
-  child.kill('SIGTERM');
-  await once(child, 'exit');
-  assert.match(out, /output limit: guest wrote more than its output limit of 65536 bytes/);
+  await server.stop();
+  assert.match(server.out(), /output limit: guest wrote more than its output limit of 65536 bytes/);
 
   const bad = spawn(process.execPath, ['bin/cowpool.js', 'serve', 'test/fixtures/flood.wasm', '--max-output', 'lots'], {
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -18,6 +18,7 @@ import { serve, type CowpoolServer, type ServeOptions } from '../src/serve/index
 import { SERVE_TEST_HOOKS, type ServeTestHooks } from '../src/serve/test-hooks.ts';
 import type { ThreadPoolStats } from '../src/threads/thread-pool.ts';
 import { openMemfds } from './support/fds.ts';
+import { startCli } from './support/cli-server.ts';
 
 const servers: CowpoolServer[] = [];
 after(() => Promise.all(servers.map((s) => s.close())));
@@ -207,28 +208,8 @@ test('threads options are checked: a count, and maxQueue and grace only with thr
   assert.equal(server.pool.describe().max, 1, 'threads: 0 is the calling thread');
 });
 
-/** Runs `cowpool serve` with `args`; resolves with its output once it listens, and a way to stop it. */
-async function cli(args: string[]): Promise<{ url: string; out: () => string; stop: () => Promise<number> }> {
-  const child = spawn(process.execPath, ['bin/cowpool.js', 'serve', 'test/fixtures/spin.wasm', '--port', '0', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-  while (!/at (http:\S+)/.test(out)) {
-    if (child.exitCode !== null) assert.fail(`cowpool serve exited: ${out}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return {
-    url: /at (http:\S+)/.exec(out)![1]!,
-    out: () => out,
-    async stop() {
-      child.kill('SIGTERM');
-      const [code] = (await once(child, 'exit')) as [number];
-      return code;
-    },
-  };
-}
+/** Runs `cowpool serve test/fixtures/spin.wasm` with `args` (`support/cli-server.ts`). */
+const cli = (args: string[]) => startCli(['serve', 'test/fixtures/spin.wasm', '--port', '0', ...args]);
 
 test('npx cowpool serve --threads 2: the start-up line says so; a runaway gets 504; SIGTERM stops it', async () => {
   const server = await cli(['--threads', '2', '--timeout', '300ms', '--grace', '50ms', '--max-queue', '16']);

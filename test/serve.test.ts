@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { serve, type CowpoolServer, type ServeOptions } from '../src/serve/server.ts';
+import { startCli } from './support/cli-server.ts';
 
 const servers: CowpoolServer[] = [];
 after(() => Promise.all(servers.map((s) => s.close())));
@@ -247,19 +248,8 @@ test('npx cowpool serve --workers 2 with a module that is not a command: exits 1
 });
 
 async function cliServes(extra: string[]): Promise<void> {
-  const child = spawn(process.execPath, ['bin/cowpool.js', 'serve', 'examples/hello.wasm', '--port', '0', '--timeout', '5s', ...extra], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-  while (!/at (http:\S+)/.test(out)) {
-    if (child.exitCode !== null) assert.fail(`cowpool serve exited: ${out}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  const url = /at (http:\S+)/.exec(out)![1]!;
-  for (let i = 0; i < 4; i++) assert.equal(await (await fetch(url)).text(), 'Hello, world!\n');
-  child.kill('SIGTERM');
-  const [code] = await once(child, 'exit');
-  assert.equal(code, 0);
-  assert.match(out, /"GET \/ HTTP\/1\.1" 200/);
+  const server = await startCli(['serve', 'examples/hello.wasm', '--port', '0', '--timeout', '5s', ...extra]);
+  for (let i = 0; i < 4; i++) assert.equal(await (await fetch(server.url)).text(), 'Hello, world!\n');
+  assert.equal(await server.stop(), 0);
+  assert.match(server.out(), /"GET \/ HTTP\/1\.1" 200/);
 }
