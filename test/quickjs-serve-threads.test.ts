@@ -91,30 +91,33 @@ describe('createQuickJSServer over a sandbox with threads', () => {
   });
 });
 
-test('a request beyond maxQueue gets 503 at once', async () => {
-  const sandbox = await QuickJSSandbox.create({ threads: 1, maxQueue: 0, timeout: 300 });
+/** Serves `sandbox` on a loopback port for `use(url)`, then closes the server and the sandbox. */
+async function serving(sandbox: QuickJSSandbox, use: (url: string) => Promise<void>): Promise<void> {
   const server = createQuickJSServer(sandbox);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
   try {
+    await use(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await sandbox.close();
+  }
+}
+
+test('a request beyond maxQueue gets 503 at once', async () => {
+  const sandbox = await QuickJSSandbox.create({ threads: 1, maxQueue: 0, timeout: 300 });
+  await serving(sandbox, async (url) => {
     const busy = post(url, 'const t = Date.now(); while (Date.now() - t < 200) {} "done"');
     while (sandbox.stats().threads!.busy < 1) await new Promise((resolve) => setTimeout(resolve, 5));
     const refused = await post(url, '1');
     assert.equal(refused.status, 503);
     assert.match(String((refused.json.error as { message: string }).message), /the server is busy/);
     assert.equal((await busy).json.value, 'done');
-  } finally {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await sandbox.close();
-  }
+  });
 });
 
 test('without threads, a request beyond maxQueue gets 503 at once while an awaiting script holds the context', async () => {
   const sandbox = await QuickJSSandbox.create({ max: 1, maxQueue: 0, timeout: 2000 });
-  const server = createQuickJSServer(sandbox);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-  try {
+  await serving(sandbox, async (url) => {
     const busy = post(url, 'await new Promise((resolve) => setTimeout(resolve, 200)); "done"');
     while (sandbox.stats().pool.leased < 1) await new Promise((resolve) => setTimeout(resolve, 5));
     const refused = await post(url, '1');
@@ -122,10 +125,7 @@ test('without threads, a request beyond maxQueue gets 503 at once while an await
     assert.equal((await busy).json.value, 'done');
     assert.equal(sandbox.stats().pool.refused, 1);
     assert.equal((await post(url, '1 + 1')).json.value, 2, 'served again once the context is free');
-  } finally {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await sandbox.close();
-  }
+  });
 });
 
 test('npx cowpool quickjs serve --threads 2: says so at start, stops a runaway, stops on SIGTERM', async () => {
